@@ -1,0 +1,368 @@
+//! Universal KZG parameters and per-circuit proving/verifying keys, cached on disk.
+//!
+//! * **Dev params** come from a fixed, public seed: anyone can forge proofs against them. They
+//!   exist so tests, CI and the demo are reproducible offline, and every use logs a warning.
+//!   They are computed with a fixed-base windowed multiplication (a few seconds at k = 17)
+//!   instead of halo2's generic `ParamsKZG::setup` (minutes), then cached.
+//! * **File params** (e.g. from a powers-of-tau ceremony, in halo2's raw format) are loaded
+//!   from a path and checked against an expected SHA-256 before use.
+//! * **Keys** are cached under `<cache>/keys/<circuit id>-<params fingerprint>/`, so a changed
+//!   circuit or different params can never pick up a stale key.
+
+use std::{
+    fs,
+    io::{BufReader, BufWriter, Read},
+    path::{Path, PathBuf},
+};
+
+use halo2_base::{
+    gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams},
+    halo2_proofs::{
+        halo2curves::{
+            bn256::{Bn256, Fr, G1Affine, G2Affine, G1},
+            ff::{Field, PrimeField},
+            group::{prime::PrimeCurveAffine, Curve, Group},
+        },
+        plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
+        poly::{
+            commitment::{Params, ParamsProver},
+            kzg::commitment::ParamsKZG,
+        },
+        SerdeFormat,
+    },
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    circuit::{self, AggregateWitness},
+    commitment::RecordLayout,
+    error::ProofError,
+    schema::Schema,
+};
+
+/// Public label from which the dev toxic waste is derived. Not a secret: that is the point.
+pub const DEV_SEED_LABEL: &str = "zkcohort INSECURE development KZG setup v1";
+/// Rows halo2 reserves for blinding at the bottom of every column.
+pub const MIN_ROWS: usize = 20;
+/// Upper bound on advice columns (gate + lookup): the generated verifier grows ~1 KB per
+/// column and must deploy under EIP-170's 24,576 bytes (7 columns measured at 20.1 KB).
+pub const MAX_ADVICE_COLUMNS: usize = 7;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProofError + '_ {
+    move |source| ProofError::Io { path: path.to_owned(), source }
+}
+
+/// Where universal parameters come from.
+#[derive(Clone, Debug)]
+pub enum ParamsSource {
+    /// Deterministic, insecure dev params cached in `cache_dir`.
+    Dev,
+    /// A params file in halo2's raw format, with its expected SHA-256 (hex).
+    File {
+        /// Path to the file.
+        path: PathBuf,
+        /// Expected SHA-256, hex.
+        sha256: String,
+    },
+}
+
+/// On-disk cache of params and keys.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    /// Cache root (`.zkcohort` by default).
+    pub dir: PathBuf,
+    /// Where params come from.
+    pub source: ParamsSource,
+}
+
+/// Everything that fixes a circuit: its identity and its halo2 configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CircuitConfig {
+    /// `agg1-<schema hash prefix>-n<capacity>-k<k>`.
+    pub circuit_id: String,
+    /// The dataset schema.
+    pub schema: Schema,
+    /// Record packing and capacity.
+    pub layout: RecordLayout,
+    /// halo2-base column configuration.
+    pub params: BaseCircuitParams,
+    /// Where halo2-base breaks its virtual column into physical columns (set by key generation).
+    pub break_points: Vec<Vec<usize>>,
+}
+
+/// Proving key, verifying key and configuration of one circuit.
+pub struct CircuitKeys {
+    /// Configuration.
+    pub config: CircuitConfig,
+    /// Proving key.
+    pub pk: ProvingKey<G1Affine>,
+    /// SHA-256 of the serialized verifying key, hex.
+    pub vk_hash: String,
+}
+
+impl CircuitConfig {
+    /// Picks the smallest `k` whose layout fits in [`MAX_ADVICE_COLUMNS`] advice columns.
+    pub fn plan(schema: &Schema, layout: &RecordLayout) -> Self {
+        let witness = AggregateWitness::dummy(schema, layout);
+        // ~1,000 cells per record: start a little below the estimate and walk up.
+        let estimate = (1000 * layout.capacity / MAX_ADVICE_COLUMNS).max(1 << 10);
+        let mut k = (usize::BITS - estimate.leading_zeros()).saturating_sub(1).max(10) as usize;
+        loop {
+            let mut builder = keygen_builder(k);
+            circuit::build(&mut builder, schema, layout, &witness);
+            let params = builder.calculate_params(Some(MIN_ROWS));
+            let columns: usize = params.num_advice_per_phase.iter().sum::<usize>()
+                + params.num_lookup_advice_per_phase.iter().sum::<usize>();
+            if columns <= MAX_ADVICE_COLUMNS {
+                let schema_hash = hex::encode(&schema.hash()[..4]);
+                return CircuitConfig {
+                    circuit_id: format!("agg1-{schema_hash}-n{}-k{k}", layout.capacity),
+                    schema: schema.clone(),
+                    layout: layout.clone(),
+                    params,
+                    // Known only after key generation has laid the circuit out.
+                    break_points: Vec::new(),
+                };
+            }
+            k += 1;
+        }
+    }
+
+    /// `k` of the circuit.
+    pub fn k(&self) -> u32 {
+        self.params.k as u32
+    }
+
+    /// A builder that synthesizes a witness with this configuration.
+    pub fn prover_builder(&self) -> BaseCircuitBuilder<Fr> {
+        BaseCircuitBuilder::prover(self.params.clone(), self.break_points.clone())
+    }
+}
+
+fn keygen_builder(k: usize) -> BaseCircuitBuilder<Fr> {
+    BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1)
+}
+
+impl KeyStore {
+    /// A store rooted at `dir`.
+    pub fn new(dir: impl Into<PathBuf>, source: ParamsSource) -> Self {
+        KeyStore { dir: dir.into(), source }
+    }
+
+    /// Universal params for exactly `k`.
+    pub fn params(&self, k: u32) -> Result<ParamsKZG<Bn256>, ProofError> {
+        let mut params = match &self.source {
+            ParamsSource::Dev => {
+                let path = self.dir.join("params").join(format!("kzg_bn254_dev_k{k}.srs"));
+                tracing::warn!(k, "using INSECURE dev KZG params from a public seed: proofs are forgeable");
+                if path.exists() {
+                    read_params(&path)?
+                } else {
+                    tracing::info!(k, path = %path.display(), "generating dev params");
+                    let params = dev_params(k);
+                    let tmp = path.with_extension("tmp");
+                    fs::create_dir_all(path.parent().expect("has parent")).map_err(io_err(&path))?;
+                    let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
+                    params.write(&mut w).map_err(io_err(&tmp))?;
+                    drop(w);
+                    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+                    params
+                }
+            }
+            ParamsSource::File { path, sha256 } => {
+                let actual = sha256_file(path)?;
+                if !actual.eq_ignore_ascii_case(sha256.trim_start_matches("0x")) {
+                    return Err(ProofError::ParamsHash {
+                        path: path.clone(),
+                        expected: sha256.clone(),
+                        actual,
+                    });
+                }
+                read_params(path)?
+            }
+        };
+        if params.k() < k {
+            return Err(ProofError::ParamsTooSmall { have: params.k(), need: k });
+        }
+        if params.k() > k {
+            params.downsize(k);
+        }
+        Ok(params)
+    }
+
+    /// Short identity of a params set: SHA-256 over `k`, `[1]₁` and `[s]₂`.
+    pub fn fingerprint(params: &ParamsKZG<Bn256>) -> String {
+        let mut h = Sha256::new();
+        h.update(params.k().to_le_bytes());
+        h.update(format!("{:?}{:?}", params.get_g()[0], params.s_g2()));
+        hex::encode(&h.finalize()[..6])
+    }
+
+    fn key_dir(&self, config: &CircuitConfig, params: &ParamsKZG<Bn256>) -> PathBuf {
+        self.dir.join("keys").join(format!("{}-{}", config.circuit_id, Self::fingerprint(params)))
+    }
+
+    /// Loads the keys for `config`, generating and caching them on first use.
+    pub fn keys(
+        &self,
+        config: &CircuitConfig,
+        params: &ParamsKZG<Bn256>,
+    ) -> Result<CircuitKeys, ProofError> {
+        let dir = self.key_dir(config, params);
+        let (pk_path, cfg_path) = (dir.join("pk.bin"), dir.join("config.json"));
+        if pk_path.exists() && cfg_path.exists() {
+            let cfg: CircuitConfig = serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
+                .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+            let mut r = BufReader::new(fs::File::open(&pk_path).map_err(io_err(&pk_path))?);
+            let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+                &mut r,
+                SerdeFormat::RawBytesUnchecked,
+                cfg.params.clone(),
+            )
+            .map_err(io_err(&pk_path))?;
+            let vk_hash = vk_hash(pk.get_vk());
+            return Ok(CircuitKeys { config: cfg, pk, vk_hash });
+        }
+
+        let bar = crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
+        let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
+        circuit::build(&mut builder, &config.schema, &config.layout, &AggregateWitness::dummy(&config.schema, &config.layout));
+        bar.set_message(format!("keygen {}: verifying key", config.circuit_id));
+        let vk = keygen_vk(params, &builder).map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
+        bar.set_message(format!("keygen {}: proving key", config.circuit_id));
+        let pk = keygen_pk(params, vk, &builder).map_err(|e| ProofError::Halo2(format!("keygen_pk: {e:?}")))?;
+        let mut config = config.clone();
+        config.break_points = builder.break_points();
+        bar.set_message(format!("keygen {}: writing {}", config.circuit_id, dir.display()));
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tmp = pk_path.with_extension("tmp");
+        let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
+        pk.write(&mut w, SerdeFormat::RawBytesUnchecked).map_err(io_err(&tmp))?;
+        drop(w);
+        fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
+        let vk_path = dir.join("vk.bin");
+        let mut vk_bytes = Vec::new();
+        pk.get_vk().write(&mut vk_bytes, SerdeFormat::RawBytes).map_err(io_err(&vk_path))?;
+        fs::write(&vk_path, &vk_bytes).map_err(io_err(&vk_path))?;
+        fs::write(&cfg_path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io_err(&cfg_path))?;
+        bar.finish_with_message(format!("keygen {} done", config.circuit_id));
+        let vk_hash = vk_hash(pk.get_vk());
+        Ok(CircuitKeys { config, pk, vk_hash })
+    }
+
+    /// Loads only the verifying key and configuration of a circuit (for offline verification).
+    pub fn verifying_key(
+        &self,
+        circuit_id: &str,
+        params: &ParamsKZG<Bn256>,
+    ) -> Result<(CircuitConfig, VerifyingKey<G1Affine>), ProofError> {
+        let dir = self.dir.join("keys").join(format!("{circuit_id}-{}", Self::fingerprint(params)));
+        let (vk_path, cfg_path) = (dir.join("vk.bin"), dir.join("config.json"));
+        let cfg: CircuitConfig = serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
+            .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+        let mut r = BufReader::new(fs::File::open(&vk_path).map_err(io_err(&vk_path))?);
+        let vk = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+            &mut r,
+            SerdeFormat::RawBytes,
+            cfg.params.clone(),
+        )
+        .map_err(io_err(&vk_path))?;
+        Ok((cfg, vk))
+    }
+}
+
+/// SHA-256 of a verifying key's raw serialization, hex.
+pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
+    let mut bytes = Vec::new();
+    vk.write(&mut bytes, SerdeFormat::RawBytes).expect("in-memory write");
+    format!("0x{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+fn read_params(path: &Path) -> Result<ParamsKZG<Bn256>, ProofError> {
+    let mut r = BufReader::new(fs::File::open(path).map_err(io_err(path))?);
+    ParamsKZG::<Bn256>::read(&mut r).map_err(io_err(path))
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String, ProofError> {
+    let mut r = BufReader::new(fs::File::open(path).map_err(io_err(path))?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Insecure deterministic params for `k`: `[s^i]₁` for a public `s`, by fixed-base windowed
+/// multiplication (8-bit windows, mixed additions), then halo2's own Lagrange-basis transform.
+pub fn dev_params(k: u32) -> ParamsKZG<Bn256> {
+    let seed: [u8; 32] = Sha256::digest(DEV_SEED_LABEL.as_bytes()).into();
+    let s = Fr::random(ChaCha20Rng::from_seed(seed));
+    let n = 1usize << k;
+
+    let windows = Fr::NUM_BITS.div_ceil(8) as usize;
+    let mut table = Vec::with_capacity(windows);
+    let mut base = G1::generator();
+    for _ in 0..windows {
+        let mut row = vec![G1::identity(); 256];
+        for d in 1..256 {
+            row[d] = row[d - 1] + base;
+        }
+        base = row[255] + base;
+        let mut affine = vec![G1Affine::identity(); 256];
+        G1::batch_normalize(&row, &mut affine);
+        table.push(affine);
+    }
+
+    let mut powers = Vec::with_capacity(n);
+    let mut cur = Fr::ONE;
+    for _ in 0..n {
+        powers.push(cur);
+        cur *= s;
+    }
+    let projective: Vec<G1> = powers
+        .par_iter()
+        .map(|x| {
+            let repr = x.to_repr();
+            let mut acc = G1::identity();
+            for (w, byte) in repr.as_ref().iter().enumerate() {
+                if *byte != 0 {
+                    acc += table[w][*byte as usize];
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut g = vec![G1Affine::identity(); n];
+    G1::batch_normalize(&projective, &mut g);
+    let g2 = G2Affine::generator();
+    let s_g2 = (g2 * s).to_affine();
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32])).from_parts(k, g, None, g2, s_g2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_params_match_halo2_setup_shape() {
+        let p = dev_params(4);
+        assert_eq!(p.k(), 4);
+        assert_eq!(p.get_g()[0], G1Affine::generator());
+        // e([s]₁, [1]₂) = e([1]₁, [s]₂): the G1 and G2 halves use the same secret.
+        use halo2_base::halo2_proofs::halo2curves::pairing::Engine;
+        let lhs = Bn256::pairing(&p.get_g()[1], &p.g2());
+        let rhs = Bn256::pairing(&p.get_g()[0], &p.s_g2());
+        assert_eq!(lhs, rhs);
+        assert_eq!(dev_params(4).get_g()[7], p.get_g()[7], "deterministic");
+    }
+}

@@ -1,0 +1,27 @@
+//! zkcohort: zero-knowledge cohort statistics over committed patient datasets.
+//!
+//! The pipeline, one module per stage:
+//!
+//! 1. [`schema`] and [`icd10`]: typed columns with declared widths; order-preserving codes.
+//! 2. [`dataset`]: CSV import, synthetic cohorts, the custodian's dataset directory.
+//! 3. [`commitment`] and [`poseidon`]: record packing and the salted Poseidon Merkle commitment.
+//! 4. [`query`]: query specs, their public constants, and the native ground truth.
+//! 5. [`circuit`]: the universal aggregate circuit (halo2-base, KZG over BN254).
+//! 6. [`keys`]: universal params and cached proving/verifying keys.
+//! 7. [`proof`]: proving, proof artifacts and offline verification.
+//! 8. [`evm`]: the generated Solidity verifier and its calldata.
+
+pub mod circuit;
+pub mod commitment;
+pub mod dataset;
+pub mod error;
+pub mod evm;
+pub mod icd10;
+pub mod keys;
+pub mod poseidon;
+pub mod progress;
+pub mod proof;
+pub mod query;
+pub mod schema;
+
+pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;

@@ -1,0 +1,345 @@
+//! Query specs (JSON), their compilation into the universal circuit's public constants, and
+//! the plain native evaluation that proofs are tested against.
+//!
+//! ```json
+//! {
+//!   "name": "HbA1c in type 2 diabetes, 40-65",
+//!   "criteria": { "age": [40, 65], "dx": { "prefix": "E11" }, "sex": { "eq": "F" } },
+//!   "consent": "research",
+//!   "statistic": "hba1c",
+//!   "min_cohort": 11
+//! }
+//! ```
+//! Criteria are inclusive ranges in natural units: `[lo, hi]`, `{"min": lo, "max": hi}` (either
+//! side optional), `{"eq": v}`, or for ICD-10 columns `{"prefix": "E11"}`. Unmentioned columns
+//! are unconstrained (`[0, 2^bits - 1]`).
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use num_bigint::BigUint;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::QueryError,
+    icd10,
+    schema::{low_mask, ColumnKind, Schema},
+};
+
+/// The CMS small-cell suppression threshold.
+pub const DEFAULT_MIN_COHORT: u64 = 11;
+/// Width of the cohort-size threshold (and of every count) in the circuit.
+pub const COUNT_BITS: u32 = 32;
+
+/// One inclusion criterion as written in a query file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Criterion {
+    /// `[lo, hi]`, inclusive.
+    Range([serde_json::Value; 2]),
+    /// `{"eq": v}`.
+    Eq {
+        /// The one allowed value.
+        eq: serde_json::Value,
+    },
+    /// `{"prefix": "E11"}` (ICD-10 columns).
+    Prefix {
+        /// Code prefix.
+        prefix: String,
+    },
+    /// `{"min": lo, "max": hi}`, either optional.
+    Bounds(Bounds),
+}
+
+/// One- or two-sided bounds; unknown keys (a misspelt `prefix`) are an error, not "no bound".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Inclusive lower bound.
+    #[serde(default)]
+    pub min: Option<serde_json::Value>,
+    /// Inclusive upper bound.
+    #[serde(default)]
+    pub max: Option<serde_json::Value>,
+}
+
+/// A query as a sponsor writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    /// Free-text name.
+    #[serde(default)]
+    pub name: String,
+    /// Inclusion criteria per column.
+    #[serde(default)]
+    pub criteria: BTreeMap<String, Criterion>,
+    /// Consent purpose a record must carry.
+    pub consent: String,
+    /// Column whose count, sum and sum of squares are released.
+    pub statistic: String,
+    /// Minimum cohort size; smaller non-empty cohorts are suppressed.
+    #[serde(default = "default_min_cohort")]
+    pub min_cohort: u64,
+}
+
+fn default_min_cohort() -> u64 {
+    DEFAULT_MIN_COHORT
+}
+
+/// The public constants of a query for one schema: what the circuit takes as public inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryConstants {
+    /// Inclusive `[lo, hi]` per value column (every column but consent), schema order.
+    pub ranges: Vec<(u64, u64)>,
+    /// Consent purpose bit.
+    pub purpose: u64,
+    /// Index of the statistic among the value columns.
+    pub statistic: u64,
+    /// Minimum cohort size.
+    pub min_cohort: u64,
+}
+
+impl QueryConstants {
+    /// The constants as field elements, in public-input order.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        let mut out: Vec<Fr> =
+            self.ranges.iter().flat_map(|(lo, hi)| [Fr::from(*lo), Fr::from(*hi)]).collect();
+        out.extend([self.purpose, self.statistic, self.min_cohort].map(Fr::from));
+        out
+    }
+
+    /// Number of field elements [`QueryConstants::to_fields`] returns for a schema.
+    pub fn len_for(schema: &Schema) -> usize {
+        2 * schema.value_columns().count() + 3
+    }
+}
+
+/// A statistic's released values (after suppression).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// Records present in the dataset.
+    pub records: u64,
+    /// Matching, consenting records (0 if suppressed).
+    pub count: u64,
+    /// Sum of the statistic column (encoded units; 0 if suppressed).
+    #[serde(with = "decimal")]
+    pub sum: BigUint,
+    /// Sum of squares (encoded units²; 0 if suppressed).
+    #[serde(with = "decimal")]
+    pub sum_squares: BigUint,
+    /// `0 < matches < min_cohort`.
+    pub suppressed: bool,
+}
+
+impl QueryResult {
+    /// The released values as field elements, in public-input order.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        vec![
+            Fr::from(self.records),
+            Fr::from(self.count),
+            crate::commitment::biguint_to_fr(&self.sum),
+            crate::commitment::biguint_to_fr(&self.sum_squares),
+            Fr::from(self.suppressed as u64),
+        ]
+    }
+
+    /// Mean and (population) variance in natural units, when the cohort is released.
+    pub fn mean_variance(&self, scale: u32) -> Option<(f64, f64)> {
+        if self.count == 0 {
+            return None;
+        }
+        let n = self.count as f64;
+        let unit = 10f64.powi(scale as i32);
+        let (s, ss) = (big_to_f64(&self.sum) / unit, big_to_f64(&self.sum_squares) / (unit * unit));
+        let mean = s / n;
+        Some((mean, (ss / n - mean * mean).max(0.0)))
+    }
+}
+
+/// Big integers as decimal strings in JSON (numbers would lose precision in most readers).
+mod decimal {
+    use num_bigint::BigUint;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &BigUint, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigUint, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| D::Error::custom(format!("`{s}` is not a decimal integer")))
+    }
+}
+
+fn big_to_f64(x: &BigUint) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+impl QuerySpec {
+    /// Reads a query file.
+    pub fn load(path: &Path) -> Result<Self, QueryError> {
+        let text = fs::read_to_string(path)
+            .map_err(|source| QueryError::Io { path: path.to_owned(), source })?;
+        serde_json::from_str(&text).map_err(|source| QueryError::Parse { path: path.to_owned(), source })
+    }
+
+    /// SHA-256 of the canonical JSON form: names the query in artifacts and on-chain.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(serde_json::to_vec(self).expect("query serialises")).into()
+    }
+
+    /// Checks the query against a schema and compiles it into public constants.
+    pub fn compile(&self, schema: &Schema) -> Result<QueryConstants, QueryError> {
+        let invalid = |message: String| QueryError::Invalid { schema: schema.name.clone(), message };
+        for name in self.criteria.keys() {
+            match schema.column_index(name) {
+                None => return Err(invalid(format!("no column `{name}`"))),
+                Some(i) if schema.columns[i].is_consent() => {
+                    return Err(invalid(format!(
+                        "`{name}` is the consent column: use the `consent` field"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        let mut ranges = Vec::new();
+        for (_, col) in schema.value_columns() {
+            let bound = |v: &serde_json::Value| {
+                col.encode_bound(v).map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
+            };
+            let (lo, hi) = match self.criteria.get(&col.name) {
+                None => (0, col.max_value()),
+                Some(Criterion::Range([lo, hi])) => (bound(lo)?, bound(hi)?),
+                Some(Criterion::Eq { eq }) => {
+                    let v = bound(eq)?;
+                    (v, v)
+                }
+                Some(Criterion::Bounds(Bounds { min, max })) => (
+                    min.as_ref().map(bound).transpose()?.unwrap_or(0),
+                    max.as_ref().map(bound).transpose()?.unwrap_or(col.max_value()),
+                ),
+                Some(Criterion::Prefix { prefix }) => match col.kind {
+                    ColumnKind::Icd10 => icd10::prefix_range(prefix)
+                        .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))?,
+                    _ => {
+                        return Err(invalid(format!(
+                            "column `{}`: `prefix` only applies to ICD-10 columns",
+                            col.name
+                        )))
+                    }
+                },
+            };
+            if lo > hi {
+                return Err(invalid(format!("column `{}`: empty range {lo} > {hi}", col.name)));
+            }
+            debug_assert!(hi <= low_mask(col.bits()));
+            ranges.push((lo, hi));
+        }
+        let purpose = schema
+            .purposes()
+            .iter()
+            .position(|p| *p == self.consent)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "consent purpose `{}` is not one of [{}]",
+                    self.consent,
+                    schema.purposes().join(", ")
+                ))
+            })? as u64;
+        let statistic = schema
+            .value_columns()
+            .position(|(_, c)| c.name == self.statistic)
+            .ok_or_else(|| invalid(format!("statistic `{}` is not a value column", self.statistic)))?
+            as u64;
+        if self.min_cohort == 0 || self.min_cohort >= 1 << COUNT_BITS {
+            return Err(invalid(format!("min_cohort must be 1..2^{COUNT_BITS}")));
+        }
+        Ok(QueryConstants { ranges, purpose, statistic, min_cohort: self.min_cohort })
+    }
+}
+
+/// The plain computation a proof must reproduce.
+pub fn evaluate(schema: &Schema, records: &[Vec<u64>], q: &QueryConstants) -> QueryResult {
+    let consent = schema.consent_index();
+    let value_cols: Vec<usize> = schema.value_columns().map(|(i, _)| i).collect();
+    let stat_col = value_cols[q.statistic as usize];
+    let (mut count, mut sum, mut sum_squares) = (0u64, BigUint::default(), BigUint::default());
+    for r in records {
+        let consented = r[consent] >> q.purpose & 1 == 1;
+        let matches = value_cols.iter().zip(&q.ranges).all(|(&c, &(lo, hi))| lo <= r[c] && r[c] <= hi);
+        if consented && matches {
+            count += 1;
+            sum += r[stat_col];
+            sum_squares += BigUint::from(r[stat_col]) * r[stat_col];
+        }
+    }
+    let suppressed = count > 0 && count < q.min_cohort;
+    if suppressed {
+        (count, sum, sum_squares) = (0, BigUint::default(), BigUint::default());
+    }
+    QueryResult { records: records.len() as u64, count, sum, sum_squares, suppressed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> QuerySpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn compiles_natural_units() {
+        let s = Schema::clinical_default();
+        let q = spec(r#"{"criteria":{"age":[40,65],"dx":{"prefix":"E11"},"hba1c":{"min":"6.5"}},"consent":"research","statistic":"hba1c"}"#);
+        let c = q.compile(&s).unwrap();
+        assert_eq!(c.ranges[0], (40, 65));
+        assert_eq!(c.ranges[2], icd10::prefix_range("E11").unwrap());
+        assert_eq!(c.ranges[3], (65, 255));
+        assert_eq!(c.ranges[1], (0, 2), "unmentioned categorical spans its codes");
+        assert_eq!((c.purpose, c.statistic, c.min_cohort), (0, 3, 11));
+        assert_eq!(c.to_fields().len(), QueryConstants::len_for(&s));
+    }
+
+    #[test]
+    fn rejects_queries_that_do_not_fit() {
+        let s = Schema::clinical_default();
+        for (bad, why) in [
+            (r#"{"criteria":{"weight":[1,2]},"consent":"research","statistic":"age"}"#, "no column"),
+            (r#"{"criteria":{"age":[65,40]},"consent":"research","statistic":"age"}"#, "empty range"),
+            (r#"{"criteria":{"age":[40,200]},"consent":"research","statistic":"age"}"#, "outside"),
+            (r#"{"criteria":{"age":{"prefix":"E1"}},"consent":"research","statistic":"age"}"#, "only applies"),
+            (r#"{"consent":"marketing","statistic":"age"}"#, "consent purpose"),
+            (r#"{"consent":"research","statistic":"consent"}"#, "statistic"),
+            (r#"{"consent":"research","statistic":"age","min_cohort":0}"#, "min_cohort"),
+        ] {
+            let err = spec(bad).compile(&s).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn misspelt_criteria_are_errors_not_wildcards() {
+        let bad = r#"{"criteria":{"dx":{"prefx":"E1"}},"consent":"research","statistic":"age"}"#;
+        assert!(serde_json::from_str::<QuerySpec>(bad).is_err());
+        let bad = r#"{"criteria":{},"consent":"research","statistic":"age","min_cohrt":3}"#;
+        assert!(serde_json::from_str::<QuerySpec>(bad).is_err());
+    }
+
+    #[test]
+    fn evaluation_suppresses_small_cells() {
+        let s = Schema::clinical_default();
+        let rec = |age, consent| vec![age, 0, icd10::encode("E11.9").unwrap(), 70, 120, 300, consent, 0];
+        let records = vec![rec(50, 1), rec(51, 1), rec(70, 1), rec(52, 0b10)];
+        let mut q = spec(r#"{"criteria":{"age":[40,65]},"consent":"research","statistic":"hba1c","min_cohort":2}"#)
+            .compile(&s)
+            .unwrap();
+        let r = evaluate(&s, &records, &q);
+        assert_eq!((r.count, r.sum.clone(), r.suppressed), (2, 140u32.into(), false));
+        assert_eq!(r.sum_squares, 9800u32.into());
+        q.min_cohort = 3;
+        let r = evaluate(&s, &records, &q);
+        assert_eq!((r.count, r.sum, r.suppressed), (0, 0u32.into(), true));
+    }
+}
