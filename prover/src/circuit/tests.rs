@@ -285,3 +285,13 @@ fn rejects_results_of_another_query() {
     assert_ne!(inst, case.expected());
     assert!(case.run(&case.witness(), |_, _| {}, inst).is_err());
 }
+
+#[test]
+#[ignore]
+fn print_cell_costs() {
+    let case = Case::new(2);
+    let mut builder = BaseCircuitBuilder::new(false).use_k(case.k).use_lookup_bits(case.k - 1).use_instance_columns(1);
+    build(&mut builder, &case.schema, &case.layout, &case.witness());
+    let stats = builder.statistics();
+    println!("capacity {} k {} gate cells {:?} lookups {:?}", case.layout.capacity, case.k, stats.gate.total_advice_per_phase, stats.total_lookup_advice_per_phase);
+}

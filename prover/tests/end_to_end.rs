@@ -1,0 +1,181 @@
+//! Real proofs (not the MockProver): ground truth against the plain computation, offline
+//! verification and tamper rejection, and the EVM verifier + proof fixture that the forge
+//! suite checks on-chain.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
+use zkcohort::{
+    circuit::PublicInputs,
+    commitment::{fr_to_hex, RecordLayout},
+    dataset::{CommittedDataset, Dataset, DatasetDir},
+    evm,
+    keys::{CircuitConfig, CircuitKeys, KeyStore, ParamsSource},
+    proof::{self, ProofArtifact},
+    query::{evaluate, QuerySpec},
+    schema::Schema,
+};
+
+/// Every test dataset is committed at this capacity, so one key serves them all.
+const CAPACITY: usize = 48;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn store() -> KeyStore {
+    KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev)
+}
+
+struct Setup {
+    params: ParamsKZG<Bn256>,
+    keys: CircuitKeys,
+}
+
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let schema = Schema::clinical_default();
+        let config = CircuitConfig::plan(&schema, &RecordLayout::new(&schema, CAPACITY));
+        let store = store();
+        let params = store.params(config.k()).unwrap();
+        let keys = store.keys(&config, &params).unwrap();
+        Setup { params, keys }
+    })
+}
+
+fn committed(dataset: &Dataset) -> (tempfile::TempDir, CommittedDataset) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DatasetDir::new(dir.path());
+    store.write_dataset(dataset).unwrap();
+    let c = store.commit(Some(CAPACITY)).unwrap();
+    (dir, c)
+}
+
+fn queries() -> Vec<QuerySpec> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("query-"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 3);
+    paths.iter().map(|p| QuerySpec::load(p).unwrap()).collect()
+}
+
+fn prove(data: &CommittedDataset, query: &QuerySpec) -> ProofArtifact {
+    let s = setup();
+    proof::prove(&s.keys, &s.params, data, query).unwrap()
+}
+
+#[test]
+fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
+    let schema = Schema::clinical_default();
+    let csv = Dataset::import_csv(&schema, &root().join("examples/sample-cohort.csv")).unwrap();
+    let mut released = 0;
+    for dataset in [Dataset::synthesize(45, 3, 2), csv] {
+        let (_dir, data) = committed(&dataset);
+        for query in queries() {
+            let artifact = prove(&data, &query);
+            let truth = evaluate(&schema, &dataset.records, &query.compile(&schema).unwrap());
+            assert_eq!(artifact.public.result, truth, "{}", query.name);
+            assert_eq!(artifact.public.commitment, data.info.commitment);
+            proof::verify(&artifact, &store()).unwrap();
+            released += usize::from(!truth.suppressed && truth.count > 0);
+        }
+    }
+    assert!(released >= 2, "the examples exercise released (not only suppressed) results");
+}
+
+#[test]
+fn tampered_artifacts_are_rejected_offline() {
+    let (_dir, data) = committed(&Dataset::synthesize(40, 5, 2));
+    let artifact = prove(&data, &queries()[0]);
+    proof::verify(&artifact, &store()).unwrap();
+
+    // A consistent lie: decoded result, instances and calldata all claim one more patient.
+    let mut lie = artifact.clone();
+    lie.public.result.count += 1;
+    let inputs = PublicInputs {
+        commitment: zkcohort::commitment::fr_from_hex(&lie.public.commitment).unwrap(),
+        query: lie.public.query.clone(),
+        result: lie.public.result.clone(),
+    };
+    let fields = inputs.to_fields();
+    lie.instances = fields.iter().map(fr_to_hex).collect();
+    let proof_bytes = hex::decode(&lie.proof[2..]).unwrap();
+    lie.calldata = format!("0x{}", hex::encode(snark_verifier_sdk::evm::encode_calldata(&[fields], &proof_bytes)));
+    let err = proof::verify(&lie, &store()).unwrap_err().to_string();
+    assert!(err.contains("proof rejected"), "{err}");
+
+    // A flipped proof byte.
+    let mut flipped = artifact.clone();
+    let mut bytes = hex::decode(&flipped.proof[2..]).unwrap();
+    bytes[100] ^= 1;
+    flipped.proof = format!("0x{}", hex::encode(bytes));
+    assert!(proof::verify(&flipped, &store()).is_err());
+
+    // Decoded fields that disagree with the instances.
+    let mut inconsistent = artifact.clone();
+    inconsistent.public.result.sum += 1u32;
+    assert!(proof::verify(&inconsistent, &store()).unwrap_err().to_string().contains("disagree"));
+
+    // Constants that do not belong to the named query.
+    let mut other_query = artifact;
+    other_query.query.min_cohort += 1;
+    assert!(proof::verify(&other_query, &store()).unwrap_err().to_string().contains("query"));
+}
+
+#[test]
+fn artifacts_hold_no_record_data() {
+    let dataset = Dataset::synthesize(40, 9, 2);
+    let (_dir, data) = committed(&dataset);
+    let artifact = prove(&data, &queries()[0]);
+    let text = serde_json::to_string(&artifact).unwrap();
+    // Packed elements that hold records (the rest are all-zero padding).
+    let elements = data.layout.pack(&dataset.records);
+    let used = dataset.records.len().div_ceil(data.layout.slots_per_element);
+    for secret in std::iter::once(fr_to_hex(&data.salt)).chain(elements[..used].iter().map(fr_to_hex)) {
+        assert!(!text.contains(&secret[2..]), "artifact leaks {secret}");
+    }
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Value>(&text).unwrap().as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["calldata", "circuit_id", "instances", "proof", "public", "query", "query_hash", "version", "vk_hash"]
+    );
+}
+
+/// Writes the Solidity verifier of the test circuit and a real proof for the forge suite
+/// (`test/AggregateVerifier.t.sol`). Deterministic params and keygen make the verifier source
+/// reproducible, so the committed copy stays in sync.
+#[test]
+fn writes_evm_verifier_and_proof_fixture() {
+    let s = setup();
+    let schema = Schema::clinical_default();
+    let n = PublicInputs::len_for(&schema);
+    let source = evm::verifier_source(&s.params, s.keys.pk.get_vk(), n, "AggregateVerifier", &s.keys.config.circuit_id);
+    let path = root().join("contracts/verifiers/AggregateVerifier.sol");
+    if fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
+        fs::write(&path, &source).unwrap();
+    }
+
+    let (_dir, data) = committed(&Dataset::synthesize(45, 3, 2));
+    let artifact = prove(&data, &queries()[0]);
+    assert!(!artifact.public.result.suppressed && artifact.public.result.count >= 11);
+    let fixture = serde_json::json!({
+        "circuit_id": artifact.circuit_id,
+        "num_instances": n,
+        "count_index": n - 4,
+        "instances": artifact.instances,
+        "proof": artifact.proof,
+        "calldata": artifact.calldata,
+    });
+    let out = root().join("test/fixtures/aggregate_proof.json");
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+}
