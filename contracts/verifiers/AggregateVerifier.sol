@@ -19,2383 +19,1713 @@ contract AggregateVerifier {
             let f_q := 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001
             function validate_ec_point(x, y) -> valid {
                 {
-                    let x_lt_p :=
-                        lt(x, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
-                    let y_lt_p :=
-                        lt(y, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
+                    let x_lt_p := lt(x, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
+                    let y_lt_p := lt(y, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
                     valid := and(x_lt_p, y_lt_p)
                 }
                 {
-                    let y_square :=
-                        mulmod(
-                            y,
-                            y,
-                            0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47
-                        )
-                    let x_square :=
-                        mulmod(
-                            x,
-                            x,
-                            0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47
-                        )
-                    let x_cube :=
-                        mulmod(
-                            x_square,
-                            x,
-                            0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47
-                        )
-                    let x_cube_plus_3 :=
-                        addmod(
-                            x_cube,
-                            3,
-                            0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47
-                        )
+                    let y_square := mulmod(y, y, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
+                    let x_square := mulmod(x, x, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
+                    let x_cube := mulmod(x_square, x, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
+                    let x_cube_plus_3 := addmod(x_cube, 3, 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47)
                     let is_affine := eq(x_cube_plus_3, y_square)
                     valid := and(valid, is_affine)
                 }
             }
             mstore(0xa0, mod(calldataload(0x0), f_q))
-            mstore(0xc0, mod(calldataload(0x20), f_q))
-            mstore(0xe0, mod(calldataload(0x40), f_q))
-            mstore(0x100, mod(calldataload(0x60), f_q))
-            mstore(0x120, mod(calldataload(0x80), f_q))
-            mstore(0x140, mod(calldataload(0xa0), f_q))
-            mstore(0x160, mod(calldataload(0xc0), f_q))
-            mstore(0x180, mod(calldataload(0xe0), f_q))
-            mstore(0x1a0, mod(calldataload(0x100), f_q))
-            mstore(0x1c0, mod(calldataload(0x120), f_q))
-            mstore(0x1e0, mod(calldataload(0x140), f_q))
-            mstore(0x200, mod(calldataload(0x160), f_q))
-            mstore(0x220, mod(calldataload(0x180), f_q))
-            mstore(0x240, mod(calldataload(0x1a0), f_q))
-            mstore(0x260, mod(calldataload(0x1c0), f_q))
-            mstore(0x280, mod(calldataload(0x1e0), f_q))
-            mstore(0x2a0, mod(calldataload(0x200), f_q))
-            mstore(0x2c0, mod(calldataload(0x220), f_q))
-            mstore(0x2e0, mod(calldataload(0x240), f_q))
-            mstore(0x300, mod(calldataload(0x260), f_q))
-            mstore(0x320, mod(calldataload(0x280), f_q))
-            mstore(0x340, mod(calldataload(0x2a0), f_q))
-            mstore(0x360, mod(calldataload(0x2c0), f_q))
-            mstore(
-                0x80,
-                422849031213109232567446332968048191265875249830245312949365125999490613718
-            )
+mstore(0xc0, mod(calldataload(0x20), f_q))
+mstore(0xe0, mod(calldataload(0x40), f_q))
+mstore(0x100, mod(calldataload(0x60), f_q))
+mstore(0x120, mod(calldataload(0x80), f_q))
+mstore(0x140, mod(calldataload(0xa0), f_q))
+mstore(0x160, mod(calldataload(0xc0), f_q))
+mstore(0x180, mod(calldataload(0xe0), f_q))
+mstore(0x1a0, mod(calldataload(0x100), f_q))
+mstore(0x1c0, mod(calldataload(0x120), f_q))
+mstore(0x1e0, mod(calldataload(0x140), f_q))
+mstore(0x200, mod(calldataload(0x160), f_q))
+mstore(0x220, mod(calldataload(0x180), f_q))
+mstore(0x240, mod(calldataload(0x1a0), f_q))
+mstore(0x260, mod(calldataload(0x1c0), f_q))
+mstore(0x280, mod(calldataload(0x1e0), f_q))
+mstore(0x2a0, mod(calldataload(0x200), f_q))
+mstore(0x2c0, mod(calldataload(0x220), f_q))
+mstore(0x2e0, mod(calldataload(0x240), f_q))
+mstore(0x300, mod(calldataload(0x260), f_q))
+mstore(0x320, mod(calldataload(0x280), f_q))
+mstore(0x340, mod(calldataload(0x2a0), f_q))
+mstore(0x360, mod(calldataload(0x2c0), f_q))
+mstore(0x80, 422849031213109232567446332968048191265875249830245312949365125999490613718)
 
-            {
-                let x := calldataload(0x2e0)
-                mstore(0x380, x)
-                let y := calldataload(0x300)
-                mstore(0x3a0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x2e0)
+            mstore(0x380, x)
+            let y := calldataload(0x300)
+            mstore(0x3a0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x320)
-                mstore(0x3c0, x)
-                let y := calldataload(0x340)
-                mstore(0x3e0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x320)
+            mstore(0x3c0, x)
+            let y := calldataload(0x340)
+            mstore(0x3e0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x360)
-                mstore(0x400, x)
-                let y := calldataload(0x380)
-                mstore(0x420, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x360)
+            mstore(0x400, x)
+            let y := calldataload(0x380)
+            mstore(0x420, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x3a0)
-                mstore(0x440, x)
-                let y := calldataload(0x3c0)
-                mstore(0x460, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x3a0)
+            mstore(0x440, x)
+            let y := calldataload(0x3c0)
+            mstore(0x460, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x3e0)
-                mstore(0x480, x)
-                let y := calldataload(0x400)
-                mstore(0x4a0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x4c0, keccak256(0x80, 1088))
-            {
-                let hash := mload(0x4c0)
-                mstore(0x4e0, mod(hash, f_q))
-                mstore(0x500, hash)
-            }
+        {
+            let x := calldataload(0x3e0)
+            mstore(0x480, x)
+            let y := calldataload(0x400)
+            mstore(0x4a0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x4c0, keccak256(0x80, 1088))
+{
+            let hash := mload(0x4c0)
+            mstore(0x4e0, mod(hash, f_q))
+            mstore(0x500, hash)
+        }
 
-            {
-                let x := calldataload(0x420)
-                mstore(0x520, x)
-                let y := calldataload(0x440)
-                mstore(0x540, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x420)
+            mstore(0x520, x)
+            let y := calldataload(0x440)
+            mstore(0x540, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x460)
-                mstore(0x560, x)
-                let y := calldataload(0x480)
-                mstore(0x580, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x5a0, keccak256(0x500, 160))
-            {
-                let hash := mload(0x5a0)
-                mstore(0x5c0, mod(hash, f_q))
-                mstore(0x5e0, hash)
-            }
-            mstore8(1536, 1)
-            mstore(0x600, keccak256(0x5e0, 33))
-            {
-                let hash := mload(0x600)
-                mstore(0x620, mod(hash, f_q))
-                mstore(0x640, hash)
-            }
+        {
+            let x := calldataload(0x460)
+            mstore(0x560, x)
+            let y := calldataload(0x480)
+            mstore(0x580, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x5a0, keccak256(0x500, 160))
+{
+            let hash := mload(0x5a0)
+            mstore(0x5c0, mod(hash, f_q))
+            mstore(0x5e0, hash)
+        }
+mstore8(1536, 1)
+mstore(0x600, keccak256(0x5e0, 33))
+{
+            let hash := mload(0x600)
+            mstore(0x620, mod(hash, f_q))
+            mstore(0x640, hash)
+        }
 
-            {
-                let x := calldataload(0x4a0)
-                mstore(0x660, x)
-                let y := calldataload(0x4c0)
-                mstore(0x680, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x4a0)
+            mstore(0x660, x)
+            let y := calldataload(0x4c0)
+            mstore(0x680, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x4e0)
-                mstore(0x6a0, x)
-                let y := calldataload(0x500)
-                mstore(0x6c0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x4e0)
+            mstore(0x6a0, x)
+            let y := calldataload(0x500)
+            mstore(0x6c0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x520)
-                mstore(0x6e0, x)
-                let y := calldataload(0x540)
-                mstore(0x700, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x520)
+            mstore(0x6e0, x)
+            let y := calldataload(0x540)
+            mstore(0x700, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x560)
-                mstore(0x720, x)
-                let y := calldataload(0x580)
-                mstore(0x740, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x560)
+            mstore(0x720, x)
+            let y := calldataload(0x580)
+            mstore(0x740, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x5a0)
-                mstore(0x760, x)
-                let y := calldataload(0x5c0)
-                mstore(0x780, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x5a0)
+            mstore(0x760, x)
+            let y := calldataload(0x5c0)
+            mstore(0x780, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x5e0)
-                mstore(0x7a0, x)
-                let y := calldataload(0x600)
-                mstore(0x7c0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x7e0, keccak256(0x640, 416))
-            {
-                let hash := mload(0x7e0)
-                mstore(0x800, mod(hash, f_q))
-                mstore(0x820, hash)
-            }
+        {
+            let x := calldataload(0x5e0)
+            mstore(0x7a0, x)
+            let y := calldataload(0x600)
+            mstore(0x7c0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x7e0, keccak256(0x640, 416))
+{
+            let hash := mload(0x7e0)
+            mstore(0x800, mod(hash, f_q))
+            mstore(0x820, hash)
+        }
 
-            {
-                let x := calldataload(0x620)
-                mstore(0x840, x)
-                let y := calldataload(0x640)
-                mstore(0x860, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x620)
+            mstore(0x840, x)
+            let y := calldataload(0x640)
+            mstore(0x860, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x660)
-                mstore(0x880, x)
-                let y := calldataload(0x680)
-                mstore(0x8a0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
+        {
+            let x := calldataload(0x660)
+            mstore(0x880, x)
+            let y := calldataload(0x680)
+            mstore(0x8a0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
 
-            {
-                let x := calldataload(0x6a0)
-                mstore(0x8c0, x)
-                let y := calldataload(0x6c0)
-                mstore(0x8e0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x900, keccak256(0x820, 224))
-            {
-                let hash := mload(0x900)
-                mstore(0x920, mod(hash, f_q))
-                mstore(0x940, hash)
-            }
-            mstore(0x960, mod(calldataload(0x6e0), f_q))
-            mstore(0x980, mod(calldataload(0x700), f_q))
-            mstore(0x9a0, mod(calldataload(0x720), f_q))
-            mstore(0x9c0, mod(calldataload(0x740), f_q))
-            mstore(0x9e0, mod(calldataload(0x760), f_q))
-            mstore(0xa00, mod(calldataload(0x780), f_q))
-            mstore(0xa20, mod(calldataload(0x7a0), f_q))
-            mstore(0xa40, mod(calldataload(0x7c0), f_q))
-            mstore(0xa60, mod(calldataload(0x7e0), f_q))
-            mstore(0xa80, mod(calldataload(0x800), f_q))
-            mstore(0xaa0, mod(calldataload(0x820), f_q))
-            mstore(0xac0, mod(calldataload(0x840), f_q))
-            mstore(0xae0, mod(calldataload(0x860), f_q))
-            mstore(0xb00, mod(calldataload(0x880), f_q))
-            mstore(0xb20, mod(calldataload(0x8a0), f_q))
-            mstore(0xb40, mod(calldataload(0x8c0), f_q))
-            mstore(0xb60, mod(calldataload(0x8e0), f_q))
-            mstore(0xb80, mod(calldataload(0x900), f_q))
-            mstore(0xba0, mod(calldataload(0x920), f_q))
-            mstore(0xbc0, mod(calldataload(0x940), f_q))
-            mstore(0xbe0, mod(calldataload(0x960), f_q))
-            mstore(0xc00, mod(calldataload(0x980), f_q))
-            mstore(0xc20, mod(calldataload(0x9a0), f_q))
-            mstore(0xc40, mod(calldataload(0x9c0), f_q))
-            mstore(0xc60, mod(calldataload(0x9e0), f_q))
-            mstore(0xc80, mod(calldataload(0xa00), f_q))
-            mstore(0xca0, mod(calldataload(0xa20), f_q))
-            mstore(0xcc0, mod(calldataload(0xa40), f_q))
-            mstore(0xce0, mod(calldataload(0xa60), f_q))
-            mstore(0xd00, mod(calldataload(0xa80), f_q))
-            mstore(0xd20, mod(calldataload(0xaa0), f_q))
-            mstore(0xd40, mod(calldataload(0xac0), f_q))
-            mstore(0xd60, mod(calldataload(0xae0), f_q))
-            mstore(0xd80, mod(calldataload(0xb00), f_q))
-            mstore(0xda0, mod(calldataload(0xb20), f_q))
-            mstore(0xdc0, mod(calldataload(0xb40), f_q))
-            mstore(0xde0, mod(calldataload(0xb60), f_q))
-            mstore(0xe00, mod(calldataload(0xb80), f_q))
-            mstore(0xe20, mod(calldataload(0xba0), f_q))
-            mstore(0xe40, mod(calldataload(0xbc0), f_q))
-            mstore(0xe60, mod(calldataload(0xbe0), f_q))
-            mstore(0xe80, mod(calldataload(0xc00), f_q))
-            mstore(0xea0, mod(calldataload(0xc20), f_q))
-            mstore(0xec0, mod(calldataload(0xc40), f_q))
-            mstore(0xee0, mod(calldataload(0xc60), f_q))
-            mstore(0xf00, mod(calldataload(0xc80), f_q))
-            mstore(0xf20, mod(calldataload(0xca0), f_q))
-            mstore(0xf40, keccak256(0x940, 1536))
-            {
-                let hash := mload(0xf40)
-                mstore(0xf60, mod(hash, f_q))
-                mstore(0xf80, hash)
-            }
-            mstore8(4000, 1)
-            mstore(0xfa0, keccak256(0xf80, 33))
-            {
-                let hash := mload(0xfa0)
-                mstore(0xfc0, mod(hash, f_q))
-                mstore(0xfe0, hash)
-            }
+        {
+            let x := calldataload(0x6a0)
+            mstore(0x8c0, x)
+            let y := calldataload(0x6c0)
+            mstore(0x8e0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x900, keccak256(0x820, 224))
+{
+            let hash := mload(0x900)
+            mstore(0x920, mod(hash, f_q))
+            mstore(0x940, hash)
+        }
+mstore(0x960, mod(calldataload(0x6e0), f_q))
+mstore(0x980, mod(calldataload(0x700), f_q))
+mstore(0x9a0, mod(calldataload(0x720), f_q))
+mstore(0x9c0, mod(calldataload(0x740), f_q))
+mstore(0x9e0, mod(calldataload(0x760), f_q))
+mstore(0xa00, mod(calldataload(0x780), f_q))
+mstore(0xa20, mod(calldataload(0x7a0), f_q))
+mstore(0xa40, mod(calldataload(0x7c0), f_q))
+mstore(0xa60, mod(calldataload(0x7e0), f_q))
+mstore(0xa80, mod(calldataload(0x800), f_q))
+mstore(0xaa0, mod(calldataload(0x820), f_q))
+mstore(0xac0, mod(calldataload(0x840), f_q))
+mstore(0xae0, mod(calldataload(0x860), f_q))
+mstore(0xb00, mod(calldataload(0x880), f_q))
+mstore(0xb20, mod(calldataload(0x8a0), f_q))
+mstore(0xb40, mod(calldataload(0x8c0), f_q))
+mstore(0xb60, mod(calldataload(0x8e0), f_q))
+mstore(0xb80, mod(calldataload(0x900), f_q))
+mstore(0xba0, mod(calldataload(0x920), f_q))
+mstore(0xbc0, mod(calldataload(0x940), f_q))
+mstore(0xbe0, mod(calldataload(0x960), f_q))
+mstore(0xc00, mod(calldataload(0x980), f_q))
+mstore(0xc20, mod(calldataload(0x9a0), f_q))
+mstore(0xc40, mod(calldataload(0x9c0), f_q))
+mstore(0xc60, mod(calldataload(0x9e0), f_q))
+mstore(0xc80, mod(calldataload(0xa00), f_q))
+mstore(0xca0, mod(calldataload(0xa20), f_q))
+mstore(0xcc0, mod(calldataload(0xa40), f_q))
+mstore(0xce0, mod(calldataload(0xa60), f_q))
+mstore(0xd00, mod(calldataload(0xa80), f_q))
+mstore(0xd20, mod(calldataload(0xaa0), f_q))
+mstore(0xd40, mod(calldataload(0xac0), f_q))
+mstore(0xd60, mod(calldataload(0xae0), f_q))
+mstore(0xd80, mod(calldataload(0xb00), f_q))
+mstore(0xda0, mod(calldataload(0xb20), f_q))
+mstore(0xdc0, mod(calldataload(0xb40), f_q))
+mstore(0xde0, mod(calldataload(0xb60), f_q))
+mstore(0xe00, mod(calldataload(0xb80), f_q))
+mstore(0xe20, mod(calldataload(0xba0), f_q))
+mstore(0xe40, mod(calldataload(0xbc0), f_q))
+mstore(0xe60, mod(calldataload(0xbe0), f_q))
+mstore(0xe80, mod(calldataload(0xc00), f_q))
+mstore(0xea0, mod(calldataload(0xc20), f_q))
+mstore(0xec0, mod(calldataload(0xc40), f_q))
+mstore(0xee0, mod(calldataload(0xc60), f_q))
+mstore(0xf00, mod(calldataload(0xc80), f_q))
+mstore(0xf20, mod(calldataload(0xca0), f_q))
+mstore(0xf40, keccak256(0x940, 1536))
+{
+            let hash := mload(0xf40)
+            mstore(0xf60, mod(hash, f_q))
+            mstore(0xf80, hash)
+        }
+mstore8(4000, 1)
+mstore(0xfa0, keccak256(0xf80, 33))
+{
+            let hash := mload(0xfa0)
+            mstore(0xfc0, mod(hash, f_q))
+            mstore(0xfe0, hash)
+        }
 
-            {
-                let x := calldataload(0xcc0)
-                mstore(0x1000, x)
-                let y := calldataload(0xce0)
-                mstore(0x1020, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x1040, keccak256(0xfe0, 96))
-            {
-                let hash := mload(0x1040)
-                mstore(0x1060, mod(hash, f_q))
-                mstore(0x1080, hash)
-            }
+        {
+            let x := calldataload(0xcc0)
+            mstore(0x1000, x)
+            let y := calldataload(0xce0)
+            mstore(0x1020, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x1040, keccak256(0xfe0, 96))
+{
+            let hash := mload(0x1040)
+            mstore(0x1060, mod(hash, f_q))
+            mstore(0x1080, hash)
+        }
 
-            {
-                let x := calldataload(0xd00)
-                mstore(0x10a0, x)
-                let y := calldataload(0xd20)
-                mstore(0x10c0, y)
-                success := and(validate_ec_point(x, y), success)
-            }
-            mstore(0x10e0, mulmod(mload(0x920), mload(0x920), f_q))
-            mstore(0x1100, mulmod(mload(0x10e0), mload(0x10e0), f_q))
-            mstore(0x1120, mulmod(mload(0x1100), mload(0x1100), f_q))
-            mstore(0x1140, mulmod(mload(0x1120), mload(0x1120), f_q))
-            mstore(0x1160, mulmod(mload(0x1140), mload(0x1140), f_q))
-            mstore(0x1180, mulmod(mload(0x1160), mload(0x1160), f_q))
-            mstore(0x11a0, mulmod(mload(0x1180), mload(0x1180), f_q))
-            mstore(0x11c0, mulmod(mload(0x11a0), mload(0x11a0), f_q))
-            mstore(0x11e0, mulmod(mload(0x11c0), mload(0x11c0), f_q))
-            mstore(0x1200, mulmod(mload(0x11e0), mload(0x11e0), f_q))
-            mstore(0x1220, mulmod(mload(0x1200), mload(0x1200), f_q))
-            mstore(0x1240, mulmod(mload(0x1220), mload(0x1220), f_q))
-            mstore(0x1260, mulmod(mload(0x1240), mload(0x1240), f_q))
-            mstore(0x1280, mulmod(mload(0x1260), mload(0x1260), f_q))
-            mstore(
-                0x12a0,
-                addmod(
-                    mload(0x1280),
-                    21888242871839275222246405745257275088548364400416034343698204186575808495616,
-                    f_q
-                )
-            )
-            mstore(
-                0x12c0,
-                mulmod(
-                    mload(0x12a0),
-                    21886906919515554563358329182406612413066885618409173013477031200480436436993,
-                    f_q
-                )
-            )
-            mstore(
-                0x12e0,
-                mulmod(
-                    mload(0x12c0),
-                    11334639936029928693162648202959454941865533845001581552999773774307048199289,
-                    f_q
-                )
-            )
-            mstore(
-                0x1300,
-                addmod(
-                    mload(0x920),
-                    10553602935809346529083757542297820146682830555414452790698430412268760296328,
-                    f_q
-                )
-            )
-            mstore(
-                0x1320,
-                mulmod(
-                    mload(0x12c0),
-                    19994456137444606010007221842186606174874761508830279822119839964321394586494,
-                    f_q
-                )
-            )
-            mstore(
-                0x1340,
-                addmod(
-                    mload(0x920),
-                    1893786734394669212239183903070668913673602891585754521578364222254413909123,
-                    f_q
-                )
-            )
-            mstore(
-                0x1360,
-                mulmod(
-                    mload(0x12c0),
-                    14501358620513184304688594014712925225467083093975292095517271010067522714961,
-                    f_q
-                )
-            )
-            mstore(
-                0x1380,
-                addmod(
-                    mload(0x920),
-                    7386884251326090917557811730544349863081281306440742248180933176508285780656,
-                    f_q
-                )
-            )
-            mstore(
-                0x13a0,
-                mulmod(
-                    mload(0x12c0),
-                    10679069158860809785885364198325818746230765378937472123583344754591056515264,
-                    f_q
-                )
-            )
-            mstore(
-                0x13c0,
-                addmod(
-                    mload(0x920),
-                    11209173712978465436361041546931456342317599021478562220114859431984751980353,
-                    f_q
-                )
-            )
-            mstore(
-                0x13e0,
-                mulmod(
-                    mload(0x12c0),
-                    16352530144570232727633744131804667993120004373047725463318648550785966993151,
-                    f_q
-                )
-            )
-            mstore(
-                0x1400,
-                addmod(
-                    mload(0x920),
-                    5535712727269042494612661613452607095428360027368308880379555635789841502466,
-                    f_q
-                )
-            )
-            mstore(
-                0x1420,
-                mulmod(
-                    mload(0x12c0),
-                    4521750382223097318870644937630448302689540805369738458837210702774549763045,
-                    f_q
-                )
-            )
-            mstore(
-                0x1440,
-                addmod(
-                    mload(0x920),
-                    17366492489616177903375760807626826785858823595046295884860993483801258732572,
-                    f_q
-                )
-            )
-            mstore(
-                0x1460,
-                mulmod(
-                    mload(0x12c0),
-                    21534532313823515215512181691915269261875716777293450290797415136928563006845,
-                    f_q
-                )
-            )
-            mstore(
-                0x1480,
-                addmod(
-                    mload(0x920),
-                    353710558015760006734224053342005826672647623122584052900789049647245488772,
-                    f_q
-                )
-            )
-            mstore(0x14a0, mulmod(mload(0x12c0), 1, f_q))
-            mstore(
-                0x14c0,
-                addmod(
-                    mload(0x920),
-                    21888242871839275222246405745257275088548364400416034343698204186575808495616,
-                    f_q
-                )
-            )
-            mstore(
-                0x14e0,
-                mulmod(
-                    mload(0x12c0),
-                    15929319040748925786993503352261583814540822795415523916919259682053529746604,
-                    f_q
-                )
-            )
-            mstore(
-                0x1500,
-                addmod(
-                    mload(0x920),
-                    5958923831090349435252902392995691274007541605000510426778944504522278749013,
-                    f_q
-                )
-            )
-            mstore(
-                0x1520,
-                mulmod(
-                    mload(0x12c0),
-                    7639533265163976691415229044267874600193442264900203434604590818075310717665,
-                    f_q
-                )
-            )
-            mstore(
-                0x1540,
-                addmod(
-                    mload(0x920),
-                    14248709606675298530831176700989400488354922135515830909093613368500497777952,
-                    f_q
-                )
-            )
-            mstore(
-                0x1560,
-                mulmod(
-                    mload(0x12c0),
-                    15638222080586249949328998959233318077497512971168945296196164310654396499876,
-                    f_q
-                )
-            )
-            mstore(
-                0x1580,
-                addmod(
-                    mload(0x920),
-                    6250020791253025272917406786023957011050851429247089047502039875921411995741,
-                    f_q
-                )
-            )
-            mstore(
-                0x15a0,
-                mulmod(
-                    mload(0x12c0),
-                    21430327775050057859055751320913139171897713365144575466426070809149931679462,
-                    f_q
-                )
-            )
-            mstore(
-                0x15c0,
-                addmod(
-                    mload(0x920),
-                    457915096789217363190654424344135916650651035271458877272133377425876816155,
-                    f_q
-                )
-            )
-            mstore(
-                0x15e0,
-                mulmod(
-                    mload(0x12c0),
-                    19031302908450604562889298070172749511430940511785336328513302118176388524718,
-                    f_q
-                )
-            )
-            mstore(
-                0x1600,
-                addmod(
-                    mload(0x920),
-                    2856939963388670659357107675084525577117423888630698015184902068399419970899,
-                    f_q
-                )
-            )
-            mstore(
-                0x1620,
-                mulmod(
-                    mload(0x12c0),
-                    19801025127110706479086454580494592563406776699172940972349085025192191784276,
-                    f_q
-                )
-            )
-            mstore(
-                0x1640,
-                addmod(
-                    mload(0x920),
-                    2087217744728568743159951164762682525141587701243093371349119161383616711341,
-                    f_q
-                )
-            )
-            mstore(
-                0x1660,
-                mulmod(
-                    mload(0x12c0),
-                    13185748751675195555279102972948912154879203606603583094906325276760152292823,
-                    f_q
-                )
-            )
-            mstore(
-                0x1680,
-                addmod(
-                    mload(0x920),
-                    8702494120164079666967302772308362933669160793812451248791878909815656202794,
-                    f_q
-                )
-            )
-            mstore(
-                0x16a0,
-                mulmod(
-                    mload(0x12c0),
-                    9396103202274256930945606623206526900461945684265495839012435492634193195103,
-                    f_q
-                )
-            )
-            mstore(
-                0x16c0,
-                addmod(
-                    mload(0x920),
-                    12492139669565018291300799122050748188086418716150538504685768693941615300514,
-                    f_q
-                )
-            )
-            mstore(
-                0x16e0,
-                mulmod(
-                    mload(0x12c0),
-                    12608525986137196436380265487925259284083862017418452956005893158143335114446,
-                    f_q
-                )
-            )
-            mstore(
-                0x1700,
-                addmod(
-                    mload(0x920),
-                    9279716885702078785866140257332015804464502382997581387692311028432473381171,
-                    f_q
-                )
-            )
-            mstore(
-                0x1720,
-                mulmod(
-                    mload(0x12c0),
-                    2406746174483677402619219194488362073228214321593353370527029031983296506693,
-                    f_q
-                )
-            )
-            mstore(
-                0x1740,
-                addmod(
-                    mload(0x920),
-                    19481496697355597819627186550768913015320150078822680973171175154592511988924,
-                    f_q
-                )
-            )
-            mstore(
-                0x1760,
-                mulmod(
-                    mload(0x12c0),
-                    8616962730556588840052819989546835226909372921499251586382854989866120786068,
-                    f_q
-                )
-            )
-            mstore(
-                0x1780,
-                addmod(
-                    mload(0x920),
-                    13271280141282686382193585755710439861638991478916782757315349196709687709549,
-                    f_q
-                )
-            )
-            mstore(
-                0x17a0,
-                mulmod(
-                    mload(0x12c0),
-                    7141049368301343714688735307754106798758533264534387178564790962720151052558,
-                    f_q
-                )
-            )
-            mstore(
-                0x17c0,
-                addmod(
-                    mload(0x920),
-                    14747193503537931507557670437503168289789831135881647165133413223855657443059,
-                    f_q
-                )
-            )
-            mstore(
-                0x17e0,
-                mulmod(
-                    mload(0x12c0),
-                    6228310364909557352819666889780215631638692664909903323449553178830695856424,
-                    f_q
-                )
-            )
-            mstore(
-                0x1800,
-                addmod(
-                    mload(0x920),
-                    15659932506929717869426738855477059456909671735506131020248651007745112639193,
-                    f_q
-                )
-            )
-            mstore(
-                0x1820,
-                mulmod(
-                    mload(0x12c0),
-                    17514516237171880680906143624463058367796192025719788003736947038374742342787,
-                    f_q
-                )
-            )
-            mstore(
-                0x1840,
-                addmod(
-                    mload(0x920),
-                    4373726634667394541340262120794216720752172374696246339961257148201066152830,
-                    f_q
-                )
-            )
-            mstore(
-                0x1860,
-                mulmod(
-                    mload(0x12c0),
-                    7427452932519121311111572581569896811923313833409924341790643083093305521165,
-                    f_q
-                )
-            )
-            mstore(
-                0x1880,
-                addmod(
-                    mload(0x920),
-                    14460789939320153911134833163687378276625050567006110001907561103482502974452,
-                    f_q
-                )
-            )
-            mstore(
-                0x18a0,
-                mulmod(
-                    mload(0x12c0),
-                    19380560087801265747114831706136320509424814679569278834391540198888293317501,
-                    f_q
-                )
-            )
-            mstore(
-                0x18c0,
-                addmod(
-                    mload(0x920),
-                    2507682784038009475131574039120954579123549720846755509306663987687515178116,
-                    f_q
-                )
-            )
-            mstore(
-                0x18e0,
-                mulmod(
-                    mload(0x12c0),
-                    18865799069699165463885044934654376696890717598348652129273561362498288125667,
-                    f_q
-                )
-            )
-            mstore(
-                0x1900,
-                addmod(
-                    mload(0x920),
-                    3022443802140109758361360810602898391657646802067382214424642824077520369950,
-                    f_q
-                )
-            )
-            mstore(
-                0x1920,
-                mulmod(
-                    mload(0x12c0),
-                    19090308844532579543657648747592730840179607819823365301439766715522775636174,
-                    f_q
-                )
-            )
-            mstore(
-                0x1940,
-                addmod(
-                    mload(0x920),
-                    2797934027306695678588756997664544248368756580592669042258437471053032859443,
-                    f_q
-                )
-            )
-            mstore(
-                0x1960,
-                mulmod(
-                    mload(0x12c0),
-                    21060537060667665148554399984975550704618086610361095316637549922124812249691,
-                    f_q
-                )
-            )
-            mstore(
-                0x1980,
-                addmod(
-                    mload(0x920),
-                    827705811171610073692005760281724383930277790054939027060654264450996245926,
-                    f_q
-                )
-            )
-            mstore(
-                0x19a0,
-                mulmod(
-                    mload(0x12c0),
-                    15420140609332134427382986033959943371308740264546300859050199467708720424290,
-                    f_q
-                )
-            )
-            mstore(
-                0x19c0,
-                addmod(
-                    mload(0x920),
-                    6468102262507140794863419711297331717239624135869733484648004718867088071327,
-                    f_q
-                )
-            )
-            mstore(
-                0x19e0,
-                mulmod(
-                    mload(0x12c0),
-                    7126198075901895684418055715172619314345868513810290936443763708803844670976,
-                    f_q
-                )
-            )
-            mstore(
-                0x1a00,
-                addmod(
-                    mload(0x920),
-                    14762044795937379537828350030084655774202495886605743407254440477771963824641,
-                    f_q
-                )
-            )
-            mstore(
-                0x1a20,
-                mulmod(
-                    mload(0x12c0),
-                    10918776907565246887463642163878612380094558614969378154390779029928078509528,
-                    f_q
-                )
-            )
-            mstore(
-                0x1a40,
-                addmod(
-                    mload(0x920),
-                    10969465964274028334782763581378662708453805785446656189307425156647729986089,
-                    f_q
-                )
-            )
-            {
-                let prod := mload(0x1300)
+        {
+            let x := calldataload(0xd00)
+            mstore(0x10a0, x)
+            let y := calldataload(0xd20)
+            mstore(0x10c0, y)
+            success := and(validate_ec_point(x, y), success)
+        }
+mstore(0x10e0, mulmod(mload(0x920), mload(0x920), f_q))
+mstore(0x1100, mulmod(mload(0x10e0), mload(0x10e0), f_q))
+mstore(0x1120, mulmod(mload(0x1100), mload(0x1100), f_q))
+mstore(0x1140, mulmod(mload(0x1120), mload(0x1120), f_q))
+mstore(0x1160, mulmod(mload(0x1140), mload(0x1140), f_q))
+mstore(0x1180, mulmod(mload(0x1160), mload(0x1160), f_q))
+mstore(0x11a0, mulmod(mload(0x1180), mload(0x1180), f_q))
+mstore(0x11c0, mulmod(mload(0x11a0), mload(0x11a0), f_q))
+mstore(0x11e0, mulmod(mload(0x11c0), mload(0x11c0), f_q))
+mstore(0x1200, mulmod(mload(0x11e0), mload(0x11e0), f_q))
+mstore(0x1220, mulmod(mload(0x1200), mload(0x1200), f_q))
+mstore(0x1240, mulmod(mload(0x1220), mload(0x1220), f_q))
+mstore(0x1260, mulmod(mload(0x1240), mload(0x1240), f_q))
+mstore(0x1280, mulmod(mload(0x1260), mload(0x1260), f_q))
+mstore(0x12a0, addmod(mload(0x1280), 21888242871839275222246405745257275088548364400416034343698204186575808495616, f_q))
+mstore(0x12c0, mulmod(mload(0x12a0), 21886906919515554563358329182406612413066885618409173013477031200480436436993, f_q))
+mstore(0x12e0, mulmod(mload(0x12c0), 11334639936029928693162648202959454941865533845001581552999773774307048199289, f_q))
+mstore(0x1300, addmod(mload(0x920), 10553602935809346529083757542297820146682830555414452790698430412268760296328, f_q))
+mstore(0x1320, mulmod(mload(0x12c0), 19994456137444606010007221842186606174874761508830279822119839964321394586494, f_q))
+mstore(0x1340, addmod(mload(0x920), 1893786734394669212239183903070668913673602891585754521578364222254413909123, f_q))
+mstore(0x1360, mulmod(mload(0x12c0), 14501358620513184304688594014712925225467083093975292095517271010067522714961, f_q))
+mstore(0x1380, addmod(mload(0x920), 7386884251326090917557811730544349863081281306440742248180933176508285780656, f_q))
+mstore(0x13a0, mulmod(mload(0x12c0), 10679069158860809785885364198325818746230765378937472123583344754591056515264, f_q))
+mstore(0x13c0, addmod(mload(0x920), 11209173712978465436361041546931456342317599021478562220114859431984751980353, f_q))
+mstore(0x13e0, mulmod(mload(0x12c0), 16352530144570232727633744131804667993120004373047725463318648550785966993151, f_q))
+mstore(0x1400, addmod(mload(0x920), 5535712727269042494612661613452607095428360027368308880379555635789841502466, f_q))
+mstore(0x1420, mulmod(mload(0x12c0), 4521750382223097318870644937630448302689540805369738458837210702774549763045, f_q))
+mstore(0x1440, addmod(mload(0x920), 17366492489616177903375760807626826785858823595046295884860993483801258732572, f_q))
+mstore(0x1460, mulmod(mload(0x12c0), 21534532313823515215512181691915269261875716777293450290797415136928563006845, f_q))
+mstore(0x1480, addmod(mload(0x920), 353710558015760006734224053342005826672647623122584052900789049647245488772, f_q))
+mstore(0x14a0, mulmod(mload(0x12c0), 1, f_q))
+mstore(0x14c0, addmod(mload(0x920), 21888242871839275222246405745257275088548364400416034343698204186575808495616, f_q))
+mstore(0x14e0, mulmod(mload(0x12c0), 15929319040748925786993503352261583814540822795415523916919259682053529746604, f_q))
+mstore(0x1500, addmod(mload(0x920), 5958923831090349435252902392995691274007541605000510426778944504522278749013, f_q))
+mstore(0x1520, mulmod(mload(0x12c0), 7639533265163976691415229044267874600193442264900203434604590818075310717665, f_q))
+mstore(0x1540, addmod(mload(0x920), 14248709606675298530831176700989400488354922135515830909093613368500497777952, f_q))
+mstore(0x1560, mulmod(mload(0x12c0), 15638222080586249949328998959233318077497512971168945296196164310654396499876, f_q))
+mstore(0x1580, addmod(mload(0x920), 6250020791253025272917406786023957011050851429247089047502039875921411995741, f_q))
+mstore(0x15a0, mulmod(mload(0x12c0), 21430327775050057859055751320913139171897713365144575466426070809149931679462, f_q))
+mstore(0x15c0, addmod(mload(0x920), 457915096789217363190654424344135916650651035271458877272133377425876816155, f_q))
+mstore(0x15e0, mulmod(mload(0x12c0), 19031302908450604562889298070172749511430940511785336328513302118176388524718, f_q))
+mstore(0x1600, addmod(mload(0x920), 2856939963388670659357107675084525577117423888630698015184902068399419970899, f_q))
+mstore(0x1620, mulmod(mload(0x12c0), 19801025127110706479086454580494592563406776699172940972349085025192191784276, f_q))
+mstore(0x1640, addmod(mload(0x920), 2087217744728568743159951164762682525141587701243093371349119161383616711341, f_q))
+mstore(0x1660, mulmod(mload(0x12c0), 13185748751675195555279102972948912154879203606603583094906325276760152292823, f_q))
+mstore(0x1680, addmod(mload(0x920), 8702494120164079666967302772308362933669160793812451248791878909815656202794, f_q))
+mstore(0x16a0, mulmod(mload(0x12c0), 9396103202274256930945606623206526900461945684265495839012435492634193195103, f_q))
+mstore(0x16c0, addmod(mload(0x920), 12492139669565018291300799122050748188086418716150538504685768693941615300514, f_q))
+mstore(0x16e0, mulmod(mload(0x12c0), 12608525986137196436380265487925259284083862017418452956005893158143335114446, f_q))
+mstore(0x1700, addmod(mload(0x920), 9279716885702078785866140257332015804464502382997581387692311028432473381171, f_q))
+mstore(0x1720, mulmod(mload(0x12c0), 2406746174483677402619219194488362073228214321593353370527029031983296506693, f_q))
+mstore(0x1740, addmod(mload(0x920), 19481496697355597819627186550768913015320150078822680973171175154592511988924, f_q))
+mstore(0x1760, mulmod(mload(0x12c0), 8616962730556588840052819989546835226909372921499251586382854989866120786068, f_q))
+mstore(0x1780, addmod(mload(0x920), 13271280141282686382193585755710439861638991478916782757315349196709687709549, f_q))
+mstore(0x17a0, mulmod(mload(0x12c0), 7141049368301343714688735307754106798758533264534387178564790962720151052558, f_q))
+mstore(0x17c0, addmod(mload(0x920), 14747193503537931507557670437503168289789831135881647165133413223855657443059, f_q))
+mstore(0x17e0, mulmod(mload(0x12c0), 6228310364909557352819666889780215631638692664909903323449553178830695856424, f_q))
+mstore(0x1800, addmod(mload(0x920), 15659932506929717869426738855477059456909671735506131020248651007745112639193, f_q))
+mstore(0x1820, mulmod(mload(0x12c0), 17514516237171880680906143624463058367796192025719788003736947038374742342787, f_q))
+mstore(0x1840, addmod(mload(0x920), 4373726634667394541340262120794216720752172374696246339961257148201066152830, f_q))
+mstore(0x1860, mulmod(mload(0x12c0), 7427452932519121311111572581569896811923313833409924341790643083093305521165, f_q))
+mstore(0x1880, addmod(mload(0x920), 14460789939320153911134833163687378276625050567006110001907561103482502974452, f_q))
+mstore(0x18a0, mulmod(mload(0x12c0), 19380560087801265747114831706136320509424814679569278834391540198888293317501, f_q))
+mstore(0x18c0, addmod(mload(0x920), 2507682784038009475131574039120954579123549720846755509306663987687515178116, f_q))
+mstore(0x18e0, mulmod(mload(0x12c0), 18865799069699165463885044934654376696890717598348652129273561362498288125667, f_q))
+mstore(0x1900, addmod(mload(0x920), 3022443802140109758361360810602898391657646802067382214424642824077520369950, f_q))
+mstore(0x1920, mulmod(mload(0x12c0), 19090308844532579543657648747592730840179607819823365301439766715522775636174, f_q))
+mstore(0x1940, addmod(mload(0x920), 2797934027306695678588756997664544248368756580592669042258437471053032859443, f_q))
+mstore(0x1960, mulmod(mload(0x12c0), 21060537060667665148554399984975550704618086610361095316637549922124812249691, f_q))
+mstore(0x1980, addmod(mload(0x920), 827705811171610073692005760281724383930277790054939027060654264450996245926, f_q))
+mstore(0x19a0, mulmod(mload(0x12c0), 15420140609332134427382986033959943371308740264546300859050199467708720424290, f_q))
+mstore(0x19c0, addmod(mload(0x920), 6468102262507140794863419711297331717239624135869733484648004718867088071327, f_q))
+mstore(0x19e0, mulmod(mload(0x12c0), 7126198075901895684418055715172619314345868513810290936443763708803844670976, f_q))
+mstore(0x1a00, addmod(mload(0x920), 14762044795937379537828350030084655774202495886605743407254440477771963824641, f_q))
+mstore(0x1a20, mulmod(mload(0x12c0), 10918776907565246887463642163878612380094558614969378154390779029928078509528, f_q))
+mstore(0x1a40, addmod(mload(0x920), 10969465964274028334782763581378662708453805785446656189307425156647729986089, f_q))
+{
+            let prod := mload(0x1300)
 
                 prod := mulmod(mload(0x1340), prod, f_q)
                 mstore(0x1a60, prod)
-
+            
                 prod := mulmod(mload(0x1380), prod, f_q)
                 mstore(0x1a80, prod)
-
+            
                 prod := mulmod(mload(0x13c0), prod, f_q)
                 mstore(0x1aa0, prod)
-
+            
                 prod := mulmod(mload(0x1400), prod, f_q)
                 mstore(0x1ac0, prod)
-
+            
                 prod := mulmod(mload(0x1440), prod, f_q)
                 mstore(0x1ae0, prod)
-
+            
                 prod := mulmod(mload(0x1480), prod, f_q)
                 mstore(0x1b00, prod)
-
+            
                 prod := mulmod(mload(0x14c0), prod, f_q)
                 mstore(0x1b20, prod)
-
+            
                 prod := mulmod(mload(0x1500), prod, f_q)
                 mstore(0x1b40, prod)
-
+            
                 prod := mulmod(mload(0x1540), prod, f_q)
                 mstore(0x1b60, prod)
-
+            
                 prod := mulmod(mload(0x1580), prod, f_q)
                 mstore(0x1b80, prod)
-
+            
                 prod := mulmod(mload(0x15c0), prod, f_q)
                 mstore(0x1ba0, prod)
-
+            
                 prod := mulmod(mload(0x1600), prod, f_q)
                 mstore(0x1bc0, prod)
-
+            
                 prod := mulmod(mload(0x1640), prod, f_q)
                 mstore(0x1be0, prod)
-
+            
                 prod := mulmod(mload(0x1680), prod, f_q)
                 mstore(0x1c00, prod)
-
+            
                 prod := mulmod(mload(0x16c0), prod, f_q)
                 mstore(0x1c20, prod)
-
+            
                 prod := mulmod(mload(0x1700), prod, f_q)
                 mstore(0x1c40, prod)
-
+            
                 prod := mulmod(mload(0x1740), prod, f_q)
                 mstore(0x1c60, prod)
-
+            
                 prod := mulmod(mload(0x1780), prod, f_q)
                 mstore(0x1c80, prod)
-
+            
                 prod := mulmod(mload(0x17c0), prod, f_q)
                 mstore(0x1ca0, prod)
-
+            
                 prod := mulmod(mload(0x1800), prod, f_q)
                 mstore(0x1cc0, prod)
-
+            
                 prod := mulmod(mload(0x1840), prod, f_q)
                 mstore(0x1ce0, prod)
-
+            
                 prod := mulmod(mload(0x1880), prod, f_q)
                 mstore(0x1d00, prod)
-
+            
                 prod := mulmod(mload(0x18c0), prod, f_q)
                 mstore(0x1d20, prod)
-
+            
                 prod := mulmod(mload(0x1900), prod, f_q)
                 mstore(0x1d40, prod)
-
+            
                 prod := mulmod(mload(0x1940), prod, f_q)
                 mstore(0x1d60, prod)
-
+            
                 prod := mulmod(mload(0x1980), prod, f_q)
                 mstore(0x1d80, prod)
-
+            
                 prod := mulmod(mload(0x19c0), prod, f_q)
                 mstore(0x1da0, prod)
-
+            
                 prod := mulmod(mload(0x1a00), prod, f_q)
                 mstore(0x1dc0, prod)
-
+            
                 prod := mulmod(mload(0x1a40), prod, f_q)
                 mstore(0x1de0, prod)
-
+            
                 prod := mulmod(mload(0x12a0), prod, f_q)
                 mstore(0x1e00, prod)
-            }
-            mstore(0x1e40, 32)
-            mstore(0x1e60, 32)
-            mstore(0x1e80, 32)
-            mstore(0x1ea0, mload(0x1e00))
-            mstore(
-                0x1ec0,
-                21888242871839275222246405745257275088548364400416034343698204186575808495615
-            )
-            mstore(
-                0x1ee0,
-                21888242871839275222246405745257275088548364400416034343698204186575808495617
-            )
-            success := and(eq(staticcall(gas(), 0x5, 0x1e40, 0xc0, 0x1e20, 0x20), 1), success)
-            {
-                let inv := mload(0x1e20)
-                let v
-
-                v := mload(0x12a0)
-                mstore(4768, mulmod(mload(0x1de0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1a40)
-                mstore(6720, mulmod(mload(0x1dc0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1a00)
-                mstore(6656, mulmod(mload(0x1da0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x19c0)
-                mstore(6592, mulmod(mload(0x1d80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1980)
-                mstore(6528, mulmod(mload(0x1d60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1940)
-                mstore(6464, mulmod(mload(0x1d40), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1900)
-                mstore(6400, mulmod(mload(0x1d20), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x18c0)
-                mstore(6336, mulmod(mload(0x1d00), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1880)
-                mstore(6272, mulmod(mload(0x1ce0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1840)
-                mstore(6208, mulmod(mload(0x1cc0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1800)
-                mstore(6144, mulmod(mload(0x1ca0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x17c0)
-                mstore(6080, mulmod(mload(0x1c80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1780)
-                mstore(6016, mulmod(mload(0x1c60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1740)
-                mstore(5952, mulmod(mload(0x1c40), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1700)
-                mstore(5888, mulmod(mload(0x1c20), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x16c0)
-                mstore(5824, mulmod(mload(0x1c00), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1680)
-                mstore(5760, mulmod(mload(0x1be0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1640)
-                mstore(5696, mulmod(mload(0x1bc0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1600)
-                mstore(5632, mulmod(mload(0x1ba0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x15c0)
-                mstore(5568, mulmod(mload(0x1b80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1580)
-                mstore(5504, mulmod(mload(0x1b60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1540)
-                mstore(5440, mulmod(mload(0x1b40), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1500)
-                mstore(5376, mulmod(mload(0x1b20), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x14c0)
-                mstore(5312, mulmod(mload(0x1b00), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1480)
-                mstore(5248, mulmod(mload(0x1ae0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1440)
-                mstore(5184, mulmod(mload(0x1ac0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1400)
-                mstore(5120, mulmod(mload(0x1aa0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x13c0)
-                mstore(5056, mulmod(mload(0x1a80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1380)
-                mstore(4992, mulmod(mload(0x1a60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x1340)
-                mstore(4928, mulmod(mload(0x1300), inv, f_q))
-                inv := mulmod(v, inv, f_q)
+            
+        }
+mstore(0x1e40, 32)
+mstore(0x1e60, 32)
+mstore(0x1e80, 32)
+mstore(0x1ea0, mload(0x1e00))
+mstore(0x1ec0, 21888242871839275222246405745257275088548364400416034343698204186575808495615)
+mstore(0x1ee0, 21888242871839275222246405745257275088548364400416034343698204186575808495617)
+success := and(eq(staticcall(gas(), 0x5, 0x1e40, 0xc0, 0x1e20, 0x20), 1), success)
+{
+            
+            let inv := mload(0x1e20)
+            let v
+        
+                    v := mload(0x12a0)
+                    mstore(4768, mulmod(mload(0x1de0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1a40)
+                    mstore(6720, mulmod(mload(0x1dc0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1a00)
+                    mstore(6656, mulmod(mload(0x1da0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x19c0)
+                    mstore(6592, mulmod(mload(0x1d80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1980)
+                    mstore(6528, mulmod(mload(0x1d60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1940)
+                    mstore(6464, mulmod(mload(0x1d40), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1900)
+                    mstore(6400, mulmod(mload(0x1d20), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x18c0)
+                    mstore(6336, mulmod(mload(0x1d00), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1880)
+                    mstore(6272, mulmod(mload(0x1ce0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1840)
+                    mstore(6208, mulmod(mload(0x1cc0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1800)
+                    mstore(6144, mulmod(mload(0x1ca0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x17c0)
+                    mstore(6080, mulmod(mload(0x1c80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1780)
+                    mstore(6016, mulmod(mload(0x1c60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1740)
+                    mstore(5952, mulmod(mload(0x1c40), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1700)
+                    mstore(5888, mulmod(mload(0x1c20), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x16c0)
+                    mstore(5824, mulmod(mload(0x1c00), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1680)
+                    mstore(5760, mulmod(mload(0x1be0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1640)
+                    mstore(5696, mulmod(mload(0x1bc0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1600)
+                    mstore(5632, mulmod(mload(0x1ba0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x15c0)
+                    mstore(5568, mulmod(mload(0x1b80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1580)
+                    mstore(5504, mulmod(mload(0x1b60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1540)
+                    mstore(5440, mulmod(mload(0x1b40), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1500)
+                    mstore(5376, mulmod(mload(0x1b20), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x14c0)
+                    mstore(5312, mulmod(mload(0x1b00), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1480)
+                    mstore(5248, mulmod(mload(0x1ae0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1440)
+                    mstore(5184, mulmod(mload(0x1ac0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1400)
+                    mstore(5120, mulmod(mload(0x1aa0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x13c0)
+                    mstore(5056, mulmod(mload(0x1a80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1380)
+                    mstore(4992, mulmod(mload(0x1a60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x1340)
+                    mstore(4928, mulmod(mload(0x1300), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
                 mstore(0x1300, inv)
-            }
-            mstore(0x1f00, mulmod(mload(0x12e0), mload(0x1300), f_q))
-            mstore(0x1f20, mulmod(mload(0x1320), mload(0x1340), f_q))
-            mstore(0x1f40, mulmod(mload(0x1360), mload(0x1380), f_q))
-            mstore(0x1f60, mulmod(mload(0x13a0), mload(0x13c0), f_q))
-            mstore(0x1f80, mulmod(mload(0x13e0), mload(0x1400), f_q))
-            mstore(0x1fa0, mulmod(mload(0x1420), mload(0x1440), f_q))
-            mstore(0x1fc0, mulmod(mload(0x1460), mload(0x1480), f_q))
-            mstore(0x1fe0, mulmod(mload(0x14a0), mload(0x14c0), f_q))
-            mstore(0x2000, mulmod(mload(0x14e0), mload(0x1500), f_q))
-            mstore(0x2020, mulmod(mload(0x1520), mload(0x1540), f_q))
-            mstore(0x2040, mulmod(mload(0x1560), mload(0x1580), f_q))
-            mstore(0x2060, mulmod(mload(0x15a0), mload(0x15c0), f_q))
-            mstore(0x2080, mulmod(mload(0x15e0), mload(0x1600), f_q))
-            mstore(0x20a0, mulmod(mload(0x1620), mload(0x1640), f_q))
-            mstore(0x20c0, mulmod(mload(0x1660), mload(0x1680), f_q))
-            mstore(0x20e0, mulmod(mload(0x16a0), mload(0x16c0), f_q))
-            mstore(0x2100, mulmod(mload(0x16e0), mload(0x1700), f_q))
-            mstore(0x2120, mulmod(mload(0x1720), mload(0x1740), f_q))
-            mstore(0x2140, mulmod(mload(0x1760), mload(0x1780), f_q))
-            mstore(0x2160, mulmod(mload(0x17a0), mload(0x17c0), f_q))
-            mstore(0x2180, mulmod(mload(0x17e0), mload(0x1800), f_q))
-            mstore(0x21a0, mulmod(mload(0x1820), mload(0x1840), f_q))
-            mstore(0x21c0, mulmod(mload(0x1860), mload(0x1880), f_q))
-            mstore(0x21e0, mulmod(mload(0x18a0), mload(0x18c0), f_q))
-            mstore(0x2200, mulmod(mload(0x18e0), mload(0x1900), f_q))
-            mstore(0x2220, mulmod(mload(0x1920), mload(0x1940), f_q))
-            mstore(0x2240, mulmod(mload(0x1960), mload(0x1980), f_q))
-            mstore(0x2260, mulmod(mload(0x19a0), mload(0x19c0), f_q))
-            mstore(0x2280, mulmod(mload(0x19e0), mload(0x1a00), f_q))
-            mstore(0x22a0, mulmod(mload(0x1a20), mload(0x1a40), f_q))
-            {
-                let result := mulmod(mload(0x1fe0), mload(0xa0), f_q)
-                result := addmod(mulmod(mload(0x2000), mload(0xc0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2020), mload(0xe0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2040), mload(0x100), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2060), mload(0x120), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2080), mload(0x140), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x20a0), mload(0x160), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x20c0), mload(0x180), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x20e0), mload(0x1a0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2100), mload(0x1c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2120), mload(0x1e0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2140), mload(0x200), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2160), mload(0x220), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2180), mload(0x240), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x21a0), mload(0x260), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x21c0), mload(0x280), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x21e0), mload(0x2a0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2200), mload(0x2c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2220), mload(0x2e0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2240), mload(0x300), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2260), mload(0x320), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x2280), mload(0x340), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x22a0), mload(0x360), f_q), result, f_q)
-                mstore(8896, result)
-            }
-            mstore(0x22e0, mulmod(mload(0x9a0), mload(0x980), f_q))
-            mstore(0x2300, addmod(mload(0x960), mload(0x22e0), f_q))
-            mstore(0x2320, addmod(mload(0x2300), sub(f_q, mload(0x9c0)), f_q))
-            mstore(0x2340, mulmod(mload(0x2320), mload(0xbc0), f_q))
-            mstore(0x2360, mulmod(mload(0x800), mload(0x2340), f_q))
-            mstore(0x2380, mulmod(mload(0xa20), mload(0xa00), f_q))
-            mstore(0x23a0, addmod(mload(0x9e0), mload(0x2380), f_q))
-            mstore(0x23c0, addmod(mload(0x23a0), sub(f_q, mload(0xa40)), f_q))
-            mstore(0x23e0, mulmod(mload(0x23c0), mload(0xbe0), f_q))
-            mstore(0x2400, addmod(mload(0x2360), mload(0x23e0), f_q))
-            mstore(0x2420, mulmod(mload(0x800), mload(0x2400), f_q))
-            mstore(0x2440, mulmod(mload(0xaa0), mload(0xa80), f_q))
-            mstore(0x2460, addmod(mload(0xa60), mload(0x2440), f_q))
-            mstore(0x2480, addmod(mload(0x2460), sub(f_q, mload(0xac0)), f_q))
-            mstore(0x24a0, mulmod(mload(0x2480), mload(0xc00), f_q))
-            mstore(0x24c0, addmod(mload(0x2420), mload(0x24a0), f_q))
-            mstore(0x24e0, mulmod(mload(0x800), mload(0x24c0), f_q))
-            mstore(0x2500, mulmod(mload(0xb20), mload(0xb00), f_q))
-            mstore(0x2520, addmod(mload(0xae0), mload(0x2500), f_q))
-            mstore(0x2540, addmod(mload(0x2520), sub(f_q, mload(0xb40)), f_q))
-            mstore(0x2560, mulmod(mload(0x2540), mload(0xc20), f_q))
-            mstore(0x2580, addmod(mload(0x24e0), mload(0x2560), f_q))
-            mstore(0x25a0, mulmod(mload(0x800), mload(0x2580), f_q))
-            mstore(0x25c0, addmod(1, sub(f_q, mload(0xd40)), f_q))
-            mstore(0x25e0, mulmod(mload(0x25c0), mload(0x1fe0), f_q))
-            mstore(0x2600, addmod(mload(0x25a0), mload(0x25e0), f_q))
-            mstore(0x2620, mulmod(mload(0x800), mload(0x2600), f_q))
-            mstore(0x2640, mulmod(mload(0xe60), mload(0xe60), f_q))
-            mstore(0x2660, addmod(mload(0x2640), sub(f_q, mload(0xe60)), f_q))
-            mstore(0x2680, mulmod(mload(0x2660), mload(0x1f00), f_q))
-            mstore(0x26a0, addmod(mload(0x2620), mload(0x2680), f_q))
-            mstore(0x26c0, mulmod(mload(0x800), mload(0x26a0), f_q))
-            mstore(0x26e0, addmod(mload(0xda0), sub(f_q, mload(0xd80)), f_q))
-            mstore(0x2700, mulmod(mload(0x26e0), mload(0x1fe0), f_q))
-            mstore(0x2720, addmod(mload(0x26c0), mload(0x2700), f_q))
-            mstore(0x2740, mulmod(mload(0x800), mload(0x2720), f_q))
-            mstore(0x2760, addmod(mload(0xe00), sub(f_q, mload(0xde0)), f_q))
-            mstore(0x2780, mulmod(mload(0x2760), mload(0x1fe0), f_q))
-            mstore(0x27a0, addmod(mload(0x2740), mload(0x2780), f_q))
-            mstore(0x27c0, mulmod(mload(0x800), mload(0x27a0), f_q))
-            mstore(0x27e0, addmod(mload(0xe60), sub(f_q, mload(0xe40)), f_q))
-            mstore(0x2800, mulmod(mload(0x27e0), mload(0x1fe0), f_q))
-            mstore(0x2820, addmod(mload(0x27c0), mload(0x2800), f_q))
-            mstore(0x2840, mulmod(mload(0x800), mload(0x2820), f_q))
-            mstore(0x2860, addmod(1, sub(f_q, mload(0x1f00)), f_q))
-            mstore(0x2880, addmod(mload(0x1f20), mload(0x1f40), f_q))
-            mstore(0x28a0, addmod(mload(0x2880), mload(0x1f60), f_q))
-            mstore(0x28c0, addmod(mload(0x28a0), mload(0x1f80), f_q))
-            mstore(0x28e0, addmod(mload(0x28c0), mload(0x1fa0), f_q))
-            mstore(0x2900, addmod(mload(0x28e0), mload(0x1fc0), f_q))
-            mstore(0x2920, addmod(mload(0x2860), sub(f_q, mload(0x2900)), f_q))
-            mstore(0x2940, mulmod(mload(0xc60), mload(0x5c0), f_q))
-            mstore(0x2960, addmod(mload(0xb80), mload(0x2940), f_q))
-            mstore(0x2980, addmod(mload(0x2960), mload(0x620), f_q))
-            mstore(0x29a0, mulmod(mload(0xc80), mload(0x5c0), f_q))
-            mstore(0x29c0, addmod(mload(0x960), mload(0x29a0), f_q))
-            mstore(0x29e0, addmod(mload(0x29c0), mload(0x620), f_q))
-            mstore(0x2a00, mulmod(mload(0x29e0), mload(0x2980), f_q))
-            mstore(0x2a20, mulmod(mload(0x2a00), mload(0xd60), f_q))
-            mstore(0x2a40, mulmod(1, mload(0x5c0), f_q))
-            mstore(0x2a60, mulmod(mload(0x920), mload(0x2a40), f_q))
-            mstore(0x2a80, addmod(mload(0xb80), mload(0x2a60), f_q))
-            mstore(0x2aa0, addmod(mload(0x2a80), mload(0x620), f_q))
-            mstore(
-                0x2ac0,
-                mulmod(
-                    4131629893567559867359510883348571134090853742863529169391034518566172092834,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x2ae0, mulmod(mload(0x920), mload(0x2ac0), f_q))
-            mstore(0x2b00, addmod(mload(0x960), mload(0x2ae0), f_q))
-            mstore(0x2b20, addmod(mload(0x2b00), mload(0x620), f_q))
-            mstore(0x2b40, mulmod(mload(0x2b20), mload(0x2aa0), f_q))
-            mstore(0x2b60, mulmod(mload(0x2b40), mload(0xd40), f_q))
-            mstore(0x2b80, addmod(mload(0x2a20), sub(f_q, mload(0x2b60)), f_q))
-            mstore(0x2ba0, mulmod(mload(0x2b80), mload(0x2920), f_q))
-            mstore(0x2bc0, addmod(mload(0x2840), mload(0x2ba0), f_q))
-            mstore(0x2be0, mulmod(mload(0x800), mload(0x2bc0), f_q))
-            mstore(0x2c00, mulmod(mload(0xca0), mload(0x5c0), f_q))
-            mstore(0x2c20, addmod(mload(0x9e0), mload(0x2c00), f_q))
-            mstore(0x2c40, addmod(mload(0x2c20), mload(0x620), f_q))
-            mstore(0x2c60, mulmod(mload(0xcc0), mload(0x5c0), f_q))
-            mstore(0x2c80, addmod(mload(0xa60), mload(0x2c60), f_q))
-            mstore(0x2ca0, addmod(mload(0x2c80), mload(0x620), f_q))
-            mstore(0x2cc0, mulmod(mload(0x2ca0), mload(0x2c40), f_q))
-            mstore(0x2ce0, mulmod(mload(0x2cc0), mload(0xdc0), f_q))
-            mstore(
-                0x2d00,
-                mulmod(
-                    8910878055287538404433155982483128285667088683464058436815641868457422632747,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x2d20, mulmod(mload(0x920), mload(0x2d00), f_q))
-            mstore(0x2d40, addmod(mload(0x9e0), mload(0x2d20), f_q))
-            mstore(0x2d60, addmod(mload(0x2d40), mload(0x620), f_q))
-            mstore(
-                0x2d80,
-                mulmod(
-                    11166246659983828508719468090013646171463329086121580628794302409516816350802,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x2da0, mulmod(mload(0x920), mload(0x2d80), f_q))
-            mstore(0x2dc0, addmod(mload(0xa60), mload(0x2da0), f_q))
-            mstore(0x2de0, addmod(mload(0x2dc0), mload(0x620), f_q))
-            mstore(0x2e00, mulmod(mload(0x2de0), mload(0x2d60), f_q))
-            mstore(0x2e20, mulmod(mload(0x2e00), mload(0xda0), f_q))
-            mstore(0x2e40, addmod(mload(0x2ce0), sub(f_q, mload(0x2e20)), f_q))
-            mstore(0x2e60, mulmod(mload(0x2e40), mload(0x2920), f_q))
-            mstore(0x2e80, addmod(mload(0x2be0), mload(0x2e60), f_q))
-            mstore(0x2ea0, mulmod(mload(0x800), mload(0x2e80), f_q))
-            mstore(0x2ec0, mulmod(mload(0xce0), mload(0x5c0), f_q))
-            mstore(0x2ee0, addmod(mload(0xae0), mload(0x2ec0), f_q))
-            mstore(0x2f00, addmod(mload(0x2ee0), mload(0x620), f_q))
-            mstore(0x2f20, mulmod(mload(0xd00), mload(0x5c0), f_q))
-            mstore(0x2f40, addmod(mload(0xb60), mload(0x2f20), f_q))
-            mstore(0x2f60, addmod(mload(0x2f40), mload(0x620), f_q))
-            mstore(0x2f80, mulmod(mload(0x2f60), mload(0x2f00), f_q))
-            mstore(0x2fa0, mulmod(mload(0x2f80), mload(0xe20), f_q))
-            mstore(
-                0x2fc0,
-                mulmod(
-                    284840088355319032285349970403338060113257071685626700086398481893096618818,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x2fe0, mulmod(mload(0x920), mload(0x2fc0), f_q))
-            mstore(0x3000, addmod(mload(0xae0), mload(0x2fe0), f_q))
-            mstore(0x3020, addmod(mload(0x3000), mload(0x620), f_q))
-            mstore(
-                0x3040,
-                mulmod(
-                    21134065618345176623193549882539580312263652408302468683943992798037078993309,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x3060, mulmod(mload(0x920), mload(0x3040), f_q))
-            mstore(0x3080, addmod(mload(0xb60), mload(0x3060), f_q))
-            mstore(0x30a0, addmod(mload(0x3080), mload(0x620), f_q))
-            mstore(0x30c0, mulmod(mload(0x30a0), mload(0x3020), f_q))
-            mstore(0x30e0, mulmod(mload(0x30c0), mload(0xe00), f_q))
-            mstore(0x3100, addmod(mload(0x2fa0), sub(f_q, mload(0x30e0)), f_q))
-            mstore(0x3120, mulmod(mload(0x3100), mload(0x2920), f_q))
-            mstore(0x3140, addmod(mload(0x2ea0), mload(0x3120), f_q))
-            mstore(0x3160, mulmod(mload(0x800), mload(0x3140), f_q))
-            mstore(0x3180, mulmod(mload(0xd20), mload(0x5c0), f_q))
-            mstore(0x31a0, addmod(mload(0x22c0), mload(0x3180), f_q))
-            mstore(0x31c0, addmod(mload(0x31a0), mload(0x620), f_q))
-            mstore(0x31e0, mulmod(mload(0x31c0), mload(0xe80), f_q))
-            mstore(
-                0x3200,
-                mulmod(
-                    5625741653535312224677218588085279924365897425605943700675464992185016992283,
-                    mload(0x5c0),
-                    f_q
-                )
-            )
-            mstore(0x3220, mulmod(mload(0x920), mload(0x3200), f_q))
-            mstore(0x3240, addmod(mload(0x22c0), mload(0x3220), f_q))
-            mstore(0x3260, addmod(mload(0x3240), mload(0x620), f_q))
-            mstore(0x3280, mulmod(mload(0x3260), mload(0xe60), f_q))
-            mstore(0x32a0, addmod(mload(0x31e0), sub(f_q, mload(0x3280)), f_q))
-            mstore(0x32c0, mulmod(mload(0x32a0), mload(0x2920), f_q))
-            mstore(0x32e0, addmod(mload(0x3160), mload(0x32c0), f_q))
-            mstore(0x3300, mulmod(mload(0x800), mload(0x32e0), f_q))
-            mstore(0x3320, addmod(1, sub(f_q, mload(0xea0)), f_q))
-            mstore(0x3340, mulmod(mload(0x3320), mload(0x1fe0), f_q))
-            mstore(0x3360, addmod(mload(0x3300), mload(0x3340), f_q))
-            mstore(0x3380, mulmod(mload(0x800), mload(0x3360), f_q))
-            mstore(0x33a0, mulmod(mload(0xea0), mload(0xea0), f_q))
-            mstore(0x33c0, addmod(mload(0x33a0), sub(f_q, mload(0xea0)), f_q))
-            mstore(0x33e0, mulmod(mload(0x33c0), mload(0x1f00), f_q))
-            mstore(0x3400, addmod(mload(0x3380), mload(0x33e0), f_q))
-            mstore(0x3420, mulmod(mload(0x800), mload(0x3400), f_q))
-            mstore(0x3440, addmod(mload(0xee0), mload(0x5c0), f_q))
-            mstore(0x3460, mulmod(mload(0x3440), mload(0xec0), f_q))
-            mstore(0x3480, addmod(mload(0xf20), mload(0x620), f_q))
-            mstore(0x34a0, mulmod(mload(0x3480), mload(0x3460), f_q))
-            mstore(0x34c0, addmod(mload(0xb60), mload(0x5c0), f_q))
-            mstore(0x34e0, mulmod(mload(0x34c0), mload(0xea0), f_q))
-            mstore(0x3500, addmod(mload(0xba0), mload(0x620), f_q))
-            mstore(0x3520, mulmod(mload(0x3500), mload(0x34e0), f_q))
-            mstore(0x3540, addmod(mload(0x34a0), sub(f_q, mload(0x3520)), f_q))
-            mstore(0x3560, mulmod(mload(0x3540), mload(0x2920), f_q))
-            mstore(0x3580, addmod(mload(0x3420), mload(0x3560), f_q))
-            mstore(0x35a0, mulmod(mload(0x800), mload(0x3580), f_q))
-            mstore(0x35c0, addmod(mload(0xee0), sub(f_q, mload(0xf20)), f_q))
-            mstore(0x35e0, mulmod(mload(0x35c0), mload(0x1fe0), f_q))
-            mstore(0x3600, addmod(mload(0x35a0), mload(0x35e0), f_q))
-            mstore(0x3620, mulmod(mload(0x800), mload(0x3600), f_q))
-            mstore(0x3640, mulmod(mload(0x35c0), mload(0x2920), f_q))
-            mstore(0x3660, addmod(mload(0xee0), sub(f_q, mload(0xf00)), f_q))
-            mstore(0x3680, mulmod(mload(0x3660), mload(0x3640), f_q))
-            mstore(0x36a0, addmod(mload(0x3620), mload(0x3680), f_q))
-            mstore(0x36c0, mulmod(mload(0x1280), mload(0x1280), f_q))
-            mstore(0x36e0, mulmod(mload(0x36c0), mload(0x1280), f_q))
-            mstore(0x3700, mulmod(1, mload(0x1280), f_q))
-            mstore(0x3720, mulmod(1, mload(0x36c0), f_q))
-            mstore(0x3740, mulmod(mload(0x36a0), mload(0x12a0), f_q))
-            mstore(0x3760, mulmod(mload(0x10e0), mload(0x920), f_q))
-            mstore(0x3780, mulmod(mload(0x3760), mload(0x920), f_q))
-            mstore(
-                0x37a0,
-                mulmod(
-                    mload(0x920),
-                    11334639936029928693162648202959454941865533845001581552999773774307048199289,
-                    f_q
-                )
-            )
-            mstore(0x37c0, addmod(mload(0x1060), sub(f_q, mload(0x37a0)), f_q))
-            mstore(
-                0x37e0,
-                mulmod(
-                    mload(0x920),
-                    21534532313823515215512181691915269261875716777293450290797415136928563006845,
-                    f_q
-                )
-            )
-            mstore(0x3800, addmod(mload(0x1060), sub(f_q, mload(0x37e0)), f_q))
-            mstore(0x3820, mulmod(mload(0x920), 1, f_q))
-            mstore(0x3840, addmod(mload(0x1060), sub(f_q, mload(0x3820)), f_q))
-            mstore(
-                0x3860,
-                mulmod(
-                    mload(0x920),
-                    15929319040748925786993503352261583814540822795415523916919259682053529746604,
-                    f_q
-                )
-            )
-            mstore(0x3880, addmod(mload(0x1060), sub(f_q, mload(0x3860)), f_q))
-            mstore(
-                0x38a0,
-                mulmod(
-                    mload(0x920),
-                    7639533265163976691415229044267874600193442264900203434604590818075310717665,
-                    f_q
-                )
-            )
-            mstore(0x38c0, addmod(mload(0x1060), sub(f_q, mload(0x38a0)), f_q))
-            mstore(
-                0x38e0,
-                mulmod(
-                    mload(0x920),
-                    15638222080586249949328998959233318077497512971168945296196164310654396499876,
-                    f_q
-                )
-            )
-            mstore(0x3900, addmod(mload(0x1060), sub(f_q, mload(0x38e0)), f_q))
-            mstore(
-                0x3920,
-                mulmod(
-                    18979996122316328686696268159319112793735976517857277814764641588581096451253,
-                    mload(0x3760),
-                    f_q
-                )
-            )
-            mstore(0x3940, mulmod(mload(0x3920), 1, f_q))
-            {
-                let result := mulmod(mload(0x1060), mload(0x3920), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3940)), f_q), result, f_q)
-                mstore(14688, result)
-            }
-            mstore(
-                0x3980,
-                mulmod(
-                    5375330206218020560550627314347855095346479353039955473110218592072897016927,
-                    mload(0x3760),
-                    f_q
-                )
-            )
-            mstore(
-                0x39a0,
-                mulmod(
-                    mload(0x3980),
-                    15929319040748925786993503352261583814540822795415523916919259682053529746604,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3980), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x39a0)), f_q), result, f_q)
-                mstore(14784, result)
-            }
-            mstore(
-                0x39e0,
-                mulmod(
-                    21082110904871626856357708250704587794184800433038127556834071652554572912298,
-                    mload(0x3760),
-                    f_q
-                )
-            )
-            mstore(
-                0x3a00,
-                mulmod(
-                    mload(0x39e0),
-                    7639533265163976691415229044267874600193442264900203434604590818075310717665,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x39e0), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3a00)), f_q), result, f_q)
-                mstore(14880, result)
-            }
-            mstore(
-                0x3a40,
-                mulmod(
-                    14850082635102156422771606323622390834573853632310340520830341005420913330824,
-                    mload(0x3760),
-                    f_q
-                )
-            )
-            mstore(
-                0x3a60,
-                mulmod(
-                    mload(0x3a40),
-                    15638222080586249949328998959233318077497512971168945296196164310654396499876,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3a40), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3a60)), f_q), result, f_q)
-                mstore(14976, result)
-            }
-            mstore(0x3aa0, mulmod(1, mload(0x3840), f_q))
-            mstore(0x3ac0, mulmod(mload(0x3aa0), mload(0x3880), f_q))
-            mstore(0x3ae0, mulmod(mload(0x3ac0), mload(0x38c0), f_q))
-            mstore(0x3b00, mulmod(mload(0x3ae0), mload(0x3900), f_q))
-            {
-                let result := mulmod(mload(0x1060), 1, f_q)
-                result := addmod(
-                    mulmod(
-                        mload(0x920),
-                        21888242871839275222246405745257275088548364400416034343698204186575808495616,
-                        f_q
-                    ),
-                    result,
-                    f_q
-                )
-                mstore(15136, result)
-            }
-            mstore(
-                0x3b40,
-                mulmod(
-                    14618740032505026752097476032222842507016769268829208695899010694536625136219,
-                    mload(0x10e0),
-                    f_q
-                )
-            )
-            mstore(0x3b60, mulmod(mload(0x3b40), 1, f_q))
-            {
-                let result := mulmod(mload(0x1060), mload(0x3b40), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3b60)), f_q), result, f_q)
-                mstore(15232, result)
-            }
-            mstore(
-                0x3ba0,
-                mulmod(
-                    4938640894839648809823557798036414641191756206072015592263469132583243079473,
-                    mload(0x10e0),
-                    f_q
-                )
-            )
-            mstore(
-                0x3bc0,
-                mulmod(
-                    mload(0x3ba0),
-                    15929319040748925786993503352261583814540822795415523916919259682053529746604,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3ba0), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3bc0)), f_q), result, f_q)
-                mstore(15328, result)
-            }
-            mstore(
-                0x3c00,
-                mulmod(
-                    4209294303107752120413908772573578032480610593684230736825682442988003530718,
-                    mload(0x10e0),
-                    f_q
-                )
-            )
-            mstore(
-                0x3c20,
-                mulmod(
-                    mload(0x3c00),
-                    11334639936029928693162648202959454941865533845001581552999773774307048199289,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3c00), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3c20)), f_q), result, f_q)
-                mstore(15424, result)
-            }
-            mstore(0x3c60, mulmod(mload(0x3ac0), mload(0x37c0), f_q))
-            mstore(
-                0x3c80,
-                mulmod(
-                    5958923831090349435252902392995691274007541605000510426778944504522278749014,
-                    mload(0x920),
-                    f_q
-                )
-            )
-            mstore(0x3ca0, mulmod(mload(0x3c80), 1, f_q))
-            {
-                let result := mulmod(mload(0x1060), mload(0x3c80), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3ca0)), f_q), result, f_q)
-                mstore(15552, result)
-            }
-            mstore(
-                0x3ce0,
-                mulmod(
-                    15929319040748925786993503352261583814540822795415523916919259682053529746603,
-                    mload(0x920),
-                    f_q
-                )
-            )
-            mstore(
-                0x3d00,
-                mulmod(
-                    mload(0x3ce0),
-                    15929319040748925786993503352261583814540822795415523916919259682053529746604,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3ce0), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3d00)), f_q), result, f_q)
-                mstore(15648, result)
-            }
-            mstore(
-                0x3d40,
-                mulmod(
-                    353710558015760006734224053342005826672647623122584052900789049647245488773,
-                    mload(0x920),
-                    f_q
-                )
-            )
-            mstore(0x3d60, mulmod(mload(0x3d40), 1, f_q))
-            {
-                let result := mulmod(mload(0x1060), mload(0x3d40), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3d60)), f_q), result, f_q)
-                mstore(15744, result)
-            }
-            mstore(
-                0x3da0,
-                mulmod(
-                    21534532313823515215512181691915269261875716777293450290797415136928563006844,
-                    mload(0x920),
-                    f_q
-                )
-            )
-            mstore(
-                0x3dc0,
-                mulmod(
-                    mload(0x3da0),
-                    21534532313823515215512181691915269261875716777293450290797415136928563006845,
-                    f_q
-                )
-            )
-            {
-                let result := mulmod(mload(0x1060), mload(0x3da0), f_q)
-                result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3dc0)), f_q), result, f_q)
-                mstore(15840, result)
-            }
-            mstore(0x3e00, mulmod(mload(0x3aa0), mload(0x3800), f_q))
-            {
-                let prod := mload(0x3960)
+
+        }
+mstore(0x1f00, mulmod(mload(0x12e0), mload(0x1300), f_q))
+mstore(0x1f20, mulmod(mload(0x1320), mload(0x1340), f_q))
+mstore(0x1f40, mulmod(mload(0x1360), mload(0x1380), f_q))
+mstore(0x1f60, mulmod(mload(0x13a0), mload(0x13c0), f_q))
+mstore(0x1f80, mulmod(mload(0x13e0), mload(0x1400), f_q))
+mstore(0x1fa0, mulmod(mload(0x1420), mload(0x1440), f_q))
+mstore(0x1fc0, mulmod(mload(0x1460), mload(0x1480), f_q))
+mstore(0x1fe0, mulmod(mload(0x14a0), mload(0x14c0), f_q))
+mstore(0x2000, mulmod(mload(0x14e0), mload(0x1500), f_q))
+mstore(0x2020, mulmod(mload(0x1520), mload(0x1540), f_q))
+mstore(0x2040, mulmod(mload(0x1560), mload(0x1580), f_q))
+mstore(0x2060, mulmod(mload(0x15a0), mload(0x15c0), f_q))
+mstore(0x2080, mulmod(mload(0x15e0), mload(0x1600), f_q))
+mstore(0x20a0, mulmod(mload(0x1620), mload(0x1640), f_q))
+mstore(0x20c0, mulmod(mload(0x1660), mload(0x1680), f_q))
+mstore(0x20e0, mulmod(mload(0x16a0), mload(0x16c0), f_q))
+mstore(0x2100, mulmod(mload(0x16e0), mload(0x1700), f_q))
+mstore(0x2120, mulmod(mload(0x1720), mload(0x1740), f_q))
+mstore(0x2140, mulmod(mload(0x1760), mload(0x1780), f_q))
+mstore(0x2160, mulmod(mload(0x17a0), mload(0x17c0), f_q))
+mstore(0x2180, mulmod(mload(0x17e0), mload(0x1800), f_q))
+mstore(0x21a0, mulmod(mload(0x1820), mload(0x1840), f_q))
+mstore(0x21c0, mulmod(mload(0x1860), mload(0x1880), f_q))
+mstore(0x21e0, mulmod(mload(0x18a0), mload(0x18c0), f_q))
+mstore(0x2200, mulmod(mload(0x18e0), mload(0x1900), f_q))
+mstore(0x2220, mulmod(mload(0x1920), mload(0x1940), f_q))
+mstore(0x2240, mulmod(mload(0x1960), mload(0x1980), f_q))
+mstore(0x2260, mulmod(mload(0x19a0), mload(0x19c0), f_q))
+mstore(0x2280, mulmod(mload(0x19e0), mload(0x1a00), f_q))
+mstore(0x22a0, mulmod(mload(0x1a20), mload(0x1a40), f_q))
+{
+            let result := mulmod(mload(0x1fe0), mload(0xa0), f_q)
+result := addmod(mulmod(mload(0x2000), mload(0xc0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2020), mload(0xe0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2040), mload(0x100), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2060), mload(0x120), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2080), mload(0x140), f_q), result, f_q)
+result := addmod(mulmod(mload(0x20a0), mload(0x160), f_q), result, f_q)
+result := addmod(mulmod(mload(0x20c0), mload(0x180), f_q), result, f_q)
+result := addmod(mulmod(mload(0x20e0), mload(0x1a0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2100), mload(0x1c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2120), mload(0x1e0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2140), mload(0x200), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2160), mload(0x220), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2180), mload(0x240), f_q), result, f_q)
+result := addmod(mulmod(mload(0x21a0), mload(0x260), f_q), result, f_q)
+result := addmod(mulmod(mload(0x21c0), mload(0x280), f_q), result, f_q)
+result := addmod(mulmod(mload(0x21e0), mload(0x2a0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2200), mload(0x2c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2220), mload(0x2e0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2240), mload(0x300), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2260), mload(0x320), f_q), result, f_q)
+result := addmod(mulmod(mload(0x2280), mload(0x340), f_q), result, f_q)
+result := addmod(mulmod(mload(0x22a0), mload(0x360), f_q), result, f_q)
+mstore(8896, result)
+        }
+mstore(0x22e0, mulmod(mload(0x9a0), mload(0x980), f_q))
+mstore(0x2300, addmod(mload(0x960), mload(0x22e0), f_q))
+mstore(0x2320, addmod(mload(0x2300), sub(f_q, mload(0x9c0)), f_q))
+mstore(0x2340, mulmod(mload(0x2320), mload(0xbc0), f_q))
+mstore(0x2360, mulmod(mload(0x800), mload(0x2340), f_q))
+mstore(0x2380, mulmod(mload(0xa20), mload(0xa00), f_q))
+mstore(0x23a0, addmod(mload(0x9e0), mload(0x2380), f_q))
+mstore(0x23c0, addmod(mload(0x23a0), sub(f_q, mload(0xa40)), f_q))
+mstore(0x23e0, mulmod(mload(0x23c0), mload(0xbe0), f_q))
+mstore(0x2400, addmod(mload(0x2360), mload(0x23e0), f_q))
+mstore(0x2420, mulmod(mload(0x800), mload(0x2400), f_q))
+mstore(0x2440, mulmod(mload(0xaa0), mload(0xa80), f_q))
+mstore(0x2460, addmod(mload(0xa60), mload(0x2440), f_q))
+mstore(0x2480, addmod(mload(0x2460), sub(f_q, mload(0xac0)), f_q))
+mstore(0x24a0, mulmod(mload(0x2480), mload(0xc00), f_q))
+mstore(0x24c0, addmod(mload(0x2420), mload(0x24a0), f_q))
+mstore(0x24e0, mulmod(mload(0x800), mload(0x24c0), f_q))
+mstore(0x2500, mulmod(mload(0xb20), mload(0xb00), f_q))
+mstore(0x2520, addmod(mload(0xae0), mload(0x2500), f_q))
+mstore(0x2540, addmod(mload(0x2520), sub(f_q, mload(0xb40)), f_q))
+mstore(0x2560, mulmod(mload(0x2540), mload(0xc20), f_q))
+mstore(0x2580, addmod(mload(0x24e0), mload(0x2560), f_q))
+mstore(0x25a0, mulmod(mload(0x800), mload(0x2580), f_q))
+mstore(0x25c0, addmod(1, sub(f_q, mload(0xd40)), f_q))
+mstore(0x25e0, mulmod(mload(0x25c0), mload(0x1fe0), f_q))
+mstore(0x2600, addmod(mload(0x25a0), mload(0x25e0), f_q))
+mstore(0x2620, mulmod(mload(0x800), mload(0x2600), f_q))
+mstore(0x2640, mulmod(mload(0xe60), mload(0xe60), f_q))
+mstore(0x2660, addmod(mload(0x2640), sub(f_q, mload(0xe60)), f_q))
+mstore(0x2680, mulmod(mload(0x2660), mload(0x1f00), f_q))
+mstore(0x26a0, addmod(mload(0x2620), mload(0x2680), f_q))
+mstore(0x26c0, mulmod(mload(0x800), mload(0x26a0), f_q))
+mstore(0x26e0, addmod(mload(0xda0), sub(f_q, mload(0xd80)), f_q))
+mstore(0x2700, mulmod(mload(0x26e0), mload(0x1fe0), f_q))
+mstore(0x2720, addmod(mload(0x26c0), mload(0x2700), f_q))
+mstore(0x2740, mulmod(mload(0x800), mload(0x2720), f_q))
+mstore(0x2760, addmod(mload(0xe00), sub(f_q, mload(0xde0)), f_q))
+mstore(0x2780, mulmod(mload(0x2760), mload(0x1fe0), f_q))
+mstore(0x27a0, addmod(mload(0x2740), mload(0x2780), f_q))
+mstore(0x27c0, mulmod(mload(0x800), mload(0x27a0), f_q))
+mstore(0x27e0, addmod(mload(0xe60), sub(f_q, mload(0xe40)), f_q))
+mstore(0x2800, mulmod(mload(0x27e0), mload(0x1fe0), f_q))
+mstore(0x2820, addmod(mload(0x27c0), mload(0x2800), f_q))
+mstore(0x2840, mulmod(mload(0x800), mload(0x2820), f_q))
+mstore(0x2860, addmod(1, sub(f_q, mload(0x1f00)), f_q))
+mstore(0x2880, addmod(mload(0x1f20), mload(0x1f40), f_q))
+mstore(0x28a0, addmod(mload(0x2880), mload(0x1f60), f_q))
+mstore(0x28c0, addmod(mload(0x28a0), mload(0x1f80), f_q))
+mstore(0x28e0, addmod(mload(0x28c0), mload(0x1fa0), f_q))
+mstore(0x2900, addmod(mload(0x28e0), mload(0x1fc0), f_q))
+mstore(0x2920, addmod(mload(0x2860), sub(f_q, mload(0x2900)), f_q))
+mstore(0x2940, mulmod(mload(0xc60), mload(0x5c0), f_q))
+mstore(0x2960, addmod(mload(0xb80), mload(0x2940), f_q))
+mstore(0x2980, addmod(mload(0x2960), mload(0x620), f_q))
+mstore(0x29a0, mulmod(mload(0xc80), mload(0x5c0), f_q))
+mstore(0x29c0, addmod(mload(0x960), mload(0x29a0), f_q))
+mstore(0x29e0, addmod(mload(0x29c0), mload(0x620), f_q))
+mstore(0x2a00, mulmod(mload(0x29e0), mload(0x2980), f_q))
+mstore(0x2a20, mulmod(mload(0x2a00), mload(0xd60), f_q))
+mstore(0x2a40, mulmod(1, mload(0x5c0), f_q))
+mstore(0x2a60, mulmod(mload(0x920), mload(0x2a40), f_q))
+mstore(0x2a80, addmod(mload(0xb80), mload(0x2a60), f_q))
+mstore(0x2aa0, addmod(mload(0x2a80), mload(0x620), f_q))
+mstore(0x2ac0, mulmod(4131629893567559867359510883348571134090853742863529169391034518566172092834, mload(0x5c0), f_q))
+mstore(0x2ae0, mulmod(mload(0x920), mload(0x2ac0), f_q))
+mstore(0x2b00, addmod(mload(0x960), mload(0x2ae0), f_q))
+mstore(0x2b20, addmod(mload(0x2b00), mload(0x620), f_q))
+mstore(0x2b40, mulmod(mload(0x2b20), mload(0x2aa0), f_q))
+mstore(0x2b60, mulmod(mload(0x2b40), mload(0xd40), f_q))
+mstore(0x2b80, addmod(mload(0x2a20), sub(f_q, mload(0x2b60)), f_q))
+mstore(0x2ba0, mulmod(mload(0x2b80), mload(0x2920), f_q))
+mstore(0x2bc0, addmod(mload(0x2840), mload(0x2ba0), f_q))
+mstore(0x2be0, mulmod(mload(0x800), mload(0x2bc0), f_q))
+mstore(0x2c00, mulmod(mload(0xca0), mload(0x5c0), f_q))
+mstore(0x2c20, addmod(mload(0x9e0), mload(0x2c00), f_q))
+mstore(0x2c40, addmod(mload(0x2c20), mload(0x620), f_q))
+mstore(0x2c60, mulmod(mload(0xcc0), mload(0x5c0), f_q))
+mstore(0x2c80, addmod(mload(0xa60), mload(0x2c60), f_q))
+mstore(0x2ca0, addmod(mload(0x2c80), mload(0x620), f_q))
+mstore(0x2cc0, mulmod(mload(0x2ca0), mload(0x2c40), f_q))
+mstore(0x2ce0, mulmod(mload(0x2cc0), mload(0xdc0), f_q))
+mstore(0x2d00, mulmod(8910878055287538404433155982483128285667088683464058436815641868457422632747, mload(0x5c0), f_q))
+mstore(0x2d20, mulmod(mload(0x920), mload(0x2d00), f_q))
+mstore(0x2d40, addmod(mload(0x9e0), mload(0x2d20), f_q))
+mstore(0x2d60, addmod(mload(0x2d40), mload(0x620), f_q))
+mstore(0x2d80, mulmod(11166246659983828508719468090013646171463329086121580628794302409516816350802, mload(0x5c0), f_q))
+mstore(0x2da0, mulmod(mload(0x920), mload(0x2d80), f_q))
+mstore(0x2dc0, addmod(mload(0xa60), mload(0x2da0), f_q))
+mstore(0x2de0, addmod(mload(0x2dc0), mload(0x620), f_q))
+mstore(0x2e00, mulmod(mload(0x2de0), mload(0x2d60), f_q))
+mstore(0x2e20, mulmod(mload(0x2e00), mload(0xda0), f_q))
+mstore(0x2e40, addmod(mload(0x2ce0), sub(f_q, mload(0x2e20)), f_q))
+mstore(0x2e60, mulmod(mload(0x2e40), mload(0x2920), f_q))
+mstore(0x2e80, addmod(mload(0x2be0), mload(0x2e60), f_q))
+mstore(0x2ea0, mulmod(mload(0x800), mload(0x2e80), f_q))
+mstore(0x2ec0, mulmod(mload(0xce0), mload(0x5c0), f_q))
+mstore(0x2ee0, addmod(mload(0xae0), mload(0x2ec0), f_q))
+mstore(0x2f00, addmod(mload(0x2ee0), mload(0x620), f_q))
+mstore(0x2f20, mulmod(mload(0xd00), mload(0x5c0), f_q))
+mstore(0x2f40, addmod(mload(0xb60), mload(0x2f20), f_q))
+mstore(0x2f60, addmod(mload(0x2f40), mload(0x620), f_q))
+mstore(0x2f80, mulmod(mload(0x2f60), mload(0x2f00), f_q))
+mstore(0x2fa0, mulmod(mload(0x2f80), mload(0xe20), f_q))
+mstore(0x2fc0, mulmod(284840088355319032285349970403338060113257071685626700086398481893096618818, mload(0x5c0), f_q))
+mstore(0x2fe0, mulmod(mload(0x920), mload(0x2fc0), f_q))
+mstore(0x3000, addmod(mload(0xae0), mload(0x2fe0), f_q))
+mstore(0x3020, addmod(mload(0x3000), mload(0x620), f_q))
+mstore(0x3040, mulmod(21134065618345176623193549882539580312263652408302468683943992798037078993309, mload(0x5c0), f_q))
+mstore(0x3060, mulmod(mload(0x920), mload(0x3040), f_q))
+mstore(0x3080, addmod(mload(0xb60), mload(0x3060), f_q))
+mstore(0x30a0, addmod(mload(0x3080), mload(0x620), f_q))
+mstore(0x30c0, mulmod(mload(0x30a0), mload(0x3020), f_q))
+mstore(0x30e0, mulmod(mload(0x30c0), mload(0xe00), f_q))
+mstore(0x3100, addmod(mload(0x2fa0), sub(f_q, mload(0x30e0)), f_q))
+mstore(0x3120, mulmod(mload(0x3100), mload(0x2920), f_q))
+mstore(0x3140, addmod(mload(0x2ea0), mload(0x3120), f_q))
+mstore(0x3160, mulmod(mload(0x800), mload(0x3140), f_q))
+mstore(0x3180, mulmod(mload(0xd20), mload(0x5c0), f_q))
+mstore(0x31a0, addmod(mload(0x22c0), mload(0x3180), f_q))
+mstore(0x31c0, addmod(mload(0x31a0), mload(0x620), f_q))
+mstore(0x31e0, mulmod(mload(0x31c0), mload(0xe80), f_q))
+mstore(0x3200, mulmod(5625741653535312224677218588085279924365897425605943700675464992185016992283, mload(0x5c0), f_q))
+mstore(0x3220, mulmod(mload(0x920), mload(0x3200), f_q))
+mstore(0x3240, addmod(mload(0x22c0), mload(0x3220), f_q))
+mstore(0x3260, addmod(mload(0x3240), mload(0x620), f_q))
+mstore(0x3280, mulmod(mload(0x3260), mload(0xe60), f_q))
+mstore(0x32a0, addmod(mload(0x31e0), sub(f_q, mload(0x3280)), f_q))
+mstore(0x32c0, mulmod(mload(0x32a0), mload(0x2920), f_q))
+mstore(0x32e0, addmod(mload(0x3160), mload(0x32c0), f_q))
+mstore(0x3300, mulmod(mload(0x800), mload(0x32e0), f_q))
+mstore(0x3320, addmod(1, sub(f_q, mload(0xea0)), f_q))
+mstore(0x3340, mulmod(mload(0x3320), mload(0x1fe0), f_q))
+mstore(0x3360, addmod(mload(0x3300), mload(0x3340), f_q))
+mstore(0x3380, mulmod(mload(0x800), mload(0x3360), f_q))
+mstore(0x33a0, mulmod(mload(0xea0), mload(0xea0), f_q))
+mstore(0x33c0, addmod(mload(0x33a0), sub(f_q, mload(0xea0)), f_q))
+mstore(0x33e0, mulmod(mload(0x33c0), mload(0x1f00), f_q))
+mstore(0x3400, addmod(mload(0x3380), mload(0x33e0), f_q))
+mstore(0x3420, mulmod(mload(0x800), mload(0x3400), f_q))
+mstore(0x3440, addmod(mload(0xee0), mload(0x5c0), f_q))
+mstore(0x3460, mulmod(mload(0x3440), mload(0xec0), f_q))
+mstore(0x3480, addmod(mload(0xf20), mload(0x620), f_q))
+mstore(0x34a0, mulmod(mload(0x3480), mload(0x3460), f_q))
+mstore(0x34c0, addmod(mload(0xb60), mload(0x5c0), f_q))
+mstore(0x34e0, mulmod(mload(0x34c0), mload(0xea0), f_q))
+mstore(0x3500, addmod(mload(0xba0), mload(0x620), f_q))
+mstore(0x3520, mulmod(mload(0x3500), mload(0x34e0), f_q))
+mstore(0x3540, addmod(mload(0x34a0), sub(f_q, mload(0x3520)), f_q))
+mstore(0x3560, mulmod(mload(0x3540), mload(0x2920), f_q))
+mstore(0x3580, addmod(mload(0x3420), mload(0x3560), f_q))
+mstore(0x35a0, mulmod(mload(0x800), mload(0x3580), f_q))
+mstore(0x35c0, addmod(mload(0xee0), sub(f_q, mload(0xf20)), f_q))
+mstore(0x35e0, mulmod(mload(0x35c0), mload(0x1fe0), f_q))
+mstore(0x3600, addmod(mload(0x35a0), mload(0x35e0), f_q))
+mstore(0x3620, mulmod(mload(0x800), mload(0x3600), f_q))
+mstore(0x3640, mulmod(mload(0x35c0), mload(0x2920), f_q))
+mstore(0x3660, addmod(mload(0xee0), sub(f_q, mload(0xf00)), f_q))
+mstore(0x3680, mulmod(mload(0x3660), mload(0x3640), f_q))
+mstore(0x36a0, addmod(mload(0x3620), mload(0x3680), f_q))
+mstore(0x36c0, mulmod(mload(0x1280), mload(0x1280), f_q))
+mstore(0x36e0, mulmod(mload(0x36c0), mload(0x1280), f_q))
+mstore(0x3700, mulmod(1, mload(0x1280), f_q))
+mstore(0x3720, mulmod(1, mload(0x36c0), f_q))
+mstore(0x3740, mulmod(mload(0x36a0), mload(0x12a0), f_q))
+mstore(0x3760, mulmod(mload(0x10e0), mload(0x920), f_q))
+mstore(0x3780, mulmod(mload(0x3760), mload(0x920), f_q))
+mstore(0x37a0, mulmod(mload(0x920), 11334639936029928693162648202959454941865533845001581552999773774307048199289, f_q))
+mstore(0x37c0, addmod(mload(0x1060), sub(f_q, mload(0x37a0)), f_q))
+mstore(0x37e0, mulmod(mload(0x920), 21534532313823515215512181691915269261875716777293450290797415136928563006845, f_q))
+mstore(0x3800, addmod(mload(0x1060), sub(f_q, mload(0x37e0)), f_q))
+mstore(0x3820, mulmod(mload(0x920), 1, f_q))
+mstore(0x3840, addmod(mload(0x1060), sub(f_q, mload(0x3820)), f_q))
+mstore(0x3860, mulmod(mload(0x920), 15929319040748925786993503352261583814540822795415523916919259682053529746604, f_q))
+mstore(0x3880, addmod(mload(0x1060), sub(f_q, mload(0x3860)), f_q))
+mstore(0x38a0, mulmod(mload(0x920), 7639533265163976691415229044267874600193442264900203434604590818075310717665, f_q))
+mstore(0x38c0, addmod(mload(0x1060), sub(f_q, mload(0x38a0)), f_q))
+mstore(0x38e0, mulmod(mload(0x920), 15638222080586249949328998959233318077497512971168945296196164310654396499876, f_q))
+mstore(0x3900, addmod(mload(0x1060), sub(f_q, mload(0x38e0)), f_q))
+mstore(0x3920, mulmod(18979996122316328686696268159319112793735976517857277814764641588581096451253, mload(0x3760), f_q))
+mstore(0x3940, mulmod(mload(0x3920), 1, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3920), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3940)), f_q), result, f_q)
+mstore(14688, result)
+        }
+mstore(0x3980, mulmod(5375330206218020560550627314347855095346479353039955473110218592072897016927, mload(0x3760), f_q))
+mstore(0x39a0, mulmod(mload(0x3980), 15929319040748925786993503352261583814540822795415523916919259682053529746604, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3980), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x39a0)), f_q), result, f_q)
+mstore(14784, result)
+        }
+mstore(0x39e0, mulmod(21082110904871626856357708250704587794184800433038127556834071652554572912298, mload(0x3760), f_q))
+mstore(0x3a00, mulmod(mload(0x39e0), 7639533265163976691415229044267874600193442264900203434604590818075310717665, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x39e0), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3a00)), f_q), result, f_q)
+mstore(14880, result)
+        }
+mstore(0x3a40, mulmod(14850082635102156422771606323622390834573853632310340520830341005420913330824, mload(0x3760), f_q))
+mstore(0x3a60, mulmod(mload(0x3a40), 15638222080586249949328998959233318077497512971168945296196164310654396499876, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3a40), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3a60)), f_q), result, f_q)
+mstore(14976, result)
+        }
+mstore(0x3aa0, mulmod(1, mload(0x3840), f_q))
+mstore(0x3ac0, mulmod(mload(0x3aa0), mload(0x3880), f_q))
+mstore(0x3ae0, mulmod(mload(0x3ac0), mload(0x38c0), f_q))
+mstore(0x3b00, mulmod(mload(0x3ae0), mload(0x3900), f_q))
+{
+            let result := mulmod(mload(0x1060), 1, f_q)
+result := addmod(mulmod(mload(0x920), 21888242871839275222246405745257275088548364400416034343698204186575808495616, f_q), result, f_q)
+mstore(15136, result)
+        }
+mstore(0x3b40, mulmod(14618740032505026752097476032222842507016769268829208695899010694536625136219, mload(0x10e0), f_q))
+mstore(0x3b60, mulmod(mload(0x3b40), 1, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3b40), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3b60)), f_q), result, f_q)
+mstore(15232, result)
+        }
+mstore(0x3ba0, mulmod(4938640894839648809823557798036414641191756206072015592263469132583243079473, mload(0x10e0), f_q))
+mstore(0x3bc0, mulmod(mload(0x3ba0), 15929319040748925786993503352261583814540822795415523916919259682053529746604, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3ba0), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3bc0)), f_q), result, f_q)
+mstore(15328, result)
+        }
+mstore(0x3c00, mulmod(4209294303107752120413908772573578032480610593684230736825682442988003530718, mload(0x10e0), f_q))
+mstore(0x3c20, mulmod(mload(0x3c00), 11334639936029928693162648202959454941865533845001581552999773774307048199289, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3c00), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3c20)), f_q), result, f_q)
+mstore(15424, result)
+        }
+mstore(0x3c60, mulmod(mload(0x3ac0), mload(0x37c0), f_q))
+mstore(0x3c80, mulmod(5958923831090349435252902392995691274007541605000510426778944504522278749014, mload(0x920), f_q))
+mstore(0x3ca0, mulmod(mload(0x3c80), 1, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3c80), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3ca0)), f_q), result, f_q)
+mstore(15552, result)
+        }
+mstore(0x3ce0, mulmod(15929319040748925786993503352261583814540822795415523916919259682053529746603, mload(0x920), f_q))
+mstore(0x3d00, mulmod(mload(0x3ce0), 15929319040748925786993503352261583814540822795415523916919259682053529746604, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3ce0), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3d00)), f_q), result, f_q)
+mstore(15648, result)
+        }
+mstore(0x3d40, mulmod(353710558015760006734224053342005826672647623122584052900789049647245488773, mload(0x920), f_q))
+mstore(0x3d60, mulmod(mload(0x3d40), 1, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3d40), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3d60)), f_q), result, f_q)
+mstore(15744, result)
+        }
+mstore(0x3da0, mulmod(21534532313823515215512181691915269261875716777293450290797415136928563006844, mload(0x920), f_q))
+mstore(0x3dc0, mulmod(mload(0x3da0), 21534532313823515215512181691915269261875716777293450290797415136928563006845, f_q))
+{
+            let result := mulmod(mload(0x1060), mload(0x3da0), f_q)
+result := addmod(mulmod(mload(0x920), sub(f_q, mload(0x3dc0)), f_q), result, f_q)
+mstore(15840, result)
+        }
+mstore(0x3e00, mulmod(mload(0x3aa0), mload(0x3800), f_q))
+{
+            let prod := mload(0x3960)
 
                 prod := mulmod(mload(0x39c0), prod, f_q)
                 mstore(0x3e20, prod)
-
+            
                 prod := mulmod(mload(0x3a20), prod, f_q)
                 mstore(0x3e40, prod)
-
+            
                 prod := mulmod(mload(0x3a80), prod, f_q)
                 mstore(0x3e60, prod)
-
+            
                 prod := mulmod(mload(0x3b20), prod, f_q)
                 mstore(0x3e80, prod)
-
+            
                 prod := mulmod(mload(0x3aa0), prod, f_q)
                 mstore(0x3ea0, prod)
-
+            
                 prod := mulmod(mload(0x3b80), prod, f_q)
                 mstore(0x3ec0, prod)
-
+            
                 prod := mulmod(mload(0x3be0), prod, f_q)
                 mstore(0x3ee0, prod)
-
+            
                 prod := mulmod(mload(0x3c40), prod, f_q)
                 mstore(0x3f00, prod)
-
+            
                 prod := mulmod(mload(0x3c60), prod, f_q)
                 mstore(0x3f20, prod)
-
+            
                 prod := mulmod(mload(0x3cc0), prod, f_q)
                 mstore(0x3f40, prod)
-
+            
                 prod := mulmod(mload(0x3d20), prod, f_q)
                 mstore(0x3f60, prod)
-
+            
                 prod := mulmod(mload(0x3ac0), prod, f_q)
                 mstore(0x3f80, prod)
-
+            
                 prod := mulmod(mload(0x3d80), prod, f_q)
                 mstore(0x3fa0, prod)
-
+            
                 prod := mulmod(mload(0x3de0), prod, f_q)
                 mstore(0x3fc0, prod)
-
+            
                 prod := mulmod(mload(0x3e00), prod, f_q)
                 mstore(0x3fe0, prod)
-            }
-            mstore(0x4020, 32)
-            mstore(0x4040, 32)
-            mstore(0x4060, 32)
-            mstore(0x4080, mload(0x3fe0))
-            mstore(
-                0x40a0,
-                21888242871839275222246405745257275088548364400416034343698204186575808495615
-            )
-            mstore(
-                0x40c0,
-                21888242871839275222246405745257275088548364400416034343698204186575808495617
-            )
-            success := and(eq(staticcall(gas(), 0x5, 0x4020, 0xc0, 0x4000, 0x20), 1), success)
-            {
-                let inv := mload(0x4000)
-                let v
-
-                v := mload(0x3e00)
-                mstore(15872, mulmod(mload(0x3fc0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3de0)
-                mstore(15840, mulmod(mload(0x3fa0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3d80)
-                mstore(15744, mulmod(mload(0x3f80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3ac0)
-                mstore(15040, mulmod(mload(0x3f60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3d20)
-                mstore(15648, mulmod(mload(0x3f40), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3cc0)
-                mstore(15552, mulmod(mload(0x3f20), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3c60)
-                mstore(15456, mulmod(mload(0x3f00), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3c40)
-                mstore(15424, mulmod(mload(0x3ee0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3be0)
-                mstore(15328, mulmod(mload(0x3ec0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3b80)
-                mstore(15232, mulmod(mload(0x3ea0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3aa0)
-                mstore(15008, mulmod(mload(0x3e80), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3b20)
-                mstore(15136, mulmod(mload(0x3e60), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3a80)
-                mstore(14976, mulmod(mload(0x3e40), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x3a20)
-                mstore(14880, mulmod(mload(0x3e20), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x39c0)
-                mstore(14784, mulmod(mload(0x3960), inv, f_q))
-                inv := mulmod(v, inv, f_q)
+            
+        }
+mstore(0x4020, 32)
+mstore(0x4040, 32)
+mstore(0x4060, 32)
+mstore(0x4080, mload(0x3fe0))
+mstore(0x40a0, 21888242871839275222246405745257275088548364400416034343698204186575808495615)
+mstore(0x40c0, 21888242871839275222246405745257275088548364400416034343698204186575808495617)
+success := and(eq(staticcall(gas(), 0x5, 0x4020, 0xc0, 0x4000, 0x20), 1), success)
+{
+            
+            let inv := mload(0x4000)
+            let v
+        
+                    v := mload(0x3e00)
+                    mstore(15872, mulmod(mload(0x3fc0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3de0)
+                    mstore(15840, mulmod(mload(0x3fa0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3d80)
+                    mstore(15744, mulmod(mload(0x3f80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3ac0)
+                    mstore(15040, mulmod(mload(0x3f60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3d20)
+                    mstore(15648, mulmod(mload(0x3f40), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3cc0)
+                    mstore(15552, mulmod(mload(0x3f20), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3c60)
+                    mstore(15456, mulmod(mload(0x3f00), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3c40)
+                    mstore(15424, mulmod(mload(0x3ee0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3be0)
+                    mstore(15328, mulmod(mload(0x3ec0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3b80)
+                    mstore(15232, mulmod(mload(0x3ea0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3aa0)
+                    mstore(15008, mulmod(mload(0x3e80), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3b20)
+                    mstore(15136, mulmod(mload(0x3e60), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3a80)
+                    mstore(14976, mulmod(mload(0x3e40), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x3a20)
+                    mstore(14880, mulmod(mload(0x3e20), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x39c0)
+                    mstore(14784, mulmod(mload(0x3960), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
                 mstore(0x3960, inv)
-            }
-            {
-                let result := mload(0x3960)
-                result := addmod(mload(0x39c0), result, f_q)
-                result := addmod(mload(0x3a20), result, f_q)
-                result := addmod(mload(0x3a80), result, f_q)
-                mstore(16608, result)
-            }
-            mstore(0x4100, mulmod(mload(0x3b00), mload(0x3aa0), f_q))
-            {
-                let result := mload(0x3b20)
-                mstore(16672, result)
-            }
-            mstore(0x4140, mulmod(mload(0x3b00), mload(0x3c60), f_q))
-            {
-                let result := mload(0x3b80)
-                result := addmod(mload(0x3be0), result, f_q)
-                result := addmod(mload(0x3c40), result, f_q)
-                mstore(16736, result)
-            }
-            mstore(0x4180, mulmod(mload(0x3b00), mload(0x3ac0), f_q))
-            {
-                let result := mload(0x3cc0)
-                result := addmod(mload(0x3d20), result, f_q)
-                mstore(16800, result)
-            }
-            mstore(0x41c0, mulmod(mload(0x3b00), mload(0x3e00), f_q))
-            {
-                let result := mload(0x3d80)
-                result := addmod(mload(0x3de0), result, f_q)
-                mstore(16864, result)
-            }
-            {
-                let prod := mload(0x40e0)
+
+        }
+{
+            let result := mload(0x3960)
+result := addmod(mload(0x39c0), result, f_q)
+result := addmod(mload(0x3a20), result, f_q)
+result := addmod(mload(0x3a80), result, f_q)
+mstore(16608, result)
+        }
+mstore(0x4100, mulmod(mload(0x3b00), mload(0x3aa0), f_q))
+{
+            let result := mload(0x3b20)
+mstore(16672, result)
+        }
+mstore(0x4140, mulmod(mload(0x3b00), mload(0x3c60), f_q))
+{
+            let result := mload(0x3b80)
+result := addmod(mload(0x3be0), result, f_q)
+result := addmod(mload(0x3c40), result, f_q)
+mstore(16736, result)
+        }
+mstore(0x4180, mulmod(mload(0x3b00), mload(0x3ac0), f_q))
+{
+            let result := mload(0x3cc0)
+result := addmod(mload(0x3d20), result, f_q)
+mstore(16800, result)
+        }
+mstore(0x41c0, mulmod(mload(0x3b00), mload(0x3e00), f_q))
+{
+            let result := mload(0x3d80)
+result := addmod(mload(0x3de0), result, f_q)
+mstore(16864, result)
+        }
+{
+            let prod := mload(0x40e0)
 
                 prod := mulmod(mload(0x4120), prod, f_q)
                 mstore(0x4200, prod)
-
+            
                 prod := mulmod(mload(0x4160), prod, f_q)
                 mstore(0x4220, prod)
-
+            
                 prod := mulmod(mload(0x41a0), prod, f_q)
                 mstore(0x4240, prod)
-
+            
                 prod := mulmod(mload(0x41e0), prod, f_q)
                 mstore(0x4260, prod)
-            }
-            mstore(0x42a0, 32)
-            mstore(0x42c0, 32)
-            mstore(0x42e0, 32)
-            mstore(0x4300, mload(0x4260))
-            mstore(
-                0x4320,
-                21888242871839275222246405745257275088548364400416034343698204186575808495615
-            )
-            mstore(
-                0x4340,
-                21888242871839275222246405745257275088548364400416034343698204186575808495617
-            )
-            success := and(eq(staticcall(gas(), 0x5, 0x42a0, 0xc0, 0x4280, 0x20), 1), success)
-            {
-                let inv := mload(0x4280)
-                let v
-
-                v := mload(0x41e0)
-                mstore(16864, mulmod(mload(0x4240), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x41a0)
-                mstore(16800, mulmod(mload(0x4220), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x4160)
-                mstore(16736, mulmod(mload(0x4200), inv, f_q))
-                inv := mulmod(v, inv, f_q)
-
-                v := mload(0x4120)
-                mstore(16672, mulmod(mload(0x40e0), inv, f_q))
-                inv := mulmod(v, inv, f_q)
+            
+        }
+mstore(0x42a0, 32)
+mstore(0x42c0, 32)
+mstore(0x42e0, 32)
+mstore(0x4300, mload(0x4260))
+mstore(0x4320, 21888242871839275222246405745257275088548364400416034343698204186575808495615)
+mstore(0x4340, 21888242871839275222246405745257275088548364400416034343698204186575808495617)
+success := and(eq(staticcall(gas(), 0x5, 0x42a0, 0xc0, 0x4280, 0x20), 1), success)
+{
+            
+            let inv := mload(0x4280)
+            let v
+        
+                    v := mload(0x41e0)
+                    mstore(16864, mulmod(mload(0x4240), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x41a0)
+                    mstore(16800, mulmod(mload(0x4220), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x4160)
+                    mstore(16736, mulmod(mload(0x4200), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
+                
+                    v := mload(0x4120)
+                    mstore(16672, mulmod(mload(0x40e0), inv, f_q))
+                    inv := mulmod(v, inv, f_q)
                 mstore(0x40e0, inv)
-            }
-            mstore(0x4360, mulmod(mload(0x4100), mload(0x4120), f_q))
-            mstore(0x4380, mulmod(mload(0x4140), mload(0x4160), f_q))
-            mstore(0x43a0, mulmod(mload(0x4180), mload(0x41a0), f_q))
-            mstore(0x43c0, mulmod(mload(0x41c0), mload(0x41e0), f_q))
-            mstore(0x43e0, mulmod(mload(0xf60), mload(0xf60), f_q))
-            mstore(0x4400, mulmod(mload(0x43e0), mload(0xf60), f_q))
-            mstore(0x4420, mulmod(mload(0x4400), mload(0xf60), f_q))
-            mstore(0x4440, mulmod(mload(0x4420), mload(0xf60), f_q))
-            mstore(0x4460, mulmod(mload(0x4440), mload(0xf60), f_q))
-            mstore(0x4480, mulmod(mload(0x4460), mload(0xf60), f_q))
-            mstore(0x44a0, mulmod(mload(0x4480), mload(0xf60), f_q))
-            mstore(0x44c0, mulmod(mload(0x44a0), mload(0xf60), f_q))
-            mstore(0x44e0, mulmod(mload(0x44c0), mload(0xf60), f_q))
-            mstore(0x4500, mulmod(mload(0x44e0), mload(0xf60), f_q))
-            mstore(0x4520, mulmod(mload(0x4500), mload(0xf60), f_q))
-            mstore(0x4540, mulmod(mload(0x4520), mload(0xf60), f_q))
-            mstore(0x4560, mulmod(mload(0x4540), mload(0xf60), f_q))
-            mstore(0x4580, mulmod(mload(0x4560), mload(0xf60), f_q))
-            mstore(0x45a0, mulmod(mload(0x4580), mload(0xf60), f_q))
-            mstore(0x45c0, mulmod(mload(0x45a0), mload(0xf60), f_q))
-            mstore(0x45e0, mulmod(mload(0xfc0), mload(0xfc0), f_q))
-            mstore(0x4600, mulmod(mload(0x45e0), mload(0xfc0), f_q))
-            mstore(0x4620, mulmod(mload(0x4600), mload(0xfc0), f_q))
-            mstore(0x4640, mulmod(mload(0x4620), mload(0xfc0), f_q))
-            {
-                let result := mulmod(mload(0x960), mload(0x3960), f_q)
-                result := addmod(mulmod(mload(0x980), mload(0x39c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x9a0), mload(0x3a20), f_q), result, f_q)
-                result := addmod(mulmod(mload(0x9c0), mload(0x3a80), f_q), result, f_q)
-                mstore(18016, result)
-            }
-            mstore(0x4680, mulmod(mload(0x4660), mload(0x40e0), f_q))
-            mstore(0x46a0, mulmod(sub(f_q, mload(0x4680)), 1, f_q))
-            {
-                let result := mulmod(mload(0x9e0), mload(0x3960), f_q)
-                result := addmod(mulmod(mload(0xa00), mload(0x39c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xa20), mload(0x3a20), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xa40), mload(0x3a80), f_q), result, f_q)
-                mstore(18112, result)
-            }
-            mstore(0x46e0, mulmod(mload(0x46c0), mload(0x40e0), f_q))
-            mstore(0x4700, mulmod(sub(f_q, mload(0x46e0)), mload(0xf60), f_q))
-            mstore(0x4720, mulmod(1, mload(0xf60), f_q))
-            mstore(0x4740, addmod(mload(0x46a0), mload(0x4700), f_q))
-            {
-                let result := mulmod(mload(0xa60), mload(0x3960), f_q)
-                result := addmod(mulmod(mload(0xa80), mload(0x39c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xaa0), mload(0x3a20), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xac0), mload(0x3a80), f_q), result, f_q)
-                mstore(18272, result)
-            }
-            mstore(0x4780, mulmod(mload(0x4760), mload(0x40e0), f_q))
-            mstore(0x47a0, mulmod(sub(f_q, mload(0x4780)), mload(0x43e0), f_q))
-            mstore(0x47c0, mulmod(1, mload(0x43e0), f_q))
-            mstore(0x47e0, addmod(mload(0x4740), mload(0x47a0), f_q))
-            {
-                let result := mulmod(mload(0xae0), mload(0x3960), f_q)
-                result := addmod(mulmod(mload(0xb00), mload(0x39c0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xb20), mload(0x3a20), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xb40), mload(0x3a80), f_q), result, f_q)
-                mstore(18432, result)
-            }
-            mstore(0x4820, mulmod(mload(0x4800), mload(0x40e0), f_q))
-            mstore(0x4840, mulmod(sub(f_q, mload(0x4820)), mload(0x4400), f_q))
-            mstore(0x4860, mulmod(1, mload(0x4400), f_q))
-            mstore(0x4880, addmod(mload(0x47e0), mload(0x4840), f_q))
-            mstore(0x48a0, mulmod(mload(0x4880), 1, f_q))
-            mstore(0x48c0, mulmod(mload(0x4720), 1, f_q))
-            mstore(0x48e0, mulmod(mload(0x47c0), 1, f_q))
-            mstore(0x4900, mulmod(mload(0x4860), 1, f_q))
-            mstore(0x4920, mulmod(1, mload(0x4100), f_q))
-            {
-                let result := mulmod(mload(0xb60), mload(0x3b20), f_q)
-                mstore(18752, result)
-            }
-            mstore(0x4960, mulmod(mload(0x4940), mload(0x4360), f_q))
-            mstore(0x4980, mulmod(sub(f_q, mload(0x4960)), 1, f_q))
-            mstore(0x49a0, mulmod(mload(0x4920), 1, f_q))
-            {
-                let result := mulmod(mload(0xf20), mload(0x3b20), f_q)
-                mstore(18880, result)
-            }
-            mstore(0x49e0, mulmod(mload(0x49c0), mload(0x4360), f_q))
-            mstore(0x4a00, mulmod(sub(f_q, mload(0x49e0)), mload(0xf60), f_q))
-            mstore(0x4a20, mulmod(mload(0x4920), mload(0xf60), f_q))
-            mstore(0x4a40, addmod(mload(0x4980), mload(0x4a00), f_q))
-            {
-                let result := mulmod(mload(0xb80), mload(0x3b20), f_q)
-                mstore(19040, result)
-            }
-            mstore(0x4a80, mulmod(mload(0x4a60), mload(0x4360), f_q))
-            mstore(0x4aa0, mulmod(sub(f_q, mload(0x4a80)), mload(0x43e0), f_q))
-            mstore(0x4ac0, mulmod(mload(0x4920), mload(0x43e0), f_q))
-            mstore(0x4ae0, addmod(mload(0x4a40), mload(0x4aa0), f_q))
-            {
-                let result := mulmod(mload(0xba0), mload(0x3b20), f_q)
-                mstore(19200, result)
-            }
-            mstore(0x4b20, mulmod(mload(0x4b00), mload(0x4360), f_q))
-            mstore(0x4b40, mulmod(sub(f_q, mload(0x4b20)), mload(0x4400), f_q))
-            mstore(0x4b60, mulmod(mload(0x4920), mload(0x4400), f_q))
-            mstore(0x4b80, addmod(mload(0x4ae0), mload(0x4b40), f_q))
-            {
-                let result := mulmod(mload(0xbc0), mload(0x3b20), f_q)
-                mstore(19360, result)
-            }
-            mstore(0x4bc0, mulmod(mload(0x4ba0), mload(0x4360), f_q))
-            mstore(0x4be0, mulmod(sub(f_q, mload(0x4bc0)), mload(0x4420), f_q))
-            mstore(0x4c00, mulmod(mload(0x4920), mload(0x4420), f_q))
-            mstore(0x4c20, addmod(mload(0x4b80), mload(0x4be0), f_q))
-            {
-                let result := mulmod(mload(0xbe0), mload(0x3b20), f_q)
-                mstore(19520, result)
-            }
-            mstore(0x4c60, mulmod(mload(0x4c40), mload(0x4360), f_q))
-            mstore(0x4c80, mulmod(sub(f_q, mload(0x4c60)), mload(0x4440), f_q))
-            mstore(0x4ca0, mulmod(mload(0x4920), mload(0x4440), f_q))
-            mstore(0x4cc0, addmod(mload(0x4c20), mload(0x4c80), f_q))
-            {
-                let result := mulmod(mload(0xc00), mload(0x3b20), f_q)
-                mstore(19680, result)
-            }
-            mstore(0x4d00, mulmod(mload(0x4ce0), mload(0x4360), f_q))
-            mstore(0x4d20, mulmod(sub(f_q, mload(0x4d00)), mload(0x4460), f_q))
-            mstore(0x4d40, mulmod(mload(0x4920), mload(0x4460), f_q))
-            mstore(0x4d60, addmod(mload(0x4cc0), mload(0x4d20), f_q))
-            {
-                let result := mulmod(mload(0xc20), mload(0x3b20), f_q)
-                mstore(19840, result)
-            }
-            mstore(0x4da0, mulmod(mload(0x4d80), mload(0x4360), f_q))
-            mstore(0x4dc0, mulmod(sub(f_q, mload(0x4da0)), mload(0x4480), f_q))
-            mstore(0x4de0, mulmod(mload(0x4920), mload(0x4480), f_q))
-            mstore(0x4e00, addmod(mload(0x4d60), mload(0x4dc0), f_q))
-            {
-                let result := mulmod(mload(0xc60), mload(0x3b20), f_q)
-                mstore(20000, result)
-            }
-            mstore(0x4e40, mulmod(mload(0x4e20), mload(0x4360), f_q))
-            mstore(0x4e60, mulmod(sub(f_q, mload(0x4e40)), mload(0x44a0), f_q))
-            mstore(0x4e80, mulmod(mload(0x4920), mload(0x44a0), f_q))
-            mstore(0x4ea0, addmod(mload(0x4e00), mload(0x4e60), f_q))
-            {
-                let result := mulmod(mload(0xc80), mload(0x3b20), f_q)
-                mstore(20160, result)
-            }
-            mstore(0x4ee0, mulmod(mload(0x4ec0), mload(0x4360), f_q))
-            mstore(0x4f00, mulmod(sub(f_q, mload(0x4ee0)), mload(0x44c0), f_q))
-            mstore(0x4f20, mulmod(mload(0x4920), mload(0x44c0), f_q))
-            mstore(0x4f40, addmod(mload(0x4ea0), mload(0x4f00), f_q))
-            {
-                let result := mulmod(mload(0xca0), mload(0x3b20), f_q)
-                mstore(20320, result)
-            }
-            mstore(0x4f80, mulmod(mload(0x4f60), mload(0x4360), f_q))
-            mstore(0x4fa0, mulmod(sub(f_q, mload(0x4f80)), mload(0x44e0), f_q))
-            mstore(0x4fc0, mulmod(mload(0x4920), mload(0x44e0), f_q))
-            mstore(0x4fe0, addmod(mload(0x4f40), mload(0x4fa0), f_q))
-            {
-                let result := mulmod(mload(0xcc0), mload(0x3b20), f_q)
-                mstore(20480, result)
-            }
-            mstore(0x5020, mulmod(mload(0x5000), mload(0x4360), f_q))
-            mstore(0x5040, mulmod(sub(f_q, mload(0x5020)), mload(0x4500), f_q))
-            mstore(0x5060, mulmod(mload(0x4920), mload(0x4500), f_q))
-            mstore(0x5080, addmod(mload(0x4fe0), mload(0x5040), f_q))
-            {
-                let result := mulmod(mload(0xce0), mload(0x3b20), f_q)
-                mstore(20640, result)
-            }
-            mstore(0x50c0, mulmod(mload(0x50a0), mload(0x4360), f_q))
-            mstore(0x50e0, mulmod(sub(f_q, mload(0x50c0)), mload(0x4520), f_q))
-            mstore(0x5100, mulmod(mload(0x4920), mload(0x4520), f_q))
-            mstore(0x5120, addmod(mload(0x5080), mload(0x50e0), f_q))
-            {
-                let result := mulmod(mload(0xd00), mload(0x3b20), f_q)
-                mstore(20800, result)
-            }
-            mstore(0x5160, mulmod(mload(0x5140), mload(0x4360), f_q))
-            mstore(0x5180, mulmod(sub(f_q, mload(0x5160)), mload(0x4540), f_q))
-            mstore(0x51a0, mulmod(mload(0x4920), mload(0x4540), f_q))
-            mstore(0x51c0, addmod(mload(0x5120), mload(0x5180), f_q))
-            {
-                let result := mulmod(mload(0xd20), mload(0x3b20), f_q)
-                mstore(20960, result)
-            }
-            mstore(0x5200, mulmod(mload(0x51e0), mload(0x4360), f_q))
-            mstore(0x5220, mulmod(sub(f_q, mload(0x5200)), mload(0x4560), f_q))
-            mstore(0x5240, mulmod(mload(0x4920), mload(0x4560), f_q))
-            mstore(0x5260, addmod(mload(0x51c0), mload(0x5220), f_q))
-            mstore(0x5280, mulmod(mload(0x3700), mload(0x4100), f_q))
-            mstore(0x52a0, mulmod(mload(0x3720), mload(0x4100), f_q))
-            {
-                let result := mulmod(mload(0x3740), mload(0x3b20), f_q)
-                mstore(21184, result)
-            }
-            mstore(0x52e0, mulmod(mload(0x52c0), mload(0x4360), f_q))
-            mstore(0x5300, mulmod(sub(f_q, mload(0x52e0)), mload(0x4580), f_q))
-            mstore(0x5320, mulmod(mload(0x4920), mload(0x4580), f_q))
-            mstore(0x5340, mulmod(mload(0x5280), mload(0x4580), f_q))
-            mstore(0x5360, mulmod(mload(0x52a0), mload(0x4580), f_q))
-            mstore(0x5380, addmod(mload(0x5260), mload(0x5300), f_q))
-            {
-                let result := mulmod(mload(0xc40), mload(0x3b20), f_q)
-                mstore(21408, result)
-            }
-            mstore(0x53c0, mulmod(mload(0x53a0), mload(0x4360), f_q))
-            mstore(0x53e0, mulmod(sub(f_q, mload(0x53c0)), mload(0x45a0), f_q))
-            mstore(0x5400, mulmod(mload(0x4920), mload(0x45a0), f_q))
-            mstore(0x5420, addmod(mload(0x5380), mload(0x53e0), f_q))
-            mstore(0x5440, mulmod(mload(0x5420), mload(0xfc0), f_q))
-            mstore(0x5460, mulmod(mload(0x49a0), mload(0xfc0), f_q))
-            mstore(0x5480, mulmod(mload(0x4a20), mload(0xfc0), f_q))
-            mstore(0x54a0, mulmod(mload(0x4ac0), mload(0xfc0), f_q))
-            mstore(0x54c0, mulmod(mload(0x4b60), mload(0xfc0), f_q))
-            mstore(0x54e0, mulmod(mload(0x4c00), mload(0xfc0), f_q))
-            mstore(0x5500, mulmod(mload(0x4ca0), mload(0xfc0), f_q))
-            mstore(0x5520, mulmod(mload(0x4d40), mload(0xfc0), f_q))
-            mstore(0x5540, mulmod(mload(0x4de0), mload(0xfc0), f_q))
-            mstore(0x5560, mulmod(mload(0x4e80), mload(0xfc0), f_q))
-            mstore(0x5580, mulmod(mload(0x4f20), mload(0xfc0), f_q))
-            mstore(0x55a0, mulmod(mload(0x4fc0), mload(0xfc0), f_q))
-            mstore(0x55c0, mulmod(mload(0x5060), mload(0xfc0), f_q))
-            mstore(0x55e0, mulmod(mload(0x5100), mload(0xfc0), f_q))
-            mstore(0x5600, mulmod(mload(0x51a0), mload(0xfc0), f_q))
-            mstore(0x5620, mulmod(mload(0x5240), mload(0xfc0), f_q))
-            mstore(0x5640, mulmod(mload(0x5320), mload(0xfc0), f_q))
-            mstore(0x5660, mulmod(mload(0x5340), mload(0xfc0), f_q))
-            mstore(0x5680, mulmod(mload(0x5360), mload(0xfc0), f_q))
-            mstore(0x56a0, mulmod(mload(0x5400), mload(0xfc0), f_q))
-            mstore(0x56c0, addmod(mload(0x48a0), mload(0x5440), f_q))
-            mstore(0x56e0, mulmod(1, mload(0x4140), f_q))
-            {
-                let result := mulmod(mload(0xd40), mload(0x3b80), f_q)
-                result := addmod(mulmod(mload(0xd60), mload(0x3be0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xd80), mload(0x3c40), f_q), result, f_q)
-                mstore(22272, result)
-            }
-            mstore(0x5720, mulmod(mload(0x5700), mload(0x4380), f_q))
-            mstore(0x5740, mulmod(sub(f_q, mload(0x5720)), 1, f_q))
-            mstore(0x5760, mulmod(mload(0x56e0), 1, f_q))
-            {
-                let result := mulmod(mload(0xda0), mload(0x3b80), f_q)
-                result := addmod(mulmod(mload(0xdc0), mload(0x3be0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xde0), mload(0x3c40), f_q), result, f_q)
-                mstore(22400, result)
-            }
-            mstore(0x57a0, mulmod(mload(0x5780), mload(0x4380), f_q))
-            mstore(0x57c0, mulmod(sub(f_q, mload(0x57a0)), mload(0xf60), f_q))
-            mstore(0x57e0, mulmod(mload(0x56e0), mload(0xf60), f_q))
-            mstore(0x5800, addmod(mload(0x5740), mload(0x57c0), f_q))
-            {
-                let result := mulmod(mload(0xe00), mload(0x3b80), f_q)
-                result := addmod(mulmod(mload(0xe20), mload(0x3be0), f_q), result, f_q)
-                result := addmod(mulmod(mload(0xe40), mload(0x3c40), f_q), result, f_q)
-                mstore(22560, result)
-            }
-            mstore(0x5840, mulmod(mload(0x5820), mload(0x4380), f_q))
-            mstore(0x5860, mulmod(sub(f_q, mload(0x5840)), mload(0x43e0), f_q))
-            mstore(0x5880, mulmod(mload(0x56e0), mload(0x43e0), f_q))
-            mstore(0x58a0, addmod(mload(0x5800), mload(0x5860), f_q))
-            mstore(0x58c0, mulmod(mload(0x58a0), mload(0x45e0), f_q))
-            mstore(0x58e0, mulmod(mload(0x5760), mload(0x45e0), f_q))
-            mstore(0x5900, mulmod(mload(0x57e0), mload(0x45e0), f_q))
-            mstore(0x5920, mulmod(mload(0x5880), mload(0x45e0), f_q))
-            mstore(0x5940, addmod(mload(0x56c0), mload(0x58c0), f_q))
-            mstore(0x5960, mulmod(1, mload(0x4180), f_q))
-            {
-                let result := mulmod(mload(0xe60), mload(0x3cc0), f_q)
-                result := addmod(mulmod(mload(0xe80), mload(0x3d20), f_q), result, f_q)
-                mstore(22912, result)
-            }
-            mstore(0x59a0, mulmod(mload(0x5980), mload(0x43a0), f_q))
-            mstore(0x59c0, mulmod(sub(f_q, mload(0x59a0)), 1, f_q))
-            mstore(0x59e0, mulmod(mload(0x5960), 1, f_q))
-            {
-                let result := mulmod(mload(0xea0), mload(0x3cc0), f_q)
-                result := addmod(mulmod(mload(0xec0), mload(0x3d20), f_q), result, f_q)
-                mstore(23040, result)
-            }
-            mstore(0x5a20, mulmod(mload(0x5a00), mload(0x43a0), f_q))
-            mstore(0x5a40, mulmod(sub(f_q, mload(0x5a20)), mload(0xf60), f_q))
-            mstore(0x5a60, mulmod(mload(0x5960), mload(0xf60), f_q))
-            mstore(0x5a80, addmod(mload(0x59c0), mload(0x5a40), f_q))
-            mstore(0x5aa0, mulmod(mload(0x5a80), mload(0x4600), f_q))
-            mstore(0x5ac0, mulmod(mload(0x59e0), mload(0x4600), f_q))
-            mstore(0x5ae0, mulmod(mload(0x5a60), mload(0x4600), f_q))
-            mstore(0x5b00, addmod(mload(0x5940), mload(0x5aa0), f_q))
-            mstore(0x5b20, mulmod(1, mload(0x41c0), f_q))
-            {
-                let result := mulmod(mload(0xee0), mload(0x3d80), f_q)
-                result := addmod(mulmod(mload(0xf00), mload(0x3de0), f_q), result, f_q)
-                mstore(23360, result)
-            }
-            mstore(0x5b60, mulmod(mload(0x5b40), mload(0x43c0), f_q))
-            mstore(0x5b80, mulmod(sub(f_q, mload(0x5b60)), 1, f_q))
-            mstore(0x5ba0, mulmod(mload(0x5b20), 1, f_q))
-            mstore(0x5bc0, mulmod(mload(0x5b80), mload(0x4620), f_q))
-            mstore(0x5be0, mulmod(mload(0x5ba0), mload(0x4620), f_q))
-            mstore(0x5c00, addmod(mload(0x5b00), mload(0x5bc0), f_q))
-            mstore(0x5c20, mulmod(1, mload(0x3b00), f_q))
-            mstore(0x5c40, mulmod(1, mload(0x1060), f_q))
-            mstore(0x5c60, 0x0000000000000000000000000000000000000000000000000000000000000001)
-            mstore(0x5c80, 0x0000000000000000000000000000000000000000000000000000000000000002)
-            mstore(0x5ca0, mload(0x5c00))
-            success := and(eq(staticcall(gas(), 0x7, 0x5c60, 0x60, 0x5c60, 0x40), 1), success)
-            mstore(0x5cc0, mload(0x5c60))
-            mstore(0x5ce0, mload(0x5c80))
-            mstore(0x5d00, mload(0x380))
-            mstore(0x5d20, mload(0x3a0))
-            success := and(eq(staticcall(gas(), 0x6, 0x5cc0, 0x80, 0x5cc0, 0x40), 1), success)
-            mstore(0x5d40, mload(0x3c0))
-            mstore(0x5d60, mload(0x3e0))
-            mstore(0x5d80, mload(0x48c0))
-            success := and(eq(staticcall(gas(), 0x7, 0x5d40, 0x60, 0x5d40, 0x40), 1), success)
-            mstore(0x5da0, mload(0x5cc0))
-            mstore(0x5dc0, mload(0x5ce0))
-            mstore(0x5de0, mload(0x5d40))
-            mstore(0x5e00, mload(0x5d60))
-            success := and(eq(staticcall(gas(), 0x6, 0x5da0, 0x80, 0x5da0, 0x40), 1), success)
-            mstore(0x5e20, mload(0x400))
-            mstore(0x5e40, mload(0x420))
-            mstore(0x5e60, mload(0x48e0))
-            success := and(eq(staticcall(gas(), 0x7, 0x5e20, 0x60, 0x5e20, 0x40), 1), success)
-            mstore(0x5e80, mload(0x5da0))
-            mstore(0x5ea0, mload(0x5dc0))
-            mstore(0x5ec0, mload(0x5e20))
-            mstore(0x5ee0, mload(0x5e40))
-            success := and(eq(staticcall(gas(), 0x6, 0x5e80, 0x80, 0x5e80, 0x40), 1), success)
-            mstore(0x5f00, mload(0x440))
-            mstore(0x5f20, mload(0x460))
-            mstore(0x5f40, mload(0x4900))
-            success := and(eq(staticcall(gas(), 0x7, 0x5f00, 0x60, 0x5f00, 0x40), 1), success)
-            mstore(0x5f60, mload(0x5e80))
-            mstore(0x5f80, mload(0x5ea0))
-            mstore(0x5fa0, mload(0x5f00))
-            mstore(0x5fc0, mload(0x5f20))
-            success := and(eq(staticcall(gas(), 0x6, 0x5f60, 0x80, 0x5f60, 0x40), 1), success)
-            mstore(0x5fe0, mload(0x480))
-            mstore(0x6000, mload(0x4a0))
-            mstore(0x6020, mload(0x5460))
-            success := and(eq(staticcall(gas(), 0x7, 0x5fe0, 0x60, 0x5fe0, 0x40), 1), success)
-            mstore(0x6040, mload(0x5f60))
-            mstore(0x6060, mload(0x5f80))
-            mstore(0x6080, mload(0x5fe0))
-            mstore(0x60a0, mload(0x6000))
-            success := and(eq(staticcall(gas(), 0x6, 0x6040, 0x80, 0x6040, 0x40), 1), success)
-            mstore(0x60c0, mload(0x560))
-            mstore(0x60e0, mload(0x580))
-            mstore(0x6100, mload(0x5480))
-            success := and(eq(staticcall(gas(), 0x7, 0x60c0, 0x60, 0x60c0, 0x40), 1), success)
-            mstore(0x6120, mload(0x6040))
-            mstore(0x6140, mload(0x6060))
-            mstore(0x6160, mload(0x60c0))
-            mstore(0x6180, mload(0x60e0))
-            success := and(eq(staticcall(gas(), 0x6, 0x6120, 0x80, 0x6120, 0x40), 1), success)
-            mstore(0x61a0, 0x2beb98572d82f68abcb92595cdd324976675591f3a0dfb00f5c5205e1a3fbf58)
-            mstore(0x61c0, 0x3023d57734400422252d6bea5dbc796c46f71359962c5f8965334f25bb577bae)
-            mstore(0x61e0, mload(0x54a0))
-            success := and(eq(staticcall(gas(), 0x7, 0x61a0, 0x60, 0x61a0, 0x40), 1), success)
-            mstore(0x6200, mload(0x6120))
-            mstore(0x6220, mload(0x6140))
-            mstore(0x6240, mload(0x61a0))
-            mstore(0x6260, mload(0x61c0))
-            success := and(eq(staticcall(gas(), 0x6, 0x6200, 0x80, 0x6200, 0x40), 1), success)
-            mstore(0x6280, 0x1a3b8ea10b03c5eef181e137660d05758ec80a0f5dab896bbfbb6686fa7b4753)
-            mstore(0x62a0, 0x19c13f1fc575dd45689689600cc321331d00996bf1856ed60e05b4f5dfb9e5aa)
-            mstore(0x62c0, mload(0x54c0))
-            success := and(eq(staticcall(gas(), 0x7, 0x6280, 0x60, 0x6280, 0x40), 1), success)
-            mstore(0x62e0, mload(0x6200))
-            mstore(0x6300, mload(0x6220))
-            mstore(0x6320, mload(0x6280))
-            mstore(0x6340, mload(0x62a0))
-            success := and(eq(staticcall(gas(), 0x6, 0x62e0, 0x80, 0x62e0, 0x40), 1), success)
-            mstore(0x6360, 0x120d168f693b3e65d2b255f89e7ad9aa0c981d36c6428e5f5b2761de23f4756b)
-            mstore(0x6380, 0x1487c4e4241812967c22e4889c7544d8e81027989928d8d317dd7aa49ad80277)
-            mstore(0x63a0, mload(0x54e0))
-            success := and(eq(staticcall(gas(), 0x7, 0x6360, 0x60, 0x6360, 0x40), 1), success)
-            mstore(0x63c0, mload(0x62e0))
-            mstore(0x63e0, mload(0x6300))
-            mstore(0x6400, mload(0x6360))
-            mstore(0x6420, mload(0x6380))
-            success := and(eq(staticcall(gas(), 0x6, 0x63c0, 0x80, 0x63c0, 0x40), 1), success)
-            mstore(0x6440, 0x1e4614694863d0a17dcd0bf20176a7a82f8b4ddacf3fe636379b866837aac639)
-            mstore(0x6460, 0x0e425d8d8fbb92fcb6115e872e508616f4d53b93fa0b0b3b80130f7cc44c791b)
-            mstore(0x6480, mload(0x5500))
-            success := and(eq(staticcall(gas(), 0x7, 0x6440, 0x60, 0x6440, 0x40), 1), success)
-            mstore(0x64a0, mload(0x63c0))
-            mstore(0x64c0, mload(0x63e0))
-            mstore(0x64e0, mload(0x6440))
-            mstore(0x6500, mload(0x6460))
-            success := and(eq(staticcall(gas(), 0x6, 0x64a0, 0x80, 0x64a0, 0x40), 1), success)
-            mstore(0x6520, 0x2e4b3be958b6b1198e980cfe4c1221e1c680330be7eb695484d8c0824d783eb6)
-            mstore(0x6540, 0x1f5db781772e217b78baf9c5f388908fcb1170bcc3a85eac438741572c1dd76f)
-            mstore(0x6560, mload(0x5520))
-            success := and(eq(staticcall(gas(), 0x7, 0x6520, 0x60, 0x6520, 0x40), 1), success)
-            mstore(0x6580, mload(0x64a0))
-            mstore(0x65a0, mload(0x64c0))
-            mstore(0x65c0, mload(0x6520))
-            mstore(0x65e0, mload(0x6540))
-            success := and(eq(staticcall(gas(), 0x6, 0x6580, 0x80, 0x6580, 0x40), 1), success)
-            mstore(0x6600, 0x232be66aa97cbce70bd4ca8a52306c9ef6b9209544ff3c36087bccb519dacd49)
-            mstore(0x6620, 0x24f80e6de4c1aa200fa6b993a7b884b7fcdaeac8eb367549c7491a83ced2243a)
-            mstore(0x6640, mload(0x5540))
-            success := and(eq(staticcall(gas(), 0x7, 0x6600, 0x60, 0x6600, 0x40), 1), success)
-            mstore(0x6660, mload(0x6580))
-            mstore(0x6680, mload(0x65a0))
-            mstore(0x66a0, mload(0x6600))
-            mstore(0x66c0, mload(0x6620))
-            success := and(eq(staticcall(gas(), 0x6, 0x6660, 0x80, 0x6660, 0x40), 1), success)
-            mstore(0x66e0, 0x25e243dc90d4cc4fe15d37d3a74ed392993eb674f07b12bdf0aa940090d799e7)
-            mstore(0x6700, 0x2c4fb8dd2640a31c0567c9f4bcff00c3eff6b81ca26b0d56db56e3f24ddd2efe)
-            mstore(0x6720, mload(0x5560))
-            success := and(eq(staticcall(gas(), 0x7, 0x66e0, 0x60, 0x66e0, 0x40), 1), success)
-            mstore(0x6740, mload(0x6660))
-            mstore(0x6760, mload(0x6680))
-            mstore(0x6780, mload(0x66e0))
-            mstore(0x67a0, mload(0x6700))
-            success := and(eq(staticcall(gas(), 0x6, 0x6740, 0x80, 0x6740, 0x40), 1), success)
-            mstore(0x67c0, 0x198e1ff583798593f224012fbd68e4d57902a7003cd3ba34a9f6d5469c7618a9)
-            mstore(0x67e0, 0x16b09efc29ca54c3a636483e82b4f947ddd1e3aeab1361686016b669a8a830bb)
-            mstore(0x6800, mload(0x5580))
-            success := and(eq(staticcall(gas(), 0x7, 0x67c0, 0x60, 0x67c0, 0x40), 1), success)
-            mstore(0x6820, mload(0x6740))
-            mstore(0x6840, mload(0x6760))
-            mstore(0x6860, mload(0x67c0))
-            mstore(0x6880, mload(0x67e0))
-            success := and(eq(staticcall(gas(), 0x6, 0x6820, 0x80, 0x6820, 0x40), 1), success)
-            mstore(0x68a0, 0x25a8409a11e825a9abe4353fce81fc7cfa444147c940d8e0d04dcfea87e99fcd)
-            mstore(0x68c0, 0x0c5d9459c97b3ce79a16890ec2292b07ae0fd2ca63c473614b66b6f5ebff093e)
-            mstore(0x68e0, mload(0x55a0))
-            success := and(eq(staticcall(gas(), 0x7, 0x68a0, 0x60, 0x68a0, 0x40), 1), success)
-            mstore(0x6900, mload(0x6820))
-            mstore(0x6920, mload(0x6840))
-            mstore(0x6940, mload(0x68a0))
-            mstore(0x6960, mload(0x68c0))
-            success := and(eq(staticcall(gas(), 0x6, 0x6900, 0x80, 0x6900, 0x40), 1), success)
-            mstore(0x6980, 0x1f77b0f6c8981882e568f6df02c9010236e9e18d493871cc2d438fad2f150346)
-            mstore(0x69a0, 0x09d501d89e56a83187b1a54a99c367ca807f84a0283e9e97cdf9f0dab87a5357)
-            mstore(0x69c0, mload(0x55c0))
-            success := and(eq(staticcall(gas(), 0x7, 0x6980, 0x60, 0x6980, 0x40), 1), success)
-            mstore(0x69e0, mload(0x6900))
-            mstore(0x6a00, mload(0x6920))
-            mstore(0x6a20, mload(0x6980))
-            mstore(0x6a40, mload(0x69a0))
-            success := and(eq(staticcall(gas(), 0x6, 0x69e0, 0x80, 0x69e0, 0x40), 1), success)
-            mstore(0x6a60, 0x24681d77cbda001882222a7344435774689eab7172a4122a05c34b0b90c05890)
-            mstore(0x6a80, 0x2ac5a98723ef1221e57a9bea69b24f5d04dbd928427298ceb275855a8c4ddb5a)
-            mstore(0x6aa0, mload(0x55e0))
-            success := and(eq(staticcall(gas(), 0x7, 0x6a60, 0x60, 0x6a60, 0x40), 1), success)
-            mstore(0x6ac0, mload(0x69e0))
-            mstore(0x6ae0, mload(0x6a00))
-            mstore(0x6b00, mload(0x6a60))
-            mstore(0x6b20, mload(0x6a80))
-            success := and(eq(staticcall(gas(), 0x6, 0x6ac0, 0x80, 0x6ac0, 0x40), 1), success)
-            mstore(0x6b40, 0x0616d0d1acc6e0754b0ee4546566eae147e593b1df9348132fe96ff6da261a5e)
-            mstore(0x6b60, 0x0dbbd0ca14222e9ba277182a7f13989125a8f268fec0b34e32ea9bcd99ec1a94)
-            mstore(0x6b80, mload(0x5600))
-            success := and(eq(staticcall(gas(), 0x7, 0x6b40, 0x60, 0x6b40, 0x40), 1), success)
-            mstore(0x6ba0, mload(0x6ac0))
-            mstore(0x6bc0, mload(0x6ae0))
-            mstore(0x6be0, mload(0x6b40))
-            mstore(0x6c00, mload(0x6b60))
-            success := and(eq(staticcall(gas(), 0x6, 0x6ba0, 0x80, 0x6ba0, 0x40), 1), success)
-            mstore(0x6c20, 0x1d099e58f7faa1cc660bd66151bdeb7f269ec82db379eeb83631cc9dee41c341)
-            mstore(0x6c40, 0x2281897ffe3652d7b52b73c23ff7cdbaff11f005ff0b6bd76f11f08b9de9bbde)
-            mstore(0x6c60, mload(0x5620))
-            success := and(eq(staticcall(gas(), 0x7, 0x6c20, 0x60, 0x6c20, 0x40), 1), success)
-            mstore(0x6c80, mload(0x6ba0))
-            mstore(0x6ca0, mload(0x6bc0))
-            mstore(0x6cc0, mload(0x6c20))
-            mstore(0x6ce0, mload(0x6c40))
-            success := and(eq(staticcall(gas(), 0x6, 0x6c80, 0x80, 0x6c80, 0x40), 1), success)
-            mstore(0x6d00, mload(0x840))
-            mstore(0x6d20, mload(0x860))
-            mstore(0x6d40, mload(0x5640))
-            success := and(eq(staticcall(gas(), 0x7, 0x6d00, 0x60, 0x6d00, 0x40), 1), success)
-            mstore(0x6d60, mload(0x6c80))
-            mstore(0x6d80, mload(0x6ca0))
-            mstore(0x6da0, mload(0x6d00))
-            mstore(0x6dc0, mload(0x6d20))
-            success := and(eq(staticcall(gas(), 0x6, 0x6d60, 0x80, 0x6d60, 0x40), 1), success)
-            mstore(0x6de0, mload(0x880))
-            mstore(0x6e00, mload(0x8a0))
-            mstore(0x6e20, mload(0x5660))
-            success := and(eq(staticcall(gas(), 0x7, 0x6de0, 0x60, 0x6de0, 0x40), 1), success)
-            mstore(0x6e40, mload(0x6d60))
-            mstore(0x6e60, mload(0x6d80))
-            mstore(0x6e80, mload(0x6de0))
-            mstore(0x6ea0, mload(0x6e00))
-            success := and(eq(staticcall(gas(), 0x6, 0x6e40, 0x80, 0x6e40, 0x40), 1), success)
-            mstore(0x6ec0, mload(0x8c0))
-            mstore(0x6ee0, mload(0x8e0))
-            mstore(0x6f00, mload(0x5680))
-            success := and(eq(staticcall(gas(), 0x7, 0x6ec0, 0x60, 0x6ec0, 0x40), 1), success)
-            mstore(0x6f20, mload(0x6e40))
-            mstore(0x6f40, mload(0x6e60))
-            mstore(0x6f60, mload(0x6ec0))
-            mstore(0x6f80, mload(0x6ee0))
-            success := and(eq(staticcall(gas(), 0x6, 0x6f20, 0x80, 0x6f20, 0x40), 1), success)
-            mstore(0x6fa0, mload(0x7a0))
-            mstore(0x6fc0, mload(0x7c0))
-            mstore(0x6fe0, mload(0x56a0))
-            success := and(eq(staticcall(gas(), 0x7, 0x6fa0, 0x60, 0x6fa0, 0x40), 1), success)
-            mstore(0x7000, mload(0x6f20))
-            mstore(0x7020, mload(0x6f40))
-            mstore(0x7040, mload(0x6fa0))
-            mstore(0x7060, mload(0x6fc0))
-            success := and(eq(staticcall(gas(), 0x6, 0x7000, 0x80, 0x7000, 0x40), 1), success)
-            mstore(0x7080, mload(0x660))
-            mstore(0x70a0, mload(0x680))
-            mstore(0x70c0, mload(0x58e0))
-            success := and(eq(staticcall(gas(), 0x7, 0x7080, 0x60, 0x7080, 0x40), 1), success)
-            mstore(0x70e0, mload(0x7000))
-            mstore(0x7100, mload(0x7020))
-            mstore(0x7120, mload(0x7080))
-            mstore(0x7140, mload(0x70a0))
-            success := and(eq(staticcall(gas(), 0x6, 0x70e0, 0x80, 0x70e0, 0x40), 1), success)
-            mstore(0x7160, mload(0x6a0))
-            mstore(0x7180, mload(0x6c0))
-            mstore(0x71a0, mload(0x5900))
-            success := and(eq(staticcall(gas(), 0x7, 0x7160, 0x60, 0x7160, 0x40), 1), success)
-            mstore(0x71c0, mload(0x70e0))
-            mstore(0x71e0, mload(0x7100))
-            mstore(0x7200, mload(0x7160))
-            mstore(0x7220, mload(0x7180))
-            success := and(eq(staticcall(gas(), 0x6, 0x71c0, 0x80, 0x71c0, 0x40), 1), success)
-            mstore(0x7240, mload(0x6e0))
-            mstore(0x7260, mload(0x700))
-            mstore(0x7280, mload(0x5920))
-            success := and(eq(staticcall(gas(), 0x7, 0x7240, 0x60, 0x7240, 0x40), 1), success)
-            mstore(0x72a0, mload(0x71c0))
-            mstore(0x72c0, mload(0x71e0))
-            mstore(0x72e0, mload(0x7240))
-            mstore(0x7300, mload(0x7260))
-            success := and(eq(staticcall(gas(), 0x6, 0x72a0, 0x80, 0x72a0, 0x40), 1), success)
-            mstore(0x7320, mload(0x720))
-            mstore(0x7340, mload(0x740))
-            mstore(0x7360, mload(0x5ac0))
-            success := and(eq(staticcall(gas(), 0x7, 0x7320, 0x60, 0x7320, 0x40), 1), success)
-            mstore(0x7380, mload(0x72a0))
-            mstore(0x73a0, mload(0x72c0))
-            mstore(0x73c0, mload(0x7320))
-            mstore(0x73e0, mload(0x7340))
-            success := and(eq(staticcall(gas(), 0x6, 0x7380, 0x80, 0x7380, 0x40), 1), success)
-            mstore(0x7400, mload(0x760))
-            mstore(0x7420, mload(0x780))
-            mstore(0x7440, mload(0x5ae0))
-            success := and(eq(staticcall(gas(), 0x7, 0x7400, 0x60, 0x7400, 0x40), 1), success)
-            mstore(0x7460, mload(0x7380))
-            mstore(0x7480, mload(0x73a0))
-            mstore(0x74a0, mload(0x7400))
-            mstore(0x74c0, mload(0x7420))
-            success := and(eq(staticcall(gas(), 0x6, 0x7460, 0x80, 0x7460, 0x40), 1), success)
-            mstore(0x74e0, mload(0x520))
-            mstore(0x7500, mload(0x540))
-            mstore(0x7520, mload(0x5be0))
-            success := and(eq(staticcall(gas(), 0x7, 0x74e0, 0x60, 0x74e0, 0x40), 1), success)
-            mstore(0x7540, mload(0x7460))
-            mstore(0x7560, mload(0x7480))
-            mstore(0x7580, mload(0x74e0))
-            mstore(0x75a0, mload(0x7500))
-            success := and(eq(staticcall(gas(), 0x6, 0x7540, 0x80, 0x7540, 0x40), 1), success)
-            mstore(0x75c0, mload(0x1000))
-            mstore(0x75e0, mload(0x1020))
-            mstore(0x7600, sub(f_q, mload(0x5c20)))
-            success := and(eq(staticcall(gas(), 0x7, 0x75c0, 0x60, 0x75c0, 0x40), 1), success)
-            mstore(0x7620, mload(0x7540))
-            mstore(0x7640, mload(0x7560))
-            mstore(0x7660, mload(0x75c0))
-            mstore(0x7680, mload(0x75e0))
-            success := and(eq(staticcall(gas(), 0x6, 0x7620, 0x80, 0x7620, 0x40), 1), success)
-            mstore(0x76a0, mload(0x10a0))
-            mstore(0x76c0, mload(0x10c0))
-            mstore(0x76e0, mload(0x5c40))
-            success := and(eq(staticcall(gas(), 0x7, 0x76a0, 0x60, 0x76a0, 0x40), 1), success)
-            mstore(0x7700, mload(0x7620))
-            mstore(0x7720, mload(0x7640))
-            mstore(0x7740, mload(0x76a0))
-            mstore(0x7760, mload(0x76c0))
-            success := and(eq(staticcall(gas(), 0x6, 0x7700, 0x80, 0x7700, 0x40), 1), success)
-            mstore(0x7780, mload(0x7700))
-            mstore(0x77a0, mload(0x7720))
-            mstore(0x77c0, 0x198e9393920d483a7260bfb731fb5d25f1aa493335a9e71297e485b7aef312c2)
+
+        }
+mstore(0x4360, mulmod(mload(0x4100), mload(0x4120), f_q))
+mstore(0x4380, mulmod(mload(0x4140), mload(0x4160), f_q))
+mstore(0x43a0, mulmod(mload(0x4180), mload(0x41a0), f_q))
+mstore(0x43c0, mulmod(mload(0x41c0), mload(0x41e0), f_q))
+mstore(0x43e0, mulmod(mload(0xf60), mload(0xf60), f_q))
+mstore(0x4400, mulmod(mload(0x43e0), mload(0xf60), f_q))
+mstore(0x4420, mulmod(mload(0x4400), mload(0xf60), f_q))
+mstore(0x4440, mulmod(mload(0x4420), mload(0xf60), f_q))
+mstore(0x4460, mulmod(mload(0x4440), mload(0xf60), f_q))
+mstore(0x4480, mulmod(mload(0x4460), mload(0xf60), f_q))
+mstore(0x44a0, mulmod(mload(0x4480), mload(0xf60), f_q))
+mstore(0x44c0, mulmod(mload(0x44a0), mload(0xf60), f_q))
+mstore(0x44e0, mulmod(mload(0x44c0), mload(0xf60), f_q))
+mstore(0x4500, mulmod(mload(0x44e0), mload(0xf60), f_q))
+mstore(0x4520, mulmod(mload(0x4500), mload(0xf60), f_q))
+mstore(0x4540, mulmod(mload(0x4520), mload(0xf60), f_q))
+mstore(0x4560, mulmod(mload(0x4540), mload(0xf60), f_q))
+mstore(0x4580, mulmod(mload(0x4560), mload(0xf60), f_q))
+mstore(0x45a0, mulmod(mload(0x4580), mload(0xf60), f_q))
+mstore(0x45c0, mulmod(mload(0x45a0), mload(0xf60), f_q))
+mstore(0x45e0, mulmod(mload(0xfc0), mload(0xfc0), f_q))
+mstore(0x4600, mulmod(mload(0x45e0), mload(0xfc0), f_q))
+mstore(0x4620, mulmod(mload(0x4600), mload(0xfc0), f_q))
+mstore(0x4640, mulmod(mload(0x4620), mload(0xfc0), f_q))
+{
+            let result := mulmod(mload(0x960), mload(0x3960), f_q)
+result := addmod(mulmod(mload(0x980), mload(0x39c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0x9a0), mload(0x3a20), f_q), result, f_q)
+result := addmod(mulmod(mload(0x9c0), mload(0x3a80), f_q), result, f_q)
+mstore(18016, result)
+        }
+mstore(0x4680, mulmod(mload(0x4660), mload(0x40e0), f_q))
+mstore(0x46a0, mulmod(sub(f_q, mload(0x4680)), 1, f_q))
+{
+            let result := mulmod(mload(0x9e0), mload(0x3960), f_q)
+result := addmod(mulmod(mload(0xa00), mload(0x39c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xa20), mload(0x3a20), f_q), result, f_q)
+result := addmod(mulmod(mload(0xa40), mload(0x3a80), f_q), result, f_q)
+mstore(18112, result)
+        }
+mstore(0x46e0, mulmod(mload(0x46c0), mload(0x40e0), f_q))
+mstore(0x4700, mulmod(sub(f_q, mload(0x46e0)), mload(0xf60), f_q))
+mstore(0x4720, mulmod(1, mload(0xf60), f_q))
+mstore(0x4740, addmod(mload(0x46a0), mload(0x4700), f_q))
+{
+            let result := mulmod(mload(0xa60), mload(0x3960), f_q)
+result := addmod(mulmod(mload(0xa80), mload(0x39c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xaa0), mload(0x3a20), f_q), result, f_q)
+result := addmod(mulmod(mload(0xac0), mload(0x3a80), f_q), result, f_q)
+mstore(18272, result)
+        }
+mstore(0x4780, mulmod(mload(0x4760), mload(0x40e0), f_q))
+mstore(0x47a0, mulmod(sub(f_q, mload(0x4780)), mload(0x43e0), f_q))
+mstore(0x47c0, mulmod(1, mload(0x43e0), f_q))
+mstore(0x47e0, addmod(mload(0x4740), mload(0x47a0), f_q))
+{
+            let result := mulmod(mload(0xae0), mload(0x3960), f_q)
+result := addmod(mulmod(mload(0xb00), mload(0x39c0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xb20), mload(0x3a20), f_q), result, f_q)
+result := addmod(mulmod(mload(0xb40), mload(0x3a80), f_q), result, f_q)
+mstore(18432, result)
+        }
+mstore(0x4820, mulmod(mload(0x4800), mload(0x40e0), f_q))
+mstore(0x4840, mulmod(sub(f_q, mload(0x4820)), mload(0x4400), f_q))
+mstore(0x4860, mulmod(1, mload(0x4400), f_q))
+mstore(0x4880, addmod(mload(0x47e0), mload(0x4840), f_q))
+mstore(0x48a0, mulmod(mload(0x4880), 1, f_q))
+mstore(0x48c0, mulmod(mload(0x4720), 1, f_q))
+mstore(0x48e0, mulmod(mload(0x47c0), 1, f_q))
+mstore(0x4900, mulmod(mload(0x4860), 1, f_q))
+mstore(0x4920, mulmod(1, mload(0x4100), f_q))
+{
+            let result := mulmod(mload(0xb60), mload(0x3b20), f_q)
+mstore(18752, result)
+        }
+mstore(0x4960, mulmod(mload(0x4940), mload(0x4360), f_q))
+mstore(0x4980, mulmod(sub(f_q, mload(0x4960)), 1, f_q))
+mstore(0x49a0, mulmod(mload(0x4920), 1, f_q))
+{
+            let result := mulmod(mload(0xf20), mload(0x3b20), f_q)
+mstore(18880, result)
+        }
+mstore(0x49e0, mulmod(mload(0x49c0), mload(0x4360), f_q))
+mstore(0x4a00, mulmod(sub(f_q, mload(0x49e0)), mload(0xf60), f_q))
+mstore(0x4a20, mulmod(mload(0x4920), mload(0xf60), f_q))
+mstore(0x4a40, addmod(mload(0x4980), mload(0x4a00), f_q))
+{
+            let result := mulmod(mload(0xb80), mload(0x3b20), f_q)
+mstore(19040, result)
+        }
+mstore(0x4a80, mulmod(mload(0x4a60), mload(0x4360), f_q))
+mstore(0x4aa0, mulmod(sub(f_q, mload(0x4a80)), mload(0x43e0), f_q))
+mstore(0x4ac0, mulmod(mload(0x4920), mload(0x43e0), f_q))
+mstore(0x4ae0, addmod(mload(0x4a40), mload(0x4aa0), f_q))
+{
+            let result := mulmod(mload(0xba0), mload(0x3b20), f_q)
+mstore(19200, result)
+        }
+mstore(0x4b20, mulmod(mload(0x4b00), mload(0x4360), f_q))
+mstore(0x4b40, mulmod(sub(f_q, mload(0x4b20)), mload(0x4400), f_q))
+mstore(0x4b60, mulmod(mload(0x4920), mload(0x4400), f_q))
+mstore(0x4b80, addmod(mload(0x4ae0), mload(0x4b40), f_q))
+{
+            let result := mulmod(mload(0xbc0), mload(0x3b20), f_q)
+mstore(19360, result)
+        }
+mstore(0x4bc0, mulmod(mload(0x4ba0), mload(0x4360), f_q))
+mstore(0x4be0, mulmod(sub(f_q, mload(0x4bc0)), mload(0x4420), f_q))
+mstore(0x4c00, mulmod(mload(0x4920), mload(0x4420), f_q))
+mstore(0x4c20, addmod(mload(0x4b80), mload(0x4be0), f_q))
+{
+            let result := mulmod(mload(0xbe0), mload(0x3b20), f_q)
+mstore(19520, result)
+        }
+mstore(0x4c60, mulmod(mload(0x4c40), mload(0x4360), f_q))
+mstore(0x4c80, mulmod(sub(f_q, mload(0x4c60)), mload(0x4440), f_q))
+mstore(0x4ca0, mulmod(mload(0x4920), mload(0x4440), f_q))
+mstore(0x4cc0, addmod(mload(0x4c20), mload(0x4c80), f_q))
+{
+            let result := mulmod(mload(0xc00), mload(0x3b20), f_q)
+mstore(19680, result)
+        }
+mstore(0x4d00, mulmod(mload(0x4ce0), mload(0x4360), f_q))
+mstore(0x4d20, mulmod(sub(f_q, mload(0x4d00)), mload(0x4460), f_q))
+mstore(0x4d40, mulmod(mload(0x4920), mload(0x4460), f_q))
+mstore(0x4d60, addmod(mload(0x4cc0), mload(0x4d20), f_q))
+{
+            let result := mulmod(mload(0xc20), mload(0x3b20), f_q)
+mstore(19840, result)
+        }
+mstore(0x4da0, mulmod(mload(0x4d80), mload(0x4360), f_q))
+mstore(0x4dc0, mulmod(sub(f_q, mload(0x4da0)), mload(0x4480), f_q))
+mstore(0x4de0, mulmod(mload(0x4920), mload(0x4480), f_q))
+mstore(0x4e00, addmod(mload(0x4d60), mload(0x4dc0), f_q))
+{
+            let result := mulmod(mload(0xc60), mload(0x3b20), f_q)
+mstore(20000, result)
+        }
+mstore(0x4e40, mulmod(mload(0x4e20), mload(0x4360), f_q))
+mstore(0x4e60, mulmod(sub(f_q, mload(0x4e40)), mload(0x44a0), f_q))
+mstore(0x4e80, mulmod(mload(0x4920), mload(0x44a0), f_q))
+mstore(0x4ea0, addmod(mload(0x4e00), mload(0x4e60), f_q))
+{
+            let result := mulmod(mload(0xc80), mload(0x3b20), f_q)
+mstore(20160, result)
+        }
+mstore(0x4ee0, mulmod(mload(0x4ec0), mload(0x4360), f_q))
+mstore(0x4f00, mulmod(sub(f_q, mload(0x4ee0)), mload(0x44c0), f_q))
+mstore(0x4f20, mulmod(mload(0x4920), mload(0x44c0), f_q))
+mstore(0x4f40, addmod(mload(0x4ea0), mload(0x4f00), f_q))
+{
+            let result := mulmod(mload(0xca0), mload(0x3b20), f_q)
+mstore(20320, result)
+        }
+mstore(0x4f80, mulmod(mload(0x4f60), mload(0x4360), f_q))
+mstore(0x4fa0, mulmod(sub(f_q, mload(0x4f80)), mload(0x44e0), f_q))
+mstore(0x4fc0, mulmod(mload(0x4920), mload(0x44e0), f_q))
+mstore(0x4fe0, addmod(mload(0x4f40), mload(0x4fa0), f_q))
+{
+            let result := mulmod(mload(0xcc0), mload(0x3b20), f_q)
+mstore(20480, result)
+        }
+mstore(0x5020, mulmod(mload(0x5000), mload(0x4360), f_q))
+mstore(0x5040, mulmod(sub(f_q, mload(0x5020)), mload(0x4500), f_q))
+mstore(0x5060, mulmod(mload(0x4920), mload(0x4500), f_q))
+mstore(0x5080, addmod(mload(0x4fe0), mload(0x5040), f_q))
+{
+            let result := mulmod(mload(0xce0), mload(0x3b20), f_q)
+mstore(20640, result)
+        }
+mstore(0x50c0, mulmod(mload(0x50a0), mload(0x4360), f_q))
+mstore(0x50e0, mulmod(sub(f_q, mload(0x50c0)), mload(0x4520), f_q))
+mstore(0x5100, mulmod(mload(0x4920), mload(0x4520), f_q))
+mstore(0x5120, addmod(mload(0x5080), mload(0x50e0), f_q))
+{
+            let result := mulmod(mload(0xd00), mload(0x3b20), f_q)
+mstore(20800, result)
+        }
+mstore(0x5160, mulmod(mload(0x5140), mload(0x4360), f_q))
+mstore(0x5180, mulmod(sub(f_q, mload(0x5160)), mload(0x4540), f_q))
+mstore(0x51a0, mulmod(mload(0x4920), mload(0x4540), f_q))
+mstore(0x51c0, addmod(mload(0x5120), mload(0x5180), f_q))
+{
+            let result := mulmod(mload(0xd20), mload(0x3b20), f_q)
+mstore(20960, result)
+        }
+mstore(0x5200, mulmod(mload(0x51e0), mload(0x4360), f_q))
+mstore(0x5220, mulmod(sub(f_q, mload(0x5200)), mload(0x4560), f_q))
+mstore(0x5240, mulmod(mload(0x4920), mload(0x4560), f_q))
+mstore(0x5260, addmod(mload(0x51c0), mload(0x5220), f_q))
+mstore(0x5280, mulmod(mload(0x3700), mload(0x4100), f_q))
+mstore(0x52a0, mulmod(mload(0x3720), mload(0x4100), f_q))
+{
+            let result := mulmod(mload(0x3740), mload(0x3b20), f_q)
+mstore(21184, result)
+        }
+mstore(0x52e0, mulmod(mload(0x52c0), mload(0x4360), f_q))
+mstore(0x5300, mulmod(sub(f_q, mload(0x52e0)), mload(0x4580), f_q))
+mstore(0x5320, mulmod(mload(0x4920), mload(0x4580), f_q))
+mstore(0x5340, mulmod(mload(0x5280), mload(0x4580), f_q))
+mstore(0x5360, mulmod(mload(0x52a0), mload(0x4580), f_q))
+mstore(0x5380, addmod(mload(0x5260), mload(0x5300), f_q))
+{
+            let result := mulmod(mload(0xc40), mload(0x3b20), f_q)
+mstore(21408, result)
+        }
+mstore(0x53c0, mulmod(mload(0x53a0), mload(0x4360), f_q))
+mstore(0x53e0, mulmod(sub(f_q, mload(0x53c0)), mload(0x45a0), f_q))
+mstore(0x5400, mulmod(mload(0x4920), mload(0x45a0), f_q))
+mstore(0x5420, addmod(mload(0x5380), mload(0x53e0), f_q))
+mstore(0x5440, mulmod(mload(0x5420), mload(0xfc0), f_q))
+mstore(0x5460, mulmod(mload(0x49a0), mload(0xfc0), f_q))
+mstore(0x5480, mulmod(mload(0x4a20), mload(0xfc0), f_q))
+mstore(0x54a0, mulmod(mload(0x4ac0), mload(0xfc0), f_q))
+mstore(0x54c0, mulmod(mload(0x4b60), mload(0xfc0), f_q))
+mstore(0x54e0, mulmod(mload(0x4c00), mload(0xfc0), f_q))
+mstore(0x5500, mulmod(mload(0x4ca0), mload(0xfc0), f_q))
+mstore(0x5520, mulmod(mload(0x4d40), mload(0xfc0), f_q))
+mstore(0x5540, mulmod(mload(0x4de0), mload(0xfc0), f_q))
+mstore(0x5560, mulmod(mload(0x4e80), mload(0xfc0), f_q))
+mstore(0x5580, mulmod(mload(0x4f20), mload(0xfc0), f_q))
+mstore(0x55a0, mulmod(mload(0x4fc0), mload(0xfc0), f_q))
+mstore(0x55c0, mulmod(mload(0x5060), mload(0xfc0), f_q))
+mstore(0x55e0, mulmod(mload(0x5100), mload(0xfc0), f_q))
+mstore(0x5600, mulmod(mload(0x51a0), mload(0xfc0), f_q))
+mstore(0x5620, mulmod(mload(0x5240), mload(0xfc0), f_q))
+mstore(0x5640, mulmod(mload(0x5320), mload(0xfc0), f_q))
+mstore(0x5660, mulmod(mload(0x5340), mload(0xfc0), f_q))
+mstore(0x5680, mulmod(mload(0x5360), mload(0xfc0), f_q))
+mstore(0x56a0, mulmod(mload(0x5400), mload(0xfc0), f_q))
+mstore(0x56c0, addmod(mload(0x48a0), mload(0x5440), f_q))
+mstore(0x56e0, mulmod(1, mload(0x4140), f_q))
+{
+            let result := mulmod(mload(0xd40), mload(0x3b80), f_q)
+result := addmod(mulmod(mload(0xd60), mload(0x3be0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xd80), mload(0x3c40), f_q), result, f_q)
+mstore(22272, result)
+        }
+mstore(0x5720, mulmod(mload(0x5700), mload(0x4380), f_q))
+mstore(0x5740, mulmod(sub(f_q, mload(0x5720)), 1, f_q))
+mstore(0x5760, mulmod(mload(0x56e0), 1, f_q))
+{
+            let result := mulmod(mload(0xda0), mload(0x3b80), f_q)
+result := addmod(mulmod(mload(0xdc0), mload(0x3be0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xde0), mload(0x3c40), f_q), result, f_q)
+mstore(22400, result)
+        }
+mstore(0x57a0, mulmod(mload(0x5780), mload(0x4380), f_q))
+mstore(0x57c0, mulmod(sub(f_q, mload(0x57a0)), mload(0xf60), f_q))
+mstore(0x57e0, mulmod(mload(0x56e0), mload(0xf60), f_q))
+mstore(0x5800, addmod(mload(0x5740), mload(0x57c0), f_q))
+{
+            let result := mulmod(mload(0xe00), mload(0x3b80), f_q)
+result := addmod(mulmod(mload(0xe20), mload(0x3be0), f_q), result, f_q)
+result := addmod(mulmod(mload(0xe40), mload(0x3c40), f_q), result, f_q)
+mstore(22560, result)
+        }
+mstore(0x5840, mulmod(mload(0x5820), mload(0x4380), f_q))
+mstore(0x5860, mulmod(sub(f_q, mload(0x5840)), mload(0x43e0), f_q))
+mstore(0x5880, mulmod(mload(0x56e0), mload(0x43e0), f_q))
+mstore(0x58a0, addmod(mload(0x5800), mload(0x5860), f_q))
+mstore(0x58c0, mulmod(mload(0x58a0), mload(0x45e0), f_q))
+mstore(0x58e0, mulmod(mload(0x5760), mload(0x45e0), f_q))
+mstore(0x5900, mulmod(mload(0x57e0), mload(0x45e0), f_q))
+mstore(0x5920, mulmod(mload(0x5880), mload(0x45e0), f_q))
+mstore(0x5940, addmod(mload(0x56c0), mload(0x58c0), f_q))
+mstore(0x5960, mulmod(1, mload(0x4180), f_q))
+{
+            let result := mulmod(mload(0xe60), mload(0x3cc0), f_q)
+result := addmod(mulmod(mload(0xe80), mload(0x3d20), f_q), result, f_q)
+mstore(22912, result)
+        }
+mstore(0x59a0, mulmod(mload(0x5980), mload(0x43a0), f_q))
+mstore(0x59c0, mulmod(sub(f_q, mload(0x59a0)), 1, f_q))
+mstore(0x59e0, mulmod(mload(0x5960), 1, f_q))
+{
+            let result := mulmod(mload(0xea0), mload(0x3cc0), f_q)
+result := addmod(mulmod(mload(0xec0), mload(0x3d20), f_q), result, f_q)
+mstore(23040, result)
+        }
+mstore(0x5a20, mulmod(mload(0x5a00), mload(0x43a0), f_q))
+mstore(0x5a40, mulmod(sub(f_q, mload(0x5a20)), mload(0xf60), f_q))
+mstore(0x5a60, mulmod(mload(0x5960), mload(0xf60), f_q))
+mstore(0x5a80, addmod(mload(0x59c0), mload(0x5a40), f_q))
+mstore(0x5aa0, mulmod(mload(0x5a80), mload(0x4600), f_q))
+mstore(0x5ac0, mulmod(mload(0x59e0), mload(0x4600), f_q))
+mstore(0x5ae0, mulmod(mload(0x5a60), mload(0x4600), f_q))
+mstore(0x5b00, addmod(mload(0x5940), mload(0x5aa0), f_q))
+mstore(0x5b20, mulmod(1, mload(0x41c0), f_q))
+{
+            let result := mulmod(mload(0xee0), mload(0x3d80), f_q)
+result := addmod(mulmod(mload(0xf00), mload(0x3de0), f_q), result, f_q)
+mstore(23360, result)
+        }
+mstore(0x5b60, mulmod(mload(0x5b40), mload(0x43c0), f_q))
+mstore(0x5b80, mulmod(sub(f_q, mload(0x5b60)), 1, f_q))
+mstore(0x5ba0, mulmod(mload(0x5b20), 1, f_q))
+mstore(0x5bc0, mulmod(mload(0x5b80), mload(0x4620), f_q))
+mstore(0x5be0, mulmod(mload(0x5ba0), mload(0x4620), f_q))
+mstore(0x5c00, addmod(mload(0x5b00), mload(0x5bc0), f_q))
+mstore(0x5c20, mulmod(1, mload(0x3b00), f_q))
+mstore(0x5c40, mulmod(1, mload(0x1060), f_q))
+mstore(0x5c60, 0x0000000000000000000000000000000000000000000000000000000000000001)
+                    mstore(0x5c80, 0x0000000000000000000000000000000000000000000000000000000000000002)
+mstore(0x5ca0, mload(0x5c00))
+success := and(eq(staticcall(gas(), 0x7, 0x5c60, 0x60, 0x5c60, 0x40), 1), success)
+mstore(0x5cc0, mload(0x5c60))
+                    mstore(0x5ce0, mload(0x5c80))
+mstore(0x5d00, mload(0x380))
+                    mstore(0x5d20, mload(0x3a0))
+success := and(eq(staticcall(gas(), 0x6, 0x5cc0, 0x80, 0x5cc0, 0x40), 1), success)
+mstore(0x5d40, mload(0x3c0))
+                    mstore(0x5d60, mload(0x3e0))
+mstore(0x5d80, mload(0x48c0))
+success := and(eq(staticcall(gas(), 0x7, 0x5d40, 0x60, 0x5d40, 0x40), 1), success)
+mstore(0x5da0, mload(0x5cc0))
+                    mstore(0x5dc0, mload(0x5ce0))
+mstore(0x5de0, mload(0x5d40))
+                    mstore(0x5e00, mload(0x5d60))
+success := and(eq(staticcall(gas(), 0x6, 0x5da0, 0x80, 0x5da0, 0x40), 1), success)
+mstore(0x5e20, mload(0x400))
+                    mstore(0x5e40, mload(0x420))
+mstore(0x5e60, mload(0x48e0))
+success := and(eq(staticcall(gas(), 0x7, 0x5e20, 0x60, 0x5e20, 0x40), 1), success)
+mstore(0x5e80, mload(0x5da0))
+                    mstore(0x5ea0, mload(0x5dc0))
+mstore(0x5ec0, mload(0x5e20))
+                    mstore(0x5ee0, mload(0x5e40))
+success := and(eq(staticcall(gas(), 0x6, 0x5e80, 0x80, 0x5e80, 0x40), 1), success)
+mstore(0x5f00, mload(0x440))
+                    mstore(0x5f20, mload(0x460))
+mstore(0x5f40, mload(0x4900))
+success := and(eq(staticcall(gas(), 0x7, 0x5f00, 0x60, 0x5f00, 0x40), 1), success)
+mstore(0x5f60, mload(0x5e80))
+                    mstore(0x5f80, mload(0x5ea0))
+mstore(0x5fa0, mload(0x5f00))
+                    mstore(0x5fc0, mload(0x5f20))
+success := and(eq(staticcall(gas(), 0x6, 0x5f60, 0x80, 0x5f60, 0x40), 1), success)
+mstore(0x5fe0, mload(0x480))
+                    mstore(0x6000, mload(0x4a0))
+mstore(0x6020, mload(0x5460))
+success := and(eq(staticcall(gas(), 0x7, 0x5fe0, 0x60, 0x5fe0, 0x40), 1), success)
+mstore(0x6040, mload(0x5f60))
+                    mstore(0x6060, mload(0x5f80))
+mstore(0x6080, mload(0x5fe0))
+                    mstore(0x60a0, mload(0x6000))
+success := and(eq(staticcall(gas(), 0x6, 0x6040, 0x80, 0x6040, 0x40), 1), success)
+mstore(0x60c0, mload(0x560))
+                    mstore(0x60e0, mload(0x580))
+mstore(0x6100, mload(0x5480))
+success := and(eq(staticcall(gas(), 0x7, 0x60c0, 0x60, 0x60c0, 0x40), 1), success)
+mstore(0x6120, mload(0x6040))
+                    mstore(0x6140, mload(0x6060))
+mstore(0x6160, mload(0x60c0))
+                    mstore(0x6180, mload(0x60e0))
+success := and(eq(staticcall(gas(), 0x6, 0x6120, 0x80, 0x6120, 0x40), 1), success)
+mstore(0x61a0, 0x2beb98572d82f68abcb92595cdd324976675591f3a0dfb00f5c5205e1a3fbf58)
+                    mstore(0x61c0, 0x3023d57734400422252d6bea5dbc796c46f71359962c5f8965334f25bb577bae)
+mstore(0x61e0, mload(0x54a0))
+success := and(eq(staticcall(gas(), 0x7, 0x61a0, 0x60, 0x61a0, 0x40), 1), success)
+mstore(0x6200, mload(0x6120))
+                    mstore(0x6220, mload(0x6140))
+mstore(0x6240, mload(0x61a0))
+                    mstore(0x6260, mload(0x61c0))
+success := and(eq(staticcall(gas(), 0x6, 0x6200, 0x80, 0x6200, 0x40), 1), success)
+mstore(0x6280, 0x1a3b8ea10b03c5eef181e137660d05758ec80a0f5dab896bbfbb6686fa7b4753)
+                    mstore(0x62a0, 0x19c13f1fc575dd45689689600cc321331d00996bf1856ed60e05b4f5dfb9e5aa)
+mstore(0x62c0, mload(0x54c0))
+success := and(eq(staticcall(gas(), 0x7, 0x6280, 0x60, 0x6280, 0x40), 1), success)
+mstore(0x62e0, mload(0x6200))
+                    mstore(0x6300, mload(0x6220))
+mstore(0x6320, mload(0x6280))
+                    mstore(0x6340, mload(0x62a0))
+success := and(eq(staticcall(gas(), 0x6, 0x62e0, 0x80, 0x62e0, 0x40), 1), success)
+mstore(0x6360, 0x120d168f693b3e65d2b255f89e7ad9aa0c981d36c6428e5f5b2761de23f4756b)
+                    mstore(0x6380, 0x1487c4e4241812967c22e4889c7544d8e81027989928d8d317dd7aa49ad80277)
+mstore(0x63a0, mload(0x54e0))
+success := and(eq(staticcall(gas(), 0x7, 0x6360, 0x60, 0x6360, 0x40), 1), success)
+mstore(0x63c0, mload(0x62e0))
+                    mstore(0x63e0, mload(0x6300))
+mstore(0x6400, mload(0x6360))
+                    mstore(0x6420, mload(0x6380))
+success := and(eq(staticcall(gas(), 0x6, 0x63c0, 0x80, 0x63c0, 0x40), 1), success)
+mstore(0x6440, 0x1e4614694863d0a17dcd0bf20176a7a82f8b4ddacf3fe636379b866837aac639)
+                    mstore(0x6460, 0x0e425d8d8fbb92fcb6115e872e508616f4d53b93fa0b0b3b80130f7cc44c791b)
+mstore(0x6480, mload(0x5500))
+success := and(eq(staticcall(gas(), 0x7, 0x6440, 0x60, 0x6440, 0x40), 1), success)
+mstore(0x64a0, mload(0x63c0))
+                    mstore(0x64c0, mload(0x63e0))
+mstore(0x64e0, mload(0x6440))
+                    mstore(0x6500, mload(0x6460))
+success := and(eq(staticcall(gas(), 0x6, 0x64a0, 0x80, 0x64a0, 0x40), 1), success)
+mstore(0x6520, 0x2e4b3be958b6b1198e980cfe4c1221e1c680330be7eb695484d8c0824d783eb6)
+                    mstore(0x6540, 0x1f5db781772e217b78baf9c5f388908fcb1170bcc3a85eac438741572c1dd76f)
+mstore(0x6560, mload(0x5520))
+success := and(eq(staticcall(gas(), 0x7, 0x6520, 0x60, 0x6520, 0x40), 1), success)
+mstore(0x6580, mload(0x64a0))
+                    mstore(0x65a0, mload(0x64c0))
+mstore(0x65c0, mload(0x6520))
+                    mstore(0x65e0, mload(0x6540))
+success := and(eq(staticcall(gas(), 0x6, 0x6580, 0x80, 0x6580, 0x40), 1), success)
+mstore(0x6600, 0x232be66aa97cbce70bd4ca8a52306c9ef6b9209544ff3c36087bccb519dacd49)
+                    mstore(0x6620, 0x24f80e6de4c1aa200fa6b993a7b884b7fcdaeac8eb367549c7491a83ced2243a)
+mstore(0x6640, mload(0x5540))
+success := and(eq(staticcall(gas(), 0x7, 0x6600, 0x60, 0x6600, 0x40), 1), success)
+mstore(0x6660, mload(0x6580))
+                    mstore(0x6680, mload(0x65a0))
+mstore(0x66a0, mload(0x6600))
+                    mstore(0x66c0, mload(0x6620))
+success := and(eq(staticcall(gas(), 0x6, 0x6660, 0x80, 0x6660, 0x40), 1), success)
+mstore(0x66e0, 0x25e243dc90d4cc4fe15d37d3a74ed392993eb674f07b12bdf0aa940090d799e7)
+                    mstore(0x6700, 0x2c4fb8dd2640a31c0567c9f4bcff00c3eff6b81ca26b0d56db56e3f24ddd2efe)
+mstore(0x6720, mload(0x5560))
+success := and(eq(staticcall(gas(), 0x7, 0x66e0, 0x60, 0x66e0, 0x40), 1), success)
+mstore(0x6740, mload(0x6660))
+                    mstore(0x6760, mload(0x6680))
+mstore(0x6780, mload(0x66e0))
+                    mstore(0x67a0, mload(0x6700))
+success := and(eq(staticcall(gas(), 0x6, 0x6740, 0x80, 0x6740, 0x40), 1), success)
+mstore(0x67c0, 0x198e1ff583798593f224012fbd68e4d57902a7003cd3ba34a9f6d5469c7618a9)
+                    mstore(0x67e0, 0x16b09efc29ca54c3a636483e82b4f947ddd1e3aeab1361686016b669a8a830bb)
+mstore(0x6800, mload(0x5580))
+success := and(eq(staticcall(gas(), 0x7, 0x67c0, 0x60, 0x67c0, 0x40), 1), success)
+mstore(0x6820, mload(0x6740))
+                    mstore(0x6840, mload(0x6760))
+mstore(0x6860, mload(0x67c0))
+                    mstore(0x6880, mload(0x67e0))
+success := and(eq(staticcall(gas(), 0x6, 0x6820, 0x80, 0x6820, 0x40), 1), success)
+mstore(0x68a0, 0x25a8409a11e825a9abe4353fce81fc7cfa444147c940d8e0d04dcfea87e99fcd)
+                    mstore(0x68c0, 0x0c5d9459c97b3ce79a16890ec2292b07ae0fd2ca63c473614b66b6f5ebff093e)
+mstore(0x68e0, mload(0x55a0))
+success := and(eq(staticcall(gas(), 0x7, 0x68a0, 0x60, 0x68a0, 0x40), 1), success)
+mstore(0x6900, mload(0x6820))
+                    mstore(0x6920, mload(0x6840))
+mstore(0x6940, mload(0x68a0))
+                    mstore(0x6960, mload(0x68c0))
+success := and(eq(staticcall(gas(), 0x6, 0x6900, 0x80, 0x6900, 0x40), 1), success)
+mstore(0x6980, 0x1f77b0f6c8981882e568f6df02c9010236e9e18d493871cc2d438fad2f150346)
+                    mstore(0x69a0, 0x09d501d89e56a83187b1a54a99c367ca807f84a0283e9e97cdf9f0dab87a5357)
+mstore(0x69c0, mload(0x55c0))
+success := and(eq(staticcall(gas(), 0x7, 0x6980, 0x60, 0x6980, 0x40), 1), success)
+mstore(0x69e0, mload(0x6900))
+                    mstore(0x6a00, mload(0x6920))
+mstore(0x6a20, mload(0x6980))
+                    mstore(0x6a40, mload(0x69a0))
+success := and(eq(staticcall(gas(), 0x6, 0x69e0, 0x80, 0x69e0, 0x40), 1), success)
+mstore(0x6a60, 0x24681d77cbda001882222a7344435774689eab7172a4122a05c34b0b90c05890)
+                    mstore(0x6a80, 0x2ac5a98723ef1221e57a9bea69b24f5d04dbd928427298ceb275855a8c4ddb5a)
+mstore(0x6aa0, mload(0x55e0))
+success := and(eq(staticcall(gas(), 0x7, 0x6a60, 0x60, 0x6a60, 0x40), 1), success)
+mstore(0x6ac0, mload(0x69e0))
+                    mstore(0x6ae0, mload(0x6a00))
+mstore(0x6b00, mload(0x6a60))
+                    mstore(0x6b20, mload(0x6a80))
+success := and(eq(staticcall(gas(), 0x6, 0x6ac0, 0x80, 0x6ac0, 0x40), 1), success)
+mstore(0x6b40, 0x0616d0d1acc6e0754b0ee4546566eae147e593b1df9348132fe96ff6da261a5e)
+                    mstore(0x6b60, 0x0dbbd0ca14222e9ba277182a7f13989125a8f268fec0b34e32ea9bcd99ec1a94)
+mstore(0x6b80, mload(0x5600))
+success := and(eq(staticcall(gas(), 0x7, 0x6b40, 0x60, 0x6b40, 0x40), 1), success)
+mstore(0x6ba0, mload(0x6ac0))
+                    mstore(0x6bc0, mload(0x6ae0))
+mstore(0x6be0, mload(0x6b40))
+                    mstore(0x6c00, mload(0x6b60))
+success := and(eq(staticcall(gas(), 0x6, 0x6ba0, 0x80, 0x6ba0, 0x40), 1), success)
+mstore(0x6c20, 0x1d099e58f7faa1cc660bd66151bdeb7f269ec82db379eeb83631cc9dee41c341)
+                    mstore(0x6c40, 0x2281897ffe3652d7b52b73c23ff7cdbaff11f005ff0b6bd76f11f08b9de9bbde)
+mstore(0x6c60, mload(0x5620))
+success := and(eq(staticcall(gas(), 0x7, 0x6c20, 0x60, 0x6c20, 0x40), 1), success)
+mstore(0x6c80, mload(0x6ba0))
+                    mstore(0x6ca0, mload(0x6bc0))
+mstore(0x6cc0, mload(0x6c20))
+                    mstore(0x6ce0, mload(0x6c40))
+success := and(eq(staticcall(gas(), 0x6, 0x6c80, 0x80, 0x6c80, 0x40), 1), success)
+mstore(0x6d00, mload(0x840))
+                    mstore(0x6d20, mload(0x860))
+mstore(0x6d40, mload(0x5640))
+success := and(eq(staticcall(gas(), 0x7, 0x6d00, 0x60, 0x6d00, 0x40), 1), success)
+mstore(0x6d60, mload(0x6c80))
+                    mstore(0x6d80, mload(0x6ca0))
+mstore(0x6da0, mload(0x6d00))
+                    mstore(0x6dc0, mload(0x6d20))
+success := and(eq(staticcall(gas(), 0x6, 0x6d60, 0x80, 0x6d60, 0x40), 1), success)
+mstore(0x6de0, mload(0x880))
+                    mstore(0x6e00, mload(0x8a0))
+mstore(0x6e20, mload(0x5660))
+success := and(eq(staticcall(gas(), 0x7, 0x6de0, 0x60, 0x6de0, 0x40), 1), success)
+mstore(0x6e40, mload(0x6d60))
+                    mstore(0x6e60, mload(0x6d80))
+mstore(0x6e80, mload(0x6de0))
+                    mstore(0x6ea0, mload(0x6e00))
+success := and(eq(staticcall(gas(), 0x6, 0x6e40, 0x80, 0x6e40, 0x40), 1), success)
+mstore(0x6ec0, mload(0x8c0))
+                    mstore(0x6ee0, mload(0x8e0))
+mstore(0x6f00, mload(0x5680))
+success := and(eq(staticcall(gas(), 0x7, 0x6ec0, 0x60, 0x6ec0, 0x40), 1), success)
+mstore(0x6f20, mload(0x6e40))
+                    mstore(0x6f40, mload(0x6e60))
+mstore(0x6f60, mload(0x6ec0))
+                    mstore(0x6f80, mload(0x6ee0))
+success := and(eq(staticcall(gas(), 0x6, 0x6f20, 0x80, 0x6f20, 0x40), 1), success)
+mstore(0x6fa0, mload(0x7a0))
+                    mstore(0x6fc0, mload(0x7c0))
+mstore(0x6fe0, mload(0x56a0))
+success := and(eq(staticcall(gas(), 0x7, 0x6fa0, 0x60, 0x6fa0, 0x40), 1), success)
+mstore(0x7000, mload(0x6f20))
+                    mstore(0x7020, mload(0x6f40))
+mstore(0x7040, mload(0x6fa0))
+                    mstore(0x7060, mload(0x6fc0))
+success := and(eq(staticcall(gas(), 0x6, 0x7000, 0x80, 0x7000, 0x40), 1), success)
+mstore(0x7080, mload(0x660))
+                    mstore(0x70a0, mload(0x680))
+mstore(0x70c0, mload(0x58e0))
+success := and(eq(staticcall(gas(), 0x7, 0x7080, 0x60, 0x7080, 0x40), 1), success)
+mstore(0x70e0, mload(0x7000))
+                    mstore(0x7100, mload(0x7020))
+mstore(0x7120, mload(0x7080))
+                    mstore(0x7140, mload(0x70a0))
+success := and(eq(staticcall(gas(), 0x6, 0x70e0, 0x80, 0x70e0, 0x40), 1), success)
+mstore(0x7160, mload(0x6a0))
+                    mstore(0x7180, mload(0x6c0))
+mstore(0x71a0, mload(0x5900))
+success := and(eq(staticcall(gas(), 0x7, 0x7160, 0x60, 0x7160, 0x40), 1), success)
+mstore(0x71c0, mload(0x70e0))
+                    mstore(0x71e0, mload(0x7100))
+mstore(0x7200, mload(0x7160))
+                    mstore(0x7220, mload(0x7180))
+success := and(eq(staticcall(gas(), 0x6, 0x71c0, 0x80, 0x71c0, 0x40), 1), success)
+mstore(0x7240, mload(0x6e0))
+                    mstore(0x7260, mload(0x700))
+mstore(0x7280, mload(0x5920))
+success := and(eq(staticcall(gas(), 0x7, 0x7240, 0x60, 0x7240, 0x40), 1), success)
+mstore(0x72a0, mload(0x71c0))
+                    mstore(0x72c0, mload(0x71e0))
+mstore(0x72e0, mload(0x7240))
+                    mstore(0x7300, mload(0x7260))
+success := and(eq(staticcall(gas(), 0x6, 0x72a0, 0x80, 0x72a0, 0x40), 1), success)
+mstore(0x7320, mload(0x720))
+                    mstore(0x7340, mload(0x740))
+mstore(0x7360, mload(0x5ac0))
+success := and(eq(staticcall(gas(), 0x7, 0x7320, 0x60, 0x7320, 0x40), 1), success)
+mstore(0x7380, mload(0x72a0))
+                    mstore(0x73a0, mload(0x72c0))
+mstore(0x73c0, mload(0x7320))
+                    mstore(0x73e0, mload(0x7340))
+success := and(eq(staticcall(gas(), 0x6, 0x7380, 0x80, 0x7380, 0x40), 1), success)
+mstore(0x7400, mload(0x760))
+                    mstore(0x7420, mload(0x780))
+mstore(0x7440, mload(0x5ae0))
+success := and(eq(staticcall(gas(), 0x7, 0x7400, 0x60, 0x7400, 0x40), 1), success)
+mstore(0x7460, mload(0x7380))
+                    mstore(0x7480, mload(0x73a0))
+mstore(0x74a0, mload(0x7400))
+                    mstore(0x74c0, mload(0x7420))
+success := and(eq(staticcall(gas(), 0x6, 0x7460, 0x80, 0x7460, 0x40), 1), success)
+mstore(0x74e0, mload(0x520))
+                    mstore(0x7500, mload(0x540))
+mstore(0x7520, mload(0x5be0))
+success := and(eq(staticcall(gas(), 0x7, 0x74e0, 0x60, 0x74e0, 0x40), 1), success)
+mstore(0x7540, mload(0x7460))
+                    mstore(0x7560, mload(0x7480))
+mstore(0x7580, mload(0x74e0))
+                    mstore(0x75a0, mload(0x7500))
+success := and(eq(staticcall(gas(), 0x6, 0x7540, 0x80, 0x7540, 0x40), 1), success)
+mstore(0x75c0, mload(0x1000))
+                    mstore(0x75e0, mload(0x1020))
+mstore(0x7600, sub(f_q, mload(0x5c20)))
+success := and(eq(staticcall(gas(), 0x7, 0x75c0, 0x60, 0x75c0, 0x40), 1), success)
+mstore(0x7620, mload(0x7540))
+                    mstore(0x7640, mload(0x7560))
+mstore(0x7660, mload(0x75c0))
+                    mstore(0x7680, mload(0x75e0))
+success := and(eq(staticcall(gas(), 0x6, 0x7620, 0x80, 0x7620, 0x40), 1), success)
+mstore(0x76a0, mload(0x10a0))
+                    mstore(0x76c0, mload(0x10c0))
+mstore(0x76e0, mload(0x5c40))
+success := and(eq(staticcall(gas(), 0x7, 0x76a0, 0x60, 0x76a0, 0x40), 1), success)
+mstore(0x7700, mload(0x7620))
+                    mstore(0x7720, mload(0x7640))
+mstore(0x7740, mload(0x76a0))
+                    mstore(0x7760, mload(0x76c0))
+success := and(eq(staticcall(gas(), 0x6, 0x7700, 0x80, 0x7700, 0x40), 1), success)
+mstore(0x7780, mload(0x7700))
+                    mstore(0x77a0, mload(0x7720))
+mstore(0x77c0, 0x198e9393920d483a7260bfb731fb5d25f1aa493335a9e71297e485b7aef312c2)
             mstore(0x77e0, 0x1800deef121f1e76426a00665e5c4479674322d4f75edadd46debd5cd992f6ed)
             mstore(0x7800, 0x090689d0585ff075ec9e99ad690c3395bc4b313370b38ef355acdadcd122975b)
             mstore(0x7820, 0x12c85ea5db8c6deb4aab71808dcb408fe3d1e7690c43d37b4ce6cc0166fa7daa)
-            mstore(0x7840, mload(0x10a0))
-            mstore(0x7860, mload(0x10c0))
-            mstore(0x7880, 0x0fde45c9cce29458872a1ca9967db9526c7b02b0ec4a0aca8d68e311abb71783)
+mstore(0x7840, mload(0x10a0))
+                    mstore(0x7860, mload(0x10c0))
+mstore(0x7880, 0x0fde45c9cce29458872a1ca9967db9526c7b02b0ec4a0aca8d68e311abb71783)
             mstore(0x78a0, 0x09f8bf0665db18f57b158123810b45d0f36826a110e2c67df21341e545cb6eb9)
             mstore(0x78c0, 0x30031cdc04356da89fe36d2080aeb65ae265c2cfcd9746e77ce14917f3c82024)
             mstore(0x78e0, 0x12251bd1c347d7d6102d5d89f121a0b65cec21711b522d375c451af60c0c4c0c)
-            success := and(eq(staticcall(gas(), 0x8, 0x7780, 0x180, 0x7780, 0x20), 1), success)
-            success := and(eq(mload(0x7780), 1), success)
+success := and(eq(staticcall(gas(), 0x8, 0x7780, 0x180, 0x7780, 0x20), 1), success)
+success := and(eq(mload(0x7780), 1), success)
 
             // Revert if anything fails
             if iszero(success) { revert(0, 0) }
 
             // Return empty bytes on success
             return(0, 0)
+
         }
     }
 }
+        
