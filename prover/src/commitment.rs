@@ -74,9 +74,15 @@ impl RecordLayout {
     /// empty slots.
     pub fn pack(&self, records: &[Vec<u64>]) -> Vec<Fr> {
         assert!(records.len() <= self.capacity, "records exceed capacity");
-        let mut slots = records.iter().map(|r| Some(r.as_slice())).collect::<Vec<_>>();
+        let mut slots = records
+            .iter()
+            .map(|r| Some(r.as_slice()))
+            .collect::<Vec<_>>();
         slots.resize(self.capacity, None);
-        slots.chunks(self.slots_per_element).map(|chunk| self.pack_element(chunk)).collect()
+        slots
+            .chunks(self.slots_per_element)
+            .map(|chunk| self.pack_element(chunk))
+            .collect()
     }
 
     fn pack_element(&self, slots: &[Option<&[u64]>]) -> Fr {
@@ -95,7 +101,7 @@ impl RecordLayout {
 
 /// The Merkle root over packed elements (leaves of [`LEAF_ELEMENTS`], zero-padded levels).
 pub fn merkle_root(elements: &[Fr]) -> Fr {
-    assert!(!elements.is_empty() && elements.len() % LEAF_ELEMENTS == 0);
+    assert!(!elements.is_empty() && elements.len().is_multiple_of(LEAF_ELEMENTS));
     let mut level: Vec<Fr> = elements.chunks(LEAF_ELEMENTS).map(poseidon::hash).collect();
     while level.len() > 1 {
         level = level
@@ -165,7 +171,10 @@ mod tests {
         let one = layout.pack(std::slice::from_ref(&rec));
         let zero_record = vec![0; rec.len()];
         let with_empty = layout.pack(&[rec.clone(), zero_record]);
-        assert_ne!(one, with_empty, "an all-zero record differs from a padding slot");
+        assert_ne!(
+            one, with_empty,
+            "an all-zero record differs from a padding slot"
+        );
         let mut other = rec.clone();
         other[3] = 66;
         assert_ne!(layout.pack(&[rec]), layout.pack(&[other]));

@@ -46,7 +46,12 @@ impl Dataset {
     /// CSV columns are an error, order is free). Every bad cell is reported with its line and
     /// column; on any error nothing is returned.
     pub fn import_csv(schema: &Schema, path: &Path) -> Result<Self, Vec<DatasetError>> {
-        let io = |source| vec![DatasetError::Io { path: path.to_owned(), source }];
+        let io = |source| {
+            vec![DatasetError::Io {
+                path: path.to_owned(),
+                source,
+            }]
+        };
         let file = fs::File::open(path).map_err(io)?;
         Self::read_csv(schema, path, file)
     }
@@ -57,16 +62,34 @@ impl Dataset {
         path: &Path,
         reader: impl std::io::Read,
     ) -> Result<Self, Vec<DatasetError>> {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
-        let header_err = |message: String| vec![DatasetError::Header { path: path.to_owned(), message }];
-        let headers = rdr.headers().map_err(|e| header_err(e.to_string()))?.clone();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(reader);
+        let header_err = |message: String| {
+            vec![DatasetError::Header {
+                path: path.to_owned(),
+                message,
+            }]
+        };
+        let headers = rdr
+            .headers()
+            .map_err(|e| header_err(e.to_string()))?
+            .clone();
         let mut position = Vec::with_capacity(schema.columns.len());
         for col in &schema.columns {
             let found = headers.iter().position(|h| h.trim() == col.name);
-            position.push(found.ok_or_else(|| header_err(format!("missing column `{}`", col.name)))?);
+            position
+                .push(found.ok_or_else(|| header_err(format!("missing column `{}`", col.name)))?);
         }
-        if let Some(extra) = headers.iter().find(|h| schema.column_index(h.trim()).is_none()) {
-            return Err(header_err(format!("column `{extra}` is not in schema `{}`", schema.name)));
+        if let Some(extra) = headers
+            .iter()
+            .find(|h| schema.column_index(h.trim()).is_none())
+        {
+            return Err(header_err(format!(
+                "column `{extra}` is not in schema `{}`",
+                schema.name
+            )));
         }
 
         let mut records = Vec::new();
@@ -76,7 +99,11 @@ impl Dataset {
                 Ok(row) => row,
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
-                    errors.push(DatasetError::Row { path: path.to_owned(), line, message: e.to_string() });
+                    errors.push(DatasetError::Row {
+                        path: path.to_owned(),
+                        line,
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -109,7 +136,10 @@ impl Dataset {
             }
         }
         if errors.is_empty() {
-            Ok(Dataset { schema: schema.clone(), records })
+            Ok(Dataset {
+                schema: schema.clone(),
+                records,
+            })
         } else {
             Err(errors)
         }
@@ -118,7 +148,8 @@ impl Dataset {
     /// The records as CSV (header row, natural values).
     pub fn to_csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(self.schema.columns.iter().map(|c| c.name.as_str())).expect("in memory");
+        w.write_record(self.schema.columns.iter().map(|c| c.name.as_str()))
+            .expect("in memory");
         for r in &self.records {
             w.write_record(self.schema.columns.iter().zip(r).map(|(c, v)| c.decode(*v)))
                 .expect("in memory");
@@ -138,19 +169,28 @@ impl Dataset {
             mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
         };
         const T2D: &[&str] = &["E11.9", "E11.65", "E11.21", "E11.40", "E11.22"];
-        const OTHER: &[&str] =
-            &["I10", "J45.909", "E78.5", "M54.5", "F32.9", "K21.9", "Z00.00", "E10.9", "I25.10"];
+        const OTHER: &[&str] = &[
+            "I10", "J45.909", "E78.5", "M54.5", "F32.9", "K21.9", "Z00.00", "E10.9", "I25.10",
+        ];
         let mut out = Vec::with_capacity(records);
         for _ in 0..records {
             let age = rng.gen_range(18..=90u64);
-            let sex = if rng.gen_bool(0.01) { 2 } else { rng.gen_range(0..2u64) };
+            let sex = if rng.gen_bool(0.01) {
+                2
+            } else {
+                rng.gen_range(0..2u64)
+            };
             let t2d = rng.gen_bool(0.04 + 0.003 * (age as f64 - 18.0));
             let dx = if t2d {
                 T2D[rng.gen_range(0..T2D.len())]
             } else {
                 OTHER[rng.gen_range(0..OTHER.len())]
             };
-            let hba1c = if t2d { normal(&mut rng, 7.8, 1.3) } else { normal(&mut rng, 5.4, 0.4) };
+            let hba1c = if t2d {
+                normal(&mut rng, 7.8, 1.3)
+            } else {
+                normal(&mut rng, 5.4, 0.4)
+            };
             let sbp = normal(&mut rng, 112.0 + 0.35 * age as f64, 14.0);
             let bmi = normal(&mut rng, if t2d { 31.0 } else { 27.0 }, 5.0);
             let mut consent = 0u64;
@@ -171,7 +211,10 @@ impl Dataset {
                 rng.gen_range(0..sites.clamp(1, 64)),
             ]);
         }
-        Dataset { schema, records: out }
+        Dataset {
+            schema,
+            records: out,
+        }
     }
 }
 
@@ -226,7 +269,10 @@ impl DatasetDir {
 
     /// Writes schema and records, replacing any previous content and commitment.
     pub fn write_dataset(&self, dataset: &Dataset) -> Result<(), DatasetError> {
-        fs::create_dir_all(&self.path).map_err(|source| DatasetError::Io { path: self.path.clone(), source })?;
+        fs::create_dir_all(&self.path).map_err(|source| DatasetError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
         let schema = serde_json::to_string_pretty(&dataset.schema).expect("schema serialises");
         write_atomic(&self.file("schema.json"), schema.as_bytes())?;
         write_atomic(&self.file("records.csv"), dataset.to_csv().as_bytes())?;
@@ -249,7 +295,10 @@ impl DatasetDir {
         let capacity = capacity.unwrap_or(dataset.records.len());
         let layout = RecordLayout::new(&dataset.schema, capacity);
         if dataset.records.len() > layout.capacity {
-            return Err(DatasetError::Capacity { records: dataset.records.len(), capacity });
+            return Err(DatasetError::Capacity {
+                records: dataset.records.len(),
+                capacity,
+            });
         }
         let salt = Fr::random(rand::rngs::OsRng);
         let commitment = commitment::commit(salt, &layout.pack(&dataset.records));
@@ -260,29 +309,50 @@ impl DatasetDir {
             capacity: layout.capacity,
         };
         let salt_file = SaltFile {
-            warning: "SECRET: whoever holds this salt and records.csv can open the commitment".into(),
+            warning: "SECRET: whoever holds this salt and records.csv can open the commitment"
+                .into(),
             salt: fr_to_hex(&salt),
         };
-        write_atomic(&self.file("salt.json"), &serde_json::to_vec_pretty(&salt_file).expect("json"))?;
-        write_atomic(&self.file("commitment.json"), &serde_json::to_vec_pretty(&info).expect("json"))?;
-        Ok(CommittedDataset { dataset, salt, info, layout })
+        write_atomic(
+            &self.file("salt.json"),
+            &serde_json::to_vec_pretty(&salt_file).expect("json"),
+        )?;
+        write_atomic(
+            &self.file("commitment.json"),
+            &serde_json::to_vec_pretty(&info).expect("json"),
+        )?;
+        Ok(CommittedDataset {
+            dataset,
+            salt,
+            info,
+            layout,
+        })
     }
 
     /// Loads a committed dataset and checks that the records still match the commitment.
     pub fn load_committed(&self) -> Result<CommittedDataset, DatasetError> {
         let dataset = self.read_dataset()?;
-        let corrupt = |message: String| DatasetError::Corrupt { path: self.path.clone(), message };
+        let corrupt = |message: String| DatasetError::Corrupt {
+            path: self.path.clone(),
+            message,
+        };
         let read = |name: &str| {
-            fs::read(self.file(name)).map_err(|source| DatasetError::Io { path: self.file(name), source })
+            fs::read(self.file(name)).map_err(|source| DatasetError::Io {
+                path: self.file(name),
+                source,
+            })
         };
         let info: CommitmentInfo = serde_json::from_slice(&read("commitment.json")?)
             .map_err(|e| corrupt(format!("commitment.json: {e}")))?;
-        let salt: SaltFile =
-            serde_json::from_slice(&read("salt.json")?).map_err(|e| corrupt(format!("salt.json: {e}")))?;
+        let salt: SaltFile = serde_json::from_slice(&read("salt.json")?)
+            .map_err(|e| corrupt(format!("salt.json: {e}")))?;
         let salt = fr_from_hex(&salt.salt).ok_or_else(|| corrupt("salt.json: bad salt".into()))?;
         let layout = RecordLayout::new(&dataset.schema, info.capacity);
         if layout.capacity != info.capacity || dataset.records.len() > layout.capacity {
-            return Err(corrupt(format!("capacity {} does not fit the records", info.capacity)));
+            return Err(corrupt(format!(
+                "capacity {} does not fit the records",
+                info.capacity
+            )));
         }
         let recomputed = commitment::commit(salt, &layout.pack(&dataset.records));
         if fr_to_hex(&recomputed) != info.commitment {
@@ -290,13 +360,21 @@ impl DatasetDir {
                 "records.csv or salt.json changed since the commitment was made; run `dataset commit` again".into(),
             ));
         }
-        Ok(CommittedDataset { dataset, salt, info, layout })
+        Ok(CommittedDataset {
+            dataset,
+            salt,
+            info,
+            layout,
+        })
     }
 }
 
 /// Writes a file through a temporary sibling and a rename, so readers never see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
-    let io = |source| DatasetError::Io { path: path.to_owned(), source };
+    let io = |source| DatasetError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }
@@ -312,7 +390,11 @@ mod tests {
     use super::*;
 
     fn import(text: &str) -> Result<Dataset, Vec<DatasetError>> {
-        Dataset::read_csv(&Schema::clinical_default(), Path::new("t.csv"), text.as_bytes())
+        Dataset::read_csv(
+            &Schema::clinical_default(),
+            Path::new("t.csv"),
+            text.as_bytes(),
+        )
     }
 
     const HEADER: &str = "age,sex,dx,hba1c,sbp,bmi,consent,site";
@@ -322,7 +404,11 @@ mod tests {
         let ds = Dataset::synthesize(200, 7, 3);
         let back = import(&ds.to_csv()).unwrap();
         assert_eq!(back, ds);
-        assert_eq!(Dataset::synthesize(200, 7, 3), ds, "deterministic in the seed");
+        assert_eq!(
+            Dataset::synthesize(200, 7, 3),
+            ds,
+            "deterministic in the seed"
+        );
         assert_ne!(Dataset::synthesize(200, 8, 3), ds);
     }
 
@@ -342,9 +428,21 @@ mod tests {
         let errs = import(&text).unwrap_err();
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
-        assert!(msgs[0].starts_with("t.csv:3: column `age`") && msgs[0].contains("7 bits"), "{}", msgs[0]);
-        assert!(msgs[1].starts_with("t.csv:4: column `hba1c`"), "{}", msgs[1]);
-        assert!(msgs[2].starts_with("t.csv:5:") && msgs[2].contains("4 fields"), "{}", msgs[2]);
+        assert!(
+            msgs[0].starts_with("t.csv:3: column `age`") && msgs[0].contains("7 bits"),
+            "{}",
+            msgs[0]
+        );
+        assert!(
+            msgs[1].starts_with("t.csv:4: column `hba1c`"),
+            "{}",
+            msgs[1]
+        );
+        assert!(
+            msgs[2].starts_with("t.csv:5:") && msgs[2].contains("4 fields"),
+            "{}",
+            msgs[2]
+        );
     }
 
     #[test]
@@ -352,7 +450,9 @@ mod tests {
         let missing = import("age,sex\n1,F\n").unwrap_err();
         assert!(missing[0].to_string().contains("missing column `dx`"));
         let extra = import(&format!("{HEADER},name\n")).unwrap_err();
-        assert!(extra[0].to_string().contains("column `name` is not in schema"));
+        assert!(extra[0]
+            .to_string()
+            .contains("column `name` is not in schema"));
     }
 
     #[test]

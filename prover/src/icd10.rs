@@ -56,7 +56,10 @@ fn chars(code: &str, min_len: usize) -> Result<Vec<u64>, String> {
 }
 
 fn fold(digits: impl IntoIterator<Item = u64>) -> u64 {
-    digits.into_iter().zip(RADIX).fold(0, |acc, (d, r)| acc * r + d)
+    digits
+        .into_iter()
+        .zip(RADIX)
+        .fold(0, |acc, (d, r)| acc * r + d)
 }
 
 /// Encodes a full code such as `E11.9` or `E119`.
@@ -69,7 +72,12 @@ pub fn encode(code: &str) -> Result<u64, String> {
 pub fn prefix_range(prefix: &str) -> Result<(u64, u64), String> {
     let d = chars(prefix, 1)?;
     let lo = fold(d.iter().copied().chain(std::iter::repeat(0)).take(7));
-    let hi = fold(d.iter().copied().chain(RADIX[d.len()..].iter().map(|r| r - 1)).take(7));
+    let hi = fold(
+        d.iter()
+            .copied()
+            .chain(RADIX[d.len()..].iter().map(|r| r - 1))
+            .take(7),
+    );
     Ok((lo, hi))
 }
 
@@ -86,8 +94,18 @@ pub fn decode(mut value: u64) -> String {
             0 => (b'A' + d as u8) as char,
             1 => (b'0' + d as u8) as char,
             _ => {
-                let d = if i == 2 { d } else if d == 0 { break } else { d - 1 };
-                if d < 10 { (b'0' + d as u8) as char } else { (b'A' + (d - 10) as u8) as char }
+                let d = if i == 2 {
+                    d
+                } else if d == 0 {
+                    break;
+                } else {
+                    d - 1
+                };
+                if d < 10 {
+                    (b'0' + d as u8) as char
+                } else {
+                    (b'A' + (d - 10) as u8) as char
+                }
             }
         };
         if i == 3 {
@@ -104,10 +122,12 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for code in ["E11", "E11.9", "E11.65", "S72.001A", "C4A.1", "A00", "Z99.89"] {
+        for code in [
+            "E11", "E11.9", "E11.65", "S72.001A", "C4A.1", "A00", "Z99.89",
+        ] {
             assert_eq!(decode(encode(code).unwrap()), code);
         }
-        assert!(MAX_CODE < 1 << BITS);
+        const { assert!(MAX_CODE < 1 << BITS) };
         assert_eq!(encode("Z9ZZZZZ").unwrap(), MAX_CODE);
     }
 

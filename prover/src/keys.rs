@@ -20,7 +20,7 @@ use halo2_base::{
     halo2_proofs::{
         halo2curves::{
             bn256::{Bn256, Fr, G1Affine, G2Affine, G1},
-            ff::{Field, PrimeField},
+            ff::{BatchInvert, Field, PrimeField},
             group::{prime::PrimeCurveAffine, Curve, Group},
         },
         plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
@@ -53,7 +53,10 @@ pub const MIN_ROWS: usize = 20;
 pub const MAX_ADVICE_COLUMNS: usize = 7;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProofError + '_ {
-    move |source| ProofError::Io { path: path.to_owned(), source }
+    move |source| ProofError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Where universal parameters come from.
@@ -110,7 +113,9 @@ impl CircuitConfig {
         let witness = AggregateWitness::dummy(schema, layout);
         // ~1,000 cells per record: start a little below the estimate and walk up.
         let estimate = (1000 * layout.capacity / MAX_ADVICE_COLUMNS).max(1 << 10);
-        let mut k = (usize::BITS - estimate.leading_zeros()).saturating_sub(1).max(10) as usize;
+        let mut k = (usize::BITS - estimate.leading_zeros())
+            .saturating_sub(1)
+            .max(10) as usize;
         loop {
             let mut builder = keygen_builder(k);
             circuit::build(&mut builder, schema, layout, &witness);
@@ -144,28 +149,41 @@ impl CircuitConfig {
 }
 
 fn keygen_builder(k: usize) -> BaseCircuitBuilder<Fr> {
-    BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1)
+    BaseCircuitBuilder::new(false)
+        .use_k(k)
+        .use_lookup_bits(k - 1)
+        .use_instance_columns(1)
 }
 
 impl KeyStore {
     /// A store rooted at `dir`.
     pub fn new(dir: impl Into<PathBuf>, source: ParamsSource) -> Self {
-        KeyStore { dir: dir.into(), source }
+        KeyStore {
+            dir: dir.into(),
+            source,
+        }
     }
 
     /// Universal params for exactly `k`.
     pub fn params(&self, k: u32) -> Result<ParamsKZG<Bn256>, ProofError> {
         let mut params = match &self.source {
             ParamsSource::Dev => {
-                let path = self.dir.join("params").join(format!("kzg_bn254_dev_k{k}.srs"));
-                tracing::warn!(k, "using INSECURE dev KZG params from a public seed: proofs are forgeable");
+                let path = self
+                    .dir
+                    .join("params")
+                    .join(format!("kzg_bn254_dev_k{k}.srs"));
+                tracing::warn!(
+                    k,
+                    "using INSECURE dev KZG params from a public seed: proofs are forgeable"
+                );
                 if path.exists() {
                     read_params(&path)?
                 } else {
                     tracing::info!(k, path = %path.display(), "generating dev params");
                     let params = dev_params(k);
                     let tmp = path.with_extension("tmp");
-                    fs::create_dir_all(path.parent().expect("has parent")).map_err(io_err(&path))?;
+                    fs::create_dir_all(path.parent().expect("has parent"))
+                        .map_err(io_err(&path))?;
                     let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
                     params.write(&mut w).map_err(io_err(&tmp))?;
                     drop(w);
@@ -186,7 +204,10 @@ impl KeyStore {
             }
         };
         if params.k() < k {
-            return Err(ProofError::ParamsTooSmall { have: params.k(), need: k });
+            return Err(ProofError::ParamsTooSmall {
+                have: params.k(),
+                need: k,
+            });
         }
         if params.k() > k {
             params.downsize(k);
@@ -203,7 +224,11 @@ impl KeyStore {
     }
 
     fn key_dir(&self, config: &CircuitConfig, params: &ParamsKZG<Bn256>) -> PathBuf {
-        self.dir.join("keys").join(format!("{}-{}", config.circuit_id, Self::fingerprint(params)))
+        self.dir.join("keys").join(format!(
+            "{}-{}",
+            config.circuit_id,
+            Self::fingerprint(params)
+        ))
     }
 
     /// Loads the keys for `config`, generating and caching them on first use.
@@ -215,8 +240,9 @@ impl KeyStore {
         let dir = self.key_dir(config, params);
         let (pk_path, cfg_path) = (dir.join("pk.bin"), dir.join("config.json"));
         if pk_path.exists() && cfg_path.exists() {
-            let cfg: CircuitConfig = serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
-                .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+            let cfg: CircuitConfig =
+                serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
+                    .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
             let mut r = BufReader::new(fs::File::open(&pk_path).map_err(io_err(&pk_path))?);
             let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
                 &mut r,
@@ -225,33 +251,57 @@ impl KeyStore {
             )
             .map_err(io_err(&pk_path))?;
             let vk_hash = vk_hash(pk.get_vk());
-            return Ok(CircuitKeys { config: cfg, pk, vk_hash });
+            return Ok(CircuitKeys {
+                config: cfg,
+                pk,
+                vk_hash,
+            });
         }
 
-        let bar = crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
+        let bar =
+            crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
         let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
-        circuit::build(&mut builder, &config.schema, &config.layout, &AggregateWitness::dummy(&config.schema, &config.layout));
+        circuit::build(
+            &mut builder,
+            &config.schema,
+            &config.layout,
+            &AggregateWitness::dummy(&config.schema, &config.layout),
+        );
         bar.set_message(format!("keygen {}: verifying key", config.circuit_id));
-        let vk = keygen_vk(params, &builder).map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
+        let vk = keygen_vk(params, &builder)
+            .map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
         bar.set_message(format!("keygen {}: proving key", config.circuit_id));
-        let pk = keygen_pk(params, vk, &builder).map_err(|e| ProofError::Halo2(format!("keygen_pk: {e:?}")))?;
+        let pk = keygen_pk(params, vk, &builder)
+            .map_err(|e| ProofError::Halo2(format!("keygen_pk: {e:?}")))?;
         let mut config = config.clone();
         config.break_points = builder.break_points();
-        bar.set_message(format!("keygen {}: writing {}", config.circuit_id, dir.display()));
+        bar.set_message(format!(
+            "keygen {}: writing {}",
+            config.circuit_id,
+            dir.display()
+        ));
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let tmp = pk_path.with_extension("tmp");
         let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
-        pk.write(&mut w, SerdeFormat::RawBytesUnchecked).map_err(io_err(&tmp))?;
+        pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
+            .map_err(io_err(&tmp))?;
         drop(w);
         fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
         let vk_path = dir.join("vk.bin");
         let mut vk_bytes = Vec::new();
-        pk.get_vk().write(&mut vk_bytes, SerdeFormat::RawBytes).map_err(io_err(&vk_path))?;
+        pk.get_vk()
+            .write(&mut vk_bytes, SerdeFormat::RawBytes)
+            .map_err(io_err(&vk_path))?;
         fs::write(&vk_path, &vk_bytes).map_err(io_err(&vk_path))?;
-        fs::write(&cfg_path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io_err(&cfg_path))?;
+        fs::write(&cfg_path, serde_json::to_vec_pretty(&config).expect("json"))
+            .map_err(io_err(&cfg_path))?;
         bar.finish_with_message(format!("keygen {} done", config.circuit_id));
         let vk_hash = vk_hash(pk.get_vk());
-        Ok(CircuitKeys { config, pk, vk_hash })
+        Ok(CircuitKeys {
+            config,
+            pk,
+            vk_hash,
+        })
     }
 
     /// Loads only the verifying key and configuration of a circuit (for offline verification).
@@ -260,10 +310,14 @@ impl KeyStore {
         circuit_id: &str,
         params: &ParamsKZG<Bn256>,
     ) -> Result<(CircuitConfig, VerifyingKey<G1Affine>), ProofError> {
-        let dir = self.dir.join("keys").join(format!("{circuit_id}-{}", Self::fingerprint(params)));
+        let dir = self
+            .dir
+            .join("keys")
+            .join(format!("{circuit_id}-{}", Self::fingerprint(params)));
         let (vk_path, cfg_path) = (dir.join("vk.bin"), dir.join("config.json"));
-        let cfg: CircuitConfig = serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
-            .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+        let cfg: CircuitConfig =
+            serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
+                .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
         let mut r = BufReader::new(fs::File::open(&vk_path).map_err(io_err(&vk_path))?);
         let vk = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
             &mut r,
@@ -278,7 +332,8 @@ impl KeyStore {
 /// SHA-256 of a verifying key's raw serialization, hex.
 pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
     let mut bytes = Vec::new();
-    vk.write(&mut bytes, SerdeFormat::RawBytes).expect("in-memory write");
+    vk.write(&mut bytes, SerdeFormat::RawBytes)
+        .expect("in-memory write");
     format!("0x{}", hex::encode(Sha256::digest(&bytes)))
 }
 
@@ -302,51 +357,93 @@ pub fn sha256_file(path: &Path) -> Result<String, ProofError> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Insecure deterministic params for `k`: `[s^i]₁` for a public `s`, by fixed-base windowed
-/// multiplication (8-bit windows, mixed additions), then halo2's own Lagrange-basis transform.
+/// Insecure deterministic params for `k`: `[s^i]₁` and the Lagrange basis `[L_i(s)]₁` for a
+/// public `s`, both by fixed-base windowed multiplication (8-bit windows, mixed additions).
+/// halo2's own `setup` and `g_to_lagrange` do variable-base work per point and take minutes.
 pub fn dev_params(k: u32) -> ParamsKZG<Bn256> {
     let seed: [u8; 32] = Sha256::digest(DEV_SEED_LABEL.as_bytes()).into();
     let s = Fr::random(ChaCha20Rng::from_seed(seed));
     let n = 1usize << k;
 
-    let windows = Fr::NUM_BITS.div_ceil(8) as usize;
-    let mut table = Vec::with_capacity(windows);
-    let mut base = G1::generator();
-    for _ in 0..windows {
-        let mut row = vec![G1::identity(); 256];
-        for d in 1..256 {
-            row[d] = row[d - 1] + base;
-        }
-        base = row[255] + base;
-        let mut affine = vec![G1Affine::identity(); 256];
-        G1::batch_normalize(&row, &mut affine);
-        table.push(affine);
-    }
-
+    // Monomial basis scalars s^i.
     let mut powers = Vec::with_capacity(n);
     let mut cur = Fr::ONE;
     for _ in 0..n {
         powers.push(cur);
         cur *= s;
     }
-    let projective: Vec<G1> = powers
-        .par_iter()
-        .map(|x| {
-            let repr = x.to_repr();
-            let mut acc = G1::identity();
-            for (w, byte) in repr.as_ref().iter().enumerate() {
-                if *byte != 0 {
-                    acc += table[w][*byte as usize];
-                }
-            }
-            acc
-        })
+    // Lagrange basis over the 2^k roots of unity: L_i(s) = (s^n - 1)/n · ω^i / (s - ω^i).
+    let mut omega = Fr::ROOT_OF_UNITY;
+    for _ in k..Fr::S {
+        omega = omega.square();
+    }
+    let mut omegas = Vec::with_capacity(n);
+    let mut w = Fr::ONE;
+    for _ in 0..n {
+        omegas.push(w);
+        w *= omega;
+    }
+    let mut denominators: Vec<Fr> = omegas.iter().map(|w| s - w).collect();
+    denominators.iter_mut().batch_invert();
+    let factor = (cur - Fr::ONE) * Fr::from(n as u64).invert().unwrap();
+    let lagrange: Vec<Fr> = omegas
+        .iter()
+        .zip(&denominators)
+        .map(|(w, d)| factor * w * d)
         .collect();
-    let mut g = vec![G1Affine::identity(); n];
-    G1::batch_normalize(&projective, &mut g);
+
+    let table = FixedBaseTable::new();
+    let g = table.mul_all(&powers);
+    let g_lagrange = table.mul_all(&lagrange);
     let g2 = G2Affine::generator();
     let s_g2 = (g2 * s).to_affine();
-    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32])).from_parts(k, g, None, g2, s_g2)
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32])).from_parts(
+        k,
+        g,
+        Some(g_lagrange),
+        g2,
+        s_g2,
+    )
+}
+
+/// `d · 2^(8w) · G` for every window `w` and byte `d`, in affine form.
+struct FixedBaseTable(Vec<Vec<G1Affine>>);
+
+impl FixedBaseTable {
+    fn new() -> Self {
+        let windows = Fr::NUM_BITS.div_ceil(8) as usize;
+        let mut table = Vec::with_capacity(windows);
+        let mut base = G1::generator();
+        for _ in 0..windows {
+            let mut row = vec![G1::identity(); 256];
+            for d in 1..256 {
+                row[d] = row[d - 1] + base;
+            }
+            base = row[255] + base;
+            let mut affine = vec![G1Affine::identity(); 256];
+            G1::batch_normalize(&row, &mut affine);
+            table.push(affine);
+        }
+        FixedBaseTable(table)
+    }
+
+    fn mul_all(&self, scalars: &[Fr]) -> Vec<G1Affine> {
+        let projective: Vec<G1> = scalars
+            .par_iter()
+            .map(|x| {
+                let mut acc = G1::identity();
+                for (w, byte) in x.to_repr().as_ref().iter().enumerate() {
+                    if *byte != 0 {
+                        acc += self.0[w][*byte as usize];
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut affine = vec![G1Affine::identity(); scalars.len()];
+        G1::batch_normalize(&projective, &mut affine);
+        affine
+    }
 }
 
 #[cfg(test)]
@@ -364,5 +461,13 @@ mod tests {
         let rhs = Bn256::pairing(&p.get_g()[0], &p.s_g2());
         assert_eq!(lhs, rhs);
         assert_eq!(dev_params(4).get_g()[7], p.get_g()[7], "deterministic");
+        // The Lagrange basis matches halo2's own transform of the monomial basis.
+        let halo2 = p.from_parts(4, p.get_g().to_vec(), None, p.g2(), p.s_g2());
+        let bytes = |params: &ParamsKZG<Bn256>| {
+            let mut v = Vec::new();
+            params.write(&mut v).unwrap();
+            v
+        };
+        assert_eq!(bytes(&halo2), bytes(&p));
     }
 }

@@ -35,10 +35,20 @@ struct Global {
     #[arg(long, global = true)]
     json: bool,
     /// Cache for params and keys.
-    #[arg(long, global = true, env = "ZKCOHORT_CACHE", default_value = ".zkcohort")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZKCOHORT_CACHE",
+        default_value = ".zkcohort"
+    )]
     cache: PathBuf,
     /// Universal KZG params file (halo2 raw format). Without it, INSECURE dev params are used.
-    #[arg(long, global = true, env = "ZKCOHORT_PARAMS", requires = "params_sha256")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZKCOHORT_PARAMS",
+        requires = "params_sha256"
+    )]
     params: Option<PathBuf>,
     /// Expected SHA-256 (hex) of the --params file.
     #[arg(long, global = true, env = "ZKCOHORT_PARAMS_SHA256")]
@@ -166,7 +176,10 @@ fn main() -> ExitCode {
 
 fn store(g: &Global) -> Result<KeyStore> {
     let source = match (&g.params, &g.params_sha256) {
-        (Some(path), Some(sha256)) => ParamsSource::File { path: path.clone(), sha256: sha256.clone() },
+        (Some(path), Some(sha256)) => ParamsSource::File {
+            path: path.clone(),
+            sha256: sha256.clone(),
+        },
         (None, _) => ParamsSource::Dev,
         (Some(_), None) => bail!("--params needs --params-sha256"),
     };
@@ -185,7 +198,11 @@ fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Dataset(cmd) => dataset(g, cmd),
-        Command::Query(QueryCmd::Check { query, schema, dataset }) => {
+        Command::Query(QueryCmd::Check {
+            query,
+            schema,
+            dataset,
+        }) => {
             let spec = QuerySpec::load(&query)?;
             let (schema, data) = match (&dataset, schema) {
                 (Some(dir), _) => {
@@ -197,15 +214,30 @@ fn run(cli: Cli) -> Result<()> {
             };
             let constants = spec.compile(&schema)?;
             let truth = data.map(|d| query::evaluate(&schema, &d.records, &constants));
-            emit(g, json!({"query_hash": format!("0x{}", hex::encode(spec.hash())), "constants": constants, "plain_result": truth}), || {
-                println!("query ok for schema `{}`; public constants: {}", schema.name, serde_json::to_string(&constants).expect("json"));
-                if let Some(t) = &truth {
-                    println!("plain result (custodian only): {}", serde_json::to_string(t).expect("json"));
-                }
-            });
+            emit(
+                g,
+                json!({"query_hash": format!("0x{}", hex::encode(spec.hash())), "constants": constants, "plain_result": truth}),
+                || {
+                    println!(
+                        "query ok for schema `{}`; public constants: {}",
+                        schema.name,
+                        serde_json::to_string(&constants).expect("json")
+                    );
+                    if let Some(t) = &truth {
+                        println!(
+                            "plain result (custodian only): {}",
+                            serde_json::to_string(t).expect("json")
+                        );
+                    }
+                },
+            );
             Ok(())
         }
-        Command::Setup { dataset, verifier_out, verifier_name } => {
+        Command::Setup {
+            dataset,
+            verifier_out,
+            verifier_name,
+        } => {
             let data = DatasetDir::new(&dataset).load_committed()?;
             let store = store(g)?;
             let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
@@ -213,19 +245,40 @@ fn run(cli: Cli) -> Result<()> {
             let keys = store.keys(&config, &params)?;
             if let Some(out) = &verifier_out {
                 let n = PublicInputs::len_for(&config.schema);
-                let src = evm::verifier_source(&params, keys.pk.get_vk(), n, &verifier_name, &config.circuit_id);
+                let src = evm::verifier_source(
+                    &params,
+                    keys.pk.get_vk(),
+                    n,
+                    &verifier_name,
+                    &config.circuit_id,
+                );
                 write_atomic(out, src.as_bytes())?;
             }
             let p = &keys.config.params;
-            emit(g, json!({"circuit_id": config.circuit_id, "k": p.k, "advice_columns": p.num_advice_per_phase, "lookup_columns": p.num_lookup_advice_per_phase, "vk_hash": keys.vk_hash, "verifier": verifier_out}), || {
-                println!("circuit {} (k = {}, {} advice + {} lookup columns), vk {}", config.circuit_id, p.k, p.num_advice_per_phase[0], p.num_lookup_advice_per_phase[0], keys.vk_hash);
-                if let Some(out) = &verifier_out {
-                    println!("verifier written to {}", out.display());
-                }
-            });
+            emit(
+                g,
+                json!({"circuit_id": config.circuit_id, "k": p.k, "advice_columns": p.num_advice_per_phase, "lookup_columns": p.num_lookup_advice_per_phase, "vk_hash": keys.vk_hash, "verifier": verifier_out}),
+                || {
+                    println!(
+                        "circuit {} (k = {}, {} advice + {} lookup columns), vk {}",
+                        config.circuit_id,
+                        p.k,
+                        p.num_advice_per_phase[0],
+                        p.num_lookup_advice_per_phase[0],
+                        keys.vk_hash
+                    );
+                    if let Some(out) = &verifier_out {
+                        println!("verifier written to {}", out.display());
+                    }
+                },
+            );
             Ok(())
         }
-        Command::Prove { dataset, query, out } => {
+        Command::Prove {
+            dataset,
+            query,
+            out,
+        } => {
             let data = DatasetDir::new(&dataset).load_committed()?;
             let spec = QuerySpec::load(&query)?;
             spec.compile(&data.dataset.schema)?;
@@ -239,22 +292,44 @@ fn run(cli: Cli) -> Result<()> {
             write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
             tracing::info!(circuit = %artifact.circuit_id, seconds = secs, out = %out.display(), "proof written");
             let r = &artifact.public.result;
-            emit(g, json!({"artifact": out, "circuit_id": artifact.circuit_id, "result": r, "prove_seconds": secs}), || {
-                println!("proved {} in {secs:.1}s → {}", artifact.circuit_id, out.display());
-                if r.suppressed {
-                    println!("result suppressed (0 < count < {})", artifact.public.query.min_cohort);
-                } else {
-                    println!("count {} sum {} sum_squares {}", r.count, r.sum, r.sum_squares);
-                }
-            });
+            emit(
+                g,
+                json!({"artifact": out, "circuit_id": artifact.circuit_id, "result": r, "prove_seconds": secs}),
+                || {
+                    println!(
+                        "proved {} in {secs:.1}s → {}",
+                        artifact.circuit_id,
+                        out.display()
+                    );
+                    if r.suppressed {
+                        println!(
+                            "result suppressed (0 < count < {})",
+                            artifact.public.query.min_cohort
+                        );
+                    } else {
+                        println!(
+                            "count {} sum {} sum_squares {}",
+                            r.count, r.sum, r.sum_squares
+                        );
+                    }
+                },
+            );
             Ok(())
         }
         Command::Verify { artifact } => {
             let a = proof::read_artifact(&artifact)?;
-            proof::verify(&a, &store(g)?).with_context(|| format!("{} does not verify", artifact.display()))?;
-            emit(g, json!({"valid": true, "circuit_id": a.circuit_id, "public": a.public}), || {
-                println!("valid proof for circuit {} over commitment {}", a.circuit_id, a.public.commitment);
-            });
+            proof::verify(&a, &store(g)?)
+                .with_context(|| format!("{} does not verify", artifact.display()))?;
+            emit(
+                g,
+                json!({"valid": true, "circuit_id": a.circuit_id, "public": a.public}),
+                || {
+                    println!(
+                        "valid proof for circuit {} over commitment {}",
+                        a.circuit_id, a.public.commitment
+                    );
+                },
+            );
             Ok(())
         }
     }
@@ -262,7 +337,12 @@ fn run(cli: Cli) -> Result<()> {
 
 fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
     match cmd {
-        DatasetCmd::Synth { records, seed, sites, out } => {
+        DatasetCmd::Synth {
+            records,
+            seed,
+            sites,
+            out,
+        } => {
             let ds = Dataset::synthesize(records, seed, sites);
             DatasetDir::new(&out).write_dataset(&ds)?;
             emit(g, json!({"dataset": out, "records": records}), || {
@@ -273,9 +353,11 @@ fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
             let schema = Schema::load(&schema)?;
             let ds = Dataset::import_csv(&schema, &csv).map_err(import_errors)?;
             DatasetDir::new(&out).write_dataset(&ds)?;
-            emit(g, json!({"dataset": out, "records": ds.records.len()}), || {
-                println!("{} records imported to {}", ds.records.len(), out.display())
-            });
+            emit(
+                g,
+                json!({"dataset": out, "records": ds.records.len()}),
+                || println!("{} records imported to {}", ds.records.len(), out.display()),
+            );
         }
         DatasetCmd::Commit { dataset, capacity } => {
             let c = DatasetDir::new(&dataset).commit(capacity)?;
@@ -293,10 +375,22 @@ fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
             let dir = DatasetDir::new(&dataset);
             let c = dir.load_committed()?;
             let layout = RecordLayout::new(&c.dataset.schema, c.info.capacity);
-            emit(g, json!({"info": c.info, "schema": c.dataset.schema, "records_per_element": layout.slots_per_element}), || {
-                println!("schema {} ({} columns, {} bits per record)", c.dataset.schema.name, c.dataset.schema.columns.len(), c.dataset.schema.record_bits());
-                println!("{} records, capacity {}, commitment {}", c.info.record_count, c.info.capacity, c.info.commitment);
-            });
+            emit(
+                g,
+                json!({"info": c.info, "schema": c.dataset.schema, "records_per_element": layout.slots_per_element}),
+                || {
+                    println!(
+                        "schema {} ({} columns, {} bits per record)",
+                        c.dataset.schema.name,
+                        c.dataset.schema.columns.len(),
+                        c.dataset.schema.record_bits()
+                    );
+                    println!(
+                        "{} records, capacity {}, commitment {}",
+                        c.info.record_count, c.info.capacity, c.info.commitment
+                    );
+                },
+            );
         }
     }
     Ok(())

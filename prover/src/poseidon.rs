@@ -66,7 +66,7 @@ pub fn hash(inputs: &[Fr]) -> Fr {
     for chunk in inputs.chunks(RATE) {
         absorb(chunk);
     }
-    if inputs.len() % RATE == 0 {
+    if inputs.len().is_multiple_of(RATE) {
         absorb(&[]);
     }
     state[1]

@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn spinner(message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .expect("valid template"),
     );
     bar.set_message(message.into());
     bar.enable_steady_tick(Duration::from_millis(200));

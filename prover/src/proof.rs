@@ -96,16 +96,31 @@ pub fn prove(
             schema.name, data.layout.capacity, keys.config.circuit_id
         )));
     }
-    let constants = query.compile(schema).map_err(|e| ProofError::Artifact(e.to_string()))?;
+    let constants = query
+        .compile(schema)
+        .map_err(|e| ProofError::Artifact(e.to_string()))?;
     let witness = AggregateWitness::new(&data.layout, data.salt, &data.dataset.records, constants);
 
     let bar = crate::progress::spinner(format!("proving {} records", data.info.record_count));
     let mut builder = keys.config.prover_builder();
     circuit::build(&mut builder, schema, &data.layout, &witness);
-    let instances: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
-    bar.set_message(format!("proving {} records: polynomial commitments", data.info.record_count));
+    let instances: Vec<Fr> = builder.assigned_instances[0]
+        .iter()
+        .map(|v| *v.value())
+        .collect();
+    bar.set_message(format!(
+        "proving {} records: polynomial commitments",
+        data.info.record_count
+    ));
     let mut transcript = TranscriptWriterBuffer::<_, G1Affine, _>::init(Vec::new());
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, EvmTranscript<_, _, _, _>, _>(
+    create_proof::<
+        KZGCommitmentScheme<Bn256>,
+        ProverSHPLONK<'_, Bn256>,
+        _,
+        _,
+        EvmTranscript<_, _, _, _>,
+        _,
+    >(
         params,
         &keys.pk,
         &[builder],
@@ -127,7 +142,10 @@ pub fn prove(
         query: query.clone(),
         public,
         instances: instances.iter().map(fr_to_hex).collect(),
-        calldata: format!("0x{}", hex::encode(encode_calldata(&[instances.clone()], &proof))),
+        calldata: format!(
+            "0x{}",
+            hex::encode(encode_calldata(std::slice::from_ref(&instances), &proof))
+        ),
         proof: format!("0x{}", hex::encode(proof)),
     })
 }
@@ -135,16 +153,28 @@ pub fn prove(
 fn decode_public(schema: &crate::schema::Schema, x: &[Fr]) -> Result<DecodedPublic, ProofError> {
     let v = schema.value_columns().count();
     if x.len() != PublicInputs::len_for(schema) {
-        return Err(ProofError::Artifact(format!("{} public inputs, expected {}", x.len(), PublicInputs::len_for(schema))));
+        return Err(ProofError::Artifact(format!(
+            "{} public inputs, expected {}",
+            x.len(),
+            PublicInputs::len_for(schema)
+        )));
     }
     let small = |f: &Fr| -> Result<u64, ProofError> {
-        u64::try_from(fr_to_biguint(f)).map_err(|_| ProofError::Artifact("public input exceeds 64 bits".into()))
+        u64::try_from(fr_to_biguint(f))
+            .map_err(|_| ProofError::Artifact("public input exceeds 64 bits".into()))
     };
-    let ranges = (0..v).map(|i| Ok((small(&x[1 + 2 * i])?, small(&x[2 + 2 * i])?))).collect::<Result<_, ProofError>>()?;
+    let ranges = (0..v)
+        .map(|i| Ok((small(&x[1 + 2 * i])?, small(&x[2 + 2 * i])?)))
+        .collect::<Result<_, ProofError>>()?;
     let o = 1 + 2 * v;
     Ok(DecodedPublic {
         commitment: fr_to_hex(&x[0]),
-        query: QueryConstants { ranges, purpose: small(&x[o])?, statistic: small(&x[o + 1])?, min_cohort: small(&x[o + 2])? },
+        query: QueryConstants {
+            ranges,
+            purpose: small(&x[o])?,
+            statistic: small(&x[o + 1])?,
+            min_cohort: small(&x[o + 2])?,
+        },
         result: QueryResult {
             records: small(&x[o + 3])?,
             count: small(&x[o + 4])?,
@@ -197,22 +227,39 @@ pub fn verify(artifact: &ProofArtifact, store: &KeyStore) -> Result<(), ProofErr
         .map(|h| fr_from_hex(h).ok_or_else(|| ProofError::Artifact(format!("bad instance `{h}`"))))
         .collect::<Result<Vec<_>, _>>()?;
     if artifact.public.to_inputs()?.to_fields() != instances {
-        return Err(ProofError::Artifact("decoded public inputs disagree with the instances".into()));
+        return Err(ProofError::Artifact(
+            "decoded public inputs disagree with the instances".into(),
+        ));
     }
-    let expected = artifact.query.compile(&config.schema).map_err(|e| ProofError::Artifact(e.to_string()))?;
+    let expected = artifact
+        .query
+        .compile(&config.schema)
+        .map_err(|e| ProofError::Artifact(e.to_string()))?;
     if expected != artifact.public.query {
-        return Err(ProofError::Artifact("public query constants do not match the query spec".into()));
+        return Err(ProofError::Artifact(
+            "public query constants do not match the query spec".into(),
+        ));
     }
-    let proof = hex::decode(artifact.proof.trim_start_matches("0x")).map_err(|e| ProofError::Artifact(format!("proof: {e}")))?;
-    let calldata = format!("0x{}", hex::encode(encode_calldata(&[instances.clone()], &proof)));
+    let proof = hex::decode(artifact.proof.trim_start_matches("0x"))
+        .map_err(|e| ProofError::Artifact(format!("proof: {e}")))?;
+    let calldata = format!(
+        "0x{}",
+        hex::encode(encode_calldata(std::slice::from_ref(&instances), &proof))
+    );
     if calldata != artifact.calldata {
-        return Err(ProofError::Artifact("calldata does not encode these instances and proof".into()));
+        return Err(ProofError::Artifact(
+            "calldata does not encode these instances and proof".into(),
+        ));
     }
     verify_instances(&params, &vk, &instances, &proof)
 }
 
 /// Reads an artifact file.
 pub fn read_artifact(path: &Path) -> Result<ProofArtifact, ProofError> {
-    let bytes = fs::read(path).map_err(|source| ProofError::Io { path: path.to_owned(), source })?;
-    serde_json::from_slice(&bytes).map_err(|e| ProofError::Artifact(format!("{}: {e}", path.display())))
+    let bytes = fs::read(path).map_err(|source| ProofError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProofError::Artifact(format!("{}: {e}", path.display())))
 }

@@ -103,8 +103,11 @@ pub struct QueryConstants {
 impl QueryConstants {
     /// The constants as field elements, in public-input order.
     pub fn to_fields(&self) -> Vec<Fr> {
-        let mut out: Vec<Fr> =
-            self.ranges.iter().flat_map(|(lo, hi)| [Fr::from(*lo), Fr::from(*hi)]).collect();
+        let mut out: Vec<Fr> = self
+            .ranges
+            .iter()
+            .flat_map(|(lo, hi)| [Fr::from(*lo), Fr::from(*hi)])
+            .collect();
         out.extend([self.purpose, self.statistic, self.min_cohort].map(Fr::from));
         out
     }
@@ -151,7 +154,10 @@ impl QueryResult {
         }
         let n = self.count as f64;
         let unit = 10f64.powi(scale as i32);
-        let (s, ss) = (big_to_f64(&self.sum) / unit, big_to_f64(&self.sum_squares) / (unit * unit));
+        let (s, ss) = (
+            big_to_f64(&self.sum) / unit,
+            big_to_f64(&self.sum_squares) / (unit * unit),
+        );
         let mean = s / n;
         Some((mean, (ss / n - mean * mean).max(0.0)))
     }
@@ -168,7 +174,8 @@ mod decimal {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigUint, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|_| D::Error::custom(format!("`{s}` is not a decimal integer")))
+        s.parse()
+            .map_err(|_| D::Error::custom(format!("`{s}` is not a decimal integer")))
     }
 }
 
@@ -179,9 +186,14 @@ fn big_to_f64(x: &BigUint) -> f64 {
 impl QuerySpec {
     /// Reads a query file.
     pub fn load(path: &Path) -> Result<Self, QueryError> {
-        let text = fs::read_to_string(path)
-            .map_err(|source| QueryError::Io { path: path.to_owned(), source })?;
-        serde_json::from_str(&text).map_err(|source| QueryError::Parse { path: path.to_owned(), source })
+        let text = fs::read_to_string(path).map_err(|source| QueryError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| QueryError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// SHA-256 of the canonical JSON form: names the query in artifacts and on-chain.
@@ -191,7 +203,10 @@ impl QuerySpec {
 
     /// Checks the query against a schema and compiles it into public constants.
     pub fn compile(&self, schema: &Schema) -> Result<QueryConstants, QueryError> {
-        let invalid = |message: String| QueryError::Invalid { schema: schema.name.clone(), message };
+        let invalid = |message: String| QueryError::Invalid {
+            schema: schema.name.clone(),
+            message,
+        };
         for name in self.criteria.keys() {
             match schema.column_index(name) {
                 None => return Err(invalid(format!("no column `{name}`"))),
@@ -206,7 +221,8 @@ impl QuerySpec {
         let mut ranges = Vec::new();
         for (_, col) in schema.value_columns() {
             let bound = |v: &serde_json::Value| {
-                col.encode_bound(v).map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
+                col.encode_bound(v)
+                    .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
             };
             let (lo, hi) = match self.criteria.get(&col.name) {
                 None => (0, col.max_value()),
@@ -217,7 +233,10 @@ impl QuerySpec {
                 }
                 Some(Criterion::Bounds(Bounds { min, max })) => (
                     min.as_ref().map(bound).transpose()?.unwrap_or(0),
-                    max.as_ref().map(bound).transpose()?.unwrap_or(col.max_value()),
+                    max.as_ref()
+                        .map(bound)
+                        .transpose()?
+                        .unwrap_or(col.max_value()),
                 ),
                 Some(Criterion::Prefix { prefix }) => match col.kind {
                     ColumnKind::Icd10 => icd10::prefix_range(prefix)
@@ -231,7 +250,10 @@ impl QuerySpec {
                 },
             };
             if lo > hi {
-                return Err(invalid(format!("column `{}`: empty range {lo} > {hi}", col.name)));
+                return Err(invalid(format!(
+                    "column `{}`: empty range {lo} > {hi}",
+                    col.name
+                )));
             }
             debug_assert!(hi <= low_mask(col.bits()));
             ranges.push((lo, hi));
@@ -250,12 +272,21 @@ impl QuerySpec {
         let statistic = schema
             .value_columns()
             .position(|(_, c)| c.name == self.statistic)
-            .ok_or_else(|| invalid(format!("statistic `{}` is not a value column", self.statistic)))?
-            as u64;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "statistic `{}` is not a value column",
+                    self.statistic
+                ))
+            })? as u64;
         if self.min_cohort == 0 || self.min_cohort >= 1 << COUNT_BITS {
             return Err(invalid(format!("min_cohort must be 1..2^{COUNT_BITS}")));
         }
-        Ok(QueryConstants { ranges, purpose, statistic, min_cohort: self.min_cohort })
+        Ok(QueryConstants {
+            ranges,
+            purpose,
+            statistic,
+            min_cohort: self.min_cohort,
+        })
     }
 }
 
@@ -267,7 +298,10 @@ pub fn evaluate(schema: &Schema, records: &[Vec<u64>], q: &QueryConstants) -> Qu
     let (mut count, mut sum, mut sum_squares) = (0u64, BigUint::default(), BigUint::default());
     for r in records {
         let consented = r[consent] >> q.purpose & 1 == 1;
-        let matches = value_cols.iter().zip(&q.ranges).all(|(&c, &(lo, hi))| lo <= r[c] && r[c] <= hi);
+        let matches = value_cols
+            .iter()
+            .zip(&q.ranges)
+            .all(|(&c, &(lo, hi))| lo <= r[c] && r[c] <= hi);
         if consented && matches {
             count += 1;
             sum += r[stat_col];
@@ -278,7 +312,13 @@ pub fn evaluate(schema: &Schema, records: &[Vec<u64>], q: &QueryConstants) -> Qu
     if suppressed {
         (count, sum, sum_squares) = (0, BigUint::default(), BigUint::default());
     }
-    QueryResult { records: records.len() as u64, count, sum, sum_squares, suppressed }
+    QueryResult {
+        records: records.len() as u64,
+        count,
+        sum,
+        sum_squares,
+        suppressed,
+    }
 }
 
 #[cfg(test)]
@@ -292,12 +332,18 @@ mod tests {
     #[test]
     fn compiles_natural_units() {
         let s = Schema::clinical_default();
-        let q = spec(r#"{"criteria":{"age":[40,65],"dx":{"prefix":"E11"},"hba1c":{"min":"6.5"}},"consent":"research","statistic":"hba1c"}"#);
+        let q = spec(
+            r#"{"criteria":{"age":[40,65],"dx":{"prefix":"E11"},"hba1c":{"min":"6.5"}},"consent":"research","statistic":"hba1c"}"#,
+        );
         let c = q.compile(&s).unwrap();
         assert_eq!(c.ranges[0], (40, 65));
         assert_eq!(c.ranges[2], icd10::prefix_range("E11").unwrap());
         assert_eq!(c.ranges[3], (65, 255));
-        assert_eq!(c.ranges[1], (0, 2), "unmentioned categorical spans its codes");
+        assert_eq!(
+            c.ranges[1],
+            (0, 2),
+            "unmentioned categorical spans its codes"
+        );
         assert_eq!((c.purpose, c.statistic, c.min_cohort), (0, 3, 11));
         assert_eq!(c.to_fields().len(), QueryConstants::len_for(&s));
     }
@@ -306,13 +352,34 @@ mod tests {
     fn rejects_queries_that_do_not_fit() {
         let s = Schema::clinical_default();
         for (bad, why) in [
-            (r#"{"criteria":{"weight":[1,2]},"consent":"research","statistic":"age"}"#, "no column"),
-            (r#"{"criteria":{"age":[65,40]},"consent":"research","statistic":"age"}"#, "empty range"),
-            (r#"{"criteria":{"age":[40,200]},"consent":"research","statistic":"age"}"#, "outside"),
-            (r#"{"criteria":{"age":{"prefix":"E1"}},"consent":"research","statistic":"age"}"#, "only applies"),
-            (r#"{"consent":"marketing","statistic":"age"}"#, "consent purpose"),
-            (r#"{"consent":"research","statistic":"consent"}"#, "statistic"),
-            (r#"{"consent":"research","statistic":"age","min_cohort":0}"#, "min_cohort"),
+            (
+                r#"{"criteria":{"weight":[1,2]},"consent":"research","statistic":"age"}"#,
+                "no column",
+            ),
+            (
+                r#"{"criteria":{"age":[65,40]},"consent":"research","statistic":"age"}"#,
+                "empty range",
+            ),
+            (
+                r#"{"criteria":{"age":[40,200]},"consent":"research","statistic":"age"}"#,
+                "outside",
+            ),
+            (
+                r#"{"criteria":{"age":{"prefix":"E1"}},"consent":"research","statistic":"age"}"#,
+                "only applies",
+            ),
+            (
+                r#"{"consent":"marketing","statistic":"age"}"#,
+                "consent purpose",
+            ),
+            (
+                r#"{"consent":"research","statistic":"consent"}"#,
+                "statistic",
+            ),
+            (
+                r#"{"consent":"research","statistic":"age","min_cohort":0}"#,
+                "min_cohort",
+            ),
         ] {
             let err = spec(bad).compile(&s).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
@@ -330,13 +397,27 @@ mod tests {
     #[test]
     fn evaluation_suppresses_small_cells() {
         let s = Schema::clinical_default();
-        let rec = |age, consent| vec![age, 0, icd10::encode("E11.9").unwrap(), 70, 120, 300, consent, 0];
+        let rec = |age, consent| {
+            vec![
+                age,
+                0,
+                icd10::encode("E11.9").unwrap(),
+                70,
+                120,
+                300,
+                consent,
+                0,
+            ]
+        };
         let records = vec![rec(50, 1), rec(51, 1), rec(70, 1), rec(52, 0b10)];
         let mut q = spec(r#"{"criteria":{"age":[40,65]},"consent":"research","statistic":"hba1c","min_cohort":2}"#)
             .compile(&s)
             .unwrap();
         let r = evaluate(&s, &records, &q);
-        assert_eq!((r.count, r.sum.clone(), r.suppressed), (2, 140u32.into(), false));
+        assert_eq!(
+            (r.count, r.sum.clone(), r.suppressed),
+            (2, 140u32.into(), false)
+        );
         assert_eq!(r.sum_squares, 9800u32.into());
         q.min_cohort = 3;
         let r = evaluate(&s, &records, &q);

@@ -98,9 +98,16 @@ impl Column {
             ColumnKind::Icd10 => icd10::encode(cell)?,
             ColumnKind::Consent { purposes } => {
                 let mut mask = 0u64;
-                for purpose in cell.split(['|', ';']).map(str::trim).filter(|p| !p.is_empty()) {
+                for purpose in cell
+                    .split(['|', ';'])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                {
                     let bit = purposes.iter().position(|p| p == purpose).ok_or_else(|| {
-                        format!("`{purpose}` is not a consent purpose [{}]", purposes.join(", "))
+                        format!(
+                            "`{purpose}` is not a consent purpose [{}]",
+                            purposes.join(", ")
+                        )
                     })?;
                     mask |= 1 << bit;
                 }
@@ -122,9 +129,10 @@ impl Column {
         match &self.kind {
             ColumnKind::Uint { .. } => value.to_string(),
             ColumnKind::Decimal { scale, .. } => format_decimal(value, *scale),
-            ColumnKind::Categorical { codes } => {
-                codes.get(value as usize).cloned().unwrap_or_else(|| format!("#{value}"))
-            }
+            ColumnKind::Categorical { codes } => codes
+                .get(value as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("#{value}")),
             ColumnKind::Icd10 => icd10::decode(value),
             ColumnKind::Consent { purposes } => purposes
                 .iter()
@@ -158,10 +166,14 @@ pub struct Schema {
 impl Schema {
     /// Reads and validates a schema file (JSON).
     pub fn load(path: &Path) -> Result<Self, SchemaError> {
-        let text = fs::read_to_string(path)
-            .map_err(|source| SchemaError::Io { path: path.to_owned(), source })?;
-        let schema: Schema = serde_json::from_str(&text)
-            .map_err(|source| SchemaError::Parse { path: path.to_owned(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| SchemaError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let schema: Schema = serde_json::from_str(&text).map_err(|source| SchemaError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
         schema.validate()?;
         Ok(schema)
     }
@@ -199,7 +211,11 @@ impl Schema {
         }
         match self.columns.iter().filter(|c| c.is_consent()).count() {
             1 => {}
-            n => return invalid(format!("a schema needs exactly one consent column, found {n}")),
+            n => {
+                return invalid(format!(
+                    "a schema needs exactly one consent column, found {n}"
+                ))
+            }
         }
         if self.record_bits() > crate::commitment::PACKED_BITS {
             return invalid(format!(
@@ -223,12 +239,18 @@ impl Schema {
 
     /// Index of the consent column.
     pub fn consent_index(&self) -> usize {
-        self.columns.iter().position(Column::is_consent).expect("validated schema")
+        self.columns
+            .iter()
+            .position(Column::is_consent)
+            .expect("validated schema")
     }
 
     /// Columns that queries may filter on or aggregate (all but the consent column), in order.
     pub fn value_columns(&self) -> impl Iterator<Item = (usize, &Column)> {
-        self.columns.iter().enumerate().filter(|(_, c)| !c.is_consent())
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_consent())
     }
 
     /// Number of consent purposes.
@@ -246,13 +268,21 @@ impl Schema {
 
     /// The schema the synthetic generator and the demo use.
     pub fn clinical_default() -> Self {
-        let col = |name: &str, kind| Column { name: name.into(), kind };
+        let col = |name: &str, kind| Column {
+            name: name.into(),
+            kind,
+        };
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         Schema {
             name: "zkcohort-clinical-v1".into(),
             columns: vec![
                 col("age", ColumnKind::Uint { bits: 7 }),
-                col("sex", ColumnKind::Categorical { codes: strings(&["F", "M", "X"]) }),
+                col(
+                    "sex",
+                    ColumnKind::Categorical {
+                        codes: strings(&["F", "M", "X"]),
+                    },
+                ),
                 col("dx", ColumnKind::Icd10),
                 col("hba1c", ColumnKind::Decimal { scale: 1, bits: 8 }),
                 col("sbp", ColumnKind::Uint { bits: 8 }),
@@ -295,10 +325,20 @@ fn parse_decimal(cell: &str, scale: u32) -> Result<u64, String> {
     if frac.len() > scale as usize {
         return Err(err());
     }
-    let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err())? };
-    let frac_val: u64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err())? };
+    let int: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err())?
+    };
+    let frac_val: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| err())?
+    };
     let frac_scaled = frac_val * 10u64.pow(scale - frac.len() as u32);
-    int.checked_mul(10u64.pow(scale)).and_then(|v| v.checked_add(frac_scaled)).ok_or_else(err)
+    int.checked_mul(10u64.pow(scale))
+        .and_then(|v| v.checked_add(frac_scaled))
+        .ok_or_else(err)
 }
 
 fn format_decimal(value: u64, scale: u32) -> String {
@@ -306,7 +346,12 @@ fn format_decimal(value: u64, scale: u32) -> String {
         return value.to_string();
     }
     let div = 10u64.pow(scale);
-    format!("{}.{:0width$}", value / div, value % div, width = scale as usize)
+    format!(
+        "{}.{:0width$}",
+        value / div,
+        value % div,
+        width = scale as usize
+    )
 }
 
 #[cfg(test)]
@@ -322,13 +367,19 @@ mod tests {
 
     #[test]
     fn decimals_round_trip_and_reject_garbage() {
-        let col = Column { name: "x".into(), kind: ColumnKind::Decimal { scale: 1, bits: 8 } };
+        let col = Column {
+            name: "x".into(),
+            kind: ColumnKind::Decimal { scale: 1, bits: 8 },
+        };
         assert_eq!(col.encode("6.5"), Ok(65));
         assert_eq!(col.encode("7"), Ok(70));
         assert_eq!(col.decode(65), "6.5");
         assert!(col.encode("6.55").is_err());
         assert!(col.encode("-1").is_err());
-        assert!(col.encode("25.6").unwrap_err().contains("outside the declared 8 bits"));
+        assert!(col
+            .encode("25.6")
+            .unwrap_err()
+            .contains("outside the declared 8 bits"));
         assert!(col.encode("abc").is_err());
         assert!(col.encode("").is_err());
     }

@@ -24,7 +24,10 @@ use zkcohort::{
 const CAPACITY: usize = 48;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn store() -> KeyStore {
@@ -60,7 +63,12 @@ fn queries() -> Vec<QuerySpec> {
     let mut paths: Vec<PathBuf> = fs::read_dir(root().join("examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("query-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("query-")
+        })
         .collect();
     paths.sort();
     assert!(paths.len() >= 3);
@@ -88,7 +96,10 @@ fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
             released += usize::from(!truth.suppressed && truth.count > 0);
         }
     }
-    assert!(released >= 2, "the examples exercise released (not only suppressed) results");
+    assert!(
+        released >= 2,
+        "the examples exercise released (not only suppressed) results"
+    );
 }
 
 #[test]
@@ -108,7 +119,13 @@ fn tampered_artifacts_are_rejected_offline() {
     let fields = inputs.to_fields();
     lie.instances = fields.iter().map(fr_to_hex).collect();
     let proof_bytes = hex::decode(&lie.proof[2..]).unwrap();
-    lie.calldata = format!("0x{}", hex::encode(snark_verifier_sdk::evm::encode_calldata(&[fields], &proof_bytes)));
+    lie.calldata = format!(
+        "0x{}",
+        hex::encode(snark_verifier_sdk::evm::encode_calldata(
+            &[fields],
+            &proof_bytes
+        ))
+    );
     let err = proof::verify(&lie, &store()).unwrap_err().to_string();
     assert!(err.contains("proof rejected"), "{err}");
 
@@ -122,12 +139,18 @@ fn tampered_artifacts_are_rejected_offline() {
     // Decoded fields that disagree with the instances.
     let mut inconsistent = artifact.clone();
     inconsistent.public.result.sum += 1u32;
-    assert!(proof::verify(&inconsistent, &store()).unwrap_err().to_string().contains("disagree"));
+    assert!(proof::verify(&inconsistent, &store())
+        .unwrap_err()
+        .to_string()
+        .contains("disagree"));
 
     // Constants that do not belong to the named query.
     let mut other_query = artifact;
     other_query.query.min_cohort += 1;
-    assert!(proof::verify(&other_query, &store()).unwrap_err().to_string().contains("query"));
+    assert!(proof::verify(&other_query, &store())
+        .unwrap_err()
+        .to_string()
+        .contains("query"));
 }
 
 #[test]
@@ -138,15 +161,35 @@ fn artifacts_hold_no_record_data() {
     let text = serde_json::to_string(&artifact).unwrap();
     // Packed elements that hold records (the rest are all-zero padding).
     let elements = data.layout.pack(&dataset.records);
-    let used = dataset.records.len().div_ceil(data.layout.slots_per_element);
-    for secret in std::iter::once(fr_to_hex(&data.salt)).chain(elements[..used].iter().map(fr_to_hex)) {
+    let used = dataset
+        .records
+        .len()
+        .div_ceil(data.layout.slots_per_element);
+    for secret in
+        std::iter::once(fr_to_hex(&data.salt)).chain(elements[..used].iter().map(fr_to_hex))
+    {
         assert!(!text.contains(&secret[2..]), "artifact leaks {secret}");
     }
-    let keys: Vec<String> =
-        serde_json::from_str::<serde_json::Value>(&text).unwrap().as_object().unwrap().keys().cloned().collect();
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Value>(&text)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(
         keys,
-        ["calldata", "circuit_id", "instances", "proof", "public", "query", "query_hash", "version", "vk_hash"]
+        [
+            "calldata",
+            "circuit_id",
+            "instances",
+            "proof",
+            "public",
+            "query",
+            "query_hash",
+            "version",
+            "vk_hash"
+        ]
     );
 }
 
@@ -158,7 +201,13 @@ fn writes_evm_verifier_and_proof_fixture() {
     let s = setup();
     let schema = Schema::clinical_default();
     let n = PublicInputs::len_for(&schema);
-    let source = evm::verifier_source(&s.params, s.keys.pk.get_vk(), n, "AggregateVerifier", &s.keys.config.circuit_id);
+    let source = evm::verifier_source(
+        &s.params,
+        s.keys.pk.get_vk(),
+        n,
+        "AggregateVerifier",
+        &s.keys.config.circuit_id,
+    );
     let path = root().join("contracts/verifiers/AggregateVerifier.sol");
     if fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
         fs::write(&path, &source).unwrap();
@@ -177,5 +226,57 @@ fn writes_evm_verifier_and_proof_fixture() {
     });
     let out = root().join("test/fixtures/aggregate_proof.json");
     fs::create_dir_all(out.parent().unwrap()).unwrap();
+    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+}
+
+/// Writes real proofs for the market's forge suite (`test/QueryMarket.t.sol`): three hospitals
+/// answering one query (the third suppressed), and one proof of another query.
+#[test]
+fn writes_market_fixture() {
+    let s = setup();
+    let queries = queries();
+    let (main_query, other_query) = (&queries[0], &queries[1]);
+    let entry = |data: &CommittedDataset, artifact: &ProofArtifact| {
+        serde_json::json!({
+            "commitment": data.info.commitment,
+            "record_count": data.info.record_count,
+            "schema_hash": data.info.schema_hash,
+            "instances": artifact.instances,
+            "proof": artifact.proof,
+            "count": artifact.public.result.count,
+            "sum": artifact.public.result.sum.to_string(),
+            "sum_squares": artifact.public.result.sum_squares.to_string(),
+            "suppressed": artifact.public.result.suppressed,
+        })
+    };
+    let mut hospitals = Vec::new();
+    let mut other = None;
+    for (i, (records, seed)) in [(45, 3), (38, 4), (12, 5)].into_iter().enumerate() {
+        let (_dir, data) = committed(&Dataset::synthesize(records, seed, 2));
+        let artifact = prove(&data, main_query);
+        assert_eq!(
+            artifact.public.result.suppressed,
+            i == 2,
+            "hospital {i}: {:?}",
+            artifact.public.result
+        );
+        hospitals.push(entry(&data, &artifact));
+        if i == 0 {
+            other = Some(entry(&data, &prove(&data, other_query)));
+        }
+    }
+    let n_constants = zkcohort::query::QueryConstants::len_for(&Schema::clinical_default());
+    let constants =
+        |e: &serde_json::Value| e["instances"].as_array().unwrap()[1..1 + n_constants].to_vec();
+    let fixture = serde_json::json!({
+        "circuit_id": s.keys.config.circuit_id,
+        "query_hash": format!("0x{}", hex::encode(main_query.hash())),
+        "constants": constants(&hospitals[0]),
+        "other_query_hash": format!("0x{}", hex::encode(other_query.hash())),
+        "other_constants": constants(other.as_ref().unwrap()),
+        "hospitals": hospitals,
+        "other_query_proof": other,
+    });
+    let out = root().join("test/fixtures/market_proofs.json");
     fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
 }

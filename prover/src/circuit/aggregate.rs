@@ -22,9 +22,7 @@
 //! are `Σ match`, `Σ match·stat`, `Σ match·stat²`, masked by suppression.
 
 use halo2_base::{
-    gates::{
-        circuit::builder::BaseCircuitBuilder, GateChip, GateInstructions, RangeInstructions,
-    },
+    gates::{circuit::builder::BaseCircuitBuilder, GateChip, GateInstructions, RangeInstructions},
     halo2_proofs::halo2curves::{bn256::Fr, ff::Field},
     poseidon::hasher::{spec::OptimizedPoseidonSpec, PoseidonHasher},
     AssignedValue, Context,
@@ -52,10 +50,17 @@ pub struct AggregateWitness {
 
 impl AggregateWitness {
     /// The honest witness for records under a layout.
-    pub fn new(layout: &RecordLayout, salt: Fr, records: &[Vec<u64>], query: QueryConstants) -> Self {
+    pub fn new(
+        layout: &RecordLayout,
+        salt: Fr,
+        records: &[Vec<u64>],
+        query: QueryConstants,
+    ) -> Self {
         let width = layout.column_bits.len() + 1;
-        let mut slots: Vec<Vec<u64>> =
-            records.iter().map(|r| std::iter::once(1).chain(r.iter().copied()).collect()).collect();
+        let mut slots: Vec<Vec<u64>> = records
+            .iter()
+            .map(|r| std::iter::once(1).chain(r.iter().copied()).collect())
+            .collect();
         slots.resize(layout.capacity, vec![0; width]);
         AggregateWitness { salt, slots, query }
     }
@@ -124,7 +129,11 @@ pub fn build(
     layout: &RecordLayout,
     witness: &AggregateWitness,
 ) -> Probes {
-    assert_eq!(witness.slots.len(), layout.capacity, "witness does not fit the layout");
+    assert_eq!(
+        witness.slots.len(),
+        layout.capacity,
+        "witness does not fit the layout"
+    );
     let range = builder.range_chip();
     let gate = range.gate();
     let ctx = builder.main(0);
@@ -181,7 +190,8 @@ pub fn build(
                 }
             }
 
-            let consent = gate.inner_product(ctx, consent_bits, purpose_sel.iter().map(|s| Existing(*s)));
+            let consent =
+                gate.inner_product(ctx, consent_bits, purpose_sel.iter().map(|s| Existing(*s)));
             let mut acc = gate.mul(ctx, present, consent);
             for ((&c, v), (lo, hi)) in value_cols.iter().zip(&values).zip(&ranges) {
                 let bits = layout.column_bits[c] as usize;
@@ -205,7 +215,11 @@ pub fn build(
     // Aggregates.
     let records = gate.sum(ctx, presents);
     let count = gate.sum(ctx, matches.iter().copied());
-    let matched_stats = matches.iter().zip(&stats).map(|(m, s)| gate.mul(ctx, *m, *s)).collect_vec();
+    let matched_stats = matches
+        .iter()
+        .zip(&stats)
+        .map(|(m, s)| gate.mul(ctx, *m, *s))
+        .collect_vec();
     let sum = gate.sum(ctx, matched_stats.iter().copied());
     let sum_squares = gate.inner_product(ctx, matched_stats, stats.into_iter().map(Existing));
     let small = range.is_less_than(ctx, count, min_cohort, COUNT_BITS as usize);
@@ -224,7 +238,16 @@ pub fn build(
     for (lo, hi) in ranges {
         public.extend([lo, hi]);
     }
-    public.extend([purpose, statistic, min_cohort, records, count_out, sum_out, sum_squares_out, suppressed]);
+    public.extend([
+        purpose,
+        statistic,
+        min_cohort,
+        records,
+        count_out,
+        sum_out,
+        sum_squares_out,
+        suppressed,
+    ]);
     builder.assigned_instances[0].extend(public);
     probes
 }
@@ -237,10 +260,13 @@ fn commit(
     elements: &[AssignedValue<Fr>],
     salt: AssignedValue<Fr>,
 ) -> AssignedValue<Fr> {
-    let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(OptimizedPoseidonSpec::new::<R_F, R_P, 0>());
+    let mut hasher =
+        PoseidonHasher::<Fr, T, RATE>::new(OptimizedPoseidonSpec::new::<R_F, R_P, 0>());
     hasher.initialize_consts(ctx, gate);
-    let mut level: Vec<AssignedValue<Fr>> =
-        elements.chunks(LEAF_ELEMENTS).map(|leaf| hasher.hash_fix_len_array(ctx, gate, leaf)).collect();
+    let mut level: Vec<AssignedValue<Fr>> = elements
+        .chunks(LEAF_ELEMENTS)
+        .map(|leaf| hasher.hash_fix_len_array(ctx, gate, leaf))
+        .collect();
     while level.len() > 1 {
         level = level
             .chunks(2)
@@ -254,7 +280,12 @@ fn commit(
 }
 
 /// `[idx == 0, ..., idx == n-1]`, constrained to contain exactly one 1 (so `idx < n`).
-fn one_hot(ctx: &mut Context<Fr>, gate: &GateChip<Fr>, idx: AssignedValue<Fr>, n: usize) -> Vec<AssignedValue<Fr>> {
+fn one_hot(
+    ctx: &mut Context<Fr>,
+    gate: &GateChip<Fr>,
+    idx: AssignedValue<Fr>,
+    n: usize,
+) -> Vec<AssignedValue<Fr>> {
     let sel = gate.idx_to_indicator(ctx, idx, n);
     let total = gate.sum(ctx, sel.iter().copied());
     gate.assert_is_const(ctx, &total, &Fr::from(1));

@@ -47,7 +47,14 @@ impl Case {
         .unwrap();
         let query = spec.compile(&schema).unwrap();
         let k = CircuitConfig::plan(&schema, &layout).params.k;
-        Case { schema, layout, k, salt: Fr::from(0xC0FFEE), records, query }
+        Case {
+            schema,
+            layout,
+            k,
+            salt: Fr::from(0xC0FFEE),
+            records,
+            query,
+        }
     }
 
     fn witness(&self) -> AggregateWitness {
@@ -79,7 +86,9 @@ impl Case {
         tamper(&mut builder, &probes);
         builder.calculate_params(Some(MIN_ROWS));
         let prover = MockProver::run(self.k as u32, &builder, vec![instances]).unwrap();
-        prover.verify().map_err(|failures| format!("{} failures, first: {}", failures.len(), failures[0]))
+        prover
+            .verify()
+            .map_err(|failures| format!("{} failures, first: {}", failures.len(), failures[0]))
     }
 
     fn honest(&self) -> Result<(), String> {
@@ -94,7 +103,10 @@ impl Case {
     }
 
     fn slot_where(&self, pred: impl Fn(&[u64]) -> bool) -> usize {
-        self.records.iter().position(|r| pred(r)).expect("a record like that exists")
+        self.records
+            .iter()
+            .position(|r| pred(r))
+            .expect("a record like that exists")
     }
 }
 
@@ -147,7 +159,10 @@ fn honest_suppressed_and_empty_cohorts() {
     case.honest().unwrap();
     let mut empty = Case::new(2);
     empty.query.ranges[0] = (0, 1); // nobody is aged 0–1
-    assert_eq!(evaluate(&empty.schema, &empty.records, &empty.query).count, 0);
+    assert_eq!(
+        evaluate(&empty.schema, &empty.records, &empty.query).count,
+        0
+    );
     empty.honest().unwrap();
 }
 
@@ -162,7 +177,9 @@ fn rejects_wrong_count() {
 fn rejects_wrong_sum() {
     let case = Case::new(2);
     let inst = case.expected();
-    assert!(case.with_instance(SUM, inst[inst.len() - SUM] + Fr::from(1)).is_err());
+    assert!(case
+        .with_instance(SUM, inst[inst.len() - SUM] + Fr::from(1))
+        .is_err());
 }
 
 #[test]
@@ -174,7 +191,9 @@ fn rejects_wrong_sum_of_squares() {
 #[test]
 fn rejects_wrong_record_count() {
     let case = Case::new(2);
-    assert!(case.with_instance(5, Fr::from(case.records.len() as u64 - 1)).is_err());
+    assert!(case
+        .with_instance(5, Fr::from(case.records.len() as u64 - 1))
+        .is_err());
 }
 
 #[test]
@@ -219,9 +238,17 @@ fn rejects_value_outside_declared_width() {
 fn rejects_predicate_bypass() {
     let case = Case::new(2);
     let too_old = case.slot_where(|r| r[0] > 65 && r[6] & 1 == 1);
-    let not_e11 = case.slot_where(|r| (40..=65).contains(&r[0]) && r[6] & 1 == 1 && !icd10::decode(r[2]).starts_with("E11"));
+    let not_e11 = case.slot_where(|r| {
+        (40..=65).contains(&r[0]) && r[6] & 1 == 1 && !icd10::decode(r[2]).starts_with("E11")
+    });
     for slot in [too_old, not_e11] {
-        assert!(case.run(&case.witness(), |b, p| set_cell(b, &p.matched[slot], 1), case.expected()).is_err());
+        assert!(case
+            .run(
+                &case.witness(),
+                |b, p| set_cell(b, &p.matched[slot], 1),
+                case.expected()
+            )
+            .is_err());
     }
 }
 
@@ -229,7 +256,13 @@ fn rejects_predicate_bypass() {
 fn rejects_consent_bypass() {
     let case = Case::new(2);
     let no_consent = case.slot_where(|r| r[0] == 58 && r[6] == 0b0010);
-    assert!(case.run(&case.witness(), |b, p| set_cell(b, &p.consent[no_consent], 1), case.expected()).is_err());
+    assert!(case
+        .run(
+            &case.witness(),
+            |b, p| set_cell(b, &p.consent[no_consent], 1),
+            case.expected()
+        )
+        .is_err());
     // A purpose index past the consent mask would select nothing: the one-hot check refuses it.
     let mut w = case.witness();
     w.query.purpose = 4;
@@ -243,11 +276,24 @@ fn rejects_suppression_bypass() {
     let case = Case::new(1000);
     let mut unsuppressed = case.expected();
     let n = unsuppressed.len();
-    let raw = evaluate(&case.schema, &case.records, &QueryConstants { min_cohort: 1, ..case.query.clone() });
+    let raw = evaluate(
+        &case.schema,
+        &case.records,
+        &QueryConstants {
+            min_cohort: 1,
+            ..case.query.clone()
+        },
+    );
     unsuppressed[n - COUNT] = Fr::from(raw.count);
     unsuppressed[n - SUPPRESSED] = Fr::from(0);
     assert!(case.run(&case.witness(), |_, _| {}, unsuppressed).is_err());
-    assert!(case.run(&case.witness(), |b, p| set_cell(b, p.suppressed.as_ref().unwrap(), 0), case.expected()).is_err());
+    assert!(case
+        .run(
+            &case.witness(),
+            |b, p| set_cell(b, p.suppressed.as_ref().unwrap(), 0),
+            case.expected()
+        )
+        .is_err());
 }
 
 #[test]
@@ -257,10 +303,26 @@ fn rejects_padding_slot_counted() {
     assert!(padding < case.layout.capacity);
     // Turning a padding slot into a matching record changes the committed data...
     let mut w = case.witness();
-    w.slots[padding] = vec![1, 50, 0, icd10::encode("E11.9").unwrap(), 70, 120, 300, 1, 0];
+    w.slots[padding] = vec![
+        1,
+        50,
+        0,
+        icd10::encode("E11.9").unwrap(),
+        70,
+        120,
+        300,
+        1,
+        0,
+    ];
     assert!(case.run(&w, |_, _| {}, case.expected()).is_err());
     // ...and forcing its match flag is caught by the predicate constraints.
-    assert!(case.run(&case.witness(), |b, p| set_cell(b, &p.matched[padding], 1), case.expected()).is_err());
+    assert!(case
+        .run(
+            &case.witness(),
+            |b, p| set_cell(b, &p.matched[padding], 1),
+            case.expected()
+        )
+        .is_err());
 }
 
 #[test]
@@ -290,8 +352,17 @@ fn rejects_results_of_another_query() {
 #[ignore]
 fn print_cell_costs() {
     let case = Case::new(2);
-    let mut builder = BaseCircuitBuilder::new(false).use_k(case.k).use_lookup_bits(case.k - 1).use_instance_columns(1);
+    let mut builder = BaseCircuitBuilder::new(false)
+        .use_k(case.k)
+        .use_lookup_bits(case.k - 1)
+        .use_instance_columns(1);
     build(&mut builder, &case.schema, &case.layout, &case.witness());
     let stats = builder.statistics();
-    println!("capacity {} k {} gate cells {:?} lookups {:?}", case.layout.capacity, case.k, stats.gate.total_advice_per_phase, stats.total_lookup_advice_per_phase);
+    println!(
+        "capacity {} k {} gate cells {:?} lookups {:?}",
+        case.layout.capacity,
+        case.k,
+        stats.gate.total_advice_per_phase,
+        stats.total_lookup_advice_per_phase
+    );
 }

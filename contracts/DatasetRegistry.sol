@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @title DatasetRegistry
+/// @notice Custodians publish commitments to their datasets here: a Poseidon commitment over
+/// salted, schema-typed records, plus the schema hash, the record count and the id of the
+/// circuit whose proofs open it. Records never leave the custodian; this is all the chain sees.
+/// @dev Dataset ids start at 1. A commitment is accepted once, ever (also after retirement), so
+/// a proof for a commitment always names one dataset and one custodian.
+contract DatasetRegistry {
+    /// @dev BN254 scalar field modulus: commitments are field elements.
+    uint256 internal constant SNARK_SCALAR_FIELD =
+        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+
+    struct Dataset {
+        address custodian;
+        uint64 recordCount;
+        bool retired;
+        bytes32 commitment;
+        bytes32 schemaHash;
+        bytes32 circuitId;
+    }
+
+    /// @notice The commitment was registered before.
+    error CommitmentAlreadyRegistered(bytes32 commitment);
+    /// @notice The commitment is zero or not a BN254 scalar field element.
+    error InvalidCommitment(bytes32 commitment);
+    /// @notice No dataset has this id.
+    error UnknownDataset(uint256 datasetId);
+    /// @notice Only the dataset's custodian may do this.
+    error NotCustodian(uint256 datasetId, address caller);
+    /// @notice The dataset is already retired.
+    error DatasetAlreadyRetired(uint256 datasetId);
+
+    /// @notice A custodian registered a dataset commitment.
+    event DatasetRegistered(
+        uint256 indexed datasetId,
+        address indexed custodian,
+        bytes32 indexed commitment,
+        bytes32 schemaHash,
+        uint64 recordCount,
+        bytes32 circuitId
+    );
+    /// @notice A custodian retired a dataset: no new queries may target it.
+    event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
+
+    /// @notice Number of datasets registered so far (the last id).
+    uint256 public datasetCount;
+    /// @notice Whether a commitment has ever been registered.
+    mapping(bytes32 commitment => bool) public commitmentUsed;
+    mapping(uint256 datasetId => Dataset) internal _datasets;
+
+    /// @notice Registers a dataset commitment; the caller becomes its custodian.
+    /// @param commitment The Poseidon commitment (a BN254 scalar field element, non-zero).
+    /// @param schemaHash SHA-256 of the dataset schema.
+    /// @param recordCount Number of records committed (proofs must report the same number).
+    /// @param circuitId keccak256 of the id of the circuit that opens this commitment.
+    /// @return datasetId The new dataset's id.
+    function register(bytes32 commitment, bytes32 schemaHash, uint64 recordCount, bytes32 circuitId)
+        external
+        returns (uint256 datasetId)
+    {
+        if (commitment == 0 || uint256(commitment) >= SNARK_SCALAR_FIELD) {
+            revert InvalidCommitment(commitment);
+        }
+        if (commitmentUsed[commitment]) revert CommitmentAlreadyRegistered(commitment);
+        commitmentUsed[commitment] = true;
+        datasetId = ++datasetCount;
+        _datasets[datasetId] = Dataset({
+            custodian: msg.sender,
+            recordCount: recordCount,
+            retired: false,
+            commitment: commitment,
+            schemaHash: schemaHash,
+            circuitId: circuitId
+        });
+        emit DatasetRegistered(
+            datasetId, msg.sender, commitment, schemaHash, recordCount, circuitId
+        );
+    }
+
+    /// @notice Retires a dataset: it can no longer be targeted by new queries. Queries already
+    /// targeting it may still be answered.
+    /// @param datasetId The dataset to retire.
+    function retire(uint256 datasetId) external {
+        Dataset storage d = _dataset(datasetId);
+        if (d.custodian != msg.sender) revert NotCustodian(datasetId, msg.sender);
+        if (d.retired) revert DatasetAlreadyRetired(datasetId);
+        d.retired = true;
+        emit DatasetRetired(datasetId, msg.sender);
+    }
+
+    /// @notice Returns a registered dataset.
+    /// @param datasetId The dataset id.
+    /// @return The dataset record.
+    function dataset(uint256 datasetId) external view returns (Dataset memory) {
+        return _dataset(datasetId);
+    }
+
+    function _dataset(uint256 datasetId) internal view returns (Dataset storage d) {
+        d = _datasets[datasetId];
+        if (d.custodian == address(0)) revert UnknownDataset(datasetId);
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {Test} from "forge-std/Test.sol";
+import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
+
+contract DatasetRegistryTest is Test {
+    uint256 internal constant R =
+        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+
+    // Copies of the registry's events (0.8.19 cannot emit `Contract.Event`).
+    event DatasetRegistered(
+        uint256 indexed datasetId,
+        address indexed custodian,
+        bytes32 indexed commitment,
+        bytes32 schemaHash,
+        uint64 recordCount,
+        bytes32 circuitId
+    );
+    event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
+
+    DatasetRegistry internal registry;
+    address internal custodian = makeAddr("custodian");
+
+    function setUp() public {
+        registry = new DatasetRegistry();
+    }
+
+    function test_registerStoresAndEmits() public {
+        vm.expectEmit(address(registry));
+        emit DatasetRegistered(1, custodian, bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"));
+        vm.prank(custodian);
+        uint256 id = registry.register(bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"));
+        assertEq(id, 1);
+        DatasetRegistry.Dataset memory d = registry.dataset(id);
+        assertEq(d.custodian, custodian);
+        assertEq(d.recordCount, 40);
+        assertEq(d.commitment, bytes32(uint256(7)));
+        assertFalse(d.retired);
+        assertTrue(registry.commitmentUsed(bytes32(uint256(7))));
+    }
+
+    function test_neverAcceptsACommitmentTwice() public {
+        vm.prank(custodian);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0);
+        vm.prank(custodian);
+        registry.retire(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DatasetRegistry.CommitmentAlreadyRegistered.selector, bytes32(uint256(7))
+            )
+        );
+        registry.register(bytes32(uint256(7)), 0, 1, 0);
+    }
+
+    function test_rejectsNonFieldCommitments() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(0))
+        );
+        registry.register(0, 0, 1, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(R))
+        );
+        registry.register(bytes32(R), 0, 1, 0);
+    }
+
+    function test_retireOnlyByCustodianOnce() public {
+        vm.prank(custodian);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.NotCustodian.selector, id, address(this))
+        );
+        registry.retire(id);
+        vm.expectEmit(address(registry));
+        emit DatasetRetired(id, custodian);
+        vm.prank(custodian);
+        registry.retire(id);
+        assertTrue(registry.dataset(id).retired);
+        vm.prank(custodian);
+        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.DatasetAlreadyRetired.selector, id));
+        registry.retire(id);
+    }
+
+    function test_unknownDataset() public {
+        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.UnknownDataset.selector, 5));
+        registry.dataset(5);
+        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.UnknownDataset.selector, 0));
+        registry.retire(0);
+    }
+
+    function testFuzz_idsAreSequentialAndCommitmentsUnique(bytes32[8] memory commitments) public {
+        uint256 expected;
+        for (uint256 i; i < commitments.length; ++i) {
+            bytes32 c = commitments[i];
+            bool valid = c != 0 && uint256(c) < R && !registry.commitmentUsed(c);
+            if (!valid) {
+                vm.expectRevert();
+                registry.register(c, 0, 1, 0);
+                continue;
+            }
+            assertEq(registry.register(c, 0, 1, 0), ++expected);
+        }
+        assertEq(registry.datasetCount(), expected);
+    }
+}

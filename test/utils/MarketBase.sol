@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {Test} from "forge-std/Test.sol";
+import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
+import {QueryMarket} from "../../contracts/QueryMarket.sol";
+import {AggregateVerifier} from "../../contracts/verifiers/AggregateVerifier.sol";
+
+/// @notice A deployed registry + market + the real generated verifier, and real proofs from
+/// `test/fixtures/market_proofs.json` (written by `cargo test --test end_to_end`): three
+/// hospitals answering one query (the third suppressed) and one proof of another query.
+abstract contract MarketBase is Test {
+    struct Answer {
+        bytes32 commitment;
+        uint64 recordCount;
+        uint256[] inputs;
+        bytes proof;
+        uint256 count;
+        uint256 sum;
+        uint256 sumOfSquares;
+        bool suppressed;
+    }
+
+    DatasetRegistry internal registry;
+    QueryMarket internal market;
+    address internal verifier;
+    bytes32 internal circuitId;
+    bytes32 internal schemaHash;
+    bytes32 internal specHash;
+    bytes32 internal otherSpecHash;
+    uint256[] internal constants;
+    uint256[] internal otherConstants;
+    Answer[3] internal answers;
+    Answer internal otherAnswer;
+
+    address internal owner = makeAddr("owner");
+    address internal sponsor = makeAddr("sponsor");
+    address[3] internal hospitals =
+        [makeAddr("hospital-a"), makeAddr("hospital-b"), makeAddr("hospital-c")];
+    uint256[] internal datasetIds;
+
+    uint256 internal constant PRICE = 1 ether;
+
+    function setUp() public virtual {
+        string memory json = vm.readFile("test/fixtures/market_proofs.json");
+        circuitId = keccak256(bytes(vm.parseJsonString(json, ".circuit_id")));
+        specHash = vm.parseJsonBytes32(json, ".query_hash");
+        otherSpecHash = vm.parseJsonBytes32(json, ".other_query_hash");
+        constants = _words(vm.parseJsonBytes32Array(json, ".constants"));
+        otherConstants = _words(vm.parseJsonBytes32Array(json, ".other_constants"));
+        for (uint256 i; i < 3; ++i) {
+            answers[i] = _answer(json, string.concat(".hospitals[", vm.toString(i), "]"));
+        }
+        otherAnswer = _answer(json, ".other_query_proof");
+        schemaHash = vm.parseJsonBytes32(json, ".hospitals[0].schema_hash");
+
+        registry = new DatasetRegistry();
+        verifier = address(new AggregateVerifier());
+        bytes32[] memory ids = new bytes32[](1);
+        address[] memory verifiers = new address[](1);
+        (ids[0], verifiers[0]) = (circuitId, verifier);
+        market = new QueryMarket(registry, owner, ids, verifiers);
+
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(hospitals[i]);
+            datasetIds.push(
+                registry.register(
+                    answers[i].commitment, schemaHash, answers[i].recordCount, circuitId
+                )
+            );
+        }
+        vm.deal(sponsor, 1_000 ether);
+    }
+
+    function _answer(string memory json, string memory at) internal pure returns (Answer memory a) {
+        a.commitment = vm.parseJsonBytes32(json, string.concat(at, ".commitment"));
+        a.recordCount = uint64(vm.parseJsonUint(json, string.concat(at, ".record_count")));
+        a.inputs = _words(vm.parseJsonBytes32Array(json, string.concat(at, ".instances")));
+        a.proof = vm.parseJsonBytes(json, string.concat(at, ".proof"));
+        a.count = vm.parseJsonUint(json, string.concat(at, ".count"));
+        a.sum = vm.parseJsonUint(json, string.concat(at, ".sum"));
+        a.sumOfSquares = vm.parseJsonUint(json, string.concat(at, ".sum_squares"));
+        a.suppressed = vm.parseJsonBool(json, string.concat(at, ".suppressed"));
+    }
+
+    function _words(bytes32[] memory b) internal pure returns (uint256[] memory w) {
+        w = new uint256[](b.length);
+        for (uint256 i; i < b.length; ++i) {
+            w[i] = uint256(b[i]);
+        }
+    }
+
+    function _post(uint256[] memory ids, uint64 deadline) internal returns (uint256) {
+        vm.prank(sponsor);
+        return market.postQuery{value: PRICE * ids.length}(
+            specHash, constants, ids, address(0), PRICE, deadline
+        );
+    }
+
+    function _postAll() internal returns (uint256) {
+        return _post(datasetIds, uint64(block.timestamp + 1 days));
+    }
+
+    function _claim(uint256 queryId, uint256 i) internal {
+        vm.prank(hospitals[i]);
+        market.claim(queryId, datasetIds[i], answers[i].inputs, answers[i].proof);
+    }
+}
