@@ -1,11 +1,12 @@
 # zkcohort: `make demo` runs the whole story, `make test` runs every test. Both install what
 # they need (npm packages for Foundry/solc, crates via cargo) on a fresh machine.
 
-FORGE := node_modules/.bin/forge
+# Native linux-x64 binaries from npm (see package.json).
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 CARGO ?= cargo
 BIN := target/release/zkcohort
 
-.PHONY: all setup build test test-rust test-contracts lint demo bench clean
+.PHONY: all setup build test test-rust test-contracts lint abi gas demo bench clean
 
 all: build
 
@@ -32,9 +33,21 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	$(FORGE) fmt --check
+	@for c in $(ABIS); do $(FORGE) inspect $$c abi --json | diff -q - prover/abi/$$c.json >/dev/null \
+	  || { echo "prover/abi/$$c.json is stale: run make abi"; exit 1; }; done
 
+# The Rust client's bindings (alloy sol!) are generated from these ABIs.
+ABIS := QueryMarket DatasetRegistry
+abi: setup
+	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
+
+# Gas snapshot of a claim with real on-chain verification (.gas-snapshot).
+gas: setup
+	$(FORGE) snapshot --match-test 'test_gas_|test_acceptsRealProof|test_claimsVerifyPoolAndCredit'
+
+# Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor.
 demo: build
-	bash tools/demo.sh
+	$(BIN) demo
 
 # Criterion benchmark of proving (see docs/benchmarks.md). ZKCOHORT_BENCH_SIZES=1000,4000,16000
 bench: build

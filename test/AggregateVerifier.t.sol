@@ -2,7 +2,7 @@
 pragma solidity 0.8.19;
 
 import {Test, console2} from "forge-std/Test.sol";
-import {AggregateVerifier} from "../contracts/verifiers/AggregateVerifier.sol";
+import {AggregateVerifierN48 as AggregateVerifier} from "../contracts/verifiers/AggregateVerifierN48.sol";
 
 /// @notice Checks the generated verifier against a real proof written by the Rust suite
 /// (`cargo test --test end_to_end`): it accepts the proof and rejects tampering.

@@ -9,11 +9,14 @@
 //! 5. [`circuit`]: the universal aggregate circuit (halo2-base, KZG over BN254).
 //! 6. [`keys`]: universal params and cached proving/verifying keys.
 //! 7. [`proof`]: proving, proof artifacts and offline verification.
-//! 8. [`evm`]: the generated Solidity verifier and its calldata.
+//! 8. [`evm`]: the generated Solidity verifier and its manifest.
+//! 9. [`chain`]: alloy bindings and clients for the registry and market; [`demo`]: the story.
 
+pub mod chain;
 pub mod circuit;
 pub mod commitment;
 pub mod dataset;
+pub mod demo;
 pub mod error;
 pub mod evm;
 pub mod icd10;

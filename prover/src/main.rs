@@ -5,14 +5,15 @@ use std::{
     process::ExitCode,
 };
 
+use alloy::primitives::{Address, U256};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use zkcohort::{
-    circuit::PublicInputs,
+    chain,
     commitment::RecordLayout,
     dataset::{write_atomic, Dataset, DatasetDir},
-    evm,
+    demo, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
     query::{self, QuerySpec},
@@ -68,12 +69,10 @@ enum Command {
         /// Committed dataset directory.
         #[arg(long)]
         dataset: PathBuf,
-        /// Where to write the verifier contract (e.g. contracts/verifiers/AggregateVerifier.sol).
+        /// Write the Solidity verifier `AggregateVerifierN<capacity>.sol` into this directory
+        /// and record it in the directory's verifiers.json (the deploy script's manifest).
         #[arg(long)]
-        verifier_out: Option<PathBuf>,
-        /// Contract name of the generated verifier.
-        #[arg(long, default_value = "AggregateVerifier")]
-        verifier_name: String,
+        verifier_dir: Option<PathBuf>,
     },
     /// Prove a query over a committed dataset and write a proof artifact.
     Prove {
@@ -91,6 +90,133 @@ enum Command {
     Verify {
         /// The artifact.
         artifact: PathBuf,
+    },
+    /// Local chain: start anvil and deploy the contracts.
+    #[command(subcommand)]
+    Chain(ChainCmd),
+    /// Custodian actions on-chain.
+    #[command(subcommand)]
+    Custodian(CustodianCmd),
+    /// Sponsor actions on-chain.
+    #[command(subcommand)]
+    Sponsor(SponsorCmd),
+    /// The whole story on an embedded anvil chain (the README's `make demo`).
+    Demo,
+}
+
+#[derive(Args, Clone)]
+struct ChainArgs {
+    /// JSON-RPC endpoint.
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Hex private key of the acting account (prefer the environment variable).
+    #[arg(long, env = "ZKCOHORT_PRIVATE_KEY", hide_env_values = true)]
+    private_key: Option<String>,
+    /// Encrypted JSON keystore of the acting account.
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+    /// Password of --keystore.
+    #[arg(long, env = "ZKCOHORT_KEYSTORE_PASSWORD", hide_env_values = true)]
+    keystore_password: Option<String>,
+    /// Deployment file written by the deploy script (`chain up` writes deployments/local.json).
+    #[arg(
+        long,
+        env = "ZKCOHORT_DEPLOYMENT",
+        default_value = "deployments/local.json"
+    )]
+    deployment: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum ChainCmd {
+    /// Start anvil, deploy registry, market and every generated verifier, and keep running.
+    Up {
+        /// Port for anvil.
+        #[arg(long, default_value_t = 8545)]
+        port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustodianCmd {
+    /// Register a committed dataset's commitment.
+    Register {
+        /// Committed dataset directory.
+        #[arg(long)]
+        dataset: PathBuf,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Submit a proof artifact as the answer to a query.
+    Claim {
+        /// Query id.
+        #[arg(long)]
+        query_id: u64,
+        /// Dataset id (default: from the dataset directory's registration.json).
+        #[arg(long, required_unless_present = "dataset")]
+        dataset_id: Option<u64>,
+        /// Committed, registered dataset directory.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Proof artifact from `prove`.
+        #[arg(long)]
+        artifact: PathBuf,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Withdraw credited payments.
+    Withdraw {
+        /// ERC-20 token (default: ETH).
+        #[arg(long)]
+        token: Option<String>,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum SponsorCmd {
+    /// Post a query and escrow its payment.
+    Post {
+        /// Query spec (JSON).
+        #[arg(long)]
+        query: PathBuf,
+        /// Schema the targeted datasets use.
+        #[arg(long, default_value = "examples/schema-clinical-v1.json")]
+        schema: PathBuf,
+        /// Targeted dataset ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        datasets: Vec<u64>,
+        /// Price per answered dataset: ether for ETH, base units with --token.
+        #[arg(long)]
+        price: String,
+        /// ERC-20 token to pay in (default: ETH).
+        #[arg(long)]
+        token: Option<String>,
+        /// Seconds from now until the deadline.
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        deadline_secs: u64,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Show a query's state and pooled result.
+    Status {
+        /// Query id.
+        #[arg(long)]
+        query_id: u64,
+        /// The query spec, to print the mean and variance in natural units.
+        #[arg(long)]
+        query: Option<PathBuf>,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Reclaim the unclaimed escrow after the deadline.
+    Refund {
+        /// Query id.
+        #[arg(long)]
+        query_id: u64,
+        #[command(flatten)]
+        chain: ChainArgs,
     },
 }
 
@@ -235,25 +361,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Setup {
             dataset,
-            verifier_out,
-            verifier_name,
+            verifier_dir,
         } => {
             let data = DatasetDir::new(&dataset).load_committed()?;
             let store = store(g)?;
             let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
             let params = store.params(config.k())?;
             let keys = store.keys(&config, &params)?;
-            if let Some(out) = &verifier_out {
-                let n = PublicInputs::len_for(&config.schema);
-                let src = evm::verifier_source(
-                    &params,
-                    keys.pk.get_vk(),
-                    n,
-                    &verifier_name,
-                    &config.circuit_id,
-                );
-                write_atomic(out, src.as_bytes())?;
-            }
+            let verifier_out = match &verifier_dir {
+                Some(dir) => {
+                    let name = evm::write_verifier(dir, &params, &keys)?;
+                    Some(dir.join(format!("{name}.sol")))
+                }
+                None => None,
+            };
             let p = &keys.config.params;
             emit(
                 g,
@@ -314,6 +435,17 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 },
             );
+            Ok(())
+        }
+        Command::Chain(cmd) => runtime()?.block_on(chain_cmd(g, cmd)),
+        Command::Custodian(cmd) => runtime()?.block_on(custodian(g, cmd)),
+        Command::Sponsor(cmd) => runtime()?.block_on(sponsor(g, cmd)),
+        Command::Demo => {
+            let scenario = demo::Scenario::standard(&chain::repo_root(), store(g)?);
+            let report = runtime()?.block_on(demo::run(&scenario, g.json))?;
+            if g.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
             Ok(())
         }
         Command::Verify { artifact } => {
@@ -391,6 +523,231 @@ fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
                     );
                 },
             );
+        }
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+async fn client(args: &ChainArgs) -> Result<chain::Client> {
+    let keystore = match (&args.keystore, &args.keystore_password) {
+        (Some(path), Some(pw)) => Some((path.as_path(), pw.as_str())),
+        (Some(_), None) => bail!("--keystore needs ZKCOHORT_KEYSTORE_PASSWORD"),
+        _ => None,
+    };
+    let signer = chain::signer(args.private_key.as_deref(), keystore)?;
+    let deployment = chain::Deployment::load(&args.deployment)?;
+    Ok(chain::Client::connect(&args.rpc_url, signer, deployment).await?)
+}
+
+fn address(s: &Option<String>) -> Result<Address> {
+    Ok(match s {
+        Some(a) => a.parse().with_context(|| format!("bad address `{a}`"))?,
+        None => Address::ZERO,
+    })
+}
+
+async fn chain_cmd(g: &Global, cmd: ChainCmd) -> Result<()> {
+    let ChainCmd::Up { port } = cmd;
+    let root = chain::repo_root();
+    let anvil = chain::LocalNode::start(&root, Some(port), Path::new("deployments/anvil.log"))?;
+    let key: alloy::primitives::B256 = chain::ANVIL_DEV_KEYS[0].parse()?;
+    let deployment =
+        chain::Deployment::deploy(&root, &anvil.url, &key, Path::new("deployments/local.json"))?;
+    emit(g, serde_json::to_value(&deployment)?, || {
+        println!(
+            "anvil at {} (chain {}), log in deployments/anvil.log",
+            anvil.url, deployment.chain_id
+        );
+        println!(
+            "registry {}\nmarket   {}",
+            deployment.registry, deployment.market
+        );
+        println!("deployment written to deployments/local.json");
+        println!("dev accounts (well-known anvil keys, local use only):");
+        for k in chain::ANVIL_DEV_KEYS {
+            let signer: alloy::signers::local::PrivateKeySigner = k.parse().expect("valid dev key");
+            println!("  {} {k}", signer.address());
+        }
+        println!("Ctrl-C to stop.");
+    });
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
+    match cmd {
+        CustodianCmd::Register { dataset, chain } => {
+            let data = DatasetDir::new(&dataset).load_committed()?;
+            let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
+            let c = client(&chain).await?;
+            let (id, mined) = c.register(&data.info, &config.circuit_id).await?;
+            let record = json!({"dataset_id": id.to::<u64>(), "chain_id": c.deployment.chain_id, "registry": c.deployment.registry, "circuit_id": config.circuit_id});
+            write_atomic(
+                &dataset.join("registration.json"),
+                &serde_json::to_vec_pretty(&record)?,
+            )?;
+            emit(
+                g,
+                json!({"dataset_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used}),
+                || {
+                    println!(
+                        "registered {} as dataset #{id} (tx {}, {} gas)",
+                        data.info.commitment, mined.tx, mined.gas_used
+                    )
+                },
+            );
+        }
+        CustodianCmd::Claim {
+            query_id,
+            dataset_id,
+            dataset,
+            artifact,
+            chain,
+        } => {
+            let dataset_id = match (dataset_id, &dataset) {
+                (Some(id), _) => id,
+                (None, Some(dir)) => {
+                    let path = dir.join("registration.json");
+                    let reg: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(&path).with_context(|| {
+                            format!("{} (run `custodian register`)", path.display())
+                        })?)?;
+                    reg["dataset_id"]
+                        .as_u64()
+                        .context("registration.json has no dataset_id")?
+                }
+                (None, None) => bail!("give --dataset-id or --dataset"),
+            };
+            let a = proof::read_artifact(&artifact)?;
+            let c = client(&chain).await?;
+            let mined = c
+                .claim(U256::from(query_id), U256::from(dataset_id), &a)
+                .await
+                .with_context(|| {
+                    format!(
+                        "claim failed; the artifact {} is kept, retry when fixed",
+                        artifact.display()
+                    )
+                })?;
+            emit(
+                g,
+                json!({"tx": mined.tx, "gas_used": mined.gas_used}),
+                || {
+                    println!("claimed query #{query_id} for dataset #{dataset_id}: proof verified on-chain (tx {}, {} gas)", mined.tx, mined.gas_used)
+                },
+            );
+        }
+        CustodianCmd::Withdraw { token, chain } => {
+            let c = client(&chain).await?;
+            let (amount, mined) = c.withdraw(address(&token)?).await?;
+            emit(
+                g,
+                json!({"amount": amount.to_string(), "tx": mined.tx}),
+                || println!("withdrew {amount} (wei or token units), tx {}", mined.tx),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
+    match cmd {
+        SponsorCmd::Post {
+            query,
+            schema,
+            datasets,
+            price,
+            token,
+            deadline_secs,
+            chain,
+        } => {
+            let spec = QuerySpec::load(&query)?;
+            let schema = Schema::load(&schema)?;
+            let constants = spec.compile(&schema)?;
+            let token = address(&token)?;
+            let price: U256 = if token.is_zero() {
+                alloy::primitives::utils::parse_ether(&price)
+                    .with_context(|| format!("bad ETH amount `{price}`"))?
+            } else {
+                price
+                    .parse()
+                    .with_context(|| format!("bad token amount `{price}`"))?
+            };
+            let c = client(&chain).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let ids: Vec<U256> = datasets.iter().map(|d| U256::from(*d)).collect();
+            let (id, mined) = c
+                .post_query(&spec, &constants, &ids, token, price, now + deadline_secs)
+                .await?;
+            emit(
+                g,
+                json!({"query_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used}),
+                || {
+                    println!(
+                        "posted query #{id} ({} datasets, price {price} each), tx {}",
+                        ids.len(),
+                        mined.tx
+                    )
+                },
+            );
+        }
+        SponsorCmd::Status {
+            query_id,
+            query,
+            chain,
+        } => {
+            let c = client(&chain).await?;
+            let q = c.query(U256::from(query_id)).await?;
+            let result = zkcohort::query::QueryResult {
+                records: 0,
+                count: q.totalCount.to::<u64>(),
+                sum: q.totalSum.to_string().parse()?,
+                sum_squares: q.totalSumOfSquares.to_string().parse()?,
+                suppressed: false,
+            };
+            let scale = match &query {
+                Some(path) => {
+                    let spec = QuerySpec::load(path)?;
+                    let schema = Schema::clinical_default();
+                    match schema
+                        .column_index(&spec.statistic)
+                        .map(|i| &schema.columns[i].kind)
+                    {
+                        Some(zkcohort::schema::ColumnKind::Decimal { scale, .. }) => Some(*scale),
+                        Some(_) => Some(0),
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            let mv = scale.and_then(|s| result.mean_variance(s));
+            emit(
+                g,
+                json!({"query_id": query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "refunded": q.refunded, "pooled": result, "mean_variance": mv}),
+                || {
+                    println!("query #{query_id}: {}/{} answered ({} suppressed), deadline {}, refunded {}", q.answered, q.targets, q.suppressed, q.deadline, q.refunded);
+                    println!(
+                        "pooled: n = {}, sum = {}, sum² = {}",
+                        result.count, result.sum, result.sum_squares
+                    );
+                    if let Some((m, v)) = mv {
+                        println!("mean {m:.3}, variance {v:.3}");
+                    }
+                },
+            );
+        }
+        SponsorCmd::Refund { query_id, chain } => {
+            let c = client(&chain).await?;
+            let mined = c.refund(U256::from(query_id)).await?;
+            emit(g, json!({"tx": mined.tx}), || {
+                println!("refund credited for query #{query_id} (tx {}); `custodian withdraw` pays it out to this account", mined.tx)
+            });
         }
     }
     Ok(())

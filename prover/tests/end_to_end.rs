@@ -199,19 +199,13 @@ fn artifacts_hold_no_record_data() {
 #[test]
 fn writes_evm_verifier_and_proof_fixture() {
     let s = setup();
-    let schema = Schema::clinical_default();
-    let n = PublicInputs::len_for(&schema);
-    let source = evm::verifier_source(
-        &s.params,
-        s.keys.pk.get_vk(),
-        n,
-        "AggregateVerifier",
-        &s.keys.config.circuit_id,
+    let n = PublicInputs::len_for(&Schema::clinical_default());
+    let dir = root().join("contracts/verifiers");
+    let name = evm::write_verifier(&dir, &s.params, &s.keys).unwrap();
+    assert_eq!(
+        name, "AggregateVerifierN48",
+        "the forge tests import this contract"
     );
-    let path = root().join("contracts/verifiers/AggregateVerifier.sol");
-    if fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
-        fs::write(&path, &source).unwrap();
-    }
 
     let (_dir, data) = committed(&Dataset::synthesize(45, 3, 2));
     let artifact = prove(&data, &queries()[0]);

@@ -1,0 +1,556 @@
+//! The on-chain side: bindings to the registry and market (alloy `sol!` over the ABIs that
+//! forge exports to `prover/abi/`), deployment via the forge script, and a client per role.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{keccak256, Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+    sol_types::SolInterface,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    commitment::fr_from_hex,
+    dataset::CommitmentInfo,
+    proof::ProofArtifact,
+    query::{QueryConstants, QuerySpec},
+};
+
+#[allow(missing_docs, clippy::too_many_arguments)]
+mod bindings {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        QueryMarket,
+        "abi/QueryMarket.json"
+    );
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        DatasetRegistry,
+        "abi/DatasetRegistry.json"
+    );
+}
+
+pub use bindings::{DatasetRegistry, QueryMarket};
+
+/// Errors talking to a chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The RPC endpoint does not answer.
+    #[error("cannot reach the RPC at {url}: {message}")]
+    Unreachable {
+        /// Endpoint.
+        url: String,
+        /// Cause.
+        message: String,
+    },
+    /// A transaction or call reverted; `reason` is the decoded custom error when known.
+    #[error("{action} reverted: {reason}")]
+    Reverted {
+        /// What was attempted.
+        action: String,
+        /// Decoded custom error, or the raw revert data.
+        reason: String,
+    },
+    /// The sender cannot pay for the transaction.
+    #[error("{action}: insufficient funds in {account} for gas and value")]
+    InsufficientFunds {
+        /// What was attempted.
+        action: String,
+        /// The sending account.
+        account: Address,
+    },
+    /// Any other RPC failure.
+    #[error("{action}: {message}")]
+    Rpc {
+        /// What was attempted.
+        action: String,
+        /// Cause.
+        message: String,
+    },
+    /// The deployment file or the deploy script failed.
+    #[error("deployment: {0}")]
+    Deployment(String),
+    /// Local input is unusable.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Addresses written by `script/Deploy.s.sol`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Chain id.
+    pub chain_id: u64,
+    /// DatasetRegistry.
+    pub registry: Address,
+    /// QueryMarket.
+    pub market: Address,
+    /// Market owner.
+    pub owner: Address,
+    /// Verifier per circuit id.
+    pub verifiers: BTreeMap<String, Address>,
+}
+
+impl Deployment {
+    /// Reads a deployment file.
+    pub fn load(path: &Path) -> Result<Self, ChainError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ChainError::Deployment(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| ChainError::Deployment(format!("{}: {e}", path.display())))
+    }
+
+    /// Runs the forge deploy script against `rpc_url` from the repository at `root` and reads
+    /// back the deployment it writes to `out`.
+    pub fn deploy(root: &Path, rpc_url: &str, key: &B256, out: &Path) -> Result<Self, ChainError> {
+        let forge = foundry_tool(root, "forge");
+        let output = Command::new(&forge)
+            .current_dir(root)
+            .args([
+                "script",
+                "script/Deploy.s.sol",
+                "--broadcast",
+                "--rpc-url",
+                rpc_url,
+            ])
+            .arg("--private-key")
+            .arg(key.to_string())
+            .env("DEPLOYMENT_OUT", out)
+            .output()
+            .map_err(|e| {
+                ChainError::Deployment(format!(
+                    "cannot run {}: {e} (run `npm ci`)",
+                    forge.display()
+                ))
+            })?;
+        if !output.status.success() {
+            return Err(ChainError::Deployment(format!(
+                "forge script failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Self::load(&root.join(out))
+    }
+}
+
+/// `keccak256` of a circuit id string: how contracts name circuits.
+pub fn circuit_key(circuit_id: &str) -> B256 {
+    keccak256(circuit_id.as_bytes())
+}
+
+/// A connected account with the deployed contracts.
+pub struct Client {
+    /// Provider with the account's wallet.
+    pub provider: DynProvider,
+    /// The account.
+    pub account: Address,
+    /// Deployed addresses.
+    pub deployment: Deployment,
+    market: QueryMarket::QueryMarketInstance<DynProvider>,
+    registry: DatasetRegistry::DatasetRegistryInstance<DynProvider>,
+    url: String,
+}
+
+/// A mined transaction's essentials.
+#[derive(Clone, Debug, Serialize)]
+pub struct Mined {
+    /// Transaction hash.
+    pub tx: B256,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+impl From<&TransactionReceipt> for Mined {
+    fn from(r: &TransactionReceipt) -> Self {
+        Mined {
+            tx: r.transaction_hash,
+            gas_used: r.gas_used,
+        }
+    }
+}
+
+impl Client {
+    /// Connects `signer` to `rpc_url` and checks that the RPC answers and the chain matches
+    /// the deployment.
+    pub async fn connect(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+    ) -> Result<Self, ChainError> {
+        let url = rpc_url
+            .parse()
+            .map_err(|e| ChainError::Input(format!("bad RPC URL `{rpc_url}`: {e}")))?;
+        let account = signer.address();
+        // Nonces are read from the node for every transaction: a cached nonce manager counts a
+        // transaction whose gas estimation reverted, leaving a gap that stalls the next one.
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::Unreachable {
+                url: rpc_url.to_owned(),
+                message: e.to_string(),
+            })?;
+        if chain_id != deployment.chain_id {
+            return Err(ChainError::Deployment(format!(
+                "the RPC serves chain {chain_id}, the deployment is for chain {}",
+                deployment.chain_id
+            )));
+        }
+        let market = QueryMarket::new(deployment.market, provider.clone());
+        let registry = DatasetRegistry::new(deployment.registry, provider.clone());
+        Ok(Client {
+            provider,
+            account,
+            deployment,
+            market,
+            registry,
+            url: rpc_url.to_owned(),
+        })
+    }
+
+    /// Balance of the account in wei.
+    pub async fn balance(&self, who: Address) -> Result<U256, ChainError> {
+        self.provider
+            .get_balance(who)
+            .await
+            .map_err(|e| self.rpc("balance", e))
+    }
+
+    fn rpc(&self, action: &str, e: impl std::fmt::Display) -> ChainError {
+        let message = e.to_string();
+        if message.contains("error sending request") || message.contains("Connection refused") {
+            ChainError::Unreachable {
+                url: self.url.clone(),
+                message,
+            }
+        } else {
+            ChainError::Rpc {
+                action: action.to_owned(),
+                message,
+            }
+        }
+    }
+
+    fn classify(&self, action: &str, e: alloy::contract::Error) -> ChainError {
+        if let Some(err) = e.as_decoded_interface_error::<QueryMarket::QueryMarketErrors>() {
+            return ChainError::Reverted {
+                action: action.into(),
+                reason: format!("{err:?}"),
+            };
+        }
+        if let Some(err) = e.as_decoded_interface_error::<DatasetRegistry::DatasetRegistryErrors>()
+        {
+            return ChainError::Reverted {
+                action: action.into(),
+                reason: format!("{err:?}"),
+            };
+        }
+        let message = e.to_string();
+        if message.to_lowercase().contains("insufficient funds") {
+            return ChainError::InsufficientFunds {
+                action: action.into(),
+                account: self.account,
+            };
+        }
+        if let Some(data) = e.as_revert_data() {
+            return ChainError::Reverted {
+                action: action.into(),
+                reason: format!("raw revert data {data}"),
+            };
+        }
+        self.rpc(action, message)
+    }
+
+    async fn mine(
+        &self,
+        action: &str,
+        pending: Result<
+            alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+            alloy::contract::Error,
+        >,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let pending = pending.map_err(|e| self.classify(action, e))?;
+        let receipt = pending
+            .get_receipt()
+            .await
+            .map_err(|e| self.rpc(action, e))?;
+        if !receipt.status() {
+            return Err(ChainError::Reverted {
+                action: action.into(),
+                reason: format!("transaction {} failed", receipt.transaction_hash),
+            });
+        }
+        Ok(receipt)
+    }
+
+    /// Registers a committed dataset; returns its id.
+    pub async fn register(
+        &self,
+        info: &CommitmentInfo,
+        circuit_id: &str,
+    ) -> Result<(U256, Mined), ChainError> {
+        let commitment = B256::from_slice(&hex_bytes(&info.commitment)?);
+        let schema = B256::from_slice(&hex_bytes(&info.schema_hash)?);
+        let call = self.registry.register(
+            commitment,
+            schema,
+            info.record_count as u64,
+            circuit_key(circuit_id),
+        );
+        let receipt = self.mine("register", call.send().await).await?;
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<DatasetRegistry::DatasetRegistered>().ok())
+            .map(|l| l.inner.data.datasetId)
+            .ok_or_else(|| ChainError::Rpc {
+                action: "register".into(),
+                message: "no DatasetRegistered event".into(),
+            })?;
+        Ok((id, Mined::from(&receipt)))
+    }
+
+    /// Posts and funds a query (ETH when `token` is zero); returns its id.
+    pub async fn post_query(
+        &self,
+        spec: &QuerySpec,
+        constants: &QueryConstants,
+        datasets: &[U256],
+        token: Address,
+        price: U256,
+        deadline: u64,
+    ) -> Result<(U256, Mined), ChainError> {
+        let words: Vec<U256> = constants.to_fields().iter().map(fr_to_u256).collect();
+        let value = if token.is_zero() {
+            price * U256::from(datasets.len())
+        } else {
+            U256::ZERO
+        };
+        let call = self
+            .market
+            .postQuery(
+                B256::from(spec.hash()),
+                words,
+                datasets.to_vec(),
+                token,
+                price,
+                deadline,
+            )
+            .value(value);
+        let receipt = self.mine("postQuery", call.send().await).await?;
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<QueryMarket::QueryPosted>().ok())
+            .map(|l| l.inner.data.queryId)
+            .ok_or_else(|| ChainError::Rpc {
+                action: "postQuery".into(),
+                message: "no QueryPosted event".into(),
+            })?;
+        Ok((id, Mined::from(&receipt)))
+    }
+
+    /// Submits a proof artifact as the answer of `dataset` to `query`. A failure leaves the
+    /// artifact untouched, so the claim can be retried.
+    pub async fn claim(
+        &self,
+        query: U256,
+        dataset: U256,
+        artifact: &ProofArtifact,
+    ) -> Result<Mined, ChainError> {
+        let inputs = artifact
+            .instances
+            .iter()
+            .map(|h| {
+                fr_from_hex(h)
+                    .map(|f| fr_to_u256(&f))
+                    .ok_or_else(|| ChainError::Input(format!("bad instance {h}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let proof = hex_bytes(&artifact.proof)?;
+        let call = self.market.claim(query, dataset, inputs, proof.into());
+        let receipt = self.mine("claim", call.send().await).await?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// Withdraws the account's credit in `token` (zero = ETH); returns the amount.
+    pub async fn withdraw(&self, token: Address) -> Result<(U256, Mined), ChainError> {
+        let owed = self
+            .market
+            .pendingWithdrawals(token, self.account)
+            .call()
+            .await
+            .map_err(|e| self.classify("pendingWithdrawals", e))?;
+        let receipt = self
+            .mine("withdraw", self.market.withdraw(token).send().await)
+            .await?;
+        Ok((owed, Mined::from(&receipt)))
+    }
+
+    /// Credits the sponsor with a query's unclaimed escrow (after its deadline).
+    pub async fn refund(&self, query: U256) -> Result<Mined, ChainError> {
+        let receipt = self
+            .mine("refund", self.market.refund(query).send().await)
+            .await?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// A query's state, including pooled results.
+    pub async fn query(&self, query: U256) -> Result<QueryMarket::Query, ChainError> {
+        self.market
+            .query(query)
+            .call()
+            .await
+            .map_err(|e| self.classify("query", e))
+    }
+}
+
+/// A field element as a uint256.
+pub fn fr_to_u256(x: &crate::Fr) -> U256 {
+    U256::from_be_bytes(
+        <[u8; 32]>::try_from(hex_bytes(&crate::commitment::fr_to_hex(x)).expect("hex"))
+            .expect("32 bytes"),
+    )
+}
+
+fn hex_bytes(s: &str) -> Result<Vec<u8>, ChainError> {
+    hex::decode(s.trim_start_matches("0x"))
+        .map_err(|e| ChainError::Input(format!("bad hex `{s}`: {e}")))
+}
+
+/// A signer from a raw private key (hex) or an encrypted keystore file and its password.
+pub fn signer(
+    private_key: Option<&str>,
+    keystore: Option<(&Path, &str)>,
+) -> Result<PrivateKeySigner, ChainError> {
+    match (private_key, keystore) {
+        (Some(key), _) => key.trim().parse().map_err(|e| ChainError::Input(format!("bad private key: {e}"))),
+        (None, Some((path, password))) => PrivateKeySigner::decrypt_keystore(path, password)
+            .map_err(|e| ChainError::Input(format!("keystore {}: {e}", path.display()))),
+        (None, None) => Err(ChainError::Input(
+            "no account: set ZKCOHORT_PRIVATE_KEY (or --private-key) or --keystore with ZKCOHORT_KEYSTORE_PASSWORD".into(),
+        )),
+    }
+}
+
+/// The native binary of a Foundry tool installed from npm
+/// (`node_modules/@foundry-rs/<tool>-<platform>/bin/<tool>`, see package.json), falling back to
+/// `<tool>` on the PATH.
+pub fn foundry_tool(root: &Path, tool: &str) -> PathBuf {
+    let dir = root.join("node_modules/@foundry-rs");
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin").join(tool))
+        .find(|p| {
+            p.is_file()
+                && p.parent().and_then(|b| b.parent()).is_some_and(|d| {
+                    d.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{tool}-")))
+                })
+        })
+        .unwrap_or_else(|| PathBuf::from(tool))
+}
+
+/// Private keys of anvil's default dev accounts (the public "test … junk" mnemonic). Anyone
+/// can spend from them: local chains only.
+pub const ANVIL_DEV_KEYS: [&str; 6] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+];
+
+/// A local anvil process, stopped when dropped. Its output goes to a log file (a pipe nobody
+/// drains would eventually block it).
+pub struct LocalNode {
+    child: std::process::Child,
+    /// HTTP endpoint.
+    pub url: String,
+}
+
+impl LocalNode {
+    /// Starts anvil on `port` (a free one if `None`), logging to `log`, and waits until it
+    /// answers.
+    pub fn start(root: &Path, port: Option<u16>, log: &Path) -> Result<Self, ChainError> {
+        let port = match port {
+            Some(p) => p,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| ChainError::Deployment(format!("no free port: {e}")))?,
+        };
+        let err = |e: std::io::Error| {
+            ChainError::Deployment(format!("starting anvil: {e} (run `npm ci`)"))
+        };
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let out = std::fs::File::create(log).map_err(err)?;
+        let child = Command::new(foundry_tool(root, "anvil"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(out.try_clone().map_err(err)?)
+            .stderr(out)
+            .spawn()
+            .map_err(err)?;
+        let node = LocalNode {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(node);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(ChainError::Deployment(format!(
+            "anvil did not start on port {port}; see {}",
+            log.display()
+        )))
+    }
+}
+
+impl Drop for LocalNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the repository root is, for the forge script and node_modules: `ZKCOHORT_ROOT`, or
+/// the current directory.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("ZKCOHORT_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Decodes a market error selector for display, e.g. in tests.
+pub fn decode_market_error(data: &[u8]) -> Option<String> {
+    QueryMarket::QueryMarketErrors::abi_decode(data)
+        .ok()
+        .map(|e| format!("{e:?}"))
+}

@@ -1,0 +1,396 @@
+//! The whole story on a local anvil chain: deploy, three hospitals commit and register, a
+//! sponsor funds a query, every hospital proves and claims, the generated verifier checks each
+//! proof on-chain, the market pays, and the pooled result is compared with the plain answer.
+//! `zkcohort demo` runs it; `tests/market.rs` runs it small.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use alloy::{
+    primitives::{utils::format_ether, Address, B256, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use anyhow::{ensure, Context as _, Result};
+use num_bigint::BigUint;
+use serde::Serialize;
+
+use crate::{
+    chain::{ChainError, Client, Deployment, LocalNode, ANVIL_DEV_KEYS},
+    commitment::RecordLayout,
+    dataset::{Dataset, DatasetDir},
+    evm,
+    keys::{CircuitConfig, KeyStore},
+    proof,
+    query::{evaluate, QueryResult, QuerySpec},
+    schema::{ColumnKind, Schema},
+};
+
+/// One hospital of the scenario.
+#[derive(Clone, Debug)]
+pub struct Hospital {
+    /// Display name.
+    pub name: String,
+    /// Synthetic records.
+    pub records: usize,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Repository root (forge project, node_modules).
+    pub root: PathBuf,
+    /// Where datasets and proofs go.
+    pub work: PathBuf,
+    /// Circuit capacity shared by all hospitals (one verifier).
+    pub capacity: usize,
+    /// The hospitals.
+    pub hospitals: Vec<Hospital>,
+    /// The sponsor's query spec.
+    pub query: PathBuf,
+    /// Payment per answered dataset, in wei.
+    pub price: U256,
+    /// Params and keys.
+    pub store: KeyStore,
+}
+
+impl Scenario {
+    /// The README's demo: hospitals of 400, 300 and 60 patients, capacity 408.
+    pub fn standard(root: &Path, store: KeyStore) -> Self {
+        let h = |name: &str, records, seed| Hospital {
+            name: name.into(),
+            records,
+            seed,
+        };
+        Scenario {
+            root: root.to_owned(),
+            work: root.join("demo-data"),
+            capacity: 408,
+            hospitals: vec![
+                h("St Mary's", 400, 11),
+                h("Riverside General", 300, 22),
+                h("Hilltop Clinic", 60, 13),
+            ],
+            query: root.join("examples/query-e11-hba1c.json"),
+            price: U256::from(500_000_000_000_000_000u64),
+            store,
+        }
+    }
+}
+
+/// What happened to one hospital.
+#[derive(Clone, Debug, Serialize)]
+pub struct HospitalReport {
+    /// Name.
+    pub name: String,
+    /// Custodian account.
+    pub custodian: Address,
+    /// Dataset id on-chain.
+    pub dataset_id: U256,
+    /// Commitment.
+    pub commitment: String,
+    /// The proven (released) result.
+    pub result: QueryResult,
+    /// The plain result computed from the records.
+    pub native: QueryResult,
+    /// Seconds to prove.
+    pub prove_seconds: f64,
+    /// Gas of the claim transaction (verification included).
+    pub claim_gas: u64,
+    /// Wei withdrawn.
+    pub paid: U256,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Deployed addresses.
+    pub deployment: Deployment,
+    /// Circuit used by every hospital.
+    pub circuit_id: String,
+    /// Query id on-chain.
+    pub query_id: U256,
+    /// Per hospital.
+    pub hospitals: Vec<HospitalReport>,
+    /// Pooled count, sum, sum of squares as the market recorded them.
+    pub pooled_onchain: QueryResult,
+    /// The same, from the records of the released (not suppressed) hospitals.
+    pub pooled_native: QueryResult,
+    /// Answers suppressed on-chain.
+    pub suppressed: u32,
+    /// The custom error that stopped a replayed proof.
+    pub replay_rejected_with: String,
+    /// Gas of the query posting.
+    pub post_gas: u64,
+    /// Wall time of the whole run.
+    pub seconds: f64,
+}
+
+fn say(quiet: bool, msg: impl AsRef<str>) {
+    if !quiet {
+        println!("{}", msg.as_ref());
+    }
+}
+
+/// Runs the scenario; narrates on stdout unless `quiet`.
+pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
+    let started = Instant::now();
+    let spec = QuerySpec::load(&s.query)?;
+    let schema = Schema::clinical_default();
+    let constants = spec.compile(&schema)?;
+    std::fs::create_dir_all(&s.work).with_context(|| format!("creating {}", s.work.display()))?;
+
+    say(
+        quiet,
+        "\n== Setup: circuit, keys and the generated Solidity verifier",
+    );
+    let config = CircuitConfig::plan(&schema, &RecordLayout::new(&schema, s.capacity));
+    let params = s.store.params(config.k())?;
+    let keys = s.store.keys(&config, &params)?;
+    let name = evm::write_verifier(&s.root.join("contracts/verifiers"), &params, &keys)?;
+    say(
+        quiet,
+        format!(
+            "circuit {} → contract {name}, vk {}",
+            config.circuit_id, keys.vk_hash
+        ),
+    );
+
+    say(quiet, "\n== Chain: anvil (embedded), forge deploy script");
+    let anvil = LocalNode::start(&s.root, None, &s.work.join("anvil.log"))?;
+    let url = anvil.url.clone();
+    ensure!(
+        ANVIL_DEV_KEYS.len() >= 2 + s.hospitals.len(),
+        "too few dev accounts for the hospitals"
+    );
+    let keys_of: Vec<PrivateKeySigner> = ANVIL_DEV_KEYS
+        .iter()
+        .map(|k| k.parse().expect("valid dev key"))
+        .collect();
+    let deployer: B256 = ANVIL_DEV_KEYS[0].parse().expect("valid dev key");
+    let port = url.rsplit(':').next().unwrap_or("0");
+    let out = s.root.join("deployments").join(format!("demo-{port}.json"));
+    let deployment = Deployment::deploy(&s.root, &url, &deployer, &out)?;
+    say(
+        quiet,
+        format!(
+            "registry {}  market {}",
+            deployment.registry, deployment.market
+        ),
+    );
+    for (circuit, addr) in &deployment.verifiers {
+        let size = Client::connect(&url, keys_of[0].clone(), deployment.clone())
+            .await?
+            .provider
+            .get_code_at(*addr)
+            .await
+            .map(|c| c.len())
+            .unwrap_or(0);
+        say(
+            quiet,
+            format!("verifier for {circuit}: {addr} ({size} bytes)"),
+        );
+    }
+    ensure!(
+        deployment.verifiers.contains_key(&config.circuit_id),
+        "the deployment has no verifier for {}",
+        config.circuit_id
+    );
+
+    let sponsor = Client::connect(&url, keys_of[1].clone(), deployment.clone()).await?;
+    let mut hospitals = Vec::new();
+    say(
+        quiet,
+        "\n== Hospitals: synthesise cohorts, commit, register the commitment",
+    );
+    for (i, h) in s.hospitals.iter().enumerate() {
+        let client = Client::connect(&url, keys_of[2 + i].clone(), deployment.clone()).await?;
+        let dir = DatasetDir::new(s.work.join(format!("hospital-{}", i + 1)));
+        dir.write_dataset(&Dataset::synthesize(h.records, h.seed, 3))?;
+        let committed = dir.commit(Some(s.capacity))?;
+        let (dataset_id, mined) = client.register(&committed.info, &config.circuit_id).await?;
+        say(
+            quiet,
+            format!(
+                "{:<18} {:>4} records  dataset #{dataset_id}  commitment {}…  ({} gas)",
+                h.name,
+                h.records,
+                &committed.info.commitment[..18],
+                mined.gas_used
+            ),
+        );
+        hospitals.push((h.clone(), client, dir, committed, dataset_id));
+    }
+
+    say(quiet, "\n== Sponsor: post and fund the query");
+    say(quiet, format!("\"{}\"", spec.name));
+    let now = sponsor
+        .provider
+        .get_block_by_number(Default::default())
+        .await?
+        .map(|b| b.header.timestamp)
+        .unwrap_or(0);
+    let ids: Vec<U256> = hospitals.iter().map(|h| h.4).collect();
+    let (query_id, posted) = sponsor
+        .post_query(&spec, &constants, &ids, Address::ZERO, s.price, now + 3600)
+        .await?;
+    say(
+        quiet,
+        format!(
+            "query #{query_id}: {} ETH per dataset × {} escrowed ({} gas)",
+            format_ether(s.price),
+            ids.len(),
+            posted.gas_used
+        ),
+    );
+
+    say(quiet, "\n== Hospitals: prove against the commitment, claim (the verifier contract checks the proof)");
+    let mut reports = Vec::new();
+    let mut replay_rejected_with = String::new();
+    for (i, (h, client, dir, committed, dataset_id)) in hospitals.iter().enumerate() {
+        let t = Instant::now();
+        let artifact = proof::prove(&keys, &params, committed, &spec)?;
+        let prove_seconds = t.elapsed().as_secs_f64();
+        let path = dir.path.join("proof.json");
+        crate::dataset::write_atomic(&path, &serde_json::to_vec_pretty(&artifact)?)?;
+        let mined = client.claim(query_id, *dataset_id, &artifact).await?;
+        let native = evaluate(&schema, &committed.dataset.records, &constants);
+        let r = &artifact.public.result;
+        say(
+            quiet,
+            format!(
+                "{:<18} proved in {prove_seconds:>5.1}s  claim {} gas  → {}",
+                h.name,
+                mined.gas_used,
+                if r.suppressed {
+                    "suppressed (0 < n < k)".to_string()
+                } else {
+                    format!("n = {}", r.count)
+                }
+            ),
+        );
+        if i == 0 && hospitals.len() > 1 {
+            say(quiet, "   attack: hospital 2 replays this proof (public in the calldata) for its own dataset");
+            let (_, thief, _, _, thief_dataset) = &hospitals[1];
+            replay_rejected_with = match thief.claim(query_id, *thief_dataset, &artifact).await {
+                Err(ChainError::Reverted { reason, .. }) => reason,
+                Err(other) => return Err(other.into()),
+                Ok(_) => anyhow::bail!("a replayed proof was accepted"),
+            };
+            say(
+                quiet,
+                format!("   rejected by the market: {replay_rejected_with}"),
+            );
+        }
+        reports.push(HospitalReport {
+            name: h.name.clone(),
+            custodian: client.account,
+            dataset_id: *dataset_id,
+            commitment: committed.info.commitment.clone(),
+            result: r.clone(),
+            native,
+            prove_seconds,
+            claim_gas: mined.gas_used,
+            paid: U256::ZERO,
+        });
+    }
+
+    say(quiet, "\n== Payments (pull): each hospital withdraws");
+    for ((h, client, ..), report) in hospitals.iter().zip(&mut reports) {
+        let before = client.balance(client.account).await?;
+        let (owed, mined) = client.withdraw(Address::ZERO).await?;
+        let after = client.balance(client.account).await?;
+        report.paid = owed;
+        say(
+            quiet,
+            format!(
+                "{:<18} withdrew {} ETH (balance {} → {} ETH, {} gas)",
+                h.name,
+                format_ether(owed),
+                format_ether(before),
+                format_ether(after),
+                mined.gas_used
+            ),
+        );
+    }
+
+    let q = sponsor.query(query_id).await?;
+    let to_big = |x: U256| BigUint::from_bytes_be(&x.to_be_bytes::<32>());
+    let pooled_onchain = QueryResult {
+        records: 0,
+        count: q.totalCount.to::<u64>(),
+        sum: to_big(q.totalSum),
+        sum_squares: to_big(q.totalSumOfSquares),
+        suppressed: false,
+    };
+    let mut pooled_native = QueryResult {
+        records: 0,
+        count: 0,
+        sum: BigUint::default(),
+        sum_squares: BigUint::default(),
+        suppressed: false,
+    };
+    for r in reports.iter().filter(|r| !r.native.suppressed) {
+        pooled_native.count += r.native.count;
+        pooled_native.sum += &r.native.sum;
+        pooled_native.sum_squares += &r.native.sum_squares;
+    }
+    let scale = match &schema.columns[schema.column_index(&spec.statistic).expect("compiled")].kind
+    {
+        ColumnKind::Decimal { scale, .. } => *scale,
+        _ => 0,
+    };
+    say(
+        quiet,
+        "\n== Sponsor: pooled multi-site result (on-chain) vs plain computation over the records",
+    );
+    say(
+        quiet,
+        format!(
+            "answered {} of {}, suppressed {}",
+            q.answered, q.targets, q.suppressed
+        ),
+    );
+    for (label, r) in [("on-chain", &pooled_onchain), ("native  ", &pooled_native)] {
+        say(
+            quiet,
+            format!(
+                "{label}: n = {}  sum = {}  sum² = {}",
+                r.count, r.sum, r.sum_squares
+            ),
+        );
+    }
+    if let Some((mean, var)) = pooled_onchain.mean_variance(scale) {
+        say(
+            quiet,
+            format!(
+                "{}: mean {mean:.3}, variance {var:.3}, sd {:.3}",
+                spec.statistic,
+                var.sqrt()
+            ),
+        );
+    }
+    ensure!(
+        pooled_onchain == pooled_native,
+        "pooled on-chain result differs from the plain computation"
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    say(quiet, format!("\n== Done in {seconds:.0}s; anvil stopped."));
+    drop(anvil);
+    Ok(Report {
+        deployment,
+        circuit_id: config.circuit_id,
+        query_id,
+        hospitals: reports,
+        pooled_onchain,
+        pooled_native,
+        suppressed: q.suppressed,
+        replay_rejected_with,
+        post_gas: posted.gas_used,
+        seconds,
+    })
+}
