@@ -41,9 +41,10 @@ ABIS := QueryMarket DatasetRegistry
 abi: setup
 	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
 
-# Gas snapshot of a claim with real on-chain verification (.gas-snapshot).
+# Gas of a claim with real on-chain verification and of the verifier alone, written to
+# snapshots/*.json (forge test writes them too).
 gas: setup
-	$(FORGE) snapshot --match-test 'test_gas_|test_acceptsRealProof|test_claimsVerifyPoolAndCredit'
+	$(FORGE) test --match-test 'test_gas_|test_acceptsRealProof' -vv
 
 # Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor.
 demo: build

@@ -2,7 +2,9 @@
 pragma solidity 0.8.19;
 
 import {Test, console2} from "forge-std/Test.sol";
-import {AggregateVerifierN48 as AggregateVerifier} from "../contracts/verifiers/AggregateVerifierN48.sol";
+import {
+    AggregateVerifierN48 as AggregateVerifier
+} from "../contracts/verifiers/AggregateVerifierN48.sol";
 
 /// @notice Checks the generated verifier against a real proof written by the Rust suite
 /// (`cargo test --test end_to_end`): it accepts the proof and rejects tampering.
@@ -45,6 +47,8 @@ contract AggregateVerifierTest is Test {
     function test_acceptsRealProof() public {
         (bool ok, uint256 gasUsed) = _call(calldata_);
         assertTrue(ok, "real proof rejected");
+        vm.snapshotValue("AggregateVerifier", "runtime_size_bytes", verifier.code.length);
+        vm.snapshotGasLastCall("AggregateVerifier", "verify_n48");
         console2.log("verifier runtime size (bytes):", verifier.code.length);
         console2.log("verify gas (call only):", gasUsed);
         assertLt(verifier.code.length, 24_576, "over EIP-170");

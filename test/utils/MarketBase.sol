@@ -4,7 +4,9 @@ pragma solidity 0.8.19;
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../../contracts/QueryMarket.sol";
-import {AggregateVerifierN48 as AggregateVerifier} from "../../contracts/verifiers/AggregateVerifierN48.sol";
+import {
+    AggregateVerifierN48 as AggregateVerifier
+} from "../../contracts/verifiers/AggregateVerifierN48.sol";
 
 /// @notice A deployed registry + market + the real generated verifier, and real proofs from
 /// `test/fixtures/market_proofs.json` (written by `cargo test --test end_to_end`): three
