@@ -57,3 +57,61 @@ async fn market_flow_on_anvil_with_real_proofs() {
         report.replay_rejected_with
     );
 }
+
+/// The client's failure modes come out as named, readable errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_errors_are_clear() {
+    use zkcohort::{
+        chain::{ChainError, Client, Deployment, LocalNode, ANVIL_DEV_KEYS},
+        dataset::CommitmentInfo,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let work = tempfile::tempdir().unwrap();
+    let node = LocalNode::start(&root, None, &work.path().join("anvil.log")).unwrap();
+    let port = node.url.rsplit(':').next().unwrap().to_owned();
+    let out = root.join("deployments").join(format!("test-{port}.json"));
+    let key = ANVIL_DEV_KEYS[0].parse().unwrap();
+    let deployment = Deployment::deploy(&root, &node.url, &key, &out).unwrap();
+    let _ = std::fs::remove_file(&out);
+
+    // Nothing listens on port 9 (discard): the RPC is unreachable.
+    let err = Client::connect(
+        "http://127.0.0.1:9",
+        ANVIL_DEV_KEYS[1].parse().unwrap(),
+        deployment.clone(),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(err, ChainError::Unreachable { .. }), "{err}");
+
+    // A fresh account has no ETH for gas.
+    let broke = alloy::signers::local::PrivateKeySigner::random();
+    let client = Client::connect(&node.url, broke, deployment.clone())
+        .await
+        .unwrap();
+    let info = CommitmentInfo {
+        commitment: format!("0x{:064x}", 7),
+        schema_hash: format!("0x{:064x}", 1),
+        record_count: 10,
+        capacity: 24,
+    };
+    let err = client.register(&info, "agg1-test").await.unwrap_err();
+    assert!(matches!(err, ChainError::InsufficientFunds { .. }), "{err}");
+
+    // A revert is decoded into the contract's custom error.
+    let client = Client::connect(&node.url, ANVIL_DEV_KEYS[1].parse().unwrap(), deployment)
+        .await
+        .unwrap();
+    let err = client.refund(U256::from(42)).await.unwrap_err();
+    assert!(err.to_string().contains("UnknownQuery"), "{err}");
+    client.register(&info, "agg1-test").await.unwrap();
+    let err = client.register(&info, "agg1-test").await.unwrap_err();
+    assert!(
+        err.to_string().contains("CommitmentAlreadyRegistered"),
+        "{err}"
+    );
+}
