@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IDatasetRegistryEvents} from "./interfaces/IDatasetRegistryEvents.sol";
+
 /// @title DatasetRegistry
 /// @notice Custodians publish commitments to their datasets here: a Poseidon commitment over
 /// salted, schema-typed records, plus the schema hash, the record count and the id of the
 /// circuit whose proofs open it. Records never leave the custodian; this is all the chain sees.
 /// @dev Dataset ids start at 1. A commitment is accepted once, ever (also after retirement), so
 /// a proof for a commitment always names one dataset and one custodian.
-contract DatasetRegistry {
+contract DatasetRegistry is IDatasetRegistryEvents {
     /// @dev BN254 scalar field modulus: commitments are field elements.
     uint256 internal constant SNARK_SCALAR_FIELD =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
@@ -31,18 +33,6 @@ contract DatasetRegistry {
     error NotCustodian(uint256 datasetId, address caller);
     /// @notice The dataset is already retired.
     error DatasetAlreadyRetired(uint256 datasetId);
-
-    /// @notice A custodian registered a dataset commitment.
-    event DatasetRegistered(
-        uint256 indexed datasetId,
-        address indexed custodian,
-        bytes32 indexed commitment,
-        bytes32 schemaHash,
-        uint64 recordCount,
-        bytes32 circuitId
-    );
-    /// @notice A custodian retired a dataset: no new queries may target it.
-    event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
 
     /// @notice Number of datasets registered so far (the last id).
     uint256 public datasetCount;

@@ -5,6 +5,7 @@ import {Ownable} from "solady/auth/Ownable.sol";
 import {ReentrancyGuard} from "solady/utils/ReentrancyGuard.sol";
 import {SafeTransferLib} from "solady/utils/SafeTransferLib.sol";
 import {DatasetRegistry} from "./DatasetRegistry.sol";
+import {IQueryMarketEvents} from "./interfaces/IQueryMarketEvents.sol";
 
 /// @title QueryMarket
 /// @notice Sponsors post cohort queries and escrow payment per targeted dataset; custodians
@@ -17,7 +18,7 @@ import {DatasetRegistry} from "./DatasetRegistry.sol";
 ///
 /// Public inputs of the aggregate circuit, in order: `[commitment, constants..., records,
 /// count, sum, sumOfSquares, suppressed]`.
-contract QueryMarket is Ownable, ReentrancyGuard {
+contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
     /// @dev BN254 scalar field modulus: every public input must be below it.
     uint256 internal constant SNARK_SCALAR_FIELD =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
@@ -80,37 +81,6 @@ contract QueryMarket is Ownable, ReentrancyGuard {
     error NotSponsor(uint256 queryId, address caller);
     error AlreadyRefunded(uint256 queryId);
     error NothingToWithdraw();
-
-    /// @notice The verifier of a circuit was set or changed.
-    event VerifierSet(bytes32 indexed circuitId, address previous, address verifier);
-    /// @notice A sponsor posted and funded a query.
-    event QueryPosted(
-        uint256 indexed queryId,
-        address indexed sponsor,
-        bytes32 indexed specHash,
-        bytes32 constantsHash,
-        uint256[] constants,
-        uint256[] datasetIds,
-        address token,
-        uint256 price,
-        uint64 deadline
-    );
-    /// @notice A custodian's proof was verified and the custodian credited.
-    event Claimed(
-        uint256 indexed queryId,
-        uint256 indexed datasetId,
-        address indexed custodian,
-        bytes32 proofHash,
-        uint256 count,
-        uint256 sum,
-        uint256 sumOfSquares,
-        bool suppressed,
-        uint256 paid
-    );
-    /// @notice The unclaimed part of a query's escrow was credited back to its sponsor.
-    event Refunded(uint256 indexed queryId, address indexed sponsor, uint256 amount);
-    /// @notice An account withdrew its credit.
-    event Withdrawn(address indexed account, address indexed token, uint256 amount);
 
     /// @param registry_ The dataset registry.
     /// @param owner_ Who may change verifiers.

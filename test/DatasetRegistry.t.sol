@@ -3,21 +3,11 @@ pragma solidity 0.8.19;
 
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
+import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistryEvents.sol";
 
-contract DatasetRegistryTest is Test {
+contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
-
-    // Copies of the registry's events (0.8.19 cannot emit `Contract.Event`).
-    event DatasetRegistered(
-        uint256 indexed datasetId,
-        address indexed custodian,
-        bytes32 indexed commitment,
-        bytes32 schemaHash,
-        uint64 recordCount,
-        bytes32 circuitId
-    );
-    event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
 
     DatasetRegistry internal registry;
     address internal custodian = makeAddr("custodian");

@@ -6,6 +6,7 @@ import {ERC20} from "solady/tokens/ERC20.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {MarketBase} from "./utils/MarketBase.sol";
+import {IQueryMarketEvents} from "../contracts/interfaces/IQueryMarketEvents.sol";
 
 contract TestToken is ERC20 {
     function name() public pure override returns (string memory) {
@@ -57,23 +58,7 @@ contract ReentrantCustodian {
     }
 }
 
-contract QueryMarketTest is MarketBase {
-    // Copies of the market's events (0.8.19 cannot emit `Contract.Event`).
-    event VerifierSet(bytes32 indexed circuitId, address previous, address verifier);
-    event Claimed(
-        uint256 indexed queryId,
-        uint256 indexed datasetId,
-        address indexed custodian,
-        bytes32 proofHash,
-        uint256 count,
-        uint256 sum,
-        uint256 sumOfSquares,
-        bool suppressed,
-        uint256 paid
-    );
-    event Refunded(uint256 indexed queryId, address indexed sponsor, uint256 amount);
-    event Withdrawn(address indexed account, address indexed token, uint256 amount);
-
+contract QueryMarketTest is MarketBase, IQueryMarketEvents {
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
 

@@ -13,7 +13,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
-    sol_types::SolInterface,
+    sol_types::{SolEvent, SolInterface},
 };
 use serde::{Deserialize, Serialize};
 
@@ -316,17 +316,8 @@ impl Client {
             circuit_key(circuit_id),
         );
         let receipt = self.mine("register", call.send().await).await?;
-        let id = receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<DatasetRegistry::DatasetRegistered>().ok())
-            .map(|l| l.inner.data.datasetId)
-            .ok_or_else(|| ChainError::Rpc {
-                action: "register".into(),
-                message: "no DatasetRegistered event".into(),
-            })?;
-        Ok((id, Mined::from(&receipt)))
+        let event: DatasetRegistry::DatasetRegistered = event(&receipt, "register")?;
+        Ok((event.datasetId, Mined::from(&receipt)))
     }
 
     /// Posts and funds a query (ETH when `token` is zero); returns its id.
@@ -357,17 +348,8 @@ impl Client {
             )
             .value(value);
         let receipt = self.mine("postQuery", call.send().await).await?;
-        let id = receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<QueryMarket::QueryPosted>().ok())
-            .map(|l| l.inner.data.queryId)
-            .ok_or_else(|| ChainError::Rpc {
-                action: "postQuery".into(),
-                message: "no QueryPosted event".into(),
-            })?;
-        Ok((id, Mined::from(&receipt)))
+        let event: QueryMarket::QueryPosted = event(&receipt, "postQuery")?;
+        Ok((event.queryId, Mined::from(&receipt)))
     }
 
     /// Submits a proof artifact as the answer of `dataset` to `query`. A failure leaves the
@@ -425,12 +407,24 @@ impl Client {
     }
 }
 
+/// The first event of type `E` in a receipt.
+fn event<E: SolEvent>(receipt: &TransactionReceipt, action: &str) -> Result<E, ChainError> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<E>().ok())
+        .map(|l| l.inner.data)
+        .ok_or_else(|| ChainError::Rpc {
+            action: action.into(),
+            message: format!("no {} event in {}", E::SIGNATURE, receipt.transaction_hash),
+        })
+}
+
 /// A field element as a uint256.
 pub fn fr_to_u256(x: &crate::Fr) -> U256 {
-    U256::from_be_bytes(
-        <[u8; 32]>::try_from(hex_bytes(&crate::commitment::fr_to_hex(x)).expect("hex"))
-            .expect("32 bytes"),
-    )
+    use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
+    U256::from_le_bytes(x.to_repr())
 }
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>, ChainError> {
