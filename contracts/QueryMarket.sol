@@ -58,28 +58,53 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
     mapping(uint256 queryId => mapping(uint256 datasetId => bool)) public claimed;
     mapping(uint256 queryId => Query) internal _queries;
 
+    /// @notice A required address is zero.
     error ZeroAddress();
+    /// @notice Circuit ids and verifiers differ in length.
+    error LengthMismatch();
+    /// @notice No query has this id.
     error UnknownQuery(uint256 queryId);
+    /// @notice The deadline is not in the future.
     error DeadlineInPast(uint64 deadline);
+    /// @notice Claims are closed: the deadline has passed.
     error DeadlinePassed(uint256 queryId, uint64 deadline);
+    /// @notice Refunds open only after the deadline.
     error DeadlineNotPassed(uint256 queryId, uint64 deadline);
+    /// @notice A query must target at least one dataset.
     error NoTargets();
+    /// @notice Dataset ids must be strictly increasing (so each appears once).
     error TargetsNotStrictlyIncreasing();
+    /// @notice A retired dataset cannot be targeted.
     error DatasetRetired(uint256 datasetId);
+    /// @notice The price per dataset must be positive.
     error ZeroPrice();
+    /// @notice The escrow received differs from price × targets.
     error WrongPayment(uint256 expected, uint256 received);
+    /// @notice The dataset is not a target of the query.
     error NotTarget(uint256 queryId, uint256 datasetId);
+    /// @notice The (query, dataset) pair was already answered.
     error AlreadyClaimed(uint256 queryId, uint256 datasetId);
+    /// @notice Only the dataset's custodian may claim for it.
     error NotCustodian(uint256 datasetId, address caller);
+    /// @notice No verifier is set for the dataset's circuit.
     error NoVerifier(bytes32 circuitId);
+    /// @notice The number of public inputs does not fit the query.
     error WrongInputCount(uint256 expected, uint256 received);
+    /// @notice A public input is not below the BN254 scalar field modulus.
     error InputNotInField(uint256 index);
+    /// @notice The proof is not about the dataset's registered commitment.
     error CommitmentMismatch(uint256 datasetId);
+    /// @notice The proof is not about the query's posted constants.
     error ConstantsMismatch(uint256 queryId);
+    /// @notice The proof's record count differs from the registered one.
     error RecordCountMismatch(uint256 expected, uint256 received);
+    /// @notice The verifier rejected the proof.
     error InvalidProof();
+    /// @notice Only the query's sponsor may do this.
     error NotSponsor(uint256 queryId, address caller);
+    /// @notice The query was already refunded.
     error AlreadyRefunded(uint256 queryId);
+    /// @notice The caller has no credit in this token.
     error NothingToWithdraw();
 
     /// @param registry_ The dataset registry.
@@ -97,7 +122,7 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         }
         registry = registry_;
         _initializeOwner(owner_);
-        require(circuitIds.length == verifiers.length, "length mismatch");
+        if (circuitIds.length != verifiers.length) revert LengthMismatch();
         for (uint256 i; i < circuitIds.length; ++i) {
             _setVerifier(circuitIds[i], verifiers[i]);
         }
