@@ -9,9 +9,8 @@ use std::{path::Path, time::Duration};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use zkcohort::{
-    commitment::RecordLayout,
     dataset::{Dataset, DatasetDir},
-    keys::{CircuitConfig, KeyStore, ParamsSource},
+    keys::{KeyStore, ParamsSource},
     proof,
     query::QuerySpec,
 };
@@ -44,14 +43,9 @@ fn prove(c: &mut Criterion) {
             .write_dataset(&Dataset::synthesize(n, 1, 4))
             .unwrap();
         let data = data_dir.commit(Some(n)).unwrap();
-        let config = CircuitConfig::plan(
-            &data.dataset.schema,
-            &RecordLayout::new(&data.dataset.schema, n),
-        );
-        let params = store.params(config.k()).unwrap();
-        let keys = store.keys(&config, &params).unwrap();
+        let (params, keys) = store.circuit(&data.dataset.schema, &data.layout).unwrap();
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new(&config.circuit_id, n), &n, |b, _| {
+        group.bench_with_input(BenchmarkId::new(&keys.config.circuit_id, n), &n, |b, _| {
             b.iter(|| proof::prove(&keys, &params, &data, &query).unwrap())
         });
     }

@@ -22,10 +22,10 @@ use crate::{
     commitment::RecordLayout,
     dataset::{Dataset, DatasetDir},
     evm,
-    keys::{CircuitConfig, KeyStore},
+    keys::KeyStore,
     proof,
     query::{evaluate, QueryResult, QuerySpec},
-    schema::{ColumnKind, Schema},
+    schema::Schema,
 };
 
 /// One hospital of the scenario.
@@ -148,9 +148,10 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         quiet,
         "\n== Setup: circuit, keys and the generated Solidity verifier",
     );
-    let config = CircuitConfig::plan(&schema, &RecordLayout::new(&schema, s.capacity));
-    let params = s.store.params(config.k())?;
-    let keys = s.store.keys(&config, &params)?;
+    let (params, keys) = s
+        .store
+        .circuit(&schema, &RecordLayout::new(&schema, s.capacity))?;
+    let config = &keys.config;
     let name = evm::write_verifier(&s.root.join("contracts/verifiers"), &params, &keys)?;
     say(
         quiet,
@@ -339,11 +340,9 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         pooled_native.sum += &r.native.sum;
         pooled_native.sum_squares += &r.native.sum_squares;
     }
-    let scale = match &schema.columns[schema.column_index(&spec.statistic).expect("compiled")].kind
-    {
-        ColumnKind::Decimal { scale, .. } => *scale,
-        _ => 0,
-    };
+    let scale = schema
+        .decimal_scale(&spec.statistic)
+        .expect("compiled query");
     say(
         quiet,
         "\n== Sponsor: pooled multi-site result (on-chain) vs plain computation over the records",
@@ -383,7 +382,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     drop(anvil);
     Ok(Report {
         deployment,
-        circuit_id: config.circuit_id,
+        circuit_id: config.circuit_id.clone(),
         query_id,
         hospitals: reports,
         pooled_onchain,

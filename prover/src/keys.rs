@@ -215,6 +215,19 @@ impl KeyStore {
         Ok(params)
     }
 
+    /// Plans the circuit for `schema` and `layout`, then loads (or generates and caches) its
+    /// params and keys: what every prover and verifier-generator needs.
+    pub fn circuit(
+        &self,
+        schema: &Schema,
+        layout: &RecordLayout,
+    ) -> Result<(ParamsKZG<Bn256>, CircuitKeys), ProofError> {
+        let config = CircuitConfig::plan(schema, layout);
+        let params = self.params(config.k())?;
+        let keys = self.keys(&config, &params)?;
+        Ok((params, keys))
+    }
+
     /// Short identity of a params set: SHA-256 over `k`, `[1]₁` and `[s]₂`.
     pub fn fingerprint(params: &ParamsKZG<Bn256>) -> String {
         let mut h = Sha256::new();

@@ -365,9 +365,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let data = DatasetDir::new(&dataset).load_committed()?;
             let store = store(g)?;
-            let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
-            let params = store.params(config.k())?;
-            let keys = store.keys(&config, &params)?;
+            let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
+            let config = &keys.config;
             let verifier_out = match &verifier_dir {
                 Some(dir) => {
                     let name = evm::write_verifier(dir, &params, &keys)?;
@@ -404,9 +403,7 @@ fn run(cli: Cli) -> Result<()> {
             let spec = QuerySpec::load(&query)?;
             spec.compile(&data.dataset.schema)?;
             let store = store(g)?;
-            let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
-            let params = store.params(config.k())?;
-            let keys = store.keys(&config, &params)?;
+            let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
             let started = std::time::Instant::now();
             let artifact = proof::prove(&keys, &params, &data, &spec)?;
             let secs = started.elapsed().as_secs_f64();
@@ -713,16 +710,7 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             };
             let scale = match &query {
                 Some(path) => {
-                    let spec = QuerySpec::load(path)?;
-                    let schema = Schema::clinical_default();
-                    match schema
-                        .column_index(&spec.statistic)
-                        .map(|i| &schema.columns[i].kind)
-                    {
-                        Some(zkcohort::schema::ColumnKind::Decimal { scale, .. }) => Some(*scale),
-                        Some(_) => Some(0),
-                        None => None,
-                    }
+                    Schema::clinical_default().decimal_scale(&QuerySpec::load(path)?.statistic)
                 }
                 None => None,
             };

@@ -237,6 +237,15 @@ impl Schema {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// Decimal places of a column's encoding (0 for non-decimal columns); `None` if there is
+    /// no such column. Turns encoded sums back into natural units.
+    pub fn decimal_scale(&self, name: &str) -> Option<u32> {
+        self.column_index(name).map(|i| match self.columns[i].kind {
+            ColumnKind::Decimal { scale, .. } => scale,
+            _ => 0,
+        })
+    }
+
     /// Index of the consent column.
     pub fn consent_index(&self) -> usize {
         self.columns

@@ -14,7 +14,7 @@ use zkcohort::{
     commitment::{fr_to_hex, RecordLayout},
     dataset::{CommittedDataset, Dataset, DatasetDir},
     evm,
-    keys::{CircuitConfig, CircuitKeys, KeyStore, ParamsSource},
+    keys::{CircuitKeys, KeyStore, ParamsSource},
     proof::{self, ProofArtifact},
     query::{evaluate, QuerySpec},
     schema::Schema,
@@ -43,10 +43,9 @@ fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let schema = Schema::clinical_default();
-        let config = CircuitConfig::plan(&schema, &RecordLayout::new(&schema, CAPACITY));
-        let store = store();
-        let params = store.params(config.k()).unwrap();
-        let keys = store.keys(&config, &params).unwrap();
+        let (params, keys) = store()
+            .circuit(&schema, &RecordLayout::new(&schema, CAPACITY))
+            .unwrap();
         Setup { params, keys }
     })
 }
