@@ -85,6 +85,12 @@ impl RecordLayout {
             .collect()
     }
 
+    /// Packs one record alone into a field element (slot 0 of an element): the membership
+    /// leaf's content, see [`crate::membership`].
+    pub fn pack_record(&self, record: &[u64]) -> Fr {
+        self.pack_element(&[Some(record)])
+    }
+
     fn pack_element(&self, slots: &[Option<&[u64]>]) -> Fr {
         let mut acc = BigUint::default();
         for (j, slot) in slots.iter().enumerate() {

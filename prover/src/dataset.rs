@@ -8,7 +8,10 @@
 //! | `schema.json` | the schema | public |
 //! | `records.csv` | the records, normalised | **secret** |
 //! | `salt.json` | the commitment salt | **secret** |
-//! | `commitment.json` | commitment, capacity, record count, schema hash | public |
+//! | `commitment.json` | commitment, membership root, capacity, record count, schema hash | public |
+//!
+//! Patient credentials ([`crate::credential`]) are derived from `salt.json` and the records on
+//! demand; nothing more is stored.
 
 use std::{
     fs,
@@ -26,6 +29,7 @@ use crate::{
     commitment::{self, fr_from_hex, fr_to_hex, RecordLayout},
     error::DatasetError,
     icd10,
+    membership::MemberTree,
     schema::Schema,
 };
 
@@ -223,6 +227,8 @@ impl Dataset {
 pub struct CommitmentInfo {
     /// `Poseidon(salt, merkle_root)`, hex.
     pub commitment: String,
+    /// Root of the per-patient membership tree ([`crate::membership`]), hex.
+    pub member_root: String,
     /// SHA-256 of the schema, hex.
     pub schema_hash: String,
     /// Records in the dataset.
@@ -302,8 +308,10 @@ impl DatasetDir {
         }
         let salt = Fr::random(rand::rngs::OsRng);
         let commitment = commitment::commit(salt, &layout.pack(&dataset.records));
+        let member_root = MemberTree::build(&layout, salt, &dataset.records).root();
         let info = CommitmentInfo {
             commitment: fr_to_hex(&commitment),
+            member_root: fr_to_hex(&member_root),
             schema_hash: format!("0x{}", hex::encode(dataset.schema.hash())),
             record_count: dataset.records.len(),
             capacity: layout.capacity,
@@ -366,6 +374,20 @@ impl DatasetDir {
             info,
             layout,
         })
+    }
+}
+
+impl CommittedDataset {
+    /// Rebuilds the membership tree and checks it against the recorded root.
+    pub fn member_tree(&self) -> Result<MemberTree, DatasetError> {
+        let tree = MemberTree::build(&self.layout, self.salt, &self.dataset.records);
+        if fr_to_hex(&tree.root()) != self.info.member_root {
+            return Err(DatasetError::Corrupt {
+                path: PathBuf::from(&self.info.commitment),
+                message: "the membership root in commitment.json does not match the records; run `dataset commit` again".into(),
+            });
+        }
+        Ok(tree)
     }
 }
 

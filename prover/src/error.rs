@@ -152,6 +152,9 @@ pub enum ProofError {
     /// An artifact is malformed or inconsistent.
     #[error("artifact: {0}")]
     Artifact(String),
+    /// A patient does not meet a trial's criteria: no proof can be made.
+    #[error("not eligible: {0}")]
+    Ineligible(String),
     /// The proof did not verify.
     #[error("proof rejected: {0}")]
     Rejected(String),

@@ -10,21 +10,29 @@
 //! 6. [`keys`]: universal params and cached proving/verifying keys.
 //! 7. [`proof`]: proving, proof artifacts and offline verification.
 //! 8. [`evm`]: the generated Solidity verifier and its manifest.
-//! 9. [`chain`]: alloy bindings and clients for the registry and market; [`demo`]: the story.
+//! 9. [`chain`]: alloy bindings and clients for the registry and markets; [`demo`]: the story.
+//!
+//! Trials: [`membership`] (the per-patient tree every dataset also commits to), [`credential`]
+//! (a patient's file), [`trial`] (criteria), [`circuit::eligibility`] and [`eligibility`]
+//! (proofs with nullifiers).
 
 pub mod chain;
 pub mod circuit;
 pub mod commitment;
+pub mod credential;
 pub mod dataset;
 pub mod demo;
+pub mod eligibility;
 pub mod error;
 pub mod evm;
 pub mod icd10;
 pub mod keys;
+pub mod membership;
 pub mod poseidon;
 pub mod progress;
 pub mod proof;
 pub mod query;
 pub mod schema;
+pub mod trial;
 
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;

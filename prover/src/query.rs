@@ -186,14 +186,7 @@ fn big_to_f64(x: &BigUint) -> f64 {
 impl QuerySpec {
     /// Reads a query file.
     pub fn load(path: &Path) -> Result<Self, QueryError> {
-        let text = fs::read_to_string(path).map_err(|source| QueryError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|source| QueryError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        load_spec(path)
     }
 
     /// SHA-256 of the canonical JSON form: names the query in artifacts and on-chain.
@@ -203,72 +196,11 @@ impl QuerySpec {
 
     /// Checks the query against a schema and compiles it into public constants.
     pub fn compile(&self, schema: &Schema) -> Result<QueryConstants, QueryError> {
+        let (ranges, purpose) = compile_criteria(schema, &self.criteria, &self.consent)?;
         let invalid = |message: String| QueryError::Invalid {
             schema: schema.name.clone(),
             message,
         };
-        for name in self.criteria.keys() {
-            match schema.column_index(name) {
-                None => return Err(invalid(format!("no column `{name}`"))),
-                Some(i) if schema.columns[i].is_consent() => {
-                    return Err(invalid(format!(
-                        "`{name}` is the consent column: use the `consent` field"
-                    )))
-                }
-                Some(_) => {}
-            }
-        }
-        let mut ranges = Vec::new();
-        for (_, col) in schema.value_columns() {
-            let bound = |v: &serde_json::Value| {
-                col.encode_bound(v)
-                    .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
-            };
-            let (lo, hi) = match self.criteria.get(&col.name) {
-                None => (0, col.max_value()),
-                Some(Criterion::Range([lo, hi])) => (bound(lo)?, bound(hi)?),
-                Some(Criterion::Eq { eq }) => {
-                    let v = bound(eq)?;
-                    (v, v)
-                }
-                Some(Criterion::Bounds(Bounds { min, max })) => (
-                    min.as_ref().map(bound).transpose()?.unwrap_or(0),
-                    max.as_ref()
-                        .map(bound)
-                        .transpose()?
-                        .unwrap_or(col.max_value()),
-                ),
-                Some(Criterion::Prefix { prefix }) => match col.kind {
-                    ColumnKind::Icd10 => icd10::prefix_range(prefix)
-                        .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))?,
-                    _ => {
-                        return Err(invalid(format!(
-                            "column `{}`: `prefix` only applies to ICD-10 columns",
-                            col.name
-                        )))
-                    }
-                },
-            };
-            if lo > hi {
-                return Err(invalid(format!(
-                    "column `{}`: empty range {lo} > {hi}",
-                    col.name
-                )));
-            }
-            debug_assert!(hi <= low_mask(col.bits()));
-            ranges.push((lo, hi));
-        }
-        let purpose = schema
-            .purposes()
-            .iter()
-            .position(|p| *p == self.consent)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "consent purpose `{}` is not one of [{}]",
-                    self.consent,
-                    schema.purposes().join(", ")
-                ))
-            })? as u64;
         let statistic = schema
             .value_columns()
             .position(|(_, c)| c.name == self.statistic)
@@ -288,6 +220,94 @@ impl QuerySpec {
             min_cohort: self.min_cohort,
         })
     }
+}
+
+/// Reads a JSON spec file (a query or a trial).
+pub fn load_spec<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, QueryError> {
+    let text = fs::read_to_string(path).map_err(|source| QueryError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| QueryError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Checks inclusion criteria and a consent purpose against a schema and compiles them into
+/// inclusive `[lo, hi]` ranges per value column (schema order) and a consent purpose bit. Shared
+/// by aggregate queries and trials.
+pub fn compile_criteria(
+    schema: &Schema,
+    criteria: &BTreeMap<String, Criterion>,
+    consent: &str,
+) -> Result<(Vec<(u64, u64)>, u64), QueryError> {
+    let invalid = |message: String| QueryError::Invalid {
+        schema: schema.name.clone(),
+        message,
+    };
+    for name in criteria.keys() {
+        match schema.column_index(name) {
+            None => return Err(invalid(format!("no column `{name}`"))),
+            Some(i) if schema.columns[i].is_consent() => {
+                return Err(invalid(format!(
+                    "`{name}` is the consent column: use the `consent` field"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut ranges = Vec::new();
+    for (_, col) in schema.value_columns() {
+        let bound = |v: &serde_json::Value| {
+            col.encode_bound(v)
+                .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
+        };
+        let (lo, hi) = match criteria.get(&col.name) {
+            None => (0, col.max_value()),
+            Some(Criterion::Range([lo, hi])) => (bound(lo)?, bound(hi)?),
+            Some(Criterion::Eq { eq }) => {
+                let v = bound(eq)?;
+                (v, v)
+            }
+            Some(Criterion::Bounds(Bounds { min, max })) => (
+                min.as_ref().map(bound).transpose()?.unwrap_or(0),
+                max.as_ref()
+                    .map(bound)
+                    .transpose()?
+                    .unwrap_or(col.max_value()),
+            ),
+            Some(Criterion::Prefix { prefix }) => match col.kind {
+                ColumnKind::Icd10 => icd10::prefix_range(prefix)
+                    .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))?,
+                _ => {
+                    return Err(invalid(format!(
+                        "column `{}`: `prefix` only applies to ICD-10 columns",
+                        col.name
+                    )))
+                }
+            },
+        };
+        if lo > hi {
+            return Err(invalid(format!(
+                "column `{}`: empty range {lo} > {hi}",
+                col.name
+            )));
+        }
+        debug_assert!(hi <= low_mask(col.bits()));
+        ranges.push((lo, hi));
+    }
+    let purpose = schema
+        .purposes()
+        .iter()
+        .position(|p| p == consent)
+        .ok_or_else(|| {
+            invalid(format!(
+                "consent purpose `{consent}` is not one of [{}]",
+                schema.purposes().join(", ")
+            ))
+        })? as u64;
+    Ok((ranges, purpose))
 }
 
 /// The plain computation a proof must reproduce.

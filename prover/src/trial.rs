@@ -1,0 +1,151 @@
+//! Trial specs: inclusion criteria (the same range form as aggregate queries) plus a consent
+//! purpose, their public constants, and the native eligibility check proofs are tested against.
+//!
+//! ```json
+//! {
+//!   "name": "T2D add-on therapy, phase III",
+//!   "criteria": { "age": [40, 75], "dx": { "prefix": "E11" }, "hba1c": { "min": "7.0" } },
+//!   "consent": "trials"
+//! }
+//! ```
+
+use std::{collections::BTreeMap, path::Path};
+
+use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::QueryError,
+    query::{compile_criteria, load_spec, Criterion},
+    schema::Schema,
+};
+
+/// A trial's inclusion criteria as a sponsor writes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSpec {
+    /// Free-text name.
+    #[serde(default)]
+    pub name: String,
+    /// Inclusion criteria per column.
+    #[serde(default)]
+    pub criteria: BTreeMap<String, Criterion>,
+    /// Consent purpose a patient's record must carry.
+    pub consent: String,
+}
+
+/// The public constants of a trial for one schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialCriteria {
+    /// Inclusive `[lo, hi]` per value column, schema order.
+    pub ranges: Vec<(u64, u64)>,
+    /// Consent purpose bit.
+    pub purpose: u64,
+}
+
+impl TrialSpec {
+    /// Reads a trial file.
+    pub fn load(path: &Path) -> Result<Self, QueryError> {
+        load_spec(path)
+    }
+
+    /// SHA-256 of the canonical JSON form: names the trial spec on-chain.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(serde_json::to_vec(self).expect("trial serialises")).into()
+    }
+
+    /// Checks the spec against a schema and compiles it into public constants.
+    pub fn compile(&self, schema: &Schema) -> Result<TrialCriteria, QueryError> {
+        let (ranges, purpose) = compile_criteria(schema, &self.criteria, &self.consent)?;
+        Ok(TrialCriteria { ranges, purpose })
+    }
+}
+
+impl TrialCriteria {
+    /// The constants as field elements, in public-input order: `lo_0, hi_0, ..., purpose`.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        let mut out: Vec<Fr> = self
+            .ranges
+            .iter()
+            .flat_map(|(lo, hi)| [Fr::from(*lo), Fr::from(*hi)])
+            .collect();
+        out.push(Fr::from(self.purpose));
+        out
+    }
+
+    /// Number of field elements [`TrialCriteria::to_fields`] returns for a schema.
+    pub fn len_for(schema: &Schema) -> usize {
+        2 * schema.value_columns().count() + 1
+    }
+
+    /// Criteria that accept every record with the purpose bit 0 (for key generation).
+    pub fn dummy(schema: &Schema) -> Self {
+        TrialCriteria {
+            ranges: vec![(0, 0); schema.value_columns().count()],
+            purpose: 0,
+        }
+    }
+
+    /// Whether a record meets every criterion and carries the consent; on failure, the first
+    /// reason in natural units (for the patient, who owns the record).
+    pub fn check(&self, schema: &Schema, record: &[u64]) -> Result<(), String> {
+        let consent = schema.consent_index();
+        if record[consent] >> self.purpose & 1 == 0 {
+            let purpose = schema
+                .purposes()
+                .get(self.purpose as usize)
+                .map_or("?", |s| s.as_str());
+            return Err(format!("no consent for `{purpose}`"));
+        }
+        for ((c, col), &(lo, hi)) in schema.value_columns().zip(&self.ranges) {
+            let v = record[c];
+            if v < lo || v > hi {
+                return Err(format!(
+                    "`{}` is {}, the trial requires {}..={}",
+                    col.name,
+                    col.decode(v),
+                    col.decode(lo),
+                    col.decode(hi)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::icd10;
+
+    #[test]
+    fn compiles_and_explains_failures() {
+        let schema = Schema::clinical_default();
+        let spec: TrialSpec = serde_json::from_str(
+            r#"{"criteria":{"age":[40,75],"dx":{"prefix":"E11"},"hba1c":{"min":"7.0"}},"consent":"trials"}"#,
+        )
+        .unwrap();
+        let c = spec.compile(&schema).unwrap();
+        assert_eq!(c.purpose, 1);
+        assert_eq!(c.to_fields().len(), TrialCriteria::len_for(&schema));
+        let e11 = icd10::encode("E11.9").unwrap();
+        let ok = vec![50, 0, e11, 80, 130, 300, 0b0010, 1];
+        assert_eq!(c.check(&schema, &ok), Ok(()));
+        let mut low = ok.clone();
+        low[3] = 65;
+        assert_eq!(
+            c.check(&schema, &low).unwrap_err(),
+            "`hba1c` is 6.5, the trial requires 7.0..=25.5"
+        );
+        let mut no_consent = ok;
+        no_consent[6] = 0b0001;
+        assert!(c
+            .check(&schema, &no_consent)
+            .unwrap_err()
+            .contains("no consent for `trials`"));
+        let bad: Result<TrialSpec, _> =
+            serde_json::from_str(r#"{"consent":"trials","statistic":"age"}"#);
+        assert!(bad.is_err(), "trials have no statistic");
+    }
+}
