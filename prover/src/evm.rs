@@ -17,10 +17,21 @@ use halo2_base::{
 };
 use snark_verifier_sdk::{evm::gen_evm_verifier_sol_code, SHPLONK};
 
-use crate::{circuit::PublicInputs, dataset::write_atomic, error::DatasetError, keys::CircuitKeys};
+use serde_json::json;
+
+use crate::{
+    dataset::write_atomic,
+    error::DatasetError,
+    keys::{CircuitKeys, CircuitShape},
+    trial::TrialCriteria,
+};
 
 /// File, next to the verifiers, mapping contract names to circuit ids.
 pub const MANIFEST: &str = "verifiers.json";
+/// File, next to the verifiers, describing each eligibility verifier's circuit: its schema's
+/// SHA-256 (the trial market checks that a trial, a dataset and a circuit share one schema),
+/// its criteria words and its patient slots (which fix the number of public inputs).
+pub const ELIGIBILITY_MANIFEST: &str = "eligibility.json";
 
 /// Solidity source of the verifier for a circuit, with the contract renamed to `name`.
 pub fn verifier_source(
@@ -41,34 +52,53 @@ pub fn verifier_source(
     header + &code.replacen("contract Halo2Verifier", &format!("contract {name}"), 1)
 }
 
-/// The conventional contract name of a circuit's verifier: `AggregateVerifierN<capacity>`.
+/// The conventional contract name of a circuit's verifier: `AggregateVerifierN<capacity>` or
+/// `EligibilityVerifierB<batch>`.
 pub fn contract_name(keys: &CircuitKeys) -> String {
-    format!("AggregateVerifierN{}", keys.config.layout.capacity)
+    match &keys.config.shape {
+        CircuitShape::Aggregate(layout) => format!("AggregateVerifierN{}", layout.capacity),
+        CircuitShape::Eligibility { batch } => format!("EligibilityVerifierB{batch}"),
+    }
 }
 
 /// Writes `<dir>/<name>.sol` (only if its content changed) and records `name → circuit id` in
-/// `<dir>/verifiers.json`. Returns the contract name.
+/// `<dir>/verifiers.json` (and, for eligibility circuits, `name → {schema_hash, criteria,
+/// batch}` in `<dir>/eligibility.json`). Returns the contract name.
 pub fn write_verifier(
     dir: &Path,
     params: &ParamsKZG<Bn256>,
     keys: &CircuitKeys,
 ) -> Result<String, DatasetError> {
     let name = contract_name(keys);
-    let n = PublicInputs::len_for(&keys.config.schema);
+    let n = keys.config.num_instances();
     let source = verifier_source(params, keys.pk.get_vk(), n, &name, &keys.config.circuit_id);
     let path = dir.join(format!("{name}.sol"));
     if fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
         write_atomic(&path, source.as_bytes())?;
     }
-    let manifest_path = dir.join(MANIFEST);
-    let mut manifest: BTreeMap<String, String> = fs::read(&manifest_path)
+    record(&dir.join(MANIFEST), &name, json!(keys.config.circuit_id))?;
+    if let CircuitShape::Eligibility { batch } = keys.config.shape {
+        let schema = &keys.config.schema;
+        let entry = json!({
+            "schema_hash": format!("0x{}", hex::encode(schema.hash())),
+            "criteria": TrialCriteria::len_for(schema),
+            "batch": batch,
+        });
+        record(&dir.join(ELIGIBILITY_MANIFEST), &name, entry)?;
+    }
+    Ok(name)
+}
+
+/// Sets `key → value` in a JSON object file (rewritten only on change).
+fn record(path: &Path, key: &str, value: serde_json::Value) -> Result<(), DatasetError> {
+    let mut map: BTreeMap<String, serde_json::Value> = fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    if manifest.get(&name) != Some(&keys.config.circuit_id) {
-        manifest.insert(name.clone(), keys.config.circuit_id.clone());
-        let text = serde_json::to_string_pretty(&manifest).expect("json") + "\n";
-        write_atomic(&manifest_path, text.as_bytes())?;
+    if map.get(key) != Some(&value) {
+        map.insert(key.to_owned(), value);
+        let text = serde_json::to_string_pretty(&map).expect("json") + "\n";
+        write_atomic(path, text.as_bytes())?;
     }
-    Ok(name)
+    Ok(())
 }

@@ -38,7 +38,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    circuit::{self, AggregateWitness},
+    circuit::{
+        self,
+        eligibility::{self, EligibilityPublic, EligibilityWitness},
+        AggregateWitness, PublicInputs,
+    },
     commitment::RecordLayout,
     error::ProofError,
     schema::Schema,
@@ -82,15 +86,28 @@ pub struct KeyStore {
     pub source: ParamsSource,
 }
 
+/// Which circuit, and its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitShape {
+    /// The aggregate-statistic circuit for a record layout (capacity).
+    Aggregate(RecordLayout),
+    /// The eligibility circuit for a batch of patients.
+    Eligibility {
+        /// Patient slots per proof.
+        batch: usize,
+    },
+}
+
 /// Everything that fixes a circuit: its identity and its halo2 configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CircuitConfig {
-    /// `agg1-<schema hash prefix>-n<capacity>-k<k>`.
+    /// `agg1-<schema hash prefix>-n<capacity>-k<k>` or `elig1-<schema hash prefix>-b<batch>-k<k>`.
     pub circuit_id: String,
     /// The dataset schema.
     pub schema: Schema,
-    /// Record packing and capacity.
-    pub layout: RecordLayout,
+    /// Which circuit.
+    pub shape: CircuitShape,
     /// halo2-base column configuration.
     pub params: BaseCircuitParams,
     /// Where halo2-base breaks its virtual column into physical columns (set by key generation).
@@ -108,32 +125,102 @@ pub struct CircuitKeys {
 }
 
 impl CircuitConfig {
-    /// Picks the smallest `k` whose layout fits in [`MAX_ADVICE_COLUMNS`] advice columns.
+    /// The aggregate circuit for `layout`: see [`CircuitConfig::plan_shape`].
     pub fn plan(schema: &Schema, layout: &RecordLayout) -> Self {
-        let witness = AggregateWitness::dummy(schema, layout);
-        // ~1,000 cells per record: start a little below the estimate and walk up.
-        let estimate = (1000 * layout.capacity / MAX_ADVICE_COLUMNS).max(1 << 10);
+        Self::plan_shape(schema, CircuitShape::Aggregate(layout.clone()))
+    }
+
+    /// The eligibility circuit for `batch` patients: see [`CircuitConfig::plan_shape`].
+    pub fn plan_eligibility(schema: &Schema, batch: usize) -> Self {
+        assert!(batch >= 1, "a batch holds at least one patient");
+        Self::plan_shape(schema, CircuitShape::Eligibility { batch })
+    }
+
+    /// Picks the smallest `k` whose layout fits in [`MAX_ADVICE_COLUMNS`] advice columns.
+    pub fn plan_shape(schema: &Schema, shape: CircuitShape) -> Self {
+        // Cells: ~1,000 per aggregate record, ~67,000 per eligibility slot (22 Poseidon
+        // permutations). Start a little below the estimate and walk up.
+        let cells = match &shape {
+            CircuitShape::Aggregate(layout) => 1000 * layout.capacity,
+            CircuitShape::Eligibility { batch } => 60_000 * batch,
+        };
+        let estimate = (cells / MAX_ADVICE_COLUMNS).max(1 << 10);
         let mut k = (usize::BITS - estimate.leading_zeros())
             .saturating_sub(1)
             .max(10) as usize;
+        let mut config = CircuitConfig {
+            circuit_id: String::new(),
+            schema: schema.clone(),
+            shape,
+            params: BaseCircuitParams::default(),
+            // Known only after key generation has laid the circuit out.
+            break_points: Vec::new(),
+        };
         loop {
             let mut builder = keygen_builder(k);
-            circuit::build(&mut builder, schema, layout, &witness);
+            config.build_dummy(&mut builder);
             let params = builder.calculate_params(Some(MIN_ROWS));
             let columns: usize = params.num_advice_per_phase.iter().sum::<usize>()
                 + params.num_lookup_advice_per_phase.iter().sum::<usize>();
             if columns <= MAX_ADVICE_COLUMNS {
                 let schema_hash = hex::encode(&schema.hash()[..4]);
-                return CircuitConfig {
-                    circuit_id: format!("agg1-{schema_hash}-n{}-k{k}", layout.capacity),
-                    schema: schema.clone(),
-                    layout: layout.clone(),
-                    params,
-                    // Known only after key generation has laid the circuit out.
-                    break_points: Vec::new(),
+                config.circuit_id = match &config.shape {
+                    CircuitShape::Aggregate(layout) => {
+                        format!("agg1-{schema_hash}-n{}-k{k}", layout.capacity)
+                    }
+                    CircuitShape::Eligibility { batch } => {
+                        format!("elig1-{schema_hash}-b{batch}-k{k}")
+                    }
                 };
+                config.params = params;
+                return config;
             }
             k += 1;
+        }
+    }
+
+    /// Lays out the circuit with an all-zero witness (for planning and key generation).
+    fn build_dummy(&self, builder: &mut BaseCircuitBuilder<Fr>) {
+        match &self.shape {
+            CircuitShape::Aggregate(layout) => {
+                circuit::build(
+                    builder,
+                    &self.schema,
+                    layout,
+                    &AggregateWitness::dummy(&self.schema, layout),
+                );
+            }
+            CircuitShape::Eligibility { batch } => {
+                eligibility::build(
+                    builder,
+                    &self.schema,
+                    &EligibilityWitness::dummy(&self.schema, *batch),
+                );
+            }
+        }
+    }
+
+    /// The record layout of an aggregate circuit (`None` for eligibility circuits).
+    pub fn layout(&self) -> Option<&RecordLayout> {
+        match &self.shape {
+            CircuitShape::Aggregate(layout) => Some(layout),
+            CircuitShape::Eligibility { .. } => None,
+        }
+    }
+
+    /// The batch size of an eligibility circuit (`None` for aggregate circuits).
+    pub fn batch(&self) -> Option<usize> {
+        match &self.shape {
+            CircuitShape::Aggregate(_) => None,
+            CircuitShape::Eligibility { batch } => Some(*batch),
+        }
+    }
+
+    /// Number of public inputs.
+    pub fn num_instances(&self) -> usize {
+        match &self.shape {
+            CircuitShape::Aggregate(_) => PublicInputs::len_for(&self.schema),
+            CircuitShape::Eligibility { batch } => EligibilityPublic::len_for(&self.schema, *batch),
         }
     }
 
@@ -222,7 +309,19 @@ impl KeyStore {
         schema: &Schema,
         layout: &RecordLayout,
     ) -> Result<(ParamsKZG<Bn256>, CircuitKeys), ProofError> {
-        let config = CircuitConfig::plan(schema, layout);
+        self.load(CircuitConfig::plan(schema, layout))
+    }
+
+    /// Plans the eligibility circuit for `batch` patients, then loads its params and keys.
+    pub fn eligibility_circuit(
+        &self,
+        schema: &Schema,
+        batch: usize,
+    ) -> Result<(ParamsKZG<Bn256>, CircuitKeys), ProofError> {
+        self.load(CircuitConfig::plan_eligibility(schema, batch))
+    }
+
+    fn load(&self, config: CircuitConfig) -> Result<(ParamsKZG<Bn256>, CircuitKeys), ProofError> {
         let params = self.params(config.k())?;
         let keys = self.keys(&config, &params)?;
         Ok((params, keys))
@@ -252,10 +351,12 @@ impl KeyStore {
     ) -> Result<CircuitKeys, ProofError> {
         let dir = self.key_dir(config, params);
         let (pk_path, cfg_path) = (dir.join("pk.bin"), dir.join("config.json"));
-        if pk_path.exists() && cfg_path.exists() {
-            let cfg: CircuitConfig =
-                serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
-                    .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+        // A config from an older format is stale: fall through and regenerate the keys.
+        let cached = fs::read(&cfg_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<CircuitConfig>(&b).ok())
+            .filter(|cfg| cfg.shape == config.shape && cfg.schema == config.schema);
+        if let (true, Some(cfg)) = (pk_path.exists(), cached) {
             let mut r = BufReader::new(fs::File::open(&pk_path).map_err(io_err(&pk_path))?);
             let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
                 &mut r,
@@ -274,12 +375,7 @@ impl KeyStore {
         let bar =
             crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
         let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
-        circuit::build(
-            &mut builder,
-            &config.schema,
-            &config.layout,
-            &AggregateWitness::dummy(&config.schema, &config.layout),
-        );
+        config.build_dummy(&mut builder);
         bar.set_message(format!("keygen {}: verifying key", config.circuit_id));
         let vk = keygen_vk(params, &builder)
             .map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;

@@ -6,6 +6,7 @@
 
 use std::{fs, path::Path};
 
+use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     plonk::{create_proof, verify_proof, VerifyingKey},
@@ -30,7 +31,7 @@ use crate::{
     commitment::{fr_from_hex, fr_to_biguint, fr_to_hex},
     dataset::CommittedDataset,
     error::ProofError,
-    keys::{vk_hash, CircuitKeys, KeyStore},
+    keys::{vk_hash, CircuitConfig, CircuitKeys, KeyStore},
     query::{QueryConstants, QueryResult, QuerySpec},
 };
 
@@ -90,7 +91,7 @@ pub fn prove(
     query: &QuerySpec,
 ) -> Result<ProofArtifact, ProofError> {
     let schema = &data.dataset.schema;
-    if *schema != keys.config.schema || data.layout != keys.config.layout {
+    if *schema != keys.config.schema || Some(&data.layout) != keys.config.layout() {
         return Err(ProofError::Artifact(format!(
             "dataset (schema `{}`, capacity {}) does not fit circuit {}",
             schema.name, data.layout.capacity, keys.config.circuit_id
@@ -101,17 +102,43 @@ pub fn prove(
         .map_err(|e| ProofError::Artifact(e.to_string()))?;
     let witness = AggregateWitness::new(&data.layout, data.salt, &data.dataset.records, constants);
 
-    let bar = crate::progress::spinner(format!("proving {} records", data.info.record_count));
     let mut builder = keys.config.prover_builder();
     circuit::build(&mut builder, schema, &data.layout, &witness);
+    let (instances, proof) = create(
+        keys,
+        params,
+        builder,
+        &format!("proving {} records", data.info.record_count),
+    )?;
+
+    let public = decode_public(schema, &instances)?;
+    Ok(ProofArtifact {
+        version: ARTIFACT_VERSION,
+        circuit_id: keys.config.circuit_id.clone(),
+        vk_hash: keys.vk_hash.clone(),
+        query_hash: format!("0x{}", hex::encode(query.hash())),
+        query: query.clone(),
+        public,
+        instances: instances.iter().map(fr_to_hex).collect(),
+        calldata: calldata_hex(&instances, &proof),
+        proof: format!("0x{}", hex::encode(proof)),
+    })
+}
+
+/// Proves a synthesized circuit, checks the proof with halo2's verifier, and returns the
+/// public inputs and the proof bytes.
+pub(crate) fn create(
+    keys: &CircuitKeys,
+    params: &ParamsKZG<Bn256>,
+    builder: BaseCircuitBuilder<Fr>,
+    what: &str,
+) -> Result<(Vec<Fr>, Vec<u8>), ProofError> {
+    let bar = crate::progress::spinner(what.to_owned());
     let instances: Vec<Fr> = builder.assigned_instances[0]
         .iter()
         .map(|v| *v.value())
         .collect();
-    bar.set_message(format!(
-        "proving {} records: polynomial commitments",
-        data.info.record_count
-    ));
+    bar.set_message(format!("{what}: polynomial commitments"));
     let mut transcript = TranscriptWriterBuffer::<_, G1Affine, _>::init(Vec::new());
     create_proof::<
         KZGCommitmentScheme<Bn256>,
@@ -131,23 +158,72 @@ pub fn prove(
     .map_err(|e| ProofError::Halo2(format!("create_proof: {e:?}")))?;
     let proof = transcript.finalize();
     bar.finish_and_clear();
-
-    let public = decode_public(schema, &instances)?;
     verify_instances(params, keys.pk.get_vk(), &instances, &proof)?;
-    Ok(ProofArtifact {
-        version: ARTIFACT_VERSION,
-        circuit_id: keys.config.circuit_id.clone(),
-        vk_hash: keys.vk_hash.clone(),
-        query_hash: format!("0x{}", hex::encode(query.hash())),
-        query: query.clone(),
-        public,
-        instances: instances.iter().map(fr_to_hex).collect(),
-        calldata: format!(
-            "0x{}",
-            hex::encode(encode_calldata(std::slice::from_ref(&instances), &proof))
-        ),
-        proof: format!("0x{}", hex::encode(proof)),
-    })
+    Ok((instances, proof))
+}
+
+/// Verifier calldata (public inputs then proof), hex.
+pub(crate) fn calldata_hex(instances: &[Fr], proof: &[u8]) -> String {
+    format!(
+        "0x{}",
+        hex::encode(encode_calldata(&[instances.to_vec()], proof))
+    )
+}
+
+/// What every artifact carries for offline verification.
+pub(crate) struct SealedProof<'a> {
+    pub circuit_id: &'a str,
+    pub vk_hash: &'a str,
+    pub instances: &'a [String],
+    pub proof: &'a str,
+    pub calldata: &'a str,
+}
+
+impl SealedProof<'_> {
+    /// Checks the proof against the cached verifying key of its circuit; returns the circuit's
+    /// configuration and the decoded instances for the caller's own consistency checks.
+    pub(crate) fn verify(
+        &self,
+        store: &KeyStore,
+        decoded: impl FnOnce(&CircuitConfig) -> Result<Vec<Fr>, ProofError>,
+    ) -> Result<CircuitConfig, ProofError> {
+        let k = self
+            .circuit_id
+            .rsplit_once("-k")
+            .and_then(|(_, k)| k.parse::<u32>().ok())
+            .ok_or_else(|| ProofError::Artifact(format!("bad circuit id `{}`", self.circuit_id)))?;
+        let params = store.params(k)?;
+        let (config, vk) = store.verifying_key(self.circuit_id, &params)?;
+        if vk_hash(&vk) != self.vk_hash {
+            return Err(ProofError::Rejected(format!(
+                "artifact was made with vk {}, the cached key for {} is {}",
+                self.vk_hash,
+                self.circuit_id,
+                vk_hash(&vk)
+            )));
+        }
+        let instances = self
+            .instances
+            .iter()
+            .map(|h| {
+                fr_from_hex(h).ok_or_else(|| ProofError::Artifact(format!("bad instance `{h}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if decoded(&config)? != instances {
+            return Err(ProofError::Artifact(
+                "decoded public inputs disagree with the instances".into(),
+            ));
+        }
+        let proof = hex::decode(self.proof.trim_start_matches("0x"))
+            .map_err(|e| ProofError::Artifact(format!("proof: {e}")))?;
+        if calldata_hex(&instances, &proof) != self.calldata {
+            return Err(ProofError::Artifact(
+                "calldata does not encode these instances and proof".into(),
+            ));
+        }
+        verify_instances(&params, &vk, &instances, &proof)?;
+        Ok(config)
+    }
 }
 
 fn decode_public(schema: &crate::schema::Schema, x: &[Fr]) -> Result<DecodedPublic, ProofError> {
@@ -206,56 +282,30 @@ pub fn verify_instances(
 /// Verifies an artifact offline: its parts agree with each other, its verifying key is the
 /// cached one for its circuit, and the proof checks.
 pub fn verify(artifact: &ProofArtifact, store: &KeyStore) -> Result<(), ProofError> {
-    let k = artifact
-        .circuit_id
-        .rsplit_once("-k")
-        .and_then(|(_, k)| k.parse::<u32>().ok())
-        .ok_or_else(|| ProofError::Artifact(format!("bad circuit id `{}`", artifact.circuit_id)))?;
-    let params = store.params(k)?;
-    let (config, vk) = store.verifying_key(&artifact.circuit_id, &params)?;
-    if vk_hash(&vk) != artifact.vk_hash {
-        return Err(ProofError::Rejected(format!(
-            "artifact was made with vk {}, the cached key for {} is {}",
-            artifact.vk_hash,
-            artifact.circuit_id,
-            vk_hash(&vk)
-        )));
+    SealedProof {
+        circuit_id: &artifact.circuit_id,
+        vk_hash: &artifact.vk_hash,
+        instances: &artifact.instances,
+        proof: &artifact.proof,
+        calldata: &artifact.calldata,
     }
-    let instances = artifact
-        .instances
-        .iter()
-        .map(|h| fr_from_hex(h).ok_or_else(|| ProofError::Artifact(format!("bad instance `{h}`"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    if artifact.public.to_inputs()?.to_fields() != instances {
-        return Err(ProofError::Artifact(
-            "decoded public inputs disagree with the instances".into(),
-        ));
-    }
-    let expected = artifact
-        .query
-        .compile(&config.schema)
-        .map_err(|e| ProofError::Artifact(e.to_string()))?;
-    if expected != artifact.public.query {
-        return Err(ProofError::Artifact(
-            "public query constants do not match the query spec".into(),
-        ));
-    }
-    let proof = hex::decode(artifact.proof.trim_start_matches("0x"))
-        .map_err(|e| ProofError::Artifact(format!("proof: {e}")))?;
-    let calldata = format!(
-        "0x{}",
-        hex::encode(encode_calldata(std::slice::from_ref(&instances), &proof))
-    );
-    if calldata != artifact.calldata {
-        return Err(ProofError::Artifact(
-            "calldata does not encode these instances and proof".into(),
-        ));
-    }
-    verify_instances(&params, &vk, &instances, &proof)
+    .verify(store, |config| {
+        let expected = artifact
+            .query
+            .compile(&config.schema)
+            .map_err(|e| ProofError::Artifact(e.to_string()))?;
+        if expected != artifact.public.query {
+            return Err(ProofError::Artifact(
+                "public query constants do not match the query spec".into(),
+            ));
+        }
+        Ok(artifact.public.to_inputs()?.to_fields())
+    })?;
+    Ok(())
 }
 
 /// Reads an artifact file.
-pub fn read_artifact(path: &Path) -> Result<ProofArtifact, ProofError> {
+pub fn read_artifact<A: serde::de::DeserializeOwned>(path: &Path) -> Result<A, ProofError> {
     let bytes = fs::read(path).map_err(|source| ProofError::Io {
         path: path.to_owned(),
         source,

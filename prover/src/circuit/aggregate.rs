@@ -30,6 +30,7 @@ use halo2_base::{
 };
 use itertools::Itertools;
 
+use super::record::{self, one_hot};
 use crate::{
     commitment::{RecordLayout, LEAF_ELEMENTS},
     poseidon::{RATE, R_F, R_P, T},
@@ -143,20 +144,17 @@ pub fn build(
     let value_cols: Vec<usize> = schema.value_columns().map(|(i, _)| i).collect();
     let consent_col = schema.consent_index();
     let q = &witness.query;
-    let mut ranges = Vec::with_capacity(value_cols.len());
-    for (&c, &(lo, hi)) in value_cols.iter().zip(&q.ranges) {
-        let bits = layout.column_bits[c] as usize;
-        let [lo, hi] = [lo, hi].map(|x| ctx.load_witness(Fr::from(x)));
-        range.range_check(ctx, lo, bits);
-        range.range_check(ctx, hi, bits);
-        ranges.push((lo, hi));
-    }
-    let purpose = ctx.load_witness(Fr::from(q.purpose));
+    let (ranges, purpose) =
+        record::load_criteria(ctx, &range, layout, schema, &q.ranges, q.purpose);
     let statistic = ctx.load_witness(Fr::from(q.statistic));
     let min_cohort = ctx.load_witness(Fr::from(q.min_cohort));
     range.range_check(ctx, min_cohort, COUNT_BITS as usize);
     let purpose_sel = one_hot(ctx, gate, purpose, layout.column_bits[consent_col] as usize);
     let stat_sel = one_hot(ctx, gate, statistic, value_cols.len());
+    let criteria = record::Criteria {
+        ranges,
+        purpose_sel,
+    };
 
     // Records: unpack, check, evaluate.
     let mut elements = Vec::with_capacity(layout.elements());
@@ -164,49 +162,28 @@ pub fn build(
     for slots in witness.slots.chunks(layout.slots_per_element) {
         let mut terms: Vec<(AssignedValue<Fr>, Fr)> = Vec::new();
         for (j, slot) in slots.iter().enumerate() {
-            let base = j as u32 * layout.slot_bits;
-            let present = ctx.load_witness(Fr::from(slot[0]));
-            gate.assert_bit(ctx, present);
-            terms.push((present, pow2(base)));
-
-            let mut values = Vec::with_capacity(value_cols.len());
-            let mut consent_bits = Vec::new();
-            for (c, &bits) in layout.column_bits.iter().enumerate() {
-                let offset = base + layout.column_offset(c);
-                let raw = slot[c + 1];
-                if c == consent_col {
-                    // The consent mask enters bit by bit: booleans are its range check.
-                    for b in 0..bits {
-                        let bit = ctx.load_witness(Fr::from(raw >> b & 1));
-                        gate.assert_bit(ctx, bit);
-                        terms.push((bit, pow2(offset + b)));
-                        consent_bits.push(bit);
-                    }
-                } else {
-                    let v = ctx.load_witness(Fr::from(raw));
-                    range.range_check(ctx, v, bits as usize);
-                    terms.push((v, pow2(offset)));
-                    values.push(v);
-                }
-            }
-
-            let consent =
-                gate.inner_product(ctx, consent_bits, purpose_sel.iter().map(|s| Existing(*s)));
-            let mut acc = gate.mul(ctx, present, consent);
-            for ((&c, v), (lo, hi)) in value_cols.iter().zip(&values).zip(&ranges) {
-                let bits = layout.column_bits[c] as usize;
-                let below = range.is_less_than(ctx, *v, *lo, bits);
-                acc = gate.mul_not(ctx, below, acc);
-                let above = range.is_less_than(ctx, *hi, *v, bits);
-                acc = gate.mul_not(ctx, above, acc);
-            }
-            let stat = gate.inner_product(ctx, values, stat_sel.iter().map(|s| Existing(*s)));
-            probes.present.push(present);
-            probes.consent.push(consent);
+            let rec = record::load(
+                ctx,
+                &range,
+                layout,
+                consent_col,
+                slot,
+                j as u32 * layout.slot_bits,
+            );
+            let m = record::matches(ctx, &range, layout, schema, &rec, &criteria);
+            let acc = m.matched;
+            let stat = gate.inner_product(
+                ctx,
+                rec.values.clone(),
+                stat_sel.iter().map(|s| Existing(*s)),
+            );
+            probes.present.push(rec.present);
+            probes.consent.push(m.consent);
             probes.matched.push(acc);
-            presents.push(present);
+            presents.push(rec.present);
             matches.push(acc);
             stats.push(stat);
+            terms.extend(rec.terms);
         }
         let (cells, coeffs): (Vec<_>, Vec<_>) = terms.into_iter().unzip();
         elements.push(gate.inner_product(ctx, cells, coeffs.into_iter().map(Constant)));
@@ -235,7 +212,7 @@ pub fn build(
     let commitment = commit(ctx, gate, &elements, salt);
 
     let mut public = vec![commitment];
-    for (lo, hi) in ranges {
+    for (lo, hi) in criteria.ranges {
         public.extend([lo, hi]);
     }
     public.extend([
@@ -277,21 +254,4 @@ fn commit(
             .collect();
     }
     hasher.hash_fix_len_array(ctx, gate, &[salt, level[0]])
-}
-
-/// `[idx == 0, ..., idx == n-1]`, constrained to contain exactly one 1 (so `idx < n`).
-fn one_hot(
-    ctx: &mut Context<Fr>,
-    gate: &GateChip<Fr>,
-    idx: AssignedValue<Fr>,
-    n: usize,
-) -> Vec<AssignedValue<Fr>> {
-    let sel = gate.idx_to_indicator(ctx, idx, n);
-    let total = gate.sum(ctx, sel.iter().copied());
-    gate.assert_is_const(ctx, &total, &Fr::from(1));
-    sel
-}
-
-fn pow2(bits: u32) -> Fr {
-    Fr::from(2).pow_vartime([bits as u64])
 }

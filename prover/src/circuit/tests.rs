@@ -111,7 +111,7 @@ impl Case {
 }
 
 /// Overwrites the value of an assigned cell, as a prover controlling the witness could.
-fn set_cell(builder: &mut BaseCircuitBuilder<Fr>, cell: &AssignedValue<Fr>, value: u64) {
+pub(super) fn set_cell(builder: &mut BaseCircuitBuilder<Fr>, cell: &AssignedValue<Fr>, value: u64) {
     let offset = cell.cell.expect("keygen-mode cells are tracked").offset;
     builder.main(0).advice[offset] = Assigned::Trivial(Fr::from(value));
 }

@@ -1,0 +1,280 @@
+//! MockProver tests of the eligibility circuit: honest patients prove, and each way a cheating
+//! prover could lie (record outside the commitment, failed criterion, no consent, wrong or
+//! foreign nullifier, duplicate patient, forged match flag, redirected payout) is rejected.
+
+use halo2_base::{
+    gates::circuit::builder::BaseCircuitBuilder,
+    halo2_proofs::{dev::MockProver, halo2curves::bn256::Fr},
+};
+
+use super::{
+    eligibility::{build, EligibilityProbes, EligibilityPublic, EligibilityWitness, PatientSlot},
+    tests::set_cell,
+};
+use crate::{
+    commitment::RecordLayout,
+    dataset::Dataset,
+    icd10,
+    keys::{CircuitConfig, MIN_ROWS},
+    membership::{nullifier, patient_secret, MemberTree},
+    schema::Schema,
+    trial::{TrialCriteria, TrialSpec},
+};
+
+const BATCH: usize = 2;
+
+struct Case {
+    schema: Schema,
+    k: usize,
+    salt: Fr,
+    records: Vec<Vec<u64>>,
+    tree: MemberTree,
+    criteria: TrialCriteria,
+    trial_id: Fr,
+}
+
+/// Indices of hand-made records: two eligible, one with the wrong diagnosis, one without
+/// consent to trials.
+const ELIGIBLE_A: usize = 20;
+const ELIGIBLE_B: usize = 21;
+const WRONG_DX: usize = 22;
+const NO_CONSENT: usize = 23;
+
+impl Case {
+    fn new() -> Self {
+        let schema = Schema::clinical_default();
+        let mut records = Dataset::synthesize(20, 9, 2).records;
+        let e11 = icd10::encode("E11.9").unwrap();
+        let i10 = icd10::encode("I10").unwrap();
+        records.push(vec![50, 0, e11, 80, 130, 300, 0b0010, 1]);
+        records.push(vec![66, 1, e11, 92, 150, 310, 0b1111, 0]);
+        records.push(vec![55, 0, i10, 85, 140, 280, 0b0010, 1]);
+        records.push(vec![60, 0, e11, 88, 135, 290, 0b0001, 1]);
+        let spec: TrialSpec = serde_json::from_value(serde_json::json!({
+            "criteria": {"age": [40, 75], "dx": {"prefix": "E11"}, "hba1c": {"min": "7.0"}},
+            "consent": "trials"
+        }))
+        .unwrap();
+        let criteria = spec.compile(&schema).unwrap();
+        let salt = Fr::from(0xBEEF);
+        let layout = RecordLayout::new(&schema, 1);
+        let tree = MemberTree::build(&layout, salt, &records);
+        let k = CircuitConfig::plan_eligibility(&schema, BATCH).params.k;
+        Case {
+            schema,
+            k,
+            salt,
+            records,
+            tree,
+            criteria,
+            trial_id: Fr::from(2).pow_vartime([200]),
+        }
+    }
+
+    fn patient(&self, i: usize) -> PatientSlot {
+        PatientSlot::patient(
+            &self.records[i],
+            patient_secret(self.salt, i),
+            i,
+            self.tree.path(i),
+            Fr::from(0xAB0 + i as u64),
+        )
+    }
+
+    fn witness(&self, patients: &[usize]) -> EligibilityWitness {
+        let mut slots: Vec<PatientSlot> = patients.iter().map(|&i| self.patient(i)).collect();
+        slots.resize(BATCH, PatientSlot::empty(&self.schema));
+        EligibilityWitness {
+            member_root: self.tree.root(),
+            trial_id: self.trial_id,
+            criteria: self.criteria.clone(),
+            slots,
+        }
+    }
+
+    /// The public inputs an honest prover of `witness` reveals.
+    fn expected(&self, witness: &EligibilityWitness) -> Vec<Fr> {
+        EligibilityPublic {
+            member_root: self.tree.root(),
+            trial_id: self.trial_id,
+            criteria: self.criteria.clone(),
+            slots: witness
+                .slots
+                .iter()
+                .map(|s| match s.enabled {
+                    true => (nullifier(s.secret, self.trial_id), s.payout),
+                    false => (Fr::ZERO, Fr::ZERO),
+                })
+                .collect(),
+        }
+        .to_fields()
+    }
+
+    fn run(
+        &self,
+        witness: &EligibilityWitness,
+        tamper: impl FnOnce(&mut BaseCircuitBuilder<Fr>, &EligibilityProbes),
+        instances: Vec<Fr>,
+    ) -> Result<(), String> {
+        let mut builder = BaseCircuitBuilder::new(false)
+            .use_k(self.k)
+            .use_lookup_bits(self.k - 1)
+            .use_instance_columns(1);
+        let probes = build(&mut builder, &self.schema, witness);
+        tamper(&mut builder, &probes);
+        builder.calculate_params(Some(MIN_ROWS));
+        let prover = MockProver::run(self.k as u32, &builder, vec![instances]).unwrap();
+        prover
+            .verify()
+            .map_err(|failures| format!("{} failures, first: {}", failures.len(), failures[0]))
+    }
+
+    /// The witness with its honest public inputs.
+    fn check(&self, witness: &EligibilityWitness) -> Result<(), String> {
+        self.run(witness, |_, _| {}, self.expected(witness))
+    }
+}
+
+use halo2_base::halo2_proofs::halo2curves::ff::Field;
+
+/// Index of slot `j`'s nullifier among the public inputs.
+fn nullifier_at(schema: &Schema, j: usize) -> usize {
+    2 + TrialCriteria::len_for(schema) + 2 * j
+}
+
+#[test]
+fn honest_patients_prove_alone_and_in_a_batch() {
+    let case = Case::new();
+    assert_eq!(
+        case.criteria.check(&case.schema, &case.records[ELIGIBLE_A]),
+        Ok(())
+    );
+    case.check(&case.witness(&[ELIGIBLE_A])).unwrap();
+    case.check(&case.witness(&[ELIGIBLE_A, ELIGIBLE_B]))
+        .unwrap();
+}
+
+#[test]
+fn rejects_record_not_in_the_commitment() {
+    let case = Case::new();
+    let mut w = case.witness(&[ELIGIBLE_A]);
+    w.slots[0].slot[1] = 51; // a different age: the leaf no longer opens the root
+    assert!(case.check(&w).is_err());
+    let mut w = case.witness(&[ELIGIBLE_A]);
+    w.slots[0].index ^= 1; // the right record at the wrong position
+    assert!(case.check(&w).is_err());
+    let mut w = case.witness(&[ELIGIBLE_A]);
+    w.slots[0].secret = patient_secret(case.salt, ELIGIBLE_B); // someone else's secret
+    assert!(case.check(&w).is_err());
+}
+
+#[test]
+fn rejects_a_failed_criterion() {
+    let case = Case::new();
+    assert!(case
+        .criteria
+        .check(&case.schema, &case.records[WRONG_DX])
+        .is_err());
+    assert!(case.check(&case.witness(&[WRONG_DX])).is_err());
+}
+
+#[test]
+fn rejects_missing_consent() {
+    let case = Case::new();
+    assert!(case.check(&case.witness(&[NO_CONSENT])).is_err());
+    // ... also when the prover claims the consent mask has the trials bit (the leaf breaks).
+    let mut w = case.witness(&[NO_CONSENT]);
+    w.slots[0].slot[7] |= 0b0010;
+    assert!(case.check(&w).is_err());
+}
+
+#[test]
+fn rejects_a_forged_match_flag() {
+    let case = Case::new();
+    let w = case.witness(&[WRONG_DX]);
+    let result = case.run(&w, |b, p| set_cell(b, &p.ok[0], 1), case.expected(&w));
+    assert!(result.is_err());
+}
+
+#[test]
+fn rejects_wrong_or_foreign_nullifiers() {
+    let case = Case::new();
+    let w = case.witness(&[ELIGIBLE_A]);
+    let at = nullifier_at(&case.schema, 0);
+    let mut wrong = case.expected(&w);
+    wrong[at] += Fr::ONE;
+    assert!(case.run(&w, |_, _| {}, wrong).is_err());
+    // The nullifier this patient would reveal in another trial.
+    let mut foreign = case.expected(&w);
+    foreign[at] = nullifier(patient_secret(case.salt, ELIGIBLE_A), Fr::from(12345));
+    assert!(case.run(&w, |_, _| {}, foreign).is_err());
+    // An empty slot cannot reveal a nullifier.
+    let mut filled = case.expected(&w);
+    filled[nullifier_at(&case.schema, 1)] =
+        nullifier(patient_secret(case.salt, ELIGIBLE_B), case.trial_id);
+    assert!(case.run(&w, |_, _| {}, filled).is_err());
+}
+
+#[test]
+fn rejects_a_batch_with_a_duplicate_patient() {
+    let case = Case::new();
+    let w = case.witness(&[ELIGIBLE_A, ELIGIBLE_A]);
+    let err = case.check(&w).unwrap_err();
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn binds_the_payout_address() {
+    let case = Case::new();
+    let w = case.witness(&[ELIGIBLE_A]);
+    let mut redirected = case.expected(&w);
+    redirected[nullifier_at(&case.schema, 0) + 1] = Fr::from(0xBAD);
+    assert!(case.run(&w, |_, _| {}, redirected).is_err());
+}
+
+#[test]
+fn rejects_a_value_outside_its_declared_width() {
+    let case = Case::new();
+    let mut w = case.witness(&[ELIGIBLE_A]);
+    w.slots[0].slot[1] += 1 << 7; // age is 7 bits wide
+    assert!(case.check(&w).is_err());
+}
+
+/// Keeps the cost model of docs/circuits.md true: the marginal cost of a patient slot
+/// (measured between batches of 1 and 2, so fixed costs cancel) is dominated by its 22 Poseidon
+/// permutations (leaf, 20 path levels, nullifier).
+#[test]
+fn cost_model_matches_docs() {
+    let schema = Schema::clinical_default();
+    let cells = |batch: usize| {
+        let k = 17;
+        let mut builder = BaseCircuitBuilder::new(false)
+            .use_k(k)
+            .use_lookup_bits(k - 1)
+            .use_instance_columns(1);
+        build(
+            &mut builder,
+            &schema,
+            &EligibilityWitness::dummy(&schema, batch),
+        );
+        let stats = builder.statistics();
+        (
+            stats.gate.total_advice_per_phase[0],
+            stats.total_lookup_advice_per_phase[0],
+        )
+    };
+    let ((a1, l1), (a2, l2)) = (cells(1), cells(2));
+    let (advice, lookups) = (a2 - a1, l2 - l1);
+    println!(
+        "per patient: {advice} advice cells, {lookups} lookup cells; fixed ≈ {}",
+        a1 - advice
+    );
+    assert!(
+        (62_000..=68_000).contains(&advice),
+        "{advice} advice cells per patient"
+    );
+    assert!(
+        (20..=60).contains(&lookups),
+        "{lookups} lookup cells per patient"
+    );
+}
