@@ -37,7 +37,7 @@ lint: setup
 	  || { echo "prover/abi/$$c.json is stale: run make abi"; exit 1; }; done
 
 # The Rust client's bindings (alloy sol!) are generated from these ABIs.
-ABIS := QueryMarket DatasetRegistry
+ABIS := QueryMarket DatasetRegistry TrialMarket
 abi: setup
 	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
 
@@ -50,9 +50,10 @@ gas: setup
 demo: build
 	$(BIN) demo
 
-# Criterion benchmark of proving (see docs/benchmarks.md). ZKCOHORT_BENCH_SIZES=1000,4000,16000
+# Criterion benchmarks of proving (see docs/benchmarks.md). ZKCOHORT_BENCH_SIZES=1000,4000,16000
+# (aggregate records), ZKCOHORT_BENCH_BATCHES=1,4,32 (eligibility batch sizes).
 bench: build
-	$(CARGO) bench --locked -p zkcohort --bench prove
+	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility
 
 clean:
 	rm -rf target out cache .zkcohort demo-data

@@ -4,47 +4,109 @@ pragma solidity 0.8.19;
 import {Script, console2} from "forge-std/Script.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
+import {TrialMarket} from "../contracts/TrialMarket.sol";
 
 /// @notice Deploys the registry, every generated verifier listed in
-/// `contracts/verifiers/verifiers.json` (contract name → circuit id) and the market with those
-/// verifiers fixed, then writes the addresses to `DEPLOYMENT_OUT`
-/// (default `deployments/<chain id>.json`) for the Rust client.
+/// `contracts/verifiers/verifiers.json` (contract name → circuit id), the query market with the
+/// aggregate verifiers fixed and the trial market with the eligibility verifiers fixed (those
+/// listed in `contracts/verifiers/eligibility.json`: name → schema hash, criteria words, patient
+/// slots), then writes the addresses to `DEPLOYMENT_OUT` (default `deployments/<chain id>.json`)
+/// for the Rust client.
 ///
 /// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --private-key $KEY --broadcast
 contract Deploy is Script {
+    struct Verifiers {
+        bytes32[] circuitIds;
+        address[] verifiers;
+        TrialMarket.Circuit[] circuits;
+        uint256 n;
+    }
+
     function run() external {
-        string memory manifest = vm.readFile("contracts/verifiers/verifiers.json");
-        string[] memory names = vm.parseJsonKeys(manifest, "$");
         address owner = vm.envOr("MARKET_OWNER", msg.sender);
-
-        bytes32[] memory circuitIds = new bytes32[](names.length);
-        address[] memory verifiers = new address[](names.length);
-        string memory verifiersJson = "verifiers";
-        string memory out;
-
         vm.startBroadcast();
         DatasetRegistry registry = new DatasetRegistry();
-        for (uint256 i; i < names.length; ++i) {
-            string memory circuitId = vm.parseJsonString(manifest, string.concat(".", names[i]));
-            circuitIds[i] = keccak256(bytes(circuitId));
-            verifiers[i] = deployCode(string.concat(names[i], ".sol:", names[i]));
-            out = vm.serializeAddress(verifiersJson, circuitId, verifiers[i]);
-        }
-        QueryMarket market = new QueryMarket(registry, owner, circuitIds, verifiers);
+        (Verifiers memory aggregate, Verifiers memory eligibility, string memory verifiers) =
+            _deployVerifiers();
+        QueryMarket market =
+            new QueryMarket(registry, owner, aggregate.circuitIds, aggregate.verifiers);
+        TrialMarket trials =
+            new TrialMarket(registry, owner, eligibility.circuitIds, eligibility.circuits);
         vm.stopBroadcast();
 
         string memory root = "deployment";
         vm.serializeUint(root, "chain_id", block.chainid);
         vm.serializeAddress(root, "registry", address(registry));
         vm.serializeAddress(root, "market", address(market));
+        vm.serializeAddress(root, "trials", address(trials));
         vm.serializeAddress(root, "owner", owner);
-        string memory json = vm.serializeString(root, "verifiers", out);
+        string memory json = vm.serializeString(root, "verifiers", verifiers);
         string memory path = vm.envOr(
             "DEPLOYMENT_OUT", string.concat("deployments/", vm.toString(block.chainid), ".json")
         );
         vm.writeJson(json, path);
         console2.log("registry", address(registry));
         console2.log("market", address(market));
+        console2.log("trials", address(trials));
         console2.log("deployment written to", path);
+    }
+
+    /// @dev Deploys every verifier of the manifest; sorts them into aggregate and eligibility
+    /// verifiers; returns them and the `circuit id → address` JSON.
+    function _deployVerifiers()
+        internal
+        returns (Verifiers memory aggregate, Verifiers memory eligibility, string memory out)
+    {
+        string memory manifest = vm.readFile("contracts/verifiers/verifiers.json");
+        string memory shapes = vm.readFile("contracts/verifiers/eligibility.json");
+        string[] memory names = vm.parseJsonKeys(manifest, "$");
+        aggregate = _alloc(names.length);
+        eligibility = _alloc(names.length);
+        for (uint256 i; i < names.length; ++i) {
+            string memory key = string.concat(".", names[i]);
+            string memory circuitId = vm.parseJsonString(manifest, key);
+            address verifier = deployCode(string.concat(names[i], ".sol:", names[i]));
+            out = vm.serializeAddress("verifiers", circuitId, verifier);
+            TrialMarket.Circuit memory c;
+            c.verifier = verifier;
+            if (vm.keyExistsJson(shapes, key)) {
+                c.schemaHash = vm.parseJsonBytes32(shapes, string.concat(key, ".schema_hash"));
+                c.numCriteria = uint32(vm.parseJsonUint(shapes, string.concat(key, ".criteria")));
+                c.batch = uint32(vm.parseJsonUint(shapes, string.concat(key, ".batch")));
+                _push(eligibility, circuitId, c);
+            } else {
+                _push(aggregate, circuitId, c);
+            }
+        }
+        _trim(aggregate);
+        _trim(eligibility);
+    }
+
+    function _alloc(uint256 n) internal pure returns (Verifiers memory v) {
+        v.circuitIds = new bytes32[](n);
+        v.verifiers = new address[](n);
+        v.circuits = new TrialMarket.Circuit[](n);
+    }
+
+    function _push(Verifiers memory v, string memory circuitId, TrialMarket.Circuit memory c)
+        internal
+        pure
+    {
+        (v.circuitIds[v.n], v.verifiers[v.n], v.circuits[v.n]) =
+        (keccak256(bytes(circuitId)), c.verifier, c);
+        ++v.n;
+    }
+
+    /// @dev Shrinks the arrays to the entries pushed.
+    function _trim(Verifiers memory v) internal pure {
+        bytes32[] memory ids = v.circuitIds;
+        address[] memory vs = v.verifiers;
+        TrialMarket.Circuit[] memory ss = v.circuits;
+        uint256 n = v.n;
+        assembly {
+            mstore(ids, n)
+            mstore(vs, n)
+            mstore(ss, n)
+        }
     }
 }

@@ -18,9 +18,13 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
 
     function test_registerStoresAndEmits() public {
         vm.expectEmit(address(registry));
-        emit DatasetRegistered(1, custodian, bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"));
+        emit DatasetRegistered(
+            1, custodian, bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"), bytes32(uint256(9))
+        );
         vm.prank(custodian);
-        uint256 id = registry.register(bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"));
+        uint256 id = registry.register(
+            bytes32(uint256(7)), bytes32("s"), 40, bytes32("c"), bytes32(uint256(9))
+        );
         assertEq(id, 1);
         DatasetRegistry.Dataset memory d = registry.dataset(id);
         assertEq(d.custodian, custodian);
@@ -28,11 +32,34 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         assertEq(d.commitment, bytes32(uint256(7)));
         assertFalse(d.retired);
         assertTrue(registry.commitmentUsed(bytes32(uint256(7))));
+        assertEq(d.memberRoot, bytes32(uint256(9)));
+        (uint256 byRoot,) = registry.datasetByMemberRoot(bytes32(uint256(9)));
+        assertEq(byRoot, id);
+    }
+
+    function test_membershipRootsAreUniqueFieldElementsOrZero() public {
+        registry.register(bytes32(uint256(1)), 0, 1, 0, 0);
+        registry.register(bytes32(uint256(2)), 0, 1, 0, 0);
+        registry.register(bytes32(uint256(3)), 0, 1, 0, bytes32(uint256(5)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DatasetRegistry.MemberRootAlreadyRegistered.selector, bytes32(uint256(5))
+            )
+        );
+        registry.register(bytes32(uint256(4)), 0, 1, 0, bytes32(uint256(5)));
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.InvalidMemberRoot.selector, bytes32(R))
+        );
+        registry.register(bytes32(uint256(4)), 0, 1, 0, bytes32(R));
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(0))
+        );
+        registry.datasetByMemberRoot(0);
     }
 
     function test_neverAcceptsACommitmentTwice() public {
         vm.prank(custodian);
-        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
         vm.prank(custodian);
         registry.retire(id);
         vm.expectRevert(
@@ -40,23 +67,23 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
                 DatasetRegistry.CommitmentAlreadyRegistered.selector, bytes32(uint256(7))
             )
         );
-        registry.register(bytes32(uint256(7)), 0, 1, 0);
+        registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
     }
 
     function test_rejectsNonFieldCommitments() public {
         vm.expectRevert(
             abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(0))
         );
-        registry.register(0, 0, 1, 0);
+        registry.register(0, 0, 1, 0, 0);
         vm.expectRevert(
             abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(R))
         );
-        registry.register(bytes32(R), 0, 1, 0);
+        registry.register(bytes32(R), 0, 1, 0, 0);
     }
 
     function test_retireOnlyByCustodianOnce() public {
         vm.prank(custodian);
-        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
         vm.expectRevert(
             abi.encodeWithSelector(DatasetRegistry.NotCustodian.selector, id, address(this))
         );
@@ -85,10 +112,10 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
             bool valid = c != 0 && uint256(c) < R && !registry.commitmentUsed(c);
             if (!valid) {
                 vm.expectRevert();
-                registry.register(c, 0, 1, 0);
+                registry.register(c, 0, 1, 0, 0);
                 continue;
             }
-            assertEq(registry.register(c, 0, 1, 0), ++expected);
+            assertEq(registry.register(c, 0, 1, 0, 0), ++expected);
         }
         assertEq(registry.datasetCount(), expected);
     }

@@ -36,7 +36,7 @@ contract ReentrantCustodian {
         external
         returns (uint256)
     {
-        return registry.register(c, s, n, id);
+        return registry.register(c, s, n, id, 0);
     }
 
     function claim(uint256 q, uint256 d, uint256[] calldata inputs, bytes calldata proof) external {
@@ -303,7 +303,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         market = new QueryMarket(registry, owner, cids, vs);
         vm.prank(hospitals[0]);
         uint256 id = registry.register(
-            answers[0].commitment, schemaHash, answers[0].recordCount + 5, circuitId
+            answers[0].commitment, schemaHash, answers[0].recordCount + 5, circuitId, 0
         );
         uint256[] memory ids = new uint256[](1);
         ids[0] = id;
@@ -388,7 +388,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
             registry, answers[0].commitment, schemaHash, answers[0].recordCount, circuitId
         );
         vm.prank(hospitals[1]);
-        registry.register(answers[1].commitment, schemaHash, answers[1].recordCount, circuitId);
+        registry.register(answers[1].commitment, schemaHash, answers[1].recordCount, circuitId, 0);
         uint256[] memory targets = new uint256[](2);
         (targets[0], targets[1]) = (d, d + 1);
         uint256 q = _post(targets, uint64(block.timestamp + 1 days));

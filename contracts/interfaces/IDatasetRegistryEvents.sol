@@ -11,7 +11,8 @@ interface IDatasetRegistryEvents {
         bytes32 indexed commitment,
         bytes32 schemaHash,
         uint64 recordCount,
-        bytes32 circuitId
+        bytes32 circuitId,
+        bytes32 memberRoot
     );
     /// @notice A custodian retired a dataset: no new queries may target it.
     event DatasetRetired(uint256 indexed datasetId, address indexed custodian);

@@ -67,7 +67,7 @@ abstract contract MarketBase is Test {
             vm.prank(hospitals[i]);
             datasetIds.push(
                 registry.register(
-                    answers[i].commitment, schemaHash, answers[i].recordCount, circuitId
+                    answers[i].commitment, schemaHash, answers[i].recordCount, circuitId, 0
                 )
             );
         }

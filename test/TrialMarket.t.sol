@@ -1,0 +1,1300 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {Ownable} from "solady/auth/Ownable.sol";
+import {ReentrancyGuard} from "solady/utils/ReentrancyGuard.sol";
+import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
+import {TrialMarket} from "../contracts/TrialMarket.sol";
+import {ITrialMarketEvents} from "../contracts/interfaces/ITrialMarketEvents.sol";
+import {TrialBase} from "./utils/TrialBase.sol";
+
+/// @notice A verifier that accepts anything (to reach the checks a real proof cannot reach).
+contract AcceptingVerifier {
+    fallback(bytes calldata) external returns (bytes memory) {
+        return "";
+    }
+}
+
+/// @notice A verifier that "succeeds" by returning `true`, which the generated verifiers never
+/// do: the market must not mistake it for an accepted proof.
+contract ReturningVerifier {
+    fallback(bytes calldata) external returns (bytes memory) {
+        return abi.encode(true);
+    }
+}
+
+/// @notice A custodian contract that re-enters `withdraw` from its receive hook.
+contract ReentrantCustodian {
+    TrialMarket internal market;
+    uint256 public reentries;
+    bytes public reentryError;
+
+    constructor(TrialMarket market_) {
+        market = market_;
+    }
+
+    function register(
+        DatasetRegistry registry,
+        bytes32 c,
+        bytes32 s,
+        uint64 n,
+        bytes32 id,
+        bytes32 root
+    ) external returns (uint256) {
+        return registry.register(c, s, n, id, root);
+    }
+
+    function withdraw() external {
+        market.withdraw();
+    }
+
+    receive() external payable {
+        if (reentries == 0) {
+            reentries = 1;
+            try market.withdraw() {}
+            catch (bytes memory err) {
+                reentryError = err;
+            }
+        }
+    }
+}
+
+contract TrialMarketTest is TrialBase, ITrialMarketEvents {
+    bytes32 internal constant OTHER_SCHEMA = keccak256("another schema");
+
+    // ---- constructor and setVerifier ----
+
+    function test_constructorWiresVerifiers() public view {
+        (address v1, uint32 c1, uint32 b1, bytes32 s1) = market.circuits(singleCircuit);
+        (address v4, uint32 c4, uint32 b4, bytes32 s4) = market.circuits(batchCircuit);
+        assertEq(v1, verifierB1);
+        assertEq(v4, verifierB4);
+        assertEq(c1, NUM_CRITERIA);
+        assertEq(c4, NUM_CRITERIA);
+        assertEq(b1, SINGLE_SLOTS);
+        assertEq(b4, BATCH_SLOTS);
+        assertEq(s1, schemaHash);
+        assertEq(s4, schemaHash);
+        assertEq(market.criteriaCount(schemaHash), NUM_CRITERIA);
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        assertEq(market.owner(), owner);
+        assertEq(address(market.registry()), address(registry));
+        assertEq(registry.dataset(datasetId).custodian, hospital);
+    }
+
+    /// The shapes the tests (and the deployment manifest) give the circuits are those of the
+    /// real proofs: 15 criteria words, and 1 or 4 patient slots.
+    function test_fixtureShapesMatchCircuits() public view {
+        assertEq(criteria.length, NUM_CRITERIA);
+        Entry[] memory es = new Entry[](5);
+        (es[0], es[1], es[2], es[3], es[4]) =
+        (singleA, singleB, singleAOtherTrial, batchCDE, batchWithA);
+        for (uint256 i; i < es.length; ++i) {
+            bool single = i < 3;
+            assertEq(es[i].circuitId, single ? singleCircuit : batchCircuit);
+            assertEq(es[i].inputs.length, single ? SINGLE_INPUTS : BATCH_INPUTS);
+            assertEq(es[i].payouts.length, single ? SINGLE_SLOTS : BATCH_SLOTS);
+        }
+        string memory shapes = vm.readFile("contracts/verifiers/eligibility.json");
+        string[2] memory names = [".EligibilityVerifierB1", ".EligibilityVerifierB4"];
+        uint32[2] memory slots = [SINGLE_SLOTS, BATCH_SLOTS];
+        for (uint256 i; i < names.length; ++i) {
+            assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".criteria")), NUM_CRITERIA);
+            assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".batch")), slots[i]);
+            assertEq(
+                vm.parseJsonBytes32(shapes, string.concat(names[i], ".schema_hash")), schemaHash
+            );
+        }
+    }
+
+    function test_constructorRejectsZeroAddressesAndLengthMismatch() public {
+        bytes32[] memory ids = new bytes32[](1);
+        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](1);
+        cs[0] = _single(verifierB1, schemaHash);
+        vm.expectRevert(TrialMarket.ZeroAddress.selector);
+        new TrialMarket(DatasetRegistry(address(0)), owner, ids, cs);
+        vm.expectRevert(TrialMarket.ZeroAddress.selector);
+        new TrialMarket(registry, address(0), ids, cs);
+        vm.expectRevert(TrialMarket.LengthMismatch.selector);
+        new TrialMarket(registry, owner, new bytes32[](2), cs);
+        vm.expectRevert(TrialMarket.LengthMismatch.selector);
+        new TrialMarket(registry, owner, ids, new TrialMarket.Circuit[](0));
+    }
+
+    /// The constructor applies the same checks as `setVerifier`.
+    function test_constructorRejectsBadCircuits() public {
+        bytes32[] memory ids = new bytes32[](2);
+        (ids[0], ids[1]) = (singleCircuit, batchCircuit);
+        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](2);
+        (cs[0], cs[1]) = (_single(verifierB1, schemaHash), _batch(address(0xBEEF), schemaHash));
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, address(0xBEEF)));
+        new TrialMarket(registry, owner, ids, cs);
+        cs[1] = _circuit(verifierB4, 13, BATCH_SLOTS, schemaHash);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, 13, BATCH_SLOTS));
+        new TrialMarket(registry, owner, ids, cs);
+        cs[1] = _circuit(verifierB4, uint32(NUM_CRITERIA), 0, schemaHash);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, NUM_CRITERIA, 0));
+        new TrialMarket(registry, owner, ids, cs);
+    }
+
+    function test_ownerSetsVerifierWithEvent() public {
+        address fake = address(new AcceptingVerifier());
+        vm.expectEmit(address(market));
+        emit EligibilityVerifierSet(
+            singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS
+        );
+        _setCircuit(singleCircuit, _single(fake, OTHER_SCHEMA));
+        (address v, uint32 c, uint32 b, bytes32 s) = market.circuits(singleCircuit);
+        assertEq(v, fake);
+        assertEq(c, NUM_CRITERIA);
+        assertEq(b, SINGLE_SLOTS);
+        assertEq(s, OTHER_SCHEMA);
+        assertEq(market.criteriaCount(OTHER_SCHEMA), NUM_CRITERIA, "learnt from the circuit");
+    }
+
+    /// A removal (zero verifier) is allowed, and emits the verifier it removes.
+    function test_ownerRemovesVerifierWithEvent() public {
+        vm.expectEmit(address(market));
+        emit EligibilityVerifierSet(
+            batchCircuit, schemaHash, verifierB4, address(0), uint32(NUM_CRITERIA), BATCH_SLOTS
+        );
+        _setCircuit(batchCircuit, _batch(address(0), schemaHash));
+        (address v,,,) = market.circuits(batchCircuit);
+        assertEq(v, address(0));
+    }
+
+    function test_attack_unauthorisedVerifierChange() public {
+        address fake = address(new AcceptingVerifier());
+        address[3] memory callers = [sponsor, hospital, relayer];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(Ownable.Unauthorized.selector);
+            market.setVerifier(singleCircuit, _single(fake, schemaHash));
+        }
+        (address v,,,) = market.circuits(singleCircuit);
+        assertEq(v, verifierB1);
+    }
+
+    /// Finding 3: a verifier address without code (an EOA, a typo, a not-yet-deployed or
+    /// self-destructed contract) answers every staticcall with success and no data, which the
+    /// market took for an accepted proof: anyone could enrol with any proof bytes. Such an
+    /// address can no longer be set.
+    function test_attack_verifierWithoutCode() public {
+        _openDefault();
+        address eoa = address(0xBEEF);
+        assertEq(eoa.code.length, 0);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, eoa));
+        market.setVerifier(singleCircuit, _single(eoa, schemaHash));
+        (address v,,,) = market.circuits(singleCircuit);
+        assertEq(v, verifierB1, "the real verifier stays");
+        // The scratch reproduction's junk proof is therefore refused by the real verifier.
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, singleA.inputs, hex"00");
+        assertFalse(market.spent(trialId, singleA.nullifiers[0]));
+        // Nor under a new circuit id (here with the hospital's account, an EOA).
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, hospital));
+        market.setVerifier(keccak256("elig1-new"), _batch(hospital, schemaHash));
+    }
+
+    /// A circuit with no criteria words or no patient slot is refused, and so is one that
+    /// contradicts the criteria count already known for its schema.
+    function test_attack_invalidCircuitShape() public {
+        address fake = address(new AcceptingVerifier());
+        bytes32 id = keccak256("elig1-new");
+        uint32 n = uint32(NUM_CRITERIA);
+        TrialMarket.Circuit[5] memory bad = [
+            _circuit(verifierB4, n, 0, schemaHash),
+            _circuit(verifierB4, 0, BATCH_SLOTS, schemaHash),
+            _circuit(fake, 0, 0, OTHER_SCHEMA),
+            _circuit(verifierB1, n - 2, SINGLE_SLOTS, schemaHash),
+            _circuit(verifierB1, n + 1, SINGLE_SLOTS, schemaHash)
+        ];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(owner);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    TrialMarket.InvalidShape.selector, bad[i].numCriteria, bad[i].batch
+                )
+            );
+            market.setVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
+        }
+        (address v, uint32 c, uint32 b,) = market.circuits(singleCircuit);
+        assertEq(v, verifierB1);
+        assertEq(c, n);
+        assertEq(b, SINGLE_SLOTS);
+        assertEq(market.criteriaCount(schemaHash), n);
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        // Another schema may have another count, which its circuits must then agree on.
+        _setCircuit(id, _circuit(fake, 9, 2, OTHER_SCHEMA));
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 9);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, n, 1));
+        market.setVerifier(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
+    }
+
+    /// @notice A wrong shape for a schema can be corrected: removing the schema's last
+    /// circuit forgets its criteria count (and trials can no longer be opened for it).
+    function test_removingTheLastCircuitOfASchemaForgetsItsCount() public {
+        bytes32 id = keccak256("elig1-other");
+        _setCircuit(id, _circuit(verifierB1, 13, 2, OTHER_SCHEMA));
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 13);
+        assertEq(market.liveCircuits(OTHER_SCHEMA), 1);
+        _setCircuit(id, _circuit(address(0), 0, 0, OTHER_SCHEMA));
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        assertEq(market.liveCircuits(OTHER_SCHEMA), 0);
+        _setCircuit(id, _circuit(verifierB1, 15, 1, OTHER_SCHEMA));
+        assertEq(market.criteriaCount(OTHER_SCHEMA), 15);
+        // Removing one of two circuits of a schema keeps its count.
+        _setCircuit(batchCircuit, _circuit(address(0), 0, 0, schemaHash));
+        assertEq(market.criteriaCount(schemaHash), uint32(NUM_CRITERIA));
+        assertEq(market.liveCircuits(schemaHash), 1);
+    }
+
+    /// @notice A verifier whose code is gone (self-destructed, or never deployed on this
+    /// chain) would accept everything: a call to it succeeds with empty data. Enrolment checks.
+    function test_attack_verifierCodeVanished() public {
+        _openDefault();
+        vm.etch(verifierB1, "");
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, singleCircuit));
+        market.enroll(trialId, singleCircuit, singleA.inputs, hex"00");
+    }
+
+    // ---- openTrial ----
+
+    function test_openTrialEscrowsAndEmits() public {
+        uint64 deadline = uint64(block.timestamp + DURATION);
+        bytes32 criteriaHash = keccak256(abi.encodePacked(criteria));
+        vm.expectEmit(address(market));
+        emit TrialOpened(
+            trialId,
+            sponsor,
+            specHash,
+            schemaHash,
+            criteriaHash,
+            criteria,
+            BOUNTY,
+            SHARE_BPS,
+            CAP,
+            deadline
+        );
+        _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
+        assertEq(address(market).balance, BOUNTY * CAP);
+        assertEq(sponsor.balance, 0);
+        assertEq(market.locked(trialId), BOUNTY * CAP);
+        TrialMarket.Trial memory t = market.trial(trialId);
+        assertEq(t.sponsor, sponsor);
+        assertEq(t.deadline, deadline);
+        assertEq(t.cap, CAP);
+        assertEq(t.enrolled, 0);
+        assertEq(t.patientShareBps, SHARE_BPS);
+        assertFalse(t.refunded);
+        assertEq(t.numCriteria, NUM_CRITERIA);
+        assertEq(t.bounty, BOUNTY);
+        assertEq(t.specHash, specHash);
+        assertEq(t.schemaHash, schemaHash);
+        assertEq(t.criteriaHash, criteriaHash);
+    }
+
+    function test_openTrialRejectsInvalidIds() public {
+        uint64 deadline = uint64(block.timestamp + 1);
+        uint256 min = market.MIN_TRIAL_ID();
+        uint256[4] memory bad = [0, min - 1, R, type(uint256).max];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(sponsor);
+            vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidTrialId.selector, bad[i]));
+            market.openTrial(bad[i], specHash, schemaHash, criteria, 1, 0, 1, deadline);
+        }
+        // The bounds themselves are valid ids.
+        _open(min, 1, 0, 1, deadline);
+        _open(R - 1, 1, 0, 1, deadline);
+        // A taken id cannot be reopened, by anyone, on any terms.
+        _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
+        vm.deal(relayer, 1 ether);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidTrialId.selector, trialId));
+        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 0, 1, deadline);
+        assertEq(market.trial(trialId).sponsor, sponsor);
+    }
+
+    function test_openTrialRejectsDeadlineInPast() public {
+        vm.warp(1_000_000);
+        uint64[2] memory bad = [uint64(block.timestamp), uint64(block.timestamp - 1)];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(sponsor);
+            vm.expectRevert(abi.encodeWithSelector(TrialMarket.DeadlineInPast.selector, bad[i]));
+            market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 1, bad[i]);
+        }
+    }
+
+    function test_openTrialRejectsBadTerms() public {
+        uint64 deadline = uint64(block.timestamp + 1);
+        vm.deal(sponsor, 10 ether);
+        vm.startPrank(sponsor);
+        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        market.openTrial(trialId, specHash, schemaHash, criteria, 0, 0, 1, deadline);
+        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 0, deadline);
+        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_001, 1, deadline);
+        // A 100% patient share is allowed.
+        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_000, 1, deadline);
+        vm.stopPrank();
+    }
+
+    function test_openTrialRejectsWrongPayment() public {
+        uint64 deadline = uint64(block.timestamp + 1);
+        vm.deal(sponsor, 100 ether);
+        vm.startPrank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.WrongPayment.selector, BOUNTY * CAP, BOUNTY)
+        );
+        market.openTrial{value: BOUNTY}(
+            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
+        );
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1
+            )
+        );
+        market.openTrial{value: BOUNTY * CAP + 1}(
+            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
+        );
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.WrongPayment.selector, BOUNTY * CAP, 0));
+        market.openTrial(trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline);
+        vm.stopPrank();
+        assertEq(address(market).balance, 0);
+    }
+
+    /// Finding 2: the criteria count was not tied to the schema. A trial opened with the first 13
+    /// of the 15 criteria words read the real proof's last two criteria words as a patient slot
+    /// (crediting address 0x1 and spending "nullifier" 63). Now refused at opening.
+    function test_attack_trialWithTruncatedCriteria() public {
+        uint256[] memory c13 = new uint256[](13);
+        for (uint256 i; i < 13; ++i) {
+            c13[i] = criteria[i];
+        }
+        uint64 deadline = uint64(block.timestamp + 1);
+        vm.deal(sponsor, BOUNTY * CAP);
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, NUM_CRITERIA, 13)
+        );
+        market.openTrial{value: BOUNTY * CAP}(
+            trialId, specHash, schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline
+        );
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        market.trial(trialId);
+        // Nor can the proof be replayed against it: there is no trial.
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        assertEq(market.pendingWithdrawals(address(1)), 0);
+        assertEq(address(market).balance, 0);
+    }
+
+    /// Any criteria length other than the schema's is refused, longer ones and empty included.
+    function test_openTrialRejectsWrongCriteriaCount() public {
+        uint256[4] memory lengths = [0, 1, NUM_CRITERIA - 1, NUM_CRITERIA + 1];
+        for (uint256 i; i < lengths.length; ++i) {
+            uint256[] memory c = new uint256[](lengths[i]);
+            vm.prank(sponsor);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    TrialMarket.WrongCriteriaCount.selector, NUM_CRITERIA, lengths[i]
+                )
+            );
+            market.openTrial(trialId, specHash, schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1));
+        }
+    }
+
+    /// A schema no circuit serves has no criteria count: no trial can be opened for it (its
+    /// escrow could only ever be refunded).
+    function test_attack_trialForSchemaWithoutCircuit() public {
+        vm.deal(sponsor, 1);
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, 0, NUM_CRITERIA)
+        );
+        market.openTrial{value: 1}(
+            trialId, specHash, OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1)
+        );
+        uint256[] memory none = new uint256[](0);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, 0, 0));
+        market.openTrial{value: 1}(
+            trialId, specHash, OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1)
+        );
+    }
+
+    function test_openTrialRejectsNonFieldCriteria() public {
+        uint256[] memory bad = criteria;
+        bad[3] = R;
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, 2 + 3));
+        market.openTrial(trialId, specHash, schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1));
+    }
+
+    // ---- enroll: the happy path with real proofs ----
+
+    function test_enrollSingleSpendsNullifierCreditsAndEmits() public {
+        _openDefault();
+        address patient = singleA.payouts[0];
+        uint256 toPatient = _share(BOUNTY, SHARE_BPS);
+        vm.expectEmit(address(market));
+        emit Enrolled(
+            trialId,
+            singleA.nullifiers[0],
+            datasetId,
+            hospital,
+            patient,
+            BOUNTY - toPatient,
+            toPatient,
+            keccak256(singleA.proof)
+        );
+        assertEq(_enroll(singleA), 1);
+        assertTrue(market.spent(trialId, singleA.nullifiers[0]));
+        assertEq(market.trial(trialId).enrolled, 1);
+        assertEq(market.pendingWithdrawals(hospital), BOUNTY - toPatient);
+        assertEq(market.pendingWithdrawals(patient), toPatient);
+        assertEq(market.pendingWithdrawals(relayer), 0, "the submitter earns nothing");
+        assertEq(market.locked(trialId), BOUNTY * (CAP - 1));
+
+        vm.expectEmit(address(market));
+        emit Withdrawn(hospital, BOUNTY - toPatient);
+        vm.prank(hospital);
+        market.withdraw();
+        vm.expectEmit(address(market));
+        emit Withdrawn(patient, toPatient);
+        vm.prank(patient);
+        market.withdraw();
+        assertEq(hospital.balance, BOUNTY - toPatient);
+        assertEq(patient.balance, toPatient);
+        assertEq(market.pendingWithdrawals(hospital), 0);
+        assertEq(market.pendingWithdrawals(patient), 0);
+        assertEq(address(market).balance, market.locked(trialId));
+    }
+
+    function test_enrollBatchEnrolsThreeSkippingTheEmptySlot() public {
+        _openDefault();
+        uint256 toPatient = _share(BOUNTY, SHARE_BPS);
+        for (uint256 i; i < 3; ++i) {
+            vm.expectEmit(address(market));
+            emit Enrolled(
+                trialId,
+                batchCDE.nullifiers[i],
+                datasetId,
+                hospital,
+                batchCDE.payouts[i],
+                BOUNTY - toPatient,
+                toPatient,
+                keccak256(batchCDE.proof)
+            );
+        }
+        assertEq(_enroll(batchCDE), 3);
+        assertEq(batchCDE.payouts[3], address(0), "the fourth slot is empty");
+        assertEq(market.trial(trialId).enrolled, 3);
+        assertEq(market.pendingWithdrawals(hospital), 3 * (BOUNTY - toPatient));
+        for (uint256 i; i < 3; ++i) {
+            assertTrue(market.spent(trialId, batchCDE.nullifiers[i]));
+            assertEq(market.pendingWithdrawals(batchCDE.payouts[i]), toPatient);
+        }
+        assertFalse(market.spent(trialId, 0), "the empty slot spends nothing");
+        assertEq(market.pendingWithdrawals(address(0)), 0);
+        assertEq(market.locked(trialId), BOUNTY * (CAP - 3));
+        assertEq(address(market).balance, BOUNTY * CAP);
+    }
+
+    function test_enrollAllSixFixturePatients() public {
+        _openDefault();
+        // F (with A) first, then B alone and C, D, E in a batch: six patients.
+        assertEq(_enroll(batchWithA), 2);
+        assertEq(_enroll(singleB), 1);
+        assertEq(_enroll(batchCDE), 3);
+        assertEq(market.trial(trialId).enrolled, 6);
+        assertEq(market.locked(trialId), BOUNTY * (CAP - 6));
+        // A's own single proof now finds A enrolled.
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+            )
+        );
+        market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
+    }
+
+    function test_samePatientEntersTwoTrialsWithUnlinkableNullifiers() public {
+        _openDefault();
+        _open(otherTrialId, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+        _enroll(singleA);
+        _enrollIn(otherTrialId, singleAOtherTrial);
+        assertTrue(singleA.nullifiers[0] != singleAOtherTrial.nullifiers[0]);
+        assertTrue(market.spent(otherTrialId, singleAOtherTrial.nullifiers[0]));
+        assertFalse(market.spent(otherTrialId, singleA.nullifiers[0]));
+        assertEq(market.pendingWithdrawals(singleA.payouts[0]), 2 * _share(BOUNTY, SHARE_BPS));
+    }
+
+    function test_enrollAtDeadlineIsAccepted() public {
+        _openDefault();
+        vm.warp(market.trial(trialId).deadline);
+        assertEq(_enroll(singleA), 1);
+    }
+
+    function test_zeroShareCreditsOnlyTheCustodian() public {
+        _open(trialId, BOUNTY, 0, CAP, uint64(block.timestamp + 1));
+        _enroll(singleA);
+        assertEq(market.pendingWithdrawals(hospital), BOUNTY);
+        assertEq(market.pendingWithdrawals(singleA.payouts[0]), 0);
+    }
+
+    // ---- gas ----
+
+    /// forge snapshot: one real single-patient enrolment (B1 verification included).
+    function test_gas_enrollSingle() public {
+        _openDefault();
+        _enroll(singleA);
+        // Written to snapshots/TrialMarket.json; the call's gas, without the 21k base and calldata.
+        uint256 gas = vm.snapshotGasLastCall("TrialMarket", "enroll_single");
+        emit log_named_uint("enroll single (call only, B1 verification included)", gas);
+        (bool ok,) = verifierB1.call(abi.encodePacked(singleA.inputs, singleA.proof));
+        assertTrue(ok);
+        uint256 verify = vm.snapshotGasLastCall("TrialMarket", "verify_b1");
+        emit log_named_uint("B1 verifier alone", verify);
+    }
+
+    /// forge snapshot: one real batch enrolment of three patients (B4 verification included).
+    function test_gas_enrollBatch() public {
+        _openDefault();
+        assertEq(_enroll(batchCDE), 3);
+        uint256 gas = vm.snapshotGasLastCall("TrialMarket", "enroll_batch");
+        vm.snapshotValue("TrialMarket", "enroll_batch_per_patient", gas / 3);
+        emit log_named_uint("enroll batch of 3 (call only, B4 verification included)", gas);
+        emit log_named_uint("enroll batch, per patient", gas / 3);
+        (bool ok,) = verifierB4.call(abi.encodePacked(batchCDE.inputs, batchCDE.proof));
+        assertTrue(ok);
+        uint256 verify = vm.snapshotGasLastCall("TrialMarket", "verify_b4");
+        emit log_named_uint("B4 verifier alone", verify);
+        assertLt(verify, market.VERIFY_GAS(), "the batch verifier fits the forwarded gas");
+    }
+
+    // ---- enroll: double enrolment ----
+
+    function test_attack_reusedNullifierSingle() public {
+        _openDefault();
+        _enroll(singleA);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+            )
+        );
+        market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
+        assertEq(market.trial(trialId).enrolled, 1);
+        assertEq(market.pendingWithdrawals(hospital), BOUNTY - _share(BOUNTY, SHARE_BPS));
+    }
+
+    /// A batch re-enrolling A reverts as a whole: F, enrolled in the same call, is not either.
+    function test_attack_reusedNullifierInBatch() public {
+        _openDefault();
+        _enroll(singleA);
+        assertEq(batchWithA.nullifiers[1], singleA.nullifiers[0], "A is in the batch");
+        uint256 f = batchWithA.nullifiers[0];
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+            )
+        );
+        market.enroll(trialId, batchWithA.circuitId, batchWithA.inputs, batchWithA.proof);
+        assertFalse(market.spent(trialId, f), "F is not enrolled either");
+        assertEq(market.trial(trialId).enrolled, 1);
+        assertEq(market.pendingWithdrawals(batchWithA.payouts[0]), 0);
+        assertEq(market.pendingWithdrawals(hospital), BOUNTY - _share(BOUNTY, SHARE_BPS));
+    }
+
+    function test_attack_singleAfterBatchWithSamePatient() public {
+        _openDefault();
+        _enroll(batchWithA);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+            )
+        );
+        market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
+    }
+
+    /// The verifier reduces inputs mod r, so `nullifier + r` would verify as the same proof
+    /// under a "new" nullifier: the market refuses non-field inputs.
+    function test_attack_nullifierAliasedModR() public {
+        _openDefault();
+        _enroll(singleA);
+        uint256[] memory inputs = singleA.inputs;
+        inputs[SLOTS_AT] += R;
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, SLOTS_AT));
+        market.enroll(trialId, singleA.circuitId, inputs, singleA.proof);
+    }
+
+    // ---- enroll: proofs for something else ----
+
+    function test_attack_proofForAnotherTrial() public {
+        _openDefault();
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.TrialMismatch.selector, trialId, otherTrialId)
+        );
+        market.enroll(trialId, singleCircuit, singleAOtherTrial.inputs, singleAOtherTrial.proof);
+    }
+
+    function test_attack_proofForTrialIdWithOtherCriteria() public {
+        uint256[] memory stricter = criteria;
+        stricter[0] += 1;
+        _openWith(otherTrialId, stricter, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, otherTrialId));
+        market.enroll(
+            otherTrialId, singleCircuit, singleAOtherTrial.inputs, singleAOtherTrial.proof
+        );
+    }
+
+    function test_attack_tamperedCriteriaInput() public {
+        _openDefault();
+        for (uint256 i = CRITERIA_AT; i < SLOTS_AT; ++i) {
+            uint256[] memory inputs = singleA.inputs;
+            inputs[i] ^= 1;
+            vm.prank(relayer);
+            vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+            market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        }
+    }
+
+    /// A trial posted with other criteria rejects the real proof; editing the public inputs to
+    /// match the trial's criteria breaks the proof.
+    function test_attack_trialWithOtherCriteriaRejectsRealProof() public {
+        uint256[] memory looser = criteria;
+        looser[1] += 10;
+        _openWith(trialId, looser, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        uint256[] memory inputs = singleA.inputs;
+        inputs[CRITERIA_AT + 1] = looser[1];
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    function test_attack_tamperedProof() public {
+        _openDefault();
+        bytes memory p = singleA.proof;
+        p[200] = bytes1(uint8(p[200]) ^ 0x04);
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, singleA.inputs, p);
+        assertFalse(market.spent(trialId, singleA.nullifiers[0]));
+    }
+
+    function test_attack_truncatedProof() public {
+        _openDefault();
+        bytes memory p = singleA.proof;
+        assembly {
+            mstore(p, sub(mload(p), 32))
+        }
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, singleA.inputs, p);
+    }
+
+    /// Minting a fresh nullifier for an enrolled patient breaks the proof.
+    function test_attack_tamperedNullifier() public {
+        _openDefault();
+        _enroll(singleA);
+        uint256[] memory inputs = singleA.inputs;
+        inputs[SLOTS_AT] ^= 1;
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    /// The payout address is bound by the proof: a front-runner cannot take the patient share.
+    function test_attack_redirectedPayout() public {
+        _openDefault();
+        address thief = makeAddr("thief");
+        uint256[] memory inputs = singleA.inputs;
+        inputs[SLOTS_AT + 1] = uint160(thief);
+        vm.prank(thief);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        // Zeroing it (to give the whole bounty to the custodian) fails as well.
+        inputs[SLOTS_AT + 1] = 0;
+        vm.prank(hospital);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        // The genuine submission, by anyone, pays the genuine patient.
+        vm.prank(thief);
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        assertEq(market.pendingWithdrawals(thief), 0);
+        assertEq(market.pendingWithdrawals(singleA.payouts[0]), _share(BOUNTY, SHARE_BPS));
+    }
+
+    /// The empty slot of a batch is bound by the proof too: nobody can be smuggled into it.
+    function test_attack_fillEmptyBatchSlot() public {
+        _openDefault();
+        uint256[] memory inputs = batchCDE.inputs;
+        uint256 last = inputs.length - 2;
+        assertEq(inputs[last], 0);
+        inputs[last] = singleB.nullifiers[0];
+        inputs[last + 1] = uint160(singleB.payouts[0]);
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, batchCircuit, inputs, batchCDE.proof);
+    }
+
+    function test_attack_proofUnderTheOtherCircuit() public {
+        _openDefault();
+        // As they are, the inputs do not have the other circuit's count.
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SINGLE_INPUTS
+            )
+        );
+        market.enroll(trialId, batchCircuit, singleA.inputs, singleA.proof);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, BATCH_INPUTS
+            )
+        );
+        market.enroll(trialId, singleCircuit, batchCDE.inputs, batchCDE.proof);
+        // Padded with empty slots, or cut, to the other circuit's count, they fail to verify.
+        uint256[] memory padded = new uint256[](BATCH_INPUTS);
+        for (uint256 i; i < SINGLE_INPUTS; ++i) {
+            padded[i] = singleA.inputs[i];
+        }
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, batchCircuit, padded, singleA.proof);
+        uint256[] memory cut = new uint256[](SINGLE_INPUTS);
+        for (uint256 i; i < SINGLE_INPUTS; ++i) {
+            cut[i] = batchCDE.inputs[i];
+        }
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, cut, batchCDE.proof);
+    }
+
+    function test_attack_nonFieldInputs() public {
+        _openDefault();
+        for (uint256 i; i < singleA.inputs.length; ++i) {
+            uint256[] memory inputs = singleA.inputs;
+            inputs[i] = R + i;
+            vm.prank(relayer);
+            vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, i));
+            market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        }
+    }
+
+    function test_enrollRejectsWrongInputCount() public {
+        _openDefault();
+        uint256[5] memory lengths = [SLOTS_AT + 1, SLOTS_AT, 0, SINGLE_INPUTS + 2, BATCH_INPUTS];
+        for (uint256 i; i < lengths.length; ++i) {
+            uint256[] memory inputs = new uint256[](lengths[i]);
+            for (uint256 j; j < inputs.length && j < SINGLE_INPUTS; ++j) {
+                inputs[j] = singleA.inputs[j];
+            }
+            vm.prank(relayer);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, lengths[i]
+                )
+            );
+            market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        }
+        // The batch circuit takes exactly its own count too.
+        uint256[] memory long = new uint256[](BATCH_INPUTS + 2);
+        for (uint256 j; j < BATCH_INPUTS; ++j) {
+            long[j] = batchCDE.inputs[j];
+        }
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.WrongInputCount.selector, BATCH_INPUTS, BATCH_INPUTS + 2
+            )
+        );
+        market.enroll(trialId, batchCircuit, long, batchCDE.proof);
+    }
+
+    /// @dev The first `keep` public inputs of a real proof, and its proof bytes with the other
+    /// inputs moved in front: the calldata the verifier reads is byte for byte the genuine one.
+    function _moveInputsIntoProof(Entry memory e, uint256 keep)
+        internal
+        pure
+        returns (uint256[] memory head, bytes memory proof)
+    {
+        head = new uint256[](keep);
+        uint256[] memory tail = new uint256[](e.inputs.length - keep);
+        for (uint256 i; i < keep; ++i) {
+            head[i] = e.inputs[i];
+        }
+        for (uint256 i; i < tail.length; ++i) {
+            tail[i] = e.inputs[keep + i];
+        }
+        proof = abi.encodePacked(tail, e.proof);
+        assertEq(abi.encodePacked(head, proof), abi.encodePacked(e.inputs, e.proof));
+    }
+
+    /// Finding 1: the generated verifier reads calldata at fixed offsets without checking its
+    /// length, so a batch proof's trailing input words could be moved into the proof bytes. With
+    /// a cap of 2, the batch of three (C, D, E) cut to its first two slots enrolled C and D
+    /// instead of reverting `CapReached`. Now the input count must be the circuit's.
+    function test_attack_truncatedBatchUnderCap() public {
+        _open(trialId, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
+        (uint256[] memory head, bytes memory p) = _moveInputsIntoProof(batchCDE, SLOTS_AT + 4);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 4)
+        );
+        market.enroll(trialId, batchCircuit, head, p);
+        // Every cut point is refused, down to a bare header.
+        for (uint256 keep = SLOTS_AT; keep < BATCH_INPUTS; ++keep) {
+            (head, p) = _moveInputsIntoProof(batchCDE, keep);
+            vm.prank(relayer);
+            vm.expectRevert(
+                abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, keep)
+            );
+            market.enroll(trialId, batchCircuit, head, p);
+        }
+        assertEq(market.trial(trialId).enrolled, 0);
+        for (uint256 i; i < 3; ++i) {
+            assertFalse(market.spent(trialId, batchCDE.nullifiers[i]));
+        }
+        assertEq(market.pendingWithdrawals(hospital), 0);
+        assertEq(market.locked(trialId), 2 * BOUNTY);
+    }
+
+    /// Finding 1, second form: after A enrolled alone, the batch of F and A (which reverts as a
+    /// whole) was cut to F's slot, enrolling F alone. The batch must be taken whole.
+    function test_attack_truncatedBatchDropsSpentPatient() public {
+        _openDefault();
+        _enroll(singleA);
+        assertEq(batchWithA.nullifiers[1], singleA.nullifiers[0], "A is in the batch's 2nd slot");
+        (uint256[] memory head, bytes memory p) = _moveInputsIntoProof(batchWithA, SLOTS_AT + 2);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 2)
+        );
+        market.enroll(trialId, batchCircuit, head, p);
+        // Under the single circuit, whose count it now has, the batch proof does not verify.
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, head, p);
+        assertFalse(market.spent(trialId, batchWithA.nullifiers[0]), "F is not enrolled");
+        assertEq(market.trial(trialId).enrolled, 1);
+        assertEq(market.pendingWithdrawals(batchWithA.payouts[0]), 0);
+        // The whole batch still reverts on A.
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+            )
+        );
+        market.enroll(trialId, batchCircuit, batchWithA.inputs, batchWithA.proof);
+    }
+
+    /// Finding 1, converse: padding the inputs (moving proof words into them) is refused as well.
+    function test_attack_proofWordsMovedIntoInputs() public {
+        _openDefault();
+        bytes memory proof = singleA.proof;
+        uint256[] memory inputs = new uint256[](SINGLE_INPUTS + 2);
+        bytes memory rest = new bytes(proof.length - 64);
+        for (uint256 i; i < SINGLE_INPUTS; ++i) {
+            inputs[i] = singleA.inputs[i];
+        }
+        (bytes32 w0, bytes32 w1) = abi.decode(proof, (bytes32, bytes32));
+        (inputs[SINGLE_INPUTS], inputs[SINGLE_INPUTS + 1]) = (uint256(w0), uint256(w1));
+        for (uint256 i; i < rest.length; ++i) {
+            rest[i] = proof[64 + i];
+        }
+        assertEq(abi.encodePacked(inputs, rest), abi.encodePacked(singleA.inputs, proof));
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, SINGLE_INPUTS + 2
+            )
+        );
+        market.enroll(trialId, singleCircuit, inputs, rest);
+    }
+
+    // ---- enroll: cap and deadline ----
+
+    function test_attack_capReachedBySingle() public {
+        _open(trialId, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+        _enroll(singleA);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 1));
+        market.enroll(trialId, singleCircuit, singleB.inputs, singleB.proof);
+        assertFalse(market.spent(trialId, singleB.nullifiers[0]));
+        assertEq(market.locked(trialId), 0);
+        assertEq(address(market).balance, BOUNTY);
+    }
+
+    function test_attack_capReachedByBatch() public {
+        _open(trialId, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 2));
+        market.enroll(trialId, batchCircuit, batchCDE.inputs, batchCDE.proof);
+        assertEq(market.trial(trialId).enrolled, 0);
+        assertFalse(market.spent(trialId, batchCDE.nullifiers[0]));
+        assertEq(market.pendingWithdrawals(hospital), 0);
+    }
+
+    function test_batchFillsCapExactly() public {
+        _open(trialId, BOUNTY, SHARE_BPS, 3, uint64(block.timestamp + 1));
+        assertEq(_enroll(batchCDE), 3);
+        assertEq(market.locked(trialId), 0);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 3));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_attack_enrollAfterDeadline() public {
+        _openDefault();
+        uint64 deadline = market.trial(trialId).deadline;
+        vm.warp(deadline + 1);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.DeadlinePassed.selector, trialId, deadline)
+        );
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    // ---- enroll: trial, dataset, circuit ----
+
+    function test_enrollRejectsUnknownTrial() public {
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsUnknownMemberRoot() public {
+        // A market whose registry never saw the hospital's dataset.
+        (registry, market) = _deploy();
+        _openDefault();
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, memberRoot)
+        );
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        // Or a forged root.
+        uint256[] memory inputs = singleA.inputs;
+        inputs[0] = 12_345;
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(inputs[0]))
+        );
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsRetiredDataset() public {
+        _openDefault();
+        vm.prank(hospital);
+        registry.retire(datasetId);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.DatasetRetired.selector, datasetId));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsCircuitOfAnotherSchema() public {
+        _openDefault();
+        _setCircuit(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
+        );
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsDatasetOfAnotherSchema() public {
+        (registry, market) = _deploy();
+        vm.prank(hospital);
+        registry.register(commitment, OTHER_SCHEMA, recordCount, singleCircuit, memberRoot);
+        _openDefault();
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
+        );
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsTrialOfAnotherSchema() public {
+        // Another schema with the same criteria count, served by another circuit.
+        _setCircuit(keccak256("elig1-other"), _single(verifierB1, OTHER_SCHEMA));
+        vm.deal(sponsor, 1);
+        vm.prank(sponsor);
+        market.openTrial{value: 1}(
+            trialId, specHash, OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1)
+        );
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, OTHER_SCHEMA, schemaHash)
+        );
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_enrollRejectsUnknownCircuit() public {
+        _openDefault();
+        bytes32 unknown = keccak256("elig1-unknown");
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, unknown));
+        market.enroll(trialId, unknown, singleA.inputs, singleA.proof);
+        // A circuit whose verifier was removed is unknown too.
+        _setCircuit(singleCircuit, _single(address(0), schemaHash));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, singleCircuit));
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    function test_verifierReturningDataIsNotAnAcceptance() public {
+        _openDefault();
+        address fake = address(new ReturningVerifier());
+        _setCircuit(singleCircuit, _single(fake, schemaHash));
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+    }
+
+    /// Checks after verification, unreachable with the real circuit (which never outputs an
+    /// empty batch or a payout above 160 bits), reached through an accept-all verifier.
+    function test_emptyEnrolmentAndNonAddressPayoutRejected() public {
+        _openDefault();
+        address fake = address(new AcceptingVerifier());
+        _setCircuit(singleCircuit, _single(fake, schemaHash));
+        uint256[] memory inputs = singleA.inputs;
+        inputs[SLOTS_AT] = 0;
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.EmptyEnrolment.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        inputs[SLOTS_AT] = singleA.nullifiers[0];
+        inputs[SLOTS_AT + 1] = 1 << 160;
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidPayout.selector, 1 << 160));
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    // ---- refund ----
+
+    function test_refundCreditsUnusedPlacesOnce() public {
+        _openDefault();
+        _enroll(batchCDE);
+        uint64 deadline = market.trial(trialId).deadline;
+        vm.warp(deadline + 1);
+        vm.expectEmit(address(market));
+        emit TrialRefunded(trialId, sponsor, BOUNTY * (CAP - 3));
+        vm.prank(sponsor);
+        market.refund(trialId);
+        assertEq(market.pendingWithdrawals(sponsor), BOUNTY * (CAP - 3));
+        assertEq(market.locked(trialId), 0);
+        assertTrue(market.trial(trialId).refunded);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.AlreadyRefunded.selector, trialId));
+        market.refund(trialId);
+
+        vm.prank(sponsor);
+        market.withdraw();
+        assertEq(sponsor.balance, BOUNTY * (CAP - 3));
+        // What is left is exactly what the custodian and the patients are owed.
+        uint256 owed = market.pendingWithdrawals(hospital);
+        for (uint256 i; i < 3; ++i) {
+            owed += market.pendingWithdrawals(batchCDE.payouts[i]);
+        }
+        assertEq(owed, 3 * BOUNTY);
+        assertEq(address(market).balance, owed);
+    }
+
+    function test_refundOfFullTrialIsZero() public {
+        _open(trialId, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+        _enroll(singleA);
+        vm.warp(block.timestamp + 2);
+        vm.prank(sponsor);
+        market.refund(trialId);
+        assertEq(market.pendingWithdrawals(sponsor), 0);
+        vm.prank(sponsor);
+        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
+        market.withdraw();
+    }
+
+    function test_attack_refundBeforeDeadline() public {
+        _openDefault();
+        uint64 deadline = market.trial(trialId).deadline;
+        vm.warp(deadline);
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(TrialMarket.DeadlineNotPassed.selector, trialId, deadline)
+        );
+        market.refund(trialId);
+    }
+
+    function test_attack_refundByOther() public {
+        _openDefault();
+        vm.warp(block.timestamp + DURATION + 1);
+        vm.prank(hospital);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotSponsor.selector, trialId, hospital));
+        market.refund(trialId);
+    }
+
+    function test_refundUnknownTrial() public {
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        market.refund(trialId);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        market.locked(trialId);
+    }
+
+    // ---- withdraw ----
+
+    function test_withdrawNothing() public {
+        vm.prank(hospital);
+        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
+        market.withdraw();
+    }
+
+    function test_withdrawPaysOnce() public {
+        _openDefault();
+        _enroll(singleA);
+        vm.prank(hospital);
+        market.withdraw();
+        vm.prank(hospital);
+        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
+        market.withdraw();
+        assertEq(hospital.balance, BOUNTY - _share(BOUNTY, SHARE_BPS));
+    }
+
+    function test_attack_reentrancyOnWithdraw() public {
+        // The hospital's dataset is held by a contract that re-enters `withdraw`.
+        (registry, market) = _deploy();
+        ReentrantCustodian attacker = new ReentrantCustodian(market);
+        attacker.register(registry, commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        _openDefault();
+        _enroll(singleA);
+        _enroll(singleB);
+        uint256 custodianCut = 2 * (BOUNTY - _share(BOUNTY, SHARE_BPS));
+        assertEq(market.pendingWithdrawals(address(attacker)), custodianCut);
+
+        attacker.withdraw();
+        assertEq(address(attacker).balance, custodianCut, "paid exactly once");
+        assertEq(attacker.reentries(), 1);
+        assertEq(
+            attacker.reentryError(),
+            abi.encodeWithSelector(ReentrancyGuard.Reentrancy.selector),
+            "re-entry refused by the guard"
+        );
+        assertEq(
+            address(market).balance,
+            market.locked(trialId) + 2 * _share(BOUNTY, SHARE_BPS),
+            "the patients' credit and the escrow are intact"
+        );
+    }
+
+    // ---- fuzz ----
+
+    function testFuzz_singleEnrolmentAccounting(uint256 bounty, uint16 shareBps, uint32 cap)
+        public
+    {
+        bounty = bound(bounty, 1, 1_000 ether);
+        shareBps = uint16(bound(shareBps, 0, 10_000));
+        cap = uint32(bound(cap, 1, 1_000));
+        _open(trialId, bounty, shareBps, cap, uint64(block.timestamp + 1));
+        uint256 lockedBefore = market.locked(trialId);
+        assertEq(lockedBefore, bounty * cap);
+        _enroll(singleA);
+        uint256 toCustodian = market.pendingWithdrawals(hospital);
+        uint256 toPatient = market.pendingWithdrawals(singleA.payouts[0]);
+        assertEq(toCustodian + toPatient, bounty, "one bounty, split");
+        assertEq(toPatient, bounty * shareBps / 10_000, "the patient's share, rounded down");
+        assertEq(lockedBefore - market.locked(trialId), bounty, "locked drops by one bounty");
+        assertEq(address(market).balance, market.locked(trialId) + toCustodian + toPatient);
+    }
+
+    function testFuzz_batchEnrolmentAccounting(uint256 bounty, uint16 shareBps, uint32 cap) public {
+        bounty = bound(bounty, 1, 1_000 ether);
+        shareBps = uint16(bound(shareBps, 0, 10_000));
+        cap = uint32(bound(cap, 3, 1_000));
+        _open(trialId, bounty, shareBps, cap, uint64(block.timestamp + 1));
+        _enroll(batchCDE);
+        uint256 credited = market.pendingWithdrawals(hospital);
+        for (uint256 i; i < 3; ++i) {
+            uint256 toPatient = market.pendingWithdrawals(batchCDE.payouts[i]);
+            assertEq(toPatient, bounty * shareBps / 10_000);
+            credited += toPatient;
+        }
+        assertEq(credited, 3 * bounty);
+        assertEq(market.locked(trialId), bounty * (cap - 3));
+        assertEq(address(market).balance, market.locked(trialId) + credited);
+    }
+
+    function testFuzz_refundIsUnusedPlaces(uint8 mask, uint32 late) public {
+        mask = uint8(bound(mask, 0, 7));
+        _openDefault();
+        uint256 enrolled;
+        if (mask & 1 != 0) enrolled += _enroll(singleA);
+        if (mask & 2 != 0) enrolled += _enroll(singleB);
+        if (mask & 4 != 0) enrolled += _enroll(batchCDE);
+        vm.warp(uint256(market.trial(trialId).deadline) + 1 + late);
+        vm.prank(sponsor);
+        market.refund(trialId);
+        assertEq(market.pendingWithdrawals(sponsor), BOUNTY * (CAP - enrolled));
+        assertEq(market.trial(trialId).enrolled, enrolled);
+    }
+
+    /// Any change to a public input of a real proof is refused, each by the check it trips.
+    function testFuzz_anyChangedPublicInputIsRejected(uint256 which, uint256 value) public {
+        _openDefault();
+        uint256[] memory inputs = batchCDE.inputs;
+        which = bound(which, 0, inputs.length - 1);
+        value = bound(value, 0, R - 1);
+        vm.assume(value != inputs[which]);
+        inputs[which] = value;
+        if (which == 0) {
+            vm.expectRevert(
+                abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(value))
+            );
+        } else if (which == 1) {
+            vm.expectRevert(
+                abi.encodeWithSelector(TrialMarket.TrialMismatch.selector, trialId, value)
+            );
+        } else if (which < SLOTS_AT) {
+            vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+        } else {
+            // Nullifiers and payouts, the empty slot's included, are bound by the proof.
+            vm.expectRevert(TrialMarket.InvalidProof.selector);
+        }
+        vm.prank(relayer);
+        market.enroll(trialId, batchCircuit, inputs, batchCDE.proof);
+    }
+
+    function testFuzz_nonFieldInputIsRejected(uint256 which, uint256 value) public {
+        _openDefault();
+        uint256[] memory inputs = singleA.inputs;
+        which = bound(which, 0, inputs.length - 1);
+        value = bound(value, R, type(uint256).max);
+        inputs[which] = value;
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, which));
+        market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    function testFuzz_tamperedProofByteIsRejected(uint256 at, uint8 flip) public {
+        _openDefault();
+        bytes memory p = singleA.proof;
+        at = bound(at, 0, p.length - 1);
+        flip = uint8(bound(flip, 1, 255));
+        p[at] = bytes1(uint8(p[at]) ^ flip);
+        vm.prank(relayer);
+        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, singleA.inputs, p);
+    }
+}

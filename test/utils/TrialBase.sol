@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {Test} from "forge-std/Test.sol";
+import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
+import {TrialMarket} from "../../contracts/TrialMarket.sol";
+import {EligibilityVerifierB1} from "../../contracts/verifiers/EligibilityVerifierB1.sol";
+import {EligibilityVerifierB4} from "../../contracts/verifiers/EligibilityVerifierB4.sol";
+
+/// @notice A deployed registry + trial market + the two real generated eligibility verifiers
+/// (single patient and batch of four), and real proofs from `test/fixtures/eligibility_proofs.json`
+/// (written by the Rust suite): patients A and B alone, C, D and E in one batch, F with A again
+/// in a batch, and A for another trial. All but the last are for the fixture's trial id and
+/// criteria; the hospital's dataset (the fixture's membership root) holds all six patients.
+abstract contract TrialBase is Test {
+    /// @notice One real proof: circuit, public inputs, proof bytes, and what it enrols.
+    struct Entry {
+        bytes32 circuitId;
+        uint256[] inputs;
+        bytes proof;
+        /// Nullifiers of the non-empty slots, in slot order.
+        uint256[] nullifiers;
+        /// Payout address of every slot (0 for an empty slot).
+        address[] payouts;
+    }
+
+    /// BN254 scalar field modulus.
+    uint256 internal constant R =
+        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+    /// Index of the first criteria constant in the public inputs.
+    uint256 internal constant CRITERIA_AT = 2;
+    /// Number of criteria constants the eligibility circuits take.
+    uint256 internal constant NUM_CRITERIA = 15;
+    /// Index of the first (nullifier, payout) pair in the public inputs.
+    uint256 internal constant SLOTS_AT = CRITERIA_AT + NUM_CRITERIA;
+    /// Patient slots of the single-patient circuit (`single_*` entries) and of the batch
+    /// circuit (`batch_*` entries).
+    uint32 internal constant SINGLE_SLOTS = 1;
+    uint32 internal constant BATCH_SLOTS = 4;
+    /// Public inputs of a proof of each circuit.
+    uint256 internal constant SINGLE_INPUTS = SLOTS_AT + 2 * SINGLE_SLOTS;
+    uint256 internal constant BATCH_INPUTS = SLOTS_AT + 2 * BATCH_SLOTS;
+
+    uint256 internal constant BOUNTY = 1 ether;
+    uint16 internal constant SHARE_BPS = 2_500;
+    uint32 internal constant CAP = 10;
+    uint64 internal constant DURATION = 30 days;
+
+    DatasetRegistry internal registry;
+    TrialMarket internal market;
+    address internal verifierB1;
+    address internal verifierB4;
+    bytes32 internal singleCircuit;
+    bytes32 internal batchCircuit;
+
+    bytes32 internal schemaHash;
+    bytes32 internal commitment;
+    bytes32 internal memberRoot;
+    uint64 internal recordCount;
+    uint256 internal trialId;
+    uint256 internal otherTrialId;
+    bytes32 internal specHash;
+    uint256[] internal criteria;
+
+    Entry internal singleA;
+    Entry internal singleB;
+    Entry internal batchCDE;
+    Entry internal batchWithA;
+    Entry internal singleAOtherTrial;
+
+    address internal owner = makeAddr("owner");
+    address internal sponsor = makeAddr("sponsor");
+    address internal hospital = makeAddr("hospital");
+    address internal relayer = makeAddr("relayer");
+    uint256 internal datasetId;
+
+    function setUp() public virtual {
+        string memory json = vm.readFile("test/fixtures/eligibility_proofs.json");
+        schemaHash = vm.parseJsonBytes32(json, ".schema_hash");
+        commitment = vm.parseJsonBytes32(json, ".commitment");
+        memberRoot = vm.parseJsonBytes32(json, ".member_root");
+        recordCount = uint64(vm.parseJsonUint(json, ".record_count"));
+        trialId = uint256(vm.parseJsonBytes32(json, ".trial_id"));
+        otherTrialId = uint256(vm.parseJsonBytes32(json, ".other_trial_id"));
+        specHash = vm.parseJsonBytes32(json, ".spec_hash");
+        criteria = _words(vm.parseJsonBytes32Array(json, ".criteria"));
+        singleA = _entry(json, ".single_a");
+        singleB = _entry(json, ".single_b");
+        batchCDE = _entry(json, ".batch_cde");
+        batchWithA = _entry(json, ".batch_with_a");
+        singleAOtherTrial = _entry(json, ".single_a_other_trial");
+        singleCircuit = singleA.circuitId;
+        batchCircuit = batchCDE.circuitId;
+
+        verifierB1 = address(new EligibilityVerifierB1());
+        verifierB4 = address(new EligibilityVerifierB4());
+        (registry, market) = _deploy();
+        vm.prank(hospital);
+        datasetId =
+            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+    }
+
+    /// @dev A fresh registry and a market wired to the real verifiers (no dataset registered).
+    function _deploy() internal returns (DatasetRegistry r, TrialMarket m) {
+        r = new DatasetRegistry();
+        bytes32[] memory ids = new bytes32[](2);
+        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](2);
+        (ids[0], cs[0]) = (singleCircuit, _single(verifierB1, schemaHash));
+        (ids[1], cs[1]) = (batchCircuit, _batch(verifierB4, schemaHash));
+        m = new TrialMarket(r, owner, ids, cs);
+    }
+
+    /// @dev A circuit of the single-patient shape (15 criteria words, 1 slot).
+    function _single(address verifier, bytes32 schema)
+        internal
+        pure
+        returns (TrialMarket.Circuit memory)
+    {
+        return _circuit(verifier, uint32(NUM_CRITERIA), SINGLE_SLOTS, schema);
+    }
+
+    /// @dev A circuit of the batch shape (15 criteria words, 4 slots).
+    function _batch(address verifier, bytes32 schema)
+        internal
+        pure
+        returns (TrialMarket.Circuit memory)
+    {
+        return _circuit(verifier, uint32(NUM_CRITERIA), BATCH_SLOTS, schema);
+    }
+
+    function _circuit(address verifier, uint32 numCriteria, uint32 batch, bytes32 schema)
+        internal
+        pure
+        returns (TrialMarket.Circuit memory c)
+    {
+        c = TrialMarket.Circuit({
+            verifier: verifier, numCriteria: numCriteria, batch: batch, schemaHash: schema
+        });
+    }
+
+    /// @dev Sets a circuit as the owner.
+    function _setCircuit(bytes32 circuitId, TrialMarket.Circuit memory c) internal {
+        vm.prank(owner);
+        market.setVerifier(circuitId, c);
+    }
+
+    function _entry(string memory json, string memory at) internal pure returns (Entry memory e) {
+        e.circuitId = keccak256(bytes(vm.parseJsonString(json, string.concat(at, ".circuit_id"))));
+        e.inputs = _words(vm.parseJsonBytes32Array(json, string.concat(at, ".instances")));
+        e.proof = vm.parseJsonBytes(json, string.concat(at, ".proof"));
+        e.nullifiers = _words(vm.parseJsonBytes32Array(json, string.concat(at, ".nullifiers")));
+        bytes32[] memory payouts = vm.parseJsonBytes32Array(json, string.concat(at, ".payouts"));
+        e.payouts = new address[](payouts.length);
+        for (uint256 i; i < payouts.length; ++i) {
+            e.payouts[i] = address(uint160(uint256(payouts[i])));
+        }
+    }
+
+    function _words(bytes32[] memory b) internal pure returns (uint256[] memory w) {
+        w = new uint256[](b.length);
+        for (uint256 i; i < b.length; ++i) {
+            w[i] = uint256(b[i]);
+        }
+    }
+
+    /// @dev Opens a trial with the fixture's spec, schema and criteria; the sponsor escrows
+    /// `bounty × cap`.
+    function _open(uint256 id, uint256 bounty, uint16 shareBps, uint32 cap, uint64 deadline)
+        internal
+    {
+        _openWith(id, criteria, bounty, shareBps, cap, deadline);
+    }
+
+    /// @dev Opens a trial with the given criteria.
+    function _openWith(
+        uint256 id,
+        uint256[] memory criteria_,
+        uint256 bounty,
+        uint16 shareBps,
+        uint32 cap,
+        uint64 deadline
+    ) internal {
+        uint256 total = bounty * cap;
+        vm.deal(sponsor, sponsor.balance + total);
+        vm.prank(sponsor);
+        market.openTrial{value: total}(
+            id, specHash, schemaHash, criteria_, bounty, shareBps, cap, deadline
+        );
+    }
+
+    /// @dev Opens the fixture's trial with the default terms.
+    function _openDefault() internal {
+        _open(trialId, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+    }
+
+    /// @dev Submits a real proof to the fixture's trial (from a relayer: anyone may enrol).
+    function _enroll(Entry memory e) internal returns (uint256) {
+        return _enrollIn(trialId, e);
+    }
+
+    function _enrollIn(uint256 id, Entry memory e) internal returns (uint256) {
+        vm.prank(relayer);
+        return market.enroll(id, e.circuitId, e.inputs, e.proof);
+    }
+
+    /// @dev The patient's part of one bounty (for a patient with a payout address).
+    function _share(uint256 bounty, uint16 shareBps) internal pure returns (uint256) {
+        return bounty * shareBps / 10_000;
+    }
+}
