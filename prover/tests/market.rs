@@ -30,6 +30,9 @@ async fn market_flow_on_anvil_with_real_proofs() {
         hospitals: vec![h("A", 45, 3), h("B", 38, 4), h("C", 12, 5)],
         query: root.join("examples/query-all-adults-bmi.json"),
         price: U256::from(10u64.pow(17)),
+        trial: root.join("examples/trial-adults-bp.json"),
+        bounty: U256::from(10u64.pow(16)),
+        referral_batch: demo::trial::REFERRAL_BATCH,
         store: KeyStore::new(root.join(".zkcohort"), ParamsSource::Dev),
     };
     let report = demo::run(&scenario, true).await.unwrap();
@@ -55,6 +58,25 @@ async fn market_flow_on_anvil_with_real_proofs() {
         report.replay_rejected_with.contains("CommitmentMismatch"),
         "{}",
         report.replay_rejected_with
+    );
+
+    let t = &report.trial;
+    assert_eq!(t.enrolments[0].patients, 1, "the patient enrolled alone");
+    assert!(t.enrolments[1].patients >= 2, "the referral was a batch");
+    assert_eq!(
+        u64::from(t.enrolled),
+        t.enrolments.iter().map(|e| e.patients).sum::<u64>()
+    );
+    assert!(
+        t.double_enrolment_rejected_with.contains("NullifierSpent"),
+        "{}",
+        t.double_enrolment_rejected_with
+    );
+    assert!(!t.ineligible_reason.is_empty());
+    assert_eq!(
+        t.patient_paid,
+        U256::from(10u64.pow(16) / 5),
+        "20% of one bounty to the patient"
     );
 }
 
@@ -95,6 +117,7 @@ async fn client_errors_are_clear() {
         .unwrap();
     let info = CommitmentInfo {
         commitment: format!("0x{:064x}", 7),
+        member_root: format!("0x{:064x}", 8),
         schema_hash: format!("0x{:064x}", 1),
         record_count: 10,
         capacity: 24,
@@ -108,6 +131,11 @@ async fn client_errors_are_clear() {
         .unwrap();
     let err = client.refund(U256::from(42)).await.unwrap_err();
     assert!(err.to_string().contains("UnknownQuery"), "{err}");
+    let err = client
+        .trial(zkcohort::eligibility::random_trial_id())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("UnknownTrial"), "{err}");
     client.register(&info, "agg1-test").await.unwrap();
     let err = client.register(&info, "agg1-test").await.unwrap_err();
     assert!(

@@ -1,5 +1,10 @@
-//! The on-chain side: bindings to the registry and market (alloy `sol!` over the ABIs that
-//! forge exports to `prover/abi/`), deployment via the forge script, and a client per role.
+//! The on-chain side: bindings to the registry and the two markets (alloy `sol!` over the ABIs
+//! that forge exports to `prover/abi/`), deployment via the forge script, and a client per
+//! role. Trial calls live in [`trials`].
+
+mod trials;
+
+pub use trials::{TrialStatus, TrialTerms};
 
 use std::{
     collections::BTreeMap,
@@ -38,9 +43,15 @@ mod bindings {
         DatasetRegistry,
         "abi/DatasetRegistry.json"
     );
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        TrialMarket,
+        "abi/TrialMarket.json"
+    );
 }
 
-pub use bindings::{DatasetRegistry, QueryMarket};
+pub use bindings::{DatasetRegistry, QueryMarket, TrialMarket};
 
 /// Errors talking to a chain.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +105,8 @@ pub struct Deployment {
     pub registry: Address,
     /// QueryMarket.
     pub market: Address,
+    /// TrialMarket.
+    pub trials: Address,
     /// Market owner.
     pub owner: Address,
     /// Verifier per circuit id.
@@ -158,6 +171,7 @@ pub struct Client {
     pub deployment: Deployment,
     market: QueryMarket::QueryMarketInstance<DynProvider>,
     registry: DatasetRegistry::DatasetRegistryInstance<DynProvider>,
+    trials: TrialMarket::TrialMarketInstance<DynProvider>,
     url: String,
 }
 
@@ -216,12 +230,14 @@ impl Client {
         }
         let market = QueryMarket::new(deployment.market, provider.clone());
         let registry = DatasetRegistry::new(deployment.registry, provider.clone());
+        let trials = TrialMarket::new(deployment.trials, provider.clone());
         Ok(Client {
             provider,
             account,
             deployment,
             market,
             registry,
+            trials,
             url: rpc_url.to_owned(),
         })
     }
@@ -249,7 +265,7 @@ impl Client {
         }
     }
 
-    fn classify(&self, action: &str, e: alloy::contract::Error) -> ChainError {
+    pub(crate) fn classify(&self, action: &str, e: alloy::contract::Error) -> ChainError {
         if let Some(err) = e.as_decoded_interface_error::<QueryMarket::QueryMarketErrors>() {
             return ChainError::Reverted {
                 action: action.into(),
@@ -258,6 +274,12 @@ impl Client {
         }
         if let Some(err) = e.as_decoded_interface_error::<DatasetRegistry::DatasetRegistryErrors>()
         {
+            return ChainError::Reverted {
+                action: action.into(),
+                reason: format!("{err:?}"),
+            };
+        }
+        if let Some(err) = e.as_decoded_interface_error::<TrialMarket::TrialMarketErrors>() {
             return ChainError::Reverted {
                 action: action.into(),
                 reason: format!("{err:?}"),
@@ -279,7 +301,7 @@ impl Client {
         self.rpc(action, message)
     }
 
-    async fn mine(
+    pub(crate) async fn mine(
         &self,
         action: &str,
         pending: Result<
@@ -301,7 +323,7 @@ impl Client {
         Ok(receipt)
     }
 
-    /// Registers a committed dataset; returns its id.
+    /// Registers a committed dataset (aggregate commitment and membership root); returns its id.
     pub async fn register(
         &self,
         info: &CommitmentInfo,
@@ -309,11 +331,13 @@ impl Client {
     ) -> Result<(U256, Mined), ChainError> {
         let commitment = B256::from_slice(&hex_bytes(&info.commitment)?);
         let schema = B256::from_slice(&hex_bytes(&info.schema_hash)?);
+        let member_root = B256::from_slice(&hex_bytes(&info.member_root)?);
         let call = self.registry.register(
             commitment,
             schema,
             info.record_count as u64,
             circuit_key(circuit_id),
+            member_root,
         );
         let receipt = self.mine("register", call.send().await).await?;
         let event: DatasetRegistry::DatasetRegistered = event(&receipt, "register")?;
@@ -360,15 +384,7 @@ impl Client {
         dataset: U256,
         artifact: &ProofArtifact,
     ) -> Result<Mined, ChainError> {
-        let inputs = artifact
-            .instances
-            .iter()
-            .map(|h| {
-                fr_from_hex(h)
-                    .map(|f| fr_to_u256(&f))
-                    .ok_or_else(|| ChainError::Input(format!("bad instance {h}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let inputs = words(&artifact.instances)?;
         let proof = hex_bytes(&artifact.proof)?;
         let call = self.market.claim(query, dataset, inputs, proof.into());
         let receipt = self.mine("claim", call.send().await).await?;
@@ -408,7 +424,10 @@ impl Client {
 }
 
 /// The first event of type `E` in a receipt.
-fn event<E: SolEvent>(receipt: &TransactionReceipt, action: &str) -> Result<E, ChainError> {
+pub(crate) fn event<E: SolEvent>(
+    receipt: &TransactionReceipt,
+    action: &str,
+) -> Result<E, ChainError> {
     receipt
         .inner
         .logs()
@@ -427,7 +446,18 @@ pub fn fr_to_u256(x: &crate::Fr) -> U256 {
     U256::from_le_bytes(x.to_repr())
 }
 
-fn hex_bytes(s: &str) -> Result<Vec<u8>, ChainError> {
+/// Hex field elements (public inputs) as uint256 words.
+pub(crate) fn words(hex: &[String]) -> Result<Vec<U256>, ChainError> {
+    hex.iter()
+        .map(|h| {
+            fr_from_hex(h)
+                .map(|f| fr_to_u256(&f))
+                .ok_or_else(|| ChainError::Input(format!("bad field element {h}")))
+        })
+        .collect()
+}
+
+pub(crate) fn hex_bytes(s: &str) -> Result<Vec<u8>, ChainError> {
     hex::decode(s.trim_start_matches("0x"))
         .map_err(|e| ChainError::Input(format!("bad hex `{s}`: {e}")))
 }
@@ -547,4 +577,9 @@ pub fn decode_market_error(data: &[u8]) -> Option<String> {
     QueryMarket::QueryMarketErrors::abi_decode(data)
         .ok()
         .map(|e| format!("{e:?}"))
+        .or_else(|| {
+            TrialMarket::TrialMarketErrors::abi_decode(data)
+                .ok()
+                .map(|e| format!("{e:?}"))
+        })
 }

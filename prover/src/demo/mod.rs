@@ -1,7 +1,11 @@
 //! The whole story on a local anvil chain: deploy, three hospitals commit and register, a
 //! sponsor funds a query, every hospital proves and claims, the generated verifier checks each
 //! proof on-chain, the market pays, and the pooled result is compared with the plain answer.
+//! Then a recruitment trial ([`trial`]): patients prove eligibility and enrol, one ineligible
+//! patient gets no proof, a double enrolment is stopped by the nullifier.
 //! `zkcohort demo` runs it; `tests/market.rs` runs it small.
+
+pub mod trial;
 
 use std::{
     path::{Path, PathBuf},
@@ -54,6 +58,12 @@ pub struct Scenario {
     pub query: PathBuf,
     /// Payment per answered dataset, in wei.
     pub price: U256,
+    /// The sponsor's trial spec.
+    pub trial: PathBuf,
+    /// Bounty per enrolled patient, in wei.
+    pub bounty: U256,
+    /// Patient slots of the hospital's referral proof.
+    pub referral_batch: usize,
     /// Params and keys.
     pub store: KeyStore,
 }
@@ -77,6 +87,9 @@ impl Scenario {
             ],
             query: root.join("examples/query-e11-hba1c.json"),
             price: U256::from(500_000_000_000_000_000u64),
+            trial: root.join("examples/trial-t2d.json"),
+            bounty: U256::from(50_000_000_000_000_000u64),
+            referral_batch: trial::REFERRAL_BATCH,
             store,
         }
     }
@@ -126,6 +139,8 @@ pub struct Report {
     pub replay_rejected_with: String,
     /// Gas of the query posting.
     pub post_gas: u64,
+    /// The trial act.
+    pub trial: trial::TrialReport,
     /// Wall time of the whole run.
     pub seconds: f64,
 }
@@ -161,11 +176,13 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         ),
     );
 
+    let trial_circuits = trial::setup(s, &schema, quiet)?;
+
     say(quiet, "\n== Chain: anvil (embedded), forge deploy script");
     let anvil = LocalNode::start(&s.root, None, &s.work.join("anvil.log"))?;
     let url = anvil.url.clone();
     ensure!(
-        ANVIL_DEV_KEYS.len() >= 2 + s.hospitals.len(),
+        ANVIL_DEV_KEYS.len() >= 3 + s.hospitals.len(),
         "too few dev accounts for the hospitals"
     );
     let keys_of: Vec<PrivateKeySigner> = ANVIL_DEV_KEYS
@@ -179,8 +196,8 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     say(
         quiet,
         format!(
-            "registry {}  market {}",
-            deployment.registry, deployment.market
+            "registry {}  market {}  trials {}",
+            deployment.registry, deployment.market, deployment.trials
         ),
     );
     for (circuit, addr) in &deployment.verifiers {
@@ -377,6 +394,23 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         pooled_onchain == pooled_native,
         "pooled on-chain result differs from the plain computation"
     );
+    let patient = Client::connect(
+        &url,
+        keys_of[2 + s.hospitals.len()].clone(),
+        deployment.clone(),
+    )
+    .await?;
+    let sites: Vec<trial::Site<'_>> = hospitals
+        .iter()
+        .map(|(h, client, dir, committed, _)| trial::Site {
+            name: &h.name,
+            client,
+            dir,
+            data: committed,
+        })
+        .collect();
+    let trial = trial::run(s, &trial_circuits, &sponsor, &patient, &sites, quiet).await?;
+
     let seconds = started.elapsed().as_secs_f64();
     say(quiet, format!("\n== Done in {seconds:.0}s; anvil stopped."));
     drop(anvil);
@@ -390,6 +424,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         suppressed: q.suppressed,
         replay_rejected_with,
         post_gas: posted.gas_used,
+        trial,
         seconds,
     })
 }

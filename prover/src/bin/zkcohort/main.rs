@@ -1,4 +1,6 @@
-//! `zkcohort`: the custodian's and verifier's command line.
+//! `zkcohort`: the command line of custodians, sponsors, patients and verifiers.
+
+mod trials;
 
 use std::{
     path::{Path, PathBuf},
@@ -31,7 +33,7 @@ struct Cli {
 }
 
 #[derive(Args)]
-struct Global {
+pub(crate) struct Global {
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -64,13 +66,22 @@ enum Command {
     /// Work with query specs.
     #[command(subcommand)]
     Query(QueryCmd),
-    /// Plan the circuit for a dataset, generate params and keys, and write the Solidity verifier.
+    /// Plan a circuit, generate params and keys, and write the Solidity verifier: the aggregate
+    /// circuit of a committed dataset (`--dataset`), or the eligibility circuit for `--batch`
+    /// patients of a schema.
     Setup {
-        /// Committed dataset directory.
+        /// Committed dataset directory (aggregate circuit at its capacity).
+        #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+        dataset: Option<PathBuf>,
+        /// Patient slots of the eligibility circuit.
         #[arg(long)]
-        dataset: PathBuf,
-        /// Write the Solidity verifier `AggregateVerifierN<capacity>.sol` into this directory
-        /// and record it in the directory's verifiers.json (the deploy script's manifest).
+        batch: Option<usize>,
+        /// Schema of the eligibility circuit.
+        #[arg(long, default_value = "examples/schema-clinical-v1.json")]
+        schema: PathBuf,
+        /// Write the Solidity verifier (`AggregateVerifierN<capacity>.sol` or
+        /// `EligibilityVerifierB<batch>.sol`) into this directory and record it in the
+        /// directory's manifests (which the deploy script reads).
         #[arg(long)]
         verifier_dir: Option<PathBuf>,
     },
@@ -86,7 +97,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify a proof artifact offline.
+    /// Verify a proof artifact (aggregate or eligibility) offline.
     Verify {
         /// The artifact.
         artifact: PathBuf,
@@ -100,12 +111,20 @@ enum Command {
     /// Sponsor actions on-chain.
     #[command(subcommand)]
     Sponsor(SponsorCmd),
+    /// Patient actions: prove trial eligibility, enrol, withdraw a payout.
+    #[command(subcommand)]
+    Patient(trials::PatientCmd),
     /// The whole story on an embedded anvil chain (the README's `make demo`).
-    Demo,
+    Demo {
+        /// Patient slots of the hospital's referral proof (its verifier is generated into
+        /// contracts/verifiers and deployed).
+        #[arg(long, default_value_t = zkcohort::demo::trial::REFERRAL_BATCH)]
+        referral_batch: usize,
+    },
 }
 
 #[derive(Args, Clone)]
-struct ChainArgs {
+pub(crate) struct ChainArgs {
     /// JSON-RPC endpoint.
     #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
@@ -164,13 +183,28 @@ enum CustodianCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Withdraw credited payments.
+    /// Withdraw credited payments (query market; with --trials, the trial market).
     Withdraw {
         /// ERC-20 token (default: ETH).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "trials")]
         token: Option<String>,
+        /// Withdraw trial bounties (and trial refunds) instead.
+        #[arg(long)]
+        trials: bool,
         #[command(flatten)]
         chain: ChainArgs,
+    },
+    /// Issue a patient their credential (record, membership path, secret) for trials.
+    IssueCredential {
+        /// Committed dataset directory.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Record index (0-based, in records.csv order).
+        #[arg(long)]
+        index: usize,
+        /// Output file (hand it to the patient only).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -210,11 +244,29 @@ enum SponsorCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Reclaim the unclaimed escrow after the deadline.
+    /// Reclaim the unused escrow of a query or a trial after its deadline.
     Refund {
         /// Query id.
+        #[arg(
+            long,
+            required_unless_present = "trial_id",
+            conflicts_with = "trial_id"
+        )]
+        query_id: Option<u64>,
+        /// Trial id (hex).
         #[arg(long)]
-        query_id: u64,
+        trial_id: Option<String>,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Open a trial: criteria, a bounty per eligible patient, a cap and a deadline; escrows
+    /// bounty × cap. Prints the trial id patients prove against.
+    OpenTrial(trials::OpenTrialArgs),
+    /// Show a trial's enrolments and escrow.
+    TrialStatus {
+        /// Trial id (hex).
+        #[arg(long)]
+        trial_id: String,
         #[command(flatten)]
         chain: ChainArgs,
     },
@@ -300,7 +352,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn store(g: &Global) -> Result<KeyStore> {
+pub(crate) fn store(g: &Global) -> Result<KeyStore> {
     let source = match (&g.params, &g.params_sha256) {
         (Some(path), Some(sha256)) => ParamsSource::File {
             path: path.clone(),
@@ -312,7 +364,7 @@ fn store(g: &Global) -> Result<KeyStore> {
     Ok(KeyStore::new(&g.cache, source))
 }
 
-fn emit(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
+pub(crate) fn emit(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
     if g.json {
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     } else {
@@ -361,11 +413,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Setup {
             dataset,
+            batch,
+            schema,
             verifier_dir,
         } => {
-            let data = DatasetDir::new(&dataset).load_committed()?;
             let store = store(g)?;
-            let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
+            let (params, keys) = match (dataset, batch) {
+                (Some(dataset), _) => {
+                    let data = DatasetDir::new(&dataset).load_committed()?;
+                    store.circuit(&data.dataset.schema, &data.layout)?
+                }
+                (None, Some(batch)) if batch >= 1 => {
+                    store.eligibility_circuit(&Schema::load(&schema)?, batch)?
+                }
+                _ => bail!("give --dataset, or --batch of at least 1"),
+            };
             let config = &keys.config;
             let verifier_out = match &verifier_dir {
                 Some(dir) => {
@@ -437,8 +499,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Chain(cmd) => runtime()?.block_on(chain_cmd(g, cmd)),
         Command::Custodian(cmd) => runtime()?.block_on(custodian(g, cmd)),
         Command::Sponsor(cmd) => runtime()?.block_on(sponsor(g, cmd)),
-        Command::Demo => {
-            let scenario = demo::Scenario::standard(&chain::repo_root(), store(g)?);
+        Command::Patient(cmd) => runtime()?.block_on(trials::patient(g, cmd)),
+        Command::Demo { referral_batch } => {
+            let mut scenario = demo::Scenario::standard(&chain::repo_root(), store(g)?);
+            scenario.referral_batch = referral_batch;
             let report = runtime()?.block_on(demo::run(&scenario, g.json))?;
             if g.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -446,7 +510,30 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify { artifact } => {
-            let a = proof::read_artifact(&artifact)?;
+            let value: serde_json::Value = proof::read_artifact(&artifact)?;
+            if value.get("trial_id").is_some() {
+                let a: zkcohort::eligibility::EligibilityArtifact =
+                    serde_json::from_value(value)
+                        .with_context(|| format!("{}", artifact.display()))?;
+                zkcohort::eligibility::verify(&a, &store(g)?)
+                    .with_context(|| format!("{} does not verify", artifact.display()))?;
+                emit(
+                    g,
+                    json!({"valid": true, "circuit_id": a.circuit_id, "trial_id": a.trial_id, "member_root": a.member_root, "nullifiers": a.nullifiers()}),
+                    || {
+                        println!(
+                            "valid eligibility proof for circuit {}: {} patient(s) of membership root {} meet trial {}",
+                            a.circuit_id,
+                            a.nullifiers().len(),
+                            a.member_root,
+                            a.trial_id
+                        );
+                    },
+                );
+                return Ok(());
+            }
+            let a: proof::ProofArtifact =
+                serde_json::from_value(value).with_context(|| format!("{}", artifact.display()))?;
             proof::verify(&a, &store(g)?)
                 .with_context(|| format!("{} does not verify", artifact.display()))?;
             emit(
@@ -529,7 +616,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Runtime::new()?)
 }
 
-async fn client(args: &ChainArgs) -> Result<chain::Client> {
+pub(crate) async fn client(args: &ChainArgs) -> Result<chain::Client> {
     let keystore = match (&args.keystore, &args.keystore_password) {
         (Some(path), Some(pw)) => Some((path.as_path(), pw.as_str())),
         (Some(_), None) => bail!("--keystore needs ZKCOHORT_KEYSTORE_PASSWORD"),
@@ -638,7 +725,17 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 },
             );
         }
-        CustodianCmd::Withdraw { token, chain } => {
+        CustodianCmd::IssueCredential {
+            dataset,
+            index,
+            out,
+        } => trials::issue_credential(g, dataset, index, out)?,
+        CustodianCmd::Withdraw {
+            trials: true,
+            chain,
+            ..
+        } => trials::withdraw(g, &chain).await?,
+        CustodianCmd::Withdraw { token, chain, .. } => {
             let c = client(&chain).await?;
             let (amount, mined) = c.withdraw(address(&token)?).await?;
             emit(
@@ -730,7 +827,19 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
                 },
             );
         }
-        SponsorCmd::Refund { query_id, chain } => {
+        SponsorCmd::Refund {
+            trial_id: Some(id),
+            chain,
+            ..
+        } => trials::refund_trial(g, &id, chain).await?,
+        SponsorCmd::OpenTrial(args) => trials::open_trial(g, args).await?,
+        SponsorCmd::TrialStatus { trial_id, chain } => {
+            trials::trial_status(g, &trial_id, chain).await?
+        }
+        SponsorCmd::Refund {
+            query_id, chain, ..
+        } => {
+            let query_id = query_id.context("give --query-id or --trial-id")?;
             let c = client(&chain).await?;
             let mined = c.refund(U256::from(query_id)).await?;
             emit(g, json!({"tx": mined.tx}), || {

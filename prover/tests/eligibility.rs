@@ -1,0 +1,244 @@
+//! Real eligibility proofs: single and batched, checked against the native nullifiers, verified
+//! offline, tampering rejected, ineligible patients refused with a reason, no secrets in the
+//! artifact; and the EVM verifiers + proof fixture the forge suite checks on-chain.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr},
+    poly::kzg::commitment::ParamsKZG,
+};
+use zkcohort::{
+    commitment::{fr_from_hex, fr_to_hex},
+    credential::{Credential, OpenedCredential},
+    dataset::{CommittedDataset, Dataset, DatasetDir},
+    eligibility::{self, Candidate, EligibilityArtifact},
+    error::ProofError,
+    evm,
+    keys::{CircuitKeys, KeyStore, ParamsSource},
+    membership::nullifier,
+    schema::Schema,
+    trial::TrialSpec,
+};
+
+/// The batch circuit of the tests (and the demo).
+const BATCH: usize = 4;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+struct Circuits {
+    single: (ParamsKZG<Bn256>, CircuitKeys),
+    batch: (ParamsKZG<Bn256>, CircuitKeys),
+}
+
+fn circuits() -> &'static Circuits {
+    static C: OnceLock<Circuits> = OnceLock::new();
+    C.get_or_init(|| {
+        let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+        let schema = Schema::clinical_default();
+        Circuits {
+            single: store.eligibility_circuit(&schema, 1).unwrap(),
+            batch: store.eligibility_circuit(&schema, BATCH).unwrap(),
+        }
+    })
+}
+
+struct Hospital {
+    _dir: tempfile::TempDir,
+    data: CommittedDataset,
+    credentials: Vec<OpenedCredential>,
+}
+
+/// A committed synthetic dataset with every patient's credential, issued and re-read.
+fn hospital(records: usize, seed: u64) -> Hospital {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DatasetDir::new(dir.path());
+    store
+        .write_dataset(&Dataset::synthesize(records, seed, 2))
+        .unwrap();
+    let data = store.commit(None).unwrap();
+    let credentials = (0..records)
+        .map(|i| {
+            let path = dir.path().join(format!("patient-{i}.json"));
+            Credential::issue(&data, i).unwrap().save(&path).unwrap();
+            Credential::load(&path).unwrap()
+        })
+        .collect();
+    Hospital {
+        _dir: dir,
+        data,
+        credentials,
+    }
+}
+
+fn trial() -> TrialSpec {
+    TrialSpec::load(&root().join("examples/trial-t2d.json")).unwrap()
+}
+
+/// Indices of the eligible and ineligible patients of a hospital.
+fn split(h: &Hospital) -> (Vec<usize>, Vec<usize>) {
+    let schema = &h.data.dataset.schema;
+    let criteria = trial().compile(schema).unwrap();
+    (0..h.credentials.len())
+        .partition(|&i| criteria.check(schema, &h.credentials[i].values).is_ok())
+}
+
+fn trial_id(n: u64) -> Fr {
+    Fr::from(2).pow_vartime([130]) + Fr::from(n)
+}
+
+use halo2_base::halo2_proofs::halo2curves::ff::Field;
+
+fn prove(
+    circuit: &(ParamsKZG<Bn256>, CircuitKeys),
+    h: &Hospital,
+    patients: &[usize],
+    trial_id: Fr,
+) -> Result<EligibilityArtifact, ProofError> {
+    let candidates: Vec<Candidate<'_>> = patients
+        .iter()
+        .map(|&i| Candidate {
+            credential: &h.credentials[i],
+            payout: Fr::from(0x1000 + i as u64),
+        })
+        .collect();
+    eligibility::prove(&circuit.1, &circuit.0, &trial(), trial_id, &candidates)
+}
+
+fn hospital_a() -> &'static Hospital {
+    static H: OnceLock<Hospital> = OnceLock::new();
+    H.get_or_init(|| hospital(300, 11))
+}
+
+#[test]
+fn single_and_batch_proofs_reveal_exactly_the_native_nullifiers() {
+    let h = hospital_a();
+    let (eligible, _) = split(h);
+    assert!(
+        eligible.len() >= 4,
+        "the synthetic cohort has eligible patients"
+    );
+    let t = trial_id(1);
+    let single = prove(&circuits().single, h, &eligible[..1], t).unwrap();
+    let expected = nullifier(h.credentials[eligible[0]].secret, t);
+    assert_eq!(single.nullifiers(), vec![fr_to_hex(&expected)]);
+    assert_eq!(single.member_root, h.data.info.member_root);
+    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+    eligibility::verify(&single, &store).unwrap();
+
+    let batch = prove(&circuits().batch, h, &eligible[1..4], t).unwrap();
+    assert_eq!(batch.slots.len(), BATCH);
+    assert_eq!(batch.nullifiers().len(), 3, "the fourth slot is empty");
+    for (slot, &i) in batch.slots.iter().zip(&eligible[1..4]) {
+        assert_eq!(
+            slot.nullifier,
+            fr_to_hex(&nullifier(h.credentials[i].secret, t))
+        );
+    }
+    eligibility::verify(&batch, &store).unwrap();
+}
+
+#[test]
+fn ineligible_and_duplicate_patients_get_a_reason_not_a_proof() {
+    let h = hospital_a();
+    let (eligible, ineligible) = split(h);
+    let err = prove(&circuits().single, h, &ineligible[..1], trial_id(1)).unwrap_err();
+    assert!(matches!(err, ProofError::Ineligible(_)), "{err}");
+    assert!(
+        err.to_string().starts_with("not eligible: patient 1"),
+        "{err}"
+    );
+    let twice = [eligible[0], eligible[0]];
+    let err = prove(&circuits().batch, h, &twice, trial_id(1)).unwrap_err();
+    assert!(err.to_string().contains("already in this batch"), "{err}");
+    let err = prove(&circuits().single, h, &eligible[..1], Fr::from(7)).unwrap_err();
+    assert!(err.to_string().contains("below 2^128"), "{err}");
+}
+
+#[test]
+fn tampered_artifacts_are_rejected_and_hold_no_secrets() {
+    let h = hospital_a();
+    let (eligible, _) = split(h);
+    let i = eligible[0];
+    let a = prove(&circuits().single, h, &[i], trial_id(2)).unwrap();
+    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+
+    let mut other_trial = a.clone();
+    other_trial.trial_id = fr_to_hex(&trial_id(3));
+    other_trial.instances[1] = other_trial.trial_id.clone();
+    assert!(eligibility::verify(&other_trial, &store).is_err());
+    let mut wrong_nullifier = a.clone();
+    let fake = fr_to_hex(&(fr_from_hex(&a.slots[0].nullifier).unwrap() + Fr::ONE));
+    wrong_nullifier.slots[0].nullifier = fake.clone();
+    let at = a.instances.len() - 2;
+    wrong_nullifier.instances[at] = fake;
+    assert!(eligibility::verify(&wrong_nullifier, &store).is_err());
+    let mut bad_proof = a.clone();
+    bad_proof
+        .proof
+        .replace_range(10..12, if &a.proof[10..12] == "00" { "01" } else { "00" });
+    assert!(eligibility::verify(&bad_proof, &store).is_err());
+
+    let text = serde_json::to_string(&a).unwrap();
+    let cred = &h.credentials[i].credential;
+    assert!(!text.contains(&cred.secret[2..]), "the secret leaked");
+    for node in &cred.path {
+        assert!(!text.contains(&node[2..]), "a path node leaked");
+    }
+    assert!(!text.contains(&fr_to_hex(&Fr::from(cred.index as u64))[2..]) || cred.index == 0);
+}
+
+/// Writes `contracts/verifiers/EligibilityVerifierB{1,4}.sol` and
+/// `test/fixtures/eligibility_proofs.json`: for one dataset and one trial, single proofs of
+/// patients A and B, a batch of C, D, E (+ an empty slot), a batch re-using A, and a single
+/// proof of A for another trial.
+#[test]
+fn writes_evm_verifiers_and_eligibility_fixture() {
+    let c = circuits();
+    let dir = root().join("contracts/verifiers");
+    for (params, keys) in [&c.single, &c.batch] {
+        evm::write_verifier(&dir, params, keys).unwrap();
+    }
+    let h = hospital_a();
+    let (e, _) = split(h);
+    assert!(e.len() >= 6, "{} eligible patients", e.len());
+    let (t, t2) = (trial_id(10), trial_id(11));
+    let entry = |circuit: &(ParamsKZG<Bn256>, CircuitKeys), patients: &[usize], t: Fr| {
+        let a = prove(circuit, h, patients, t).unwrap();
+        serde_json::json!({
+            "circuit_id": a.circuit_id,
+            "instances": a.instances,
+            "proof": a.proof,
+            "nullifiers": a.nullifiers(),
+            "payouts": a.slots.iter().map(|s| s.payout.clone()).collect::<Vec<_>>(),
+        })
+    };
+    let single_a = entry(&c.single, &e[..1], t);
+    let n_criteria = zkcohort::trial::TrialCriteria::len_for(&Schema::clinical_default());
+    let fixture = serde_json::json!({
+        "schema_hash": h.data.info.schema_hash,
+        "commitment": h.data.info.commitment,
+        "member_root": h.data.info.member_root,
+        "record_count": h.data.info.record_count,
+        "trial_id": fr_to_hex(&t),
+        "other_trial_id": fr_to_hex(&t2),
+        "spec_hash": format!("0x{}", hex::encode(trial().hash())),
+        "criteria": single_a["instances"].as_array().unwrap()[2..2 + n_criteria].to_vec(),
+        "single_a": single_a,
+        "single_b": entry(&c.single, &e[1..2], t),
+        "batch_cde": entry(&c.batch, &e[2..5], t),
+        "batch_with_a": entry(&c.batch, &[e[5], e[0]], t),
+        "single_a_other_trial": entry(&c.single, &e[..1], t2),
+    });
+    let out = root().join("test/fixtures/eligibility_proofs.json");
+    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+}
