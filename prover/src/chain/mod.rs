@@ -126,15 +126,18 @@ impl Deployment {
     /// back the deployment it writes to `out`.
     pub fn deploy(root: &Path, rpc_url: &str, key: &B256, out: &Path) -> Result<Self, ChainError> {
         let forge = foundry_tool(root, "forge");
-        let output = Command::new(&forge)
-            .current_dir(root)
-            .args([
-                "script",
-                "script/Deploy.s.sol",
-                "--broadcast",
-                "--rpc-url",
-                rpc_url,
-            ])
+        let mut cmd = Command::new(&forge);
+        cmd.current_dir(root).args([
+            "script",
+            "script/Deploy.s.sol",
+            "--broadcast",
+            "--rpc-url",
+            rpc_url,
+        ]);
+        if code_size_limit_disabled() {
+            cmd.arg("--disable-code-size-limit");
+        }
+        let output = cmd
             .arg("--private-key")
             .arg(key.to_string())
             .env("DEPLOYMENT_OUT", out)
@@ -154,6 +157,17 @@ impl Deployment {
         }
         Self::load(&root.join(out))
     }
+}
+
+/// Benchmarks only: `ZKCOHORT_DISABLE_CODE_SIZE_LIMIT=1` lifts EIP-170 (24,576 bytes) in the
+/// local anvil and the deploy script, to measure the gas of a verifier too large to deploy on
+/// a real chain (e.g. the 32-patient eligibility verifier). Warns loudly.
+pub fn code_size_limit_disabled() -> bool {
+    let off = std::env::var("ZKCOHORT_DISABLE_CODE_SIZE_LIMIT").is_ok_and(|v| v == "1");
+    if off {
+        tracing::warn!("EIP-170 contract size limit DISABLED (benchmark only): what deploys here may not deploy on a real chain");
+    }
+    off
 }
 
 /// `keccak256` of a circuit id string: how contracts name circuits.
@@ -534,8 +548,12 @@ impl LocalNode {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let out = std::fs::File::create(log).map_err(err)?;
-        let child = Command::new(foundry_tool(root, "anvil"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        let mut cmd = Command::new(foundry_tool(root, "anvil"));
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        if code_size_limit_disabled() {
+            cmd.arg("--disable-code-size-limit");
+        }
+        let child = cmd
             .stdout(out.try_clone().map_err(err)?)
             .stderr(out)
             .spawn()
