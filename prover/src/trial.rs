@@ -88,7 +88,8 @@ impl TrialCriteria {
     }
 
     /// Whether a record meets every criterion and carries the consent; on failure, the first
-    /// reason in natural units (for the patient, who owns the record).
+    /// unmet criterion, in natural units. The reason names the column and the trial's range,
+    /// never the record's value, so it is safe in a log line.
     pub fn check(&self, schema: &Schema, record: &[u64]) -> Result<(), String> {
         let consent = schema.consent_index();
         if record[consent] >> self.purpose & 1 == 0 {
@@ -102,9 +103,8 @@ impl TrialCriteria {
             let v = record[c];
             if v < lo || v > hi {
                 return Err(format!(
-                    "`{}` is {}, the trial requires {}..={}",
+                    "`{}` is outside the trial's range {}..={}",
                     col.name,
-                    col.decode(v),
                     col.decode(lo),
                     col.decode(hi)
                 ));
@@ -136,7 +136,7 @@ mod tests {
         low[3] = 65;
         assert_eq!(
             c.check(&schema, &low).unwrap_err(),
-            "`hba1c` is 6.5, the trial requires 7.0..=25.5"
+            "`hba1c` is outside the trial's range 7.0..=25.5"
         );
         let mut no_consent = ok;
         no_consent[6] = 0b0001;
