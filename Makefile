@@ -6,7 +6,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 CARGO ?= cargo
 BIN := target/release/zkcohort
 
-.PHONY: all setup build test test-rust test-contracts lint abi gas demo bench clean
+.PHONY: all setup contracts build test test-rust test-contracts lint abi gas demo bench clean
 
 all: build
 
@@ -16,8 +16,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: setup
+build: setup contracts
 	$(CARGO) build --release --locked
+
+# The wasm solc fails (out of memory, or spins) on one job holding every source, which is what
+# a fresh clone's first forge build is. Build in steps, each its own compiler job; later forge
+# commands (test, inspect, the deploy script) then find the cache warm.
+FORGE_STEPS = $(wildcard contracts/verifiers/*.sol) contracts script test/utils test
+contracts: setup
+	@for p in $(FORGE_STEPS); do echo "forge build $$p"; $(FORGE) build $$p >/dev/null || { $(FORGE) build $$p; exit 1; }; done
 
 test: build lint test-rust test-contracts
 
@@ -26,10 +33,10 @@ test: build lint test-rust test-contracts
 test-rust: build
 	$(CARGO) test --release --locked --workspace
 
-test-contracts: setup
+test-contracts: contracts
 	$(FORGE) test --gas-report
 
-lint: setup
+lint: contracts
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	$(FORGE) fmt --check
@@ -38,12 +45,12 @@ lint: setup
 
 # The Rust client's bindings (alloy sol!) are generated from these ABIs.
 ABIS := QueryMarket DatasetRegistry TrialMarket
-abi: setup
+abi: contracts
 	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
 
 # Gas of a claim with real on-chain verification and of the verifier alone, written to
 # snapshots/*.json (forge test writes them too).
-gas: setup
+gas: contracts
 	$(FORGE) test --match-test 'test_gas_|test_acceptsRealProof' -vv
 
 # Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor.
