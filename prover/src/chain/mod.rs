@@ -460,6 +460,13 @@ pub fn fr_to_u256(x: &crate::Fr) -> U256 {
     U256::from_le_bytes(x.to_repr())
 }
 
+/// An address as the field element the eligibility circuit takes as a payout (its 20 bytes,
+/// big-endian, as the contract reads the uint256 word).
+pub fn address_to_fr(a: Address) -> crate::Fr {
+    let word = U256::from_be_slice(a.as_slice());
+    fr_from_hex(&format!("0x{word:064x}")).expect("an address is below r")
+}
+
 /// Hex field elements (public inputs) as uint256 words.
 pub(crate) fn words(hex: &[String]) -> Result<Vec<U256>, ChainError> {
     hex.iter()

@@ -4,7 +4,7 @@
 //! enrol twice is stopped by the nullifier; payees withdraw; the sponsor reclaims unused places.
 
 use alloy::{
-    primitives::{utils::format_ether, Address, B256, U256},
+    primitives::{utils::format_ether, B256, U256},
     providers::Provider,
 };
 use anyhow::{bail, ensure, Result};
@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::{say, Scenario};
 use crate::{
-    chain::{ChainError, Client, TrialTerms},
-    commitment::{fr_from_hex, fr_to_hex},
+    chain::{address_to_fr, ChainError, Client, TrialTerms},
+    commitment::fr_to_hex,
     credential::{Credential, OpenedCredential},
     dataset::{write_atomic, CommittedDataset, DatasetDir},
     eligibility::{self, Candidate, EligibilityArtifact},
@@ -122,10 +122,6 @@ fn prove(
     Ok((a, t.elapsed().as_secs_f64()))
 }
 
-fn address_fr(a: Address) -> Fr {
-    fr_from_hex(&format!("0x{:0>64}", hex::encode(a.as_slice()))).expect("address < r")
-}
-
 /// Runs the trial act on a deployed chain where the sites are registered.
 pub async fn run(
     s: &Scenario,
@@ -202,7 +198,7 @@ pub async fn run(
     let solo = issue(&sites[solo_site], eligible[solo_site][0])?;
     let solo = [Candidate {
         credential: &solo,
-        payout: address_fr(patient.account),
+        payout: address_to_fr(patient.account),
     }];
     let (artifact, secs) = prove(&circuits.single, &spec, trial_id, &solo)?;
     write_atomic(

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use halo2_base::halo2_proofs::halo2curves::ff::Field;
 use serde_json::json;
 use zkcohort::{
-    chain::TrialTerms,
+    chain::{address_to_fr, TrialTerms},
     commitment::{fr_from_hex, fr_to_hex},
     credential::Credential,
     dataset::{write_atomic, DatasetDir},
@@ -310,15 +310,10 @@ pub async fn refund_trial(g: &Global, id: &str, chain: ChainArgs) -> Result<()> 
     Ok(())
 }
 
-/// An address as the field element the circuit takes (its 20 bytes, big-endian).
-pub fn address_to_fr(a: Address) -> Fr {
-    let word = U256::from_be_slice(a.as_slice());
-    fr_from_hex(&format!("0x{word:064x}")).expect("an address is below r")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::U256;
     use zkcohort::chain::fr_to_u256;
 
     #[test]
