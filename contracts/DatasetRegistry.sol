@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
-import {IDatasetRegistryEvents} from "./interfaces/IDatasetRegistryEvents.sol";
+import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
+import {ProofGate} from "./libraries/ProofGate.sol";
 
 /// @title DatasetRegistry
 /// @notice Custodians publish commitments to their datasets here: a Poseidon commitment over
@@ -12,38 +13,7 @@ import {IDatasetRegistryEvents} from "./interfaces/IDatasetRegistryEvents.sol";
 /// @dev Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
 /// once, ever (also after retirement), so a proof for either always names one dataset and one
 /// custodian.
-contract DatasetRegistry is IDatasetRegistryEvents {
-    /// @dev BN254 scalar field modulus: commitments are field elements.
-    uint256 internal constant SNARK_SCALAR_FIELD =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
-
-    struct Dataset {
-        address custodian;
-        uint64 recordCount;
-        bool retired;
-        bytes32 commitment;
-        bytes32 schemaHash;
-        bytes32 circuitId;
-        bytes32 memberRoot;
-    }
-
-    /// @notice The commitment was registered before.
-    error CommitmentAlreadyRegistered(bytes32 commitment);
-    /// @notice The commitment is zero or not a BN254 scalar field element.
-    error InvalidCommitment(bytes32 commitment);
-    /// @notice The membership root was registered before.
-    error MemberRootAlreadyRegistered(bytes32 memberRoot);
-    /// @notice The membership root is not a BN254 scalar field element.
-    error InvalidMemberRoot(bytes32 memberRoot);
-    /// @notice No dataset has this membership root.
-    error UnknownMemberRoot(bytes32 memberRoot);
-    /// @notice No dataset has this id.
-    error UnknownDataset(uint256 datasetId);
-    /// @notice Only the dataset's custodian may do this.
-    error NotCustodian(uint256 datasetId, address caller);
-    /// @notice The dataset is already retired.
-    error DatasetAlreadyRetired(uint256 datasetId);
-
+contract DatasetRegistry is IDatasetRegistry {
     /// @notice Number of datasets registered so far (the last id).
     uint256 public datasetCount;
     /// @notice Whether a commitment has ever been registered.
@@ -67,11 +37,13 @@ contract DatasetRegistry is IDatasetRegistryEvents {
         bytes32 circuitId,
         bytes32 memberRoot
     ) external returns (uint256 datasetId) {
-        if (commitment == 0 || uint256(commitment) >= SNARK_SCALAR_FIELD) {
+        if (commitment == 0 || uint256(commitment) >= ProofGate.SNARK_SCALAR_FIELD) {
             revert InvalidCommitment(commitment);
         }
         if (commitmentUsed[commitment]) revert CommitmentAlreadyRegistered(commitment);
-        if (uint256(memberRoot) >= SNARK_SCALAR_FIELD) revert InvalidMemberRoot(memberRoot);
+        if (uint256(memberRoot) >= ProofGate.SNARK_SCALAR_FIELD) {
+            revert InvalidMemberRoot(memberRoot);
+        }
         commitmentUsed[commitment] = true;
         datasetId = ++datasetCount;
         if (memberRoot != 0) {
@@ -105,17 +77,12 @@ contract DatasetRegistry is IDatasetRegistryEvents {
         emit DatasetRetired(datasetId, msg.sender);
     }
 
-    /// @notice Returns a registered dataset.
-    /// @param datasetId The dataset id.
-    /// @return The dataset record.
+    /// @inheritdoc IDatasetRegistry
     function dataset(uint256 datasetId) external view returns (Dataset memory) {
         return _dataset(datasetId);
     }
 
-    /// @notice Returns the dataset whose membership tree has this root.
-    /// @param memberRoot A registered, non-zero membership root.
-    /// @return datasetId The dataset id.
-    /// @return d The dataset record.
+    /// @inheritdoc IDatasetRegistry
     function datasetByMemberRoot(bytes32 memberRoot)
         external
         view

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
-import {Ownable} from "solady/auth/Ownable.sol";
-import {ReentrancyGuard} from "solady/utils/ReentrancyGuard.sol";
-import {SafeTransferLib} from "solady/utils/SafeTransferLib.sol";
-import {DatasetRegistry} from "./DatasetRegistry.sol";
-import {IQueryMarketEvents} from "./interfaces/IQueryMarketEvents.sol";
+import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
+import {IQueryMarket} from "./interfaces/IQueryMarket.sol";
+import {ProofGate} from "./libraries/ProofGate.sol";
+import {ProofGated} from "./base/ProofGated.sol";
+import {Escrow} from "./base/Escrow.sol";
 
 /// @title QueryMarket
 /// @notice Sponsors post cohort queries and escrow payment per targeted dataset; custodians
@@ -16,17 +16,18 @@ import {IQueryMarketEvents} from "./interfaces/IQueryMarketEvents.sol";
 /// constants), against which commitments, with which proof (its hash; the calldata holds it),
 /// and who was paid.
 ///
-/// Public inputs of the aggregate circuit, in order: `[commitment, constants..., records,
-/// count, sum, sumOfSquares, suppressed]`.
-contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
-    /// @dev BN254 scalar field modulus: every public input must be below it.
-    uint256 internal constant SNARK_SCALAR_FIELD =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
-    /// @notice Gas forwarded to a verifier: a malformed proof can burn all gas it is given.
-    uint256 public constant VERIFY_GAS = 1_500_000;
+/// A query is bound to one schema, and so to one circuit shape: every target is a dataset of
+/// that schema whose aggregate circuit has a verifier, and the constants have that schema's
+/// count. Public inputs of the aggregate circuit, in order: `[commitment, constants...,
+/// records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 5` words.
+///
+/// Storage after the bases (`ProofGated`, `Escrow`): `registry` (immutable), `queryCount`,
+/// `isTarget`, `claimed`, `_queries`.
+contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// @notice Public inputs after the query constants.
     uint256 internal constant RESULT_INPUTS = 5;
 
+    /// @notice A posted query and its pooled results.
     struct Query {
         address sponsor;
         uint64 deadline;
@@ -39,106 +40,41 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         uint256 price;
         bytes32 specHash;
         bytes32 constantsHash;
+        bytes32 schemaHash;
         uint256 totalCount;
         uint256 totalSum;
         uint256 totalSumOfSquares;
     }
 
     /// @notice The dataset registry this market reads commitments from.
-    DatasetRegistry public immutable registry;
-    /// @notice Verifier contract per circuit id.
-    mapping(bytes32 circuitId => address) public verifierOf;
+    IDatasetRegistry public immutable registry;
     /// @notice Number of queries posted so far (the last id).
     uint256 public queryCount;
-    /// @notice Credited, not yet withdrawn, per token (address(0) = ETH) and account.
-    mapping(address token => mapping(address account => uint256)) public pendingWithdrawals;
     /// @notice Whether a dataset is a target of a query.
     mapping(uint256 queryId => mapping(uint256 datasetId => bool)) public isTarget;
     /// @notice Whether a (query, dataset) pair has been answered.
     mapping(uint256 queryId => mapping(uint256 datasetId => bool)) public claimed;
     mapping(uint256 queryId => Query) internal _queries;
 
-    /// @notice A required address is zero.
-    error ZeroAddress();
-    /// @notice Circuit ids and verifiers differ in length.
-    error LengthMismatch();
-    /// @notice No query has this id.
-    error UnknownQuery(uint256 queryId);
-    /// @notice The deadline is not in the future.
-    error DeadlineInPast(uint64 deadline);
-    /// @notice Claims are closed: the deadline has passed.
-    error DeadlinePassed(uint256 queryId, uint64 deadline);
-    /// @notice Refunds open only after the deadline.
-    error DeadlineNotPassed(uint256 queryId, uint64 deadline);
-    /// @notice A query must target at least one dataset.
-    error NoTargets();
-    /// @notice Dataset ids must be strictly increasing (so each appears once).
-    error TargetsNotStrictlyIncreasing();
-    /// @notice A retired dataset cannot be targeted.
-    error DatasetRetired(uint256 datasetId);
-    /// @notice The price per dataset must be positive.
-    error ZeroPrice();
-    /// @notice The escrow received differs from price × targets.
-    error WrongPayment(uint256 expected, uint256 received);
-    /// @notice The dataset is not a target of the query.
-    error NotTarget(uint256 queryId, uint256 datasetId);
-    /// @notice The (query, dataset) pair was already answered.
-    error AlreadyClaimed(uint256 queryId, uint256 datasetId);
-    /// @notice Only the dataset's custodian may claim for it.
-    error NotCustodian(uint256 datasetId, address caller);
-    /// @notice No verifier is set for the dataset's circuit.
-    error NoVerifier(bytes32 circuitId);
-    /// @notice The number of public inputs does not fit the query.
-    error WrongInputCount(uint256 expected, uint256 received);
-    /// @notice A public input is not below the BN254 scalar field modulus.
-    error InputNotInField(uint256 index);
-    /// @notice The proof is not about the dataset's registered commitment.
-    error CommitmentMismatch(uint256 datasetId);
-    /// @notice The proof is not about the query's posted constants.
-    error ConstantsMismatch(uint256 queryId);
-    /// @notice The proof's record count differs from the registered one.
-    error RecordCountMismatch(uint256 expected, uint256 received);
-    /// @notice The verifier rejected the proof.
-    error InvalidProof();
-    /// @notice Only the query's sponsor may do this.
-    error NotSponsor(uint256 queryId, address caller);
-    /// @notice The query was already refunded.
-    error AlreadyRefunded(uint256 queryId);
-    /// @notice The caller has no credit in this token.
-    error NothingToWithdraw();
-
     /// @param registry_ The dataset registry.
     /// @param owner_ Who may change verifiers.
-    /// @param circuitIds Circuits whose verifiers are fixed at deployment.
-    /// @param verifiers The verifier of each circuit id.
+    /// @param circuitIds Aggregate circuits whose verifiers are set at deployment.
+    /// @param circuits_ Verifier, schema and constants count of each (batch 0).
     constructor(
-        DatasetRegistry registry_,
+        IDatasetRegistry registry_,
         address owner_,
         bytes32[] memory circuitIds,
-        address[] memory verifiers
-    ) {
-        if (address(registry_) == address(0) || owner_ == address(0)) {
-            revert ZeroAddress();
-        }
+        Circuit[] memory circuits_
+    ) ProofGated(owner_, circuitIds, circuits_) {
+        if (address(registry_) == address(0)) revert ZeroAddress();
         registry = registry_;
-        _initializeOwner(owner_);
-        if (circuitIds.length != verifiers.length) revert LengthMismatch();
-        for (uint256 i; i < circuitIds.length; ++i) {
-            _setVerifier(circuitIds[i], verifiers[i]);
-        }
-    }
-
-    /// @notice Sets or replaces the verifier of a circuit. Only the owner; emits VerifierSet.
-    /// @param circuitId keccak256 of the circuit id.
-    /// @param verifier The generated verifier contract.
-    function setVerifier(bytes32 circuitId, address verifier) external onlyOwner {
-        _setVerifier(circuitId, verifier);
     }
 
     /// @notice Posts a query and escrows `price` for each targeted dataset.
     /// @param specHash SHA-256 of the query spec (JSON) that produced `constants`.
     /// @param constants The query's public constants, as the circuit takes them.
-    /// @param datasetIds Targeted datasets, strictly increasing, all active.
+    /// @param datasetIds Targeted datasets: strictly increasing, active, all of one schema, each
+    /// with a verifier for its circuit.
     /// @param token Payment token, or address(0) for ETH (then send `price * n` as value).
     /// @param price Payment per answered dataset.
     /// @param deadline Last timestamp at which claims are accepted.
@@ -154,19 +90,10 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (datasetIds.length == 0) revert NoTargets();
         if (price == 0) revert ZeroPrice();
-        for (uint256 i; i < constants.length; ++i) {
-            if (constants[i] >= SNARK_SCALAR_FIELD) revert InputNotInField(i + 1);
-        }
-        uint256 total = price * datasetIds.length;
+        ProofGate.checkInField(constants, 1);
         queryId = ++queryCount;
-        uint256 previous;
-        for (uint256 i; i < datasetIds.length; ++i) {
-            uint256 id = datasetIds[i];
-            if (id <= previous) revert TargetsNotStrictlyIncreasing();
-            previous = id;
-            if (registry.dataset(id).retired) revert DatasetRetired(id);
-            isTarget[queryId][id] = true;
-        }
+        bytes32 schemaHash = _checkTargets(queryId, datasetIds);
+        _checkConstantsCount(schemaHash, constants.length);
         Query storage q = _queries[queryId];
         q.sponsor = msg.sender;
         q.deadline = deadline;
@@ -176,8 +103,29 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         q.price = price;
         q.specHash = specHash;
         q.constantsHash = keccak256(abi.encodePacked(constants));
+        q.schemaHash = schemaHash;
         _emitPosted(queryId, q, constants, datasetIds);
-        _collect(token, total);
+        _collect(token, price * datasetIds.length);
+    }
+
+    /// @dev Marks the targets; they must be strictly increasing, active, of one schema, and
+    /// have a verifier for that schema. Returns the schema.
+    function _checkTargets(uint256 queryId, uint256[] calldata datasetIds)
+        internal
+        returns (bytes32 schemaHash)
+    {
+        uint256 previous = 0; // dataset ids start at 1, so id 0 is refused too
+        for (uint256 i; i < datasetIds.length; ++i) {
+            uint256 id = datasetIds[i];
+            if (id <= previous) revert TargetsNotStrictlyIncreasing();
+            previous = id;
+            IDatasetRegistry.Dataset memory d = registry.dataset(id);
+            if (d.retired) revert DatasetRetired(id);
+            if (i == 0) schemaHash = d.schemaHash;
+            if (d.schemaHash != schemaHash) revert SchemaMismatch(schemaHash, d.schemaHash);
+            _circuit(d.circuitId, schemaHash);
+            isTarget[queryId][id] = true;
+        }
     }
 
     function _emitPosted(
@@ -199,25 +147,12 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         );
     }
 
-    /// @dev Takes `total` into escrow: exactly `total` ETH, or exactly `total` tokens received
-    /// (fee-on-transfer tokens are refused).
-    function _collect(address token, uint256 total) internal {
-        if (token == address(0)) {
-            if (msg.value != total) revert WrongPayment(total, msg.value);
-        } else {
-            if (msg.value != 0) revert WrongPayment(0, msg.value);
-            uint256 before = SafeTransferLib.balanceOf(token, address(this));
-            SafeTransferLib.safeTransferFrom(token, msg.sender, address(this), total);
-            uint256 received = SafeTransferLib.balanceOf(token, address(this)) - before;
-            if (received != total) revert WrongPayment(total, received);
-        }
-    }
-
     /// @notice Answers a query for one dataset with a proof; on success the result is pooled
     /// and the custodian credited `price` (withdraw with `withdraw`).
     /// @param queryId The query.
     /// @param datasetId The caller's dataset, a target of the query.
-    /// @param publicInputs The proof's public inputs (commitment, constants, results).
+    /// @param publicInputs The proof's public inputs (commitment, constants, results): exactly
+    /// as many as the dataset's circuit has.
     /// @param proof The proof bytes.
     function claim(
         uint256 queryId,
@@ -229,34 +164,30 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         if (block.timestamp > q.deadline) revert DeadlinePassed(queryId, q.deadline);
         if (!isTarget[queryId][datasetId]) revert NotTarget(queryId, datasetId);
         if (claimed[queryId][datasetId]) revert AlreadyClaimed(queryId, datasetId);
-        DatasetRegistry.Dataset memory d = registry.dataset(datasetId);
+        IDatasetRegistry.Dataset memory d = registry.dataset(datasetId);
         if (d.custodian != msg.sender) revert NotCustodian(datasetId, msg.sender);
-        address verifier = verifierOf[d.circuitId];
-        if (verifier == address(0)) revert NoVerifier(d.circuitId);
+        Circuit memory c = _circuit(d.circuitId, q.schemaHash);
+        // The circuit, not the sponsor, fixes the input count; the verifier may have been
+        // replaced since posting, so the constants count is checked against it again.
+        if (c.numConstants != q.numConstants) {
+            revert WrongConstantsCount(c.numConstants, q.numConstants);
+        }
+        _checkInputCount(c, publicInputs);
         _checkInputs(q, queryId, datasetId, d, publicInputs);
-        // Verification is a check: a staticcall with bounded gas, before any state changes.
-        (bool ok, bytes memory ret) =
-            verifier.staticcall{gas: VERIFY_GAS}(abi.encodePacked(publicInputs, proof));
-        if (!ok || ret.length != 0) revert InvalidProof();
+        _verify(c, publicInputs, proof);
         _record(q, queryId, datasetId, publicInputs[1 + q.numConstants:], keccak256(proof));
     }
 
-    /// @dev Public inputs must be field elements, name the dataset's commitment and record
-    /// count, and carry exactly the query's constants.
+    /// @dev Public inputs must name the dataset's commitment and record count, and
+    /// carry exactly the query's constants.
     function _checkInputs(
         Query storage q,
         uint256 queryId,
         uint256 datasetId,
-        DatasetRegistry.Dataset memory d,
+        IDatasetRegistry.Dataset memory d,
         uint256[] calldata publicInputs
     ) internal view {
         uint256 n = q.numConstants;
-        if (publicInputs.length != 1 + n + RESULT_INPUTS) {
-            revert WrongInputCount(1 + n + RESULT_INPUTS, publicInputs.length);
-        }
-        for (uint256 i; i < publicInputs.length; ++i) {
-            if (publicInputs[i] >= SNARK_SCALAR_FIELD) revert InputNotInField(i);
-        }
         if (bytes32(publicInputs[0]) != d.commitment) revert CommitmentMismatch(datasetId);
         if (keccak256(abi.encodePacked(publicInputs[1:1 + n])) != q.constantsHash) {
             revert ConstantsMismatch(queryId);
@@ -285,7 +216,7 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
             q.totalSumOfSquares += results[3];
         }
         uint256 price = q.price;
-        pendingWithdrawals[q.token][msg.sender] += price;
+        _credit(q.token, msg.sender, price);
         emit Claimed(
             queryId,
             datasetId,
@@ -303,27 +234,11 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
     /// @param queryId The query.
     function refund(uint256 queryId) external {
         Query storage q = _query(queryId);
-        if (q.sponsor != msg.sender) revert NotSponsor(queryId, msg.sender);
-        if (block.timestamp <= q.deadline) revert DeadlineNotPassed(queryId, q.deadline);
-        if (q.refunded) revert AlreadyRefunded(queryId);
+        _checkRefund(queryId, q.sponsor, q.deadline, q.refunded);
         q.refunded = true;
         uint256 amount = q.price * (q.targets - q.answered);
-        pendingWithdrawals[q.token][msg.sender] += amount;
+        _credit(q.token, msg.sender, amount);
         emit Refunded(queryId, msg.sender, amount);
-    }
-
-    /// @notice Pays out the caller's whole credit in `token` (address(0) = ETH).
-    /// @param token The token to withdraw.
-    function withdraw(address token) external nonReentrant {
-        uint256 amount = pendingWithdrawals[token][msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        pendingWithdrawals[token][msg.sender] = 0;
-        emit Withdrawn(msg.sender, token, amount);
-        if (token == address(0)) {
-            SafeTransferLib.safeTransferETH(msg.sender, amount);
-        } else {
-            SafeTransferLib.safeTransfer(token, msg.sender, amount);
-        }
     }
 
     /// @notice Returns a query, including its pooled results.
@@ -346,8 +261,13 @@ contract QueryMarket is IQueryMarketEvents, Ownable, ReentrancyGuard {
         if (q.sponsor == address(0)) revert UnknownQuery(queryId);
     }
 
-    function _setVerifier(bytes32 circuitId, address verifier) internal {
-        emit VerifierSet(circuitId, verifierOf[circuitId], verifier);
-        verifierOf[circuitId] = verifier;
+    /// @dev Aggregate circuits have constants and no patient slots.
+    function _validShape(Circuit memory c) internal pure override returns (bool) {
+        return c.numConstants != 0 && c.batch == 0;
+    }
+
+    /// @dev `[commitment, constants..., records, count, sum, sumOfSquares, suppressed]`.
+    function _numInputs(Circuit memory c) internal pure override returns (uint256) {
+        return 1 + uint256(c.numConstants) + RESULT_INPUTS;
     }
 }

@@ -5,20 +5,19 @@ import {Script, console2} from "forge-std/Script.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
+import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
 
 /// @notice Deploys the registry, every generated verifier listed in
-/// `contracts/verifiers/verifiers.json` (contract name → circuit id), the query market with the
-/// aggregate verifiers fixed and the trial market with the eligibility verifiers fixed (those
-/// listed in `contracts/verifiers/eligibility.json`: name → schema hash, criteria words, patient
-/// slots), then writes the addresses to `DEPLOYMENT_OUT` (default `deployments/<chain id>.json`)
-/// for the Rust client.
+/// `contracts/verifiers/verifiers.json` (contract name → circuit id, kind, schema hash, constants
+/// count, patient slots), the query market with the aggregate verifiers set and the trial market
+/// with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT` (default
+/// `deployments/<chain id>.json`) for the Rust client.
 ///
 /// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --private-key $KEY --broadcast
 contract Deploy is Script {
     struct Verifiers {
         bytes32[] circuitIds;
-        address[] verifiers;
-        TrialMarket.Circuit[] circuits;
+        IProofGated.Circuit[] circuits;
         uint256 n;
     }
 
@@ -29,7 +28,7 @@ contract Deploy is Script {
         (Verifiers memory aggregate, Verifiers memory eligibility, string memory verifiers) =
             _deployVerifiers();
         QueryMarket market =
-            new QueryMarket(registry, owner, aggregate.circuitIds, aggregate.verifiers);
+            new QueryMarket(registry, owner, aggregate.circuitIds, aggregate.circuits);
         TrialMarket trials =
             new TrialMarket(registry, owner, eligibility.circuitIds, eligibility.circuits);
         vm.stopBroadcast();
@@ -52,30 +51,32 @@ contract Deploy is Script {
     }
 
     /// @dev Deploys every verifier of the manifest; sorts them into aggregate and eligibility
-    /// verifiers; returns them and the `circuit id → address` JSON.
+    /// circuits; returns them and the `circuit id → address` JSON.
     function _deployVerifiers()
         internal
         returns (Verifiers memory aggregate, Verifiers memory eligibility, string memory out)
     {
         string memory manifest = vm.readFile("contracts/verifiers/verifiers.json");
-        string memory shapes = vm.readFile("contracts/verifiers/eligibility.json");
         string[] memory names = vm.parseJsonKeys(manifest, "$");
         aggregate = _alloc(names.length);
         eligibility = _alloc(names.length);
         for (uint256 i; i < names.length; ++i) {
             string memory key = string.concat(".", names[i]);
-            string memory circuitId = vm.parseJsonString(manifest, key);
-            address verifier = deployCode(string.concat(names[i], ".sol:", names[i]));
-            out = vm.serializeAddress("verifiers", circuitId, verifier);
-            TrialMarket.Circuit memory c;
-            c.verifier = verifier;
-            if (vm.keyExistsJson(shapes, key)) {
-                c.schemaHash = vm.parseJsonBytes32(shapes, string.concat(key, ".schema_hash"));
-                c.numCriteria = uint32(vm.parseJsonUint(shapes, string.concat(key, ".criteria")));
-                c.batch = uint32(vm.parseJsonUint(shapes, string.concat(key, ".batch")));
+            string memory circuitId =
+                vm.parseJsonString(manifest, string.concat(key, ".circuit_id"));
+            string memory kind = vm.parseJsonString(manifest, string.concat(key, ".kind"));
+            IProofGated.Circuit memory c;
+            c.verifier = deployCode(string.concat(names[i], ".sol:", names[i]));
+            c.schemaHash = vm.parseJsonBytes32(manifest, string.concat(key, ".schema_hash"));
+            c.numConstants = uint32(vm.parseJsonUint(manifest, string.concat(key, ".constants")));
+            c.batch = uint32(vm.parseJsonUint(manifest, string.concat(key, ".batch")));
+            out = vm.serializeAddress("verifiers", circuitId, c.verifier);
+            if (keccak256(bytes(kind)) == keccak256("eligibility")) {
                 _push(eligibility, circuitId, c);
-            } else {
+            } else if (keccak256(bytes(kind)) == keccak256("aggregate")) {
                 _push(aggregate, circuitId, c);
+            } else {
+                revert(string.concat("verifiers.json: unknown kind of ", names[i]));
             }
         }
         _trim(aggregate);
@@ -84,29 +85,25 @@ contract Deploy is Script {
 
     function _alloc(uint256 n) internal pure returns (Verifiers memory v) {
         v.circuitIds = new bytes32[](n);
-        v.verifiers = new address[](n);
-        v.circuits = new TrialMarket.Circuit[](n);
+        v.circuits = new IProofGated.Circuit[](n);
     }
 
-    function _push(Verifiers memory v, string memory circuitId, TrialMarket.Circuit memory c)
+    function _push(Verifiers memory v, string memory circuitId, IProofGated.Circuit memory c)
         internal
         pure
     {
-        (v.circuitIds[v.n], v.verifiers[v.n], v.circuits[v.n]) =
-        (keccak256(bytes(circuitId)), c.verifier, c);
+        (v.circuitIds[v.n], v.circuits[v.n]) = (keccak256(bytes(circuitId)), c);
         ++v.n;
     }
 
     /// @dev Shrinks the arrays to the entries pushed.
     function _trim(Verifiers memory v) internal pure {
         bytes32[] memory ids = v.circuitIds;
-        address[] memory vs = v.verifiers;
-        TrialMarket.Circuit[] memory ss = v.circuits;
+        IProofGated.Circuit[] memory cs = v.circuits;
         uint256 n = v.n;
         assembly {
             mstore(ids, n)
-            mstore(vs, n)
-            mstore(ss, n)
+            mstore(cs, n)
         }
     }
 }

@@ -3,7 +3,7 @@ pragma solidity 0.8.19;
 
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
-import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistryEvents.sol";
+import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
 
 contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
     uint256 internal constant R =
@@ -43,16 +43,16 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         registry.register(bytes32(uint256(3)), 0, 1, 0, bytes32(uint256(5)));
         vm.expectRevert(
             abi.encodeWithSelector(
-                DatasetRegistry.MemberRootAlreadyRegistered.selector, bytes32(uint256(5))
+                IDatasetRegistryEvents.MemberRootAlreadyRegistered.selector, bytes32(uint256(5))
             )
         );
         registry.register(bytes32(uint256(4)), 0, 1, 0, bytes32(uint256(5)));
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.InvalidMemberRoot.selector, bytes32(R))
+            abi.encodeWithSelector(IDatasetRegistryEvents.InvalidMemberRoot.selector, bytes32(R))
         );
         registry.register(bytes32(uint256(4)), 0, 1, 0, bytes32(R));
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(0))
+            abi.encodeWithSelector(IDatasetRegistryEvents.UnknownMemberRoot.selector, bytes32(0))
         );
         registry.datasetByMemberRoot(0);
     }
@@ -64,7 +64,7 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         registry.retire(id);
         vm.expectRevert(
             abi.encodeWithSelector(
-                DatasetRegistry.CommitmentAlreadyRegistered.selector, bytes32(uint256(7))
+                IDatasetRegistryEvents.CommitmentAlreadyRegistered.selector, bytes32(uint256(7))
             )
         );
         registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
@@ -72,11 +72,11 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
 
     function test_rejectsNonFieldCommitments() public {
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(0))
+            abi.encodeWithSelector(IDatasetRegistryEvents.InvalidCommitment.selector, bytes32(0))
         );
         registry.register(0, 0, 1, 0, 0);
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.InvalidCommitment.selector, bytes32(R))
+            abi.encodeWithSelector(IDatasetRegistryEvents.InvalidCommitment.selector, bytes32(R))
         );
         registry.register(bytes32(R), 0, 1, 0, 0);
     }
@@ -85,7 +85,7 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         vm.prank(custodian);
         uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.NotCustodian.selector, id, address(this))
+            abi.encodeWithSelector(IDatasetRegistryEvents.NotCustodian.selector, id, address(this))
         );
         registry.retire(id);
         vm.expectEmit(address(registry));
@@ -94,14 +94,16 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         registry.retire(id);
         assertTrue(registry.dataset(id).retired);
         vm.prank(custodian);
-        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.DatasetAlreadyRetired.selector, id));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDatasetRegistryEvents.DatasetAlreadyRetired.selector, id)
+        );
         registry.retire(id);
     }
 
     function test_unknownDataset() public {
-        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.UnknownDataset.selector, 5));
+        vm.expectRevert(abi.encodeWithSelector(IDatasetRegistryEvents.UnknownDataset.selector, 5));
         registry.dataset(5);
-        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.UnknownDataset.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IDatasetRegistryEvents.UnknownDataset.selector, 0));
         registry.retire(0);
     }
 

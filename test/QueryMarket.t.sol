@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
+import {IEscrow} from "../contracts/interfaces/IEscrow.sol";
+import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
 import {Ownable} from "solady/auth/Ownable.sol";
 import {ERC20} from "solady/tokens/ERC20.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {MarketBase} from "./utils/MarketBase.sol";
-import {IQueryMarketEvents} from "../contracts/interfaces/IQueryMarketEvents.sol";
+import {
+    AggregateVerifierN48 as AggregateVerifier
+} from "../contracts/verifiers/AggregateVerifierN48.sol";
+import {IQueryMarket} from "../contracts/interfaces/IQueryMarket.sol";
 
 contract TestToken is ERC20 {
     function name() public pure override returns (string memory) {
@@ -58,25 +64,215 @@ contract ReentrantCustodian {
     }
 }
 
-contract QueryMarketTest is MarketBase, IQueryMarketEvents {
+contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
 
     // ---- setVerifier ----
 
     function test_ownerSetsVerifierWithEvent() public {
+        address replacement = address(new AggregateVerifier());
         vm.expectEmit(address(market));
-        emit VerifierSet(circuitId, verifier, address(0xBEEF));
+        emit VerifierSet(circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0);
         vm.prank(owner);
-        market.setVerifier(circuitId, address(0xBEEF));
-        assertEq(market.verifierOf(circuitId), address(0xBEEF));
+        market.setVerifier(circuitId, _aggregate(replacement, schemaHash));
+        (address v, uint32 n, uint32 b, bytes32 s) = market.circuits(circuitId);
+        assertEq(v, replacement);
+        assertEq(n, constants.length);
+        assertEq(b, 0);
+        assertEq(s, schemaHash);
+        assertEq(market.constantsOf(schemaHash), constants.length);
+    }
+
+    /// The manifest the deploy script reads gives the fixture circuit's shape.
+    function test_fixtureShapeMatchesManifest() public view {
+        string memory m = vm.readFile("contracts/verifiers/verifiers.json");
+        string memory key = ".AggregateVerifierN48";
+        assertEq(
+            keccak256(bytes(vm.parseJsonString(m, string.concat(key, ".circuit_id")))), circuitId
+        );
+        assertEq(vm.parseJsonString(m, string.concat(key, ".kind")), "aggregate");
+        assertEq(vm.parseJsonUint(m, string.concat(key, ".constants")), constants.length);
+        assertEq(vm.parseJsonUint(m, string.concat(key, ".batch")), 0);
+        assertEq(vm.parseJsonBytes32(m, string.concat(key, ".schema_hash")), schemaHash);
+        assertEq(answers[0].inputs.length, 1 + constants.length + 5);
     }
 
     function test_attack_unauthorisedVerifierChange() public {
         vm.prank(hospitals[0]);
         vm.expectRevert(Ownable.Unauthorized.selector);
-        market.setVerifier(circuitId, address(0xBAD));
-        assertEq(market.verifierOf(circuitId), verifier);
+        market.setVerifier(circuitId, _aggregate(address(0xBAD), schemaHash));
+        (address v,,,) = market.circuits(circuitId);
+        assertEq(v, verifier);
+    }
+
+    /// An aggregate circuit has constants and no patient slots; all circuits of one schema
+    /// agree on the constants count.
+    function test_setVerifierRejectsWrongShapes() public {
+        IProofGated.Circuit memory c = _aggregate(verifier, schemaHash);
+        vm.startPrank(owner);
+        c.batch = 1;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 1));
+        market.setVerifier(keccak256("other"), c);
+        c.batch = 0;
+        c.numConstants = 0;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, 0, 0));
+        market.setVerifier(keccak256("other"), c);
+        c.numConstants = uint32(constants.length) - 2;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 0));
+        market.setVerifier(keccak256("other"), c);
+        vm.stopPrank();
+    }
+
+    /// Regression (issue #11): `QueryMarket` did not check that a verifier has code. A
+    /// staticcall to an address without code succeeds with empty return data, which is what a
+    /// generated verifier returns on success: one owner mistake and every claim paid.
+    function test_attack_verifierWithoutCode() public {
+        address eoa = makeAddr("not-a-verifier");
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(NotAContract.selector, eoa));
+        market.setVerifier(circuitId, _aggregate(eoa, schemaHash));
+
+        // A verifier whose code is gone after it was set (selfdestruct; here vm.etch) is
+        // caught at claim time, with a garbage proof.
+        uint256 q = _postAll();
+        vm.etch(verifier, "");
+        vm.prank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotAContract.selector, verifier));
+        market.claim(q, datasetIds[0], answers[0].inputs, hex"00");
+        assertFalse(market.claimed(q, datasetIds[0]));
+    }
+
+    /// Regression (issue #11): the realignment attack. The generated verifier reads calldata
+    /// at fixed offsets and never checks its length, so moving the last words of the public
+    /// inputs to the front of the proof bytes leaves the calldata, and the proof's validity,
+    /// unchanged. The market used to take the input count from the sponsor's query
+    /// (`numConstants`), and accepted queries across schemas: with a query whose constants
+    /// count is not the circuit's, a custodian realigned a real proof so that the market read
+    /// the query's own constants as "results", pooled them and paid. Now the circuit fixes the
+    /// count: such a query cannot be posted (these tests), and realigned inputs cannot be
+    /// claimed (`test_attack_realignedInputsAreRefused`).
+    function test_attack_realignment_verifierAcceptsTheSplit() public view {
+        (uint256[] memory head, bytes memory moved) = _realign(answers[0], SHIFT);
+        (bool ok, bytes memory ret) = verifier.staticcall(abi.encodePacked(head, moved));
+        assertTrue(ok && ret.length == 0, "the precondition: the verifier ignores the split");
+    }
+
+    function test_attack_realignment_queryWithFewerConstantsThanTheCircuit() public {
+        uint256[] memory truncated = _truncated();
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(WrongConstantsCount.selector, constants.length, truncated.length)
+        );
+        market.postQuery{value: PRICE}(
+            specHash, truncated, _one(datasetIds[0]), address(0), PRICE, _later()
+        );
+    }
+
+    /// A query mixing schemas (whose circuits' constants counts differ) is refused, even when
+    /// the other schema's circuit is served by the market.
+    function test_attack_realignment_queryAcrossSchemas() public {
+        uint256[] memory truncated = _truncated();
+        bytes32 otherSchema = keccak256("schema-with-one-fewer-value-column");
+        bytes32 otherCircuit = keccak256("agg1-other");
+        IProofGated.Circuit memory c = _aggregate(verifier, otherSchema);
+        c.numConstants = uint32(truncated.length);
+        vm.prank(owner);
+        market.setVerifier(otherCircuit, c);
+        vm.prank(hospitals[2]);
+        uint256 otherDataset = registry.register(
+            bytes32(uint256(7)), otherSchema, answers[0].recordCount, otherCircuit, 0
+        );
+        uint256[] memory mixed = new uint256[](2);
+        (mixed[0], mixed[1]) = (datasetIds[0], otherDataset);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(SchemaMismatch.selector, schemaHash, otherSchema));
+        market.postQuery{value: 2 * PRICE}(specHash, truncated, mixed, address(0), PRICE, _later());
+        // On its own, the other schema's query is fine: its count is its circuit's.
+        vm.prank(sponsor);
+        market.postQuery{value: PRICE}(
+            specHash, truncated, _one(otherDataset), address(0), PRICE, _later()
+        );
+    }
+
+    /// On a well-formed query, realigned inputs (either way) are refused before the verifier is
+    /// called; the honest split is accepted and pooled.
+    function test_attack_realignedInputsAreRefused() public {
+        uint256 q = _postAll();
+        uint256 n = answers[0].inputs.length;
+        (uint256[] memory head, bytes memory moved) = _realign(answers[0], SHIFT);
+        vm.startPrank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongInputCount.selector, n, n - SHIFT));
+        market.claim(q, datasetIds[0], head, moved);
+        (uint256[] memory longer, bytes memory shorter) = _borrow(answers[0], SHIFT);
+        vm.expectRevert(abi.encodeWithSelector(WrongInputCount.selector, n, n + SHIFT));
+        market.claim(q, datasetIds[0], longer, shorter);
+        market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
+        vm.stopPrank();
+        QueryMarket.Query memory s = market.query(q);
+        assertEq(s.totalCount, answers[0].count);
+        assertEq(s.totalSum, answers[0].sum);
+        assertEq(s.totalSumOfSquares, answers[0].sumOfSquares);
+    }
+
+    uint256 internal constant SHIFT = 2;
+
+    /// The query's constants less the last `SHIFT`.
+    function _truncated() internal view returns (uint256[] memory t) {
+        t = new uint256[](constants.length - SHIFT);
+        for (uint256 i; i < t.length; ++i) {
+            t[i] = constants[i];
+        }
+    }
+
+    /// The last `shift` input words moved to the front of the proof bytes.
+    function _realign(Answer memory a, uint256 shift)
+        internal
+        pure
+        returns (uint256[] memory head, bytes memory proof)
+    {
+        uint256 n = a.inputs.length;
+        head = new uint256[](n - shift);
+        uint256[] memory tail = new uint256[](shift);
+        for (uint256 i; i < n; ++i) {
+            if (i < n - shift) head[i] = a.inputs[i];
+            else tail[i - (n - shift)] = a.inputs[i];
+        }
+        proof = bytes.concat(abi.encodePacked(tail), a.proof);
+    }
+
+    /// The first `shift` words of the proof bytes moved to the end of the inputs.
+    function _borrow(Answer memory a, uint256 shift)
+        internal
+        pure
+        returns (uint256[] memory inputs, bytes memory proof)
+    {
+        uint256 n = a.inputs.length;
+        inputs = new uint256[](n + shift);
+        for (uint256 i; i < n; ++i) {
+            inputs[i] = a.inputs[i];
+        }
+        bytes memory p = a.proof;
+        for (uint256 i; i < shift; ++i) {
+            uint256 w;
+            assembly {
+                w := mload(add(add(p, 32), mul(i, 32)))
+            }
+            inputs[n + i] = w;
+        }
+        proof = new bytes(p.length - 32 * shift);
+        for (uint256 i; i < proof.length; ++i) {
+            proof[i] = p[i + 32 * shift];
+        }
+    }
+
+    function _one(uint256 id) internal pure returns (uint256[] memory ids) {
+        ids = new uint256[](1);
+        ids[0] = id;
+    }
+
+    function _later() internal view returns (uint64) {
+        return uint64(block.timestamp + 1 days);
     }
 
     // ---- postQuery ----
@@ -97,25 +293,25 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256[] memory none = new uint256[](0);
         uint64 later = uint64(block.timestamp + 1);
         vm.startPrank(sponsor);
-        vm.expectRevert(QueryMarket.NoTargets.selector);
+        vm.expectRevert(IQueryMarket.NoTargets.selector);
         market.postQuery(specHash, constants, none, address(0), PRICE, later);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.DeadlineInPast.selector, uint64(block.timestamp))
+            abi.encodeWithSelector(IQueryMarket.DeadlineInPast.selector, uint64(block.timestamp))
         );
         market.postQuery{value: 3 * PRICE}(
             specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp)
         );
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.WrongPayment.selector, 3 * PRICE, PRICE));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 3 * PRICE, PRICE));
         market.postQuery{value: PRICE}(specHash, constants, datasetIds, address(0), PRICE, later);
-        vm.expectRevert(QueryMarket.ZeroPrice.selector);
+        vm.expectRevert(IQueryMarket.ZeroPrice.selector);
         market.postQuery(specHash, constants, datasetIds, address(0), 0, later);
         uint256[] memory dup = new uint256[](2);
         (dup[0], dup[1]) = (datasetIds[1], datasetIds[1]);
-        vm.expectRevert(QueryMarket.TargetsNotStrictlyIncreasing.selector);
+        vm.expectRevert(IQueryMarket.TargetsNotStrictlyIncreasing.selector);
         market.postQuery{value: 2 * PRICE}(specHash, constants, dup, address(0), PRICE, later);
         uint256[] memory big = constants;
         big[0] = R;
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.InputNotInField.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 1));
         market.postQuery{value: 3 * PRICE}(specHash, big, datasetIds, address(0), PRICE, later);
         vm.stopPrank();
     }
@@ -124,14 +320,14 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         vm.prank(hospitals[1]);
         registry.retire(datasetIds[1]);
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.DatasetRetired.selector, datasetIds[1]));
+        vm.expectRevert(abi.encodeWithSelector(IQueryMarket.DatasetRetired.selector, datasetIds[1]));
         market.postQuery{value: 3 * PRICE}(
             specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp + 1)
         );
         uint256[] memory unknown = new uint256[](1);
         unknown[0] = 99;
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(DatasetRegistry.UnknownDataset.selector, 99));
+        vm.expectRevert(abi.encodeWithSelector(IDatasetRegistryEvents.UnknownDataset.selector, 99));
         market.postQuery{value: PRICE}(
             specHash, constants, unknown, address(0), PRICE, uint64(block.timestamp + 1)
         );
@@ -183,7 +379,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         bytes memory p = answers[0].proof;
         p[200] = bytes1(uint8(p[200]) ^ 0x04);
         vm.prank(hospitals[0]);
-        vm.expectRevert(QueryMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.claim(q, datasetIds[0], answers[0].inputs, p);
     }
 
@@ -192,7 +388,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256[] memory inputs = answers[0].inputs;
         inputs[inputs.length - 4] += 1; // one more patient than proven
         vm.prank(hospitals[0]);
-        vm.expectRevert(QueryMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.claim(q, datasetIds[0], inputs, answers[0].proof);
     }
 
@@ -202,7 +398,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         inputs[inputs.length - 4] += R;
         vm.prank(hospitals[0]);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.InputNotInField.selector, inputs.length - 4)
+            abi.encodeWithSelector(IProofGated.InputNotInField.selector, inputs.length - 4)
         );
         market.claim(q, datasetIds[0], inputs, answers[0].proof);
     }
@@ -211,7 +407,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256 q = _postAll();
         vm.prank(hospitals[0]);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.CommitmentMismatch.selector, datasetIds[0])
+            abi.encodeWithSelector(IQueryMarket.CommitmentMismatch.selector, datasetIds[0])
         );
         market.claim(q, datasetIds[0], answers[1].inputs, answers[1].proof);
     }
@@ -219,7 +415,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
     function test_attack_proofForAnotherQuery() public {
         uint256 q = _postAll();
         vm.prank(hospitals[0]);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.ConstantsMismatch.selector, q));
+        vm.expectRevert(abi.encodeWithSelector(IQueryMarket.ConstantsMismatch.selector, q));
         market.claim(q, datasetIds[0], otherAnswer.inputs, otherAnswer.proof);
     }
 
@@ -229,13 +425,13 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         // Hospital B copies A's proof from A's calldata and submits it for its own dataset.
         vm.prank(hospitals[1]);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.CommitmentMismatch.selector, datasetIds[1])
+            abi.encodeWithSelector(IQueryMarket.CommitmentMismatch.selector, datasetIds[1])
         );
         market.claim(q, datasetIds[1], answers[0].inputs, answers[0].proof);
         // Or for A's dataset, which it does not hold.
         vm.prank(hospitals[1]);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.AlreadyClaimed.selector, q, datasetIds[0])
+            abi.encodeWithSelector(IQueryMarket.AlreadyClaimed.selector, q, datasetIds[0])
         );
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
     }
@@ -245,7 +441,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         _claim(q, 0);
         vm.prank(hospitals[0]);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.AlreadyClaimed.selector, q, datasetIds[0])
+            abi.encodeWithSelector(IQueryMarket.AlreadyClaimed.selector, q, datasetIds[0])
         );
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
         assertEq(market.pendingWithdrawals(address(0), hospitals[0]), PRICE);
@@ -255,7 +451,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256 q = _postAll();
         vm.prank(sponsor);
         vm.expectRevert(
-            abi.encodeWithSelector(QueryMarket.NotCustodian.selector, datasetIds[0], sponsor)
+            abi.encodeWithSelector(IQueryMarket.NotCustodian.selector, datasetIds[0], sponsor)
         );
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
     }
@@ -265,7 +461,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint64 deadline = market.query(q).deadline;
         vm.warp(deadline + 1);
         vm.prank(hospitals[0]);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.DeadlinePassed.selector, q, deadline));
+        vm.expectRevert(abi.encodeWithSelector(IQueryMarket.DeadlinePassed.selector, q, deadline));
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
     }
 
@@ -280,7 +476,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         ids[0] = datasetIds[1];
         uint256 q = _post(ids, uint64(block.timestamp + 1 days));
         vm.prank(hospitals[0]);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.NotTarget.selector, q, datasetIds[0]));
+        vm.expectRevert(abi.encodeWithSelector(IQueryMarket.NotTarget.selector, q, datasetIds[0]));
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
     }
 
@@ -290,7 +486,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         vm.prank(hospitals[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                QueryMarket.WrongInputCount.selector, answers[0].inputs.length, 3
+                IProofGated.WrongInputCount.selector, answers[0].inputs.length, 3
             )
         );
         market.claim(q, datasetIds[0], shortInputs, answers[0].proof);
@@ -298,9 +494,9 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         // reports the committed number of records.
         registry = new DatasetRegistry();
         bytes32[] memory cids = new bytes32[](1);
-        address[] memory vs = new address[](1);
-        (cids[0], vs[0]) = (circuitId, verifier);
-        market = new QueryMarket(registry, owner, cids, vs);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
+        (cids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
+        market = new QueryMarket(registry, owner, cids, cs);
         vm.prank(hospitals[0]);
         uint256 id = registry.register(
             answers[0].commitment, schemaHash, answers[0].recordCount + 5, circuitId, 0
@@ -311,7 +507,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         vm.prank(hospitals[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                QueryMarket.RecordCountMismatch.selector,
+                IQueryMarket.RecordCountMismatch.selector,
                 answers[0].recordCount + 5,
                 answers[0].recordCount
             )
@@ -322,9 +518,9 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
     function test_claimWithoutVerifier() public {
         uint256 q = _postAll();
         vm.prank(owner);
-        market.setVerifier(circuitId, address(0));
+        market.setVerifier(circuitId, _aggregate(address(0), schemaHash));
         vm.prank(hospitals[0]);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.NoVerifier.selector, circuitId));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NoVerifier.selector, circuitId));
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
     }
 
@@ -340,7 +536,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         market.refund(q);
         assertEq(market.pendingWithdrawals(address(0), sponsor), 2 * PRICE);
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.AlreadyRefunded.selector, q));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.AlreadyRefunded.selector, q));
         market.refund(q);
     }
 
@@ -348,7 +544,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256 q = _postAll();
         uint64 deadline = market.query(q).deadline;
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.DeadlineNotPassed.selector, q, deadline));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.DeadlineNotPassed.selector, q, deadline));
         market.refund(q);
     }
 
@@ -356,7 +552,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         uint256 q = _postAll();
         vm.warp(block.timestamp + 2 days);
         vm.prank(hospitals[0]);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.NotSponsor.selector, q, hospitals[0]));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.NotSponsor.selector, q, hospitals[0]));
         market.refund(q);
     }
 
@@ -371,7 +567,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         market.withdraw(address(0));
         assertEq(hospitals[0].balance, PRICE);
         vm.prank(hospitals[0]);
-        vm.expectRevert(QueryMarket.NothingToWithdraw.selector);
+        vm.expectRevert(IEscrow.NothingToWithdraw.selector);
         market.withdraw(address(0));
     }
 
@@ -380,9 +576,9 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         // The attacker holds hospital A's dataset (registered from the contract).
         registry = new DatasetRegistry();
         bytes32[] memory ids = new bytes32[](1);
-        address[] memory vs = new address[](1);
-        (ids[0], vs[0]) = (circuitId, verifier);
-        market = new QueryMarket(registry, owner, ids, vs);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
+        (ids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
+        market = new QueryMarket(registry, owner, ids, cs);
         attacker = new ReentrantCustodian(market);
         uint256 d = attacker.register(
             registry, answers[0].commitment, schemaHash, answers[0].recordCount, circuitId
@@ -435,7 +631,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
     function test_erc20RejectsEthValue() public {
         TestToken token = new TestToken();
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(QueryMarket.WrongPayment.selector, 0, 1));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 0, 1));
         market.postQuery{value: 1}(
             specHash, constants, datasetIds, address(token), 1, uint64(block.timestamp + 1)
         );
@@ -479,7 +675,7 @@ contract QueryMarketTest is MarketBase, IQueryMarketEvents {
         vm.assume(value != inputs[which]);
         inputs[which] = value;
         vm.prank(hospitals[0]);
-        vm.expectRevert(QueryMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.claim(q, datasetIds[0], inputs, answers[0].proof);
     }
 

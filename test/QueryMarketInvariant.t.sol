@@ -23,6 +23,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
     uint256 public escrowed;
     uint256 public withdrawn;
     uint256 public claims;
+    /// Claims accepted with public inputs realigned against the proof bytes (must stay 0).
+    uint256 public realignedAccepted;
+    /// Per query, the sums of the accepted claims' proven results (unsuppressed only).
+    mapping(uint256 queryId => uint256[3]) internal _pooled;
     uint256[] public queries;
     address[] public accounts;
 
@@ -79,7 +83,38 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(hospitals[h]);
         try market.claim(q, datasetIds[h], inputs[h], proofs[h]) {
             ++claims;
+            uint256[] storage w = inputs[h];
+            uint256 n = w.length;
+            if (w[n - 1] == 0) {
+                _pooled[q][0] += w[n - 4];
+                _pooled[q][1] += w[n - 3];
+                _pooled[q][2] += w[n - 2];
+            }
         } catch {}
+    }
+
+    /// A custodian moving its last `shift` input words to the front of the proof bytes: the
+    /// calldata the verifier sees, and so the proof's validity, are unchanged.
+    function claimRealigned(uint256 querySeed, uint256 hospitalSeed, uint256 shift) external {
+        if (queries.length == 0) return;
+        uint256 q = queries[querySeed % queries.length];
+        uint256 h = hospitalSeed % 3;
+        uint256[] memory full = inputs[h];
+        shift = bound(shift, 1, full.length - 1);
+        uint256[] memory head = new uint256[](full.length - shift);
+        uint256[] memory tail = new uint256[](shift);
+        for (uint256 i; i < full.length; ++i) {
+            if (i < head.length) head[i] = full[i];
+            else tail[i - head.length] = full[i];
+        }
+        vm.prank(hospitals[h]);
+        try market.claim(q, datasetIds[h], head, bytes.concat(abi.encodePacked(tail), proofs[h])) {
+            ++realignedAccepted;
+        } catch {}
+    }
+
+    function pooled(uint256 queryId) external view returns (uint256[3] memory) {
+        return _pooled[queryId];
     }
 
     function refund(uint256 querySeed) external {
@@ -147,6 +182,20 @@ contract QueryMarketInvariantTest is StdInvariant, MarketBase {
     /// (custodians' payments and sponsors' refunds both leave through withdraw).
     function invariant_balanceIsEscrowedMinusWithdrawn() public view {
         assertEq(address(market).balance, handler.escrowed() - handler.withdrawn());
+    }
+
+    /// The pooled totals of every query are exactly the sums of its accepted claims' proven
+    /// results, and no realigned claim is ever accepted.
+    function invariant_pooledTotalsAreSumsOfProvenResults() public view {
+        assertEq(handler.realignedAccepted(), 0);
+        for (uint256 i; i < handler.queryCount(); ++i) {
+            uint256 q = handler.queries(i);
+            QueryMarket.Query memory s = market.query(q);
+            uint256[3] memory g = handler.pooled(q);
+            assertEq(s.totalCount, g[0]);
+            assertEq(s.totalSum, g[1]);
+            assertEq(s.totalSumOfSquares, g[2]);
+        }
     }
 
     /// Every wei in the market is owed to someone: credited but unwithdrawn, or locked in a

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
+import {IEscrow} from "../contracts/interfaces/IEscrow.sol";
+import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
 import {Ownable} from "solady/auth/Ownable.sol";
 import {ReentrancyGuard} from "solady/utils/ReentrancyGuard.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
-import {ITrialMarketEvents} from "../contracts/interfaces/ITrialMarketEvents.sol";
+import {ITrialMarket} from "../contracts/interfaces/ITrialMarket.sol";
 import {TrialBase} from "./utils/TrialBase.sol";
 
 /// @notice A verifier that accepts anything (to reach the checks a real proof cannot reach).
@@ -45,13 +48,13 @@ contract ReentrantCustodian {
     }
 
     function withdraw() external {
-        market.withdraw();
+        market.withdraw(address(0));
     }
 
     receive() external payable {
         if (reentries == 0) {
             reentries = 1;
-            try market.withdraw() {}
+            try market.withdraw(address(0)) {}
             catch (bytes memory err) {
                 reentryError = err;
             }
@@ -59,7 +62,7 @@ contract ReentrantCustodian {
     }
 }
 
-contract TrialMarketTest is TrialBase, ITrialMarketEvents {
+contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
     bytes32 internal constant OTHER_SCHEMA = keccak256("another schema");
 
     // ---- constructor and setVerifier ----
@@ -75,8 +78,8 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(b4, BATCH_SLOTS);
         assertEq(s1, schemaHash);
         assertEq(s4, schemaHash);
-        assertEq(market.criteriaCount(schemaHash), NUM_CRITERIA);
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        assertEq(market.constantsOf(schemaHash), NUM_CRITERIA);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
         assertEq(market.owner(), owner);
         assertEq(address(market.registry()), address(registry));
         assertEq(registry.dataset(datasetId).custodian, hospital);
@@ -95,11 +98,12 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             assertEq(es[i].inputs.length, single ? SINGLE_INPUTS : BATCH_INPUTS);
             assertEq(es[i].payouts.length, single ? SINGLE_SLOTS : BATCH_SLOTS);
         }
-        string memory shapes = vm.readFile("contracts/verifiers/eligibility.json");
+        string memory shapes = vm.readFile("contracts/verifiers/verifiers.json");
         string[2] memory names = [".EligibilityVerifierB1", ".EligibilityVerifierB4"];
         uint32[2] memory slots = [SINGLE_SLOTS, BATCH_SLOTS];
         for (uint256 i; i < names.length; ++i) {
-            assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".criteria")), NUM_CRITERIA);
+            assertEq(vm.parseJsonString(shapes, string.concat(names[i], ".kind")), "eligibility");
+            assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".constants")), NUM_CRITERIA);
             assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".batch")), slots[i]);
             assertEq(
                 vm.parseJsonBytes32(shapes, string.concat(names[i], ".schema_hash")), schemaHash
@@ -109,38 +113,38 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
 
     function test_constructorRejectsZeroAddressesAndLengthMismatch() public {
         bytes32[] memory ids = new bytes32[](1);
-        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](1);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         cs[0] = _single(verifierB1, schemaHash);
-        vm.expectRevert(TrialMarket.ZeroAddress.selector);
+        vm.expectRevert(IProofGated.ZeroAddress.selector);
         new TrialMarket(DatasetRegistry(address(0)), owner, ids, cs);
-        vm.expectRevert(TrialMarket.ZeroAddress.selector);
+        vm.expectRevert(IProofGated.ZeroAddress.selector);
         new TrialMarket(registry, address(0), ids, cs);
-        vm.expectRevert(TrialMarket.LengthMismatch.selector);
+        vm.expectRevert(IProofGated.LengthMismatch.selector);
         new TrialMarket(registry, owner, new bytes32[](2), cs);
-        vm.expectRevert(TrialMarket.LengthMismatch.selector);
-        new TrialMarket(registry, owner, ids, new TrialMarket.Circuit[](0));
+        vm.expectRevert(IProofGated.LengthMismatch.selector);
+        new TrialMarket(registry, owner, ids, new IProofGated.Circuit[](0));
     }
 
     /// The constructor applies the same checks as `setVerifier`.
     function test_constructorRejectsBadCircuits() public {
         bytes32[] memory ids = new bytes32[](2);
         (ids[0], ids[1]) = (singleCircuit, batchCircuit);
-        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](2);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (cs[0], cs[1]) = (_single(verifierB1, schemaHash), _batch(address(0xBEEF), schemaHash));
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, address(0xBEEF)));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, address(0xBEEF)));
         new TrialMarket(registry, owner, ids, cs);
         cs[1] = _circuit(verifierB4, 13, BATCH_SLOTS, schemaHash);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, 13, BATCH_SLOTS));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 13, BATCH_SLOTS));
         new TrialMarket(registry, owner, ids, cs);
         cs[1] = _circuit(verifierB4, uint32(NUM_CRITERIA), 0, schemaHash);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, NUM_CRITERIA, 0));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, 0));
         new TrialMarket(registry, owner, ids, cs);
     }
 
     function test_ownerSetsVerifierWithEvent() public {
         address fake = address(new AcceptingVerifier());
         vm.expectEmit(address(market));
-        emit EligibilityVerifierSet(
+        emit VerifierSet(
             singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS
         );
         _setCircuit(singleCircuit, _single(fake, OTHER_SCHEMA));
@@ -149,13 +153,13 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(c, NUM_CRITERIA);
         assertEq(b, SINGLE_SLOTS);
         assertEq(s, OTHER_SCHEMA);
-        assertEq(market.criteriaCount(OTHER_SCHEMA), NUM_CRITERIA, "learnt from the circuit");
+        assertEq(market.constantsOf(OTHER_SCHEMA), NUM_CRITERIA, "learnt from the circuit");
     }
 
     /// A removal (zero verifier) is allowed, and emits the verifier it removes.
     function test_ownerRemovesVerifierWithEvent() public {
         vm.expectEmit(address(market));
-        emit EligibilityVerifierSet(
+        emit VerifierSet(
             batchCircuit, schemaHash, verifierB4, address(0), uint32(NUM_CRITERIA), BATCH_SLOTS
         );
         _setCircuit(batchCircuit, _batch(address(0), schemaHash));
@@ -184,18 +188,18 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         address eoa = address(0xBEEF);
         assertEq(eoa.code.length, 0);
         vm.prank(owner);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, eoa));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, eoa));
         market.setVerifier(singleCircuit, _single(eoa, schemaHash));
         (address v,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1, "the real verifier stays");
         // The scratch reproduction's junk proof is therefore refused by the real verifier.
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, singleA.inputs, hex"00");
         assertFalse(market.spent(trialId, singleA.nullifiers[0]));
         // Nor under a new circuit id (here with the hospital's account, an EOA).
         vm.prank(owner);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotAContract.selector, hospital));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, hospital));
         market.setVerifier(keccak256("elig1-new"), _batch(hospital, schemaHash));
     }
 
@@ -205,7 +209,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         address fake = address(new AcceptingVerifier());
         bytes32 id = keccak256("elig1-new");
         uint32 n = uint32(NUM_CRITERIA);
-        TrialMarket.Circuit[5] memory bad = [
+        IProofGated.Circuit[5] memory bad = [
             _circuit(verifierB4, n, 0, schemaHash),
             _circuit(verifierB4, 0, BATCH_SLOTS, schemaHash),
             _circuit(fake, 0, 0, OTHER_SCHEMA),
@@ -216,7 +220,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             vm.prank(owner);
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    TrialMarket.InvalidShape.selector, bad[i].numCriteria, bad[i].batch
+                    IProofGated.InvalidShape.selector, bad[i].numConstants, bad[i].batch
                 )
             );
             market.setVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
@@ -225,13 +229,13 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(v, verifierB1);
         assertEq(c, n);
         assertEq(b, SINGLE_SLOTS);
-        assertEq(market.criteriaCount(schemaHash), n);
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        assertEq(market.constantsOf(schemaHash), n);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
         // Another schema may have another count, which its circuits must then agree on.
         _setCircuit(id, _circuit(fake, 9, 2, OTHER_SCHEMA));
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 9);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 9);
         vm.prank(owner);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidShape.selector, n, 1));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, n, 1));
         market.setVerifier(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
     }
 
@@ -240,16 +244,16 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
     function test_removingTheLastCircuitOfASchemaForgetsItsCount() public {
         bytes32 id = keccak256("elig1-other");
         _setCircuit(id, _circuit(verifierB1, 13, 2, OTHER_SCHEMA));
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 13);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 13);
         assertEq(market.liveCircuits(OTHER_SCHEMA), 1);
         _setCircuit(id, _circuit(address(0), 0, 0, OTHER_SCHEMA));
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 0);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
         assertEq(market.liveCircuits(OTHER_SCHEMA), 0);
         _setCircuit(id, _circuit(verifierB1, 15, 1, OTHER_SCHEMA));
-        assertEq(market.criteriaCount(OTHER_SCHEMA), 15);
+        assertEq(market.constantsOf(OTHER_SCHEMA), 15);
         // Removing one of two circuits of a schema keeps its count.
         _setCircuit(batchCircuit, _circuit(address(0), 0, 0, schemaHash));
-        assertEq(market.criteriaCount(schemaHash), uint32(NUM_CRITERIA));
+        assertEq(market.constantsOf(schemaHash), uint32(NUM_CRITERIA));
         assertEq(market.liveCircuits(schemaHash), 1);
     }
 
@@ -258,7 +262,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
     function test_attack_verifierCodeVanished() public {
         _openDefault();
         vm.etch(verifierB1, "");
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, singleCircuit));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, verifierB1));
         market.enroll(trialId, singleCircuit, singleA.inputs, hex"00");
     }
 
@@ -304,7 +308,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[4] memory bad = [0, min - 1, R, type(uint256).max];
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
-            vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidTrialId.selector, bad[i]));
+            vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, bad[i]));
             market.openTrial(bad[i], specHash, schemaHash, criteria, 1, 0, 1, deadline);
         }
         // The bounds themselves are valid ids.
@@ -314,7 +318,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
         vm.deal(relayer, 1 ether);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidTrialId.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, trialId));
         market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 0, 1, deadline);
         assertEq(market.trial(trialId).sponsor, sponsor);
     }
@@ -324,7 +328,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint64[2] memory bad = [uint64(block.timestamp), uint64(block.timestamp - 1)];
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
-            vm.expectRevert(abi.encodeWithSelector(TrialMarket.DeadlineInPast.selector, bad[i]));
+            vm.expectRevert(abi.encodeWithSelector(ITrialMarket.DeadlineInPast.selector, bad[i]));
             market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 1, bad[i]);
         }
     }
@@ -333,11 +337,11 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint64 deadline = uint64(block.timestamp + 1);
         vm.deal(sponsor, 10 ether);
         vm.startPrank(sponsor);
-        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        vm.expectRevert(ITrialMarket.InvalidTerms.selector);
         market.openTrial(trialId, specHash, schemaHash, criteria, 0, 0, 1, deadline);
-        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        vm.expectRevert(ITrialMarket.InvalidTerms.selector);
         market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 0, deadline);
-        vm.expectRevert(TrialMarket.InvalidTerms.selector);
+        vm.expectRevert(ITrialMarket.InvalidTerms.selector);
         market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_001, 1, deadline);
         // A 100% patient share is allowed.
         market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_000, 1, deadline);
@@ -348,21 +352,17 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint64 deadline = uint64(block.timestamp + 1);
         vm.deal(sponsor, 100 ether);
         vm.startPrank(sponsor);
-        vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.WrongPayment.selector, BOUNTY * CAP, BOUNTY)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY));
         market.openTrial{value: BOUNTY}(
             trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
         );
         vm.expectRevert(
-            abi.encodeWithSelector(
-                TrialMarket.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1
-            )
+            abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1)
         );
         market.openTrial{value: BOUNTY * CAP + 1}(
             trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
         );
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.WrongPayment.selector, BOUNTY * CAP, 0));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, 0));
         market.openTrial(trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline);
         vm.stopPrank();
         assertEq(address(market).balance, 0);
@@ -380,18 +380,18 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.deal(sponsor, BOUNTY * CAP);
         vm.prank(sponsor);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, NUM_CRITERIA, 13)
+            abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, 13)
         );
         market.openTrial{value: BOUNTY * CAP}(
             trialId, specHash, schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline
         );
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.trial(trialId);
         // Nor can the proof be replayed against it: there is no trial.
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
-        assertEq(market.pendingWithdrawals(address(1)), 0);
+        assertEq(market.pendingWithdrawals(address(0), address(1)), 0);
         assertEq(address(market).balance, 0);
     }
 
@@ -403,7 +403,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             vm.prank(sponsor);
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    TrialMarket.WrongCriteriaCount.selector, NUM_CRITERIA, lengths[i]
+                    IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, lengths[i]
                 )
             );
             market.openTrial(trialId, specHash, schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1));
@@ -416,14 +416,14 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.deal(sponsor, 1);
         vm.prank(sponsor);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, 0, NUM_CRITERIA)
+            abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, NUM_CRITERIA)
         );
         market.openTrial{value: 1}(
             trialId, specHash, OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1)
         );
         uint256[] memory none = new uint256[](0);
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.WrongCriteriaCount.selector, 0, 0));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, 0));
         market.openTrial{value: 1}(
             trialId, specHash, OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1)
         );
@@ -433,7 +433,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[] memory bad = criteria;
         bad[3] = R;
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, 2 + 3));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 2 + 3));
         market.openTrial(trialId, specHash, schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1));
     }
 
@@ -457,23 +457,23 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(_enroll(singleA), 1);
         assertTrue(market.spent(trialId, singleA.nullifiers[0]));
         assertEq(market.trial(trialId).enrolled, 1);
-        assertEq(market.pendingWithdrawals(hospital), BOUNTY - toPatient);
-        assertEq(market.pendingWithdrawals(patient), toPatient);
-        assertEq(market.pendingWithdrawals(relayer), 0, "the submitter earns nothing");
+        assertEq(market.pendingWithdrawals(address(0), hospital), BOUNTY - toPatient);
+        assertEq(market.pendingWithdrawals(address(0), patient), toPatient);
+        assertEq(market.pendingWithdrawals(address(0), relayer), 0, "the submitter earns nothing");
         assertEq(market.locked(trialId), BOUNTY * (CAP - 1));
 
         vm.expectEmit(address(market));
-        emit Withdrawn(hospital, BOUNTY - toPatient);
+        emit Withdrawn(hospital, address(0), BOUNTY - toPatient);
         vm.prank(hospital);
-        market.withdraw();
+        market.withdraw(address(0));
         vm.expectEmit(address(market));
-        emit Withdrawn(patient, toPatient);
+        emit Withdrawn(patient, address(0), toPatient);
         vm.prank(patient);
-        market.withdraw();
+        market.withdraw(address(0));
         assertEq(hospital.balance, BOUNTY - toPatient);
         assertEq(patient.balance, toPatient);
-        assertEq(market.pendingWithdrawals(hospital), 0);
-        assertEq(market.pendingWithdrawals(patient), 0);
+        assertEq(market.pendingWithdrawals(address(0), hospital), 0);
+        assertEq(market.pendingWithdrawals(address(0), patient), 0);
         assertEq(address(market).balance, market.locked(trialId));
     }
 
@@ -496,13 +496,13 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(_enroll(batchCDE), 3);
         assertEq(batchCDE.payouts[3], address(0), "the fourth slot is empty");
         assertEq(market.trial(trialId).enrolled, 3);
-        assertEq(market.pendingWithdrawals(hospital), 3 * (BOUNTY - toPatient));
+        assertEq(market.pendingWithdrawals(address(0), hospital), 3 * (BOUNTY - toPatient));
         for (uint256 i; i < 3; ++i) {
             assertTrue(market.spent(trialId, batchCDE.nullifiers[i]));
-            assertEq(market.pendingWithdrawals(batchCDE.payouts[i]), toPatient);
+            assertEq(market.pendingWithdrawals(address(0), batchCDE.payouts[i]), toPatient);
         }
         assertFalse(market.spent(trialId, 0), "the empty slot spends nothing");
-        assertEq(market.pendingWithdrawals(address(0)), 0);
+        assertEq(market.pendingWithdrawals(address(0), address(0)), 0);
         assertEq(market.locked(trialId), BOUNTY * (CAP - 3));
         assertEq(address(market).balance, BOUNTY * CAP);
     }
@@ -519,7 +519,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
             )
         );
         market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
@@ -533,7 +533,9 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertTrue(singleA.nullifiers[0] != singleAOtherTrial.nullifiers[0]);
         assertTrue(market.spent(otherTrialId, singleAOtherTrial.nullifiers[0]));
         assertFalse(market.spent(otherTrialId, singleA.nullifiers[0]));
-        assertEq(market.pendingWithdrawals(singleA.payouts[0]), 2 * _share(BOUNTY, SHARE_BPS));
+        assertEq(
+            market.pendingWithdrawals(address(0), singleA.payouts[0]), 2 * _share(BOUNTY, SHARE_BPS)
+        );
     }
 
     function test_enrollAtDeadlineIsAccepted() public {
@@ -545,8 +547,8 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
     function test_zeroShareCreditsOnlyTheCustodian() public {
         _open(trialId, BOUNTY, 0, CAP, uint64(block.timestamp + 1));
         _enroll(singleA);
-        assertEq(market.pendingWithdrawals(hospital), BOUNTY);
-        assertEq(market.pendingWithdrawals(singleA.payouts[0]), 0);
+        assertEq(market.pendingWithdrawals(address(0), hospital), BOUNTY);
+        assertEq(market.pendingWithdrawals(address(0), singleA.payouts[0]), 0);
     }
 
     // ---- gas ----
@@ -587,12 +589,14 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
             )
         );
         market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
         assertEq(market.trial(trialId).enrolled, 1);
-        assertEq(market.pendingWithdrawals(hospital), BOUNTY - _share(BOUNTY, SHARE_BPS));
+        assertEq(
+            market.pendingWithdrawals(address(0), hospital), BOUNTY - _share(BOUNTY, SHARE_BPS)
+        );
     }
 
     /// A batch re-enrolling A reverts as a whole: F, enrolled in the same call, is not either.
@@ -604,14 +608,16 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
             )
         );
         market.enroll(trialId, batchWithA.circuitId, batchWithA.inputs, batchWithA.proof);
         assertFalse(market.spent(trialId, f), "F is not enrolled either");
         assertEq(market.trial(trialId).enrolled, 1);
-        assertEq(market.pendingWithdrawals(batchWithA.payouts[0]), 0);
-        assertEq(market.pendingWithdrawals(hospital), BOUNTY - _share(BOUNTY, SHARE_BPS));
+        assertEq(market.pendingWithdrawals(address(0), batchWithA.payouts[0]), 0);
+        assertEq(
+            market.pendingWithdrawals(address(0), hospital), BOUNTY - _share(BOUNTY, SHARE_BPS)
+        );
     }
 
     function test_attack_singleAfterBatchWithSamePatient() public {
@@ -620,7 +626,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
             )
         );
         market.enroll(trialId, singleA.circuitId, singleA.inputs, singleA.proof);
@@ -634,7 +640,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[] memory inputs = singleA.inputs;
         inputs[SLOTS_AT] += R;
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, SLOTS_AT));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, SLOTS_AT));
         market.enroll(trialId, singleA.circuitId, inputs, singleA.proof);
     }
 
@@ -644,7 +650,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _openDefault();
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.TrialMismatch.selector, trialId, otherTrialId)
+            abi.encodeWithSelector(ITrialMarket.TrialMismatch.selector, trialId, otherTrialId)
         );
         market.enroll(trialId, singleCircuit, singleAOtherTrial.inputs, singleAOtherTrial.proof);
     }
@@ -654,7 +660,9 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         stricter[0] += 1;
         _openWith(otherTrialId, stricter, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, otherTrialId));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, otherTrialId)
+        );
         market.enroll(
             otherTrialId, singleCircuit, singleAOtherTrial.inputs, singleAOtherTrial.proof
         );
@@ -666,7 +674,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             uint256[] memory inputs = singleA.inputs;
             inputs[i] ^= 1;
             vm.prank(relayer);
-            vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+            vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, trialId));
             market.enroll(trialId, singleCircuit, inputs, singleA.proof);
         }
     }
@@ -678,12 +686,12 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         looser[1] += 10;
         _openWith(trialId, looser, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, trialId));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
         uint256[] memory inputs = singleA.inputs;
         inputs[CRITERIA_AT + 1] = looser[1];
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
     }
 
@@ -692,7 +700,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         bytes memory p = singleA.proof;
         p[200] = bytes1(uint8(p[200]) ^ 0x04);
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, singleA.inputs, p);
         assertFalse(market.spent(trialId, singleA.nullifiers[0]));
     }
@@ -704,7 +712,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             mstore(p, sub(mload(p), 32))
         }
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, singleA.inputs, p);
     }
 
@@ -715,7 +723,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[] memory inputs = singleA.inputs;
         inputs[SLOTS_AT] ^= 1;
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
     }
 
@@ -726,18 +734,20 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[] memory inputs = singleA.inputs;
         inputs[SLOTS_AT + 1] = uint160(thief);
         vm.prank(thief);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
         // Zeroing it (to give the whole bounty to the custodian) fails as well.
         inputs[SLOTS_AT + 1] = 0;
         vm.prank(hospital);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
         // The genuine submission, by anyone, pays the genuine patient.
         vm.prank(thief);
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
-        assertEq(market.pendingWithdrawals(thief), 0);
-        assertEq(market.pendingWithdrawals(singleA.payouts[0]), _share(BOUNTY, SHARE_BPS));
+        assertEq(market.pendingWithdrawals(address(0), thief), 0);
+        assertEq(
+            market.pendingWithdrawals(address(0), singleA.payouts[0]), _share(BOUNTY, SHARE_BPS)
+        );
     }
 
     /// The empty slot of a batch is bound by the proof too: nobody can be smuggled into it.
@@ -749,7 +759,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         inputs[last] = singleB.nullifiers[0];
         inputs[last + 1] = uint160(singleB.payouts[0]);
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, batchCircuit, inputs, batchCDE.proof);
     }
 
@@ -759,14 +769,14 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SINGLE_INPUTS
+                IProofGated.WrongInputCount.selector, BATCH_INPUTS, SINGLE_INPUTS
             )
         );
         market.enroll(trialId, batchCircuit, singleA.inputs, singleA.proof);
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, BATCH_INPUTS
+                IProofGated.WrongInputCount.selector, SINGLE_INPUTS, BATCH_INPUTS
             )
         );
         market.enroll(trialId, singleCircuit, batchCDE.inputs, batchCDE.proof);
@@ -776,14 +786,14 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             padded[i] = singleA.inputs[i];
         }
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, batchCircuit, padded, singleA.proof);
         uint256[] memory cut = new uint256[](SINGLE_INPUTS);
         for (uint256 i; i < SINGLE_INPUTS; ++i) {
             cut[i] = batchCDE.inputs[i];
         }
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, cut, batchCDE.proof);
     }
 
@@ -793,7 +803,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             uint256[] memory inputs = singleA.inputs;
             inputs[i] = R + i;
             vm.prank(relayer);
-            vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, i));
+            vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, i));
             market.enroll(trialId, singleCircuit, inputs, singleA.proof);
         }
     }
@@ -809,7 +819,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             vm.prank(relayer);
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, lengths[i]
+                    IProofGated.WrongInputCount.selector, SINGLE_INPUTS, lengths[i]
                 )
             );
             market.enroll(trialId, singleCircuit, inputs, singleA.proof);
@@ -822,7 +832,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.WrongInputCount.selector, BATCH_INPUTS, BATCH_INPUTS + 2
+                IProofGated.WrongInputCount.selector, BATCH_INPUTS, BATCH_INPUTS + 2
             )
         );
         market.enroll(trialId, batchCircuit, long, batchCDE.proof);
@@ -856,7 +866,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         (uint256[] memory head, bytes memory p) = _moveInputsIntoProof(batchCDE, SLOTS_AT + 4);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 4)
+            abi.encodeWithSelector(IProofGated.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 4)
         );
         market.enroll(trialId, batchCircuit, head, p);
         // Every cut point is refused, down to a bare header.
@@ -864,7 +874,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
             (head, p) = _moveInputsIntoProof(batchCDE, keep);
             vm.prank(relayer);
             vm.expectRevert(
-                abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, keep)
+                abi.encodeWithSelector(IProofGated.WrongInputCount.selector, BATCH_INPUTS, keep)
             );
             market.enroll(trialId, batchCircuit, head, p);
         }
@@ -872,7 +882,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         for (uint256 i; i < 3; ++i) {
             assertFalse(market.spent(trialId, batchCDE.nullifiers[i]));
         }
-        assertEq(market.pendingWithdrawals(hospital), 0);
+        assertEq(market.pendingWithdrawals(address(0), hospital), 0);
         assertEq(market.locked(trialId), 2 * BOUNTY);
     }
 
@@ -885,21 +895,21 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         (uint256[] memory head, bytes memory p) = _moveInputsIntoProof(batchWithA, SLOTS_AT + 2);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 2)
+            abi.encodeWithSelector(IProofGated.WrongInputCount.selector, BATCH_INPUTS, SLOTS_AT + 2)
         );
         market.enroll(trialId, batchCircuit, head, p);
         // Under the single circuit, whose count it now has, the batch proof does not verify.
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, head, p);
         assertFalse(market.spent(trialId, batchWithA.nullifiers[0]), "F is not enrolled");
         assertEq(market.trial(trialId).enrolled, 1);
-        assertEq(market.pendingWithdrawals(batchWithA.payouts[0]), 0);
+        assertEq(market.pendingWithdrawals(address(0), batchWithA.payouts[0]), 0);
         // The whole batch still reverts on A.
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
+                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
             )
         );
         market.enroll(trialId, batchCircuit, batchWithA.inputs, batchWithA.proof);
@@ -923,7 +933,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                TrialMarket.WrongInputCount.selector, SINGLE_INPUTS, SINGLE_INPUTS + 2
+                IProofGated.WrongInputCount.selector, SINGLE_INPUTS, SINGLE_INPUTS + 2
             )
         );
         market.enroll(trialId, singleCircuit, inputs, rest);
@@ -935,7 +945,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _open(trialId, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
         _enroll(singleA);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 1));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CapReached.selector, trialId, 1));
         market.enroll(trialId, singleCircuit, singleB.inputs, singleB.proof);
         assertFalse(market.spent(trialId, singleB.nullifiers[0]));
         assertEq(market.locked(trialId), 0);
@@ -945,11 +955,11 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
     function test_attack_capReachedByBatch() public {
         _open(trialId, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 2));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CapReached.selector, trialId, 2));
         market.enroll(trialId, batchCircuit, batchCDE.inputs, batchCDE.proof);
         assertEq(market.trial(trialId).enrolled, 0);
         assertFalse(market.spent(trialId, batchCDE.nullifiers[0]));
-        assertEq(market.pendingWithdrawals(hospital), 0);
+        assertEq(market.pendingWithdrawals(address(0), hospital), 0);
     }
 
     function test_batchFillsCapExactly() public {
@@ -957,7 +967,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         assertEq(_enroll(batchCDE), 3);
         assertEq(market.locked(trialId), 0);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.CapReached.selector, trialId, 3));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CapReached.selector, trialId, 3));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
@@ -967,7 +977,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.warp(deadline + 1);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.DeadlinePassed.selector, trialId, deadline)
+            abi.encodeWithSelector(ITrialMarket.DeadlinePassed.selector, trialId, deadline)
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
@@ -976,7 +986,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
 
     function test_enrollRejectsUnknownTrial() public {
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
@@ -986,7 +996,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _openDefault();
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, memberRoot)
+            abi.encodeWithSelector(IDatasetRegistryEvents.UnknownMemberRoot.selector, memberRoot)
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
         // Or a forged root.
@@ -994,7 +1004,9 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         inputs[0] = 12_345;
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(inputs[0]))
+            abi.encodeWithSelector(
+                IDatasetRegistryEvents.UnknownMemberRoot.selector, bytes32(inputs[0])
+            )
         );
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
     }
@@ -1004,7 +1016,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.prank(hospital);
         registry.retire(datasetId);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.DatasetRetired.selector, datasetId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.DatasetRetired.selector, datasetId));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
@@ -1013,7 +1025,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _setCircuit(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
+            abi.encodeWithSelector(IProofGated.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
@@ -1025,7 +1037,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _openDefault();
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
+            abi.encodeWithSelector(IProofGated.SchemaMismatch.selector, schemaHash, OTHER_SCHEMA)
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
@@ -1040,7 +1052,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         );
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.SchemaMismatch.selector, OTHER_SCHEMA, schemaHash)
+            abi.encodeWithSelector(IProofGated.SchemaMismatch.selector, OTHER_SCHEMA, schemaHash)
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
@@ -1049,12 +1061,12 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _openDefault();
         bytes32 unknown = keccak256("elig1-unknown");
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, unknown));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NoVerifier.selector, unknown));
         market.enroll(trialId, unknown, singleA.inputs, singleA.proof);
         // A circuit whose verifier was removed is unknown too.
         _setCircuit(singleCircuit, _single(address(0), schemaHash));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NoVerifier.selector, singleCircuit));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.NoVerifier.selector, singleCircuit));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
@@ -1063,7 +1075,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         address fake = address(new ReturningVerifier());
         _setCircuit(singleCircuit, _single(fake, schemaHash));
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
@@ -1076,12 +1088,12 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256[] memory inputs = singleA.inputs;
         inputs[SLOTS_AT] = 0;
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.EmptyEnrolment.selector);
+        vm.expectRevert(ITrialMarket.EmptyEnrolment.selector);
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
         inputs[SLOTS_AT] = singleA.nullifiers[0];
         inputs[SLOTS_AT + 1] = 1 << 160;
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InvalidPayout.selector, 1 << 160));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidPayout.selector, 1 << 160));
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
     }
 
@@ -1096,20 +1108,20 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         emit TrialRefunded(trialId, sponsor, BOUNTY * (CAP - 3));
         vm.prank(sponsor);
         market.refund(trialId);
-        assertEq(market.pendingWithdrawals(sponsor), BOUNTY * (CAP - 3));
+        assertEq(market.pendingWithdrawals(address(0), sponsor), BOUNTY * (CAP - 3));
         assertEq(market.locked(trialId), 0);
         assertTrue(market.trial(trialId).refunded);
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.AlreadyRefunded.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.AlreadyRefunded.selector, trialId));
         market.refund(trialId);
 
         vm.prank(sponsor);
-        market.withdraw();
+        market.withdraw(address(0));
         assertEq(sponsor.balance, BOUNTY * (CAP - 3));
         // What is left is exactly what the custodian and the patients are owed.
-        uint256 owed = market.pendingWithdrawals(hospital);
+        uint256 owed = market.pendingWithdrawals(address(0), hospital);
         for (uint256 i; i < 3; ++i) {
-            owed += market.pendingWithdrawals(batchCDE.payouts[i]);
+            owed += market.pendingWithdrawals(address(0), batchCDE.payouts[i]);
         }
         assertEq(owed, 3 * BOUNTY);
         assertEq(address(market).balance, owed);
@@ -1121,10 +1133,10 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.warp(block.timestamp + 2);
         vm.prank(sponsor);
         market.refund(trialId);
-        assertEq(market.pendingWithdrawals(sponsor), 0);
+        assertEq(market.pendingWithdrawals(address(0), sponsor), 0);
         vm.prank(sponsor);
-        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
-        market.withdraw();
+        vm.expectRevert(IEscrow.NothingToWithdraw.selector);
+        market.withdraw(address(0));
     }
 
     function test_attack_refundBeforeDeadline() public {
@@ -1133,7 +1145,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.warp(deadline);
         vm.prank(sponsor);
         vm.expectRevert(
-            abi.encodeWithSelector(TrialMarket.DeadlineNotPassed.selector, trialId, deadline)
+            abi.encodeWithSelector(IEscrow.DeadlineNotPassed.selector, trialId, deadline)
         );
         market.refund(trialId);
     }
@@ -1142,15 +1154,15 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _openDefault();
         vm.warp(block.timestamp + DURATION + 1);
         vm.prank(hospital);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.NotSponsor.selector, trialId, hospital));
+        vm.expectRevert(abi.encodeWithSelector(IEscrow.NotSponsor.selector, trialId, hospital));
         market.refund(trialId);
     }
 
     function test_refundUnknownTrial() public {
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.refund(trialId);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.UnknownTrial.selector, trialId));
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.locked(trialId);
     }
 
@@ -1158,18 +1170,18 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
 
     function test_withdrawNothing() public {
         vm.prank(hospital);
-        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
-        market.withdraw();
+        vm.expectRevert(IEscrow.NothingToWithdraw.selector);
+        market.withdraw(address(0));
     }
 
     function test_withdrawPaysOnce() public {
         _openDefault();
         _enroll(singleA);
         vm.prank(hospital);
-        market.withdraw();
+        market.withdraw(address(0));
         vm.prank(hospital);
-        vm.expectRevert(TrialMarket.NothingToWithdraw.selector);
-        market.withdraw();
+        vm.expectRevert(IEscrow.NothingToWithdraw.selector);
+        market.withdraw(address(0));
         assertEq(hospital.balance, BOUNTY - _share(BOUNTY, SHARE_BPS));
     }
 
@@ -1182,7 +1194,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         _enroll(singleA);
         _enroll(singleB);
         uint256 custodianCut = 2 * (BOUNTY - _share(BOUNTY, SHARE_BPS));
-        assertEq(market.pendingWithdrawals(address(attacker)), custodianCut);
+        assertEq(market.pendingWithdrawals(address(0), address(attacker)), custodianCut);
 
         attacker.withdraw();
         assertEq(address(attacker).balance, custodianCut, "paid exactly once");
@@ -1211,8 +1223,8 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         uint256 lockedBefore = market.locked(trialId);
         assertEq(lockedBefore, bounty * cap);
         _enroll(singleA);
-        uint256 toCustodian = market.pendingWithdrawals(hospital);
-        uint256 toPatient = market.pendingWithdrawals(singleA.payouts[0]);
+        uint256 toCustodian = market.pendingWithdrawals(address(0), hospital);
+        uint256 toPatient = market.pendingWithdrawals(address(0), singleA.payouts[0]);
         assertEq(toCustodian + toPatient, bounty, "one bounty, split");
         assertEq(toPatient, bounty * shareBps / 10_000, "the patient's share, rounded down");
         assertEq(lockedBefore - market.locked(trialId), bounty, "locked drops by one bounty");
@@ -1225,9 +1237,9 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         cap = uint32(bound(cap, 3, 1_000));
         _open(trialId, bounty, shareBps, cap, uint64(block.timestamp + 1));
         _enroll(batchCDE);
-        uint256 credited = market.pendingWithdrawals(hospital);
+        uint256 credited = market.pendingWithdrawals(address(0), hospital);
         for (uint256 i; i < 3; ++i) {
-            uint256 toPatient = market.pendingWithdrawals(batchCDE.payouts[i]);
+            uint256 toPatient = market.pendingWithdrawals(address(0), batchCDE.payouts[i]);
             assertEq(toPatient, bounty * shareBps / 10_000);
             credited += toPatient;
         }
@@ -1246,7 +1258,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         vm.warp(uint256(market.trial(trialId).deadline) + 1 + late);
         vm.prank(sponsor);
         market.refund(trialId);
-        assertEq(market.pendingWithdrawals(sponsor), BOUNTY * (CAP - enrolled));
+        assertEq(market.pendingWithdrawals(address(0), sponsor), BOUNTY * (CAP - enrolled));
         assertEq(market.trial(trialId).enrolled, enrolled);
     }
 
@@ -1260,17 +1272,19 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         inputs[which] = value;
         if (which == 0) {
             vm.expectRevert(
-                abi.encodeWithSelector(DatasetRegistry.UnknownMemberRoot.selector, bytes32(value))
+                abi.encodeWithSelector(
+                    IDatasetRegistryEvents.UnknownMemberRoot.selector, bytes32(value)
+                )
             );
         } else if (which == 1) {
             vm.expectRevert(
-                abi.encodeWithSelector(TrialMarket.TrialMismatch.selector, trialId, value)
+                abi.encodeWithSelector(ITrialMarket.TrialMismatch.selector, trialId, value)
             );
         } else if (which < SLOTS_AT) {
-            vm.expectRevert(abi.encodeWithSelector(TrialMarket.CriteriaMismatch.selector, trialId));
+            vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, trialId));
         } else {
             // Nullifiers and payouts, the empty slot's included, are bound by the proof.
-            vm.expectRevert(TrialMarket.InvalidProof.selector);
+            vm.expectRevert(IProofGated.InvalidProof.selector);
         }
         vm.prank(relayer);
         market.enroll(trialId, batchCircuit, inputs, batchCDE.proof);
@@ -1283,7 +1297,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         value = bound(value, R, type(uint256).max);
         inputs[which] = value;
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(TrialMarket.InputNotInField.selector, which));
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, which));
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
     }
 
@@ -1294,7 +1308,7 @@ contract TrialMarketTest is TrialBase, ITrialMarketEvents {
         flip = uint8(bound(flip, 1, 255));
         p[at] = bytes1(uint8(p[at]) ^ flip);
         vm.prank(relayer);
-        vm.expectRevert(TrialMarket.InvalidProof.selector);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
         market.enroll(trialId, singleCircuit, singleA.inputs, p);
     }
 }

@@ -133,9 +133,9 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
 
     function withdraw(uint256 accountSeed) external {
         address account = accounts[accountSeed % accounts.length];
-        uint256 owed = market.pendingWithdrawals(account);
+        uint256 owed = market.pendingWithdrawals(address(0), account);
         vm.prank(account);
-        try market.withdraw() {
+        try market.withdraw(address(0)) {
             withdrawn += owed;
         } catch {}
     }
@@ -293,7 +293,7 @@ contract TrialMarketInvariantTest is StdInvariant, TrialBase {
         uint256 owed;
         address[] memory accounts = handler.allAccounts();
         for (uint256 i; i < accounts.length; ++i) {
-            owed += market.pendingWithdrawals(accounts[i]);
+            owed += market.pendingWithdrawals(address(0), accounts[i]);
         }
         uint256[] memory trials = handler.allTrials();
         for (uint256 i; i < trials.length; ++i) {

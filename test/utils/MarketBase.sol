@@ -4,6 +4,7 @@ pragma solidity 0.8.19;
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../../contracts/QueryMarket.sol";
+import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
 import {
     AggregateVerifierN48 as AggregateVerifier
 } from "../../contracts/verifiers/AggregateVerifierN48.sol";
@@ -59,9 +60,9 @@ abstract contract MarketBase is Test {
         registry = new DatasetRegistry();
         verifier = address(new AggregateVerifier());
         bytes32[] memory ids = new bytes32[](1);
-        address[] memory verifiers = new address[](1);
-        (ids[0], verifiers[0]) = (circuitId, verifier);
-        market = new QueryMarket(registry, owner, ids, verifiers);
+        IProofGated.Circuit[] memory circuits = new IProofGated.Circuit[](1);
+        (ids[0], circuits[0]) = (circuitId, _aggregate(verifier, schemaHash));
+        market = new QueryMarket(registry, owner, ids, circuits);
 
         for (uint256 i; i < 3; ++i) {
             vm.prank(hospitals[i]);
@@ -72,6 +73,20 @@ abstract contract MarketBase is Test {
             );
         }
         vm.deal(sponsor, 1_000 ether);
+    }
+
+    /// @dev The aggregate circuit of the fixture's shape for `verifier` and `schema`.
+    function _aggregate(address verifier_, bytes32 schema)
+        internal
+        view
+        returns (IProofGated.Circuit memory)
+    {
+        return IProofGated.Circuit({
+            verifier: verifier_,
+            numConstants: uint32(constants.length),
+            batch: 0,
+            schemaHash: schema
+        });
     }
 
     function _answer(string memory json, string memory at) internal pure returns (Answer memory a) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../../contracts/TrialMarket.sol";
@@ -104,7 +105,7 @@ abstract contract TrialBase is Test {
     function _deploy() internal returns (DatasetRegistry r, TrialMarket m) {
         r = new DatasetRegistry();
         bytes32[] memory ids = new bytes32[](2);
-        TrialMarket.Circuit[] memory cs = new TrialMarket.Circuit[](2);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (ids[0], cs[0]) = (singleCircuit, _single(verifierB1, schemaHash));
         (ids[1], cs[1]) = (batchCircuit, _batch(verifierB4, schemaHash));
         m = new TrialMarket(r, owner, ids, cs);
@@ -114,7 +115,7 @@ abstract contract TrialBase is Test {
     function _single(address verifier, bytes32 schema)
         internal
         pure
-        returns (TrialMarket.Circuit memory)
+        returns (IProofGated.Circuit memory)
     {
         return _circuit(verifier, uint32(NUM_CRITERIA), SINGLE_SLOTS, schema);
     }
@@ -123,7 +124,7 @@ abstract contract TrialBase is Test {
     function _batch(address verifier, bytes32 schema)
         internal
         pure
-        returns (TrialMarket.Circuit memory)
+        returns (IProofGated.Circuit memory)
     {
         return _circuit(verifier, uint32(NUM_CRITERIA), BATCH_SLOTS, schema);
     }
@@ -131,15 +132,15 @@ abstract contract TrialBase is Test {
     function _circuit(address verifier, uint32 numCriteria, uint32 batch, bytes32 schema)
         internal
         pure
-        returns (TrialMarket.Circuit memory c)
+        returns (IProofGated.Circuit memory c)
     {
-        c = TrialMarket.Circuit({
-            verifier: verifier, numCriteria: numCriteria, batch: batch, schemaHash: schema
+        c = IProofGated.Circuit({
+            verifier: verifier, numConstants: numCriteria, batch: batch, schemaHash: schema
         });
     }
 
     /// @dev Sets a circuit as the owner.
-    function _setCircuit(bytes32 circuitId, TrialMarket.Circuit memory c) internal {
+    function _setCircuit(bytes32 circuitId, IProofGated.Circuit memory c) internal {
         vm.prank(owner);
         market.setVerifier(circuitId, c);
     }

@@ -1,7 +1,7 @@
 //! Trial calls: open and fund a trial, enrol patients with an eligibility proof, read a
 //! trial's state, refund, withdraw.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use serde::Serialize;
 
 use super::{
@@ -148,12 +148,12 @@ impl Client {
     pub async fn withdraw_trials(&self) -> Result<(U256, Mined), ChainError> {
         let owed = self
             .trials
-            .pendingWithdrawals(self.account)
+            .pendingWithdrawals(Address::ZERO, self.account)
             .call()
             .await
             .map_err(|e| self.classify("pendingWithdrawals", e))?;
         let receipt = self
-            .mine("withdraw", self.trials.withdraw().send().await)
+            .mine("withdraw", self.trials.withdraw(Address::ZERO).send().await)
             .await?;
         Ok((owed, Mined::from(&receipt)))
     }

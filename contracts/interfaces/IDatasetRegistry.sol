@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @title IDatasetRegistryEvents
+/// @notice The dataset registry's record type, events and errors (no functions, so tests and
+/// clients can inherit them).
+interface IDatasetRegistryEvents {
+    /// @notice A registered dataset.
+    /// @param custodian Who registered it; the only account paid for answers about it.
+    /// @param recordCount Records committed (aggregate proofs must report the same number).
+    /// @param retired Whether new queries may still target it.
+    /// @param commitment Poseidon commitment to the salted records.
+    /// @param schemaHash SHA-256 of the dataset schema.
+    /// @param circuitId keccak256 of the id of the aggregate circuit that opens `commitment`.
+    /// @param memberRoot Root of the per-patient membership tree (0: no trial enrolment).
+    struct Dataset {
+        address custodian;
+        uint64 recordCount;
+        bool retired;
+        bytes32 commitment;
+        bytes32 schemaHash;
+        bytes32 circuitId;
+        bytes32 memberRoot;
+    }
+
+    /// @notice A custodian registered a dataset commitment.
+    event DatasetRegistered(
+        uint256 indexed datasetId,
+        address indexed custodian,
+        bytes32 indexed commitment,
+        bytes32 schemaHash,
+        uint64 recordCount,
+        bytes32 circuitId,
+        bytes32 memberRoot
+    );
+    /// @notice A custodian retired a dataset: no new queries may target it.
+    event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
+
+    /// @notice The commitment was registered before.
+    error CommitmentAlreadyRegistered(bytes32 commitment);
+    /// @notice The commitment is zero or not a BN254 scalar field element.
+    error InvalidCommitment(bytes32 commitment);
+    /// @notice The membership root was registered before.
+    error MemberRootAlreadyRegistered(bytes32 memberRoot);
+    /// @notice The membership root is not a BN254 scalar field element.
+    error InvalidMemberRoot(bytes32 memberRoot);
+    /// @notice No dataset has this membership root.
+    error UnknownMemberRoot(bytes32 memberRoot);
+    /// @notice No dataset has this id.
+    error UnknownDataset(uint256 datasetId);
+    /// @notice Only the dataset's custodian may do this.
+    error NotCustodian(uint256 datasetId, address caller);
+    /// @notice The dataset is already retired.
+    error DatasetAlreadyRetired(uint256 datasetId);
+}
+
+/// @title IDatasetRegistry
+/// @notice What the markets read from the dataset registry: commitments published by
+/// custodians, each with its schema, record count, circuit id and membership root.
+interface IDatasetRegistry is IDatasetRegistryEvents {
+    /// @notice Returns a registered dataset; reverts with `UnknownDataset` for an unused id.
+    /// @param datasetId The dataset id.
+    /// @return The dataset record.
+    function dataset(uint256 datasetId) external view returns (Dataset memory);
+
+    /// @notice Returns the dataset whose membership tree has this root; reverts with
+    /// `UnknownMemberRoot` for a root nobody registered.
+    /// @param memberRoot A registered, non-zero membership root.
+    /// @return datasetId The dataset id.
+    /// @return d The dataset record.
+    function datasetByMemberRoot(bytes32 memberRoot)
+        external
+        view
+        returns (uint256 datasetId, Dataset memory d);
+}

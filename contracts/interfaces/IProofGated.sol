@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @title IProofGated
+/// @notice A contract that pays on proofs checked by generated verifiers: the circuits it
+/// accepts (verifier, schema, shape), their events and the errors of its one verify gate.
+/// Types, events and errors only, so tests and clients can inherit it.
+interface IProofGated {
+    /// @notice A circuit a market accepts proofs of.
+    /// @param verifier The generated verifier contract (0: none).
+    /// @param numConstants Public constants of a query or trial on the circuit's schema (query
+    /// constants for an aggregate circuit, trial criteria for an eligibility circuit).
+    /// @param batch Patient slots of an eligibility circuit; 0 for an aggregate circuit.
+    /// @param schemaHash SHA-256 of the schema the circuit was built for.
+    /// @dev The generated verifier reads calldata at fixed offsets and does not check its
+    /// length, so the number of public inputs it takes is fixed here, per circuit, from the
+    /// manifest written with the verifier (`contracts/verifiers/verifiers.json`): the contract
+    /// cannot read it from the verifier.
+    struct Circuit {
+        address verifier;
+        uint32 numConstants;
+        uint32 batch;
+        bytes32 schemaHash;
+    }
+
+    /// @notice The verifier of a circuit was set, replaced or (verifier 0) removed.
+    event VerifierSet(
+        bytes32 indexed circuitId,
+        bytes32 indexed schemaHash,
+        address previous,
+        address verifier,
+        uint32 numConstants,
+        uint32 batch
+    );
+
+    /// @notice A required address is zero.
+    error ZeroAddress();
+    /// @notice Circuit ids and circuits differ in length.
+    error LengthMismatch();
+    /// @notice A verifier must be a deployed contract (or zero, to remove one). A call to an
+    /// address without code succeeds with empty return data, which is also what a generated
+    /// verifier returns on success.
+    error NotAContract(address verifier);
+    /// @notice A circuit's shape is empty, of the wrong kind for this market, or contradicts
+    /// the constants count of another circuit of its schema.
+    error InvalidShape(uint32 numConstants, uint32 batch);
+    /// @notice No verifier is set for this circuit.
+    error NoVerifier(bytes32 circuitId);
+    /// @notice The constants do not have the schema's number of words (or no circuit serves
+    /// the schema).
+    error WrongConstantsCount(uint256 expected, uint256 received);
+    /// @notice The circuit, the query or trial and the dataset do not share one schema.
+    error SchemaMismatch(bytes32 expected, bytes32 received);
+    /// @notice The number of public inputs is not the circuit's.
+    error WrongInputCount(uint256 expected, uint256 received);
+    /// @notice A public input is not below the BN254 scalar field modulus.
+    error InputNotInField(uint256 index);
+    /// @notice The verifier rejected the proof.
+    error InvalidProof();
+}

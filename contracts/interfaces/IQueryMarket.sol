@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @title IQueryMarket
+/// @notice The query market's errors and audit trail: who asked what, against which
+/// commitments, with which proof, and who was paid.
+interface IQueryMarket {
+    /// @notice A sponsor posted and funded a query (its schema is its targets' schema).
+    event QueryPosted(
+        uint256 indexed queryId,
+        address indexed sponsor,
+        bytes32 indexed specHash,
+        bytes32 constantsHash,
+        uint256[] constants,
+        uint256[] datasetIds,
+        address token,
+        uint256 price,
+        uint64 deadline
+    );
+    /// @notice A custodian's proof was verified and the custodian credited.
+    event Claimed(
+        uint256 indexed queryId,
+        uint256 indexed datasetId,
+        address indexed custodian,
+        bytes32 proofHash,
+        uint256 count,
+        uint256 sum,
+        uint256 sumOfSquares,
+        bool suppressed,
+        uint256 paid
+    );
+    /// @notice The unclaimed part of a query's escrow was credited back to its sponsor.
+    event Refunded(uint256 indexed queryId, address indexed sponsor, uint256 amount);
+
+    /// @notice No query has this id.
+    error UnknownQuery(uint256 queryId);
+    /// @notice The deadline is not in the future.
+    error DeadlineInPast(uint64 deadline);
+    /// @notice Claims are closed: the deadline has passed.
+    error DeadlinePassed(uint256 queryId, uint64 deadline);
+    /// @notice A query must target at least one dataset.
+    error NoTargets();
+    /// @notice Dataset ids must be strictly increasing (so each appears once).
+    error TargetsNotStrictlyIncreasing();
+    /// @notice A retired dataset cannot be targeted.
+    error DatasetRetired(uint256 datasetId);
+    /// @notice The price per dataset must be positive.
+    error ZeroPrice();
+    /// @notice The dataset is not a target of the query.
+    error NotTarget(uint256 queryId, uint256 datasetId);
+    /// @notice The (query, dataset) pair was already answered.
+    error AlreadyClaimed(uint256 queryId, uint256 datasetId);
+    /// @notice Only the dataset's custodian may claim for it.
+    error NotCustodian(uint256 datasetId, address caller);
+    /// @notice The proof is not about the dataset's registered commitment.
+    error CommitmentMismatch(uint256 datasetId);
+    /// @notice The proof is not about the query's posted constants.
+    error ConstantsMismatch(uint256 queryId);
+    /// @notice The proof's record count differs from the registered one.
+    error RecordCountMismatch(uint256 expected, uint256 received);
+}

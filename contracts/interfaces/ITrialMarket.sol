@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @title ITrialMarket
+/// @notice The trial market's errors and audit trail: which trial asked for what, which
+/// nullifier was spent against which dataset with which proof, and who was paid.
+interface ITrialMarket {
+    /// @notice A sponsor opened and funded a trial.
+    event TrialOpened(
+        uint256 indexed trialId,
+        address indexed sponsor,
+        bytes32 indexed specHash,
+        bytes32 schemaHash,
+        bytes32 criteriaHash,
+        uint256[] criteria,
+        uint256 bounty,
+        uint16 patientShareBps,
+        uint32 cap,
+        uint64 deadline
+    );
+    /// @notice A patient was enrolled: their nullifier is spent and the payees credited.
+    event Enrolled(
+        uint256 indexed trialId,
+        uint256 indexed nullifier,
+        uint256 indexed datasetId,
+        address custodian,
+        address patientPayout,
+        uint256 custodianAmount,
+        uint256 patientAmount,
+        bytes32 proofHash
+    );
+    /// @notice The unused part of a trial's bounty pool was credited back to its sponsor.
+    event TrialRefunded(uint256 indexed trialId, address indexed sponsor, uint256 amount);
+
+    /// @notice The trial id is taken, or outside `[MIN_TRIAL_ID, r)`.
+    error InvalidTrialId(uint256 trialId);
+    /// @notice No trial has this id.
+    error UnknownTrial(uint256 trialId);
+    /// @notice The deadline is not in the future.
+    error DeadlineInPast(uint64 deadline);
+    /// @notice Enrolment is closed: the deadline has passed.
+    error DeadlinePassed(uint256 trialId, uint64 deadline);
+    /// @notice Bounty and cap must be positive, and the patient share at most 100%.
+    error InvalidTerms();
+    /// @notice The proof is for another trial.
+    error TrialMismatch(uint256 trialId, uint256 received);
+    /// @notice The proof is not about the trial's posted criteria.
+    error CriteriaMismatch(uint256 trialId);
+    /// @notice The dataset of the proof's membership root is retired.
+    error DatasetRetired(uint256 datasetId);
+    /// @notice The proof enrols nobody.
+    error EmptyEnrolment();
+    /// @notice A payout is not an address.
+    error InvalidPayout(uint256 payout);
+    /// @notice This patient is already enrolled in the trial.
+    error NullifierSpent(uint256 trialId, uint256 nullifier);
+    /// @notice The enrolments would exceed the trial's cap.
+    error CapReached(uint256 trialId, uint32 cap);
+}
