@@ -1,13 +1,13 @@
 //! Real eligibility proofs: single and batched, checked against the native nullifiers, verified
 //! offline, tampering rejected, ineligible patients refused with a reason, no secrets in the
-//! artifact; and the EVM verifiers + proof fixture the forge suite checks on-chain.
+//! artifact; and the EVM verifiers + proof fixture the forge suite checks on-chain (checked
+//! against the committed copies, rewritten only with `ZKCOHORT_UPDATE_FIXTURES=1`: see `common`).
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    sync::OnceLock,
-};
+mod common;
 
+use std::sync::OnceLock;
+
+use common::root;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr},
     poly::kzg::commitment::ParamsKZG,
@@ -15,10 +15,9 @@ use halo2_base::halo2_proofs::{
 use zkcohort::{
     commitment::{fr_from_hex, fr_to_hex},
     credential::{Credential, OpenedCredential},
-    dataset::{CommittedDataset, Dataset, DatasetDir},
+    dataset::{CommittedDataset, Dataset},
     eligibility::{self, Candidate, EligibilityArtifact},
     error::ProofError,
-    evm,
     keys::{CircuitKeys, KeyStore, ParamsSource},
     membership::nullifier,
     schema::Schema,
@@ -27,13 +26,6 @@ use zkcohort::{
 
 /// The batch circuit of the tests (and the demo).
 const BATCH: usize = 4;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 struct Circuits {
     single: (ParamsKZG<Bn256>, CircuitKeys),
@@ -58,14 +50,10 @@ struct Hospital {
     credentials: Vec<OpenedCredential>,
 }
 
-/// A committed synthetic dataset with every patient's credential, issued and re-read.
+/// A committed synthetic dataset (salt derived from `seed`, so nullifiers are reproducible)
+/// with every patient's credential, issued and re-read.
 fn hospital(records: usize, seed: u64) -> Hospital {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DatasetDir::new(dir.path());
-    store
-        .write_dataset(&Dataset::synthesize(records, seed, 2))
-        .unwrap();
-    let data = store.commit(None).unwrap();
+    let (dir, data) = common::committed(&Dataset::synthesize(records, seed, 2), None, seed);
     let credentials = (0..records)
         .map(|i| {
             let path = dir.path().join(format!("patient-{i}.json"));
@@ -197,16 +185,15 @@ fn tampered_artifacts_are_rejected_and_hold_no_secrets() {
     assert!(!text.contains(&fr_to_hex(&Fr::from(cred.index as u64))[2..]) || cred.index == 0);
 }
 
-/// Writes `contracts/verifiers/EligibilityVerifierB{1,4}.sol` and
+/// `contracts/verifiers/EligibilityVerifierB{1,4}.sol` (must equal the generated sources) and
 /// `test/fixtures/eligibility_proofs.json`: for one dataset and one trial, single proofs of
 /// patients A and B, a batch of C, D, E (+ an empty slot), a batch re-using A, and a single
 /// proof of A for another trial.
 #[test]
 fn writes_evm_verifiers_and_eligibility_fixture() {
     let c = circuits();
-    let dir = root().join("contracts/verifiers");
     for (params, keys) in [&c.single, &c.batch] {
-        evm::write_verifier(&dir, params, keys).unwrap();
+        common::verifier(params, keys);
     }
     let h = hospital_a();
     let (e, _) = split(h);
@@ -239,6 +226,9 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
         "batch_with_a": entry(&c.batch, &[e[5], e[0]], t),
         "single_a_other_trial": entry(&c.single, &e[..1], t2),
     });
-    let out = root().join("test/fixtures/eligibility_proofs.json");
-    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    common::fixture(
+        "test/fixtures/eligibility_proofs.json",
+        &fixture,
+        &[(&c.single.0, &c.single.1), (&c.batch.0, &c.batch.1)],
+    );
 }

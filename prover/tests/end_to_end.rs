@@ -1,19 +1,18 @@
 //! Real proofs (not the MockProver): ground truth against the plain computation, offline
-//! verification and tamper rejection, and the EVM verifier + proof fixture that the forge
-//! suite checks on-chain.
+//! verification and tamper rejection, and the EVM verifier + proof fixtures that the forge
+//! suite checks on-chain (checked against the committed copies, rewritten only with
+//! `ZKCOHORT_UPDATE_FIXTURES=1`: see `common`).
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    sync::OnceLock,
-};
+mod common;
 
+use std::{fs, path::PathBuf, sync::OnceLock};
+
+use common::root;
 use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
 use zkcohort::{
     circuit::PublicInputs,
     commitment::{fr_to_hex, RecordLayout},
-    dataset::{CommittedDataset, Dataset, DatasetDir},
-    evm,
+    dataset::{CommittedDataset, Dataset},
     keys::{CircuitKeys, KeyStore, ParamsSource},
     proof::{self, ProofArtifact},
     query::{evaluate, QuerySpec},
@@ -22,13 +21,6 @@ use zkcohort::{
 
 /// Every test dataset is committed at this capacity, so one key serves them all.
 const CAPACITY: usize = 48;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 fn store() -> KeyStore {
     KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev)
@@ -50,12 +42,9 @@ fn setup() -> &'static Setup {
     })
 }
 
-fn committed(dataset: &Dataset) -> (tempfile::TempDir, CommittedDataset) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DatasetDir::new(dir.path());
-    store.write_dataset(dataset).unwrap();
-    let c = store.commit(Some(CAPACITY)).unwrap();
-    (dir, c)
+/// `dataset` committed at [`CAPACITY`] with a salt derived from `seed` (reproducible fixtures).
+fn committed(dataset: &Dataset, seed: u64) -> (tempfile::TempDir, CommittedDataset) {
+    common::committed(dataset, Some(CAPACITY), seed)
 }
 
 fn queries() -> Vec<QuerySpec> {
@@ -84,8 +73,8 @@ fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
     let schema = Schema::clinical_default();
     let csv = Dataset::import_csv(&schema, &root().join("examples/sample-cohort.csv")).unwrap();
     let mut released = 0;
-    for dataset in [Dataset::synthesize(45, 3, 2), csv] {
-        let (_dir, data) = committed(&dataset);
+    for (dataset, seed) in [(Dataset::synthesize(45, 3, 2), 3), (csv, 0)] {
+        let (_dir, data) = committed(&dataset, seed);
         for query in queries() {
             let artifact = prove(&data, &query);
             let truth = evaluate(&schema, &dataset.records, &query.compile(&schema).unwrap());
@@ -103,7 +92,7 @@ fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
 
 #[test]
 fn tampered_artifacts_are_rejected_offline() {
-    let (_dir, data) = committed(&Dataset::synthesize(40, 5, 2));
+    let (_dir, data) = committed(&Dataset::synthesize(40, 5, 2), 5);
     let artifact = prove(&data, &queries()[0]);
     proof::verify(&artifact, &store()).unwrap();
 
@@ -155,7 +144,7 @@ fn tampered_artifacts_are_rejected_offline() {
 #[test]
 fn artifacts_hold_no_record_data() {
     let dataset = Dataset::synthesize(40, 9, 2);
-    let (_dir, data) = committed(&dataset);
+    let (_dir, data) = committed(&dataset, 9);
     let artifact = prove(&data, &queries()[0]);
     let text = serde_json::to_string(&artifact).unwrap();
     // Packed elements that hold records (the rest are all-zero padding).
@@ -192,21 +181,20 @@ fn artifacts_hold_no_record_data() {
     );
 }
 
-/// Writes the Solidity verifier of the test circuit and a real proof for the forge suite
+/// The Solidity verifier of the test circuit and a real proof for the forge suite
 /// (`test/AggregateVerifier.t.sol`). Deterministic params and keygen make the verifier source
-/// reproducible, so the committed copy stays in sync.
+/// reproducible: the committed copy must equal the generated one.
 #[test]
 fn writes_evm_verifier_and_proof_fixture() {
     let s = setup();
     let n = PublicInputs::len_for(&Schema::clinical_default());
-    let dir = root().join("contracts/verifiers");
-    let name = evm::write_verifier(&dir, &s.params, &s.keys).unwrap();
+    let name = common::verifier(&s.params, &s.keys);
     assert_eq!(
         name, "AggregateVerifierN48",
         "the forge tests import this contract"
     );
 
-    let (_dir, data) = committed(&Dataset::synthesize(45, 3, 2));
+    let (_dir, data) = committed(&Dataset::synthesize(45, 3, 2), 3);
     let artifact = prove(&data, &queries()[0]);
     assert!(!artifact.public.result.suppressed && artifact.public.result.count >= 11);
     let fixture = serde_json::json!({
@@ -217,12 +205,14 @@ fn writes_evm_verifier_and_proof_fixture() {
         "proof": artifact.proof,
         "calldata": artifact.calldata,
     });
-    let out = root().join("test/fixtures/aggregate_proof.json");
-    fs::create_dir_all(out.parent().unwrap()).unwrap();
-    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    common::fixture(
+        "test/fixtures/aggregate_proof.json",
+        &fixture,
+        &[(&s.params, &s.keys)],
+    );
 }
 
-/// Writes real proofs for the market's forge suite (`test/QueryMarket.t.sol`): three hospitals
+/// Real proofs for the market's forge suite (`test/QueryMarket.t.sol`): three hospitals
 /// answering one query (the third suppressed), and one proof of another query.
 #[test]
 fn writes_market_fixture() {
@@ -245,7 +235,7 @@ fn writes_market_fixture() {
     let mut hospitals = Vec::new();
     let mut other = None;
     for (i, (records, seed)) in [(45, 3), (38, 4), (12, 5)].into_iter().enumerate() {
-        let (_dir, data) = committed(&Dataset::synthesize(records, seed, 2));
+        let (_dir, data) = committed(&Dataset::synthesize(records, seed, 2), seed);
         let artifact = prove(&data, main_query);
         assert_eq!(
             artifact.public.result.suppressed,
@@ -270,6 +260,9 @@ fn writes_market_fixture() {
         "hospitals": hospitals,
         "other_query_proof": other,
     });
-    let out = root().join("test/fixtures/market_proofs.json");
-    fs::write(out, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    common::fixture(
+        "test/fixtures/market_proofs.json",
+        &fixture,
+        &[(&s.params, &s.keys)],
+    );
 }
