@@ -9,11 +9,20 @@
 //! | `records.csv` | the records, normalised | **secret** |
 //! | `salt.json` | the commitment salt | **secret** |
 //! | `commitment.json` | commitment, membership root, capacity, record count, schema hash | public |
+//! | `registration.json` | on-chain dataset id (written by `custodian register`) | public |
+//! | `history/NNN-<UTC time>/` | earlier salts, commitments, records, registrations | **secret** |
+//!
+//! Nothing here is lost by a command: a committed (or registered) dataset is never replaced,
+//! re-committed or re-salted unless the caller forces it ([`Overwrite::Force`], the CLI's
+//! `--force`), and then the previous files are moved into `history/` first (a re-salted
+//! commitment can only ever be opened with its own salt and records). Every file is written
+//! atomically ([`write_atomic`]).
 //!
 //! Patient credentials ([`crate::credential`]) are derived from `salt.json` and the records on
 //! demand; nothing more is stored.
 
 use std::{
+    collections::BTreeMap,
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -46,9 +55,10 @@ pub struct Dataset {
 const MAX_REPORTED_ERRORS: usize = 20;
 
 impl Dataset {
-    /// Imports a CSV file with a header row; columns are matched to the schema by name (extra
-    /// CSV columns are an error, order is free). Every bad cell is reported with its line and
-    /// column; on any error nothing is returned.
+    /// Imports a CSV file with a header row; columns are matched to the schema by name (extra,
+    /// missing and repeated header names are errors, order is free). Every bad cell is reported
+    /// once, with its line and column; an empty or header-only file is refused. On any error
+    /// nothing is returned.
     pub fn import_csv(schema: &Schema, path: &Path) -> Result<Self, Vec<DatasetError>> {
         let io = |source| {
             vec![DatasetError::Io {
@@ -70,53 +80,51 @@ impl Dataset {
             .has_headers(true)
             .flexible(true)
             .from_reader(reader);
-        let header_err = |message: String| {
-            vec![DatasetError::Header {
-                path: path.to_owned(),
-                message,
-            }]
-        };
         let headers = rdr
             .headers()
-            .map_err(|e| header_err(e.to_string()))?
+            .map_err(|source| {
+                vec![DatasetError::HeaderUnreadable {
+                    path: path.to_owned(),
+                    source,
+                }]
+            })?
             .clone();
-        let mut position = Vec::with_capacity(schema.columns.len());
-        for col in &schema.columns {
-            let found = headers.iter().position(|h| h.trim() == col.name);
-            position
-                .push(found.ok_or_else(|| header_err(format!("missing column `{}`", col.name)))?);
+        if headers.iter().all(|h| h.trim().is_empty()) {
+            return Err(vec![DatasetError::EmptyFile {
+                path: path.to_owned(),
+            }]);
         }
-        if let Some(extra) = headers
-            .iter()
-            .find(|h| schema.column_index(h.trim()).is_none())
-        {
-            return Err(header_err(format!(
-                "column `{extra}` is not in schema `{}`",
-                schema.name
-            )));
-        }
+        let position = match_header(schema, path, &headers)?;
 
         let mut records = Vec::new();
         let mut errors = Vec::new();
         for row in rdr.records() {
+            if errors.len() >= MAX_REPORTED_ERRORS {
+                errors.push(DatasetError::TooManyErrors {
+                    path: path.to_owned(),
+                    shown: errors.len(),
+                });
+                break;
+            }
             let row = match row {
                 Ok(row) => row,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    errors.push(DatasetError::Row {
+                Err(source) => {
+                    let line = source.position().map_or(0, |p| p.line());
+                    errors.push(DatasetError::RowUnreadable {
                         path: path.to_owned(),
                         line,
-                        message: e.to_string(),
+                        source,
                     });
                     continue;
                 }
             };
             let line = row.position().map_or(0, |p| p.line());
             if row.len() != headers.len() {
-                errors.push(DatasetError::Row {
+                errors.push(DatasetError::FieldCount {
                     path: path.to_owned(),
                     line,
-                    message: format!("{} fields, the header has {}", row.len(), headers.len()),
+                    found: row.len(),
+                    expected: headers.len(),
                 });
                 continue;
             }
@@ -135,18 +143,19 @@ impl Dataset {
             if record.len() == schema.columns.len() {
                 records.push(record);
             }
-            if errors.len() >= MAX_REPORTED_ERRORS {
-                break;
-            }
         }
-        if errors.is_empty() {
-            Ok(Dataset {
-                schema: schema.clone(),
-                records,
-            })
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        if records.is_empty() {
+            return Err(vec![DatasetError::NoRecords {
+                path: path.to_owned(),
+            }]);
+        }
+        Ok(Dataset {
+            schema: schema.clone(),
+            records,
+        })
     }
 
     /// The records as CSV (header row, natural values).
@@ -222,6 +231,54 @@ impl Dataset {
     }
 }
 
+/// For each schema column, its field in the CSV header. Reports every repeated, unknown and
+/// missing header name (a repeated name is refused rather than resolved to either copy).
+fn match_header(
+    schema: &Schema,
+    path: &Path,
+    headers: &csv::StringRecord,
+) -> Result<Vec<usize>, Vec<DatasetError>> {
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let name = h.trim();
+        if let Some(&first) = seen.get(name) {
+            errors.push(DatasetError::DuplicateHeader {
+                path: path.to_owned(),
+                column: name.to_owned(),
+                first: first + 1,
+                second: i + 1,
+            });
+            continue;
+        }
+        seen.insert(name, i);
+        if schema.column_index(name).is_none() {
+            errors.push(DatasetError::UnknownColumn {
+                path: path.to_owned(),
+                column: name.to_owned(),
+                field: i + 1,
+                schema: schema.name.clone(),
+            });
+        }
+    }
+    let mut position = Vec::with_capacity(schema.columns.len());
+    for col in &schema.columns {
+        match seen.get(col.name.as_str()) {
+            Some(&i) => position.push(i),
+            None => errors.push(DatasetError::MissingColumn {
+                path: path.to_owned(),
+                column: col.name.clone(),
+                schema: schema.name.clone(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(position)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Public facts about a committed dataset (`commitment.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitmentInfo {
@@ -263,6 +320,47 @@ pub struct CommittedDataset {
     pub layout: RecordLayout,
 }
 
+/// Whether a command may replace a committed dataset (or a verifier of another circuit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Refuse, and change nothing on disk.
+    #[default]
+    Refuse,
+    /// Go ahead (`--force`); a dataset's replaced secrets are moved to its `history/`.
+    Force,
+}
+
+/// What [`DatasetDir::write_dataset_with`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Schema and records written into a new or uncommitted directory.
+    Written,
+    /// The directory already held exactly this schema and these records: nothing written.
+    Unchanged,
+    /// A committed dataset was replaced (forced); its previous files are in `history`.
+    Replaced {
+        /// The `history/` subfolder holding the previous salt, commitment and records.
+        history: PathBuf,
+    },
+}
+
+/// What [`DatasetDir::commit_with`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// A first commitment, with a fresh salt.
+    Committed,
+    /// The records were already committed (at the requested capacity): nothing written.
+    AlreadyCommitted,
+    /// A new commitment replaced the previous one (forced); the previous is in `history`.
+    Replaced {
+        /// The `history/` subfolder holding the previous salt, commitment and records.
+        history: PathBuf,
+    },
+}
+
+/// Files of a dataset directory that make it committed or registered.
+const SECRETS: [&str; 3] = ["salt.json", "commitment.json", "registration.json"];
+
 impl DatasetDir {
     /// A dataset directory at `path` (not created until written).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -273,19 +371,119 @@ impl DatasetDir {
         self.path.join(name)
     }
 
-    /// Writes schema and records, replacing any previous content and commitment.
-    pub fn write_dataset(&self, dataset: &Dataset) -> Result<(), DatasetError> {
+    /// Whether the directory holds a commitment (or a salt).
+    pub fn is_committed(&self) -> bool {
+        self.file("salt.json").exists() || self.file("commitment.json").exists()
+    }
+
+    /// Whether `custodian register` recorded the commitment on-chain (`registration.json`).
+    pub fn is_registered(&self) -> bool {
+        self.file("registration.json").exists()
+    }
+
+    /// [`DatasetDir::write_dataset_with`], refusing to replace a committed dataset.
+    pub fn write_dataset(&self, dataset: &Dataset) -> Result<WriteOutcome, DatasetError> {
+        self.write_dataset_with(dataset, Overwrite::Refuse)
+    }
+
+    /// Writes schema and records (atomically). A directory that already holds exactly this
+    /// dataset is left alone. A committed or registered one is refused unless `overwrite` is
+    /// [`Overwrite::Force`]; then its salt, commitment, registration and records are moved (or
+    /// copied) into a new `history/` subfolder first, never deleted.
+    pub fn write_dataset_with(
+        &self,
+        dataset: &Dataset,
+        overwrite: Overwrite,
+    ) -> Result<WriteOutcome, DatasetError> {
+        if dataset.records.is_empty() {
+            return Err(DatasetError::NoRecords {
+                path: self.file("records.csv"),
+            });
+        }
+        let schema = serde_json::to_string_pretty(&dataset.schema).expect("schema serialises");
+        let csv = dataset.to_csv();
+        let same =
+            |name: &str, bytes: &[u8]| fs::read(self.file(name)).ok().as_deref() == Some(bytes);
+        if same("schema.json", schema.as_bytes()) && same("records.csv", csv.as_bytes()) {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        let history = self.guard(overwrite)?;
         fs::create_dir_all(&self.path).map_err(|source| DatasetError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let schema = serde_json::to_string_pretty(&dataset.schema).expect("schema serialises");
+        write_atomic(&self.file("records.csv"), csv.as_bytes())?;
         write_atomic(&self.file("schema.json"), schema.as_bytes())?;
-        write_atomic(&self.file("records.csv"), dataset.to_csv().as_bytes())?;
-        for stale in ["commitment.json", "salt.json"] {
-            let _ = fs::remove_file(self.file(stale));
+        Ok(match history {
+            Some(history) => WriteOutcome::Replaced { history },
+            None => WriteOutcome::Written,
+        })
+    }
+
+    /// Refuses to touch a committed or registered directory unless forced; when forced,
+    /// archives its secrets into `history/` and returns that folder.
+    fn guard(&self, overwrite: Overwrite) -> Result<Option<PathBuf>, DatasetError> {
+        if !self.is_committed() && !self.is_registered() {
+            return Ok(None);
         }
-        Ok(())
+        match overwrite {
+            Overwrite::Refuse => Err(self.refusal()),
+            Overwrite::Force => self.archive().map(Some),
+        }
+    }
+
+    /// The error for replacing this committed (or registered) dataset without `--force`.
+    fn refusal(&self) -> DatasetError {
+        if self.is_registered() {
+            let dataset_id = fs::read(self.file("registration.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["dataset_id"].as_u64());
+            DatasetError::Registered {
+                path: self.path.clone(),
+                dataset_id,
+            }
+        } else {
+            DatasetError::Committed {
+                path: self.path.clone(),
+            }
+        }
+    }
+
+    /// Moves salt, commitment and registration, and copies schema and records, into a new
+    /// `history/NNN-<UTC time>/` folder. Nothing is deleted.
+    fn archive(&self) -> Result<PathBuf, DatasetError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| DatasetError::Io { path, source }
+        };
+        let root = self.file("history");
+        fs::create_dir_all(&root).map_err(io(&root))?;
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        let mut n = fs::read_dir(&root).map_err(io(&root))?.count() + 1;
+        let dir = loop {
+            let dir = root.join(format!("{n:03}-{stamp}"));
+            match fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(io(&dir)(e)),
+            }
+        };
+        for name in ["schema.json", "records.csv"] {
+            let from = self.file(name);
+            if from.exists() {
+                let bytes = fs::read(&from).map_err(io(&from))?;
+                write_atomic(&dir.join(name), &bytes)?;
+            }
+        }
+        for name in SECRETS {
+            let from = self.file(name);
+            if from.exists() {
+                fs::rename(&from, dir.join(name)).map_err(io(&from))?;
+            }
+        }
+        tracing::debug!(history = %dir.display(), "previous salt, commitment and records of {} kept", self.path.display());
+        Ok(dir)
     }
 
     /// Loads schema and records.
@@ -294,10 +492,52 @@ impl DatasetDir {
         Dataset::import_csv(&schema, &self.file("records.csv")).map_err(|mut errs| errs.remove(0))
     }
 
+    /// [`DatasetDir::commit_with`], refusing to re-salt a committed dataset.
+    pub fn commit(&self, capacity: Option<usize>) -> Result<CommittedDataset, DatasetError> {
+        self.commit_with(capacity, Overwrite::Refuse)
+            .map(|(c, _)| c)
+    }
+
     /// Commits to the dataset for a circuit capacity with a fresh random salt, and writes
     /// `salt.json` and `commitment.json`.
-    pub fn commit(&self, capacity: Option<usize>) -> Result<CommittedDataset, DatasetError> {
+    ///
+    /// An existing commitment that still opens and has the requested capacity (or any, for
+    /// `None`) is returned as it is ([`CommitOutcome::AlreadyCommitted`]). Any other existing
+    /// commitment (another capacity, changed records, a registered dataset) is refused unless
+    /// `overwrite` is [`Overwrite::Force`]; then it is moved into `history/` first.
+    pub fn commit_with(
+        &self,
+        capacity: Option<usize>,
+        overwrite: Overwrite,
+    ) -> Result<(CommittedDataset, CommitOutcome), DatasetError> {
         let dataset = self.read_dataset()?;
+        if dataset.records.is_empty() {
+            return Err(DatasetError::NoRecords {
+                path: self.file("records.csv"),
+            });
+        }
+        let requested = capacity.map(|c| RecordLayout::new(&dataset.schema, c).capacity);
+        let mut history = None;
+        if self.is_committed() || self.is_registered() {
+            let existing = self.load_committed();
+            if let Ok(existing) = &existing {
+                if requested.is_none_or(|c| c == existing.info.capacity) {
+                    return Ok((existing.clone(), CommitOutcome::AlreadyCommitted));
+                }
+            }
+            if overwrite == Overwrite::Refuse {
+                return Err(match existing {
+                    _ if self.is_registered() => self.refusal(),
+                    Ok(existing) => DatasetError::CapacityChanged {
+                        path: self.path.clone(),
+                        committed: existing.info.capacity,
+                        requested: requested.expect("a capacity differs"),
+                    },
+                    Err(e) => e,
+                });
+            }
+            history = Some(self.archive()?);
+        }
         let capacity = capacity.unwrap_or(dataset.records.len());
         let layout = RecordLayout::new(&dataset.schema, capacity);
         if dataset.records.len() > layout.capacity {
@@ -329,17 +569,29 @@ impl DatasetDir {
             &self.file("commitment.json"),
             &serde_json::to_vec_pretty(&info).expect("json"),
         )?;
-        Ok(CommittedDataset {
-            dataset,
-            salt,
-            info,
-            layout,
-        })
+        let outcome = match history {
+            Some(history) => CommitOutcome::Replaced { history },
+            None => CommitOutcome::Committed,
+        };
+        Ok((
+            CommittedDataset {
+                dataset,
+                salt,
+                info,
+                layout,
+            },
+            outcome,
+        ))
     }
 
     /// Loads a committed dataset and checks that the records still match the commitment.
     pub fn load_committed(&self) -> Result<CommittedDataset, DatasetError> {
         let dataset = self.read_dataset()?;
+        if !self.is_committed() {
+            return Err(DatasetError::NotCommitted {
+                path: self.path.clone(),
+            });
+        }
         let corrupt = |message: String| DatasetError::Corrupt {
             path: self.path.clone(),
             message,
@@ -364,9 +616,9 @@ impl DatasetDir {
         }
         let recomputed = commitment::commit(salt, &layout.pack(&dataset.records));
         if fr_to_hex(&recomputed) != info.commitment {
-            return Err(corrupt(
-                "records.csv or salt.json changed since the commitment was made; run `dataset commit` again".into(),
-            ));
+            return Err(DatasetError::Stale {
+                path: self.path.clone(),
+            });
         }
         Ok(CommittedDataset {
             dataset,
@@ -377,6 +629,30 @@ impl DatasetDir {
     }
 }
 
+/// `YYYY-MM-DDTHH-MM-SSZ` (UTC; no colons, so it is a portable file name).
+fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 impl CommittedDataset {
     /// Rebuilds the membership tree and checks it against the recorded root.
     pub fn member_tree(&self) -> Result<MemberTree, DatasetError> {
@@ -384,14 +660,15 @@ impl CommittedDataset {
         if fr_to_hex(&tree.root()) != self.info.member_root {
             return Err(DatasetError::Corrupt {
                 path: PathBuf::from(&self.info.commitment),
-                message: "the membership root in commitment.json does not match the records; run `dataset commit` again".into(),
+                message: "the membership root in commitment.json does not match the records; re-commit with `dataset commit --force` (the old commitment is kept in history/)".into(),
             });
         }
         Ok(tree)
     }
 }
 
-/// Writes a file through a temporary sibling and a rename, so readers never see half a file.
+/// Writes a file through a temporary sibling and a rename, so readers never see half a file
+/// and a failed write leaves the previous content. Every file the crate writes goes through it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
     let io = |source| DatasetError::Io {
         path: path.to_owned(),
@@ -400,11 +677,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
 
 #[cfg(test)]
@@ -468,13 +751,328 @@ mod tests {
     }
 
     #[test]
+    fn each_bad_cell_is_reported_exactly_once() {
+        // Two bad cells in one row, one in another, a short row: four errors, no repeats.
+        let text = format!(
+            "{HEADER}\n54,Q,B2O,6.1,130,27.5,research,2\n54,F,E11.9,6.1,130,27.5,marketing,2\n54,F\n"
+        );
+        let msgs: Vec<String> = import(&text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(msgs.len(), 4, "{msgs:#?}");
+        assert!(
+            msgs[0].starts_with("t.csv:2: column `sex`: "),
+            "{}",
+            msgs[0]
+        );
+        assert!(
+            msgs[1].starts_with("t.csv:2: column `dx`: ")
+                && msgs[1].contains("did you mean `B20`?"),
+            "{}",
+            msgs[1]
+        );
+        assert!(
+            msgs[2].starts_with("t.csv:3: column `consent`: "),
+            "{}",
+            msgs[2]
+        );
+        assert!(msgs[3].starts_with("t.csv:4: 2 fields"), "{}", msgs[3]);
+        let unique: std::collections::BTreeSet<&String> = msgs.iter().collect();
+        assert_eq!(unique.len(), msgs.len());
+    }
+
+    #[test]
+    fn too_many_errors_are_cut_off_with_a_note() {
+        let text = format!("{HEADER}\n") + &"200,F,E11.9,6.1,130,27.5,research,2\n".repeat(30);
+        let errs = import(&text).unwrap_err();
+        assert_eq!(errs.len(), MAX_REPORTED_ERRORS + 1);
+        assert!(matches!(
+            errs.last(),
+            Some(DatasetError::TooManyErrors { shown: 20, .. })
+        ));
+    }
+
+    #[test]
     fn header_must_match_schema() {
         let missing = import("age,sex\n1,F\n").unwrap_err();
-        assert!(missing[0].to_string().contains("missing column `dx`"));
-        let extra = import(&format!("{HEADER},name\n")).unwrap_err();
+        assert!(
+            missing[0]
+                .to_string()
+                .starts_with("t.csv:1: column `dx`: missing"),
+            "{}",
+            missing[0]
+        );
+        assert_eq!(missing.len(), 6, "every missing column is named");
+        let extra = import(&format!("{HEADER},name\n1\n")).unwrap_err();
         assert!(extra[0]
             .to_string()
-            .contains("column `name` is not in schema"));
+            .contains("column `name`: field 9 is not in schema"));
+    }
+
+    #[test]
+    fn duplicate_header_is_refused_naming_both_positions() {
+        let text = format!("{HEADER},age\n54,F,E11.9,6.1,130,27.5,research,2,99\n");
+        let errs = import(&text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].to_string(),
+            "t.csv:1: column `age`: named twice in the header (fields 1 and 9)"
+        );
+    }
+
+    #[test]
+    fn empty_and_header_only_files_are_refused() {
+        for empty in ["", "\n", "\n\n"] {
+            let errs = import(empty).unwrap_err();
+            assert!(
+                matches!(errs[..], [DatasetError::EmptyFile { .. }]),
+                "{errs:?}"
+            );
+        }
+        for header_only in [
+            HEADER.to_string(),
+            format!("{HEADER}\n"),
+            format!("{HEADER}\n\n"),
+        ] {
+            let errs = import(&header_only).unwrap_err();
+            assert!(
+                matches!(errs[..], [DatasetError::NoRecords { .. }]),
+                "{errs:?}"
+            );
+            assert!(errs[0].to_string().contains("no records"), "{}", errs[0]);
+        }
+    }
+
+    /// Every file under `dir`, with its bytes.
+    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.insert(
+                        p.strip_prefix(dir).unwrap().to_owned(),
+                        fs::read(&p).unwrap(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn committed_dir(registered: bool) -> (tempfile::TempDir, DatasetDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DatasetDir::new(dir.path());
+        assert_eq!(
+            store.write_dataset(&Dataset::synthesize(30, 1, 2)).unwrap(),
+            WriteOutcome::Written
+        );
+        store.commit(None).unwrap();
+        if registered {
+            fs::write(
+                dir.path().join("registration.json"),
+                r#"{"dataset_id": 7, "chain_id": 31337}"#,
+            )
+            .unwrap();
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn a_committed_dataset_is_never_overwritten_without_force() {
+        for registered in [false, true] {
+            let (dir, store) = committed_dir(registered);
+            let before = snapshot(dir.path());
+            let err = store
+                .write_dataset(&Dataset::synthesize(30, 2, 2))
+                .unwrap_err();
+            if registered {
+                assert!(
+                    matches!(
+                        err,
+                        DatasetError::Registered {
+                            dataset_id: Some(7),
+                            ..
+                        }
+                    ),
+                    "{err}"
+                );
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("as dataset #7")
+                        && msg.contains("CommitmentMismatch")
+                        && msg.contains("--force"),
+                    "{msg}"
+                );
+            } else {
+                assert!(matches!(err, DatasetError::Committed { .. }), "{err}");
+            }
+            assert_eq!(snapshot(dir.path()), before, "nothing changed on disk");
+            // The same records again: nothing to do.
+            assert_eq!(
+                store.write_dataset(&Dataset::synthesize(30, 1, 2)).unwrap(),
+                WriteOutcome::Unchanged
+            );
+            assert_eq!(snapshot(dir.path()), before);
+        }
+    }
+
+    #[test]
+    fn forced_overwrite_keeps_the_old_salt_commitment_and_records() {
+        let (dir, store) = committed_dir(true);
+        let before = snapshot(dir.path());
+        let outcome = store
+            .write_dataset_with(&Dataset::synthesize(30, 2, 2), Overwrite::Force)
+            .unwrap();
+        let WriteOutcome::Replaced { history } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(history.starts_with(dir.path().join("history")));
+        for name in [
+            "salt.json",
+            "commitment.json",
+            "registration.json",
+            "records.csv",
+            "schema.json",
+        ] {
+            assert_eq!(
+                fs::read(history.join(name)).unwrap(),
+                before[Path::new(name)],
+                "{name} kept"
+            );
+        }
+        for gone in ["salt.json", "commitment.json", "registration.json"] {
+            assert!(
+                !dir.path().join(gone).exists(),
+                "{gone} moved, not left stale"
+            );
+        }
+        assert_ne!(
+            fs::read(dir.path().join("records.csv")).unwrap(),
+            before[Path::new("records.csv")]
+        );
+        // The archived salt still opens the archived commitment.
+        let old = DatasetDir::new(&history).load_committed().unwrap();
+        assert_eq!(
+            serde_json::to_vec_pretty(&old.info).unwrap(),
+            before[Path::new("commitment.json")]
+        );
+        // A second forced replacement gets its own folder.
+        store.commit(None).unwrap();
+        let WriteOutcome::Replaced { history: second } = store
+            .write_dataset_with(&Dataset::synthesize(30, 3, 2), Overwrite::Force)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_ne!(second, history);
+        assert!(history.exists());
+    }
+
+    #[test]
+    fn recommit_is_a_no_op_and_resalting_needs_force() {
+        for registered in [false, true] {
+            let (dir, store) = committed_dir(registered);
+            let before = snapshot(dir.path());
+            let first = store.load_committed().unwrap();
+
+            // Same records, same (or unspecified) capacity: already committed.
+            for capacity in [None, Some(30), Some(48)] {
+                let (c, outcome) = store.commit_with(capacity, Overwrite::Refuse).unwrap();
+                assert_eq!(outcome, CommitOutcome::AlreadyCommitted);
+                assert_eq!(c.info, first.info);
+                assert_eq!(c.salt, first.salt);
+            }
+            assert_eq!(snapshot(dir.path()), before);
+
+            // Another capacity needs a new salt: refused.
+            let err = store.commit(Some(96)).unwrap_err();
+            if registered {
+                assert!(matches!(err, DatasetError::Registered { .. }), "{err}");
+            } else {
+                assert!(
+                    matches!(
+                        err,
+                        DatasetError::CapacityChanged {
+                            committed: 48,
+                            requested: 96,
+                            ..
+                        }
+                    ),
+                    "{err}"
+                );
+            }
+            assert_eq!(snapshot(dir.path()), before, "nothing changed on disk");
+
+            // Records edited after the commitment: refused, not silently re-salted.
+            let csv = fs::read_to_string(dir.path().join("records.csv")).unwrap();
+            let mut lines: Vec<&str> = csv.lines().collect();
+            lines.swap(1, 2);
+            fs::write(dir.path().join("records.csv"), lines.join("\n") + "\n").unwrap();
+            let edited = snapshot(dir.path());
+            assert!(store.commit(None).is_err());
+            assert_eq!(snapshot(dir.path()), edited);
+
+            // --force re-salts and keeps the old salt and commitment.
+            let (c, outcome) = store.commit_with(None, Overwrite::Force).unwrap();
+            let CommitOutcome::Replaced { history } = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert_ne!(c.salt, first.salt);
+            assert_eq!(
+                fs::read(history.join("salt.json")).unwrap(),
+                before[Path::new("salt.json")]
+            );
+            assert_eq!(
+                fs::read(history.join("commitment.json")).unwrap(),
+                before[Path::new("commitment.json")]
+            );
+            assert_eq!(
+                history.join("registration.json").exists(),
+                registered,
+                "the registration of the old commitment goes with it"
+            );
+            assert_eq!(store.load_committed().unwrap().info, c.info);
+        }
+    }
+
+    #[test]
+    fn empty_datasets_are_not_written_or_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DatasetDir::new(dir.path().join("d"));
+        let err = store
+            .write_dataset(&Dataset::synthesize(0, 1, 2))
+            .unwrap_err();
+        assert!(matches!(err, DatasetError::NoRecords { .. }), "{err}");
+        assert!(!store.path.exists(), "nothing written");
+        let err = DatasetDir::new(dir.path()).load_committed().unwrap_err();
+        assert!(matches!(err, DatasetError::Schema(_)), "{err}");
+    }
+
+    #[test]
+    fn writes_are_atomic_and_leave_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A failed write (the target is a directory) keeps nothing half-written.
+        fs::create_dir(dir.path().join("d")).unwrap();
+        assert!(write_atomic(&dir.path().join("d"), b"x").is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn utc_stamps() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(utc_stamp(t), "2023-11-14T22-13-20Z");
+        assert_eq!(utc_stamp(std::time::UNIX_EPOCH), "1970-01-01T00-00-00Z");
     }
 
     #[test]

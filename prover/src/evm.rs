@@ -20,18 +20,19 @@ use snark_verifier_sdk::{evm::gen_evm_verifier_sol_code, SHPLONK};
 use serde_json::json;
 
 use crate::{
-    dataset::write_atomic,
-    error::DatasetError,
+    dataset::{write_atomic, Overwrite},
+    error::{DatasetError, VerifierError},
     keys::{CircuitKeys, CircuitShape},
+    query::QueryConstants,
     trial::TrialCriteria,
 };
 
-/// File, next to the verifiers, mapping contract names to circuit ids.
+/// File, next to the verifiers, describing each contract's circuit: `name → {circuit_id, kind
+/// ("aggregate" or "eligibility"), schema_hash, constants, batch}`. The schema's SHA-256 lets the
+/// markets check that a query or trial, a dataset and a circuit share one schema; the constants
+/// count (query constants or trial criteria words) and the patient slots (0 for aggregate
+/// circuits) fix the number of public inputs. The deploy script reads it.
 pub const MANIFEST: &str = "verifiers.json";
-/// File, next to the verifiers, describing each eligibility verifier's circuit: its schema's
-/// SHA-256 (the trial market checks that a trial, a dataset and a circuit share one schema),
-/// its criteria words and its patient slots (which fix the number of public inputs).
-pub const ELIGIBILITY_MANIFEST: &str = "eligibility.json";
 
 /// Solidity source of the verifier for a circuit, with the contract renamed to `name`.
 pub fn verifier_source(
@@ -61,44 +62,300 @@ pub fn contract_name(keys: &CircuitKeys) -> String {
     }
 }
 
-/// Writes `<dir>/<name>.sol` (only if its content changed) and records `name → circuit id` in
-/// `<dir>/verifiers.json` (and, for eligibility circuits, `name → {schema_hash, criteria,
-/// batch}` in `<dir>/eligibility.json`). Returns the contract name.
+/// [`write_verifier_with`], refusing to replace another circuit's verifier.
 pub fn write_verifier(
     dir: &Path,
     params: &ParamsKZG<Bn256>,
     keys: &CircuitKeys,
-) -> Result<String, DatasetError> {
+) -> Result<String, VerifierError> {
+    write_verifier_with(dir, params, keys, Overwrite::Refuse)
+}
+
+/// Writes `<dir>/<name>.sol` (only if its content changed) and records the circuit under
+/// `name` in `<dir>/verifiers.json` (see [`MANIFEST`]). Returns the contract name. See
+/// [`install_verifier`] for when it refuses.
+pub fn write_verifier_with(
+    dir: &Path,
+    params: &ParamsKZG<Bn256>,
+    keys: &CircuitKeys,
+    overwrite: Overwrite,
+) -> Result<String, VerifierError> {
     let name = contract_name(keys);
     let n = keys.config.num_instances();
     let source = verifier_source(params, keys.pk.get_vk(), n, &name, &keys.config.circuit_id);
-    let path = dir.join(format!("{name}.sol"));
-    if fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
-        write_atomic(&path, source.as_bytes())?;
-    }
-    record(&dir.join(MANIFEST), &name, json!(keys.config.circuit_id))?;
-    if let CircuitShape::Eligibility { batch } = keys.config.shape {
-        let schema = &keys.config.schema;
-        let entry = json!({
-            "schema_hash": format!("0x{}", hex::encode(schema.hash())),
-            "criteria": TrialCriteria::len_for(schema),
-            "batch": batch,
-        });
-        record(&dir.join(ELIGIBILITY_MANIFEST), &name, entry)?;
-    }
+    install_verifier(dir, &name, &manifest_entry(keys), &source, overwrite)?;
     Ok(name)
 }
 
-/// Sets `key → value` in a JSON object file (rewritten only on change).
-fn record(path: &Path, key: &str, value: serde_json::Value) -> Result<(), DatasetError> {
-    let mut map: BTreeMap<String, serde_json::Value> = fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+/// A circuit's entry in [`MANIFEST`].
+pub fn manifest_entry(keys: &CircuitKeys) -> serde_json::Value {
+    let schema = &keys.config.schema;
+    let (kind, constants, batch) = match keys.config.shape {
+        CircuitShape::Aggregate(_) => ("aggregate", QueryConstants::len_for(schema), 0),
+        CircuitShape::Eligibility { batch } => {
+            ("eligibility", TrialCriteria::len_for(schema), batch)
+        }
+    };
+    json!({
+        "batch": batch,
+        "circuit_id": keys.config.circuit_id,
+        "constants": constants,
+        "kind": kind,
+        "schema_hash": format!("0x{}", hex::encode(schema.hash())),
+    })
+}
+
+/// Installs a verifier's source as `<dir>/<name>.sol` and records `entry` (see
+/// [`manifest_entry`]; its `circuit_id` names the circuit) under `name` in the manifest.
+///
+/// The contract name says only the capacity (or batch), so two circuits (two schemas of the
+/// same capacity, or another `k`) can want the same file. If `<dir>/<name>.sol` (by its
+/// generated header) or the manifest entry for `name` belongs to another circuit id, nothing
+/// is written and [`VerifierError::Clash`] names both, unless `overwrite` is
+/// [`Overwrite::Force`]. The same circuit again is a no-op. An unreadable manifest is an error,
+/// never silently replaced.
+pub fn install_verifier(
+    dir: &Path,
+    name: &str,
+    entry: &serde_json::Value,
+    source: &str,
+    overwrite: Overwrite,
+) -> Result<(), VerifierError> {
+    let circuit_id = entry["circuit_id"].as_str().unwrap_or_default();
+    let path = dir.join(format!("{name}.sol"));
+    let manifest_path = dir.join(MANIFEST);
+    let mut manifest = read_manifest(&manifest_path)?;
+    let existing = fs::read_to_string(&path).ok();
+    let owners = [
+        (
+            manifest_path.clone(),
+            manifest.get(name).map(|v| {
+                // `name → {circuit_id, ..}`, or `name → circuit id` in older manifests.
+                v.get("circuit_id")
+                    .unwrap_or(v)
+                    .as_str()
+                    .map_or_else(|| v.to_string(), str::to_owned)
+            }),
+        ),
+        (
+            path.clone(),
+            existing.as_deref().map(|text| {
+                generated_for(text).unwrap_or_else(|| "(unknown: no zkcohort header)".into())
+            }),
+        ),
+    ];
+    for (owner_path, owner) in owners {
+        match owner {
+            Some(owner) if owner != circuit_id => {
+                if overwrite == Overwrite::Refuse {
+                    return Err(VerifierError::Clash {
+                        path: owner_path,
+                        name: name.to_owned(),
+                        existing: owner,
+                        new: circuit_id.to_owned(),
+                    });
+                }
+                tracing::warn!(
+                    contract = name,
+                    replaced = %owner,
+                    by = circuit_id,
+                    "--force: replacing another circuit's verifier in {}",
+                    dir.display()
+                );
+            }
+            _ => {}
+        }
+    }
+    if existing.as_deref() != Some(source) {
+        write_atomic(&path, source.as_bytes())?;
+    }
+    record(&manifest_path, &mut manifest, name, entry.clone())?;
+    Ok(())
+}
+
+/// The circuit id in a generated verifier's header (see [`verifier_source`]).
+fn generated_for(source: &str) -> Option<String> {
+    let mut lines = source.lines();
+    lines
+        .next()?
+        .starts_with("// GENERATED by zkcohort")
+        .then_some(())?;
+    let id = lines
+        .next()?
+        .strip_prefix("// ")?
+        .split_whitespace()
+        .next()?;
+    Some(id.to_owned())
+}
+
+type Manifest = BTreeMap<String, serde_json::Value>;
+
+/// A JSON object file; a missing file is empty, an unparseable one an error.
+fn read_manifest(path: &Path) -> Result<Manifest, VerifierError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| VerifierError::Manifest {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::new()),
+        Err(source) => Err(DatasetError::Io {
+            path: path.to_owned(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// Sets `key → value` in a manifest and rewrites its file, only on change.
+fn record(
+    path: &Path,
+    map: &mut Manifest,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), VerifierError> {
     if map.get(key) != Some(&value) {
         map.insert(key.to_owned(), value);
         let text = serde_json::to_string_pretty(&map).expect("json") + "\n";
         write_atomic(path, text.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE_A: &str = "// GENERATED by zkcohort from the verifying key of circuit\n// agg1-aaaaaaaa-n48-k14 (23 public inputs). Do not edit; regenerate.\ncontract AggregateVerifierN48 {}\n";
+    const SOURCE_B: &str = "// GENERATED by zkcohort from the verifying key of circuit\n// agg1-bbbbbbbb-n48-k14 (23 public inputs). Do not edit; regenerate.\ncontract AggregateVerifierN48 {}\n";
+
+    fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn install(
+        dir: &Path,
+        id: &str,
+        source: &str,
+        overwrite: Overwrite,
+    ) -> Result<(), VerifierError> {
+        let entry = json!({"batch": 0, "circuit_id": id, "constants": 17, "kind": "aggregate", "schema_hash": "0x00"});
+        install_verifier(dir, "AggregateVerifierN48", &entry, source, overwrite)
+    }
+
+    #[test]
+    fn another_schemas_verifier_is_not_clobbered() {
+        let dir = tempfile::tempdir().unwrap();
+        install(
+            dir.path(),
+            "agg1-aaaaaaaa-n48-k14",
+            SOURCE_A,
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        let before = snapshot(dir.path());
+        assert_eq!(
+            generated_for(SOURCE_A).as_deref(),
+            Some("agg1-aaaaaaaa-n48-k14")
+        );
+
+        // The same circuit again: idempotent.
+        install(
+            dir.path(),
+            "agg1-aaaaaaaa-n48-k14",
+            SOURCE_A,
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        assert_eq!(snapshot(dir.path()), before);
+
+        // Another schema of the same capacity: refused, nothing changed.
+        let err = install(
+            dir.path(),
+            "agg1-bbbbbbbb-n48-k14",
+            SOURCE_B,
+            Overwrite::Refuse,
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, VerifierError::Clash { .. }), "{msg}");
+        assert!(
+            msg.contains("agg1-aaaaaaaa-n48-k14")
+                && msg.contains("agg1-bbbbbbbb-n48-k14")
+                && msg.contains("--verifier-dir"),
+            "{msg}"
+        );
+        assert_eq!(snapshot(dir.path()), before);
+
+        // A verifier file the manifest does not know about is protected too.
+        fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+        let before = snapshot(dir.path());
+        assert!(install(
+            dir.path(),
+            "agg1-bbbbbbbb-n48-k14",
+            SOURCE_B,
+            Overwrite::Refuse
+        )
+        .is_err());
+        assert_eq!(snapshot(dir.path()), before);
+
+        // --force replaces it.
+        install(
+            dir.path(),
+            "agg1-bbbbbbbb-n48-k14",
+            SOURCE_B,
+            Overwrite::Force,
+        )
+        .unwrap();
+        let after = snapshot(dir.path());
+        assert_eq!(after["AggregateVerifierN48.sol"], SOURCE_B.as_bytes());
+        assert!(String::from_utf8_lossy(&after[MANIFEST]).contains("agg1-bbbbbbbb-n48-k14"));
+    }
+
+    #[test]
+    fn an_old_style_manifest_entry_of_the_same_circuit_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(MANIFEST),
+            r#"{"AggregateVerifierN48": "agg1-aaaaaaaa-n48-k14", "Other": "x"}"#,
+        )
+        .unwrap();
+        install(
+            dir.path(),
+            "agg1-aaaaaaaa-n48-k14",
+            SOURCE_A,
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        let manifest = read_manifest(&dir.path().join(MANIFEST)).unwrap();
+        assert_eq!(
+            manifest["AggregateVerifierN48"]["circuit_id"],
+            "agg1-aaaaaaaa-n48-k14"
+        );
+        assert_eq!(manifest["Other"], "x", "other entries are kept");
+    }
+
+    #[test]
+    fn a_corrupt_manifest_is_an_error_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(MANIFEST), "{ not json").unwrap();
+        let before = snapshot(dir.path());
+        let err = install(
+            dir.path(),
+            "agg1-aaaaaaaa-n48-k14",
+            SOURCE_A,
+            Overwrite::Force,
+        )
+        .unwrap_err();
+        assert!(matches!(err, VerifierError::Manifest { .. }), "{err}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
 }

@@ -401,9 +401,17 @@ impl KeyStore {
         pk.get_vk()
             .write(&mut vk_bytes, SerdeFormat::RawBytes)
             .map_err(io_err(&vk_path))?;
-        fs::write(&vk_path, &vk_bytes).map_err(io_err(&vk_path))?;
-        fs::write(&cfg_path, serde_json::to_vec_pretty(&config).expect("json"))
-            .map_err(io_err(&cfg_path))?;
+        let atomic = |path: &Path, bytes: &[u8]| {
+            crate::dataset::write_atomic(path, bytes).map_err(|e| match e {
+                crate::error::DatasetError::Io { path, source } => ProofError::Io { path, source },
+                other => ProofError::Artifact(other.to_string()),
+            })
+        };
+        atomic(&vk_path, &vk_bytes)?;
+        atomic(
+            &cfg_path,
+            &serde_json::to_vec_pretty(&config).expect("json"),
+        )?;
         bar.finish_with_message(format!("keygen {} done", config.circuit_id));
         let vk_hash = vk_hash(pk.get_vk());
         Ok(CircuitKeys {

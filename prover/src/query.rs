@@ -184,9 +184,28 @@ fn big_to_f64(x: &BigUint) -> f64 {
 }
 
 impl QuerySpec {
-    /// Reads a query file.
+    /// Reads a query file. A `min_cohort` below [`DEFAULT_MIN_COHORT`] is allowed but logged
+    /// as a warning: such a query can release counts of fewer than 11 patients.
     pub fn load(path: &Path) -> Result<Self, QueryError> {
-        load_spec(path)
+        let spec: Self = load_spec(path)?;
+        if let Some(warning) = spec.small_cell_warning() {
+            tracing::warn!("{}: {warning}", path.display());
+        }
+        Ok(spec)
+    }
+
+    /// Why the query's `min_cohort` is risky, if it is below the small-cell threshold of 11.
+    pub fn small_cell_warning(&self) -> Option<String> {
+        (self.min_cohort < DEFAULT_MIN_COHORT).then(|| {
+            format!(
+                "min_cohort {} is below the small-cell suppression threshold of \
+                 {DEFAULT_MIN_COHORT}: cohorts of {}..={} patients will be released, which \
+                 can identify them",
+                self.min_cohort,
+                self.min_cohort.max(1),
+                DEFAULT_MIN_COHORT - 1
+            )
+        })
     }
 
     /// SHA-256 of the canonical JSON form: names the query in artifacts and on-chain.
@@ -366,6 +385,43 @@ mod tests {
         );
         assert_eq!((c.purpose, c.statistic, c.min_cohort), (0, 3, 11));
         assert_eq!(c.to_fields().len(), QueryConstants::len_for(&s));
+    }
+
+    #[test]
+    fn min_cohort_below_11_is_allowed_with_a_warning() {
+        let s = Schema::clinical_default();
+        let low = spec(r#"{"consent":"research","statistic":"age","min_cohort":5}"#);
+        assert_eq!(low.compile(&s).unwrap().min_cohort, 5, "still allowed");
+        let warning = low.small_cell_warning().unwrap();
+        assert!(
+            warning.contains("min_cohort 5") && warning.contains("5..=10"),
+            "{warning}"
+        );
+        for ok in [
+            r#"{"consent":"research","statistic":"age"}"#,
+            r#"{"consent":"research","statistic":"age","min_cohort":11}"#,
+        ] {
+            assert_eq!(spec(ok).small_cell_warning(), None, "{ok}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.json");
+        std::fs::write(
+            &path,
+            r#"{"consent":"research","statistic":"age","min_cohort":3}"#,
+        )
+        .unwrap();
+        assert_eq!(QuerySpec::load(&path).unwrap().min_cohort, 3);
+    }
+
+    #[test]
+    fn prefix_criteria_are_checked_against_the_icd10_shape() {
+        let s = Schema::clinical_default();
+        let err =
+            spec(r#"{"criteria":{"dx":{"prefix":"B2O"}},"consent":"research","statistic":"age"}"#)
+                .compile(&s)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("did you mean `B20`?"), "{err}");
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl Column {
                     format!("`{cell}` is not one of the codes [{}]", codes.join(", "))
                 })? as u64
             }
-            ColumnKind::Icd10 => icd10::encode(cell)?,
+            ColumnKind::Icd10 => icd10::encode(cell).map_err(|e| e.to_string())?,
             ColumnKind::Consent { purposes } => {
                 let mut mask = 0u64;
                 for purpose in cell
