@@ -6,7 +6,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 CARGO ?= cargo
 BIN := target/release/zkcohort
 
-.PHONY: all setup contracts build test test-rust test-contracts lint abi gas demo bench clean
+.PHONY: all setup contracts build test test-rust test-contracts lint slither abi gas gas-report fixtures demo bench clean
 
 all: build
 
@@ -20,38 +20,91 @@ build: setup contracts
 	$(CARGO) build --release --locked
 
 # The wasm solc fails (out of memory, or spins) on one job holding every source, which is what
-# a fresh clone's first forge build is. Build in steps, each its own compiler job; later forge
-# commands (test, inspect, the deploy script) then find the cache warm.
-FORGE_STEPS = $(wildcard contracts/verifiers/*.sol) contracts script test/utils test
+# a fresh clone's first forge build is, and on a job holding several test files that import the
+# generated verifiers. Build in steps, each its own compiler job; later forge commands (test,
+# inspect, the deploy script) then find the cache warm.
+FORGE_STEPS = $(wildcard contracts/verifiers/*.sol) contracts script \
+	$(wildcard test/utils/*.sol) $(wildcard test/*.sol)
 contracts: setup
 	@for p in $(FORGE_STEPS); do echo "forge build $$p"; $(FORGE) build $$p >/dev/null || { $(FORGE) build $$p; exit 1; }; done
 
+# Ends by checking that the tests left the work tree as they found it (nothing rewritten,
+# nothing generated outside ignored paths): an error under CI (CI=true, a fresh clone), a
+# warning locally, where uncommitted work is expected.
 test: build lint test-rust test-contracts
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  dirty="$$(git status --porcelain)"; \
+	  if [ -n "$$dirty" ]; then \
+	    case "$$CI" in \
+	      true|1) echo "error: make test left the work tree dirty (tests must not write tracked or unignored files):"; \
+	              echo "$$dirty"; exit 1;; \
+	      *) echo "warning: the work tree is not clean after make test (fine if these are your own edits):"; \
+	         echo "$$dirty";; \
+	    esac; \
+	  fi; \
+	fi
 
-# Unit tests, MockProver soundness tests and real-proof end-to-end tests. The end-to-end suite
-# also refreshes the verifier and proof fixture that test-contracts checks on-chain.
+# Unit tests, MockProver soundness tests and real-proof end-to-end tests. The end-to-end and
+# eligibility suites also check the committed verifiers (contracts/verifiers/) and proof
+# fixtures (test/fixtures/) that test-contracts uses against what the current code generates;
+# they fail on a mismatch and say to run `make fixtures`.
 test-rust: build
 	$(CARGO) test --release --locked --workspace
 
+# Gas snapshots (vm.snapshotGas*, snapshots/*.json) are checked, not written: forge fails if a
+# value differs from the committed one. Plain calls (no --gas-report, no --isolate), the one
+# mode `make gas` writes them in.
 test-contracts: contracts
-	$(FORGE) test --gas-report
+	$(FORGE) test --gas-snapshot-check true
 
-lint: contracts
+# Slither over contracts/ (not the generated verifiers), with the wasm solc: fails on any High or
+# Medium finding without a reasoned entry in slither.triage.json (tools/slither-check.py). Its
+# pinned Python packages live in a virtualenv, installed on first use (the stamp names the pins).
+SLITHER_VERSION := 0.11.6
+CRYTIC_COMPILE_VERSION := 0.4.2
+VENV := .venv
+SLITHER_STAMP := $(VENV)/.installed-slither-$(SLITHER_VERSION)-crytic-compile-$(CRYTIC_COMPILE_VERSION)
+SLITHER := $(VENV)/bin/python tools/slither-check.py
+$(SLITHER_STAMP):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  slither-analyzer==$(SLITHER_VERSION) crytic-compile==$(CRYTIC_COMPILE_VERSION)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+slither: setup $(SLITHER_STAMP)
+	$(SLITHER)
+
+lint: contracts $(SLITHER_STAMP)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	$(FORGE) fmt --check
+	$(SLITHER)
 	@for c in $(ABIS); do $(FORGE) inspect $$c abi --json | diff -q - prover/abi/$$c.json >/dev/null \
 	  || { echo "prover/abi/$$c.json is stale: run make abi"; exit 1; }; done
 
 # The Rust client's bindings (alloy sol!) are generated from these ABIs.
-ABIS := QueryMarket DatasetRegistry TrialMarket
+ABIS := QueryMarket DatasetRegistry TrialMarket AccreditationRegistry
 abi: contracts
 	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
 
-# Gas of a claim with real on-chain verification and of the verifier alone, written to
-# snapshots/*.json (forge test writes them too).
+# Rewrites the committed proof fixtures and generated verifiers from the current code (the
+# Rust tests only check them), then commit the result; re-run `make gas` after it.
+fixtures:
+	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort --test end_to_end --test eligibility
+
+# The one way to (re)write the gas snapshots (snapshots/*.json, checked by test-contracts): gas
+# of a claim and an enrolment with real on-chain verification, and of each verifier alone, as
+# plain calls from the test contract, so without the 21k transaction base and the calldata.
+# docs/benchmarks.md quotes these numbers. Every forge test that calls vm.snapshotGas* or
+# vm.snapshotValue must match GAS_TESTS, or its snapshot is never refreshed here.
+GAS_TESTS := test_gas_|test_acceptsRealProof
 gas: contracts
-	$(FORGE) test --match-test 'test_gas_|test_acceptsRealProof' -vv
+	$(FORGE) test --gas-snapshot-check false --match-test '$(GAS_TESTS)' -vv
+
+# forge's per-function gas table. Calls are isolated (each a transaction: base cost and
+# calldata included), so its numbers are higher than the snapshots; it writes no snapshot.
+gas-report: contracts
+	$(FORGE) test --gas-report --gas-snapshot-emit false
 
 # Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor.
 demo: build
