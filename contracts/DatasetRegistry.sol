@@ -10,7 +10,8 @@ import {ProofGate} from "./libraries/ProofGate.sol";
 /// circuit whose proofs open it, and the root of the dataset's per-patient membership tree
 /// (what trial eligibility proofs open). Records never leave the custodian; this is all the
 /// chain sees.
-/// @dev Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
+/// @dev Storage: `datasetCount`, `commitmentUsed`, `datasetOfMemberRoot`, `_datasets`,
+/// `cellFloorOf`. Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
 /// once, ever (also after retirement), so a proof for either always names one dataset and one
 /// custodian.
 contract DatasetRegistry is IDatasetRegistry {
@@ -21,6 +22,8 @@ contract DatasetRegistry is IDatasetRegistry {
     /// @notice The dataset of a non-zero membership root (0: none).
     mapping(bytes32 memberRoot => uint256) public datasetOfMemberRoot;
     mapping(uint256 datasetId => Dataset) internal _datasets;
+    /// @inheritdoc IDatasetRegistry
+    mapping(address custodian => uint64) public cellFloorOf;
 
     /// @notice Registers a dataset commitment; the caller becomes its custodian.
     /// @param commitment The Poseidon commitment (a BN254 scalar field element, non-zero).
@@ -75,6 +78,15 @@ contract DatasetRegistry is IDatasetRegistry {
         if (d.retired) revert DatasetAlreadyRetired(datasetId);
         d.retired = true;
         emit DatasetRetired(datasetId, msg.sender);
+    }
+
+    /// @notice Sets the smallest cell the caller, as a custodian, releases: a query whose
+    /// `min_cohort` is below it cannot be claimed against the caller's datasets (the protocol
+    /// floor of the markets applies anyway). Emits `CellFloorSet`.
+    /// @param floor The floor (0 to defer to the protocol floor).
+    function setCellFloor(uint64 floor) external {
+        cellFloorOf[msg.sender] = floor;
+        emit CellFloorSet(msg.sender, floor);
     }
 
     /// @inheritdoc IDatasetRegistry

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IAccreditationRegistry} from "./interfaces/IAccreditationRegistry.sol";
 import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
 import {IQueryMarket} from "./interfaces/IQueryMarket.sol";
 import {ProofGate} from "./libraries/ProofGate.sol";
@@ -21,11 +22,16 @@ import {Escrow} from "./base/Escrow.sol";
 /// count. Public inputs of the aggregate circuit, in order: `[commitment, constants...,
 /// records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 5` words.
 ///
-/// Storage after the bases (`ProofGated`, `Escrow`): `registry` (immutable), `queryCount`,
+/// Storage after the bases (`ProofGated`, `Escrow`): `registry` and `accreditations`
+/// (immutable), `queryCount`,
 /// `isTarget`, `claimed`, `_queries`.
 contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// @notice Public inputs after the query constants.
     uint256 internal constant RESULT_INPUTS = 5;
+    /// @notice The smallest cell a query may release (its `min_cohort`, the last constant): a
+    /// sponsor cannot turn small-cell suppression off. A custodian may set a higher floor for
+    /// its own datasets (`DatasetRegistry.setCellFloor`).
+    uint256 public constant MIN_CELL_FLOOR = 11;
 
     /// @notice A posted query and its pooled results.
     struct Query {
@@ -37,6 +43,7 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         uint32 targets;
         uint32 answered;
         uint32 suppressed;
+        address accreditor;
         uint256 price;
         bytes32 specHash;
         bytes32 constantsHash;
@@ -48,6 +55,8 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
 
     /// @notice The dataset registry this market reads commitments from.
     IDatasetRegistry public immutable registry;
+    /// @notice Where custodians' accreditations are read from.
+    IAccreditationRegistry public immutable accreditations;
     /// @notice Number of queries posted so far (the last id).
     uint256 public queryCount;
     /// @notice Whether a dataset is a target of a query.
@@ -57,17 +66,22 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     mapping(uint256 queryId => Query) internal _queries;
 
     /// @param registry_ The dataset registry.
+    /// @param accreditations_ The accreditation registry.
     /// @param owner_ Who may change verifiers.
     /// @param circuitIds Aggregate circuits whose verifiers are set at deployment.
     /// @param circuits_ Verifier, schema and constants count of each (batch 0).
     constructor(
         IDatasetRegistry registry_,
+        IAccreditationRegistry accreditations_,
         address owner_,
         bytes32[] memory circuitIds,
         Circuit[] memory circuits_
     ) ProofGated(owner_, circuitIds, circuits_) {
-        if (address(registry_) == address(0)) revert ZeroAddress();
+        if (address(registry_) == address(0) || address(accreditations_) == address(0)) {
+            revert ZeroAddress();
+        }
         registry = registry_;
+        accreditations = accreditations_;
     }
 
     /// @notice Posts a query and escrows `price` for each targeted dataset.
@@ -78,6 +92,8 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// @param token Payment token, or address(0) for ETH (then send `price * n` as value).
     /// @param price Payment per answered dataset.
     /// @param deadline Last timestamp at which claims are accepted.
+    /// @param accreditor Only custodians this address attests are paid, checked at posting and
+    /// again at claim; address(0) trusts the explicit targets alone.
     /// @return queryId The new query's id.
     function postQuery(
         bytes32 specHash,
@@ -85,15 +101,18 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         uint256[] calldata datasetIds,
         address token,
         uint256 price,
-        uint64 deadline
+        uint64 deadline,
+        address accreditor
     ) external payable nonReentrant returns (uint256 queryId) {
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (datasetIds.length == 0) revert NoTargets();
         if (price == 0) revert ZeroPrice();
         ProofGate.checkInField(constants, 1);
         queryId = ++queryCount;
-        bytes32 schemaHash = _checkTargets(queryId, datasetIds);
+        bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor);
         _checkConstantsCount(schemaHash, constants.length);
+        uint256 minCell = constants[constants.length - 1];
+        if (minCell < MIN_CELL_FLOOR) revert CellFloor(MIN_CELL_FLOOR, minCell);
         Query storage q = _queries[queryId];
         q.sponsor = msg.sender;
         q.deadline = deadline;
@@ -104,13 +123,15 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         q.specHash = specHash;
         q.constantsHash = keccak256(abi.encodePacked(constants));
         q.schemaHash = schemaHash;
+        q.accreditor = accreditor;
         _emitPosted(queryId, q, constants, datasetIds);
         _collect(token, price * datasetIds.length);
     }
 
-    /// @dev Marks the targets; they must be strictly increasing, active, of one schema, and
-    /// have a verifier for that schema. Returns the schema.
-    function _checkTargets(uint256 queryId, uint256[] calldata datasetIds)
+    /// @dev Marks the targets; they must be strictly increasing, active, of one schema, have a
+    /// verifier for that schema, and custodians the accreditor (if any) attests. Returns the
+    /// schema.
+    function _checkTargets(uint256 queryId, uint256[] calldata datasetIds, address accreditor)
         internal
         returns (bytes32 schemaHash)
     {
@@ -124,6 +145,7 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
             if (i == 0) schemaHash = d.schemaHash;
             if (d.schemaHash != schemaHash) revert SchemaMismatch(schemaHash, d.schemaHash);
             _circuit(d.circuitId, schemaHash);
+            _checkAccepted(accreditor, id, d.custodian);
             isTarget[queryId][id] = true;
         }
     }
@@ -138,12 +160,12 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
             queryId,
             q.sponsor,
             q.specHash,
-            q.constantsHash,
             constants,
             datasetIds,
             q.token,
             q.price,
-            q.deadline
+            q.deadline,
+            q.accreditor
         );
     }
 
@@ -166,6 +188,7 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         if (claimed[queryId][datasetId]) revert AlreadyClaimed(queryId, datasetId);
         IDatasetRegistry.Dataset memory d = registry.dataset(datasetId);
         if (d.custodian != msg.sender) revert NotCustodian(datasetId, msg.sender);
+        _checkAccepted(q.accreditor, datasetId, d.custodian);
         Circuit memory c = _circuit(d.circuitId, q.schemaHash);
         // The circuit, not the sponsor, fixes the input count; the verifier may have been
         // replaced since posting, so the constants count is checked against it again.
@@ -174,8 +197,8 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         }
         _checkInputCount(c, publicInputs);
         _checkInputs(q, queryId, datasetId, d, publicInputs);
-        _verify(c, publicInputs, proof);
-        _record(q, queryId, datasetId, publicInputs[1 + q.numConstants:], keccak256(proof));
+        bytes32 proofHash = _verify(d.circuitId, c, publicInputs, proof);
+        _record(q, queryId, datasetId, publicInputs[1 + q.numConstants:], proofHash);
     }
 
     /// @dev Public inputs must name the dataset's commitment and record count, and
@@ -194,6 +217,18 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         }
         if (publicInputs[1 + n] != d.recordCount) {
             revert RecordCountMismatch(d.recordCount, publicInputs[1 + n]);
+        }
+        uint256 floor = registry.cellFloorOf(d.custodian);
+        if (publicInputs[n] < floor) revert CellFloor(floor, publicInputs[n]);
+    }
+
+    /// @dev Reverts unless `accreditor` is unset or attests `custodian`.
+    function _checkAccepted(address accreditor, uint256 datasetId, address custodian)
+        internal
+        view
+    {
+        if (accreditor != address(0) && !accreditations.isAccredited(accreditor, custodian)) {
+            revert CustodianNotAccepted(datasetId, custodian);
         }
     }
 
@@ -228,6 +263,14 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
             suppressed,
             price
         );
+    }
+
+    /// @notice Allows or disallows an ERC-20 for new queries. Only the owner. Not timelocked:
+    /// it touches no existing escrow, and credits are kept per token. Emits `TokenAllowed`.
+    /// @param token The token (a plain ERC-20: no rebasing, fees or blocklists).
+    /// @param allowed Whether new queries may escrow it.
+    function setTokenAllowed(address token, bool allowed) external onlyOwner {
+        _setTokenAllowed(token, allowed);
     }
 
     /// @notice After the deadline, credits the sponsor with the escrow of unanswered datasets.

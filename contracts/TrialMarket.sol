@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {IAccreditationRegistry} from "./interfaces/IAccreditationRegistry.sol";
 import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
 import {ITrialMarket} from "./interfaces/ITrialMarket.sol";
 import {ProofGate} from "./libraries/ProofGate.sol";
@@ -20,7 +21,8 @@ import {Escrow} from "./base/Escrow.sol";
 /// criteria..., (nullifier, payout) × B]`, exactly `2 + numConstants + 2B` words; an empty slot
 /// has nullifier and payout 0.
 ///
-/// Storage after the bases (`ProofGated`, `Escrow`): `registry` (immutable), `spent`,
+/// Storage after the bases (`ProofGated`, `Escrow`): `registry` and `accreditations`
+/// (immutable), `spent`,
 /// `_trials`. Credits are in ETH (token address(0)).
 contract TrialMarket is ITrialMarket, ProofGated, Escrow {
     /// @notice Trial ids are at least 2^128, so a nullifier can never equal a membership leaf.
@@ -37,6 +39,7 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         uint16 patientShareBps;
         bool refunded;
         uint32 numCriteria;
+        address accreditor;
         uint256 bounty;
         bytes32 specHash;
         bytes32 schemaHash;
@@ -45,22 +48,29 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
 
     /// @notice The dataset registry membership roots are read from.
     IDatasetRegistry public immutable registry;
+    /// @notice Where custodians' accreditations are read from.
+    IAccreditationRegistry public immutable accreditations;
     /// @notice Whether a nullifier was spent in a trial.
     mapping(uint256 trialId => mapping(uint256 nullifier => bool)) public spent;
     mapping(uint256 trialId => Trial) internal _trials;
 
     /// @param registry_ The dataset registry.
+    /// @param accreditations_ The accreditation registry.
     /// @param owner_ Who may change verifiers.
     /// @param circuitIds Eligibility circuits whose verifiers are set at deployment.
     /// @param circuits_ Verifier, schema and shape (criteria words, patient slots) of each.
     constructor(
         IDatasetRegistry registry_,
+        IAccreditationRegistry accreditations_,
         address owner_,
         bytes32[] memory circuitIds,
         Circuit[] memory circuits_
     ) ProofGated(owner_, circuitIds, circuits_) {
-        if (address(registry_) == address(0)) revert ZeroAddress();
+        if (address(registry_) == address(0) || address(accreditations_) == address(0)) {
+            revert ZeroAddress();
+        }
         registry = registry_;
+        accreditations = accreditations_;
     }
 
     /// @notice Opens a trial and escrows `bounty × cap` ETH (send it as value).
@@ -72,6 +82,9 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
     /// @param patientShareBps Share of the bounty paid to a patient payout address, if any.
     /// @param cap Maximum number of enrolments.
     /// @param deadline Last timestamp at which enrolments are accepted.
+    /// @param accreditor Only datasets of custodians this address attests can enrol (checked at
+    /// each enrolment). A sponsor that picks its custodians itself accredits them from its own
+    /// address and names that.
     function openTrial(
         uint256 trialId,
         bytes32 specHash,
@@ -80,14 +93,17 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         uint256 bounty,
         uint16 patientShareBps,
         uint32 cap,
-        uint64 deadline
+        uint64 deadline,
+        address accreditor
     ) external payable nonReentrant {
         if (trialId < MIN_TRIAL_ID || trialId >= ProofGate.SNARK_SCALAR_FIELD) {
             revert InvalidTrialId(trialId);
         }
         if (_trials[trialId].sponsor != address(0)) revert InvalidTrialId(trialId);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
-        if (bounty == 0 || cap == 0 || patientShareBps > BPS) revert InvalidTerms();
+        if (bounty == 0 || cap == 0 || patientShareBps > BPS || accreditor == address(0)) {
+            revert InvalidTerms();
+        }
         _checkConstantsCount(schemaHash, criteria.length);
         ProofGate.checkInField(criteria, 2);
         Trial storage t = _trials[trialId];
@@ -100,19 +116,24 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         t.specHash = specHash;
         t.schemaHash = schemaHash;
         t.criteriaHash = keccak256(abi.encodePacked(criteria));
+        t.accreditor = accreditor;
+        _emitOpened(trialId, t, criteria);
+        _collect(address(0), bounty * cap);
+    }
+
+    function _emitOpened(uint256 trialId, Trial storage t, uint256[] calldata criteria) internal {
         emit TrialOpened(
             trialId,
-            msg.sender,
-            specHash,
-            schemaHash,
-            t.criteriaHash,
+            t.sponsor,
+            t.specHash,
+            t.schemaHash,
             criteria,
-            bounty,
-            patientShareBps,
-            cap,
-            deadline
+            t.bounty,
+            t.patientShareBps,
+            t.cap,
+            t.deadline,
+            t.accreditor
         );
-        _collect(address(0), bounty * cap);
     }
 
     /// @notice Enrols the patients of one eligibility proof: spends each nullifier and credits
@@ -136,8 +157,8 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         }
         _checkInputCount(c, publicInputs);
         (uint256 datasetId, address custodian) = _checkInputs(t, trialId, publicInputs);
-        _verify(c, publicInputs, proof);
-        enrolled = _enroll(t, trialId, datasetId, custodian, publicInputs, keccak256(proof));
+        bytes32 proofHash = _verify(circuitId, c, publicInputs, proof);
+        enrolled = _enroll(t, trialId, datasetId, custodian, publicInputs, proofHash);
     }
 
     /// @dev Public inputs (of the circuit's count) must name this trial and its criteria and
@@ -158,9 +179,15 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         if (d.retired) revert DatasetRetired(datasetId);
         if (d.schemaHash != t.schemaHash) revert SchemaMismatch(t.schemaHash, d.schemaHash);
         custodian = d.custodian;
+        if (!accreditations.isAccredited(t.accreditor, custodian)) {
+            revert CustodianNotAccepted(datasetId, custodian);
+        }
     }
 
-    /// @dev Effects of a verified proof: spend nullifiers, count, credit, emit.
+    /// @dev Effects of a verified proof: spend nullifiers, count, credit, emit. A slot whose
+    /// patient is already enrolled (e.g. the patient enrolled themselves before a hospital's
+    /// batch landed) is skipped, so one early enrolment cannot sink a whole referral; a proof
+    /// that enrols nobody new reverts.
     function _enroll(
         Trial storage t,
         uint256 trialId,
@@ -169,31 +196,43 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         uint256[] calldata publicInputs,
         bytes32 proofHash
     ) internal returns (uint256 enrolled) {
+        uint256 firstSpent = 0; // nullifiers are never 0 (0 marks an empty slot)
         for (uint256 i = 2 + t.numCriteria; i < publicInputs.length; i += 2) {
-            if (publicInputs[i] == 0) continue;
-            _spend(
-                t, trialId, publicInputs[i], publicInputs[i + 1], datasetId, custodian, proofHash
-            );
-            ++enrolled;
+            uint256 nullifier = publicInputs[i];
+            if (nullifier == 0) continue;
+            if (_spend(t, trialId, i, datasetId, custodian, publicInputs, proofHash)) {
+                ++enrolled;
+            } else if (firstSpent == 0) {
+                firstSpent = nullifier;
+            }
         }
-        if (enrolled == 0) revert EmptyEnrolment();
+        if (enrolled == 0) {
+            if (firstSpent != 0) revert NullifierSpent(trialId, firstSpent);
+            revert EmptyEnrolment();
+        }
         uint256 total = t.enrolled + enrolled;
         if (total > t.cap) revert CapReached(trialId, t.cap);
         t.enrolled = uint32(total);
     }
 
-    /// @dev Spends one nullifier and credits the custodian and the patient's payout address.
+    /// @dev Spends the nullifier of the slot at `publicInputs[at]` and credits the custodian and
+    /// the patient's payout address (`publicInputs[at + 1]`); returns false, spending and
+    /// crediting nothing, for a nullifier already spent.
     function _spend(
         Trial storage t,
         uint256 trialId,
-        uint256 nullifier,
-        uint256 payout,
+        uint256 at,
         uint256 datasetId,
         address custodian,
+        uint256[] calldata publicInputs,
         bytes32 proofHash
-    ) internal {
+    ) internal returns (bool) {
+        (uint256 nullifier, uint256 payout) = (publicInputs[at], publicInputs[at + 1]);
         if (payout >> 160 != 0) revert InvalidPayout(payout);
-        if (spent[trialId][nullifier]) revert NullifierSpent(trialId, nullifier);
+        if (spent[trialId][nullifier]) {
+            emit EnrolmentSkipped(trialId, nullifier);
+            return false;
+        }
         spent[trialId][nullifier] = true;
         address patient = address(uint160(payout));
         uint256 patientAmount = patient == address(0) ? 0 : t.bounty * t.patientShareBps / BPS;
@@ -210,6 +249,7 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
             patientAmount,
             proofHash
         );
+        return true;
     }
 
     /// @notice After the deadline, credits the sponsor with the bounties of unused places.

@@ -2,19 +2,32 @@
 pragma solidity 0.8.19;
 
 import {Script, console2} from "forge-std/Script.sol";
+import {AccreditationRegistry} from "../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
 import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
 
-/// @notice Deploys the registry, every generated verifier listed in
+/// @notice Deploys the dataset and accreditation registries, every generated verifier listed in
 /// `contracts/verifiers/verifiers.json` (contract name → circuit id, kind, schema hash, constants
 /// count, patient slots), the query market with the aggregate verifiers set and the trial market
 /// with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT` (default
 /// `deployments/<chain id>.json`) for the Rust client.
 ///
-/// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --private-key $KEY --broadcast
+/// The deploying key comes from the environment (`DEPLOYER_PRIVATE_KEY`) or from forge's own
+/// wallet options (`--account` keystore, `--ledger`), never `--private-key` (a command line is
+/// readable by every local process). The owner is `MARKET_OWNER`, by default the deployer.
+///
+/// Verifiers built from the development KZG params (`"params": {"kind": "dev-insecure"}` in the
+/// manifest, or no `params` recorded) accept forged proofs: on any chain but the local one
+/// (31337) the script refuses them unless `ZKCOHORT_ALLOW_DEV_PARAMS=1` (a throwaway test chain).
+///
+/// DEPLOYER_PRIVATE_KEY=$KEY forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --broadcast
+/// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --account NAME --broadcast
 contract Deploy is Script {
+    /// @dev anvil's (and the demo's) chain id: the only chain dev-params verifiers may reach.
+    uint256 internal constant LOCAL_CHAIN_ID = 31337;
+
     struct Verifiers {
         bytes32[] circuitIds;
         IProofGated.Circuit[] circuits;
@@ -22,20 +35,27 @@ contract Deploy is Script {
     }
 
     function run() external {
-        address owner = vm.envOr("MARKET_OWNER", msg.sender);
-        vm.startBroadcast();
+        uint256 key = vm.envOr("DEPLOYER_PRIVATE_KEY", uint256(0));
+        address owner = vm.envOr("MARKET_OWNER", key == 0 ? msg.sender : vm.addr(key));
+        _checkParams(vm.readFile("contracts/verifiers/verifiers.json"));
+        if (key == 0) vm.startBroadcast();
+        else vm.startBroadcast(key);
         DatasetRegistry registry = new DatasetRegistry();
+        AccreditationRegistry accreditations = new AccreditationRegistry();
         (Verifiers memory aggregate, Verifiers memory eligibility, string memory verifiers) =
             _deployVerifiers();
-        QueryMarket market =
-            new QueryMarket(registry, owner, aggregate.circuitIds, aggregate.circuits);
-        TrialMarket trials =
-            new TrialMarket(registry, owner, eligibility.circuitIds, eligibility.circuits);
+        QueryMarket market = new QueryMarket(
+            registry, accreditations, owner, aggregate.circuitIds, aggregate.circuits
+        );
+        TrialMarket trials = new TrialMarket(
+            registry, accreditations, owner, eligibility.circuitIds, eligibility.circuits
+        );
         vm.stopBroadcast();
 
         string memory root = "deployment";
         vm.serializeUint(root, "chain_id", block.chainid);
         vm.serializeAddress(root, "registry", address(registry));
+        vm.serializeAddress(root, "accreditations", address(accreditations));
         vm.serializeAddress(root, "market", address(market));
         vm.serializeAddress(root, "trials", address(trials));
         vm.serializeAddress(root, "owner", owner);
@@ -45,9 +65,50 @@ contract Deploy is Script {
         );
         vm.writeJson(json, path);
         console2.log("registry", address(registry));
+        console2.log("accreditations", address(accreditations));
         console2.log("market", address(market));
         console2.log("trials", address(trials));
         console2.log("deployment written to", path);
+    }
+
+    /// @dev Reverts if a verifier of `manifest` was built from development params (or records no
+    /// params) and this is not the local chain, unless `ZKCOHORT_ALLOW_DEV_PARAMS=1`, which
+    /// logs a warning instead.
+    function _checkParams(string memory manifest) internal view {
+        string[] memory names = vm.parseJsonKeys(manifest, "$");
+        string memory insecure;
+        for (uint256 i; i < names.length; ++i) {
+            string memory kind = string.concat(".", names[i], ".params.kind");
+            if (
+                !vm.keyExistsJson(manifest, kind)
+                    || keccak256(bytes(vm.parseJsonString(manifest, kind))) != keccak256("file")
+            ) {
+                insecure = string.concat(
+                    insecure, bytes(insecure).length == 0 ? "" : ", ", names[i]
+                );
+            }
+        }
+        if (bytes(insecure).length == 0 || block.chainid == LOCAL_CHAIN_ID) return;
+        string memory what = string.concat(
+            "verifiers built from INSECURE development KZG parameters (",
+            insecure,
+            ") on chain ",
+            vm.toString(block.chainid),
+            ": anyone can forge their proofs"
+        );
+        if (keccak256(bytes(vm.envOr("ZKCOHORT_ALLOW_DEV_PARAMS", string("")))) != keccak256("1")) {
+            revert(
+                string.concat(
+                    "Deploy: refusing to deploy ",
+                    what,
+                    ". Regenerate them from ceremony params (zkcohort setup --params FILE --params-sha256 HEX), or set ZKCOHORT_ALLOW_DEV_PARAMS=1 for a throwaway test chain."
+                )
+            );
+        }
+        console2.log("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        console2.log(string.concat("WARNING: ZKCOHORT_ALLOW_DEV_PARAMS=1: deploying ", what, "."));
+        console2.log("Never hold real value on these contracts.");
+        console2.log("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
     }
 
     /// @dev Deploys every verifier of the manifest; sorts them into aggregate and eligibility

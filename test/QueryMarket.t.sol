@@ -28,6 +28,15 @@ contract TestToken is ERC20 {
     }
 }
 
+/// @notice A token whose balances change by themselves: it reports 10% less than it holds for
+/// any account above 1 ether (a stand-in for a negative rebase).
+contract RebasingToken is TestToken {
+    function balanceOf(address owner) public view override returns (uint256) {
+        uint256 b = super.balanceOf(owner);
+        return b > 1 ether ? b - b / 10 : b;
+    }
+}
+
 /// @notice A custodian contract that re-enters `withdraw` from its receive hook.
 contract ReentrantCustodian {
     QueryMarket internal market;
@@ -70,18 +79,59 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
 
     // ---- setVerifier ----
 
-    function test_ownerSetsVerifierWithEvent() public {
+    /// Regression (issue #14): the owner could swap a verifier at once. A change is now
+    /// proposed with an event and applies only after `VERIFIER_DELAY`, by anyone.
+    function test_attack_verifierChangeWithoutNotice() public {
         address replacement = address(new AggregateVerifier());
+        uint64 eta = uint64(block.timestamp) + market.VERIFIER_DELAY();
+        vm.expectEmit(address(market));
+        emit VerifierProposed(circuitId, schemaHash, replacement, uint32(constants.length), 0, eta);
+        vm.prank(owner);
+        market.proposeVerifier(circuitId, _aggregate(replacement, schemaHash));
+        (address v,,,) = market.circuits(circuitId);
+        assertEq(v, verifier, "nothing changes at once");
+        vm.expectRevert(abi.encodeWithSelector(VerifierNotYetDue.selector, circuitId, eta));
+        market.applyVerifier(circuitId);
+        vm.warp(eta);
         vm.expectEmit(address(market));
         emit VerifierSet(circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0);
-        vm.prank(owner);
-        market.setVerifier(circuitId, _aggregate(replacement, schemaHash));
-        (address v, uint32 n, uint32 b, bytes32 s) = market.circuits(circuitId);
-        assertEq(v, replacement);
+        vm.prank(sponsor);
+        market.applyVerifier(circuitId);
+        (address now_, uint32 n, uint32 b, bytes32 s) = market.circuits(circuitId);
+        assertEq(now_, replacement);
         assertEq(n, constants.length);
         assertEq(b, 0);
         assertEq(s, schemaHash);
         assertEq(market.constantsOf(schemaHash), constants.length);
+        vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
+        market.applyVerifier(circuitId);
+    }
+
+    function test_ownerCancelsAProposalAndRemovesAtOnce() public {
+        vm.startPrank(owner);
+        market.proposeVerifier(circuitId, _aggregate(address(new AggregateVerifier()), schemaHash));
+        vm.expectEmit(address(market));
+        emit VerifierProposalCancelled(circuitId);
+        market.cancelVerifier(circuitId);
+        vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
+        market.cancelVerifier(circuitId);
+        market.removeVerifier(circuitId);
+        vm.stopPrank();
+        (address v,,,) = market.circuits(circuitId);
+        assertEq(v, address(0));
+        assertEq(market.constantsOf(schemaHash), 0);
+        vm.warp(block.timestamp + 3 days);
+        vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
+        market.applyVerifier(circuitId);
+    }
+
+    /// Every accepted proof names the circuit and the verifier that checked it, so an audit can
+    /// re-verify it against the right key even after a verifier change.
+    function test_claimEmitsProofAccepted() public {
+        uint256 q = _postAll();
+        vm.expectEmit(address(market));
+        emit ProofAccepted(circuitId, verifier, keccak256(answers[0].proof));
+        _claim(q, 0);
     }
 
     /// The manifest the deploy script reads gives the fixture circuit's shape.
@@ -99,9 +149,14 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     }
 
     function test_attack_unauthorisedVerifierChange() public {
-        vm.prank(hospitals[0]);
+        vm.startPrank(hospitals[0]);
         vm.expectRevert(Ownable.Unauthorized.selector);
-        market.setVerifier(circuitId, _aggregate(address(0xBAD), schemaHash));
+        market.proposeVerifier(circuitId, _aggregate(address(0xBAD), schemaHash));
+        vm.expectRevert(Ownable.Unauthorized.selector);
+        market.removeVerifier(circuitId);
+        vm.expectRevert(Ownable.Unauthorized.selector);
+        market.cancelVerifier(circuitId);
+        vm.stopPrank();
         (address v,,,) = market.circuits(circuitId);
         assertEq(v, verifier);
     }
@@ -113,14 +168,14 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.startPrank(owner);
         c.batch = 1;
         vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 1));
-        market.setVerifier(keccak256("other"), c);
+        market.proposeVerifier(keccak256("other"), c);
         c.batch = 0;
         c.numConstants = 0;
         vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, 0, 0));
-        market.setVerifier(keccak256("other"), c);
+        market.proposeVerifier(keccak256("other"), c);
         c.numConstants = uint32(constants.length) - 2;
         vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 0));
-        market.setVerifier(keccak256("other"), c);
+        market.proposeVerifier(keccak256("other"), c);
         vm.stopPrank();
     }
 
@@ -131,7 +186,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         address eoa = makeAddr("not-a-verifier");
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(NotAContract.selector, eoa));
-        market.setVerifier(circuitId, _aggregate(eoa, schemaHash));
+        market.proposeVerifier(circuitId, _aggregate(eoa, schemaHash));
 
         // A verifier whose code is gone after it was set (selfdestruct; here vm.etch) is
         // caught at claim time, with a garbage proof.
@@ -141,6 +196,57 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.expectRevert(abi.encodeWithSelector(NotAContract.selector, verifier));
         market.claim(q, datasetIds[0], answers[0].inputs, hex"00");
         assertFalse(market.claimed(q, datasetIds[0]));
+    }
+
+    /// Regression (issue #14): a query that names an accreditor pays only custodians it
+    /// attests: an unvetted custodian's dataset cannot be targeted, and a custodian whose
+    /// accreditation is revoked after posting cannot claim (its escrow goes back at refund).
+    function test_attack_unaccreditedCustodianIsNotPaid() public {
+        address fabricator = makeAddr("fabricator");
+        vm.prank(fabricator);
+        uint256 fake = registry.register(
+            bytes32(uint256(123)), schemaHash, answers[0].recordCount, circuitId, 0
+        );
+        uint256[] memory ids = new uint256[](2);
+        (ids[0], ids[1]) = (datasetIds[0], fake);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, fake, fabricator));
+        market.postQuery{value: 2 * PRICE}(
+            specHash, constants, ids, address(0), PRICE, _later(), accreditor
+        );
+        vm.prank(sponsor);
+        uint256 q = market.postQuery{value: 3 * PRICE}(
+            specHash, constants, datasetIds, address(0), PRICE, _later(), accreditor
+        );
+        _claim(q, 0);
+        vm.prank(accreditor);
+        accreditations.revoke(hospitals[1]);
+        vm.prank(hospitals[1]);
+        vm.expectRevert(
+            abi.encodeWithSelector(CustodianNotAccepted.selector, datasetIds[1], hospitals[1])
+        );
+        market.claim(q, datasetIds[1], answers[1].inputs, answers[1].proof);
+        assertEq(market.query(q).answered, 1);
+    }
+
+    /// Regression (issue #14): the cell floor was the sponsor's to lower (`min_cohort` 1 turned
+    /// small-cell suppression off). The protocol floor is 11; a custodian may set a higher one
+    /// for its datasets, which a claim must meet.
+    function test_attack_sponsorLowersTheCellFloor() public {
+        uint256[] memory lowered = constants;
+        lowered[lowered.length - 1] = 1;
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(CellFloor.selector, 11, 1));
+        market.postQuery{value: 3 * PRICE}(
+            specHash, lowered, datasetIds, address(0), PRICE, _later(), address(0)
+        );
+        uint256 q = _postAll();
+        vm.prank(hospitals[0]);
+        registry.setCellFloor(20);
+        vm.prank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(CellFloor.selector, 20, 11));
+        market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
+        _claim(q, 1);
     }
 
     /// Regression (issue #11): the realignment attack. The generated verifier reads calldata
@@ -165,7 +271,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
             abi.encodeWithSelector(WrongConstantsCount.selector, constants.length, truncated.length)
         );
         market.postQuery{value: PRICE}(
-            specHash, truncated, _one(datasetIds[0]), address(0), PRICE, _later()
+            specHash, truncated, _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
         );
     }
 
@@ -177,8 +283,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         bytes32 otherCircuit = keccak256("agg1-other");
         IProofGated.Circuit memory c = _aggregate(verifier, otherSchema);
         c.numConstants = uint32(truncated.length);
-        vm.prank(owner);
-        market.setVerifier(otherCircuit, c);
+        _setCircuit(otherCircuit, c);
         vm.prank(hospitals[2]);
         uint256 otherDataset = registry.register(
             bytes32(uint256(7)), otherSchema, answers[0].recordCount, otherCircuit, 0
@@ -187,11 +292,14 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         (mixed[0], mixed[1]) = (datasetIds[0], otherDataset);
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(SchemaMismatch.selector, schemaHash, otherSchema));
-        market.postQuery{value: 2 * PRICE}(specHash, truncated, mixed, address(0), PRICE, _later());
+        market.postQuery{value: 2 * PRICE}(
+            specHash, truncated, mixed, address(0), PRICE, _later(), address(0)
+        );
         // On its own, the other schema's query is fine: its count is its circuit's.
+        truncated[truncated.length - 1] = 11;
         vm.prank(sponsor);
         market.postQuery{value: PRICE}(
-            specHash, truncated, _one(otherDataset), address(0), PRICE, _later()
+            specHash, truncated, _one(otherDataset), address(0), PRICE, _later(), address(0)
         );
     }
 
@@ -294,25 +402,31 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         uint64 later = uint64(block.timestamp + 1);
         vm.startPrank(sponsor);
         vm.expectRevert(IQueryMarket.NoTargets.selector);
-        market.postQuery(specHash, constants, none, address(0), PRICE, later);
+        market.postQuery(specHash, constants, none, address(0), PRICE, later, address(0));
         vm.expectRevert(
             abi.encodeWithSelector(IQueryMarket.DeadlineInPast.selector, uint64(block.timestamp))
         );
         market.postQuery{value: 3 * PRICE}(
-            specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp)
+            specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp), address(0)
         );
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 3 * PRICE, PRICE));
-        market.postQuery{value: PRICE}(specHash, constants, datasetIds, address(0), PRICE, later);
+        market.postQuery{value: PRICE}(
+            specHash, constants, datasetIds, address(0), PRICE, later, address(0)
+        );
         vm.expectRevert(IQueryMarket.ZeroPrice.selector);
-        market.postQuery(specHash, constants, datasetIds, address(0), 0, later);
+        market.postQuery(specHash, constants, datasetIds, address(0), 0, later, address(0));
         uint256[] memory dup = new uint256[](2);
         (dup[0], dup[1]) = (datasetIds[1], datasetIds[1]);
         vm.expectRevert(IQueryMarket.TargetsNotStrictlyIncreasing.selector);
-        market.postQuery{value: 2 * PRICE}(specHash, constants, dup, address(0), PRICE, later);
+        market.postQuery{value: 2 * PRICE}(
+            specHash, constants, dup, address(0), PRICE, later, address(0)
+        );
         uint256[] memory big = constants;
         big[0] = R;
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 1));
-        market.postQuery{value: 3 * PRICE}(specHash, big, datasetIds, address(0), PRICE, later);
+        market.postQuery{value: 3 * PRICE}(
+            specHash, big, datasetIds, address(0), PRICE, later, address(0)
+        );
         vm.stopPrank();
     }
 
@@ -322,14 +436,20 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IQueryMarket.DatasetRetired.selector, datasetIds[1]));
         market.postQuery{value: 3 * PRICE}(
-            specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp + 1)
+            specHash,
+            constants,
+            datasetIds,
+            address(0),
+            PRICE,
+            uint64(block.timestamp + 1),
+            address(0)
         );
         uint256[] memory unknown = new uint256[](1);
         unknown[0] = 99;
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IDatasetRegistryEvents.UnknownDataset.selector, 99));
         market.postQuery{value: PRICE}(
-            specHash, constants, unknown, address(0), PRICE, uint64(block.timestamp + 1)
+            specHash, constants, unknown, address(0), PRICE, uint64(block.timestamp + 1), address(0)
         );
     }
 
@@ -496,7 +616,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         bytes32[] memory cids = new bytes32[](1);
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         (cids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, owner, cids, cs);
+        market = new QueryMarket(registry, accreditations, owner, cids, cs);
         vm.prank(hospitals[0]);
         uint256 id = registry.register(
             answers[0].commitment, schemaHash, answers[0].recordCount + 5, circuitId, 0
@@ -518,7 +638,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     function test_claimWithoutVerifier() public {
         uint256 q = _postAll();
         vm.prank(owner);
-        market.setVerifier(circuitId, _aggregate(address(0), schemaHash));
+        market.removeVerifier(circuitId);
         vm.prank(hospitals[0]);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NoVerifier.selector, circuitId));
         market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
@@ -578,7 +698,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         (ids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, owner, ids, cs);
+        market = new QueryMarket(registry, accreditations, owner, ids, cs);
         attacker = new ReentrantCustodian(market);
         uint256 d = attacker.register(
             registry, answers[0].commitment, schemaHash, answers[0].recordCount, circuitId
@@ -602,6 +722,10 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
 
     function test_erc20EscrowClaimAndRefund() public {
         TestToken token = new TestToken();
+        vm.expectEmit(address(market));
+        emit TokenAllowed(address(token), true);
+        vm.prank(owner);
+        market.setTokenAllowed(address(token), true);
         token.mint(sponsor, 10 ether);
         vm.startPrank(sponsor);
         token.approve(address(market), type(uint256).max);
@@ -611,7 +735,8 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
             datasetIds,
             address(token),
             2 ether,
-            uint64(block.timestamp + 1 days)
+            uint64(block.timestamp + 1 days),
+            address(0)
         );
         vm.stopPrank();
         assertEq(token.balanceOf(address(market)), 6 ether);
@@ -630,11 +755,39 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
 
     function test_erc20RejectsEthValue() public {
         TestToken token = new TestToken();
+        vm.prank(owner);
+        market.setTokenAllowed(address(token), true);
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 0, 1));
         market.postQuery{value: 1}(
-            specHash, constants, datasetIds, address(token), 1, uint64(block.timestamp + 1)
+            specHash,
+            constants,
+            datasetIds,
+            address(token),
+            1,
+            uint64(block.timestamp + 1),
+            address(0)
         );
+    }
+
+    /// Regression (issue #14): credits are pooled per token, so a rebasing token left the last
+    /// withdrawer of an unrelated query unpaid. Only tokens the owner allowed can be escrowed.
+    function test_attack_rebasingTokenIsRefused() public {
+        RebasingToken token = new RebasingToken();
+        token.mint(sponsor, 10 ether);
+        vm.startPrank(sponsor);
+        token.approve(address(market), type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(TokenNotAllowed.selector, address(token)));
+        market.postQuery(
+            specHash, constants, datasetIds, address(token), 1 ether, _later(), address(0)
+        );
+        vm.stopPrank();
+        vm.prank(hospitals[0]);
+        vm.expectRevert(Ownable.Unauthorized.selector);
+        market.setTokenAllowed(address(token), true);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(TokenNotAllowed.selector, address(0)));
+        market.setTokenAllowed(address(0), false);
     }
 
     // ---- fuzz ----
@@ -649,7 +802,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         }
         vm.prank(sponsor);
         uint256 q = market.postQuery{value: uint256(price) * ids.length}(
-            specHash, constants, ids, address(0), price, uint64(block.timestamp + 1)
+            specHash, constants, ids, address(0), price, uint64(block.timestamp + 1), address(0)
         );
         assertEq(market.locked(q), uint256(price) * ids.length);
         assertEq(address(market).balance, uint256(price) * ids.length);

@@ -70,7 +70,13 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(sponsor);
         queries.push(
             market.postQuery{value: total}(
-                specHash, constants, ids, address(0), price, uint64(block.timestamp + duration)
+                specHash,
+                constants,
+                ids,
+                address(0),
+                price,
+                uint64(block.timestamp + duration),
+                address(0)
             )
         );
         escrowed += total;

@@ -116,13 +116,13 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         cs[0] = _single(verifierB1, schemaHash);
         vm.expectRevert(IProofGated.ZeroAddress.selector);
-        new TrialMarket(DatasetRegistry(address(0)), owner, ids, cs);
+        new TrialMarket(DatasetRegistry(address(0)), accreditations, owner, ids, cs);
         vm.expectRevert(IProofGated.ZeroAddress.selector);
-        new TrialMarket(registry, address(0), ids, cs);
+        new TrialMarket(registry, accreditations, address(0), ids, cs);
         vm.expectRevert(IProofGated.LengthMismatch.selector);
-        new TrialMarket(registry, owner, new bytes32[](2), cs);
+        new TrialMarket(registry, accreditations, owner, new bytes32[](2), cs);
         vm.expectRevert(IProofGated.LengthMismatch.selector);
-        new TrialMarket(registry, owner, ids, new IProofGated.Circuit[](0));
+        new TrialMarket(registry, accreditations, owner, ids, new IProofGated.Circuit[](0));
     }
 
     /// The constructor applies the same checks as `setVerifier`.
@@ -132,22 +132,25 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (cs[0], cs[1]) = (_single(verifierB1, schemaHash), _batch(address(0xBEEF), schemaHash));
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, address(0xBEEF)));
-        new TrialMarket(registry, owner, ids, cs);
+        new TrialMarket(registry, accreditations, owner, ids, cs);
         cs[1] = _circuit(verifierB4, 13, BATCH_SLOTS, schemaHash);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 13, BATCH_SLOTS));
-        new TrialMarket(registry, owner, ids, cs);
+        new TrialMarket(registry, accreditations, owner, ids, cs);
         cs[1] = _circuit(verifierB4, uint32(NUM_CRITERIA), 0, schemaHash);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, 0));
-        new TrialMarket(registry, owner, ids, cs);
+        new TrialMarket(registry, accreditations, owner, ids, cs);
     }
 
     function test_ownerSetsVerifierWithEvent() public {
         address fake = address(new AcceptingVerifier());
+        vm.prank(owner);
+        market.proposeVerifier(singleCircuit, _single(fake, OTHER_SCHEMA));
+        vm.warp(block.timestamp + market.VERIFIER_DELAY());
         vm.expectEmit(address(market));
         emit VerifierSet(
             singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS
         );
-        _setCircuit(singleCircuit, _single(fake, OTHER_SCHEMA));
+        market.applyVerifier(singleCircuit);
         (address v, uint32 c, uint32 b, bytes32 s) = market.circuits(singleCircuit);
         assertEq(v, fake);
         assertEq(c, NUM_CRITERIA);
@@ -156,12 +159,10 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertEq(market.constantsOf(OTHER_SCHEMA), NUM_CRITERIA, "learnt from the circuit");
     }
 
-    /// A removal (zero verifier) is allowed, and emits the verifier it removes.
+    /// A removal takes effect at once (an emergency stop), and emits the verifier it removes.
     function test_ownerRemovesVerifierWithEvent() public {
         vm.expectEmit(address(market));
-        emit VerifierSet(
-            batchCircuit, schemaHash, verifierB4, address(0), uint32(NUM_CRITERIA), BATCH_SLOTS
-        );
+        emit VerifierSet(batchCircuit, schemaHash, verifierB4, address(0), 0, 0);
         _setCircuit(batchCircuit, _batch(address(0), schemaHash));
         (address v,,,) = market.circuits(batchCircuit);
         assertEq(v, address(0));
@@ -173,7 +174,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         for (uint256 i; i < callers.length; ++i) {
             vm.prank(callers[i]);
             vm.expectRevert(Ownable.Unauthorized.selector);
-            market.setVerifier(singleCircuit, _single(fake, schemaHash));
+            market.proposeVerifier(singleCircuit, _single(fake, schemaHash));
         }
         (address v,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
@@ -189,7 +190,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertEq(eoa.code.length, 0);
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, eoa));
-        market.setVerifier(singleCircuit, _single(eoa, schemaHash));
+        market.proposeVerifier(singleCircuit, _single(eoa, schemaHash));
         (address v,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1, "the real verifier stays");
         // The scratch reproduction's junk proof is therefore refused by the real verifier.
@@ -200,7 +201,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         // Nor under a new circuit id (here with the hospital's account, an EOA).
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, hospital));
-        market.setVerifier(keccak256("elig1-new"), _batch(hospital, schemaHash));
+        market.proposeVerifier(keccak256("elig1-new"), _batch(hospital, schemaHash));
     }
 
     /// A circuit with no criteria words or no patient slot is refused, and so is one that
@@ -223,7 +224,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
                     IProofGated.InvalidShape.selector, bad[i].numConstants, bad[i].batch
                 )
             );
-            market.setVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
+            market.proposeVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
         }
         (address v, uint32 c, uint32 b,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
@@ -236,7 +237,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertEq(market.constantsOf(OTHER_SCHEMA), 9);
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, n, 1));
-        market.setVerifier(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
+        market.proposeVerifier(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
     }
 
     /// @notice A wrong shape for a schema can be corrected: removing the schema's last
@@ -259,6 +260,54 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
 
     /// @notice A verifier whose code is gone (self-destructed, or never deployed on this
     /// chain) would accept everything: a call to it succeeds with empty data. Enrolment checks.
+    /// Regression (issue #14): anyone could drain a trial with invented patients. An address
+    /// nobody vetted registers a cohort in which every record meets the criteria, issues itself
+    /// credentials and enrols with valid proofs. Now a trial names an accreditor, and only
+    /// datasets of custodians it attests can enrol: the fabricator takes nothing and the
+    /// sponsor's refund is whole.
+    function test_attack_fabricatedCohortCannotDrainATrial() public {
+        address fabricator = makeAddr("fabricator");
+        (registry, market) = _deploy();
+        vm.prank(fabricator);
+        uint256 fake =
+            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        _openDefault();
+        vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, fake, fabricator));
+        _enroll(singleA);
+        vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, fake, fabricator));
+        _enroll(batchCDE);
+        assertEq(market.pendingWithdrawals(address(0), fabricator), 0);
+        vm.warp(block.timestamp + DURATION + 1);
+        vm.prank(sponsor);
+        market.refund(trialId);
+        assertEq(market.pendingWithdrawals(address(0), sponsor), BOUNTY * CAP);
+    }
+
+    /// A trial must name an accreditor; a revoked accreditation stops further enrolments.
+    function test_accreditationIsRequiredAndRevocable() public {
+        vm.deal(sponsor, BOUNTY * CAP);
+        vm.prank(sponsor);
+        vm.expectRevert(InvalidTerms.selector);
+        market.openTrial{value: BOUNTY * CAP}(
+            trialId,
+            specHash,
+            schemaHash,
+            criteria,
+            BOUNTY,
+            SHARE_BPS,
+            CAP,
+            uint64(block.timestamp + DURATION),
+            address(0)
+        );
+        _openDefault();
+        _enroll(singleA);
+        vm.prank(accreditor);
+        accreditations.revoke(hospital);
+        vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, datasetId, hospital));
+        _enroll(singleB);
+        assertEq(market.trial(trialId).enrolled, 1);
+    }
+
     function test_attack_verifierCodeVanished() public {
         _openDefault();
         vm.etch(verifierB1, "");
@@ -277,12 +326,12 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
             sponsor,
             specHash,
             schemaHash,
-            criteriaHash,
             criteria,
             BOUNTY,
             SHARE_BPS,
             CAP,
-            deadline
+            deadline,
+            accreditor
         );
         _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
         assertEq(address(market).balance, BOUNTY * CAP);
@@ -298,6 +347,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertEq(t.numCriteria, NUM_CRITERIA);
         assertEq(t.bounty, BOUNTY);
         assertEq(t.specHash, specHash);
+        assertEq(t.accreditor, accreditor);
         assertEq(t.schemaHash, schemaHash);
         assertEq(t.criteriaHash, criteriaHash);
     }
@@ -309,7 +359,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, bad[i]));
-            market.openTrial(bad[i], specHash, schemaHash, criteria, 1, 0, 1, deadline);
+            market.openTrial(bad[i], specHash, schemaHash, criteria, 1, 0, 1, deadline, accreditor);
         }
         // The bounds themselves are valid ids.
         _open(min, 1, 0, 1, deadline);
@@ -319,7 +369,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.deal(relayer, 1 ether);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, trialId));
-        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 0, 1, deadline);
+        market.openTrial{value: 1}(
+            trialId, specHash, schemaHash, criteria, 1, 0, 1, deadline, accreditor
+        );
         assertEq(market.trial(trialId).sponsor, sponsor);
     }
 
@@ -329,7 +381,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.DeadlineInPast.selector, bad[i]));
-            market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 1, bad[i]);
+            market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 1, bad[i], accreditor);
         }
     }
 
@@ -338,13 +390,17 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.deal(sponsor, 10 ether);
         vm.startPrank(sponsor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, specHash, schemaHash, criteria, 0, 0, 1, deadline);
+        market.openTrial(trialId, specHash, schemaHash, criteria, 0, 0, 1, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 0, deadline);
+        market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 0, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_001, 1, deadline);
+        market.openTrial{value: 1}(
+            trialId, specHash, schemaHash, criteria, 1, 10_001, 1, deadline, accreditor
+        );
         // A 100% patient share is allowed.
-        market.openTrial{value: 1}(trialId, specHash, schemaHash, criteria, 1, 10_000, 1, deadline);
+        market.openTrial{value: 1}(
+            trialId, specHash, schemaHash, criteria, 1, 10_000, 1, deadline, accreditor
+        );
         vm.stopPrank();
     }
 
@@ -354,16 +410,18 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.startPrank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY));
         market.openTrial{value: BOUNTY}(
-            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
+            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(
             abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1)
         );
         market.openTrial{value: BOUNTY * CAP + 1}(
-            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline
+            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, 0));
-        market.openTrial(trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline);
+        market.openTrial(
+            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+        );
         vm.stopPrank();
         assertEq(address(market).balance, 0);
     }
@@ -383,7 +441,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
             abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, 13)
         );
         market.openTrial{value: BOUNTY * CAP}(
-            trialId, specHash, schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline
+            trialId, specHash, schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.trial(trialId);
@@ -406,7 +464,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
                     IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, lengths[i]
                 )
             );
-            market.openTrial(trialId, specHash, schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1));
+            market.openTrial(
+                trialId, specHash, schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+            );
         }
     }
 
@@ -419,13 +479,21 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
             abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, NUM_CRITERIA)
         );
         market.openTrial{value: 1}(
-            trialId, specHash, OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1)
+            trialId,
+            specHash,
+            OTHER_SCHEMA,
+            criteria,
+            1,
+            0,
+            1,
+            uint64(block.timestamp + 1),
+            accreditor
         );
         uint256[] memory none = new uint256[](0);
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, 0));
         market.openTrial{value: 1}(
-            trialId, specHash, OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1)
+            trialId, specHash, OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
     }
 
@@ -434,7 +502,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         bad[3] = R;
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 2 + 3));
-        market.openTrial(trialId, specHash, schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1));
+        market.openTrial(
+            trialId, specHash, schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+        );
     }
 
     // ---- enroll: the happy path with real proofs ----
@@ -599,25 +669,27 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         );
     }
 
-    /// A batch re-enrolling A reverts as a whole: F, enrolled in the same call, is not either.
-    function test_attack_reusedNullifierInBatch() public {
+    /// A batch holding A, already enrolled, skips A (no second payment, `EnrolmentSkipped`) and
+    /// enrols F: one early enrolment cannot sink a hospital's referral. Replaying the batch
+    /// then enrols nobody new and reverts.
+    function test_batchSkipsAnAlreadyEnrolledPatient() public {
         _openDefault();
         _enroll(singleA);
         assertEq(batchWithA.nullifiers[1], singleA.nullifiers[0], "A is in the batch");
         uint256 f = batchWithA.nullifiers[0];
-        vm.prank(relayer);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
-            )
-        );
-        market.enroll(trialId, batchWithA.circuitId, batchWithA.inputs, batchWithA.proof);
-        assertFalse(market.spent(trialId, f), "F is not enrolled either");
-        assertEq(market.trial(trialId).enrolled, 1);
-        assertEq(market.pendingWithdrawals(address(0), batchWithA.payouts[0]), 0);
+        uint256 cut = BOUNTY - _share(BOUNTY, SHARE_BPS);
+        vm.expectEmit(address(market));
+        emit EnrolmentSkipped(trialId, singleA.nullifiers[0]);
+        assertEq(_enroll(batchWithA), 1);
+        assertTrue(market.spent(trialId, f), "F is enrolled");
+        assertEq(market.trial(trialId).enrolled, 2);
         assertEq(
-            market.pendingWithdrawals(address(0), hospital), BOUNTY - _share(BOUNTY, SHARE_BPS)
+            market.pendingWithdrawals(address(0), batchWithA.payouts[0]), _share(BOUNTY, SHARE_BPS)
         );
+        assertEq(market.pendingWithdrawals(address(0), hospital), 2 * cut, "A is paid once");
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.NullifierSpent.selector, trialId, f));
+        market.enroll(trialId, batchWithA.circuitId, batchWithA.inputs, batchWithA.proof);
     }
 
     function test_attack_singleAfterBatchWithSamePatient() public {
@@ -905,14 +977,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertFalse(market.spent(trialId, batchWithA.nullifiers[0]), "F is not enrolled");
         assertEq(market.trial(trialId).enrolled, 1);
         assertEq(market.pendingWithdrawals(address(0), batchWithA.payouts[0]), 0);
-        // The whole batch still reverts on A.
-        vm.prank(relayer);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                ITrialMarket.NullifierSpent.selector, trialId, singleA.nullifiers[0]
-            )
-        );
-        market.enroll(trialId, batchCircuit, batchWithA.inputs, batchWithA.proof);
+        // The honest split still enrols F alone (A is skipped).
+        assertEq(_enroll(batchWithA), 1);
+        assertEq(market.trial(trialId).enrolled, 2);
     }
 
     /// Finding 1, converse: padding the inputs (moving proof words into them) is refused as well.
@@ -1048,7 +1115,15 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.deal(sponsor, 1);
         vm.prank(sponsor);
         market.openTrial{value: 1}(
-            trialId, specHash, OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1)
+            trialId,
+            specHash,
+            OTHER_SCHEMA,
+            criteria,
+            1,
+            0,
+            1,
+            uint64(block.timestamp + 1),
+            accreditor
         );
         vm.prank(relayer);
         vm.expectRevert(
@@ -1189,6 +1264,8 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         // The hospital's dataset is held by a contract that re-enters `withdraw`.
         (registry, market) = _deploy();
         ReentrantCustodian attacker = new ReentrantCustodian(market);
+        vm.prank(accreditor);
+        accreditations.accredit(address(attacker));
         attacker.register(registry, commitment, schemaHash, recordCount, singleCircuit, memberRoot);
         _openDefault();
         _enroll(singleA);

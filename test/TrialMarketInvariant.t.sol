@@ -13,6 +13,8 @@ import {TrialBase} from "./utils/TrialBase.sol";
 /// enrolled where. The fixture's two trials (the only ones the real proofs verify for) are
 /// opened at construction; the random trials only ever end in refunds.
 contract TrialHandler is CommonBase, StdCheats, StdUtils {
+    /// The accreditor `TrialBase` has attest the hospital (same label, same address).
+    address internal accreditor = makeAddr("accreditor");
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416711978069531813576695000001;
     /// At most this many trials, so each is refunded and checked often enough.
@@ -179,7 +181,8 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
             bounty,
             shareBps,
             cap,
-            uint64(block.timestamp + duration)
+            uint64(block.timestamp + duration),
+            accreditor
         );
         trials.push(id);
         escrowed += total;

@@ -9,12 +9,17 @@ import {IEscrow} from "../interfaces/IEscrow.sol";
 /// @notice The pull-payment core shared by the markets: escrow in, credits, withdrawals and
 /// the refund rule. Every payment is a credit here first; the only transfer out is
 /// `withdraw`, by the payee, for its whole credit.
-/// @dev Storage: `pendingWithdrawals` (token → account → credit), after `ReentrancyGuard`'s
+/// @dev Storage: `pendingWithdrawals` (token → account → credit), `tokenAllowed`, after `ReentrancyGuard`'s
 /// fixed slot. The invariant every market keeps: the contract's balance of a token equals the
 /// sum of credits in it plus the escrow still locked in open queries or trials.
 abstract contract Escrow is IEscrow, ReentrancyGuard {
     /// @notice Credited, not yet withdrawn, per token (address(0) = ETH) and account.
     mapping(address token => mapping(address account => uint256)) public pendingWithdrawals;
+    /// @notice ERC-20s accepted for new escrows. Credits in one token are pooled across
+    /// queries, so a token whose balances change by themselves (rebasing, fee-on-transfer,
+    /// pausable or blocklisting) could leave a payee of an unrelated query unpaid: only plain
+    /// tokens are allowed, by the owner. Disallowing affects new escrows only.
+    mapping(address token => bool) public tokenAllowed;
 
     /// @notice Pays out the caller's whole credit in `token` (address(0) = ETH).
     /// @param token The token to withdraw.
@@ -31,17 +36,25 @@ abstract contract Escrow is IEscrow, ReentrancyGuard {
     }
 
     /// @dev Takes `total` into escrow from the caller: exactly `total` ETH as value, or exactly
-    /// `total` tokens received (a fee-on-transfer token is refused).
+    /// `total` tokens of an allowed token received (a fee-on-transfer token is refused).
     function _collect(address token, uint256 total) internal {
         if (token == address(0)) {
             if (msg.value != total) revert WrongPayment(total, msg.value);
         } else {
+            if (!tokenAllowed[token]) revert TokenNotAllowed(token);
             if (msg.value != 0) revert WrongPayment(0, msg.value);
             uint256 before = SafeTransferLib.balanceOf(token, address(this));
             SafeTransferLib.safeTransferFrom(token, msg.sender, address(this), total);
             uint256 received = SafeTransferLib.balanceOf(token, address(this)) - before;
             if (received != total) revert WrongPayment(total, received);
         }
+    }
+
+    /// @dev Allows or disallows an ERC-20 for new escrows; emits `TokenAllowed`.
+    function _setTokenAllowed(address token, bool allowed) internal {
+        if (token == address(0)) revert TokenNotAllowed(token);
+        tokenAllowed[token] = allowed;
+        emit TokenAllowed(token, allowed);
     }
 
     /// @dev Credits `amount` of `token` to `account` (a no-op for 0).

@@ -35,6 +35,8 @@ interface IDatasetRegistryEvents {
     );
     /// @notice A custodian retired a dataset: no new queries may target it.
     event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
+    /// @notice A custodian set the smallest cell it releases (its disclosure policy).
+    event CellFloorSet(address indexed custodian, uint64 floor);
 
     /// @notice The commitment was registered before.
     error CommitmentAlreadyRegistered(bytes32 commitment);
@@ -62,6 +64,11 @@ interface IDatasetRegistry is IDatasetRegistryEvents {
     /// @param datasetId The dataset id.
     /// @return The dataset record.
     function dataset(uint256 datasetId) external view returns (Dataset memory);
+
+    /// @notice The smallest cell `custodian` releases (0: the protocol floor alone applies).
+    /// @param custodian The custodian.
+    /// @return The custodian's floor.
+    function cellFloorOf(address custodian) external view returns (uint64);
 
     /// @notice Returns the dataset whose membership tree has this root; reverts with
     /// `UnknownMemberRoot` for a root nobody registered.

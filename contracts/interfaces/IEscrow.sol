@@ -8,6 +8,11 @@ interface IEscrow {
     /// @notice An account withdrew its credit in a token (address(0) = ETH).
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
 
+    /// @notice The owner allowed or disallowed an ERC-20 for new escrows.
+    event TokenAllowed(address indexed token, bool allowed);
+
+    /// @notice The token is not on the allowlist (ETH, address(0), always is).
+    error TokenNotAllowed(address token);
     /// @notice The escrow received differs from what the terms require.
     error WrongPayment(uint256 expected, uint256 received);
     /// @notice The caller has no credit in this token.

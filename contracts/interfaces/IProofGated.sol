@@ -37,10 +37,32 @@ interface IProofGated {
     error ZeroAddress();
     /// @notice Circuit ids and circuits differ in length.
     error LengthMismatch();
+    /// @notice The owner proposed a verifier for a circuit; anyone may apply it from `eta` on.
+    /// The notice lets sponsors and custodians see a verifier change coming.
+    event VerifierProposed(
+        bytes32 indexed circuitId,
+        bytes32 indexed schemaHash,
+        address verifier,
+        uint32 numConstants,
+        uint32 batch,
+        uint64 eta
+    );
+    /// @notice The owner withdrew a pending verifier proposal.
+    event VerifierProposalCancelled(bytes32 indexed circuitId);
+
+    /// @notice A proof of `circuitId` passed the gate: `verifier` (the one set for the circuit
+    /// at that moment) accepted it. With `VerifierSet`, this lets an auditor rebuild which
+    /// verifier checked which proof, and re-verify it from the transaction's calldata.
+    event ProofAccepted(bytes32 indexed circuitId, address indexed verifier, bytes32 proofHash);
+
     /// @notice A verifier must be a deployed contract (or zero, to remove one). A call to an
     /// address without code succeeds with empty return data, which is also what a generated
     /// verifier returns on success.
     error NotAContract(address verifier);
+    /// @notice No verifier proposal is pending for this circuit.
+    error NoPendingVerifier(bytes32 circuitId);
+    /// @notice The proposal's notice period has not run out.
+    error VerifierNotYetDue(bytes32 circuitId, uint64 eta);
     /// @notice A circuit's shape is empty, of the wrong kind for this market, or contradicts
     /// the constants count of another circuit of its schema.
     error InvalidShape(uint32 numConstants, uint32 batch);

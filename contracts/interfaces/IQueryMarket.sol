@@ -5,17 +5,19 @@ pragma solidity 0.8.19;
 /// @notice The query market's errors and audit trail: who asked what, against which
 /// commitments, with which proof, and who was paid.
 interface IQueryMarket {
-    /// @notice A sponsor posted and funded a query (its schema is its targets' schema).
+    /// @notice A sponsor posted and funded a query (its schema is its targets' schema; the
+    /// constants hash a claim must match is `keccak256(abi.encodePacked(constants))`). Only
+    /// custodians attested by `accreditor` are paid (address(0): the explicit targets alone).
     event QueryPosted(
         uint256 indexed queryId,
         address indexed sponsor,
         bytes32 indexed specHash,
-        bytes32 constantsHash,
         uint256[] constants,
         uint256[] datasetIds,
         address token,
         uint256 price,
-        uint64 deadline
+        uint64 deadline,
+        address accreditor
     );
     /// @notice A custodian's proof was verified and the custodian credited.
     event Claimed(
@@ -56,6 +58,10 @@ interface IQueryMarket {
     error CommitmentMismatch(uint256 datasetId);
     /// @notice The proof is not about the query's posted constants.
     error ConstantsMismatch(uint256 queryId);
+    /// @notice The query's accreditor does not attest the dataset's custodian.
+    error CustodianNotAccepted(uint256 datasetId, address custodian);
+    /// @notice The query's minimum cell size is below the protocol floor or the custodian's.
+    error CellFloor(uint256 minimum, uint256 received);
     /// @notice The proof's record count differs from the registered one.
     error RecordCountMismatch(uint256 expected, uint256 received);
 }

@@ -5,18 +5,20 @@ pragma solidity 0.8.19;
 /// @notice The trial market's errors and audit trail: which trial asked for what, which
 /// nullifier was spent against which dataset with which proof, and who was paid.
 interface ITrialMarket {
-    /// @notice A sponsor opened and funded a trial.
+    /// @notice A sponsor opened and funded a trial (the criteria hash a proof must match is
+    /// `keccak256(abi.encodePacked(criteria))`). Only datasets of custodians attested by
+    /// `accreditor` can enrol.
     event TrialOpened(
         uint256 indexed trialId,
         address indexed sponsor,
         bytes32 indexed specHash,
         bytes32 schemaHash,
-        bytes32 criteriaHash,
         uint256[] criteria,
         uint256 bounty,
         uint16 patientShareBps,
         uint32 cap,
-        uint64 deadline
+        uint64 deadline,
+        address accreditor
     );
     /// @notice A patient was enrolled: their nullifier is spent and the payees credited.
     event Enrolled(
@@ -29,6 +31,9 @@ interface ITrialMarket {
         uint256 patientAmount,
         bytes32 proofHash
     );
+    /// @notice A batch slot was skipped: its patient was already enrolled in the trial (by an
+    /// earlier proof). The batch's other patients are enrolled; nobody is paid twice.
+    event EnrolmentSkipped(uint256 indexed trialId, uint256 indexed nullifier);
     /// @notice The unused part of a trial's bounty pool was credited back to its sponsor.
     event TrialRefunded(uint256 indexed trialId, address indexed sponsor, uint256 amount);
 
@@ -40,8 +45,11 @@ interface ITrialMarket {
     error DeadlineInPast(uint64 deadline);
     /// @notice Enrolment is closed: the deadline has passed.
     error DeadlinePassed(uint256 trialId, uint64 deadline);
-    /// @notice Bounty and cap must be positive, and the patient share at most 100%.
+    /// @notice Bounty and cap must be positive, the patient share at most 100%, and an
+    /// accreditor named.
     error InvalidTerms();
+    /// @notice The trial's accreditor does not attest the dataset's custodian.
+    error CustodianNotAccepted(uint256 datasetId, address custodian);
     /// @notice The proof is for another trial.
     error TrialMismatch(uint256 trialId, uint256 received);
     /// @notice The proof is not about the trial's posted criteria.
@@ -52,7 +60,7 @@ interface ITrialMarket {
     error EmptyEnrolment();
     /// @notice A payout is not an address.
     error InvalidPayout(uint256 payout);
-    /// @notice This patient is already enrolled in the trial.
+    /// @notice Every patient of the proof is already enrolled in the trial.
     error NullifierSpent(uint256 trialId, uint256 nullifier);
     /// @notice The enrolments would exceed the trial's cap.
     error CapReached(uint256 trialId, uint32 cap);

@@ -8,6 +8,9 @@
 //!   from a path and checked against an expected SHA-256 before use.
 //! * **Keys** are cached under `<cache>/keys/<circuit id>-<params fingerprint>/`, so a changed
 //!   circuit or different params can never pick up a stale key.
+//! * Every key records a [`ParamsFingerprint`] (dev or file, SHA-256, `k`) of the params that
+//!   built it; the generated verifiers and their manifest carry it (see `evm`), and the deploy
+//!   script refuses development-parameter verifiers on any chain but the local one.
 
 use std::{
     fs,
@@ -114,10 +117,104 @@ pub struct CircuitConfig {
     pub break_points: Vec<Vec<usize>>,
 }
 
+/// What kind of universal params built a key (and so a verifier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamsKind {
+    /// The development params of [`dev_params`]: their secret is derived from a public label
+    /// ([`DEV_SEED_LABEL`]), so anyone can forge proofs. Local chains only.
+    DevInsecure,
+    /// Params loaded from a file (e.g. a public powers-of-tau ceremony), checked against the
+    /// SHA-256 the user gave.
+    File,
+}
+
+/// Identity of the universal params a verifying key was built from: written into every
+/// generated verifier's header and its `verifiers.json` entry (`"params"`).
+///
+/// `kind` is [`ParamsKind::DevInsecure`] whenever `[s]₂` is the dev secret's, whatever the
+/// source (a file holding the dev params is still dev params). `sha256` (0x-prefixed hex) is
+/// the SHA-256 of the params file's bytes for file params (verified against `--params-sha256`
+/// when loaded; the file may hold a larger `k`, downsized to `k` here), and of the halo2 raw
+/// serialization of the dev params at `k` for dev params (the bytes of the cached
+/// `params/kzg_bn254_dev_k<k>.srs`, and of the file one would get by exporting them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamsFingerprint {
+    /// Dev or file params.
+    pub kind: ParamsKind,
+    /// SHA-256, 0x-prefixed hex: of the file's bytes, or of the dev params' serialization.
+    pub sha256: String,
+    /// `k` of the params the key was built with (the circuit's `k`).
+    pub k: u32,
+}
+
+impl ParamsFingerprint {
+    /// The fingerprint of `params` loaded from `source` (see [`KeyStore::params`]): the one
+    /// place it is derived.
+    pub fn of(source: &ParamsSource, params: &ParamsKZG<Bn256>) -> Self {
+        let kind = if is_dev_params(params) {
+            ParamsKind::DevInsecure
+        } else {
+            ParamsKind::File
+        };
+        let sha256 = match source {
+            // Checked against the file by `KeyStore::params`.
+            ParamsSource::File { sha256, .. } => {
+                sha256.trim_start_matches("0x").to_ascii_lowercase()
+            }
+            ParamsSource::Dev => params_sha256(params),
+        };
+        ParamsFingerprint {
+            kind,
+            sha256: format!("0x{sha256}"),
+            k: params.k(),
+        }
+    }
+
+    /// Whether these are the insecure development params.
+    pub fn is_dev(&self) -> bool {
+        self.kind == ParamsKind::DevInsecure
+    }
+
+    /// One line for a generated source's header or a log.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            ParamsKind::DevInsecure => format!(
+                "dev-insecure, k = {}, sha256 {} (INSECURE development params from a public \
+                 seed: anyone can forge proofs; local chains only)",
+                self.k, self.sha256
+            ),
+            ParamsKind::File => format!("file, k = {}, sha256 {}", self.k, self.sha256),
+        }
+    }
+}
+
+/// The dev secret `s`, derived from [`DEV_SEED_LABEL`].
+fn dev_secret() -> Fr {
+    let seed: [u8; 32] = Sha256::digest(DEV_SEED_LABEL.as_bytes()).into();
+    Fr::random(ChaCha20Rng::from_seed(seed))
+}
+
+/// Whether `params` share the dev secret (their `[s]₂` is the dev one), at any `k`.
+pub fn is_dev_params(params: &ParamsKZG<Bn256>) -> bool {
+    params.g2() == G2Affine::generator()
+        && params.s_g2() == (G2Affine::generator() * dev_secret()).to_affine()
+}
+
+/// SHA-256 (hex) of the halo2 raw serialization of `params` (what [`ParamsKZG::write`] writes:
+/// the format of params files), streamed into the hash.
+pub fn params_sha256(params: &ParamsKZG<Bn256>) -> String {
+    let mut h = Sha256::new();
+    params.write(&mut h).expect("hashing does not fail");
+    hex::encode(h.finalize())
+}
+
 /// Proving key, verifying key and configuration of one circuit.
 pub struct CircuitKeys {
     /// Configuration.
     pub config: CircuitConfig,
+    /// The params the keys were built from.
+    pub params: ParamsFingerprint,
     /// Proving key.
     pub pk: ProvingKey<G1Affine>,
     /// SHA-256 of the serialized verifying key, hex.
@@ -327,7 +424,8 @@ impl KeyStore {
         Ok((params, keys))
     }
 
-    /// Short identity of a params set: SHA-256 over `k`, `[1]₁` and `[s]₂`.
+    /// Short identity of a params set, naming its key cache directory: SHA-256 over `k`,
+    /// `[1]₁` and `[s]₂`. What verifiers record is [`ParamsFingerprint`].
     pub fn fingerprint(params: &ParamsKZG<Bn256>) -> String {
         let mut h = Sha256::new();
         h.update(params.k().to_le_bytes());
@@ -343,13 +441,15 @@ impl KeyStore {
         ))
     }
 
-    /// Loads the keys for `config`, generating and caching them on first use.
+    /// Loads the keys for `config`, generating and caching them on first use. `params` are
+    /// this store's (from [`KeyStore::params`]): the keys record their [`ParamsFingerprint`].
     pub fn keys(
         &self,
         config: &CircuitConfig,
         params: &ParamsKZG<Bn256>,
     ) -> Result<CircuitKeys, ProofError> {
         let dir = self.key_dir(config, params);
+        let fingerprint = ParamsFingerprint::of(&self.source, params);
         let (pk_path, cfg_path) = (dir.join("pk.bin"), dir.join("config.json"));
         // A config from an older format is stale: fall through and regenerate the keys.
         let cached = fs::read(&cfg_path)
@@ -367,6 +467,7 @@ impl KeyStore {
             let vk_hash = vk_hash(pk.get_vk());
             return Ok(CircuitKeys {
                 config: cfg,
+                params: fingerprint,
                 pk,
                 vk_hash,
             });
@@ -416,6 +517,7 @@ impl KeyStore {
         let vk_hash = vk_hash(pk.get_vk());
         Ok(CircuitKeys {
             config,
+            params: fingerprint,
             pk,
             vk_hash,
         })
@@ -478,8 +580,7 @@ pub fn sha256_file(path: &Path) -> Result<String, ProofError> {
 /// public `s`, both by fixed-base windowed multiplication (8-bit windows, mixed additions).
 /// halo2's own `setup` and `g_to_lagrange` do variable-base work per point and take minutes.
 pub fn dev_params(k: u32) -> ParamsKZG<Bn256> {
-    let seed: [u8; 32] = Sha256::digest(DEV_SEED_LABEL.as_bytes()).into();
-    let s = Fr::random(ChaCha20Rng::from_seed(seed));
+    let s = dev_secret();
     let n = 1usize << k;
 
     // Monomial basis scalars s^i.
@@ -586,5 +687,102 @@ mod tests {
             v
         };
         assert_eq!(bytes(&halo2), bytes(&p));
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        format!("0x{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    fn write(path: &Path, params: &ParamsKZG<Bn256>) -> String {
+        let mut bytes = Vec::new();
+        params.write(&mut bytes).unwrap();
+        fs::write(path, &bytes).unwrap();
+        sha(&bytes)
+    }
+
+    #[test]
+    fn dev_params_fingerprint_is_the_hash_of_their_serialization() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path(), ParamsSource::Dev);
+        let params = store.params(4).unwrap();
+        let f = ParamsFingerprint::of(&store.source, &params);
+        assert_eq!(f.kind, ParamsKind::DevInsecure);
+        assert!(f.is_dev());
+        assert_eq!(f.k, 4);
+        // The bytes halo2 writes, which are the cached file's bytes.
+        let mut bytes = Vec::new();
+        params.write(&mut bytes).unwrap();
+        assert_eq!(f.sha256, sha(&bytes));
+        let cached = dir.path().join("params/kzg_bn254_dev_k4.srs");
+        assert_eq!(f.sha256, format!("0x{}", sha256_file(&cached).unwrap()));
+        // Deterministic, and per k.
+        assert_eq!(ParamsFingerprint::of(&ParamsSource::Dev, &dev_params(4)), f);
+        assert_ne!(
+            ParamsFingerprint::of(&ParamsSource::Dev, &dev_params(5)).sha256,
+            f.sha256
+        );
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            serde_json::json!({"kind": "dev-insecure", "sha256": f.sha256, "k": 4})
+        );
+        assert!(f.describe().contains("INSECURE"), "{}", f.describe());
+    }
+
+    #[test]
+    fn file_params_fingerprint_is_the_hash_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Params with another (random) secret, as a ceremony file would hold, at a larger k.
+        let path = dir.path().join("ceremony.srs");
+        let file_sha = write(
+            &path,
+            &ParamsKZG::<Bn256>::setup(5, ChaCha20Rng::from_seed([7; 32])),
+        );
+        let source = ParamsSource::File {
+            path: path.clone(),
+            // As a user may paste it: upper case, 0x-prefixed.
+            sha256: file_sha.to_ascii_uppercase().replacen("0X", "0x", 1),
+        };
+        let store = KeyStore::new(dir.path(), source);
+        let params = store.params(4).unwrap();
+        let f = ParamsFingerprint::of(&store.source, &params);
+        assert_eq!(
+            f,
+            ParamsFingerprint {
+                kind: ParamsKind::File,
+                sha256: file_sha.clone(),
+                k: 4
+            }
+        );
+        assert!(!f.is_dev() && !is_dev_params(&params));
+        assert_eq!(serde_json::to_value(&f).unwrap()["kind"], "file");
+
+        // A wrong hash is refused before the file is used.
+        let wrong = KeyStore::new(
+            dir.path(),
+            ParamsSource::File {
+                path,
+                sha256: format!("{:064x}", 1),
+            },
+        );
+        assert!(matches!(
+            wrong.params(4),
+            Err(ProofError::ParamsHash { .. })
+        ));
+
+        // A file holding the dev params is still dev params.
+        let dev_path = dir.path().join("exported-dev.srs");
+        let dev_sha = write(&dev_path, &dev_params(5));
+        let store = KeyStore::new(
+            dir.path(),
+            ParamsSource::File {
+                path: dev_path,
+                sha256: dev_sha.clone(),
+            },
+        );
+        let f = ParamsFingerprint::of(&store.source, &store.params(4).unwrap());
+        assert_eq!(
+            (f.kind, f.sha256, f.k),
+            (ParamsKind::DevInsecure, dev_sha, 4)
+        );
     }
 }

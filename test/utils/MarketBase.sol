@@ -2,6 +2,7 @@
 pragma solidity 0.8.19;
 
 import {Test} from "forge-std/Test.sol";
+import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../../contracts/QueryMarket.sol";
 import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
@@ -25,6 +26,7 @@ abstract contract MarketBase is Test {
     }
 
     DatasetRegistry internal registry;
+    AccreditationRegistry internal accreditations;
     QueryMarket internal market;
     address internal verifier;
     bytes32 internal circuitId;
@@ -38,6 +40,8 @@ abstract contract MarketBase is Test {
 
     address internal owner = makeAddr("owner");
     address internal sponsor = makeAddr("sponsor");
+    /// Attests the three hospitals (queries name it only where a test says so).
+    address internal accreditor = makeAddr("accreditor");
     address[3] internal hospitals =
         [makeAddr("hospital-a"), makeAddr("hospital-b"), makeAddr("hospital-c")];
     uint256[] internal datasetIds;
@@ -58,11 +62,16 @@ abstract contract MarketBase is Test {
         schemaHash = vm.parseJsonBytes32(json, ".hospitals[0].schema_hash");
 
         registry = new DatasetRegistry();
+        accreditations = new AccreditationRegistry();
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(accreditor);
+            accreditations.accredit(hospitals[i]);
+        }
         verifier = address(new AggregateVerifier());
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory circuits = new IProofGated.Circuit[](1);
         (ids[0], circuits[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, owner, ids, circuits);
+        market = new QueryMarket(registry, accreditations, owner, ids, circuits);
 
         for (uint256 i; i < 3; ++i) {
             vm.prank(hospitals[i]);
@@ -89,6 +98,20 @@ abstract contract MarketBase is Test {
         });
     }
 
+    /// @dev Sets a circuit as the owner: a removal at once, anything else proposed and
+    /// applied after the notice period (time moves on by `VERIFIER_DELAY`).
+    function _setCircuit(bytes32 id, IProofGated.Circuit memory c) internal {
+        vm.startPrank(owner);
+        if (c.verifier == address(0)) {
+            market.removeVerifier(id);
+        } else {
+            market.proposeVerifier(id, c);
+            vm.warp(block.timestamp + market.VERIFIER_DELAY());
+            market.applyVerifier(id);
+        }
+        vm.stopPrank();
+    }
+
     function _answer(string memory json, string memory at) internal pure returns (Answer memory a) {
         a.commitment = vm.parseJsonBytes32(json, string.concat(at, ".commitment"));
         a.recordCount = uint64(vm.parseJsonUint(json, string.concat(at, ".record_count")));
@@ -110,7 +133,7 @@ abstract contract MarketBase is Test {
     function _post(uint256[] memory ids, uint64 deadline) internal returns (uint256) {
         vm.prank(sponsor);
         return market.postQuery{value: PRICE * ids.length}(
-            specHash, constants, ids, address(0), PRICE, deadline
+            specHash, constants, ids, address(0), PRICE, deadline, address(0)
         );
     }
 

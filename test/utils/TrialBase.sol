@@ -3,6 +3,7 @@ pragma solidity 0.8.19;
 
 import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
 import {Test} from "forge-std/Test.sol";
+import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../../contracts/TrialMarket.sol";
 import {EligibilityVerifierB1} from "../../contracts/verifiers/EligibilityVerifierB1.sol";
@@ -48,6 +49,7 @@ abstract contract TrialBase is Test {
     uint64 internal constant DURATION = 30 days;
 
     DatasetRegistry internal registry;
+    AccreditationRegistry internal accreditations;
     TrialMarket internal market;
     address internal verifierB1;
     address internal verifierB4;
@@ -73,6 +75,8 @@ abstract contract TrialBase is Test {
     address internal sponsor = makeAddr("sponsor");
     address internal hospital = makeAddr("hospital");
     address internal relayer = makeAddr("relayer");
+    /// Attests `hospital`; every trial of the tests names it.
+    address internal accreditor = makeAddr("accreditor");
     uint256 internal datasetId;
 
     function setUp() public virtual {
@@ -95,6 +99,9 @@ abstract contract TrialBase is Test {
 
         verifierB1 = address(new EligibilityVerifierB1());
         verifierB4 = address(new EligibilityVerifierB4());
+        accreditations = new AccreditationRegistry();
+        vm.prank(accreditor);
+        accreditations.accredit(hospital);
         (registry, market) = _deploy();
         vm.prank(hospital);
         datasetId =
@@ -108,7 +115,7 @@ abstract contract TrialBase is Test {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (ids[0], cs[0]) = (singleCircuit, _single(verifierB1, schemaHash));
         (ids[1], cs[1]) = (batchCircuit, _batch(verifierB4, schemaHash));
-        m = new TrialMarket(r, owner, ids, cs);
+        m = new TrialMarket(r, accreditations, owner, ids, cs);
     }
 
     /// @dev A circuit of the single-patient shape (15 criteria words, 1 slot).
@@ -139,10 +146,18 @@ abstract contract TrialBase is Test {
         });
     }
 
-    /// @dev Sets a circuit as the owner.
+    /// @dev Sets a circuit as the owner: a removal at once, anything else proposed and
+    /// applied after the notice period (time moves on by `VERIFIER_DELAY`).
     function _setCircuit(bytes32 circuitId, IProofGated.Circuit memory c) internal {
-        vm.prank(owner);
-        market.setVerifier(circuitId, c);
+        vm.startPrank(owner);
+        if (c.verifier == address(0)) {
+            market.removeVerifier(circuitId);
+        } else {
+            market.proposeVerifier(circuitId, c);
+            vm.warp(block.timestamp + market.VERIFIER_DELAY());
+            market.applyVerifier(circuitId);
+        }
+        vm.stopPrank();
     }
 
     function _entry(string memory json, string memory at) internal pure returns (Entry memory e) {
@@ -185,7 +200,7 @@ abstract contract TrialBase is Test {
         vm.deal(sponsor, sponsor.balance + total);
         vm.prank(sponsor);
         market.openTrial{value: total}(
-            id, specHash, schemaHash, criteria_, bounty, shareBps, cap, deadline
+            id, specHash, schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
         );
     }
 

@@ -29,29 +29,49 @@ use crate::{
     query::{QueryConstants, QuerySpec},
 };
 
+/// One module per contract: both markets' ABIs name the shared `IProofGated.Circuit` type,
+/// which `sol!` turns into a module of that name in each.
 #[allow(missing_docs, clippy::too_many_arguments)]
 mod bindings {
-    alloy::sol!(
-        #[sol(rpc)]
-        #[derive(Debug)]
-        QueryMarket,
-        "abi/QueryMarket.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        #[derive(Debug)]
-        DatasetRegistry,
-        "abi/DatasetRegistry.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        #[derive(Debug)]
-        TrialMarket,
-        "abi/TrialMarket.json"
-    );
+    pub mod query_market {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            QueryMarket,
+            "abi/QueryMarket.json"
+        );
+    }
+    pub mod dataset_registry {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            DatasetRegistry,
+            "abi/DatasetRegistry.json"
+        );
+    }
+    pub mod accreditation_registry {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            AccreditationRegistry,
+            "abi/AccreditationRegistry.json"
+        );
+    }
+    pub mod trial_market {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            TrialMarket,
+            "abi/TrialMarket.json"
+        );
+    }
+    pub use accreditation_registry::AccreditationRegistry;
+    pub use dataset_registry::DatasetRegistry;
+    pub use query_market::QueryMarket;
+    pub use trial_market::TrialMarket;
 }
 
-pub use bindings::{DatasetRegistry, QueryMarket, TrialMarket};
+pub use bindings::{AccreditationRegistry, DatasetRegistry, QueryMarket, TrialMarket};
 
 /// Errors talking to a chain.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +123,8 @@ pub struct Deployment {
     pub chain_id: u64,
     /// DatasetRegistry.
     pub registry: Address,
+    /// AccreditationRegistry.
+    pub accreditations: Address,
     /// QueryMarket.
     pub market: Address,
     /// TrialMarket.
@@ -123,31 +145,40 @@ impl Deployment {
     }
 
     /// Runs the forge deploy script against `rpc_url` from the repository at `root` and reads
-    /// back the deployment it writes to `out`.
+    /// back the deployment it writes to `out`. The script inherits this process's environment
+    /// (`MARKET_OWNER`, `ZKCOHORT_ALLOW_DEV_PARAMS`); see [`Deployment::deploy_with_env`].
     pub fn deploy(root: &Path, rpc_url: &str, key: &B256, out: &Path) -> Result<Self, ChainError> {
+        Self::deploy_with_env(root, rpc_url, key, out, &[])
+    }
+
+    /// [`Deployment::deploy`] with environment overrides for the script: `(name, Some(value))`
+    /// sets a variable, `(name, None)` removes an inherited one.
+    ///
+    /// The key reaches forge in its environment (`DEPLOYER_PRIVATE_KEY`), never on its
+    /// command line, which every local process can read from `/proc`. The script refuses
+    /// verifiers built from development params on any chain but 31337 unless
+    /// `ZKCOHORT_ALLOW_DEV_PARAMS=1`.
+    pub fn deploy_with_env(
+        root: &Path,
+        rpc_url: &str,
+        key: &B256,
+        out: &Path,
+        env: &[(&str, Option<&str>)],
+    ) -> Result<Self, ChainError> {
         let forge = foundry_tool(root, "forge");
-        let mut cmd = Command::new(&forge);
-        cmd.current_dir(root).args([
-            "script",
-            "script/Deploy.s.sol",
-            "--broadcast",
-            "--rpc-url",
-            rpc_url,
-        ]);
-        if code_size_limit_disabled() {
-            cmd.arg("--disable-code-size-limit");
+        let mut cmd = deploy_command(&forge, root, rpc_url, key, out);
+        for (name, value) in env {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
         }
-        let output = cmd
-            .arg("--private-key")
-            .arg(key.to_string())
-            .env("DEPLOYMENT_OUT", out)
-            .output()
-            .map_err(|e| {
-                ChainError::Deployment(format!(
-                    "cannot run {}: {e} (run `npm ci`)",
-                    forge.display()
-                ))
-            })?;
+        let output = cmd.output().map_err(|e| {
+            ChainError::Deployment(format!(
+                "cannot run {}: {e} (run `npm ci`)",
+                forge.display()
+            ))
+        })?;
         if !output.status.success() {
             return Err(ChainError::Deployment(format!(
                 "forge script failed:\n{}{}",
@@ -157,6 +188,24 @@ impl Deployment {
         }
         Self::load(&root.join(out))
     }
+}
+
+/// The forge command that runs the deploy script: the private key in the environment only.
+fn deploy_command(forge: &Path, root: &Path, rpc_url: &str, key: &B256, out: &Path) -> Command {
+    let mut cmd = Command::new(forge);
+    cmd.current_dir(root).args([
+        "script",
+        "script/Deploy.s.sol",
+        "--broadcast",
+        "--rpc-url",
+        rpc_url,
+    ]);
+    if code_size_limit_disabled() {
+        cmd.arg("--disable-code-size-limit");
+    }
+    cmd.env("DEPLOYER_PRIVATE_KEY", key.to_string())
+        .env("DEPLOYMENT_OUT", out);
+    cmd
 }
 
 /// Benchmarks only: `ZKCOHORT_DISABLE_CODE_SIZE_LIMIT=1` lifts EIP-170 (24,576 bytes) in the
@@ -185,6 +234,7 @@ pub struct Client {
     pub deployment: Deployment,
     market: QueryMarket::QueryMarketInstance<DynProvider>,
     registry: DatasetRegistry::DatasetRegistryInstance<DynProvider>,
+    accreditations: AccreditationRegistry::AccreditationRegistryInstance<DynProvider>,
     trials: TrialMarket::TrialMarketInstance<DynProvider>,
     url: String,
 }
@@ -245,12 +295,15 @@ impl Client {
         let market = QueryMarket::new(deployment.market, provider.clone());
         let registry = DatasetRegistry::new(deployment.registry, provider.clone());
         let trials = TrialMarket::new(deployment.trials, provider.clone());
+        let accreditations =
+            AccreditationRegistry::new(deployment.accreditations, provider.clone());
         Ok(Client {
             provider,
             account,
             deployment,
             market,
             registry,
+            accreditations,
             trials,
             url: rpc_url.to_owned(),
         })
@@ -294,6 +347,14 @@ impl Client {
             };
         }
         if let Some(err) = e.as_decoded_interface_error::<TrialMarket::TrialMarketErrors>() {
+            return ChainError::Reverted {
+                action: action.into(),
+                reason: format!("{err:?}"),
+            };
+        }
+        if let Some(err) =
+            e.as_decoded_interface_error::<AccreditationRegistry::AccreditationRegistryErrors>()
+        {
             return ChainError::Reverted {
                 action: action.into(),
                 reason: format!("{err:?}"),
@@ -358,7 +419,9 @@ impl Client {
         Ok((event.datasetId, Mined::from(&receipt)))
     }
 
-    /// Posts and funds a query (ETH when `token` is zero); returns its id.
+    /// Posts and funds a query (ETH when `token` is zero); returns its id. Only custodians
+    /// `accreditor` attests are paid (zero: the explicit targets alone).
+    #[allow(clippy::too_many_arguments)]
     pub async fn post_query(
         &self,
         spec: &QuerySpec,
@@ -367,6 +430,7 @@ impl Client {
         token: Address,
         price: U256,
         deadline: u64,
+        accreditor: Address,
     ) -> Result<(U256, Mined), ChainError> {
         let words: Vec<U256> = constants.to_fields().iter().map(fr_to_u256).collect();
         let value = if token.is_zero() {
@@ -383,11 +447,58 @@ impl Client {
                 token,
                 price,
                 deadline,
+                accreditor,
             )
             .value(value);
         let receipt = self.mine("postQuery", call.send().await).await?;
         let event: QueryMarket::QueryPosted = event(&receipt, "postQuery")?;
         Ok((event.queryId, Mined::from(&receipt)))
+    }
+
+    /// Sets the smallest cell this account, as a custodian, releases.
+    pub async fn set_cell_floor(&self, floor: u64) -> Result<Mined, ChainError> {
+        let receipt = self
+            .mine(
+                "setCellFloor",
+                self.registry.setCellFloor(floor).send().await,
+            )
+            .await?;
+        let _: DatasetRegistry::CellFloorSet = event(&receipt, "setCellFloor")?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// Attests `custodian` as this account (the accreditor).
+    pub async fn accredit(&self, custodian: Address) -> Result<Mined, ChainError> {
+        let receipt = self
+            .mine(
+                "accredit",
+                self.accreditations.accredit(custodian).send().await,
+            )
+            .await?;
+        let _: AccreditationRegistry::Accredited = event(&receipt, "accredit")?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// Withdraws this account's attestation of `custodian`.
+    pub async fn revoke_accreditation(&self, custodian: Address) -> Result<Mined, ChainError> {
+        let receipt = self
+            .mine("revoke", self.accreditations.revoke(custodian).send().await)
+            .await?;
+        let _: AccreditationRegistry::AccreditationRevoked = event(&receipt, "revoke")?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// Whether `accreditor` attests `custodian` (a read; no key needed).
+    pub async fn is_accredited(
+        &self,
+        accreditor: Address,
+        custodian: Address,
+    ) -> Result<bool, ChainError> {
+        self.accreditations
+            .isAccredited(accreditor, custodian)
+            .call()
+            .await
+            .map_err(|e| self.classify("isAccredited", e))
     }
 
     /// Submits a proof artifact as the answer of `dataset` to `query`. A failure leaves the
@@ -489,11 +600,15 @@ pub fn signer(
     keystore: Option<(&Path, &str)>,
 ) -> Result<PrivateKeySigner, ChainError> {
     match (private_key, keystore) {
-        (Some(key), _) => key.trim().parse().map_err(|e| ChainError::Input(format!("bad private key: {e}"))),
+        (Some(key), _) => key
+            .trim()
+            .parse()
+            .map_err(|e| ChainError::Input(format!("bad private key: {e}"))),
         (None, Some((path, password))) => PrivateKeySigner::decrypt_keystore(path, password)
             .map_err(|e| ChainError::Input(format!("keystore {}: {e}", path.display()))),
         (None, None) => Err(ChainError::Input(
-            "no account: set ZKCOHORT_PRIVATE_KEY (or --private-key) or --keystore with ZKCOHORT_KEYSTORE_PASSWORD".into(),
+            "no account: set ZKCOHORT_PRIVATE_KEY, or --keystore with ZKCOHORT_KEYSTORE_PASSWORD"
+                .into(),
         )),
     }
 }
@@ -539,8 +654,19 @@ pub struct LocalNode {
 
 impl LocalNode {
     /// Starts anvil on `port` (a free one if `None`), logging to `log`, and waits until it
-    /// answers.
+    /// answers. Its chain id is anvil's default, 31337 (the local chain).
     pub fn start(root: &Path, port: Option<u16>, log: &Path) -> Result<Self, ChainError> {
+        Self::start_with_chain_id(root, port, log, None)
+    }
+
+    /// [`LocalNode::start`] with another chain id (e.g. to test what the deploy script does
+    /// on a chain that is not the local one).
+    pub fn start_with_chain_id(
+        root: &Path,
+        port: Option<u16>,
+        log: &Path,
+        chain_id: Option<u64>,
+    ) -> Result<Self, ChainError> {
         let port = match port {
             Some(p) => p,
             None => std::net::TcpListener::bind("127.0.0.1:0")
@@ -557,6 +683,9 @@ impl LocalNode {
         let out = std::fs::File::create(log).map_err(err)?;
         let mut cmd = Command::new(foundry_tool(root, "anvil"));
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        if let Some(id) = chain_id {
+            cmd.args(["--chain-id", &id.to_string()]);
+        }
         if code_size_limit_disabled() {
             cmd.arg("--disable-code-size-limit");
         }

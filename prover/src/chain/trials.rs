@@ -24,6 +24,8 @@ pub struct TrialTerms {
     pub cap: u32,
     /// Last timestamp at which enrolments are accepted.
     pub deadline: u64,
+    /// Only datasets of custodians this address attests can enrol.
+    pub accreditor: Address,
 }
 
 /// A trial's on-chain state, for `sponsor trial-status`.
@@ -69,6 +71,7 @@ impl Client {
                 terms.patient_share_bps,
                 terms.cap,
                 terms.deadline,
+                terms.accreditor,
             )
             .value(terms.bounty * U256::from(terms.cap));
         let receipt = self.mine("openTrial", call.send().await).await?;

@@ -244,6 +244,22 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         hospitals.push((h.clone(), client, dir, committed, dataset_id));
     }
 
+    say(
+        quiet,
+        "\n== Accreditor: a research network vouches for the three hospitals (sponsors name it)",
+    );
+    let network = Client::connect(&url, keys_of[0].clone(), deployment.clone()).await?;
+    for (h, client, ..) in &hospitals {
+        let mined = network.accredit(client.account).await?;
+        say(
+            quiet,
+            format!(
+                "{:<18} accredited by {} ({} gas)",
+                h.name, network.account, mined.gas_used
+            ),
+        );
+    }
+
     say(quiet, "\n== Sponsor: post and fund the query");
     say(quiet, format!("\"{}\"", spec.name));
     let now = sponsor
@@ -254,7 +270,15 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         .unwrap_or(0);
     let ids: Vec<U256> = hospitals.iter().map(|h| h.4).collect();
     let (query_id, posted) = sponsor
-        .post_query(&spec, &constants, &ids, Address::ZERO, s.price, now + 3600)
+        .post_query(
+            &spec,
+            &constants,
+            &ids,
+            Address::ZERO,
+            s.price,
+            now + 3600,
+            network.account,
+        )
         .await?;
     say(
         quiet,
@@ -409,7 +433,16 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
             data: committed,
         })
         .collect();
-    let trial = trial::run(s, &trial_circuits, &sponsor, &patient, &sites, quiet).await?;
+    let trial = trial::run(
+        s,
+        &trial_circuits,
+        &sponsor,
+        &patient,
+        &sites,
+        network.account,
+        quiet,
+    )
+    .await?;
 
     let seconds = started.elapsed().as_secs_f64();
     say(quiet, format!("\n== Done in {seconds:.0}s; anvil stopped."));

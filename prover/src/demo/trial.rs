@@ -4,7 +4,7 @@
 //! enrol twice is stopped by the nullifier; payees withdraw; the sponsor reclaims unused places.
 
 use alloy::{
-    primitives::{utils::format_ether, B256, U256},
+    primitives::{utils::format_ether, Address, B256, U256},
     providers::Provider,
 };
 use anyhow::{bail, ensure, Result};
@@ -129,6 +129,7 @@ pub async fn run(
     sponsor: &Client,
     patient: &Client,
     sites: &[Site<'_>],
+    accreditor: Address,
     quiet: bool,
 ) -> Result<TrialReport> {
     let spec = TrialSpec::load(&s.trial)?;
@@ -149,6 +150,7 @@ pub async fn run(
         patient_share_bps: 2_000,
         cap: (2 * s.referral_batch).max(8) as u32,
         deadline: now + 3600,
+        accreditor,
     };
     let opened = sponsor
         .open_trial(

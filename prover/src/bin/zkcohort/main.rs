@@ -1,5 +1,6 @@
 //! `zkcohort`: the command line of custodians, sponsors, patients and verifiers.
 
+mod accreditor;
 mod trials;
 
 use std::{
@@ -14,7 +15,7 @@ use serde_json::json;
 use zkcohort::{
     chain,
     commitment::RecordLayout,
-    dataset::{write_atomic, Dataset, DatasetDir},
+    dataset::{write_atomic, CommitOutcome, Dataset, DatasetDir, Overwrite, WriteOutcome},
     demo, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
@@ -81,9 +82,14 @@ enum Command {
         schema: PathBuf,
         /// Write the Solidity verifier (`AggregateVerifierN<capacity>.sol` or
         /// `EligibilityVerifierB<batch>.sol`) into this directory and record it in the
-        /// directory's manifests (which the deploy script reads).
+        /// directory's manifests (which the deploy script reads). A verifier of another circuit
+        /// under the same name (another schema of the same capacity) is refused: use another
+        /// directory for it.
         #[arg(long)]
         verifier_dir: Option<PathBuf>,
+        /// Replace another circuit's verifier of the same name in --verifier-dir.
+        #[arg(long, requires = "verifier_dir")]
+        force: bool,
     },
     /// Prove a query over a committed dataset and write a proof artifact.
     Prove {
@@ -114,6 +120,9 @@ enum Command {
     /// Patient actions: prove trial eligibility, enrol, withdraw a payout.
     #[command(subcommand)]
     Patient(trials::PatientCmd),
+    /// Accreditor actions: vouch for custodians (sponsors name an accreditor they trust).
+    #[command(subcommand)]
+    Accreditor(accreditor::AccreditorCmd),
     /// The whole story on an embedded anvil chain (the README's `make demo`).
     Demo {
         /// Patient slots of the hospital's referral proof (its verifier is generated into
@@ -128,10 +137,9 @@ pub(crate) struct ChainArgs {
     /// JSON-RPC endpoint.
     #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
-    /// Hex private key of the acting account (prefer the environment variable).
-    #[arg(long, env = "ZKCOHORT_PRIVATE_KEY", hide_env_values = true)]
-    private_key: Option<String>,
-    /// Encrypted JSON keystore of the acting account.
+    /// Encrypted JSON keystore of the acting account. Without it, the account's hex private
+    /// key is read from ZKCOHORT_PRIVATE_KEY: never from the command line, which every local
+    /// process can read.
     #[arg(long)]
     keystore: Option<PathBuf>,
     /// Password of --keystore.
@@ -183,6 +191,15 @@ enum CustodianCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
+    /// Set the smallest cell this custodian releases: queries whose `min_cohort` is lower
+    /// cannot be claimed against its datasets (the markets' floor of 11 applies anyway).
+    CellFloor {
+        /// The floor.
+        #[arg(long)]
+        floor: u64,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
     /// Withdraw credited payments (query market; with --trials, the trial market).
     Withdraw {
         /// ERC-20 token (default: ETH).
@@ -230,6 +247,10 @@ enum SponsorCmd {
         /// Seconds from now until the deadline.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         deadline_secs: u64,
+        /// Pay only custodians this accreditor attests (checked at posting and at each claim);
+        /// without it, the listed datasets are trusted as they are.
+        #[arg(long)]
+        accredited_by: Option<String>,
         #[command(flatten)]
         chain: ChainArgs,
     },
@@ -274,11 +295,11 @@ enum SponsorCmd {
 
 #[derive(Subcommand)]
 enum DatasetCmd {
-    /// Generate a synthetic cohort.
+    /// Generate a synthetic cohort. Refuses to replace a committed dataset unless --force.
     Synth {
-        /// Number of records.
-        #[arg(long)]
-        records: usize,
+        /// Number of records (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        records: u64,
         /// RNG seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -288,8 +309,13 @@ enum DatasetCmd {
         /// Dataset directory to create.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        force: Force,
     },
-    /// Import a CSV file under a schema.
+    /// Import a CSV file under a schema. Every bad cell is reported as `file:line: column:
+    /// why` and nothing is written; an empty or header-only file, a repeated, missing or
+    /// unknown header name and a malformed ICD-10 code are errors. Refuses to replace a
+    /// committed dataset unless --force.
     Import {
         /// Schema (JSON).
         #[arg(long)]
@@ -300,15 +326,22 @@ enum DatasetCmd {
         /// Dataset directory to create.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        force: Force,
     },
-    /// Commit to a dataset with a fresh secret salt.
+    /// Commit to a dataset with a fresh secret salt. Re-running it on a committed dataset is a
+    /// no-op ("already committed"); a new salt (another capacity, changed records) needs
+    /// --force.
     Commit {
         /// Dataset directory.
         #[arg(long)]
         dataset: PathBuf,
-        /// Circuit capacity (records); rounded up to whole Merkle leaves. Default: the record count.
+        /// Circuit capacity (records); rounded up to whole Merkle leaves. Default: the record
+        /// count (or, if committed, the existing capacity).
         #[arg(long)]
         capacity: Option<usize>,
+        #[command(flatten)]
+        force: Force,
     },
     /// Show a dataset's public facts.
     Inspect {
@@ -316,6 +349,27 @@ enum DatasetCmd {
         #[arg(long)]
         dataset: PathBuf,
     },
+}
+
+/// `--force` of the commands that could replace a committed dataset.
+#[derive(Args)]
+struct Force {
+    /// Replace a committed (even a registered) dataset: makes a new salt, so the old
+    /// commitment, its on-chain registration and the patient credentials issued from it can no
+    /// longer be used. The old salt, commitment, records and registration are moved to
+    /// `<dataset>/history/NNN-<UTC time>/`, never deleted.
+    #[arg(long)]
+    force: bool,
+}
+
+impl Force {
+    fn overwrite(&self) -> Overwrite {
+        if self.force {
+            Overwrite::Force
+        } else {
+            Overwrite::Refuse
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -416,6 +470,7 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             schema,
             verifier_dir,
+            force,
         } => {
             let store = store(g)?;
             let (params, keys) = match (dataset, batch) {
@@ -431,7 +486,8 @@ fn run(cli: Cli) -> Result<()> {
             let config = &keys.config;
             let verifier_out = match &verifier_dir {
                 Some(dir) => {
-                    let name = evm::write_verifier(dir, &params, &keys)?;
+                    let overwrite = Force { force }.overwrite();
+                    let name = evm::write_verifier_with(dir, &params, &keys, overwrite)?;
                     Some(dir.join(format!("{name}.sol")))
                 }
                 None => None,
@@ -500,6 +556,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Custodian(cmd) => runtime()?.block_on(custodian(g, cmd)),
         Command::Sponsor(cmd) => runtime()?.block_on(sponsor(g, cmd)),
         Command::Patient(cmd) => runtime()?.block_on(trials::patient(g, cmd)),
+        Command::Accreditor(cmd) => runtime()?.block_on(cmd.execute(g)),
         Command::Demo { referral_batch } => {
             let mut scenario = demo::Scenario::standard(&chain::repo_root(), store(g)?);
             scenario.referral_batch = referral_batch;
@@ -558,33 +615,81 @@ fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
             seed,
             sites,
             out,
+            force,
         } => {
-            let ds = Dataset::synthesize(records, seed, sites);
-            DatasetDir::new(&out).write_dataset(&ds)?;
-            emit(g, json!({"dataset": out, "records": records}), || {
-                println!("{records} synthetic records written to {}", out.display())
-            });
-        }
-        DatasetCmd::Import { schema, csv, out } => {
-            let schema = Schema::load(&schema)?;
-            let ds = Dataset::import_csv(&schema, &csv).map_err(import_errors)?;
-            DatasetDir::new(&out).write_dataset(&ds)?;
+            let ds = Dataset::synthesize(records as usize, seed, sites);
+            let outcome = DatasetDir::new(&out).write_dataset_with(&ds, force.overwrite())?;
             emit(
                 g,
-                json!({"dataset": out, "records": ds.records.len()}),
-                || println!("{} records imported to {}", ds.records.len(), out.display()),
+                json!({"dataset": out, "records": records, "outcome": written(&outcome)}),
+                || {
+                    println!(
+                        "{records} synthetic records {} {}",
+                        written_verb(&outcome),
+                        out.display()
+                    );
+                    print_history(written_history(&outcome));
+                },
             );
         }
-        DatasetCmd::Commit { dataset, capacity } => {
-            let c = DatasetDir::new(&dataset).commit(capacity)?;
-            emit(g, serde_json::to_value(&c.info)?, || {
-                println!(
-                    "commitment {} ({} records, capacity {}); salt kept in {}",
-                    c.info.commitment,
-                    c.info.record_count,
-                    c.info.capacity,
-                    Path::new(&dataset).join("salt.json").display()
-                )
+        DatasetCmd::Import {
+            schema,
+            csv,
+            out,
+            force,
+        } => {
+            let schema = Schema::load(&schema)?;
+            let ds = Dataset::import_csv(&schema, &csv).map_err(import_errors)?;
+            let outcome = DatasetDir::new(&out).write_dataset_with(&ds, force.overwrite())?;
+            emit(
+                g,
+                json!({"dataset": out, "records": ds.records.len(), "outcome": written(&outcome)}),
+                || {
+                    println!(
+                        "{} records {} {}",
+                        ds.records.len(),
+                        if outcome == WriteOutcome::Unchanged {
+                            "already in"
+                        } else {
+                            "imported to"
+                        },
+                        out.display()
+                    );
+                    print_history(written_history(&outcome));
+                },
+            );
+        }
+        DatasetCmd::Commit {
+            dataset,
+            capacity,
+            force,
+        } => {
+            let (c, outcome) =
+                DatasetDir::new(&dataset).commit_with(capacity, force.overwrite())?;
+            let (status, history) = match &outcome {
+                CommitOutcome::Committed => ("committed", None),
+                CommitOutcome::AlreadyCommitted => ("already_committed", None),
+                CommitOutcome::Replaced { history } => ("replaced", Some(history)),
+            };
+            let mut value = serde_json::to_value(&c.info)?;
+            value["status"] = json!(status);
+            value["history"] = json!(history);
+            emit(g, value, || {
+                if outcome == CommitOutcome::AlreadyCommitted {
+                    println!(
+                        "already committed: commitment {} ({} records, capacity {}); nothing changed",
+                        c.info.commitment, c.info.record_count, c.info.capacity
+                    );
+                } else {
+                    println!(
+                        "commitment {} ({} records, capacity {}); salt kept in {}",
+                        c.info.commitment,
+                        c.info.record_count,
+                        c.info.capacity,
+                        Path::new(&dataset).join("salt.json").display()
+                    );
+                }
+                print_history(history);
             });
         }
         DatasetCmd::Inspect { dataset } => {
@@ -622,7 +727,8 @@ pub(crate) async fn client(args: &ChainArgs) -> Result<chain::Client> {
         (Some(_), None) => bail!("--keystore needs ZKCOHORT_KEYSTORE_PASSWORD"),
         _ => None,
     };
-    let signer = chain::signer(args.private_key.as_deref(), keystore)?;
+    let key = std::env::var("ZKCOHORT_PRIVATE_KEY").ok();
+    let signer = chain::signer(key.as_deref(), keystore)?;
     let deployment = chain::Deployment::load(&args.deployment)?;
     Ok(chain::Client::connect(&args.rpc_url, signer, deployment).await?)
 }
@@ -735,6 +841,13 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             chain,
             ..
         } => trials::withdraw(g, &chain).await?,
+        CustodianCmd::CellFloor { floor, chain } => {
+            let c = client(&chain).await?;
+            let mined = c.set_cell_floor(floor).await?;
+            emit(g, json!({"floor": floor, "tx": mined.tx}), || {
+                println!("cell floor set to {floor}, tx {}", mined.tx)
+            });
+        }
         CustodianCmd::Withdraw { token, chain, .. } => {
             let c = client(&chain).await?;
             let (amount, mined) = c.withdraw(address(&token)?).await?;
@@ -757,8 +870,10 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             price,
             token,
             deadline_secs,
+            accredited_by,
             chain,
         } => {
+            let accreditor = address(&accredited_by)?;
             let spec = QuerySpec::load(&query)?;
             let schema = Schema::load(&schema)?;
             let constants = spec.compile(&schema)?;
@@ -777,7 +892,15 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
                 .as_secs();
             let ids: Vec<U256> = datasets.iter().map(|d| U256::from(*d)).collect();
             let (id, mined) = c
-                .post_query(&spec, &constants, &ids, token, price, now + deadline_secs)
+                .post_query(
+                    &spec,
+                    &constants,
+                    &ids,
+                    token,
+                    price,
+                    now + deadline_secs,
+                    accreditor,
+                )
                 .await?;
             emit(
                 g,
@@ -850,7 +973,214 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
     Ok(())
 }
 
+fn written(outcome: &WriteOutcome) -> serde_json::Value {
+    match outcome {
+        WriteOutcome::Written => json!("written"),
+        WriteOutcome::Unchanged => json!("unchanged"),
+        WriteOutcome::Replaced { history } => json!({"replaced": true, "history": history}),
+    }
+}
+
+fn written_verb(outcome: &WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Unchanged => "already in",
+        _ => "written to",
+    }
+}
+
+fn written_history(outcome: &WriteOutcome) -> Option<&PathBuf> {
+    match outcome {
+        WriteOutcome::Replaced { history } => Some(history),
+        _ => None,
+    }
+}
+
+fn print_history(history: Option<&PathBuf>) {
+    if let Some(dir) = history {
+        println!(
+            "the previous salt, commitment, records and registration were moved to {} (the old commitment needs them to be opened; register the new one before claiming)",
+            dir.display()
+        );
+    }
+}
+
 fn import_errors(errors: Vec<zkcohort::error::DatasetError>) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     anyhow::anyhow!("import failed, nothing written:\n  {}", lines.join("\n  "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, fs};
+
+    use super::*;
+
+    fn zkcohort(args: &[&str]) -> Result<()> {
+        run(Cli::try_parse_from(
+            std::iter::once("zkcohort").chain(args.iter().copied()),
+        )?)
+    }
+
+    /// Every file under `dir`, with its bytes.
+    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.insert(p.clone(), fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn schema_file(dir: &Path) -> PathBuf {
+        let path = dir.join("schema.json");
+        fs::write(
+            &path,
+            serde_json::to_vec(&Schema::clinical_default()).unwrap(),
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn data_commands_refuse_to_lose_a_committed_dataset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("h1");
+        let ds = d.to_str().unwrap();
+        zkcohort(&["dataset", "synth", "--records", "30", "--out", ds]).unwrap();
+        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
+        let committed = snapshot(&d);
+
+        // Re-running the same commands changes nothing.
+        zkcohort(&["dataset", "synth", "--records", "30", "--out", ds]).unwrap();
+        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
+        zkcohort(&["dataset", "commit", "--dataset", ds, "--capacity", "48"]).unwrap();
+        assert_eq!(snapshot(&d), committed);
+
+        // Overwrite by synth or import, re-salt by commit: refused, nothing changed.
+        let csv = tmp.path().join("other.csv");
+        fs::write(&csv, Dataset::synthesize(20, 9, 2).to_csv()).unwrap();
+        let schema = schema_file(tmp.path());
+        let attempts: [&[&str]; 3] = [
+            &[
+                "dataset",
+                "synth",
+                "--records",
+                "30",
+                "--seed",
+                "2",
+                "--out",
+                ds,
+            ],
+            &[
+                "dataset",
+                "import",
+                "--schema",
+                schema.to_str().unwrap(),
+                "--csv",
+                csv.to_str().unwrap(),
+                "--out",
+                ds,
+            ],
+            &["dataset", "commit", "--dataset", ds, "--capacity", "96"],
+        ];
+        for args in attempts {
+            let err = format!("{:#}", zkcohort(args).unwrap_err());
+            assert!(err.contains("--force"), "{args:?}: {err}");
+            assert_eq!(snapshot(&d), committed, "{args:?} changed the dataset");
+        }
+
+        // Registered: refused with the on-chain consequence spelt out.
+        fs::write(d.join("registration.json"), r#"{"dataset_id": 3}"#).unwrap();
+        let registered = snapshot(&d);
+        for args in attempts {
+            let err = format!("{:#}", zkcohort(args).unwrap_err());
+            assert!(
+                err.contains("REGISTERED") && err.contains("#3") && err.contains("orphans"),
+                "{args:?}: {err}"
+            );
+            assert_eq!(snapshot(&d), registered, "{args:?} changed the dataset");
+        }
+
+        // --force replaces it and keeps everything it replaced under history/.
+        let mut forced = attempts[1].to_vec();
+        forced.push("--force");
+        zkcohort(&forced).unwrap();
+        let history: Vec<PathBuf> = fs::read_dir(d.join("history"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(history.len(), 1);
+        for name in [
+            "salt.json",
+            "commitment.json",
+            "registration.json",
+            "records.csv",
+            "schema.json",
+        ] {
+            assert_eq!(
+                fs::read(history[0].join(name)).unwrap(),
+                registered[&d.join(name)],
+                "{name}"
+            );
+        }
+        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
+        assert!(DatasetDir::new(&d).load_committed().is_ok());
+    }
+
+    #[test]
+    fn a_bad_import_names_each_bad_cell_once_and_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let schema = schema_file(tmp.path());
+        let out = tmp.path().join("out");
+        let cases = [
+            (
+                "age,sex,dx,hba1c,sbp,bmi,consent,site\n54,F,B2O,6.1,130,27.5,research,2\n54,F,E11.9,6.1,130,27.5,research,2,\n",
+                vec![
+                    "bad.csv:2: column `dx`: `B2O`: character 3 (`O`) must be a digit",
+                    "bad.csv:3: 9 fields, the header has 8",
+                ],
+            ),
+            (
+                "age,sex,dx,hba1c,sbp,bmi,consent,site,dx\n54,F,E11.9,6.1,130,27.5,research,2,I10\n",
+                vec!["bad.csv:1: column `dx`: named twice in the header (fields 3 and 9)"],
+            ),
+            (
+                "age,sex,dx,hba1c,sbp,bmi,consent,site\n",
+                vec!["bad.csv:2: no records after the header"],
+            ),
+            ("", vec!["bad.csv:1: the file is empty"]),
+        ];
+        for (text, expected) in cases {
+            let csv = tmp.path().join("bad.csv");
+            fs::write(&csv, text).unwrap();
+            let err = format!(
+                "{:#}",
+                zkcohort(&[
+                    "dataset",
+                    "import",
+                    "--schema",
+                    schema.to_str().unwrap(),
+                    "--csv",
+                    csv.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ])
+                .unwrap_err()
+            );
+            let lines: Vec<&str> = err.lines().skip(1).map(str::trim).collect();
+            assert_eq!(lines.len(), expected.len(), "{err}");
+            for (line, want) in lines.iter().zip(&expected) {
+                let want = want.replace("bad.csv", &csv.display().to_string());
+                assert!(line.starts_with(&want), "{line}\n  wanted {want}");
+            }
+            assert!(!out.exists(), "nothing written");
+        }
+    }
 }

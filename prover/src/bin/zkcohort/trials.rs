@@ -221,6 +221,11 @@ pub struct OpenTrialArgs {
     /// Seconds from now until the deadline.
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     deadline_secs: u64,
+    /// Only datasets of custodians this accreditor attests can enrol (required: a trial open
+    /// to any registered dataset could be drained with an invented cohort). To pick custodians
+    /// yourself, accredit them from your own account and name it.
+    #[arg(long)]
+    accredited_by: String,
     #[command(flatten)]
     chain: ChainArgs,
 }
@@ -235,8 +240,12 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
         patient_share_bps,
         cap,
         deadline_secs,
+        accredited_by,
         chain,
     } = args;
+    let accreditor: alloy::primitives::Address = accredited_by
+        .parse()
+        .with_context(|| format!("bad address `{accredited_by}`"))?;
     let spec = TrialSpec::load(&trial)?;
     let schema = Schema::load(&schema)?;
     let criteria = spec.compile(&schema)?;
@@ -254,6 +263,7 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
         patient_share_bps,
         cap,
         deadline: now + deadline_secs,
+        accreditor,
     };
     let c = client(&chain).await?;
     let mined = c
