@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod eligibility;
+pub mod fast; // issue #8 design-B spike: standalone, not used by the CLI
 pub mod record;
 
 pub use aggregate::{build, AggregateWitness, Probes, PublicInputs};
