@@ -691,7 +691,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn import(text: &str) -> Result<Dataset, Vec<DatasetError>> {
@@ -845,8 +845,9 @@ mod tests {
         }
     }
 
-    /// Every file under `dir`, with its bytes.
-    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    /// Every file under `dir` (by path relative to it), with its bytes: what "nothing changed
+    /// on disk" is checked against (also by the `evm` tests).
+    pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut out = BTreeMap::new();
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
