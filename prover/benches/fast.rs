@@ -1,9 +1,10 @@
 //! Proving throughput of the design-B spike (`zkcohort::circuit::fast`, issue #8).
 //!
 //! `cargo bench -p zkcohort --bench fast` proves 1,000 and 10,000 synthetic records (sizes via
-//! `ZKCOHORT_FAST_SIZES=1000,10000`) with design B1 and design B′ (`ZKCOHORT_FAST_DESIGN=b1` or
-//! `table` for one; one-shot mode uses the first), real KZG + SHPLONK + EVM transcript, dev params from the
-//! crate's cache under `.zkcohort/`; key generation happens before timing. Each timed
+//! `ZKCOHORT_FAST_SIZES=1000,10000`) with designs B1 and B′ (`ZKCOHORT_FAST_DESIGN=b1`,
+//! `table`, or `fold` for N(W) with `W` from `ZKCOHORT_FAST_SLOTS`, default 3, for one; one-shot
+//! mode uses the first), real KZG + SHPLONK + EVM transcript, dev params from the crate's cache
+//! under `.zkcohort/`; key generation happens before timing. Each timed
 //! iteration builds the witness and proves; a proof is verified once outside the loop.
 //!
 //! One-shot mode, for `/usr/bin/time -v` on the bench binary: `ZKCOHORT_FAST_ONESHOT=N` runs
@@ -11,7 +12,8 @@
 //! the proving key under `.zkcohort/fast/`; with `prove` it reads that key and proves once, so
 //! the two phases' peak memory can be measured apart; unset does both. `ZKCOHORT_FAST_SOL=FILE`
 //! also writes the generated Solidity verifier (keygen phase), `ZKCOHORT_FAST_CALLDATA=FILE` the
-//! verifier calldata of the proof (hex; prove phase). Results are in docs/benchmarks.md.
+//! verifier calldata of the proof (hex; prove phase); `tools/verifier-gas.sh SOL CALLDATA`
+//! measures the pair. Results are in docs/benchmarks.md.
 
 use std::{
     fs,
@@ -38,6 +40,7 @@ use snark_verifier_sdk::{
 use zkcohort::{
     circuit::fast::{
         self,
+        fold::{FoldCircuit, FoldParams},
         table::{self, TableCircuit},
         FastCircuit, FastQuery, FastShape, UNUSABLE_ROWS,
     },
@@ -89,11 +92,20 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
-/// B1 (comparisons per record) or B′ (per-proof match table); see docs/circuits.md.
+/// B1 (comparisons per record), B′ (per-proof match table) or N(W) (records over rows of `W`
+/// data columns, the match folded into one lookup per column); see docs/circuits.md.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Design {
     B1,
     MatchTable,
+    Fold(usize),
+}
+
+fn fold_params(shape: &FastShape, slots: usize) -> FoldParams {
+    FoldParams {
+        shape: shape.clone(),
+        slots,
+    }
 }
 
 impl Design {
@@ -101,6 +113,10 @@ impl Design {
         match self {
             Design::B1 => "b1",
             Design::MatchTable => "table",
+            Design::Fold(1) => "fold1",
+            Design::Fold(2) => "fold2",
+            Design::Fold(3) => "fold3",
+            Design::Fold(_) => "fold",
         }
     }
 
@@ -108,6 +124,7 @@ impl Design {
         match self {
             Design::B1 => shape.min_k(UNUSABLE_ROWS),
             Design::MatchTable => table::min_k(shape),
+            Design::Fold(w) => fold_params(shape, w).min_k(),
         }
     }
 
@@ -116,6 +133,11 @@ impl Design {
         match self {
             Design::B1 => fast::keygen_circuit(params, &FastCircuit::dummy(shape, rows)),
             Design::MatchTable => fast::keygen_circuit(params, &TableCircuit::dummy(shape, rows)),
+            Design::Fold(w) => {
+                let p = fold_params(shape, w);
+                let rows = p.usable_rows(params_k(params));
+                fast::keygen_circuit(params, &FoldCircuit::dummy(&p, rows))
+            }
         }
         .unwrap()
     }
@@ -128,6 +150,9 @@ impl Design {
             Design::MatchTable => {
                 ProvingKey::read::<_, TableCircuit>(&mut r, format, shape.clone())
             }
+            Design::Fold(w) => {
+                ProvingKey::read::<_, FoldCircuit>(&mut r, format, fold_params(shape, w))
+            }
         }
         .unwrap()
     }
@@ -137,8 +162,14 @@ fn designs() -> Vec<Design> {
     match std::env::var("ZKCOHORT_FAST_DESIGN").as_deref() {
         Ok("b1") => vec![Design::B1],
         Ok("table") => vec![Design::MatchTable],
+        Ok("fold") => vec![Design::Fold(slots())],
         _ => vec![Design::B1, Design::MatchTable],
     }
+}
+
+/// `W` for design N(W): `ZKCOHORT_FAST_SLOTS` (default 3).
+fn slots() -> usize {
+    std::env::var("ZKCOHORT_FAST_SLOTS").map_or(3, |s| s.parse().expect("ZKCOHORT_FAST_SLOTS"))
 }
 
 fn params_for(design: Design, shape: &FastShape) -> ParamsKZG<Bn256> {
@@ -164,6 +195,13 @@ fn prove_once(
         }
         Design::MatchTable => {
             let circuit = TableCircuit::new(shape, rows, &SALT, &recs, &q);
+            fast::prove(params, pk, circuit, &inst, rng)
+        }
+        Design::Fold(w) => {
+            let p = fold_params(shape, w);
+            let rows = p.usable_rows(params_k(params));
+            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+            let rng = fast::SeededRng::with_unusable(&SALT, w, p.unusable_rows(), OsRng);
             fast::prove(params, pk, circuit, &inst, rng)
         }
     }

@@ -1,8 +1,9 @@
 //! **Spike (issue #8, design B): commit-and-prove aggregate circuit.** Not wired into the CLI,
-//! the markets or any artifact; its API is unstable. Two variants share the shape, query,
+//! the markets or any artifact; its API is unstable. Three variants share the shape, query,
 //! results, public inputs and proving helpers: [`FastCircuit`] (B1, below: comparisons per
-//! record) and [`table::TableCircuit`] (B′: comparisons once per value in a per-proof match
-//! table, one lookup per record and field). Cost models and measurements: docs/circuits.md
+//! record), [`table::TableCircuit`] (B′: comparisons once per value in a per-proof match
+//! table, one lookup per record and field) and [`fold::FoldCircuit`] (N(W): records over rows
+//! of `W` data columns, the match folded into one lookup per column; the one that deploys). Cost models and measurements: docs/circuits.md
 //! ("Fast circuits (issue #8)") and docs/benchmarks.md ("Fast-circuit spike").
 //!
 //! A raw halo2-axiom [`Circuit`] with no hashing: the dataset commitment is the KZG commitment
@@ -61,6 +62,9 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 
+pub mod fold;
+#[cfg(test)]
+mod fold_tests;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -499,9 +503,14 @@ pub struct SeededRng<R> {
 impl<R: RngCore> SeededRng<R> {
     /// The rng for proofs over a dataset with `data_columns` data columns.
     pub fn new(salt: &[u8; 32], data_columns: usize, rest: R) -> Self {
+        Self::with_unusable(salt, data_columns, UNUSABLE_ROWS, rest)
+    }
+
+    /// The same for a circuit with `unusable` rows per column (`blinding_factors + 1`).
+    pub fn with_unusable(salt: &[u8; 32], data_columns: usize, unusable: usize, rest: R) -> Self {
         SeededRng {
             seeded: salt_rng(salt, 2),
-            words: 8 * UNUSABLE_ROWS * data_columns,
+            words: 8 * unusable * data_columns,
             rest,
         }
     }
