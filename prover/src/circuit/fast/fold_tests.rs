@@ -322,3 +322,47 @@ fn table_gate_failed_named(r: Result<(), Vec<VerifyFailure>>, name: &str) -> boo
         VerifyFailure::ConstraintNotSatisfied { constraint, .. }
             if format!("{constraint:?}").contains(name))))
 }
+
+mod property {
+    //! Random datasets and queries: the proven results are the plain computation's, and
+    //! nothing else is.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn dataset() -> impl Strategy<Value = Vec<Vec<u64>>> {
+        let widths = params(1).shape.widths;
+        let record = widths
+            .iter()
+            .map(|w| 0..1u64 << w)
+            .collect::<Vec<_>>()
+            .prop_map(|r| r);
+        proptest::collection::vec(record, 0..=40)
+    }
+
+    fn ranges() -> impl Strategy<Value = FastQuery> {
+        let widths = params(1).shape.widths;
+        widths
+            .iter()
+            .map(|w| (0..1u64 << w, 0..1u64 << w).prop_map(|(a, b)| (a.min(b), a.max(b))))
+            .collect::<Vec<_>>()
+            .prop_map(|ranges| FastQuery { ranges })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn proven_results_are_the_plain_computation(
+            recs in dataset(), q in ranges(), slots in 1usize..=2, which in 0usize..3,
+        ) {
+            let p = params(slots);
+            let (circuit, inst) = honest(&p, &recs, &q);
+            prop_assert_eq!(mock(&circuit, &inst), Ok(()));
+            let f = p.shape.fields();
+            let mut bad = inst.clone();
+            bad[2 * f + which] += Fr::ONE;
+            prop_assert!(mock(&circuit, &bad).is_err());
+        }
+    }
+}
