@@ -11,7 +11,7 @@ import {ProofGate} from "./libraries/ProofGate.sol";
 /// (what trial eligibility proofs open). Records never leave the custodian; this is all the
 /// chain sees.
 /// @dev Storage: `datasetCount`, `commitmentUsed`, `datasetOfMemberRoot`, `_datasets`,
-/// `cellFloorOf`. Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
+/// `cellFloorOf`, `pendingCustodian`. Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
 /// once, ever (also after retirement), so a proof for either always names one dataset and one
 /// custodian.
 contract DatasetRegistry is IDatasetRegistry {
@@ -24,6 +24,8 @@ contract DatasetRegistry is IDatasetRegistry {
     mapping(uint256 datasetId => Dataset) internal _datasets;
     /// @inheritdoc IDatasetRegistry
     mapping(address custodian => uint64) public cellFloorOf;
+    /// @notice The address a dataset was offered to by its custodian (0: none).
+    mapping(uint256 datasetId => address) public pendingCustodian;
 
     /// @notice Registers a dataset commitment; the caller becomes its custodian.
     /// @param commitment The Poseidon commitment (a BN254 scalar field element, non-zero).
@@ -78,6 +80,34 @@ contract DatasetRegistry is IDatasetRegistry {
         if (d.retired) revert DatasetAlreadyRetired(datasetId);
         d.retired = true;
         emit DatasetRetired(datasetId, msg.sender);
+    }
+
+    /// @notice Offers a dataset to a new custodian address (a key rotation, or a hand-over), who
+    /// must accept it; `to` 0 withdraws an offer. The current custodian stays in charge until
+    /// then. Emits `CustodianTransferStarted`.
+    /// @dev The new address's own cell floor and accreditations apply from the hand-over: a
+    /// market paying only accredited custodians needs the new address accredited too.
+    /// @param datasetId The caller's dataset.
+    /// @param to The new custodian address, or 0.
+    function transferCustodian(uint256 datasetId, address to) external {
+        Dataset storage d = _dataset(datasetId);
+        if (d.custodian != msg.sender) revert NotCustodian(datasetId, msg.sender);
+        pendingCustodian[datasetId] = to;
+        emit CustodianTransferStarted(datasetId, msg.sender, to);
+    }
+
+    /// @notice Accepts a dataset offered to the caller: the caller becomes its custodian.
+    /// Emits `CustodianTransferred`.
+    /// @param datasetId The dataset offered to the caller.
+    function acceptCustodian(uint256 datasetId) external {
+        Dataset storage d = _dataset(datasetId);
+        if (msg.sender == address(0) || pendingCustodian[datasetId] != msg.sender) {
+            revert NotPendingCustodian(datasetId, msg.sender);
+        }
+        address from = d.custodian;
+        delete pendingCustodian[datasetId];
+        d.custodian = msg.sender;
+        emit CustodianTransferred(datasetId, from, msg.sender);
     }
 
     /// @notice Sets the smallest cell the caller, as a custodian, releases: a query whose

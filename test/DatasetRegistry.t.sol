@@ -121,4 +121,73 @@ contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
         }
         assertEq(registry.datasetCount(), expected);
     }
+
+    function test_custodianRotatesInTwoSteps() public {
+        address next = makeAddr("next");
+        vm.prank(custodian);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
+        // Only the custodian may offer; nobody but the offered address may accept.
+        vm.expectRevert(
+            abi.encodeWithSelector(IDatasetRegistryEvents.NotCustodian.selector, id, next)
+        );
+        vm.prank(next);
+        registry.transferCustodian(id, next);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDatasetRegistryEvents.NotPendingCustodian.selector, id, next)
+        );
+        vm.prank(next);
+        registry.acceptCustodian(id);
+
+        vm.expectEmit(address(registry));
+        emit CustodianTransferStarted(id, custodian, next);
+        vm.prank(custodian);
+        registry.transferCustodian(id, next);
+        assertEq(registry.dataset(id).custodian, custodian, "still the custodian until accepted");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDatasetRegistryEvents.NotPendingCustodian.selector, id, address(this)
+            )
+        );
+        registry.acceptCustodian(id);
+
+        vm.expectEmit(address(registry));
+        emit CustodianTransferred(id, custodian, next);
+        vm.prank(next);
+        registry.acceptCustodian(id);
+        assertEq(registry.dataset(id).custodian, next);
+        assertEq(registry.pendingCustodian(id), address(0));
+        // The old address has no power left; the new one can retire.
+        vm.expectRevert(
+            abi.encodeWithSelector(IDatasetRegistryEvents.NotCustodian.selector, id, custodian)
+        );
+        vm.prank(custodian);
+        registry.retire(id);
+        vm.prank(next);
+        registry.retire(id);
+    }
+
+    function test_custodianOfferCanBeWithdrawn() public {
+        address next = makeAddr("next");
+        vm.prank(custodian);
+        uint256 id = registry.register(bytes32(uint256(7)), 0, 1, 0, 0);
+        vm.prank(custodian);
+        registry.transferCustodian(id, next);
+        vm.expectEmit(address(registry));
+        emit CustodianTransferStarted(id, custodian, address(0));
+        vm.prank(custodian);
+        registry.transferCustodian(id, address(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDatasetRegistryEvents.NotPendingCustodian.selector, id, next)
+        );
+        vm.prank(next);
+        registry.acceptCustodian(id);
+        // address(0) can never accept a withdrawn offer.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDatasetRegistryEvents.NotPendingCustodian.selector, id, address(0)
+            )
+        );
+        vm.prank(address(0));
+        registry.acceptCustodian(id);
+    }
 }

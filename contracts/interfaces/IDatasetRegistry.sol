@@ -37,6 +37,13 @@ interface IDatasetRegistryEvents {
     event DatasetRetired(uint256 indexed datasetId, address indexed custodian);
     /// @notice A custodian set the smallest cell it releases (its disclosure policy).
     event CellFloorSet(address indexed custodian, uint64 floor);
+    /// @notice A custodian offered its dataset to a new address (`to` 0: the offer withdrawn).
+    event CustodianTransferStarted(
+        uint256 indexed datasetId, address indexed from, address indexed to
+    );
+    /// @notice The new address accepted: it is now the dataset's custodian, paid for every
+    /// answer and enrolment from here on.
+    event CustodianTransferred(uint256 indexed datasetId, address indexed from, address indexed to);
 
     /// @notice The commitment was registered before.
     error CommitmentAlreadyRegistered(bytes32 commitment);
@@ -54,6 +61,8 @@ interface IDatasetRegistryEvents {
     error NotCustodian(uint256 datasetId, address caller);
     /// @notice The dataset is already retired.
     error DatasetAlreadyRetired(uint256 datasetId);
+    /// @notice Only the address the custodian offered the dataset to may accept it.
+    error NotPendingCustodian(uint256 datasetId, address caller);
 }
 
 /// @title IDatasetRegistry
