@@ -52,7 +52,33 @@ pub struct Dataset {
 }
 
 /// How many bad rows an import reports before it stops listing them.
-const MAX_REPORTED_ERRORS: usize = 20;
+pub const MAX_REPORTED_ERRORS: usize = 20;
+
+/// Options of a CSV import.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Skip header columns the schema does not name (listed in [`CsvImport::ignored`]) instead
+    /// of refusing the file.
+    pub ignore_extra: bool,
+}
+
+/// A CSV file imported with [`Dataset::import_csv_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvImport {
+    /// The records.
+    pub dataset: Dataset,
+    /// Header columns that were not imported (with [`CsvOptions::ignore_extra`]).
+    pub ignored: Vec<IgnoredColumn>,
+}
+
+/// A CSV header column the schema does not name, skipped on request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IgnoredColumn {
+    /// Header name.
+    pub name: String,
+    /// 1-based field.
+    pub field: usize,
+}
 
 impl Dataset {
     /// Imports a CSV file with a header row; columns are matched to the schema by name (extra,
@@ -60,6 +86,17 @@ impl Dataset {
     /// once, with its line and column; an empty or header-only file is refused. On any error
     /// nothing is returned.
     pub fn import_csv(schema: &Schema, path: &Path) -> Result<Self, Vec<DatasetError>> {
+        Self::import_csv_with(schema, path, CsvOptions::default()).map(|i| i.dataset)
+    }
+
+    /// [`Dataset::import_csv`] with options: with [`CsvOptions::ignore_extra`], header
+    /// columns the schema does not name are skipped and listed instead of refused (a repeated
+    /// name among them is harmless, since neither copy is read).
+    pub fn import_csv_with(
+        schema: &Schema,
+        path: &Path,
+        options: CsvOptions,
+    ) -> Result<CsvImport, Vec<DatasetError>> {
         let io = |source| {
             vec![DatasetError::Io {
                 path: path.to_owned(),
@@ -67,7 +104,7 @@ impl Dataset {
             }]
         };
         let file = fs::File::open(path).map_err(io)?;
-        Self::read_csv(schema, path, file)
+        Self::read_csv_with(schema, path, file, options)
     }
 
     /// [`Dataset::import_csv`] over any reader; `path` names the source in errors.
@@ -76,6 +113,16 @@ impl Dataset {
         path: &Path,
         reader: impl std::io::Read,
     ) -> Result<Self, Vec<DatasetError>> {
+        Self::read_csv_with(schema, path, reader, CsvOptions::default()).map(|i| i.dataset)
+    }
+
+    /// [`Dataset::import_csv_with`] over any reader; `path` names the source in errors.
+    pub fn read_csv_with(
+        schema: &Schema,
+        path: &Path,
+        reader: impl std::io::Read,
+        options: CsvOptions,
+    ) -> Result<CsvImport, Vec<DatasetError>> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -94,7 +141,7 @@ impl Dataset {
                 path: path.to_owned(),
             }]);
         }
-        let position = match_header(schema, path, &headers)?;
+        let (position, ignored) = match_header(schema, path, &headers, options)?;
 
         let mut records = Vec::new();
         let mut errors = Vec::new();
@@ -152,9 +199,12 @@ impl Dataset {
                 path: path.to_owned(),
             }]);
         }
-        Ok(Dataset {
-            schema: schema.clone(),
-            records,
+        Ok(CsvImport {
+            dataset: Dataset {
+                schema: schema.clone(),
+                records,
+            },
+            ignored,
         })
     }
 
@@ -231,17 +281,27 @@ impl Dataset {
     }
 }
 
-/// For each schema column, its field in the CSV header. Reports every repeated, unknown and
-/// missing header name (a repeated name is refused rather than resolved to either copy).
+/// For each schema column, its field in the CSV header, and the header columns skipped with
+/// [`CsvOptions::ignore_extra`]. Reports every repeated, unknown (unless ignored) and missing
+/// header name (a repeated name is refused rather than resolved to either copy).
 fn match_header(
     schema: &Schema,
     path: &Path,
     headers: &csv::StringRecord,
-) -> Result<Vec<usize>, Vec<DatasetError>> {
+    options: CsvOptions,
+) -> Result<(Vec<usize>, Vec<IgnoredColumn>), Vec<DatasetError>> {
     let mut errors = Vec::new();
+    let mut ignored = Vec::new();
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, h) in headers.iter().enumerate() {
         let name = h.trim();
+        if options.ignore_extra && schema.column_index(name).is_none() {
+            ignored.push(IgnoredColumn {
+                name: name.to_owned(),
+                field: i + 1,
+            });
+            continue;
+        }
         if let Some(&first) = seen.get(name) {
             errors.push(DatasetError::DuplicateHeader {
                 path: path.to_owned(),
@@ -273,7 +333,7 @@ fn match_header(
         }
     }
     if errors.is_empty() {
-        Ok(position)
+        Ok((position, ignored))
     } else {
         Err(errors)
     }
@@ -809,6 +869,107 @@ pub(crate) mod tests {
         assert!(extra[0]
             .to_string()
             .contains("column `name`: field 9 is not in schema"));
+    }
+
+    #[test]
+    fn extra_columns_are_ignored_on_request_and_listed() {
+        let text = format!("mrn,{HEADER},note,note\n17,54,F,E11.9,6.1,130,27.5,research,2,x,y\n");
+        let refused = import(&text).unwrap_err();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        for e in &refused[..2] {
+            assert!(matches!(e, DatasetError::UnknownColumn { .. }), "{e}");
+            assert!(e.to_string().contains("--ignore-extra"), "{e}");
+        }
+        assert!(matches!(refused[2], DatasetError::DuplicateHeader { .. }));
+        let options = CsvOptions { ignore_extra: true };
+        let schema = Schema::clinical_default();
+        let imported =
+            Dataset::read_csv_with(&schema, Path::new("t.csv"), text.as_bytes(), options).unwrap();
+        let names: Vec<(&str, usize)> = imported
+            .ignored
+            .iter()
+            .map(|c| (c.name.as_str(), c.field))
+            .collect();
+        assert_eq!(names, [("mrn", 1), ("note", 10), ("note", 11)]);
+        assert_eq!(imported.dataset.records.len(), 1);
+        assert_eq!(imported.dataset.records[0][0], 54);
+        assert_eq!(imported.dataset.records[0][7], 2);
+        // Schema columns stay strict: a missing or repeated one is still refused.
+        let missing = Dataset::read_csv_with(
+            &schema,
+            Path::new("t.csv"),
+            "age,sex,extra\n1,F,x\n".as_bytes(),
+            options,
+        )
+        .unwrap_err();
+        assert!(missing
+            .iter()
+            .all(|e| matches!(e, DatasetError::MissingColumn { .. })));
+        let repeated = format!("{HEADER},age,x\n54,F,E11.9,6.1,130,27.5,research,2,1,2\n");
+        let errs =
+            Dataset::read_csv_with(&schema, Path::new("t.csv"), repeated.as_bytes(), options)
+                .unwrap_err();
+        assert!(
+            matches!(errs[..], [DatasetError::DuplicateHeader { .. }]),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn nullable_and_signed_columns_round_trip_through_csv() {
+        let schema: Schema = serde_json::from_str(
+            r#"{"name":"labs","columns":[
+                {"name":"age","kind":"uint","bits":7},
+                {"name":"dx","kind":"icd10","nullable":true},
+                {"name":"ldl","kind":"decimal","scale":1,"bits":8,"nullable":true},
+                {"name":"be","kind":"decimal","scale":1,"bits":9,"min":-25,"nullable":true},
+                {"name":"dw","kind":"uint","bits":6,"min":-20},
+                {"name":"consent","kind":"consent","purposes":["research"]}]}"#,
+        )
+        .unwrap();
+        schema.validate().unwrap();
+        let text = "age,dx,ldl,be,dw,consent\n\
+                    50,E11.9,3.1,-2.5,-20,research\n\
+                    61,,,,0,\n\
+                    70,I10, ,4,43,research\n";
+        let ds = Dataset::read_csv(&schema, Path::new("labs.csv"), text.as_bytes()).unwrap();
+        assert_eq!(ds.records[0][2], 31);
+        assert_eq!(ds.records[0][3], 225);
+        assert_eq!(ds.records[0][4], 0);
+        assert_eq!(ds.records[1][1], schema.columns[1].missing_code().unwrap());
+        assert_eq!(ds.records[1][2], 255);
+        assert_eq!(ds.records[1][3], 511);
+        assert_eq!(ds.records[2][2], 255, "a blank cell is missing too");
+        assert_eq!(ds.records[2][4], 63);
+        let csv = ds.to_csv();
+        assert_eq!(
+            csv,
+            "age,dx,ldl,be,dw,consent\n50,E11.9,3.1,-2.5,-20,research\n61,,,,0,\n70,I10,,4.0,43,research\n"
+        );
+        assert_eq!(
+            Dataset::read_csv(&schema, Path::new("labs.csv"), csv.as_bytes()).unwrap(),
+            ds
+        );
+        // An empty cell of a column that is not nullable is named, with the fix.
+        let errs = Dataset::read_csv(
+            &schema,
+            Path::new("labs.csv"),
+            "age,dx,ldl,be,dw,consent\n,E11,,,1,\n50,E11,,,-21,\n".as_bytes(),
+        )
+        .unwrap_err();
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("labs.csv:2: column `age`: empty cell")
+                && msgs[0].contains("nullable"),
+            "{}",
+            msgs[0]
+        );
+        assert!(
+            msgs[1].starts_with("labs.csv:3: column `dw`: `-21` is below the column's `min` -20"),
+            "{}",
+            msgs[1]
+        );
     }
 
     #[test]
