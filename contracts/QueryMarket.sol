@@ -85,7 +85,10 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     }
 
     /// @notice Posts a query and escrows `price` for each targeted dataset.
-    /// @param specHash SHA-256 of the query spec (JSON) that produced `constants`.
+    /// @param spec The query spec (JSON) that produced `constants`: its SHA-256 (`spec.hash`,
+    /// stored and logged as `specHash`) and the document itself (`spec.document`, its canonical
+    /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
+    /// criteria.
     /// @param constants The query's public constants, as the circuit takes them.
     /// @param datasetIds Targeted datasets: strictly increasing, active, all of one schema, each
     /// with a verifier for its circuit.
@@ -96,7 +99,7 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// again at claim; address(0) trusts the explicit targets alone.
     /// @return queryId The new query's id.
     function postQuery(
-        bytes32 specHash,
+        Spec calldata spec,
         uint256[] calldata constants,
         uint256[] calldata datasetIds,
         address token,
@@ -120,12 +123,20 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         q.numConstants = uint32(constants.length);
         q.targets = uint32(datasetIds.length);
         q.price = price;
-        q.specHash = specHash;
+        q.specHash = spec.hash;
         q.constantsHash = keccak256(abi.encodePacked(constants));
         q.schemaHash = schemaHash;
         q.accreditor = accreditor;
         _emitPosted(queryId, q, constants, datasetIds);
+        _publishSpec(queryId, spec);
         _collect(token, price * datasetIds.length);
+    }
+
+    /// @dev Requires `spec.document` to be the document `spec.hash` names, and publishes it.
+    function _publishSpec(uint256 queryId, Spec calldata spec) internal {
+        bytes32 actual = sha256(spec.document);
+        if (actual != spec.hash) revert SpecMismatch(spec.hash, actual);
+        emit SpecPublished(queryId, spec.hash, spec.document);
     }
 
     /// @dev Marks the targets; they must be strictly increasing, active, of one schema, have a

@@ -75,7 +75,10 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
 
     /// @notice Opens a trial and escrows `bounty × cap` ETH (send it as value).
     /// @param trialId A fresh id in `[MIN_TRIAL_ID, r)`, chosen at random by the sponsor.
-    /// @param specHash SHA-256 of the trial spec (JSON) that produced `criteria`.
+    /// @param spec The trial spec (JSON) that produced `criteria`: its SHA-256 (`spec.hash`,
+    /// stored and logged as `specHash`) and the document itself (`spec.document`, its canonical
+    /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
+    /// criteria.
     /// @param schemaHash The schema the criteria are written for.
     /// @param criteria The trial's public constants, as the circuit takes them.
     /// @param bounty Payment per enrolled patient.
@@ -87,7 +90,7 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
     /// address and names that.
     function openTrial(
         uint256 trialId,
-        bytes32 specHash,
+        Spec calldata spec,
         bytes32 schemaHash,
         uint256[] calldata criteria,
         uint256 bounty,
@@ -113,12 +116,20 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
         t.patientShareBps = patientShareBps;
         t.numCriteria = uint32(criteria.length);
         t.bounty = bounty;
-        t.specHash = specHash;
+        t.specHash = spec.hash;
         t.schemaHash = schemaHash;
         t.criteriaHash = keccak256(abi.encodePacked(criteria));
         t.accreditor = accreditor;
         _emitOpened(trialId, t, criteria);
+        _publishSpec(trialId, spec);
         _collect(address(0), bounty * cap);
+    }
+
+    /// @dev Requires `spec.document` to be the document `spec.hash` names, and publishes it.
+    function _publishSpec(uint256 trialId, Spec calldata spec) internal {
+        bytes32 actual = sha256(spec.document);
+        if (actual != spec.hash) revert SpecMismatch(spec.hash, actual);
+        emit SpecPublished(trialId, spec.hash, spec.document);
     }
 
     function _emitOpened(uint256 trialId, Trial storage t, uint256[] calldata criteria) internal {

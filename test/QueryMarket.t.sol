@@ -212,11 +212,11 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, fake, fabricator));
         market.postQuery{value: 2 * PRICE}(
-            specHash, constants, ids, address(0), PRICE, _later(), accreditor
+            _spec(), constants, ids, address(0), PRICE, _later(), accreditor
         );
         vm.prank(sponsor);
         uint256 q = market.postQuery{value: 3 * PRICE}(
-            specHash, constants, datasetIds, address(0), PRICE, _later(), accreditor
+            _spec(), constants, datasetIds, address(0), PRICE, _later(), accreditor
         );
         _claim(q, 0);
         vm.prank(accreditor);
@@ -238,7 +238,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(CellFloor.selector, 11, 1));
         market.postQuery{value: 3 * PRICE}(
-            specHash, lowered, datasetIds, address(0), PRICE, _later(), address(0)
+            _spec(), lowered, datasetIds, address(0), PRICE, _later(), address(0)
         );
         uint256 q = _postAll();
         vm.prank(hospitals[0]);
@@ -271,7 +271,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
             abi.encodeWithSelector(WrongConstantsCount.selector, constants.length, truncated.length)
         );
         market.postQuery{value: PRICE}(
-            specHash, truncated, _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
+            _spec(), truncated, _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
         );
     }
 
@@ -293,13 +293,13 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(SchemaMismatch.selector, schemaHash, otherSchema));
         market.postQuery{value: 2 * PRICE}(
-            specHash, truncated, mixed, address(0), PRICE, _later(), address(0)
+            _spec(), truncated, mixed, address(0), PRICE, _later(), address(0)
         );
         // On its own, the other schema's query is fine: its count is its circuit's.
         truncated[truncated.length - 1] = 11;
         vm.prank(sponsor);
         market.postQuery{value: PRICE}(
-            specHash, truncated, _one(otherDataset), address(0), PRICE, _later(), address(0)
+            _spec(), truncated, _one(otherDataset), address(0), PRICE, _later(), address(0)
         );
     }
 
@@ -402,30 +402,30 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         uint64 later = uint64(block.timestamp + 1);
         vm.startPrank(sponsor);
         vm.expectRevert(IQueryMarket.NoTargets.selector);
-        market.postQuery(specHash, constants, none, address(0), PRICE, later, address(0));
+        market.postQuery(_spec(), constants, none, address(0), PRICE, later, address(0));
         vm.expectRevert(
             abi.encodeWithSelector(IQueryMarket.DeadlineInPast.selector, uint64(block.timestamp))
         );
         market.postQuery{value: 3 * PRICE}(
-            specHash, constants, datasetIds, address(0), PRICE, uint64(block.timestamp), address(0)
+            _spec(), constants, datasetIds, address(0), PRICE, uint64(block.timestamp), address(0)
         );
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 3 * PRICE, PRICE));
         market.postQuery{value: PRICE}(
-            specHash, constants, datasetIds, address(0), PRICE, later, address(0)
+            _spec(), constants, datasetIds, address(0), PRICE, later, address(0)
         );
         vm.expectRevert(IQueryMarket.ZeroPrice.selector);
-        market.postQuery(specHash, constants, datasetIds, address(0), 0, later, address(0));
+        market.postQuery(_spec(), constants, datasetIds, address(0), 0, later, address(0));
         uint256[] memory dup = new uint256[](2);
         (dup[0], dup[1]) = (datasetIds[1], datasetIds[1]);
         vm.expectRevert(IQueryMarket.TargetsNotStrictlyIncreasing.selector);
         market.postQuery{value: 2 * PRICE}(
-            specHash, constants, dup, address(0), PRICE, later, address(0)
+            _spec(), constants, dup, address(0), PRICE, later, address(0)
         );
         uint256[] memory big = constants;
         big[0] = R;
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 1));
         market.postQuery{value: 3 * PRICE}(
-            specHash, big, datasetIds, address(0), PRICE, later, address(0)
+            _spec(), big, datasetIds, address(0), PRICE, later, address(0)
         );
         vm.stopPrank();
     }
@@ -436,7 +436,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IQueryMarket.DatasetRetired.selector, datasetIds[1]));
         market.postQuery{value: 3 * PRICE}(
-            specHash,
+            _spec(),
             constants,
             datasetIds,
             address(0),
@@ -449,8 +449,44 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IDatasetRegistryEvents.UnknownDataset.selector, 99));
         market.postQuery{value: PRICE}(
-            specHash, constants, unknown, address(0), PRICE, uint64(block.timestamp + 1), address(0)
+            _spec(), constants, unknown, address(0), PRICE, uint64(block.timestamp + 1), address(0)
         );
+    }
+
+    /// The spec document is published with the query, byte for byte, after `QueryPosted`.
+    function test_postQueryPublishesTheSpec() public {
+        vm.expectEmit(true, true, true, true, address(market));
+        emit SpecPublished(1, specHash, specDocument);
+        uint256 q = _postAll();
+        assertEq(q, 1);
+        assertEq(sha256(specDocument), specHash, "the fixture's document is the hashed one");
+    }
+
+    /// A document that is not the one `spec.hash` names is refused, whatever it differs in (one
+    /// byte, a missing byte, nothing at all), and nothing is posted.
+    function test_postQueryRefusesAMismatchingSpec() public {
+        bytes memory flipped = bytes.concat(specDocument);
+        flipped[10] = bytes1(uint8(flipped[10]) ^ 1);
+        bytes memory truncated = new bytes(specDocument.length - 1);
+        for (uint256 i; i < truncated.length; ++i) {
+            truncated[i] = specDocument[i];
+        }
+        bytes[3] memory bad = [flipped, truncated, bytes("")];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(sponsor);
+            vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, specHash, sha256(bad[i])));
+            market.postQuery{value: 3 * PRICE}(
+                Spec({hash: specHash, document: bad[i]}),
+                constants,
+                datasetIds,
+                address(0),
+                PRICE,
+                _later(),
+                address(0)
+            );
+        }
+        assertEq(market.queryCount(), 0);
+        assertEq(address(market).balance, 0);
     }
 
     // ---- claim: the happy path with real proofs ----
@@ -490,6 +526,14 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         // Written to snapshots/QueryMarket.json; the call's gas, without the 21k base and calldata.
         uint256 gas = vm.snapshotGasLastCall("QueryMarket", "claim_with_verification");
         emit log_named_uint("claim gas (verification included, call only)", gas);
+    }
+
+    /// forge snapshot: posting the fixture's query to the three datasets (ETH escrow), its spec
+    /// document checked against the hash and published.
+    function test_gas_postQuery() public {
+        _postAll();
+        uint256 gas = vm.snapshotGasLastCall("QueryMarket", "post_query");
+        emit log_named_uint("postQuery, 3 targets, spec published (call only)", gas);
     }
 
     // ---- claim: attacks ----
@@ -730,7 +774,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.startPrank(sponsor);
         token.approve(address(market), type(uint256).max);
         uint256 q = market.postQuery(
-            specHash,
+            _spec(),
             constants,
             datasetIds,
             address(token),
@@ -760,7 +804,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, 0, 1));
         market.postQuery{value: 1}(
-            specHash,
+            _spec(),
             constants,
             datasetIds,
             address(token),
@@ -779,7 +823,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         token.approve(address(market), type(uint256).max);
         vm.expectRevert(abi.encodeWithSelector(TokenNotAllowed.selector, address(token)));
         market.postQuery(
-            specHash, constants, datasetIds, address(token), 1 ether, _later(), address(0)
+            _spec(), constants, datasetIds, address(token), 1 ether, _later(), address(0)
         );
         vm.stopPrank();
         vm.prank(hospitals[0]);
@@ -802,7 +846,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         }
         vm.prank(sponsor);
         uint256 q = market.postQuery{value: uint256(price) * ids.length}(
-            specHash, constants, ids, address(0), price, uint64(block.timestamp + 1), address(0)
+            _spec(), constants, ids, address(0), price, uint64(block.timestamp + 1), address(0)
         );
         assertEq(market.locked(q), uint256(price) * ids.length);
         assertEq(address(market).balance, uint256(price) * ids.length);
@@ -830,6 +874,35 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.prank(hospitals[0]);
         vm.expectRevert(IProofGated.InvalidProof.selector);
         market.claim(q, datasetIds[0], inputs, answers[0].proof);
+    }
+
+    function testFuzz_onlyTheHashedSpecIsPublished(bytes calldata document, bytes32 hash) public {
+        vm.assume(sha256(document) != hash);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, hash, sha256(document)));
+        market.postQuery{value: 3 * PRICE}(
+            Spec({hash: hash, document: document}),
+            constants,
+            datasetIds,
+            address(0),
+            PRICE,
+            _later(),
+            address(0)
+        );
+        // Any document is accepted under its own hash: the market checks the hash, not the
+        // content (which clients and auditors parse and compare with the constants).
+        vm.expectEmit(true, true, true, true, address(market));
+        emit SpecPublished(1, sha256(document), document);
+        vm.prank(sponsor);
+        market.postQuery{value: 3 * PRICE}(
+            Spec({hash: sha256(document), document: document}),
+            constants,
+            datasetIds,
+            address(0),
+            PRICE,
+            _later(),
+            address(0)
+        );
     }
 
     function _popcount(uint8 x) internal pure returns (uint256 n) {

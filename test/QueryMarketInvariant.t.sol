@@ -6,6 +6,7 @@ import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
+import {IQueryMarket} from "../contracts/interfaces/IQueryMarket.sol";
 import {MarketBase} from "./utils/MarketBase.sol";
 
 /// @notice Drives the market with random posts, real-proof claims, refunds, withdrawals and
@@ -16,7 +17,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
     address[3] internal hospitals;
     uint256[] internal datasetIds;
     uint256[] internal constants;
-    bytes32 internal specHash;
+    IQueryMarket.Spec internal spec;
     uint256[][3] internal inputs;
     bytes[3] internal proofs;
 
@@ -36,12 +37,13 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
         address[3] memory hospitals_,
         uint256[] memory datasetIds_,
         uint256[] memory constants_,
-        bytes32 specHash_,
+        IQueryMarket.Spec memory spec_,
         uint256[][3] memory inputs_,
         bytes[3] memory proofs_
     ) {
-        (market, sponsor, hospitals, datasetIds, constants, specHash) =
-            (market_, sponsor_, hospitals_, datasetIds_, constants_, specHash_);
+        (market, sponsor, hospitals, datasetIds, constants) =
+        (market_, sponsor_, hospitals_, datasetIds_, constants_);
+        spec = spec_;
         for (uint256 i; i < 3; ++i) {
             inputs[i] = inputs_[i];
             proofs[i] = proofs_[i];
@@ -70,7 +72,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(sponsor);
         queries.push(
             market.postQuery{value: total}(
-                specHash,
+                spec,
                 constants,
                 ids,
                 address(0),
@@ -162,7 +164,7 @@ contract QueryMarketInvariantTest is StdInvariant, MarketBase {
             (inputs[i], proofs[i]) = (answers[i].inputs, answers[i].proof);
         }
         handler = new MarketHandler(
-            market, sponsor, hospitals, datasetIds, constants, specHash, inputs, proofs
+            market, sponsor, hospitals, datasetIds, constants, _spec(), inputs, proofs
         );
         targetContract(address(handler));
     }

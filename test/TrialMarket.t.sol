@@ -290,7 +290,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.expectRevert(InvalidTerms.selector);
         market.openTrial{value: BOUNTY * CAP}(
             trialId,
-            specHash,
+            _spec(),
             schemaHash,
             criteria,
             BOUNTY,
@@ -352,6 +352,42 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         assertEq(t.criteriaHash, criteriaHash);
     }
 
+    /// The spec document is published with the trial, byte for byte, after `TrialOpened`.
+    function test_openTrialPublishesTheSpec() public {
+        vm.expectEmit(true, true, true, true, address(market));
+        emit SpecPublished(trialId, specHash, specDocument);
+        _openDefault();
+        assertEq(sha256(specDocument), specHash, "the fixture's document is the hashed one");
+    }
+
+    /// A document that is not the one `spec.hash` names is refused (one byte flipped, or
+    /// nothing at all), and no trial is opened.
+    function test_openTrialRefusesAMismatchingSpec() public {
+        bytes memory flipped = bytes.concat(specDocument);
+        flipped[flipped.length - 2] = bytes1(uint8(flipped[flipped.length - 2]) ^ 1);
+        bytes[2] memory bad = [flipped, bytes("")];
+        uint64 deadline = uint64(block.timestamp + DURATION);
+        vm.deal(sponsor, BOUNTY * CAP);
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(sponsor);
+            vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, specHash, sha256(bad[i])));
+            market.openTrial{value: BOUNTY * CAP}(
+                trialId,
+                Spec({hash: specHash, document: bad[i]}),
+                schemaHash,
+                criteria,
+                BOUNTY,
+                SHARE_BPS,
+                CAP,
+                deadline,
+                accreditor
+            );
+        }
+        assertEq(address(market).balance, 0);
+        vm.expectRevert(abi.encodeWithSelector(UnknownTrial.selector, trialId));
+        market.trial(trialId);
+    }
+
     function test_openTrialRejectsInvalidIds() public {
         uint64 deadline = uint64(block.timestamp + 1);
         uint256 min = market.MIN_TRIAL_ID();
@@ -359,7 +395,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, bad[i]));
-            market.openTrial(bad[i], specHash, schemaHash, criteria, 1, 0, 1, deadline, accreditor);
+            market.openTrial(bad[i], _spec(), schemaHash, criteria, 1, 0, 1, deadline, accreditor);
         }
         // The bounds themselves are valid ids.
         _open(min, 1, 0, 1, deadline);
@@ -370,7 +406,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, trialId));
         market.openTrial{value: 1}(
-            trialId, specHash, schemaHash, criteria, 1, 0, 1, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, 1, 0, 1, deadline, accreditor
         );
         assertEq(market.trial(trialId).sponsor, sponsor);
     }
@@ -381,7 +417,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.DeadlineInPast.selector, bad[i]));
-            market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 1, bad[i], accreditor);
+            market.openTrial(trialId, _spec(), schemaHash, criteria, 1, 0, 1, bad[i], accreditor);
         }
     }
 
@@ -390,16 +426,16 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.deal(sponsor, 10 ether);
         vm.startPrank(sponsor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, specHash, schemaHash, criteria, 0, 0, 1, deadline, accreditor);
+        market.openTrial(trialId, _spec(), schemaHash, criteria, 0, 0, 1, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, specHash, schemaHash, criteria, 1, 0, 0, deadline, accreditor);
+        market.openTrial(trialId, _spec(), schemaHash, criteria, 1, 0, 0, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
         market.openTrial{value: 1}(
-            trialId, specHash, schemaHash, criteria, 1, 10_001, 1, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, 1, 10_001, 1, deadline, accreditor
         );
         // A 100% patient share is allowed.
         market.openTrial{value: 1}(
-            trialId, specHash, schemaHash, criteria, 1, 10_000, 1, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, 1, 10_000, 1, deadline, accreditor
         );
         vm.stopPrank();
     }
@@ -410,17 +446,17 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.startPrank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY));
         market.openTrial{value: BOUNTY}(
-            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(
             abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1)
         );
         market.openTrial{value: BOUNTY * CAP + 1}(
-            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, 0));
         market.openTrial(
-            trialId, specHash, schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.stopPrank();
         assertEq(address(market).balance, 0);
@@ -441,7 +477,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
             abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, 13)
         );
         market.openTrial{value: BOUNTY * CAP}(
-            trialId, specHash, schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            trialId, _spec(), schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.trial(trialId);
@@ -465,7 +501,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
                 )
             );
             market.openTrial(
-                trialId, specHash, schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+                trialId, _spec(), schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1), accreditor
             );
         }
     }
@@ -480,7 +516,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         );
         market.openTrial{value: 1}(
             trialId,
-            specHash,
+            _spec(),
             OTHER_SCHEMA,
             criteria,
             1,
@@ -493,7 +529,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, 0));
         market.openTrial{value: 1}(
-            trialId, specHash, OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+            trialId, _spec(), OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
     }
 
@@ -503,7 +539,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 2 + 3));
         market.openTrial(
-            trialId, specHash, schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+            trialId, _spec(), schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
     }
 
@@ -622,6 +658,14 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
     }
 
     // ---- gas ----
+
+    /// forge snapshot: opening the fixture's trial, its spec document checked against the hash
+    /// and published.
+    function test_gas_openTrial() public {
+        _openDefault();
+        uint256 gas = vm.snapshotGasLastCall("TrialMarket", "open_trial");
+        emit log_named_uint("openTrial, spec published (call only)", gas);
+    }
 
     /// forge snapshot: one real single-patient enrolment (B1 verification included).
     function test_gas_enrollSingle() public {
@@ -1116,7 +1160,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         vm.prank(sponsor);
         market.openTrial{value: 1}(
             trialId,
-            specHash,
+            _spec(),
             OTHER_SCHEMA,
             criteria,
             1,
@@ -1289,6 +1333,39 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
     }
 
     // ---- fuzz ----
+
+    function testFuzz_onlyTheHashedSpecIsPublished(bytes calldata document, bytes32 hash) public {
+        vm.assume(sha256(document) != hash);
+        uint64 deadline = uint64(block.timestamp + DURATION);
+        vm.deal(sponsor, 2);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, hash, sha256(document)));
+        market.openTrial{value: 1}(
+            trialId,
+            Spec({hash: hash, document: document}),
+            schemaHash,
+            criteria,
+            1,
+            0,
+            1,
+            deadline,
+            accreditor
+        );
+        vm.expectEmit(true, true, true, true, address(market));
+        emit SpecPublished(trialId, sha256(document), document);
+        vm.prank(sponsor);
+        market.openTrial{value: 1}(
+            trialId,
+            Spec({hash: sha256(document), document: document}),
+            schemaHash,
+            criteria,
+            1,
+            0,
+            1,
+            deadline,
+            accreditor
+        );
+    }
 
     function testFuzz_singleEnrolmentAccounting(uint256 bounty, uint16 shareBps, uint32 cap)
         public

@@ -6,6 +6,7 @@ import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
+import {ITrialMarket} from "../contracts/interfaces/ITrialMarket.sol";
 import {TrialBase} from "./utils/TrialBase.sol";
 
 /// @notice Drives the trial market with random trials, real-proof enrolments, refunds,
@@ -21,7 +22,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
     uint256 internal constant MAX_TRIALS = 12;
 
     TrialMarket internal market;
-    bytes32 internal specHash;
+    ITrialMarket.Spec internal spec;
     bytes32 internal schemaHash;
     uint256[] internal criteria;
     TrialBase.Entry[] internal entries;
@@ -42,7 +43,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
     /// the given terms (same index).
     constructor(
         TrialMarket market_,
-        bytes32 specHash_,
+        ITrialMarket.Spec memory spec_,
         bytes32 schemaHash_,
         uint256[] memory criteria_,
         TrialBase.Entry[] memory entries_,
@@ -53,8 +54,8 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         uint16[] memory shares,
         uint32[] memory caps
     ) {
-        (market, specHash, schemaHash, criteria, sponsors) =
-        (market_, specHash_, schemaHash_, criteria_, sponsors_);
+        (market, schemaHash, criteria, sponsors) = (market_, schemaHash_, criteria_, sponsors_);
+        spec = spec_;
         _account(sponsors_[0]);
         _account(sponsors_[1]);
         _account(custodian);
@@ -175,7 +176,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(sponsor);
         market.openTrial{value: total}(
             id,
-            specHash,
+            spec,
             schemaHash,
             criteria,
             bounty,
@@ -228,7 +229,7 @@ contract TrialMarketInvariantTest is StdInvariant, TrialBase {
         (ids[1], bounties[1], shares[1], caps[1]) = (otherTrialId, OTHER_BOUNTY, 10_000, 1);
         handler = new TrialHandler(
             market,
-            specHash,
+            _spec(),
             schemaHash,
             criteria,
             es,

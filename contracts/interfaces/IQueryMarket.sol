@@ -5,6 +5,17 @@ pragma solidity 0.8.19;
 /// @notice The query market's errors and audit trail: who asked what, against which
 /// commitments, with which proof, and who was paid.
 interface IQueryMarket {
+    /// @notice A query spec as posted: the SHA-256 that names it (`specHash` in storage and
+    /// events) and the document itself, its canonical JSON (criteria in natural units and the
+    /// consent purpose: public criteria only, never a record value). The market requires
+    /// `sha256(document) == hash` and publishes the document in `SpecPublished`.
+    /// @dev One calldata argument rather than two: another two stack slots in the entry
+    /// function's ABI decoder are more than the legacy code generator (Yul optimizer off) fits.
+    struct Spec {
+        bytes32 hash;
+        bytes document;
+    }
+
     /// @notice A sponsor posted and funded a query (its schema is its targets' schema; the
     /// constants hash a claim must match is `keccak256(abi.encodePacked(constants))`). Only
     /// custodians attested by `accreditor` are paid (address(0): the explicit targets alone).
@@ -19,6 +30,11 @@ interface IQueryMarket {
         uint64 deadline,
         address accreditor
     );
+    /// @notice The spec document of a query, published with it: the exact bytes whose SHA-256
+    /// is `specHash` (the canonical JSON of the query spec: criteria in natural units, consent
+    /// purpose, statistic, minimum cohort; public criteria only, never a record value), so
+    /// anyone can read the criteria in words and check them against the posted constants.
+    event SpecPublished(uint256 indexed id, bytes32 indexed specHash, bytes spec);
     /// @notice A custodian's proof was verified and the custodian credited.
     event Claimed(
         uint256 indexed queryId,
@@ -34,6 +50,9 @@ interface IQueryMarket {
     /// @notice The unclaimed part of a query's escrow was credited back to its sponsor.
     event Refunded(uint256 indexed queryId, address indexed sponsor, uint256 amount);
 
+    /// @notice The published spec is not the document `specHash` names (`actual` is its
+    /// SHA-256).
+    error SpecMismatch(bytes32 expected, bytes32 actual);
     /// @notice No query has this id.
     error UnknownQuery(uint256 queryId);
     /// @notice The deadline is not in the future.

@@ -5,6 +5,17 @@ pragma solidity 0.8.19;
 /// @notice The trial market's errors and audit trail: which trial asked for what, which
 /// nullifier was spent against which dataset with which proof, and who was paid.
 interface ITrialMarket {
+    /// @notice A trial spec as posted: the SHA-256 that names it (`specHash` in storage and
+    /// events) and the document itself, its canonical JSON (criteria in natural units and the
+    /// consent purpose: public criteria only, never a record value). The market requires
+    /// `sha256(document) == hash` and publishes the document in `SpecPublished`.
+    /// @dev One calldata argument rather than two: another two stack slots in the entry
+    /// function's ABI decoder are more than the legacy code generator (Yul optimizer off) fits.
+    struct Spec {
+        bytes32 hash;
+        bytes document;
+    }
+
     /// @notice A sponsor opened and funded a trial (the criteria hash a proof must match is
     /// `keccak256(abi.encodePacked(criteria))`). Only datasets of custodians attested by
     /// `accreditor` can enrol.
@@ -20,6 +31,11 @@ interface ITrialMarket {
         uint64 deadline,
         address accreditor
     );
+    /// @notice The spec document of a trial, published with it: the exact bytes whose SHA-256
+    /// is `specHash` (the canonical JSON of the trial spec: inclusion criteria in natural units
+    /// and the consent purpose; public criteria only, never a record value), so anyone can read
+    /// the criteria in words and check them against the posted criteria words.
+    event SpecPublished(uint256 indexed id, bytes32 indexed specHash, bytes spec);
     /// @notice A patient was enrolled: their nullifier is spent and the payees credited.
     event Enrolled(
         uint256 indexed trialId,
@@ -39,6 +55,9 @@ interface ITrialMarket {
 
     /// @notice The trial id is taken, or outside `[MIN_TRIAL_ID, r)`.
     error InvalidTrialId(uint256 trialId);
+    /// @notice The published spec is not the document `specHash` names (`actual` is its
+    /// SHA-256).
+    error SpecMismatch(bytes32 expected, bytes32 actual);
     /// @notice No trial has this id.
     error UnknownTrial(uint256 trialId);
     /// @notice The deadline is not in the future.

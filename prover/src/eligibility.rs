@@ -18,15 +18,17 @@ use crate::{
     circuit::eligibility::{self, EligibilityPublic, EligibilityWitness, PatientSlot},
     commitment::{fr_from_hex, fr_to_hex},
     credential::OpenedCredential,
-    error::ProofError,
-    keys::{CircuitKeys, KeyStore},
+    error::{ProofError, VerifyError},
+    evm::Manifest,
+    keys::{CircuitKeys, CircuitSpec, KeyStore},
     membership,
-    proof::{calldata_hex, create, SealedProof},
+    proof::{calldata_hex, create, field_hex, SealedProof, Verified},
     trial::{TrialCriteria, TrialSpec},
 };
 
-/// Eligibility artifact format version.
-pub const ELIGIBILITY_VERSION: u32 = 1;
+/// Eligibility artifact format version (2: the circuit's schema and shape are recorded, so
+/// any machine re-derives the verifying key).
+pub const ELIGIBILITY_VERSION: u32 = 2;
 
 /// Trial ids are at least 2^128, so a nullifier `Poseidon(secret, trial_id)` can never equal a
 /// membership leaf `Poseidon(secret, packed)` (a packed record is below 2^128). The trial
@@ -53,6 +55,7 @@ pub fn valid_trial_id(x: &Fr) -> bool {
 
 /// One enrolled patient as the chain sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnrolledSlot {
     /// `Poseidon(secret, trial_id)`, hex; zero for an empty slot.
     pub nullifier: String,
@@ -60,13 +63,17 @@ pub struct EnrolledSlot {
     pub payout: String,
 }
 
-/// The JSON `patient prove-eligibility` writes.
+/// The JSON `patient prove-eligibility` writes. Every field is checked by [`verify`]: by the
+/// proof, by a hash, or against another field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EligibilityArtifact {
     /// Format version.
     pub version: u32,
     /// Circuit identity (schema, batch size, k).
     pub circuit_id: String,
+    /// What fixes the circuit: the verifying key is derived from it.
+    pub circuit: CircuitSpec,
     /// SHA-256 of the verifying key.
     pub vk_hash: String,
     /// The trial id, hex.
@@ -90,19 +97,24 @@ pub struct EligibilityArtifact {
 }
 
 impl EligibilityArtifact {
-    fn public(&self) -> Result<EligibilityPublic, ProofError> {
-        let field = |h: &str| {
-            fr_from_hex(h).ok_or_else(|| ProofError::Artifact(format!("bad field element `{h}`")))
-        };
+    /// The public inputs the decoded fields encode (each field element in its one hex form).
+    fn public(&self) -> Result<EligibilityPublic, VerifyError> {
+        let field = |name: &str, h: &str| field_hex(|| name.to_owned(), h);
         Ok(EligibilityPublic {
-            member_root: field(&self.member_root)?,
-            trial_id: field(&self.trial_id)?,
+            member_root: field("member_root", &self.member_root)?,
+            trial_id: field("trial_id", &self.trial_id)?,
             criteria: self.criteria.clone(),
             slots: self
                 .slots
                 .iter()
-                .map(|s| Ok((field(&s.nullifier)?, field(&s.payout)?)))
-                .collect::<Result<_, ProofError>>()?,
+                .enumerate()
+                .map(|(i, s)| {
+                    Ok((
+                        field(&format!("slots[{i}].nullifier"), &s.nullifier)?,
+                        field(&format!("slots[{i}].payout"), &s.payout)?,
+                    ))
+                })
+                .collect::<Result<_, VerifyError>>()?,
         })
     }
 
@@ -235,6 +247,7 @@ pub fn prove(
     Ok(EligibilityArtifact {
         version: ELIGIBILITY_VERSION,
         circuit_id: config.circuit_id.clone(),
+        circuit: config.spec(),
         vk_hash: keys.vk_hash.clone(),
         trial_id: fr_to_hex(&trial_id),
         trial_hash: format!("0x{}", hex::encode(trial.hash())),
@@ -255,26 +268,64 @@ pub fn prove(
     })
 }
 
-/// Verifies an eligibility artifact offline (what a regulator runs on a proof from the chain).
-pub fn verify(artifact: &EligibilityArtifact, store: &KeyStore) -> Result<(), ProofError> {
+/// Verifies an eligibility artifact offline, on any machine (what a regulator runs on a proof
+/// from the chain): the trial hash against the trial spec, the criteria against what the spec
+/// compiles to for the circuit's schema, the decoded root, trial id and slots and the calldata
+/// against the instances, the circuit against its verifier in `manifest`, and the proof with
+/// the verifying key derived from the recorded schema and shape (see
+/// [`crate::proof::verify`]).
+pub fn verify(
+    artifact: &EligibilityArtifact,
+    store: &KeyStore,
+    manifest: &Manifest,
+) -> Result<Verified, VerifyError> {
     SealedProof {
+        kind: "eligibility",
+        version: (artifact.version, ELIGIBILITY_VERSION),
         circuit_id: &artifact.circuit_id,
+        circuit: &artifact.circuit,
         vk_hash: &artifact.vk_hash,
         instances: &artifact.instances,
         proof: &artifact.proof,
         calldata: &artifact.calldata,
     }
-    .verify(store, |config| {
+    .verify(store, manifest, |instances| {
+        let computed = format!("0x{}", hex::encode(artifact.trial.hash()));
+        if computed != artifact.trial_hash {
+            return Err(VerifyError::SpecHash {
+                field: "trial_hash",
+                recorded: artifact.trial_hash.clone(),
+                computed,
+            });
+        }
         let expected = artifact
             .trial
-            .compile(&config.schema)
-            .map_err(|e| ProofError::Artifact(e.to_string()))?;
+            .compile(&artifact.circuit.schema)
+            .map_err(VerifyError::Spec)?;
         if expected != artifact.criteria {
-            return Err(ProofError::Artifact(
-                "public criteria do not match the trial spec".into(),
-            ));
+            return Err(VerifyError::Constants {
+                what: "trial criteria",
+            });
         }
-        Ok(artifact.public()?.to_fields())
-    })?;
-    Ok(())
+        let fields = artifact.public()?.to_fields();
+        let v = artifact.circuit.schema.value_columns().count();
+        match (0..instances.len()).find(|&i| fields.get(i) != Some(&instances[i])) {
+            None if fields.len() == instances.len() => Ok(()),
+            None => Err(VerifyError::Public {
+                field: "slots".into(),
+            }),
+            Some(i) => Err(VerifyError::Public {
+                field: match i {
+                    0 => "member_root".into(),
+                    1 => "trial_id".into(),
+                    i if i < 2 * v + 3 => "criteria".into(),
+                    i => {
+                        let slot = (i - 2 * v - 3) / 2;
+                        let part = ["nullifier", "payout"][(i - 2 * v - 3) % 2];
+                        format!("slots[{slot}].{part}")
+                    }
+                },
+            }),
+        }
+    })
 }

@@ -86,7 +86,10 @@ pub enum DatasetError {
         schema: String,
     },
     /// The header has a column the schema does not know.
-    #[error("{path}:1: column `{column}`: field {field} is not in schema `{schema}`")]
+    #[error(
+        "{path}:1: column `{column}`: field {field} is not in schema `{schema}` (pass \
+         --ignore-extra to import without the columns the schema does not name)"
+    )]
     UnknownColumn {
         /// File path.
         path: PathBuf,
@@ -317,6 +320,13 @@ pub enum QueryError {
         /// Cause.
         source: serde_json::Error,
     },
+    /// A published spec document is not JSON of a spec.
+    #[error("the spec document is not a spec: {0}")]
+    Document(#[source] serde_json::Error),
+    /// A published spec document parses, but is not the canonical JSON of what it parses to,
+    /// so its hash is not the hash of that spec.
+    #[error("the spec document is not in canonical form (compact JSON, fields in spec order)")]
+    NotCanonical,
     /// The query does not fit the schema.
     #[error("query does not fit schema `{schema}`: {message}")]
     Invalid {
@@ -368,4 +378,179 @@ pub enum ProofError {
     /// The proof did not verify.
     #[error("proof rejected: {0}")]
     Rejected(String),
+}
+
+/// Why an artifact does not verify offline (`zkcohort verify`): one variant per check.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The artifact file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The artifact is not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The JSON is neither kind of artifact.
+    #[error("neither an aggregate proof artifact (`query`) nor an eligibility one (`trial_id`)")]
+    UnknownKind,
+    /// The JSON does not have the fields of its kind of artifact.
+    #[error("not a valid {kind} artifact: {source}")]
+    Malformed {
+        /// `aggregate` or `eligibility`.
+        kind: &'static str,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A field holds something the artifact format never writes (an unknown field, or a value
+    /// in another form): nothing unchecked may ride along with a proof.
+    #[error(
+        "`{field}` is not as the artifact format writes it (unknown field or non-canonical value)"
+    )]
+    NotCanonical {
+        /// JSON path of the first difference.
+        field: String,
+    },
+    /// An artifact format this build does not read.
+    #[error("artifact version {found}; this build reads version {supported} (re-prove, or use a matching zkcohort)")]
+    Version {
+        /// The artifact's version.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The circuit recorded in the artifact is of the other kind.
+    #[error("a {kind} artifact recording a circuit of another kind")]
+    WrongShape {
+        /// `aggregate` or `eligibility`.
+        kind: &'static str,
+    },
+    /// The record layout recorded is not the schema's at its capacity.
+    #[error("the recorded record layout is not schema `{schema}`'s at capacity {capacity}")]
+    Layout {
+        /// Schema name.
+        schema: String,
+        /// Capacity.
+        capacity: usize,
+    },
+    /// The verifier manifest has no verifier for the artifact's circuit.
+    #[error("no verifier for circuit {circuit_id} in {manifest}: it is not a circuit whose verifier was generated (and deployed) from there; pass --manifest with the manifest written next to its verifier")]
+    NotInManifest {
+        /// The artifact's circuit.
+        circuit_id: String,
+        /// Where the manifest came from.
+        manifest: String,
+    },
+    /// The artifact's schema is not the one the manifest's verifier was built for.
+    #[error("the artifact's schema hashes to {artifact}, verifier {name} was built for schema {manifest}")]
+    ManifestSchema {
+        /// Contract name.
+        name: String,
+        /// Schema hash in the manifest.
+        manifest: String,
+        /// SHA-256 of the artifact's schema.
+        artifact: String,
+    },
+    /// The manifest entry predates recorded verifying key hashes.
+    #[error("verifier {name} in {manifest} records no vk_hash: regenerate it (`zkcohort setup --verifier-dir`)")]
+    ManifestWithoutVkHash {
+        /// Contract name.
+        name: String,
+        /// Where the manifest came from.
+        manifest: String,
+    },
+    /// The params at hand are not the ones the manifest's verifier was built from.
+    #[error("verifier {name} was built from params {manifest}; verifying here with params {here} derives another key (pass the same --params/--params-sha256)")]
+    ManifestParams {
+        /// Contract name.
+        name: String,
+        /// The manifest's params, described.
+        manifest: String,
+        /// The params used here, described.
+        here: String,
+    },
+    /// The artifact's circuit id is not what its schema and shape plan.
+    #[error("the artifact names circuit {artifact}, its schema and shape plan {planned}")]
+    CircuitId {
+        /// The artifact's circuit id.
+        artifact: String,
+        /// What the recorded schema and shape plan.
+        planned: String,
+    },
+    /// The artifact's `vk_hash` is not the manifest's verifying key.
+    #[error("the artifact says vk {artifact}, the deployed verifier {name} was generated from vk {manifest}")]
+    VkHashVsManifest {
+        /// Contract name.
+        name: String,
+        /// The manifest's vk hash.
+        manifest: String,
+        /// The artifact's vk hash.
+        artifact: String,
+    },
+    /// The verifying key derived here is not the one the artifact and the manifest name.
+    #[error("the verifying key derived here for {circuit_id} hashes to {derived}, the manifest and the artifact say {expected}")]
+    VkHashVsDerived {
+        /// The circuit.
+        circuit_id: String,
+        /// The hash both the artifact and the manifest record.
+        expected: String,
+        /// The derived key's hash.
+        derived: String,
+    },
+    /// The recorded spec hash is not the hash of the recorded spec.
+    #[error("`{field}` is {recorded}, but the spec in the artifact hashes to {computed}")]
+    SpecHash {
+        /// `query_hash` or `trial_hash`.
+        field: &'static str,
+        /// What the artifact records.
+        recorded: String,
+        /// SHA-256 of the spec's canonical JSON.
+        computed: String,
+    },
+    /// The recorded spec does not compile for the circuit's schema.
+    #[error("the spec does not fit the circuit's schema: {0}")]
+    Spec(#[source] QueryError),
+    /// The recorded public constants are not what the recorded spec compiles to.
+    #[error("the public {what} are not what the spec in the artifact compiles to")]
+    Constants {
+        /// `query constants` or `trial criteria`.
+        what: &'static str,
+    },
+    /// A hex field is not hex of the right form.
+    #[error("`{field}` is not {expected}")]
+    Hex {
+        /// JSON path.
+        field: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// The number of public inputs is not the circuit's.
+    #[error("{found} public inputs, circuit {circuit_id} has {expected}")]
+    InstanceCount {
+        /// The circuit.
+        circuit_id: String,
+        /// The circuit's count.
+        expected: usize,
+        /// The artifact's count.
+        found: usize,
+    },
+    /// A decoded public value disagrees with the instances.
+    #[error("`{field}` disagrees with the instances")]
+    Public {
+        /// The first decoded field that differs.
+        field: String,
+    },
+    /// `calldata` is not the instances followed by the proof.
+    #[error("`calldata` is not the instances followed by the proof")]
+    Calldata,
+    /// halo2's verifier rejects the proof with the derived verifying key.
+    #[error("the proof does not verify: {0}")]
+    Rejected(#[source] ProofError),
+    /// Params or key derivation failed.
+    #[error(transparent)]
+    Keys(ProofError),
 }

@@ -17,6 +17,7 @@ use halo2_base::{
 };
 use snark_verifier_sdk::{evm::gen_evm_verifier_sol_code, SHPLONK};
 
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
@@ -28,14 +29,98 @@ use crate::{
 };
 
 /// File, next to the verifiers, describing each contract's circuit: `name → {circuit_id, kind
-/// ("aggregate" or "eligibility"), schema_hash, constants, batch, params}`. The schema's SHA-256
+/// ("aggregate" or "eligibility"), schema_hash, constants, batch, params, vk_hash}`. The schema's SHA-256
 /// lets the markets check that a query or trial, a dataset and a circuit share one schema; the
 /// constants count (query constants or trial criteria words) and the patient slots (0 for
 /// aggregate circuits) fix the number of public inputs. `params` is the
 /// [`ParamsFingerprint`] of the KZG params that built the verifier (`{kind: "dev-insecure" |
-/// "file", sha256, k}`). The deploy script reads it, and refuses `dev-insecure` verifiers (or
-/// ones without `params`) on any chain but the local one (31337).
+/// "file", sha256, k}`). `vk_hash` is the SHA-256 of the verifying key the verifier was generated
+/// from ([`crate::keys::vk_hash`]): offline verification ([`crate::proof::verify`]) requires the
+/// key it re-derives to have this hash, so an artifact verifies only against the key of the
+/// deployed verifier. The deploy script reads the manifest, and refuses `dev-insecure`
+/// verifiers (or ones without `params`) on any chain but the local one (31337).
 pub const MANIFEST: &str = "verifiers.json";
+
+/// The manifest committed with the verifiers (`contracts/verifiers/verifiers.json`) when this
+/// binary was built: what `verify` checks against on a machine without the repository.
+pub const COMMITTED_MANIFEST: &str = include_str!("../../contracts/verifiers/verifiers.json");
+
+/// One verifier of a [`Manifest`], as [`manifest_entry`] writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ManifestEntry {
+    /// The circuit the verifier checks proofs of.
+    pub circuit_id: String,
+    /// `aggregate` or `eligibility`.
+    pub kind: String,
+    /// SHA-256 of the circuit's schema, 0x-prefixed hex.
+    pub schema_hash: String,
+    /// Query constants or trial criteria words.
+    pub constants: usize,
+    /// Patient slots (0 for aggregate circuits).
+    pub batch: usize,
+    /// The params the verifier was built from (absent in older manifests).
+    #[serde(default)]
+    pub params: Option<ParamsFingerprint>,
+    /// SHA-256 of the verifying key the verifier was generated from (absent in older
+    /// manifests).
+    #[serde(default)]
+    pub vk_hash: Option<String>,
+}
+
+/// A verifier manifest read back (see [`MANIFEST`]): contract name → entry. Entries in an older
+/// form (a bare circuit id) are skipped.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// Where it was read from (a path, or the committed copy built into this binary).
+    pub source: String,
+    entries: BTreeMap<String, ManifestEntry>,
+}
+
+impl Manifest {
+    /// Reads a manifest file.
+    pub fn load(path: &Path) -> Result<Self, VerifierError> {
+        let text = fs::read(path).map_err(|source| DatasetError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path.display().to_string()).map_err(|source| VerifierError::Manifest {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The committed manifest built into this binary ([`COMMITTED_MANIFEST`]).
+    pub fn committed() -> Self {
+        Self::parse(
+            COMMITTED_MANIFEST.as_bytes(),
+            "the committed contracts/verifiers/verifiers.json built into this binary".into(),
+        )
+        .expect("the committed manifest parses")
+    }
+
+    fn parse(bytes: &[u8], source: String) -> Result<Self, serde_json::Error> {
+        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(bytes)?;
+        let entries = raw
+            .into_iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(name, v)| Ok((name, serde_json::from_value(v)?)))
+            .collect::<Result<_, serde_json::Error>>()?;
+        Ok(Manifest { source, entries })
+    }
+
+    /// Every verifier: contract name and entry.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &ManifestEntry)> {
+        self.entries.iter().map(|(name, e)| (name.as_str(), e))
+    }
+
+    /// The verifier of `circuit_id`: its contract name and entry.
+    pub fn find(&self, circuit_id: &str) -> Option<(&str, &ManifestEntry)> {
+        self.entries
+            .iter()
+            .find(|(_, e)| e.circuit_id == circuit_id)
+            .map(|(name, e)| (name.as_str(), e))
+    }
+}
 
 /// Solidity source of the verifier for a circuit, with the contract renamed to `name`. Its
 /// header names the circuit (line 2, read back by the clash check) and the params that built it
@@ -117,6 +202,7 @@ pub fn manifest_entry(keys: &CircuitKeys) -> serde_json::Value {
         "kind": kind,
         "params": keys.params,
         "schema_hash": format!("0x{}", hex::encode(schema.hash())),
+        "vk_hash": keys.vk_hash,
     })
 }
 
@@ -203,16 +289,16 @@ fn generated_for(source: &str) -> Option<String> {
     Some(id.to_owned())
 }
 
-type Manifest = BTreeMap<String, serde_json::Value>;
+type RawManifest = BTreeMap<String, serde_json::Value>;
 
 /// A JSON object file; a missing file is empty, an unparseable one an error.
-fn read_manifest(path: &Path) -> Result<Manifest, VerifierError> {
+fn read_manifest(path: &Path) -> Result<RawManifest, VerifierError> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| VerifierError::Manifest {
             path: path.to_owned(),
             source,
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RawManifest::new()),
         Err(source) => Err(DatasetError::Io {
             path: path.to_owned(),
             source,
@@ -224,7 +310,7 @@ fn read_manifest(path: &Path) -> Result<Manifest, VerifierError> {
 /// Sets `key → value` in a manifest and rewrites its file, only on change.
 fn record(
     path: &Path,
-    map: &mut Manifest,
+    map: &mut RawManifest,
     key: &str,
     value: serde_json::Value,
 ) -> Result<(), VerifierError> {

@@ -102,6 +102,20 @@ pub enum CircuitShape {
     },
 }
 
+/// What fixes a circuit, as a proof artifact records it: the schema and the shape. Everything
+/// else (its `k`, column configuration and break points, and so its keys) is derived from these
+/// and the universal params, deterministically ([`CircuitConfig::plan_spec`],
+/// [`KeyStore::verifying_key_for`]), so a verifier needs neither the prover's cache nor a key
+/// shipped by the prover: it re-derives the verifying key and checks its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitSpec {
+    /// The dataset schema.
+    pub schema: Schema,
+    /// Which circuit.
+    pub shape: CircuitShape,
+}
+
 /// Everything that fixes a circuit: its identity and its halo2 configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CircuitConfig {
@@ -273,6 +287,20 @@ impl CircuitConfig {
                 return config;
             }
             k += 1;
+        }
+    }
+
+    /// Plans the circuit an artifact records (see [`CircuitSpec`]), from its schema and shape
+    /// alone: no recorded configuration is trusted.
+    pub fn plan_spec(spec: &CircuitSpec) -> Self {
+        Self::plan_shape(&spec.schema, spec.shape.clone())
+    }
+
+    /// The schema and shape of this circuit, as artifacts record them.
+    pub fn spec(&self) -> CircuitSpec {
+        CircuitSpec {
+            schema: self.schema.clone(),
+            shape: self.shape.clone(),
         }
     }
 
@@ -475,11 +503,8 @@ impl KeyStore {
 
         let bar =
             crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
-        let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
-        config.build_dummy(&mut builder);
         bar.set_message(format!("keygen {}: verifying key", config.circuit_id));
-        let vk = keygen_vk(params, &builder)
-            .map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
+        let (vk, builder) = derive_vk(config, params)?;
         bar.set_message(format!("keygen {}: proving key", config.circuit_id));
         let pk = keygen_pk(params, vk, &builder)
             .map_err(|e| ProofError::Halo2(format!("keygen_pk: {e:?}")))?;
@@ -497,22 +522,7 @@ impl KeyStore {
             .map_err(io_err(&tmp))?;
         drop(w);
         fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
-        let vk_path = dir.join("vk.bin");
-        let mut vk_bytes = Vec::new();
-        pk.get_vk()
-            .write(&mut vk_bytes, SerdeFormat::RawBytes)
-            .map_err(io_err(&vk_path))?;
-        let atomic = |path: &Path, bytes: &[u8]| {
-            crate::dataset::write_atomic(path, bytes).map_err(|e| match e {
-                crate::error::DatasetError::Io { path, source } => ProofError::Io { path, source },
-                other => ProofError::Artifact(other.to_string()),
-            })
-        };
-        atomic(&vk_path, &vk_bytes)?;
-        atomic(
-            &cfg_path,
-            &serde_json::to_vec_pretty(&config).expect("json"),
-        )?;
+        write_vk(&dir, &config, pk.get_vk())?;
         bar.finish_with_message(format!("keygen {} done", config.circuit_id));
         let vk_hash = vk_hash(pk.get_vk());
         Ok(CircuitKeys {
@@ -523,7 +533,56 @@ impl KeyStore {
         })
     }
 
-    /// Loads only the verifying key and configuration of a circuit (for offline verification).
+    /// The verifying key of `config` (planned, e.g. by [`CircuitConfig::plan_spec`]) for
+    /// `params` (this store's): read from the cache if there, else derived
+    /// ([`derive_vk`]: key generation is deterministic, so on any machine this is the key an
+    /// honest prover of this circuit used) and cached, without a proving key. With `refresh`, any
+    /// cached copy is ignored and replaced (a cached key that disagrees with an expected hash
+    /// may be stale).
+    pub fn verifying_key_for(
+        &self,
+        config: &CircuitConfig,
+        params: &ParamsKZG<Bn256>,
+        refresh: bool,
+    ) -> Result<VerifyingKey<G1Affine>, ProofError> {
+        let dir = self.key_dir(config, params);
+        let (vk_path, cfg_path) = (dir.join("vk.bin"), dir.join("config.json"));
+        let cached = (!refresh)
+            .then(|| fs::read(&cfg_path).ok())
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<CircuitConfig>(&b).ok())
+            .filter(|cfg| {
+                cfg.shape == config.shape
+                    && cfg.schema == config.schema
+                    && serde_json::to_value(&cfg.params).ok()
+                        == serde_json::to_value(&config.params).ok()
+            });
+        if let (Some(cfg), true) = (cached, vk_path.exists()) {
+            let mut r = BufReader::new(fs::File::open(&vk_path).map_err(io_err(&vk_path))?);
+            if let Ok(vk) = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+                &mut r,
+                SerdeFormat::RawBytes,
+                cfg.params.clone(),
+            ) {
+                return Ok(vk);
+            }
+            tracing::warn!(path = %vk_path.display(), "unreadable cached verifying key: deriving it again");
+        }
+        let bar = crate::progress::spinner(format!(
+            "deriving the verifying key of {} (k = {})",
+            config.circuit_id,
+            config.k()
+        ));
+        let (vk, builder) = derive_vk(config, params)?;
+        let mut config = config.clone();
+        config.break_points = builder.break_points();
+        write_vk(&dir, &config, &vk)?;
+        bar.finish_and_clear();
+        Ok(vk)
+    }
+
+    /// Loads only the verifying key and configuration of a circuit from the cache, as the
+    /// prover's `keys` left them (see [`KeyStore::verifying_key_for`], which needs no cache).
     pub fn verifying_key(
         &self,
         circuit_id: &str,
@@ -546,6 +605,44 @@ impl KeyStore {
         .map_err(io_err(&vk_path))?;
         Ok((cfg, vk))
     }
+}
+
+/// Generates the verifying key of `config` from `params`, and returns it with the keygen
+/// builder (which knows the break points the prover needs). Deterministic: the same circuit and
+/// params give the same key, byte for byte, on any machine.
+pub fn derive_vk(
+    config: &CircuitConfig,
+    params: &ParamsKZG<Bn256>,
+) -> Result<(VerifyingKey<G1Affine>, BaseCircuitBuilder<Fr>), ProofError> {
+    let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
+    config.build_dummy(&mut builder);
+    let vk =
+        keygen_vk(params, &builder).map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
+    Ok((vk, builder))
+}
+
+/// Writes `vk.bin` and `config.json` into a key directory, atomically.
+fn write_vk(
+    dir: &Path,
+    config: &CircuitConfig,
+    vk: &VerifyingKey<G1Affine>,
+) -> Result<(), ProofError> {
+    let vk_path = dir.join("vk.bin");
+    let mut vk_bytes = Vec::new();
+    vk.write(&mut vk_bytes, SerdeFormat::RawBytes)
+        .map_err(io_err(&vk_path))?;
+    let atomic = |path: &Path, bytes: &[u8]| {
+        crate::dataset::write_atomic(path, bytes).map_err(|e| match e {
+            crate::error::DatasetError::Io { path, source } => ProofError::Io { path, source },
+            other => ProofError::Artifact(other.to_string()),
+        })
+    };
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    atomic(&vk_path, &vk_bytes)?;
+    atomic(
+        &dir.join("config.json"),
+        &serde_json::to_vec_pretty(config).expect("json"),
+    )
 }
 
 /// SHA-256 of a verifying key's raw serialization, hex.

@@ -3,7 +3,8 @@
 //! The pipeline, one module per stage:
 //!
 //! 1. [`schema`] and [`icd10`]: typed columns with declared widths; order-preserving codes.
-//! 2. [`dataset`]: CSV import, synthetic cohorts, the custodian's dataset directory.
+//! 2. [`dataset`]: CSV import, synthetic cohorts, the custodian's dataset directory; [`fhir`]:
+//!    FHIR R4 import (Bundles and NDJSON) through a mapping file.
 //! 3. [`commitment`] and [`poseidon`]: record packing and the salted Poseidon Merkle commitment.
 //! 4. [`query`]: query specs, their public constants, and the native ground truth.
 //! 5. [`circuit`]: the universal aggregate circuit (halo2-base, KZG over BN254).
@@ -11,11 +12,14 @@
 //! 7. [`proof`]: proving, proof artifacts and offline verification.
 //! 8. [`evm`]: the generated Solidity verifier and its manifest.
 //! 9. [`chain`]: alloy bindings and clients for the registry and markets; [`demo`]: the story.
+//! 10. [`audit`]: the regulator's view: the history rebuilt from the chain alone, every proof
+//!     re-verified off-chain, the money reconciled, anomalies flagged, a report to read.
 //!
 //! Trials: [`membership`] (the per-patient tree every dataset also commits to), [`credential`]
 //! (a patient's file), [`trial`] (criteria), [`circuit::eligibility`] and [`eligibility`]
 //! (proofs with nullifiers).
 
+pub mod audit;
 pub mod chain;
 pub mod circuit;
 pub mod commitment;
@@ -25,6 +29,7 @@ pub mod demo;
 pub mod eligibility;
 pub mod error;
 pub mod evm;
+pub mod fhir;
 pub mod icd10;
 pub mod keys;
 pub mod membership;

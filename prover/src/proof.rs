@@ -1,8 +1,17 @@
 //! Proving, proof artifacts, and offline verification.
 //!
 //! Proofs use SHPLONK over KZG with a Keccak transcript (`EvmTranscript`), the combination the
-//! generated Solidity verifier checks. An artifact carries only public data: the commitment, the
-//! query constants and the released aggregates; never a record value.
+//! generated Solidity verifier checks. An artifact carries only public data: the circuit's
+//! schema and shape, the commitment, the query and its constants and the released aggregates;
+//! never a record value.
+//!
+//! Verification is portable: an artifact records what fixes its circuit ([`CircuitSpec`]),
+//! and the verifier re-derives the verifying key from it and the universal params (key
+//! generation is deterministic), caching it, then requires its hash to be the one recorded in
+//! the verifier manifest (`contracts/verifiers/verifiers.json`, [`Manifest`]) for the deployed
+//! verifier of that circuit. Deriving rather than shipping the key keeps artifacts small and
+//! leaves nothing to trust from the prover: a shipped key would have to be checked against the
+//! same hash anyway, and the derivation costs a few seconds once per circuit and machine.
 
 use std::{fs, path::Path};
 
@@ -27,24 +36,33 @@ use snark_verifier_sdk::snark_verifier::{
 };
 
 use crate::{
-    circuit::{self, AggregateWitness, PublicInputs},
-    commitment::{fr_from_hex, fr_to_biguint, fr_to_hex},
+    circuit::{self, eligibility::EligibilityPublic, AggregateWitness, PublicInputs},
+    commitment::{fr_from_hex, fr_to_biguint, fr_to_hex, RecordLayout},
     dataset::CommittedDataset,
-    error::ProofError,
-    keys::{vk_hash, CircuitConfig, CircuitKeys, KeyStore},
+    eligibility::EligibilityArtifact,
+    error::{ProofError, VerifyError},
+    evm::Manifest,
+    keys::{
+        vk_hash, CircuitConfig, CircuitKeys, CircuitShape, CircuitSpec, KeyStore, ParamsFingerprint,
+    },
     query::{QueryConstants, QueryResult, QuerySpec},
 };
 
-/// Artifact format version.
-pub const ARTIFACT_VERSION: u32 = 1;
+/// Artifact format version (2: the circuit's schema and shape are recorded, so any machine
+/// re-derives the verifying key).
+pub const ARTIFACT_VERSION: u32 = 2;
 
-/// The JSON a `prove` run writes.
+/// The JSON a `prove` run writes. Every field is checked by [`verify`]: by the proof, by a
+/// hash, or against another field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProofArtifact {
     /// Format version.
     pub version: u32,
     /// Circuit identity (schema, capacity, k).
     pub circuit_id: String,
+    /// What fixes the circuit: the verifying key is derived from it.
+    pub circuit: CircuitSpec,
     /// SHA-256 of the verifying key.
     pub vk_hash: String,
     /// SHA-256 of the query spec's canonical JSON.
@@ -63,6 +81,7 @@ pub struct ProofArtifact {
 
 /// Public inputs in readable form.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DecodedPublic {
     /// Dataset commitment, hex.
     pub commitment: String,
@@ -70,17 +89,6 @@ pub struct DecodedPublic {
     pub query: QueryConstants,
     /// Released aggregates.
     pub result: QueryResult,
-}
-
-impl DecodedPublic {
-    fn to_inputs(&self) -> Result<PublicInputs, ProofError> {
-        Ok(PublicInputs {
-            commitment: fr_from_hex(&self.commitment)
-                .ok_or_else(|| ProofError::Artifact("bad commitment".into()))?,
-            query: self.query.clone(),
-            result: self.result.clone(),
-        })
-    }
 }
 
 /// Proves `query` over a committed dataset.
@@ -115,6 +123,7 @@ pub fn prove(
     Ok(ProofArtifact {
         version: ARTIFACT_VERSION,
         circuit_id: keys.config.circuit_id.clone(),
+        circuit: keys.config.spec(),
         vk_hash: keys.vk_hash.clone(),
         query_hash: format!("0x{}", hex::encode(query.hash())),
         query: query.clone(),
@@ -170,9 +179,140 @@ pub(crate) fn calldata_hex(instances: &[Fr], proof: &[u8]) -> String {
     )
 }
 
+/// A proof artifact of either kind, as `zkcohort verify` reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Artifact {
+    /// An aggregate-statistic proof (`prove`).
+    Aggregate(ProofArtifact),
+    /// An eligibility proof (`patient prove-eligibility`).
+    Eligibility(EligibilityArtifact),
+}
+
+impl Artifact {
+    /// Parses an artifact strictly: its kind from its fields (`query` or `trial_id`), and
+    /// nothing the format does not write (an unknown field, a value in another form), since
+    /// nothing unchecked may ride along with a proof.
+    pub fn parse(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(VerifyError::Json)?;
+        let (artifact, kind) = if value.get("query").is_some() {
+            let a =
+                serde_json::from_value(value.clone()).map_err(|source| VerifyError::Malformed {
+                    kind: "aggregate",
+                    source,
+                })?;
+            (Artifact::Aggregate(a), "aggregate")
+        } else if value.get("trial_id").is_some() {
+            let a =
+                serde_json::from_value(value.clone()).map_err(|source| VerifyError::Malformed {
+                    kind: "eligibility",
+                    source,
+                })?;
+            (Artifact::Eligibility(a), "eligibility")
+        } else {
+            return Err(VerifyError::UnknownKind);
+        };
+        let again = match &artifact {
+            Artifact::Aggregate(a) => serde_json::to_value(a),
+            Artifact::Eligibility(a) => serde_json::to_value(a),
+        }
+        .map_err(|source| VerifyError::Malformed { kind, source })?;
+        if let Some(field) = first_difference(&value, &again, "") {
+            return Err(VerifyError::NotCanonical { field });
+        }
+        Ok(artifact)
+    }
+
+    /// Reads and parses an artifact file ([`Artifact::parse`]).
+    pub fn read(path: &Path) -> Result<Self, VerifyError> {
+        let bytes = fs::read(path).map_err(|source| VerifyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&bytes)
+    }
+
+    /// The circuit the artifact names.
+    pub fn circuit_id(&self) -> &str {
+        match self {
+            Artifact::Aggregate(a) => &a.circuit_id,
+            Artifact::Eligibility(a) => &a.circuit_id,
+        }
+    }
+}
+
+/// The JSON path (`public.result.sum`, `instances[3]`) of the first place `a` and `b` differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+        use serde_json::Value::{Array, Object};
+        match (a, b) {
+            (Object(x), Object(y)) => {
+                x.keys()
+                    .chain(y.keys())
+                    .find_map(|k| match (x.get(k), y.get(k)) {
+                        (Some(u), Some(v)) => walk(u, v, &format!("{at}.{k}")),
+                        _ => Some(format!("{at}.{k}")),
+                    })
+            }
+            (Array(x), Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (u, v))| walk(u, v, &format!("{at}[{i}]"))),
+            _ => (a != b).then(|| at.to_owned()),
+        }
+    }
+    walk(a, b, at).map(|p| match p.strip_prefix('.') {
+        Some(rest) => rest.to_owned(),
+        None if p.is_empty() => "$".to_owned(),
+        None => p,
+    })
+}
+
+/// Verifies an artifact of either kind offline: see [`verify`] and
+/// [`crate::eligibility::verify`].
+pub fn verify_artifact(
+    artifact: &Artifact,
+    store: &KeyStore,
+    manifest: &Manifest,
+) -> Result<Verified, VerifyError> {
+    match artifact {
+        Artifact::Aggregate(a) => verify(a, store, manifest),
+        Artifact::Eligibility(a) => crate::eligibility::verify(a, store, manifest),
+    }
+}
+
+/// What an artifact was verified against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verified {
+    /// The circuit.
+    pub circuit_id: String,
+    /// SHA-256 of the verifying key derived here, equal to the artifact's and the manifest's.
+    pub vk_hash: String,
+    /// The verifier contract generated from that key (its name in the manifest).
+    pub verifier: String,
+    /// Where the manifest came from.
+    pub manifest: String,
+    /// The params the key was derived from (dev params: anyone can forge proofs).
+    pub params: ParamsFingerprint,
+}
+
+/// A field element in the artifact format's one form: `0x` and 64 lowercase hex digits, below
+/// the field modulus.
+pub(crate) fn field_hex(field: impl Fn() -> String, s: &str) -> Result<Fr, VerifyError> {
+    fr_from_hex(s)
+        .filter(|x| fr_to_hex(x) == s)
+        .ok_or_else(|| VerifyError::Hex {
+            field: field(),
+            expected: "a field element (0x and 64 lowercase hex digits, below the modulus)",
+        })
+}
+
 /// What every artifact carries for offline verification.
 pub(crate) struct SealedProof<'a> {
+    pub kind: &'static str,
+    pub version: (u32, u32),
     pub circuit_id: &'a str,
+    pub circuit: &'a CircuitSpec,
     pub vk_hash: &'a str,
     pub instances: &'a [String],
     pub proof: &'a str,
@@ -180,53 +320,149 @@ pub(crate) struct SealedProof<'a> {
 }
 
 impl SealedProof<'_> {
-    /// Checks the proof against the cached verifying key of its circuit; returns the circuit's
-    /// configuration and the decoded instances for the caller's own consistency checks.
+    /// Checks everything an artifact holds and the proof, cheapest first: the version; the
+    /// circuit against the manifest's verifier (schema, vk hash); the kind's own fields
+    /// (`decoded` checks the spec and returns the public inputs the decoded fields encode,
+    /// which must be the instances); the calldata; the circuit id against a fresh plan of the
+    /// recorded schema and shape; then the verifying key, derived deterministically from that
+    /// plan and the params (or read from the cache), whose hash must be the artifact's and the
+    /// manifest's; and halo2's verifier.
     pub(crate) fn verify(
         &self,
         store: &KeyStore,
-        decoded: impl FnOnce(&CircuitConfig) -> Result<Vec<Fr>, ProofError>,
-    ) -> Result<CircuitConfig, ProofError> {
-        let k = self
-            .circuit_id
-            .rsplit_once("-k")
-            .and_then(|(_, k)| k.parse::<u32>().ok())
-            .ok_or_else(|| ProofError::Artifact(format!("bad circuit id `{}`", self.circuit_id)))?;
-        let params = store.params(k)?;
-        let (config, vk) = store.verifying_key(self.circuit_id, &params)?;
-        if vk_hash(&vk) != self.vk_hash {
-            return Err(ProofError::Rejected(format!(
-                "artifact was made with vk {}, the cached key for {} is {}",
-                self.vk_hash,
-                self.circuit_id,
-                vk_hash(&vk)
-            )));
+        manifest: &Manifest,
+        check: impl FnOnce(&[Fr]) -> Result<(), VerifyError>,
+    ) -> Result<Verified, VerifyError> {
+        let (found, supported) = self.version;
+        if found != supported {
+            return Err(VerifyError::Version { found, supported });
         }
+        let schema = &self.circuit.schema;
+        match (&self.circuit.shape, self.kind) {
+            (CircuitShape::Aggregate(layout), "aggregate") => {
+                if *layout != RecordLayout::new(schema, layout.capacity) {
+                    return Err(VerifyError::Layout {
+                        schema: schema.name.clone(),
+                        capacity: layout.capacity,
+                    });
+                }
+            }
+            (CircuitShape::Eligibility { .. }, "eligibility") => {}
+            (_, kind) => return Err(VerifyError::WrongShape { kind }),
+        }
+        let (name, entry) =
+            manifest
+                .find(self.circuit_id)
+                .ok_or_else(|| VerifyError::NotInManifest {
+                    circuit_id: self.circuit_id.to_owned(),
+                    manifest: manifest.source.clone(),
+                })?;
+        let schema_hash = format!("0x{}", hex::encode(schema.hash()));
+        if entry.schema_hash != schema_hash {
+            return Err(VerifyError::ManifestSchema {
+                name: name.to_owned(),
+                manifest: entry.schema_hash.clone(),
+                artifact: schema_hash,
+            });
+        }
+        let expected_vk =
+            entry
+                .vk_hash
+                .as_deref()
+                .ok_or_else(|| VerifyError::ManifestWithoutVkHash {
+                    name: name.to_owned(),
+                    manifest: manifest.source.clone(),
+                })?;
+        if self.vk_hash != expected_vk {
+            return Err(VerifyError::VkHashVsManifest {
+                name: name.to_owned(),
+                manifest: expected_vk.to_owned(),
+                artifact: self.vk_hash.to_owned(),
+            });
+        }
+
         let instances = self
             .instances
             .iter()
-            .map(|h| {
-                fr_from_hex(h).ok_or_else(|| ProofError::Artifact(format!("bad instance `{h}`")))
-            })
+            .enumerate()
+            .map(|(i, h)| field_hex(|| format!("instances[{i}]"), h))
             .collect::<Result<Vec<_>, _>>()?;
-        if decoded(&config)? != instances {
-            return Err(ProofError::Artifact(
-                "decoded public inputs disagree with the instances".into(),
-            ));
+        let expected = match &self.circuit.shape {
+            CircuitShape::Aggregate(_) => PublicInputs::len_for(schema),
+            CircuitShape::Eligibility { batch } => EligibilityPublic::len_for(schema, *batch),
+        };
+        if instances.len() != expected {
+            return Err(VerifyError::InstanceCount {
+                circuit_id: self.circuit_id.to_owned(),
+                expected,
+                found: instances.len(),
+            });
         }
-        let proof = hex::decode(self.proof.trim_start_matches("0x"))
-            .map_err(|e| ProofError::Artifact(format!("proof: {e}")))?;
+        check(&instances)?;
+        let proof = hex::decode(self.proof.strip_prefix("0x").unwrap_or("-"))
+            .ok()
+            .filter(|p| format!("0x{}", hex::encode(p)) == self.proof)
+            .ok_or_else(|| VerifyError::Hex {
+                field: "proof".into(),
+                expected: "0x-prefixed lowercase hex",
+            })?;
         if calldata_hex(&instances, &proof) != self.calldata {
-            return Err(ProofError::Artifact(
-                "calldata does not encode these instances and proof".into(),
-            ));
+            return Err(VerifyError::Calldata);
         }
-        verify_instances(&params, &vk, &instances, &proof)?;
-        Ok(config)
+
+        let config = CircuitConfig::plan_spec(self.circuit);
+        if config.circuit_id != self.circuit_id {
+            return Err(VerifyError::CircuitId {
+                artifact: self.circuit_id.to_owned(),
+                planned: config.circuit_id,
+            });
+        }
+        let params = store.params(config.k()).map_err(VerifyError::Keys)?;
+        let fingerprint = ParamsFingerprint::of(&store.source, &params);
+        if let Some(built) = &entry.params {
+            if (built.kind, &built.sha256, built.k)
+                != (fingerprint.kind, &fingerprint.sha256, fingerprint.k)
+            {
+                return Err(VerifyError::ManifestParams {
+                    name: name.to_owned(),
+                    manifest: built.describe(),
+                    here: fingerprint.describe(),
+                });
+            }
+        }
+        let mut vk = store
+            .verifying_key_for(&config, &params, false)
+            .map_err(VerifyError::Keys)?;
+        if vk_hash(&vk) != expected_vk {
+            // A stale or damaged cache: derive it afresh before calling the artifact invalid.
+            vk = store
+                .verifying_key_for(&config, &params, true)
+                .map_err(VerifyError::Keys)?;
+        }
+        let derived = vk_hash(&vk);
+        if derived != expected_vk {
+            return Err(VerifyError::VkHashVsDerived {
+                circuit_id: config.circuit_id,
+                expected: expected_vk.to_owned(),
+                derived,
+            });
+        }
+        verify_instances(&params, &vk, &instances, &proof).map_err(VerifyError::Rejected)?;
+        Ok(Verified {
+            circuit_id: config.circuit_id,
+            vk_hash: derived,
+            verifier: name.to_owned(),
+            manifest: manifest.source.clone(),
+            params: fingerprint,
+        })
     }
 }
 
-fn decode_public(schema: &crate::schema::Schema, x: &[Fr]) -> Result<DecodedPublic, ProofError> {
+/// The aggregate circuit's public inputs in readable form (each word in its range).
+pub(crate) fn decode_public(
+    schema: &crate::schema::Schema,
+    x: &[Fr],
+) -> Result<DecodedPublic, ProofError> {
     let v = schema.value_columns().count();
     if x.len() != PublicInputs::len_for(schema) {
         return Err(ProofError::Artifact(format!(
@@ -279,29 +515,59 @@ pub fn verify_instances(
     .map_err(|e| ProofError::Rejected(format!("{e:?}")))
 }
 
-/// Verifies an artifact offline: its parts agree with each other, its verifying key is the
-/// cached one for its circuit, and the proof checks.
-pub fn verify(artifact: &ProofArtifact, store: &KeyStore) -> Result<(), ProofError> {
+/// Verifies an aggregate artifact offline, on any machine: every field is checked (the query
+/// hash against the query, the public constants against what the query compiles to for the
+/// circuit's schema, the decoded public values and the calldata against the instances), the
+/// circuit against its verifier in `manifest` (the vk hash the verifier was generated from),
+/// and the proof with the verifying key derived from the recorded schema and shape and the
+/// store's params (see [`SealedProof::verify`]). Nothing is read from the prover's cache.
+pub fn verify(
+    artifact: &ProofArtifact,
+    store: &KeyStore,
+    manifest: &Manifest,
+) -> Result<Verified, VerifyError> {
     SealedProof {
+        kind: "aggregate",
+        version: (artifact.version, ARTIFACT_VERSION),
         circuit_id: &artifact.circuit_id,
+        circuit: &artifact.circuit,
         vk_hash: &artifact.vk_hash,
         instances: &artifact.instances,
         proof: &artifact.proof,
         calldata: &artifact.calldata,
     }
-    .verify(store, |config| {
-        let expected = artifact
-            .query
-            .compile(&config.schema)
-            .map_err(|e| ProofError::Artifact(e.to_string()))?;
-        if expected != artifact.public.query {
-            return Err(ProofError::Artifact(
-                "public query constants do not match the query spec".into(),
-            ));
+    .verify(store, manifest, |instances| {
+        let computed = format!("0x{}", hex::encode(artifact.query.hash()));
+        if computed != artifact.query_hash {
+            return Err(VerifyError::SpecHash {
+                field: "query_hash",
+                recorded: artifact.query_hash.clone(),
+                computed,
+            });
         }
-        Ok(artifact.public.to_inputs()?.to_fields())
-    })?;
-    Ok(())
+        let schema = &artifact.circuit.schema;
+        let expected = artifact.query.compile(schema).map_err(VerifyError::Spec)?;
+        if expected != artifact.public.query {
+            return Err(VerifyError::Constants {
+                what: "query constants",
+            });
+        }
+        // The instances decoded (each result word in its range: a sum written as `sum + r`
+        // would encode to the same field element) must be the recorded public values.
+        let decoded = decode_public(schema, instances).map_err(|_| VerifyError::Public {
+            field: "public.result".into(),
+        })?;
+        let (recorded, decoded) = (
+            serde_json::to_value(&artifact.public).expect("json"),
+            serde_json::to_value(&decoded).expect("json"),
+        );
+        match first_difference(&recorded, &decoded, "") {
+            Some(field) => Err(VerifyError::Public {
+                field: format!("public.{field}"),
+            }),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Reads an artifact file.

@@ -12,7 +12,8 @@
 //! ```
 //! Criteria are inclusive ranges in natural units: `[lo, hi]`, `{"min": lo, "max": hi}` (either
 //! side optional), `{"eq": v}`, or for ICD-10 columns `{"prefix": "E11"}`. Unmentioned columns
-//! are unconstrained (`[0, 2^bits - 1]`).
+//! are unconstrained (`[0, 2^bits - 1]`). Bounds are translated like cells (a column's `min`
+//! offset); a criterion never matches a missing value of a nullable column (docs/data.md).
 
 use std::{collections::BTreeMap, fs, path::Path};
 
@@ -208,9 +209,34 @@ impl QuerySpec {
         })
     }
 
-    /// SHA-256 of the canonical JSON form: names the query in artifacts and on-chain.
+    /// SHA-256 of the canonical JSON form ([`spec_hash`] of [`QuerySpec::document`]): names
+    /// the query in artifacts and on-chain (`specHash`).
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(serde_json::to_vec(self).expect("query serialises")).into()
+        spec_hash(&self.document())
+    }
+
+    /// The canonical JSON form ([`canonical_json`]): the document `postQuery` publishes.
+    pub fn document(&self) -> Vec<u8> {
+        canonical_json(self)
+    }
+
+    /// Reads a published spec document back (see [`from_document`]).
+    pub fn from_document(document: &[u8]) -> Result<Self, QueryError> {
+        from_document(document)
+    }
+
+    /// The query in words: who is counted and what is released, e.g. `"HbA1c …": patients
+    /// with age 40–65 and dx under E11 who consented to research; count, mean and variance of
+    /// hba1c, suppressed when fewer than 11 (but some) patients match`. Public criteria only.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}patients {}; count, mean and variance of `{}`, suppressed when fewer than {} (but \
+             some) patients match",
+            quoted_name(&self.name),
+            describe_criteria(&self.criteria, &self.consent),
+            self.statistic,
+            self.min_cohort
+        )
     }
 
     /// Checks the query against a schema and compiles it into public constants.
@@ -229,6 +255,23 @@ impl QuerySpec {
                     self.statistic
                 ))
             })? as u64;
+        // The missing code of a nullable statistic would be summed like a value: today's
+        // circuits need a criterion on the column, which excludes missing values (docs/data.md).
+        let (_, stat) = schema
+            .value_columns()
+            .nth(statistic as usize)
+            .expect("found");
+        if stat
+            .missing_code()
+            .is_some_and(|m| ranges[statistic as usize].1 >= m)
+        {
+            return Err(invalid(format!(
+                "statistic `{0}` is a nullable column: statistics over a nullable column need \
+                 the fast circuits of #8; add a criterion on `{0}` (any range, e.g. \
+                 {{\"min\": …}}), which excludes missing values",
+                self.statistic
+            )));
+        }
         if self.min_cohort == 0 || self.min_cohort >= 1 << COUNT_BITS {
             return Err(invalid(format!("min_cohort must be 1..2^{COUNT_BITS}")));
         }
@@ -251,6 +294,70 @@ pub fn load_spec<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Query
         path: path.to_owned(),
         source,
     })
+}
+
+/// The canonical JSON of a spec (a [`QuerySpec`] or a trial spec): serde_json's compact form of
+/// the parsed spec, fields in declaration order and criteria sorted by column name. The one
+/// definition of a spec's bytes: its SHA-256 ([`spec_hash`]) names the spec in artifacts and
+/// on-chain, and the markets publish exactly these bytes (`SpecPublished`).
+pub fn canonical_json<T: Serialize>(spec: &T) -> Vec<u8> {
+    serde_json::to_vec(spec).expect("a spec serialises")
+}
+
+/// SHA-256 of a spec document: what the markets store as `specHash` and require of the
+/// published document.
+pub fn spec_hash(document: &[u8]) -> [u8; 32] {
+    Sha256::digest(document).into()
+}
+
+/// Parses a published spec document (from a `SpecPublished` event, say), requiring it to be
+/// canonical ([`canonical_json`] of what it parses to), so that its hash is the hash of the
+/// spec it reads as.
+pub fn from_document<T: Serialize + serde::de::DeserializeOwned>(
+    document: &[u8],
+) -> Result<T, QueryError> {
+    let spec: T = serde_json::from_slice(document).map_err(QueryError::Document)?;
+    if canonical_json(&spec) != document {
+        return Err(QueryError::NotCanonical);
+    }
+    Ok(spec)
+}
+
+fn quoted_name(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!("\"{name}\": ")
+    }
+}
+
+/// Inclusion criteria and consent in words, e.g. `with age 40–65 and dx under E11 who
+/// consented to research` (columns in name order, bounds as the spec writes them).
+pub fn describe_criteria(criteria: &BTreeMap<String, Criterion>, consent: &str) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let parts: Vec<String> = criteria
+        .iter()
+        .map(|(column, c)| match c {
+            Criterion::Range([lo, hi]) => format!("{column} {}–{}", value(lo), value(hi)),
+            Criterion::Eq { eq } => format!("{column} = {}", value(eq)),
+            Criterion::Prefix { prefix } => format!("{column} under {prefix}"),
+            Criterion::Bounds(Bounds { min, max }) => match (min, max) {
+                (Some(lo), Some(hi)) => format!("{column} {}–{}", value(lo), value(hi)),
+                (Some(lo), None) => format!("{column} ≥ {}", value(lo)),
+                (None, Some(hi)) => format!("{column} ≤ {}", value(hi)),
+                (None, None) => format!("any {column}"),
+            },
+        })
+        .collect();
+    let with = match parts.len() {
+        0 => String::new(),
+        1 => format!("with {} ", parts[0]),
+        n => format!("with {} and {} ", parts[..n - 1].join(", "), parts[n - 1]),
+    };
+    format!("{with}who consented to {consent}")
 }
 
 /// Checks inclusion criteria and a consent purpose against a schema and compiles them into
@@ -283,7 +390,7 @@ pub fn compile_criteria(
                 .map_err(|e| invalid(format!("column `{}`: {e}", col.name)))
         };
         let (lo, hi) = match criteria.get(&col.name) {
-            None => (0, col.max_value()),
+            None => col.unconstrained_range(),
             Some(Criterion::Range([lo, hi])) => (bound(lo)?, bound(hi)?),
             Some(Criterion::Eq { eq }) => {
                 let v = bound(eq)?;

@@ -13,11 +13,13 @@ use std::{collections::BTreeMap, path::Path};
 
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{
     error::QueryError,
-    query::{compile_criteria, load_spec, Criterion},
+    query::{
+        canonical_json, compile_criteria, describe_criteria, from_document, load_spec, spec_hash,
+        Criterion,
+    },
     schema::Schema,
 };
 
@@ -50,9 +52,34 @@ impl TrialSpec {
         load_spec(path)
     }
 
-    /// SHA-256 of the canonical JSON form: names the trial spec on-chain.
+    /// SHA-256 of the canonical JSON form ([`spec_hash`] of [`TrialSpec::document`]): names
+    /// the trial spec in artifacts and on-chain (`specHash`).
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(serde_json::to_vec(self).expect("trial serialises")).into()
+        spec_hash(&self.document())
+    }
+
+    /// The canonical JSON form ([`canonical_json`]): the document `openTrial` publishes.
+    pub fn document(&self) -> Vec<u8> {
+        canonical_json(self)
+    }
+
+    /// Reads a published spec document back (see [`from_document`]).
+    pub fn from_document(document: &[u8]) -> Result<Self, QueryError> {
+        from_document(document)
+    }
+
+    /// The trial in words, e.g. `"T2D add-on …": patients with age 40–75, dx under E11 and
+    /// hba1c ≥ 7.0 who consented to trials`. Public criteria only.
+    pub fn describe(&self) -> String {
+        let name = if self.name.is_empty() {
+            String::new()
+        } else {
+            format!("\"{}\": ", self.name)
+        };
+        format!(
+            "{name}patients {}",
+            describe_criteria(&self.criteria, &self.consent)
+        )
     }
 
     /// Checks the spec against a schema and compiles it into public constants.
@@ -147,5 +174,33 @@ mod tests {
         let bad: Result<TrialSpec, _> =
             serde_json::from_str(r#"{"consent":"trials","statistic":"age"}"#);
         assert!(bad.is_err(), "trials have no statistic");
+    }
+
+    /// The published document is the canonical JSON, reads back as the same spec, and says the
+    /// criteria in words; another form of the same spec is refused (its hash would differ).
+    #[test]
+    fn documents_round_trip_canonically_and_read_as_words() {
+        let spec: TrialSpec = serde_json::from_str(
+            r#"{ "name": "T2D", "criteria": { "hba1c": { "min": "7.0" }, "age": [40, 75],
+                 "dx": { "prefix": "E11" }, "sex": { "eq": "F" } }, "consent": "trials" }"#,
+        )
+        .unwrap();
+        let doc = spec.document();
+        assert_eq!(spec.hash(), crate::query::spec_hash(&doc));
+        assert_eq!(TrialSpec::from_document(&doc).unwrap(), spec);
+        let pretty = serde_json::to_vec_pretty(&spec).unwrap();
+        assert!(matches!(
+            TrialSpec::from_document(&pretty),
+            Err(QueryError::NotCanonical)
+        ));
+        assert!(matches!(
+            TrialSpec::from_document(b"not json"),
+            Err(QueryError::Document(_))
+        ));
+        assert_eq!(
+            spec.describe(),
+            "\"T2D\": patients with age 40–75, dx under E11, hba1c ≥ 7.0 and sex = F who \
+             consented to trials"
+        );
     }
 }

@@ -17,12 +17,19 @@ use zkcohort::{
     credential::{Credential, OpenedCredential},
     dataset::{CommittedDataset, Dataset},
     eligibility::{self, Candidate, EligibilityArtifact},
-    error::ProofError,
+    error::{ProofError, VerifyError},
+    evm::Manifest,
     keys::{CircuitKeys, KeyStore, ParamsSource},
     membership::nullifier,
+    proof::Artifact,
     schema::Schema,
     trial::TrialSpec,
 };
+
+/// The committed verifier manifest (what offline verification checks keys against).
+fn manifest() -> Manifest {
+    Manifest::load(&root().join("contracts/verifiers/verifiers.json")).unwrap()
+}
 
 /// The batch circuit of the tests (and the demo).
 const BATCH: usize = 4;
@@ -121,7 +128,7 @@ fn single_and_batch_proofs_reveal_exactly_the_native_nullifiers() {
     assert_eq!(single.nullifiers(), vec![fr_to_hex(&expected)]);
     assert_eq!(single.member_root, h.data.info.member_root);
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
-    eligibility::verify(&single, &store).unwrap();
+    eligibility::verify(&single, &store, &manifest()).unwrap();
 
     let batch = prove(&circuits().batch, h, &eligible[1..4], t).unwrap();
     assert_eq!(batch.slots.len(), BATCH);
@@ -132,7 +139,7 @@ fn single_and_batch_proofs_reveal_exactly_the_native_nullifiers() {
             fr_to_hex(&nullifier(h.credentials[i].secret, t))
         );
     }
-    eligibility::verify(&batch, &store).unwrap();
+    eligibility::verify(&batch, &store, &manifest()).unwrap();
 }
 
 #[test]
@@ -158,23 +165,85 @@ fn tampered_artifacts_are_rejected_and_hold_no_secrets() {
     let (eligible, _) = split(h);
     let i = eligible[0];
     let a = prove(&circuits().single, h, &[i], trial_id(2)).unwrap();
-    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+    // A fresh machine: an empty key cache, the verifying key derived from the artifact's
+    // circuit and the params, then checked against the manifest.
+    let fresh = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(fresh.path(), ParamsSource::Dev);
+    let ok = eligibility::verify(&a, &store, &manifest()).unwrap();
+    assert_eq!(ok.verifier, "EligibilityVerifierB1");
+    assert!(fresh.path().join("keys").read_dir().unwrap().all(|d| !d
+        .unwrap()
+        .path()
+        .join("pk.bin")
+        .exists()));
+    let verify = |x: &EligibilityArtifact| eligibility::verify(x, &store, &manifest());
 
+    // Another trial id everywhere it appears: the proof does not hold.
     let mut other_trial = a.clone();
     other_trial.trial_id = fr_to_hex(&trial_id(3));
     other_trial.instances[1] = other_trial.trial_id.clone();
-    assert!(eligibility::verify(&other_trial, &store).is_err());
+    other_trial.calldata = calldata(&other_trial);
+    assert!(matches!(
+        verify(&other_trial),
+        Err(VerifyError::Rejected(_))
+    ));
+    // A decoded nullifier that is not the instance's.
     let mut wrong_nullifier = a.clone();
     let fake = fr_to_hex(&(fr_from_hex(&a.slots[0].nullifier).unwrap() + Fr::ONE));
     wrong_nullifier.slots[0].nullifier = fake.clone();
+    let err = verify(&wrong_nullifier).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Public { field } if field == "slots[0].nullifier"),
+        "{err}"
+    );
+    // ... and with the instance changed too (and the calldata): the proof does not hold.
     let at = a.instances.len() - 2;
     wrong_nullifier.instances[at] = fake;
-    assert!(eligibility::verify(&wrong_nullifier, &store).is_err());
+    wrong_nullifier.calldata = calldata(&wrong_nullifier);
+    assert!(matches!(
+        verify(&wrong_nullifier),
+        Err(VerifyError::Rejected(_))
+    ));
+    // A flipped proof byte: first the calldata no longer matches, then the proof fails.
     let mut bad_proof = a.clone();
     bad_proof
         .proof
         .replace_range(10..12, if &a.proof[10..12] == "00" { "01" } else { "00" });
-    assert!(eligibility::verify(&bad_proof, &store).is_err());
+    assert!(matches!(verify(&bad_proof), Err(VerifyError::Calldata)));
+    bad_proof.calldata = calldata(&bad_proof);
+    assert!(matches!(verify(&bad_proof), Err(VerifyError::Rejected(_))));
+    // A trial spec that is not the one hashed, or hashed but not the criteria's.
+    let mut other_spec = a.clone();
+    other_spec.trial.consent = "research".into();
+    assert!(matches!(
+        verify(&other_spec),
+        Err(VerifyError::SpecHash {
+            field: "trial_hash",
+            ..
+        })
+    ));
+    other_spec.trial_hash = format!("0x{}", hex::encode(other_spec.trial.hash()));
+    assert!(matches!(
+        verify(&other_spec),
+        Err(VerifyError::Constants { .. })
+    ));
+    // Another verifying key than the deployed verifier's.
+    let mut other_vk = a.clone();
+    other_vk.vk_hash = format!("0x{}", "ab".repeat(32));
+    assert!(matches!(
+        verify(&other_vk),
+        Err(VerifyError::VkHashVsManifest { .. })
+    ));
+    // Nothing rides along unchecked.
+    let mut value = serde_json::to_value(&a).unwrap();
+    value["slots"][0]["note"] = serde_json::json!("anything");
+    assert!(matches!(
+        Artifact::parse(&serde_json::to_vec(&value).unwrap()),
+        Err(VerifyError::Malformed { .. })
+    ));
+    let mut upper = a.clone();
+    upper.member_root = upper.member_root.to_uppercase().replacen("0X", "0x", 1);
+    assert!(matches!(verify(&upper), Err(VerifyError::Hex { .. })));
 
     let text = serde_json::to_string(&a).unwrap();
     let cred = &h.credentials[i].credential;
@@ -183,6 +252,23 @@ fn tampered_artifacts_are_rejected_and_hold_no_secrets() {
         assert!(!text.contains(&node[2..]), "a path node leaked");
     }
     assert!(!text.contains(&fr_to_hex(&Fr::from(cred.index as u64))[2..]) || cred.index == 0);
+}
+
+/// The verifier calldata of an artifact's instances and proof.
+fn calldata(a: &EligibilityArtifact) -> String {
+    let instances: Vec<Fr> = a
+        .instances
+        .iter()
+        .map(|h| fr_from_hex(h).unwrap())
+        .collect();
+    let proof = hex::decode(&a.proof[2..]).unwrap();
+    format!(
+        "0x{}",
+        hex::encode(snark_verifier_sdk::evm::encode_calldata(
+            &[instances],
+            &proof
+        ))
+    )
 }
 
 /// `contracts/verifiers/EligibilityVerifierB{1,4}.sol` (must equal the generated sources) and
@@ -219,6 +305,7 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
         "trial_id": fr_to_hex(&t),
         "other_trial_id": fr_to_hex(&t2),
         "spec_hash": format!("0x{}", hex::encode(trial().hash())),
+        "spec": format!("0x{}", hex::encode(trial().document())),
         "criteria": single_a["instances"].as_array().unwrap()[2..2 + n_criteria].to_vec(),
         "single_a": single_a,
         "single_b": entry(&c.single, &e[1..2], t),

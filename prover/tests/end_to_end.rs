@@ -8,15 +8,21 @@ mod common;
 use std::{fs, path::PathBuf, sync::OnceLock};
 
 use common::root;
-use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
+use halo2_base::halo2_proofs::{
+    halo2curves::{bn256::Bn256, ff::Field},
+    poly::kzg::commitment::ParamsKZG,
+};
 use zkcohort::{
     circuit::PublicInputs,
-    commitment::{fr_to_hex, RecordLayout},
+    commitment::{fr_from_hex, fr_to_biguint, fr_to_hex, RecordLayout},
     dataset::{CommittedDataset, Dataset},
+    error::VerifyError,
+    evm::Manifest,
     keys::{CircuitKeys, KeyStore, ParamsSource},
-    proof::{self, ProofArtifact},
+    proof::{self, Artifact, ProofArtifact},
     query::{evaluate, QuerySpec},
     schema::Schema,
+    Fr,
 };
 
 /// Every test dataset is committed at this capacity, so one key serves them all.
@@ -24,6 +30,11 @@ const CAPACITY: usize = 48;
 
 fn store() -> KeyStore {
     KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev)
+}
+
+/// The committed verifier manifest (what offline verification checks keys against).
+fn manifest() -> Manifest {
+    Manifest::load(&root().join("contracts/verifiers/verifiers.json")).unwrap()
 }
 
 struct Setup {
@@ -80,7 +91,7 @@ fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
             let truth = evaluate(&schema, &dataset.records, &query.compile(&schema).unwrap());
             assert_eq!(artifact.public.result, truth, "{}", query.name);
             assert_eq!(artifact.public.commitment, data.info.commitment);
-            proof::verify(&artifact, &store()).unwrap();
+            proof::verify(&artifact, &store(), &manifest()).unwrap();
             released += usize::from(!truth.suppressed && truth.count > 0);
         }
     }
@@ -90,55 +101,236 @@ fn proofs_equal_the_plain_computation_for_synthetic_and_csv_data() {
     );
 }
 
+/// The verifier calldata of an artifact's instances and proof.
+fn calldata(a: &ProofArtifact) -> String {
+    let instances: Vec<_> = a
+        .instances
+        .iter()
+        .map(|h| fr_from_hex(h).unwrap())
+        .collect();
+    let proof = hex::decode(&a.proof[2..]).unwrap();
+    format!(
+        "0x{}",
+        hex::encode(snark_verifier_sdk::evm::encode_calldata(
+            &[instances],
+            &proof
+        ))
+    )
+}
+
 #[test]
 fn tampered_artifacts_are_rejected_offline() {
     let (_dir, data) = committed(&Dataset::synthesize(40, 5, 2), 5);
     let artifact = prove(&data, &queries()[0]);
-    proof::verify(&artifact, &store()).unwrap();
+    let verify = |a: &ProofArtifact| proof::verify(a, &store(), &manifest());
+    verify(&artifact).unwrap();
 
     // A consistent lie: decoded result, instances and calldata all claim one more patient.
     let mut lie = artifact.clone();
     lie.public.result.count += 1;
     let inputs = PublicInputs {
-        commitment: zkcohort::commitment::fr_from_hex(&lie.public.commitment).unwrap(),
+        commitment: fr_from_hex(&lie.public.commitment).unwrap(),
         query: lie.public.query.clone(),
         result: lie.public.result.clone(),
     };
-    let fields = inputs.to_fields();
-    lie.instances = fields.iter().map(fr_to_hex).collect();
-    let proof_bytes = hex::decode(&lie.proof[2..]).unwrap();
-    lie.calldata = format!(
-        "0x{}",
-        hex::encode(snark_verifier_sdk::evm::encode_calldata(
-            &[fields],
-            &proof_bytes
-        ))
-    );
-    let err = proof::verify(&lie, &store()).unwrap_err().to_string();
-    assert!(err.contains("proof rejected"), "{err}");
+    lie.instances = inputs.to_fields().iter().map(fr_to_hex).collect();
+    lie.calldata = calldata(&lie);
+    let err = verify(&lie).unwrap_err();
+    assert!(matches!(err, VerifyError::Rejected(_)), "{err}");
 
-    // A flipped proof byte.
+    // A flipped proof byte: the calldata no longer holds it; with the calldata redone, the
+    // proof fails.
     let mut flipped = artifact.clone();
     let mut bytes = hex::decode(&flipped.proof[2..]).unwrap();
     bytes[100] ^= 1;
     flipped.proof = format!("0x{}", hex::encode(bytes));
-    assert!(proof::verify(&flipped, &store()).is_err());
+    assert!(matches!(verify(&flipped), Err(VerifyError::Calldata)));
+    flipped.calldata = calldata(&flipped);
+    assert!(matches!(verify(&flipped), Err(VerifyError::Rejected(_))));
 
-    // Decoded fields that disagree with the instances.
+    // Calldata that is not the instances followed by the proof.
+    let mut other_calldata = artifact.clone();
+    other_calldata.calldata.replace_range(10..12, "ff");
+    assert!(matches!(
+        verify(&other_calldata),
+        Err(VerifyError::Calldata)
+    ));
+
+    // Decoded public values that disagree with the instances, including a sum that encodes
+    // to the same field element (sum + r).
     let mut inconsistent = artifact.clone();
     inconsistent.public.result.sum += 1u32;
-    assert!(proof::verify(&inconsistent, &store())
-        .unwrap_err()
-        .to_string()
-        .contains("disagree"));
+    let err = verify(&inconsistent).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Public { field } if field == "public.result.sum"),
+        "{err}"
+    );
+    let mut wrapped = artifact.clone();
+    wrapped.public.result.sum += fr_to_biguint(&-Fr::ONE) + 1u32;
+    assert!(matches!(verify(&wrapped), Err(VerifyError::Public { .. })));
+    let mut commitment = artifact.clone();
+    commitment.public.commitment = fr_to_hex(&Fr::from(7));
+    assert!(matches!(
+        verify(&commitment),
+        Err(VerifyError::Public { .. })
+    ));
 
-    // Constants that do not belong to the named query.
-    let mut other_query = artifact;
+    // A query that is not the one hashed; hashed but not the constants'.
+    let mut other_query = artifact.clone();
     other_query.query.min_cohort += 1;
-    assert!(proof::verify(&other_query, &store())
-        .unwrap_err()
-        .to_string()
-        .contains("query"));
+    assert!(matches!(
+        verify(&other_query),
+        Err(VerifyError::SpecHash {
+            field: "query_hash",
+            ..
+        })
+    ));
+    other_query.query_hash = format!("0x{}", hex::encode(other_query.query.hash()));
+    assert!(matches!(
+        verify(&other_query),
+        Err(VerifyError::Constants { .. })
+    ));
+
+    // A verifying key other than the deployed verifier's; a circuit without one; a schema other
+    // than the verifier's; an older format.
+    let mut other_vk = artifact.clone();
+    other_vk.vk_hash = format!("0x{}", "00".repeat(32));
+    assert!(matches!(
+        verify(&other_vk),
+        Err(VerifyError::VkHashVsManifest { .. })
+    ));
+    let mut other_circuit = artifact.clone();
+    other_circuit.circuit_id = "agg1-b3d88f65-n96-k15".into();
+    assert!(matches!(
+        verify(&other_circuit),
+        Err(VerifyError::NotInManifest { .. })
+    ));
+    let mut other_schema = artifact.clone();
+    other_schema.circuit.schema.name = "renamed".into();
+    assert!(matches!(
+        verify(&other_schema),
+        Err(VerifyError::ManifestSchema { .. })
+    ));
+    let mut old = artifact.clone();
+    old.version = 1;
+    assert!(matches!(verify(&old), Err(VerifyError::Version { .. })));
+
+    // Nothing rides along unchecked: an unknown field, a value in another form.
+    let text = |a: &serde_json::Value| serde_json::to_vec(a).unwrap();
+    let mut extra = serde_json::to_value(&artifact).unwrap();
+    extra["public"]["note"] = serde_json::json!("patient 17: HbA1c 9.1");
+    assert!(matches!(
+        Artifact::parse(&text(&extra)),
+        Err(VerifyError::Malformed { .. })
+    ));
+    let mut padded = serde_json::to_value(&artifact).unwrap();
+    let sum = format!("0{}", artifact.public.result.sum);
+    padded["public"]["result"]["sum"] = serde_json::json!(sum);
+    let err = Artifact::parse(&text(&padded)).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::NotCanonical { field } if field == "public.result.sum"),
+        "{err}"
+    );
+    assert_eq!(
+        Artifact::parse(&text(&serde_json::to_value(&artifact).unwrap())).unwrap(),
+        Artifact::Aggregate(artifact)
+    );
+}
+
+/// A fresh machine: an empty key cache. The verifying key is derived from the circuit the
+/// artifact records and the (dev) params, cached without a proving key, and its hash checked
+/// against the manifest; a damaged cached key is derived again.
+#[test]
+fn verifies_with_an_empty_key_cache() {
+    let (_dir, data) = committed(&Dataset::synthesize(40, 6, 2), 6);
+    let artifact = prove(&data, &queries()[0]);
+    let fresh = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(fresh.path(), ParamsSource::Dev);
+    let verified = proof::verify(&artifact, &store, &manifest()).unwrap();
+    assert_eq!(verified.verifier, "AggregateVerifierN48");
+    assert_eq!(verified.vk_hash, artifact.vk_hash);
+    assert_eq!(
+        verified.vk_hash,
+        setup().keys.vk_hash,
+        "the prover's key, derived"
+    );
+    let dirs: Vec<_> = fs::read_dir(fresh.path().join("keys"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    assert!(dirs[0].join("vk.bin").exists() && !dirs[0].join("pk.bin").exists());
+
+    // Cached now; a damaged cached key is not believed: it is derived again.
+    proof::verify(&artifact, &store, &manifest()).unwrap();
+    fs::write(dirs[0].join("vk.bin"), b"damaged").unwrap();
+    proof::verify(&artifact, &store, &manifest()).unwrap();
+
+    // The manifest built into the binary is the committed one.
+    assert_eq!(
+        Manifest::committed().find(&artifact.circuit_id).unwrap(),
+        manifest().find(&artifact.circuit_id).unwrap()
+    );
+}
+
+/// `zkcohort verify --json` on a fresh cache: `{"valid": true, ...}` with the result in natural
+/// units, and `{"valid": false, "reason": ...}` with a failing exit for tampered artifacts.
+#[test]
+fn the_verify_command_says_valid_or_why_not() {
+    let dataset = Dataset::synthesize(45, 3, 2);
+    let (_dir, data) = committed(&dataset, 3);
+    let query = &queries()[0];
+    let artifact = prove(&data, query);
+    assert!(!artifact.public.result.suppressed && artifact.public.result.count > 0);
+    let work = tempfile::tempdir().unwrap();
+    let run = |a: &ProofArtifact, name: &str| {
+        let path = work.path().join(name);
+        fs::write(&path, serde_json::to_vec_pretty(a).unwrap()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkcohort"))
+            .current_dir(root())
+            .env("RUST_LOG", "off")
+            .args(["--json", "--cache"])
+            .arg(work.path().join("cache"))
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        (out.status.success(), json)
+    };
+    let (ok, json) = run(&artifact, "valid.json");
+    assert!(ok, "{json}");
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["verifier"], "AggregateVerifierN48");
+    let schema = Schema::clinical_default();
+    let truth = evaluate(&schema, &dataset.records, &query.compile(&schema).unwrap());
+    let scale = schema.decimal_scale(&query.statistic).unwrap();
+    let (mean, var) = truth.mean_variance(scale).unwrap();
+    assert_eq!(json["result"]["count"], truth.count);
+    assert!((json["result"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!((json["result"]["sd"].as_f64().unwrap() - var.sqrt()).abs() < 1e-9);
+
+    let mut tampered = Vec::new();
+    let mut a = artifact.clone();
+    a.query.name = "another question".into();
+    tampered.push(("query", a, "query_hash"));
+    let mut a = artifact.clone();
+    a.public.result.count += 1;
+    tampered.push(("public values", a, "public.result.count"));
+    let mut a = artifact.clone();
+    a.calldata.replace_range(66..68, "ff");
+    tampered.push(("calldata", a, "calldata"));
+    let mut a = artifact.clone();
+    a.vk_hash = format!("0x{}", "11".repeat(32));
+    tampered.push(("vk_hash", a, "vk"));
+    for (what, a, says) in tampered {
+        let (ok, json) = run(&a, "tampered.json");
+        assert!(!ok, "tampered {what}: the command must fail");
+        assert_eq!(json["valid"], false, "{what}: {json}");
+        let reason = json["reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{what}: {reason}");
+    }
 }
 
 #[test]
@@ -169,6 +361,7 @@ fn artifacts_hold_no_record_data() {
         keys,
         [
             "calldata",
+            "circuit",
             "circuit_id",
             "instances",
             "proof",
@@ -213,7 +406,8 @@ fn writes_evm_verifier_and_proof_fixture() {
 }
 
 /// Real proofs for the market's forge suite (`test/QueryMarket.t.sol`): three hospitals
-/// answering one query (the third suppressed), and one proof of another query.
+/// answering one query (the third suppressed), and one proof of another query; and the query's
+/// spec document (`query_spec`, hex), which `postQuery` publishes.
 #[test]
 fn writes_market_fixture() {
     let s = setup();
@@ -254,6 +448,7 @@ fn writes_market_fixture() {
     let fixture = serde_json::json!({
         "circuit_id": s.keys.config.circuit_id,
         "query_hash": format!("0x{}", hex::encode(main_query.hash())),
+        "query_spec": format!("0x{}", hex::encode(main_query.document())),
         "constants": constants(&hospitals[0]),
         "other_query_hash": format!("0x{}", hex::encode(other_query.hash())),
         "other_constants": constants(other.as_ref().unwrap()),

@@ -60,6 +60,27 @@ async fn market_flow_on_anvil_with_real_proofs() {
         report.replay_rejected_with
     );
 
+    // The specs were published on-chain with the query and the trial, and read back (by the
+    // demo, from the SpecPublished events) as the exact canonical JSON of the spec files.
+    assert_eq!(
+        report.published_spec,
+        "\"BMI of all consenting adults\": patients with age 18–127 who consented to research; \
+         count, mean and variance of `bmi`, suppressed when fewer than 11 (but some) patients match"
+    );
+    // A claim re-verified off-chain from its transaction alone (calldata, published spec).
+    assert_eq!(report.reverified_from_tx, "AggregateVerifierN48");
+    assert_eq!(report.trial.reverified_from_tx, "EligibilityVerifierB4");
+    let trial_spec = zkcohort::trial::TrialSpec::load(&scenario.trial).unwrap();
+    assert_eq!(report.trial.published_spec, trial_spec.describe());
+    assert!(
+        report
+            .trial
+            .published_spec
+            .contains("who consented to trials"),
+        "{}",
+        report.trial.published_spec
+    );
+
     let t = &report.trial;
     assert_eq!(t.enrolments[0].patients, 1, "the patient enrolled alone");
     assert!(t.enrolments[1].patients >= 2, "the referral was a batch");

@@ -6,13 +6,15 @@ import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../../contracts/QueryMarket.sol";
 import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
+import {IQueryMarket} from "../../contracts/interfaces/IQueryMarket.sol";
 import {
     AggregateVerifierN48 as AggregateVerifier
 } from "../../contracts/verifiers/AggregateVerifierN48.sol";
 
 /// @notice A deployed registry + market + the real generated verifier, and real proofs from
 /// `test/fixtures/market_proofs.json` (written by `cargo test --test end_to_end`): three
-/// hospitals answering one query (the third suppressed) and one proof of another query.
+/// hospitals answering one query (the third suppressed) and one proof of another query, and the
+/// query's spec document (its canonical JSON, which `postQuery` publishes).
 abstract contract MarketBase is Test {
     struct Answer {
         bytes32 commitment;
@@ -32,7 +34,8 @@ abstract contract MarketBase is Test {
     bytes32 internal circuitId;
     bytes32 internal schemaHash;
     bytes32 internal specHash;
-    bytes32 internal otherSpecHash;
+    /// The query spec's canonical JSON: SHA-256 `specHash`.
+    bytes internal specDocument;
     uint256[] internal constants;
     uint256[] internal otherConstants;
     Answer[3] internal answers;
@@ -52,7 +55,7 @@ abstract contract MarketBase is Test {
         string memory json = vm.readFile("test/fixtures/market_proofs.json");
         circuitId = keccak256(bytes(vm.parseJsonString(json, ".circuit_id")));
         specHash = vm.parseJsonBytes32(json, ".query_hash");
-        otherSpecHash = vm.parseJsonBytes32(json, ".other_query_hash");
+        specDocument = vm.parseJsonBytes(json, ".query_spec");
         constants = _words(vm.parseJsonBytes32Array(json, ".constants"));
         otherConstants = _words(vm.parseJsonBytes32Array(json, ".other_constants"));
         for (uint256 i; i < 3; ++i) {
@@ -130,10 +133,15 @@ abstract contract MarketBase is Test {
         }
     }
 
+    /// @dev The fixture's query spec as `postQuery` takes it.
+    function _spec() internal view returns (IQueryMarket.Spec memory) {
+        return IQueryMarket.Spec({hash: specHash, document: specDocument});
+    }
+
     function _post(uint256[] memory ids, uint64 deadline) internal returns (uint256) {
         vm.prank(sponsor);
         return market.postQuery{value: PRICE * ids.length}(
-            specHash, constants, ids, address(0), PRICE, deadline, address(0)
+            _spec(), constants, ids, address(0), PRICE, deadline, address(0)
         );
     }
 

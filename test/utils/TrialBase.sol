@@ -6,6 +6,7 @@ import {Test} from "forge-std/Test.sol";
 import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../../contracts/TrialMarket.sol";
+import {ITrialMarket} from "../../contracts/interfaces/ITrialMarket.sol";
 import {EligibilityVerifierB1} from "../../contracts/verifiers/EligibilityVerifierB1.sol";
 import {EligibilityVerifierB4} from "../../contracts/verifiers/EligibilityVerifierB4.sol";
 
@@ -14,6 +15,7 @@ import {EligibilityVerifierB4} from "../../contracts/verifiers/EligibilityVerifi
 /// (written by the Rust suite): patients A and B alone, C, D and E in one batch, F with A again
 /// in a batch, and A for another trial. All but the last are for the fixture's trial id and
 /// criteria; the hospital's dataset (the fixture's membership root) holds all six patients.
+/// The trial spec's document (its canonical JSON, which `openTrial` publishes) comes with them.
 abstract contract TrialBase is Test {
     /// @notice One real proof: circuit, public inputs, proof bytes, and what it enrols.
     struct Entry {
@@ -63,6 +65,8 @@ abstract contract TrialBase is Test {
     uint256 internal trialId;
     uint256 internal otherTrialId;
     bytes32 internal specHash;
+    /// The trial spec's canonical JSON: SHA-256 `specHash`.
+    bytes internal specDocument;
     uint256[] internal criteria;
 
     Entry internal singleA;
@@ -88,6 +92,7 @@ abstract contract TrialBase is Test {
         trialId = uint256(vm.parseJsonBytes32(json, ".trial_id"));
         otherTrialId = uint256(vm.parseJsonBytes32(json, ".other_trial_id"));
         specHash = vm.parseJsonBytes32(json, ".spec_hash");
+        specDocument = vm.parseJsonBytes(json, ".spec");
         criteria = _words(vm.parseJsonBytes32Array(json, ".criteria"));
         singleA = _entry(json, ".single_a");
         singleB = _entry(json, ".single_b");
@@ -187,6 +192,11 @@ abstract contract TrialBase is Test {
         _openWith(id, criteria, bounty, shareBps, cap, deadline);
     }
 
+    /// @dev The fixture's trial spec as `openTrial` takes it.
+    function _spec() internal view returns (ITrialMarket.Spec memory) {
+        return ITrialMarket.Spec({hash: specHash, document: specDocument});
+    }
+
     /// @dev Opens a trial with the given criteria.
     function _openWith(
         uint256 id,
@@ -200,7 +210,7 @@ abstract contract TrialBase is Test {
         vm.deal(sponsor, sponsor.balance + total);
         vm.prank(sponsor);
         market.openTrial{value: total}(
-            id, specHash, schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
+            id, _spec(), schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
         );
     }
 

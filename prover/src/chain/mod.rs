@@ -1,9 +1,13 @@
 //! The on-chain side: bindings to the registry and the two markets (alloy `sol!` over the ABIs
 //! that forge exports to `prover/abi/`), deployment via the forge script, and a client per
-//! role. Trial calls live in [`trials`].
+//! role. Trial calls live in [`trials`]; proofs read back from transactions in [`calldata`].
 
+mod calldata;
+mod history;
 mod trials;
 
+pub use calldata::{decode_market_call, MarketCall, TxArtifact, TxArtifactError};
+pub use history::{FetchPolicy, HistoryReader};
 pub use trials::{TrialStatus, TrialTerms};
 
 use std::{
@@ -14,9 +18,9 @@ use std::{
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{keccak256, Address, B256, U256},
+    primitives::{keccak256, Address, Bytes, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::TransactionReceipt,
+    rpc::types::{Filter, TransactionReceipt},
     signers::local::PrivateKeySigner,
     sol_types::{SolEvent, SolInterface},
 };
@@ -67,11 +71,13 @@ mod bindings {
     }
     pub use accreditation_registry::AccreditationRegistry;
     pub use dataset_registry::DatasetRegistry;
-    pub use query_market::QueryMarket;
-    pub use trial_market::TrialMarket;
+    pub use query_market::{IQueryMarket, QueryMarket};
+    pub use trial_market::{ITrialMarket, TrialMarket};
 }
 
-pub use bindings::{AccreditationRegistry, DatasetRegistry, QueryMarket, TrialMarket};
+pub use bindings::{
+    AccreditationRegistry, DatasetRegistry, IQueryMarket, ITrialMarket, QueryMarket, TrialMarket,
+};
 
 /// Errors talking to a chain.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +120,17 @@ pub enum ChainError {
     /// Local input is unusable.
     #[error("{0}")]
     Input(String),
+    /// A published spec document does not hash to the spec hash it was posted under (which the
+    /// market checks, so the RPC served a forged log).
+    #[error("the spec published for #{id} hashes to {actual}, not to its spec hash {expected}")]
+    SpecMismatch {
+        /// Query or trial id.
+        id: U256,
+        /// The posted spec hash.
+        expected: B256,
+        /// SHA-256 of the document served.
+        actual: B256,
+    },
 }
 
 /// Addresses written by `script/Deploy.s.sol`.
@@ -309,6 +326,11 @@ impl Client {
         })
     }
 
+    /// The RPC endpoint this client talks to.
+    pub fn rpc_url(&self) -> &str {
+        &self.url
+    }
+
     /// Balance of the account in wei.
     pub async fn balance(&self, who: Address) -> Result<U256, ChainError> {
         self.provider
@@ -420,7 +442,9 @@ impl Client {
     }
 
     /// Posts and funds a query (ETH when `token` is zero); returns its id. Only custodians
-    /// `accreditor` attests are paid (zero: the explicit targets alone).
+    /// `accreditor` attests are paid (zero: the explicit targets alone). The spec's canonical
+    /// JSON ([`QuerySpec::document`]) goes with it: the market checks it against the spec hash
+    /// and publishes it (`SpecPublished`).
     #[allow(clippy::too_many_arguments)]
     pub async fn post_query(
         &self,
@@ -441,7 +465,10 @@ impl Client {
         let call = self
             .market
             .postQuery(
-                B256::from(spec.hash()),
+                IQueryMarket::Spec {
+                    hash: B256::from(spec.hash()),
+                    document: spec.document().into(),
+                },
                 words,
                 datasets.to_vec(),
                 token,
@@ -538,6 +565,56 @@ impl Client {
         Ok(Mined::from(&receipt))
     }
 
+    /// The spec document published with query `id` (its `SpecPublished` event), checked
+    /// against the query's `specHash`; `None` if the query has no such event.
+    pub async fn query_spec(&self, id: U256) -> Result<Option<PublishedSpec>, ChainError> {
+        let hash = self.query(id).await?.specHash;
+        self.published_spec(self.deployment.market, id, hash).await
+    }
+
+    /// The `SpecPublished(id, hash, …)` event of `market`, if any. The document is checked
+    /// against `hash` here too: an RPC can return any log it likes.
+    pub(crate) async fn published_spec(
+        &self,
+        market: Address,
+        id: U256,
+        hash: B256,
+    ) -> Result<Option<PublishedSpec>, ChainError> {
+        let filter = Filter::new()
+            .address(market)
+            .event_signature(QueryMarket::SpecPublished::SIGNATURE_HASH)
+            .topic1(B256::from(id))
+            .topic2(hash)
+            .from_block(0);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| self.rpc("getLogs(SpecPublished)", e))?;
+        let Some(log) = logs.last() else {
+            return Ok(None);
+        };
+        let event = log
+            .log_decode::<QueryMarket::SpecPublished>()
+            .map_err(|e| self.rpc("SpecPublished", e))?
+            .inner
+            .data;
+        let actual = B256::from(crate::query::spec_hash(&event.spec));
+        if event.specHash != hash || actual != hash {
+            return Err(ChainError::SpecMismatch {
+                id,
+                expected: hash,
+                actual,
+            });
+        }
+        Ok(Some(PublishedSpec {
+            hash,
+            document: event.spec,
+            tx: log.transaction_hash,
+            block: log.block_number,
+        }))
+    }
+
     /// A query's state, including pooled results.
     pub async fn query(&self, query: U256) -> Result<QueryMarket::Query, ChainError> {
         self.market
@@ -546,6 +623,31 @@ impl Client {
             .await
             .map_err(|e| self.classify("query", e))
     }
+}
+
+/// A spec document as a market published it (`SpecPublished`): the canonical JSON of a query
+/// or trial spec, whose SHA-256 is the posted spec hash (checked on-chain and again on
+/// reading). Parse it with `QuerySpec::from_document` or `TrialSpec::from_document`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishedSpec {
+    /// The spec hash it was posted under.
+    pub hash: B256,
+    /// The document (hex in JSON).
+    pub document: Bytes,
+    /// The posting transaction.
+    pub tx: Option<B256>,
+    /// Its block.
+    pub block: Option<u64>,
+}
+
+/// `keccak256(abi.encodePacked(words))`: how the markets record a query's constants
+/// (`constantsHash`) and a trial's criteria (`criteriaHash`).
+pub fn words_hash(words: &[crate::Fr]) -> B256 {
+    let mut packed = Vec::with_capacity(32 * words.len());
+    for w in words {
+        packed.extend_from_slice(&fr_to_u256(w).to_be_bytes::<32>());
+    }
+    keccak256(packed)
 }
 
 /// The first event of type `E` in a receipt.
@@ -576,6 +678,13 @@ pub fn fr_to_u256(x: &crate::Fr) -> U256 {
 pub fn address_to_fr(a: Address) -> crate::Fr {
     let word = U256::from_be_slice(a.as_slice());
     fr_from_hex(&format!("0x{word:064x}")).expect("an address is below r")
+}
+
+/// The address an eligibility slot's payout word names (`None` for zero, no payout, or a
+/// word that is not an address).
+pub fn payout_address(word_hex: &str) -> Option<Address> {
+    let word = fr_to_u256(&fr_from_hex(word_hex)?);
+    (!word.is_zero() && word.bit_len() <= 160).then(|| Address::from_word(B256::from(word)))
 }
 
 /// Hex field elements (public inputs) as uint256 words.

@@ -5,7 +5,8 @@ use alloy::primitives::{Address, B256, U256};
 use serde::Serialize;
 
 use super::{
-    circuit_key, event, fr_to_u256, hex_bytes, words, ChainError, Client, Mined, TrialMarket,
+    circuit_key, event, fr_to_u256, hex_bytes, words, ChainError, Client, ITrialMarket, Mined,
+    PublishedSpec, TrialMarket,
 };
 use crate::{
     eligibility::EligibilityArtifact,
@@ -47,10 +48,20 @@ pub struct TrialStatus {
     pub refunded: bool,
     /// Escrow still locked, wei.
     pub locked: String,
+    /// Only datasets of custodians this address attests can enrol.
+    pub accreditor: String,
+    /// SHA-256 of the trial spec (its document is published in `SpecPublished`).
+    pub spec_hash: B256,
+    /// The schema the criteria are written for.
+    pub schema_hash: B256,
+    /// `keccak256(abi.encodePacked(criteria))` of the posted criteria words.
+    pub criteria_hash: B256,
 }
 
 impl Client {
-    /// Opens a trial and escrows `bounty × cap`; returns the mined transaction.
+    /// Opens a trial and escrows `bounty × cap`; returns the mined transaction. The spec's
+    /// canonical JSON ([`TrialSpec::document`]) goes with it: the market checks it against the
+    /// spec hash and publishes it (`SpecPublished`).
     pub async fn open_trial(
         &self,
         trial_id: Fr,
@@ -64,7 +75,10 @@ impl Client {
             .trials
             .openTrial(
                 fr_to_u256(&trial_id),
-                B256::from(spec.hash()),
+                ITrialMarket::Spec {
+                    hash: B256::from(spec.hash()),
+                    document: spec.document().into(),
+                },
                 schema_hash,
                 constants,
                 terms.bounty,
@@ -128,7 +142,19 @@ impl Client {
             deadline: t.deadline,
             refunded: t.refunded,
             locked: locked.to_string(),
+            accreditor: t.accreditor.to_string(),
+            spec_hash: t.specHash,
+            schema_hash: t.schemaHash,
+            criteria_hash: t.criteriaHash,
         })
+    }
+
+    /// The spec document published with a trial (its `SpecPublished` event), checked against
+    /// the trial's `specHash`; `None` if the trial has no such event.
+    pub async fn trial_spec(&self, trial_id: Fr) -> Result<Option<PublishedSpec>, ChainError> {
+        let hash = self.trial(trial_id).await?.spec_hash;
+        self.published_spec(self.deployment.trials, fr_to_u256(&trial_id), hash)
+            .await
     }
 
     /// Whether a nullifier is spent in a trial (the patient is enrolled).

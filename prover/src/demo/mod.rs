@@ -25,9 +25,9 @@ use crate::{
     chain::{ChainError, Client, Deployment, LocalNode, ANVIL_DEV_KEYS},
     commitment::RecordLayout,
     dataset::{Dataset, DatasetDir},
-    evm,
+    evm::{self, Manifest},
     keys::KeyStore,
-    proof,
+    proof::{self, Artifact},
     query::{evaluate, QueryResult, QuerySpec},
     schema::Schema,
 };
@@ -127,6 +127,8 @@ pub struct Report {
     pub circuit_id: String,
     /// Query id on-chain.
     pub query_id: U256,
+    /// The query spec as anyone reads it back from the chain (`SpecPublished`), in words.
+    pub published_spec: String,
     /// Per hospital.
     pub hospitals: Vec<HospitalReport>,
     /// Pooled count, sum, sum of squares as the market recorded them.
@@ -137,6 +139,9 @@ pub struct Report {
     pub suppressed: u32,
     /// The custom error that stopped a replayed proof.
     pub replay_rejected_with: String,
+    /// The verifier whose key re-verified the first hospital's claim off-chain, from the
+    /// transaction alone (calldata and published spec; no key, no artifact file).
+    pub reverified_from_tx: String,
     /// Gas of the query posting.
     pub post_gas: u64,
     /// The trial act.
@@ -289,10 +294,28 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
             posted.gas_used
         ),
     );
+    let published = sponsor
+        .query_spec(query_id)
+        .await?
+        .context("postQuery published no spec document")?;
+    ensure!(
+        published.document.as_ref() == spec.document().as_slice(),
+        "the published spec document is not the spec's canonical JSON"
+    );
+    let read = QuerySpec::from_document(&published.document)?;
+    ensure!(read == spec, "the published spec reads as another spec");
+    let published_spec = read.describe();
+    say(
+        quiet,
+        format!(
+            "   spec document published with it (sha256 = the posted spec hash); anyone reads it back: {published_spec}"
+        ),
+    );
 
     say(quiet, "\n== Hospitals: prove against the commitment, claim (the verifier contract checks the proof)");
     let mut reports = Vec::new();
     let mut replay_rejected_with = String::new();
+    let mut claim_txs = Vec::new();
     for (i, (h, client, dir, committed, dataset_id)) in hospitals.iter().enumerate() {
         let t = Instant::now();
         let artifact = proof::prove(&keys, &params, committed, &spec)?;
@@ -300,6 +323,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         let path = dir.path.join("proof.json");
         crate::dataset::write_atomic(&path, &serde_json::to_vec_pretty(&artifact)?)?;
         let mined = client.claim(query_id, *dataset_id, &artifact).await?;
+        claim_txs.push(mined.tx);
         let native = evaluate(&schema, &committed.dataset.records, &constants);
         let r = &artifact.public.result;
         say(
@@ -418,6 +442,36 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         pooled_onchain == pooled_native,
         "pooled on-chain result differs from the plain computation"
     );
+    say(
+        quiet,
+        "\n== A regulator (no key, no artifact file): re-verify a claim from its transaction",
+    );
+    let regulator = Client::connect_read_only(&url, deployment.clone()).await?;
+    let manifest = Manifest::load(&s.root.join("contracts/verifiers").join(evm::MANIFEST))?;
+    let read = regulator
+        .artifact_of_tx(claim_txs[0], &manifest, std::slice::from_ref(&schema))
+        .await?;
+    let verified = proof::verify_artifact(&read.artifact, &s.store, &manifest)?;
+    let Artifact::Aggregate(from_tx) = &read.artifact else {
+        anyhow::bail!("a claim transaction read back as an eligibility proof");
+    };
+    ensure!(
+        from_tx.public.result == reports[0].result && read.succeeded == Some(true),
+        "the claim read back from the chain is not the one made"
+    );
+    say(
+        quiet,
+        format!(
+            "{}, claim tx {}…: proof and inputs from the calldata, spec from SpecPublished; \
+             verified off-chain with the key of {} (derived, its hash the manifest's): {} patients",
+            reports[0].name,
+            &claim_txs[0].to_string()[..18],
+            verified.verifier,
+            from_tx.public.result.count
+        ),
+    );
+    let reverified_from_tx = verified.verifier;
+
     let patient = Client::connect(
         &url,
         keys_of[2 + s.hospitals.len()].clone(),
@@ -451,11 +505,13 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         deployment,
         circuit_id: config.circuit_id.clone(),
         query_id,
+        published_spec,
         hospitals: reports,
         pooled_onchain,
         pooled_native,
         suppressed: q.suppressed,
         replay_rejected_with,
+        reverified_from_tx,
         post_gas: posted.gas_used,
         trial,
         seconds,

@@ -7,19 +7,20 @@ use alloy::{
     primitives::{utils::format_ether, Address, B256, U256},
     providers::Provider,
 };
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use serde::Serialize;
 
 use super::{say, Scenario};
 use crate::{
-    chain::{address_to_fr, ChainError, Client, TrialTerms},
+    chain::{address_to_fr, ChainError, Client, PublishedSpec, TrialTerms},
     commitment::fr_to_hex,
     credential::{Credential, OpenedCredential},
     dataset::{write_atomic, CommittedDataset, DatasetDir},
     eligibility::{self, Candidate, EligibilityArtifact},
     error::ProofError,
-    evm,
+    evm::{self, Manifest},
     keys::CircuitKeys,
+    proof::{self, Artifact},
     schema::Schema,
     trial::TrialSpec,
     Fr,
@@ -73,6 +74,10 @@ pub struct Enrolment {
 pub struct TrialReport {
     /// Trial id.
     pub trial_id: String,
+    /// The trial spec as anyone reads it back from the chain (`SpecPublished`), in words.
+    pub published_spec: String,
+    /// The verifier whose key re-verified the referral off-chain from its transaction alone.
+    pub reverified_from_tx: String,
     /// Enrolments, in order.
     pub enrolments: Vec<Enrolment>,
     /// Why the ineligible patient got no proof.
@@ -99,6 +104,46 @@ pub struct Site<'a> {
     pub dir: &'a DatasetDir,
     /// Committed dataset.
     pub data: &'a CommittedDataset,
+}
+
+/// Reads an enrolment back from its transaction with a keyless client (calldata and the
+/// published spec), verifies it off-chain, and checks it is `sent`; returns the verifier
+/// whose key verified it.
+async fn reverify(
+    s: &Scenario,
+    any: &Client,
+    tx: B256,
+    sent: &EligibilityArtifact,
+) -> Result<String> {
+    let regulator = Client::connect_read_only(any.rpc_url(), any.deployment.clone()).await?;
+    let manifest = Manifest::load(&s.root.join("contracts/verifiers").join(evm::MANIFEST))?;
+    let read = regulator
+        .artifact_of_tx(tx, &manifest, std::slice::from_ref(&sent.circuit.schema))
+        .await?;
+    let verified = proof::verify_artifact(&read.artifact, &s.store, &manifest)?;
+    let Artifact::Eligibility(from_tx) = &read.artifact else {
+        bail!("an enrolment read back as an aggregate proof");
+    };
+    ensure!(
+        from_tx.nullifiers() == sent.nullifiers() && from_tx.slots == sent.slots,
+        "the enrolment read back from the chain is not the one sent"
+    );
+    Ok(verified.verifier)
+}
+
+/// The trial spec as published on-chain, which must be exactly the canonical JSON of `spec`
+/// (public criteria, nothing else), in words.
+fn read_back(published: &Option<PublishedSpec>, spec: &TrialSpec) -> Result<String> {
+    let published = published
+        .as_ref()
+        .context("openTrial published no spec document")?;
+    ensure!(
+        published.document.as_ref() == spec.document().as_slice(),
+        "the published spec document is not the spec's canonical JSON"
+    );
+    let read = TrialSpec::from_document(&published.document)?;
+    ensure!(read == *spec, "the published spec reads as another spec");
+    Ok(read.describe())
 }
 
 fn issue(site: &Site<'_>, index: usize) -> Result<OpenedCredential> {
@@ -170,6 +215,11 @@ pub async fn run(
             format_ether(terms.bounty),
             opened.gas_used
         ),
+    );
+    let published_spec = read_back(&sponsor.trial_spec(trial_id).await?, &spec)?;
+    say(
+        quiet,
+        format!("   spec document published with it; anyone reads it back: {published_spec}"),
     );
 
     // Who qualifies: the custodian knows (it holds the records); the chain never will.
@@ -287,6 +337,14 @@ pub async fn run(
         prove_seconds: secs,
         gas: mined.gas_used,
     });
+    let reverified_from_tx = reverify(s, sponsor, mined.tx, &batch).await?;
+    say(
+        quiet,
+        format!(
+            "   a regulator (no key) re-verifies this referral from its transaction alone \
+             (calldata, published spec) with the key of {reverified_from_tx}: same nullifiers"
+        ),
+    );
 
     say(
         quiet,
@@ -382,6 +440,8 @@ pub async fn run(
     );
     Ok(TrialReport {
         trial_id: fr_to_hex(&trial_id),
+        published_spec,
+        reverified_from_tx,
         enrolments,
         ineligible_reason,
         double_enrolment_rejected_with,

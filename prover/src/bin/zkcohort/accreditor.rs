@@ -29,7 +29,7 @@ pub(crate) enum AccreditorCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Whether an accreditor attests a custodian (a read).
+    /// Whether an accreditor attests a custodian (a read: no key needed).
     Check {
         /// The accreditor's address.
         #[arg(long)]
@@ -77,7 +77,8 @@ impl AccreditorCmd {
                 chain,
             } => {
                 let (accreditor, custodian) = (parse(&accreditor)?, parse(&custodian)?);
-                let c = client(&chain).await?;
+                // A read: no key needed.
+                let c = crate::status::reader(&chain).await?;
                 let yes = c.is_accredited(accreditor, custodian).await?;
                 emit(
                     g,

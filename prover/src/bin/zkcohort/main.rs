@@ -1,7 +1,11 @@
 //! `zkcohort`: the command line of custodians, sponsors, patients and verifiers.
 
 mod accreditor;
+mod audit;
+mod dataset;
+mod status;
 mod trials;
+mod verify;
 
 use std::{
     path::{Path, PathBuf},
@@ -14,8 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use zkcohort::{
     chain,
-    commitment::RecordLayout,
-    dataset::{write_atomic, CommitOutcome, Dataset, DatasetDir, Overwrite, WriteOutcome},
+    dataset::{write_atomic, DatasetDir, Overwrite},
     demo, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
@@ -63,7 +66,7 @@ pub(crate) struct Global {
 enum Command {
     /// Create, import, commit and inspect datasets.
     #[command(subcommand)]
-    Dataset(DatasetCmd),
+    Dataset(dataset::DatasetCmd),
     /// Work with query specs.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -103,11 +106,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify a proof artifact (aggregate or eligibility) offline.
-    Verify {
-        /// The artifact.
-        artifact: PathBuf,
-    },
+    /// Verify a proof artifact (aggregate or eligibility) offline, on any machine: the
+    /// verifying key is derived from the circuit the artifact records and must be the deployed
+    /// verifier's (verifiers.json); prints what it proves in natural units.
+    Verify(verify::VerifyArgs),
     /// Local chain: start anvil and deploy the contracts.
     #[command(subcommand)]
     Chain(ChainCmd),
@@ -123,6 +125,9 @@ enum Command {
     /// Accreditor actions: vouch for custodians (sponsors name an accreditor they trust).
     #[command(subcommand)]
     Accreditor(accreditor::AccreditorCmd),
+    /// Regulators: rebuild the history from the chain alone (no key), re-verify every proof
+    /// off-chain, reconcile the money, flag anomalies, and write a report (md, html, json).
+    Audit(audit::AuditArgs),
     /// The whole story on an embedded anvil chain (the README's `make demo`).
     Demo {
         /// Patient slots of the hospital's referral proof (its verifier is generated into
@@ -254,17 +259,9 @@ enum SponsorCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Show a query's state and pooled result.
-    Status {
-        /// Query id.
-        #[arg(long)]
-        query_id: u64,
-        /// The query spec, to print the mean and variance in natural units.
-        #[arg(long)]
-        query: Option<PathBuf>,
-        #[command(flatten)]
-        chain: ChainArgs,
-    },
+    /// Show a query's state, its published spec in words, and the pooled result in natural
+    /// units (a read: no key needed).
+    Status(status::StatusArgs),
     /// Reclaim the unused escrow of a query or a trial after its deadline.
     Refund {
         /// Query id.
@@ -283,77 +280,23 @@ enum SponsorCmd {
     /// Open a trial: criteria, a bounty per eligible patient, a cap and a deadline; escrows
     /// bounty × cap. Prints the trial id patients prove against.
     OpenTrial(trials::OpenTrialArgs),
-    /// Show a trial's enrolments and escrow.
+    /// Show a trial's enrolments, escrow and published spec in words (a read: no key needed).
     TrialStatus {
         /// Trial id (hex).
         #[arg(long)]
         trial_id: String,
+        /// The schema of the trial's datasets (default: the built-in clinical schema), to check
+        /// the published spec against the posted criteria.
+        #[arg(long)]
+        schema: Option<PathBuf>,
         #[command(flatten)]
         chain: ChainArgs,
     },
 }
 
-#[derive(Subcommand)]
-enum DatasetCmd {
-    /// Generate a synthetic cohort. Refuses to replace a committed dataset unless --force.
-    Synth {
-        /// Number of records (at least 1).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        records: u64,
-        /// RNG seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Number of sites.
-        #[arg(long, default_value_t = 4)]
-        sites: u64,
-        /// Dataset directory to create.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        force: Force,
-    },
-    /// Import a CSV file under a schema. Every bad cell is reported as `file:line: column:
-    /// why` and nothing is written; an empty or header-only file, a repeated, missing or
-    /// unknown header name and a malformed ICD-10 code are errors. Refuses to replace a
-    /// committed dataset unless --force.
-    Import {
-        /// Schema (JSON).
-        #[arg(long)]
-        schema: PathBuf,
-        /// CSV with a header row.
-        #[arg(long)]
-        csv: PathBuf,
-        /// Dataset directory to create.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        force: Force,
-    },
-    /// Commit to a dataset with a fresh secret salt. Re-running it on a committed dataset is a
-    /// no-op ("already committed"); a new salt (another capacity, changed records) needs
-    /// --force.
-    Commit {
-        /// Dataset directory.
-        #[arg(long)]
-        dataset: PathBuf,
-        /// Circuit capacity (records); rounded up to whole Merkle leaves. Default: the record
-        /// count (or, if committed, the existing capacity).
-        #[arg(long)]
-        capacity: Option<usize>,
-        #[command(flatten)]
-        force: Force,
-    },
-    /// Show a dataset's public facts.
-    Inspect {
-        /// Dataset directory.
-        #[arg(long)]
-        dataset: PathBuf,
-    },
-}
-
 /// `--force` of the commands that could replace a committed dataset.
 #[derive(Args)]
-struct Force {
+pub(crate) struct Force {
     /// Replace a committed (even a registered) dataset: makes a new salt, so the old
     /// commitment, its on-chain registration and the patient credentials issued from it can no
     /// longer be used. The old salt, commitment, records and registration are moved to
@@ -363,7 +306,7 @@ struct Force {
 }
 
 impl Force {
-    fn overwrite(&self) -> Overwrite {
+    pub(crate) fn overwrite(&self) -> Overwrite {
         if self.force {
             Overwrite::Force
         } else {
@@ -429,7 +372,7 @@ pub(crate) fn emit(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
 fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
-        Command::Dataset(cmd) => dataset(g, cmd),
+        Command::Dataset(cmd) => cmd.execute(g),
         Command::Query(QueryCmd::Check {
             query,
             schema,
@@ -557,6 +500,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sponsor(cmd) => runtime()?.block_on(sponsor(g, cmd)),
         Command::Patient(cmd) => runtime()?.block_on(trials::patient(g, cmd)),
         Command::Accreditor(cmd) => runtime()?.block_on(cmd.execute(g)),
+        Command::Audit(args) => args.run(g),
         Command::Demo { referral_batch } => {
             let mut scenario = demo::Scenario::standard(&chain::repo_root(), store(g)?);
             scenario.referral_batch = referral_batch;
@@ -566,158 +510,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Verify { artifact } => {
-            let value: serde_json::Value = proof::read_artifact(&artifact)?;
-            if value.get("trial_id").is_some() {
-                let a: zkcohort::eligibility::EligibilityArtifact =
-                    serde_json::from_value(value)
-                        .with_context(|| format!("{}", artifact.display()))?;
-                zkcohort::eligibility::verify(&a, &store(g)?)
-                    .with_context(|| format!("{} does not verify", artifact.display()))?;
-                emit(
-                    g,
-                    json!({"valid": true, "circuit_id": a.circuit_id, "trial_id": a.trial_id, "member_root": a.member_root, "nullifiers": a.nullifiers()}),
-                    || {
-                        println!(
-                            "valid eligibility proof for circuit {}: {} patient(s) of membership root {} meet trial {}",
-                            a.circuit_id,
-                            a.nullifiers().len(),
-                            a.member_root,
-                            a.trial_id
-                        );
-                    },
-                );
-                return Ok(());
-            }
-            let a: proof::ProofArtifact =
-                serde_json::from_value(value).with_context(|| format!("{}", artifact.display()))?;
-            proof::verify(&a, &store(g)?)
-                .with_context(|| format!("{} does not verify", artifact.display()))?;
-            emit(
-                g,
-                json!({"valid": true, "circuit_id": a.circuit_id, "public": a.public}),
-                || {
-                    println!(
-                        "valid proof for circuit {} over commitment {}",
-                        a.circuit_id, a.public.commitment
-                    );
-                },
-            );
-            Ok(())
-        }
+        Command::Verify(args) => args.execute(g),
     }
 }
 
-fn dataset(g: &Global, cmd: DatasetCmd) -> Result<()> {
-    match cmd {
-        DatasetCmd::Synth {
-            records,
-            seed,
-            sites,
-            out,
-            force,
-        } => {
-            let ds = Dataset::synthesize(records as usize, seed, sites);
-            let outcome = DatasetDir::new(&out).write_dataset_with(&ds, force.overwrite())?;
-            emit(
-                g,
-                json!({"dataset": out, "records": records, "outcome": written(&outcome)}),
-                || {
-                    println!(
-                        "{records} synthetic records {} {}",
-                        written_verb(&outcome),
-                        out.display()
-                    );
-                    print_history(written_history(&outcome));
-                },
-            );
-        }
-        DatasetCmd::Import {
-            schema,
-            csv,
-            out,
-            force,
-        } => {
-            let schema = Schema::load(&schema)?;
-            let ds = Dataset::import_csv(&schema, &csv).map_err(import_errors)?;
-            let outcome = DatasetDir::new(&out).write_dataset_with(&ds, force.overwrite())?;
-            emit(
-                g,
-                json!({"dataset": out, "records": ds.records.len(), "outcome": written(&outcome)}),
-                || {
-                    println!(
-                        "{} records {} {}",
-                        ds.records.len(),
-                        if outcome == WriteOutcome::Unchanged {
-                            "already in"
-                        } else {
-                            "imported to"
-                        },
-                        out.display()
-                    );
-                    print_history(written_history(&outcome));
-                },
-            );
-        }
-        DatasetCmd::Commit {
-            dataset,
-            capacity,
-            force,
-        } => {
-            let (c, outcome) =
-                DatasetDir::new(&dataset).commit_with(capacity, force.overwrite())?;
-            let (status, history) = match &outcome {
-                CommitOutcome::Committed => ("committed", None),
-                CommitOutcome::AlreadyCommitted => ("already_committed", None),
-                CommitOutcome::Replaced { history } => ("replaced", Some(history)),
-            };
-            let mut value = serde_json::to_value(&c.info)?;
-            value["status"] = json!(status);
-            value["history"] = json!(history);
-            emit(g, value, || {
-                if outcome == CommitOutcome::AlreadyCommitted {
-                    println!(
-                        "already committed: commitment {} ({} records, capacity {}); nothing changed",
-                        c.info.commitment, c.info.record_count, c.info.capacity
-                    );
-                } else {
-                    println!(
-                        "commitment {} ({} records, capacity {}); salt kept in {}",
-                        c.info.commitment,
-                        c.info.record_count,
-                        c.info.capacity,
-                        Path::new(&dataset).join("salt.json").display()
-                    );
-                }
-                print_history(history);
-            });
-        }
-        DatasetCmd::Inspect { dataset } => {
-            let dir = DatasetDir::new(&dataset);
-            let c = dir.load_committed()?;
-            let layout = RecordLayout::new(&c.dataset.schema, c.info.capacity);
-            emit(
-                g,
-                json!({"info": c.info, "schema": c.dataset.schema, "records_per_element": layout.slots_per_element}),
-                || {
-                    println!(
-                        "schema {} ({} columns, {} bits per record)",
-                        c.dataset.schema.name,
-                        c.dataset.schema.columns.len(),
-                        c.dataset.schema.record_bits()
-                    );
-                    println!(
-                        "{} records, capacity {}, commitment {}",
-                        c.info.record_count, c.info.capacity, c.info.commitment
-                    );
-                },
-            );
-        }
-    }
-    Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Runtime::new()?)
 }
 
@@ -904,61 +701,34 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
                 .await?;
             emit(
                 g,
-                json!({"query_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used}),
+                json!({"query_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used, "spec_hash": format!("0x{}", hex::encode(spec.hash())), "spec_bytes": spec.document().len()}),
                 || {
                     println!(
                         "posted query #{id} ({} datasets, price {price} each), tx {}",
                         ids.len(),
                         mined.tx
-                    )
-                },
-            );
-        }
-        SponsorCmd::Status {
-            query_id,
-            query,
-            chain,
-        } => {
-            let c = client(&chain).await?;
-            let q = c.query(U256::from(query_id)).await?;
-            let result = zkcohort::query::QueryResult {
-                records: 0,
-                count: q.totalCount.to::<u64>(),
-                sum: q.totalSum.to_string().parse()?,
-                sum_squares: q.totalSumOfSquares.to_string().parse()?,
-                suppressed: false,
-            };
-            let scale = match &query {
-                Some(path) => {
-                    Schema::clinical_default().decimal_scale(&QuerySpec::load(path)?.statistic)
-                }
-                None => None,
-            };
-            let mv = scale.and_then(|s| result.mean_variance(s));
-            emit(
-                g,
-                json!({"query_id": query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "refunded": q.refunded, "pooled": result, "mean_variance": mv}),
-                || {
-                    println!("query #{query_id}: {}/{} answered ({} suppressed), deadline {}, refunded {}", q.answered, q.targets, q.suppressed, q.deadline, q.refunded);
-                    println!(
-                        "pooled: n = {}, sum = {}, sum² = {}",
-                        result.count, result.sum, result.sum_squares
                     );
-                    if let Some((m, v)) = mv {
-                        println!("mean {m:.3}, variance {v:.3}");
-                    }
+                    println!(
+                        "spec document published with it ({} bytes, sha256 0x{}): {}",
+                        spec.document().len(),
+                        hex::encode(spec.hash()),
+                        spec.describe()
+                    );
                 },
             );
         }
+        SponsorCmd::Status(args) => args.execute(g).await?,
         SponsorCmd::Refund {
             trial_id: Some(id),
             chain,
             ..
         } => trials::refund_trial(g, &id, chain).await?,
         SponsorCmd::OpenTrial(args) => trials::open_trial(g, args).await?,
-        SponsorCmd::TrialStatus { trial_id, chain } => {
-            trials::trial_status(g, &trial_id, chain).await?
-        }
+        SponsorCmd::TrialStatus {
+            trial_id,
+            schema,
+            chain,
+        } => trials::trial_status(g, &trial_id, schema, chain).await?,
         SponsorCmd::Refund {
             query_id, chain, ..
         } => {
@@ -971,216 +741,4 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn written(outcome: &WriteOutcome) -> serde_json::Value {
-    match outcome {
-        WriteOutcome::Written => json!("written"),
-        WriteOutcome::Unchanged => json!("unchanged"),
-        WriteOutcome::Replaced { history } => json!({"replaced": true, "history": history}),
-    }
-}
-
-fn written_verb(outcome: &WriteOutcome) -> &'static str {
-    match outcome {
-        WriteOutcome::Unchanged => "already in",
-        _ => "written to",
-    }
-}
-
-fn written_history(outcome: &WriteOutcome) -> Option<&PathBuf> {
-    match outcome {
-        WriteOutcome::Replaced { history } => Some(history),
-        _ => None,
-    }
-}
-
-fn print_history(history: Option<&PathBuf>) {
-    if let Some(dir) = history {
-        println!(
-            "the previous salt, commitment, records and registration were moved to {} (the old commitment needs them to be opened; register the new one before claiming)",
-            dir.display()
-        );
-    }
-}
-
-fn import_errors(errors: Vec<zkcohort::error::DatasetError>) -> anyhow::Error {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    anyhow::anyhow!("import failed, nothing written:\n  {}", lines.join("\n  "))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::{collections::BTreeMap, fs};
-
-    use super::*;
-
-    fn zkcohort(args: &[&str]) -> Result<()> {
-        run(Cli::try_parse_from(
-            std::iter::once("zkcohort").chain(args.iter().copied()),
-        )?)
-    }
-
-    /// Every file under `dir`, with its bytes.
-    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![dir.to_owned()];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.insert(p.clone(), fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
-    }
-
-    fn schema_file(dir: &Path) -> PathBuf {
-        let path = dir.join("schema.json");
-        fs::write(
-            &path,
-            serde_json::to_vec(&Schema::clinical_default()).unwrap(),
-        )
-        .unwrap();
-        path
-    }
-
-    #[test]
-    fn data_commands_refuse_to_lose_a_committed_dataset() {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path().join("h1");
-        let ds = d.to_str().unwrap();
-        zkcohort(&["dataset", "synth", "--records", "30", "--out", ds]).unwrap();
-        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
-        let committed = snapshot(&d);
-
-        // Re-running the same commands changes nothing.
-        zkcohort(&["dataset", "synth", "--records", "30", "--out", ds]).unwrap();
-        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
-        zkcohort(&["dataset", "commit", "--dataset", ds, "--capacity", "48"]).unwrap();
-        assert_eq!(snapshot(&d), committed);
-
-        // Overwrite by synth or import, re-salt by commit: refused, nothing changed.
-        let csv = tmp.path().join("other.csv");
-        fs::write(&csv, Dataset::synthesize(20, 9, 2).to_csv()).unwrap();
-        let schema = schema_file(tmp.path());
-        let attempts: [&[&str]; 3] = [
-            &[
-                "dataset",
-                "synth",
-                "--records",
-                "30",
-                "--seed",
-                "2",
-                "--out",
-                ds,
-            ],
-            &[
-                "dataset",
-                "import",
-                "--schema",
-                schema.to_str().unwrap(),
-                "--csv",
-                csv.to_str().unwrap(),
-                "--out",
-                ds,
-            ],
-            &["dataset", "commit", "--dataset", ds, "--capacity", "96"],
-        ];
-        for args in attempts {
-            let err = format!("{:#}", zkcohort(args).unwrap_err());
-            assert!(err.contains("--force"), "{args:?}: {err}");
-            assert_eq!(snapshot(&d), committed, "{args:?} changed the dataset");
-        }
-
-        // Registered: refused with the on-chain consequence spelt out.
-        fs::write(d.join("registration.json"), r#"{"dataset_id": 3}"#).unwrap();
-        let registered = snapshot(&d);
-        for args in attempts {
-            let err = format!("{:#}", zkcohort(args).unwrap_err());
-            assert!(
-                err.contains("REGISTERED") && err.contains("#3") && err.contains("orphans"),
-                "{args:?}: {err}"
-            );
-            assert_eq!(snapshot(&d), registered, "{args:?} changed the dataset");
-        }
-
-        // --force replaces it and keeps everything it replaced under history/.
-        let mut forced = attempts[1].to_vec();
-        forced.push("--force");
-        zkcohort(&forced).unwrap();
-        let history: Vec<PathBuf> = fs::read_dir(d.join("history"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(history.len(), 1);
-        for name in [
-            "salt.json",
-            "commitment.json",
-            "registration.json",
-            "records.csv",
-            "schema.json",
-        ] {
-            assert_eq!(
-                fs::read(history[0].join(name)).unwrap(),
-                registered[&d.join(name)],
-                "{name}"
-            );
-        }
-        zkcohort(&["dataset", "commit", "--dataset", ds]).unwrap();
-        assert!(DatasetDir::new(&d).load_committed().is_ok());
-    }
-
-    #[test]
-    fn a_bad_import_names_each_bad_cell_once_and_writes_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let schema = schema_file(tmp.path());
-        let out = tmp.path().join("out");
-        let cases = [
-            (
-                "age,sex,dx,hba1c,sbp,bmi,consent,site\n54,F,B2O,6.1,130,27.5,research,2\n54,F,E11.9,6.1,130,27.5,research,2,\n",
-                vec![
-                    "bad.csv:2: column `dx`: `B2O`: character 3 (`O`) must be a digit",
-                    "bad.csv:3: 9 fields, the header has 8",
-                ],
-            ),
-            (
-                "age,sex,dx,hba1c,sbp,bmi,consent,site,dx\n54,F,E11.9,6.1,130,27.5,research,2,I10\n",
-                vec!["bad.csv:1: column `dx`: named twice in the header (fields 3 and 9)"],
-            ),
-            (
-                "age,sex,dx,hba1c,sbp,bmi,consent,site\n",
-                vec!["bad.csv:2: no records after the header"],
-            ),
-            ("", vec!["bad.csv:1: the file is empty"]),
-        ];
-        for (text, expected) in cases {
-            let csv = tmp.path().join("bad.csv");
-            fs::write(&csv, text).unwrap();
-            let err = format!(
-                "{:#}",
-                zkcohort(&[
-                    "dataset",
-                    "import",
-                    "--schema",
-                    schema.to_str().unwrap(),
-                    "--csv",
-                    csv.to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                ])
-                .unwrap_err()
-            );
-            let lines: Vec<&str> = err.lines().skip(1).map(str::trim).collect();
-            assert_eq!(lines.len(), expected.len(), "{err}");
-            for (line, want) in lines.iter().zip(&expected) {
-                let want = want.replace("bad.csv", &csv.display().to_string());
-                assert!(line.starts_with(&want), "{line}\n  wanted {want}");
-            }
-            assert!(!out.exists(), "nothing written");
-        }
-    }
 }

@@ -271,25 +271,39 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
         .await?;
     emit(
         g,
-        json!({"trial_id": fr_to_hex(&id), "tx": mined.tx, "gas_used": mined.gas_used}),
+        json!({"trial_id": fr_to_hex(&id), "tx": mined.tx, "gas_used": mined.gas_used, "spec_hash": format!("0x{}", hex::encode(spec.hash())), "spec_bytes": spec.document().len()}),
         || {
             println!(
                 "opened trial {} ({cap} places, {} wei each, escrowed), tx {}",
                 fr_to_hex(&id),
                 bounty,
                 mined.tx
-            )
+            );
+            println!(
+                "spec document published with it ({} bytes, sha256 0x{}): {}",
+                spec.document().len(),
+                hex::encode(spec.hash()),
+                spec.describe()
+            );
         },
     );
     Ok(())
 }
 
-/// `sponsor trial-status`.
-pub async fn trial_status(g: &Global, id: &str, chain: ChainArgs) -> Result<()> {
+/// `sponsor trial-status` (a read: no key needed).
+pub async fn trial_status(
+    g: &Global,
+    id: &str,
+    schema: Option<PathBuf>,
+    chain: ChainArgs,
+) -> Result<()> {
     let id = trial_id(id)?;
-    let c = client(&chain).await?;
+    let c = crate::status::reader(&chain).await?;
     let t = c.trial(id).await?;
-    emit(g, serde_json::to_value(&t)?, || {
+    let spec = crate::status::trial_spec_view(&c, id, &t, schema.as_ref()).await?;
+    let mut value = serde_json::to_value(&t)?;
+    value["spec"] = spec.json;
+    emit(g, value, || {
         println!(
             "trial {}: {}/{} enrolled, bounty {} wei ({} bps to patients), deadline {}, locked {} wei, refunded {}",
             fr_to_hex(&id),
@@ -300,7 +314,10 @@ pub async fn trial_status(g: &Global, id: &str, chain: ChainArgs) -> Result<()> 
             t.deadline,
             t.locked,
             t.refunded
-        )
+        );
+        for line in &spec.lines {
+            println!("{line}");
+        }
     });
     Ok(())
 }

@@ -1,0 +1,521 @@
+//! Re-verifies, off-chain, every proof a market accepted: the proof and public inputs are read
+//! back from the transaction's calldata (the market call decoded with the contracts' ABI),
+//! checked against what the events and the registry say, then verified with halo2's verifier
+//! and the verifying key of the circuit the market recorded, derived here from the circuit id
+//! (never trusted from the prover).
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy::{
+    primitives::{keccak256, Address, Bytes, B256, U256},
+    sol_types::SolCall,
+};
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine},
+    plonk::VerifyingKey,
+    poly::kzg::commitment::ParamsKZG,
+};
+use serde::{Serialize, Serializer};
+
+use super::model::{word_hex, Contract, History, Query, Trial};
+use crate::{
+    chain::{circuit_key, QueryMarket, TrialMarket},
+    commitment::{fr_from_hex, RecordLayout},
+    keys::{vk_hash, CircuitConfig, KeyStore},
+    proof::verify_instances,
+    schema::Schema,
+    Fr,
+};
+
+/// A transaction's recipient and input, as the node returned them.
+#[derive(Clone, Debug)]
+pub struct Calldata {
+    /// Recipient (none: a contract creation).
+    pub to: Option<Address>,
+    /// Input bytes.
+    pub input: Bytes,
+}
+
+/// What re-verification found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// halo2's verifier accepts the proof with the circuit's verifying key.
+    Verified,
+    /// halo2's verifier rejects the proof (or its inputs cannot be the circuit's).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The calldata disagrees with the events (another proof, other inputs or results).
+    Disagrees {
+        /// How.
+        reason: String,
+    },
+    /// It could not be checked (calldata not a direct market call, circuit or schema unknown).
+    NotChecked {
+        /// Why.
+        reason: String,
+    },
+}
+
+fn opt_word<S: Serializer>(x: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+    match x {
+        Some(x) => s.collect_str(&word_hex(x)),
+        None => s.serialize_none(),
+    }
+}
+
+/// One accepted proof and its off-chain re-verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProofCheck {
+    /// Which market accepted it.
+    pub market: Contract,
+    /// The transaction carrying it.
+    pub tx: B256,
+    /// Its block.
+    pub block: u64,
+    /// keccak256 of the proof.
+    pub proof_hash: B256,
+    /// The query answered (claims).
+    pub query: Option<u64>,
+    /// The dataset the proof is about.
+    pub dataset: Option<u64>,
+    /// The trial (enrolments).
+    #[serde(serialize_with = "opt_word")]
+    pub trial: Option<U256>,
+    /// Patients enrolled by it (enrolments).
+    pub patients: usize,
+    /// keccak256 of the circuit id the market recorded.
+    pub circuit: B256,
+    /// The circuit id, when known.
+    pub circuit_id: Option<String>,
+    /// The verifier that accepted it on-chain (from `ProofAccepted`).
+    pub verifier: Option<Address>,
+    /// SHA-256 of the verifying key it was re-verified with.
+    pub vk_hash: Option<String>,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+impl ProofCheck {
+    /// Whether it re-verified.
+    pub fn verified(&self) -> bool {
+        self.outcome == Outcome::Verified
+    }
+}
+
+type Key = (
+    ParamsKZG<Bn256>,
+    VerifyingKey<G1Affine>,
+    CircuitConfig,
+    String,
+);
+
+/// Verifying keys per circuit id, derived from the circuit id and a known schema with the
+/// store's params (cached keys are used when present).
+pub(crate) struct Keys<'a> {
+    store: &'a KeyStore,
+    schemas: &'a [Schema],
+    names: BTreeMap<B256, String>,
+    /// The verifying-key hash the verifier manifest records per circuit id.
+    recorded: BTreeMap<String, String>,
+    cache: HashMap<String, Result<Key, String>>,
+}
+
+impl<'a> Keys<'a> {
+    /// `circuit_ids`: every circuit id the auditor knows by name (deployment file, manifest);
+    /// `recorded`: the verifying-key hashes the manifest records, per circuit id.
+    pub(crate) fn new(
+        store: &'a KeyStore,
+        schemas: &'a [Schema],
+        circuit_ids: &[String],
+        recorded: BTreeMap<String, String>,
+    ) -> Self {
+        Keys {
+            store,
+            schemas,
+            names: circuit_ids
+                .iter()
+                .map(|id| (circuit_key(id), id.clone()))
+                .collect(),
+            recorded,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The circuit id whose keccak256 is `circuit`.
+    pub(crate) fn name(&self, circuit: B256) -> Option<&str> {
+        self.names.get(&circuit).map(String::as_str)
+    }
+
+    fn key(&mut self, circuit_id: &str) -> Result<&Key, String> {
+        if !self.cache.contains_key(circuit_id) {
+            let key = derive(self.store, self.schemas, circuit_id).and_then(|k| {
+                match self.recorded.get(circuit_id) {
+                    Some(recorded) if !recorded.eq_ignore_ascii_case(&k.3) => Err(format!(
+                        "the verifying key derived here for {circuit_id} (vk {}) is not the one \
+                         the verifier manifest records ({recorded}): the params given here are \
+                         not the verifiers' (pass the same --params)",
+                        k.3
+                    )),
+                    _ => Ok(k),
+                }
+            });
+            self.cache.insert(circuit_id.to_owned(), key);
+        }
+        self.cache[circuit_id].as_ref().map_err(Clone::clone)
+    }
+}
+
+/// Plans the circuit a circuit id names (`agg1-<schema>-n<capacity>-k<k>` or
+/// `elig1-<schema>-b<batch>-k<k>`) for the known schema with that hash prefix, checks that the
+/// plan has this very id, and derives its verifying key with the store's params (cached; key
+/// generation is deterministic, so this is the key of every honest prover of the circuit).
+fn derive(store: &KeyStore, schemas: &[Schema], circuit_id: &str) -> Result<Key, String> {
+    let parts: Vec<&str> = circuit_id.split('-').collect();
+    let bad = || format!("`{circuit_id}` is not a zkcohort circuit id");
+    let [kind, prefix, size, k] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let number = |s: &str, tag: char| {
+        s.strip_prefix(tag)
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(bad)
+    };
+    number(k, 'k')?;
+    let schema = schemas
+        .iter()
+        .find(|s| hex::encode(&s.hash()[..4]) == *prefix)
+        .ok_or_else(|| {
+            format!("circuit {circuit_id} is for schema {prefix}…, which is not among the schemas given (--schema)")
+        })?;
+    let config = match *kind {
+        "agg1" => CircuitConfig::plan(schema, &RecordLayout::new(schema, number(size, 'n')?)),
+        "elig1" => match number(size, 'b')? {
+            0 => return Err(bad()),
+            b => CircuitConfig::plan_eligibility(schema, b),
+        },
+        _ => return Err(bad()),
+    };
+    if config.circuit_id != circuit_id {
+        return Err(format!(
+            "schema `{}` plans {} where the chain names {circuit_id}: another version of the circuit",
+            schema.name, config.circuit_id
+        ));
+    }
+    let params = store.params(config.k()).map_err(|e| e.to_string())?;
+    let vk = store
+        .verifying_key_for(&config, &params, false)
+        .map_err(|e| e.to_string())?;
+    let hash = vk_hash(&vk);
+    Ok((params, vk, config, hash))
+}
+
+fn field(x: &U256) -> Option<Fr> {
+    fr_from_hex(&word_hex(x))
+}
+
+/// Checks `proof` and `inputs` against circuit `circuit_id` with halo2's verifier; records the
+/// verifying key's hash in `check`.
+fn verify(
+    keys: &mut Keys<'_>,
+    circuit_id: &str,
+    inputs: &[U256],
+    proof: &[u8],
+    check: &mut ProofCheck,
+) -> Outcome {
+    let (params, vk, config, hash) = match keys.key(circuit_id) {
+        Ok(k) => k,
+        Err(reason) => return Outcome::NotChecked { reason },
+    };
+    check.vk_hash = Some(hash.clone());
+    if inputs.len() != config.num_instances() {
+        return Outcome::Failed {
+            reason: format!(
+                "{} public inputs, circuit {circuit_id} has {}",
+                inputs.len(),
+                config.num_instances()
+            ),
+        };
+    }
+    let Some(instances) = inputs.iter().map(field).collect::<Option<Vec<Fr>>>() else {
+        return Outcome::Failed {
+            reason: "a public input is not a field element".into(),
+        };
+    };
+    match verify_instances(params, vk, &instances, proof) {
+        Ok(()) => Outcome::Verified,
+        Err(e) => Outcome::Failed {
+            reason: format!("halo2 rejects the proof with the verifying key of {circuit_id}: {e}"),
+        },
+    }
+}
+
+fn accepted(
+    history: &History,
+    market: Contract,
+    tx: B256,
+    proof_hash: B256,
+) -> Option<&super::model::Accepted> {
+    history
+        .accepted
+        .iter()
+        .find(|a| a.market == market && a.at.tx == tx && a.proof_hash == proof_hash)
+}
+
+/// Re-verifies every claim of `query`.
+pub(crate) fn claims(
+    history: &History,
+    query: &Query,
+    market: Address,
+    calldata: &HashMap<B256, Calldata>,
+    keys: &mut Keys<'_>,
+) -> Vec<ProofCheck> {
+    let mut out = Vec::new();
+    for claim in &query.claims {
+        let dataset = history.datasets.get(&claim.dataset);
+        let acc = accepted(
+            history,
+            Contract::QueryMarket,
+            claim.at.tx,
+            claim.proof_hash,
+        );
+        let circuit = acc
+            .map(|a| a.circuit)
+            .or(dataset.map(|d| d.circuit))
+            .unwrap_or_default();
+        let mut check = ProofCheck {
+            market: Contract::QueryMarket,
+            tx: claim.at.tx,
+            block: claim.at.block,
+            proof_hash: claim.proof_hash,
+            query: Some(query.id),
+            dataset: Some(claim.dataset),
+            trial: None,
+            patients: 0,
+            circuit,
+            circuit_id: keys.name(circuit).map(str::to_owned),
+            verifier: acc.map(|a| a.verifier),
+            vk_hash: None,
+            outcome: Outcome::Verified,
+        };
+        check.outcome = check_claim(query, claim, dataset, market, calldata, keys, &mut check)
+            .unwrap_or_else(|reason| Outcome::Disagrees { reason });
+        out.push(check);
+    }
+    out
+}
+
+/// `Err` is a disagreement between calldata and events.
+fn check_claim(
+    query: &Query,
+    claim: &super::model::Claim,
+    dataset: Option<&super::model::Dataset>,
+    market: Address,
+    calldata: &HashMap<B256, Calldata>,
+    keys: &mut Keys<'_>,
+    check: &mut ProofCheck,
+) -> Result<Outcome, String> {
+    let Some(tx) = calldata.get(&claim.at.tx) else {
+        return Ok(Outcome::NotChecked {
+            reason: "the node did not return the transaction".into(),
+        });
+    };
+    let call = match (tx.to, QueryMarket::claimCall::abi_decode(&tx.input)) {
+        (Some(to), Ok(call)) if to == market => call,
+        _ => {
+            return Ok(Outcome::NotChecked {
+                reason: "the transaction does not call the market's claim() directly (e.g. it \
+                         went through another contract), so its proof is not in the calldata"
+                    .into(),
+            })
+        }
+    };
+    if call.queryId != U256::from(query.id) || call.datasetId != U256::from(claim.dataset) {
+        return Err(format!(
+            "the calldata claims query #{} for dataset #{}, the event says query #{} dataset #{}",
+            call.queryId, call.datasetId, query.id, claim.dataset
+        ));
+    }
+    if keccak256(&call.proof) != claim.proof_hash {
+        return Err("the calldata's proof does not hash to the proof hash in the event".into());
+    }
+    let inputs = &call.publicInputs;
+    let n = query.constants.len();
+    if inputs.len() != 1 + n + 5 {
+        return Err(format!(
+            "{} public inputs for a query of {n} constants",
+            inputs.len()
+        ));
+    }
+    if inputs[1..1 + n] != query.constants[..] {
+        return Err("the proof's constants are not the query's posted constants".into());
+    }
+    if let Some(d) = dataset {
+        if B256::from(inputs[0]) != d.commitment {
+            return Err(format!(
+                "the proof is about commitment {}, dataset #{} registered {}",
+                B256::from(inputs[0]),
+                d.id,
+                d.commitment
+            ));
+        }
+        if inputs[1 + n] != U256::from(d.record_count) {
+            return Err(format!(
+                "the proof counts {} records, dataset #{} registered {}",
+                inputs[1 + n],
+                d.id,
+                d.record_count
+            ));
+        }
+    }
+    let results = [claim.count, claim.sum, claim.sum_squares];
+    let suppressed = inputs[5 + n] == U256::from(1);
+    if inputs[2 + n..5 + n] != results[..] || suppressed != claim.suppressed {
+        return Err("the released results in the event differ from the proof's inputs".into());
+    }
+    let Some(circuit_id) = check.circuit_id.clone() else {
+        return Ok(Outcome::NotChecked {
+            reason: format!(
+                "circuit {} is named neither in the deployment file nor in the verifier manifest",
+                check.circuit
+            ),
+        });
+    };
+    Ok(verify(keys, &circuit_id, inputs, &call.proof, check))
+}
+
+/// Re-verifies every enrolment proof of `trial` (one per transaction and proof).
+pub(crate) fn enrolments(
+    history: &History,
+    trial: &Trial,
+    market: Address,
+    calldata: &HashMap<B256, Calldata>,
+    keys: &mut Keys<'_>,
+) -> Vec<ProofCheck> {
+    let mut groups: Vec<(B256, B256, Vec<usize>)> = Vec::new();
+    for (i, e) in trial.enrolments.iter().enumerate() {
+        match groups
+            .iter_mut()
+            .find(|(tx, h, _)| *tx == e.at.tx && *h == e.proof_hash)
+        {
+            Some(g) => g.2.push(i),
+            None => groups.push((e.at.tx, e.proof_hash, vec![i])),
+        }
+    }
+    let mut out = Vec::new();
+    for (tx, proof_hash, members) in groups {
+        let first = &trial.enrolments[members[0]];
+        let acc = accepted(history, Contract::TrialMarket, tx, proof_hash);
+        let circuit = acc.map(|a| a.circuit).unwrap_or_default();
+        let mut check = ProofCheck {
+            market: Contract::TrialMarket,
+            tx,
+            block: first.at.block,
+            proof_hash,
+            query: None,
+            dataset: Some(first.dataset),
+            trial: Some(trial.id),
+            patients: members.len(),
+            circuit,
+            circuit_id: keys.name(circuit).map(str::to_owned),
+            verifier: acc.map(|a| a.verifier),
+            vk_hash: None,
+            outcome: Outcome::Verified,
+        };
+        check.outcome =
+            check_enrolment(history, trial, &members, market, calldata, keys, &mut check)
+                .unwrap_or_else(|reason| Outcome::Disagrees { reason });
+        out.push(check);
+    }
+    out
+}
+
+fn check_enrolment(
+    history: &History,
+    trial: &Trial,
+    members: &[usize],
+    market: Address,
+    calldata: &HashMap<B256, Calldata>,
+    keys: &mut Keys<'_>,
+    check: &mut ProofCheck,
+) -> Result<Outcome, String> {
+    let Some(tx) = calldata.get(&check.tx) else {
+        return Ok(Outcome::NotChecked {
+            reason: "the node did not return the transaction".into(),
+        });
+    };
+    let call = match (tx.to, TrialMarket::enrollCall::abi_decode(&tx.input)) {
+        (Some(to), Ok(call)) if to == market => call,
+        _ => {
+            return Ok(Outcome::NotChecked {
+                reason: "the transaction does not call the trial market's enroll() directly, \
+                         so its proof is not in the calldata"
+                    .into(),
+            })
+        }
+    };
+    if call.trialId != trial.id {
+        return Err(format!(
+            "the calldata enrols in trial {}, the events say {}",
+            word_hex(&call.trialId),
+            word_hex(&trial.id)
+        ));
+    }
+    if keccak256(&call.proof) != check.proof_hash {
+        return Err("the calldata's proof does not hash to the proof hash in the events".into());
+    }
+    if check.circuit == B256::ZERO {
+        check.circuit = call.circuitId;
+        check.circuit_id = keys.name(call.circuitId).map(str::to_owned);
+    } else if check.circuit != call.circuitId {
+        return Err(format!(
+            "the calldata names circuit {}, the market accepted the proof as {}",
+            call.circuitId, check.circuit
+        ));
+    }
+    let inputs = &call.publicInputs;
+    let n = trial.criteria.len();
+    if inputs.len() < 2 + n || !(inputs.len() - 2 - n).is_multiple_of(2) {
+        return Err(format!(
+            "{} public inputs for a trial of {n} criteria",
+            inputs.len()
+        ));
+    }
+    if inputs[1] != trial.id || inputs[2..2 + n] != trial.criteria[..] {
+        return Err("the proof's trial id or criteria are not the trial's posted ones".into());
+    }
+    let first = &trial.enrolments[members[0]];
+    if let Some(d) = history.datasets.get(&first.dataset) {
+        if B256::from(inputs[0]) != d.member_root {
+            return Err(format!(
+                "the proof opens membership root {}, dataset #{} registered {}",
+                B256::from(inputs[0]),
+                d.id,
+                d.member_root
+            ));
+        }
+    }
+    let slots: Vec<(U256, U256)> = inputs[2 + n..].chunks(2).map(|s| (s[0], s[1])).collect();
+    for &i in members {
+        let e = &trial.enrolments[i];
+        let payout = U256::from_be_slice(e.patient_payout.as_slice());
+        if !slots.contains(&(e.nullifier, payout)) {
+            return Err(format!(
+                "enrolled nullifier {} (payout {}) is not a slot of the proof",
+                word_hex(&e.nullifier),
+                e.patient_payout
+            ));
+        }
+    }
+    let Some(circuit_id) = check.circuit_id.clone() else {
+        return Ok(Outcome::NotChecked {
+            reason: format!(
+                "circuit {} is named neither in the deployment file nor in the verifier manifest",
+                check.circuit
+            ),
+        });
+    };
+    Ok(verify(keys, &circuit_id, inputs, &call.proof, check))
+}

@@ -1,0 +1,294 @@
+//! Plain words for what the chain stores as integers: criteria, statistics, amounts, times.
+
+use alloy::primitives::{utils::format_ether, Address, B256, U256};
+use serde::Serialize;
+
+use crate::{
+    icd10,
+    query::QueryConstants,
+    schema::{Column, ColumnKind, Schema},
+    trial::TrialCriteria,
+};
+
+/// Posted query constants decoded for `schema`, if they have its shape.
+pub fn query_constants(schema: &Schema, words: &[U256]) -> Option<QueryConstants> {
+    if words.len() != QueryConstants::len_for(schema) {
+        return None;
+    }
+    let w: Vec<u64> = words
+        .iter()
+        .map(|x| u64::try_from(*x).ok())
+        .collect::<Option<_>>()?;
+    let v = schema.value_columns().count();
+    Some(QueryConstants {
+        ranges: (0..v).map(|i| (w[2 * i], w[2 * i + 1])).collect(),
+        purpose: w[2 * v],
+        statistic: w[2 * v + 1],
+        min_cohort: w[2 * v + 2],
+    })
+}
+
+/// Posted trial criteria decoded for `schema`, if they have its shape.
+pub fn trial_criteria(schema: &Schema, words: &[U256]) -> Option<TrialCriteria> {
+    if words.len() != TrialCriteria::len_for(schema) {
+        return None;
+    }
+    let w: Vec<u64> = words
+        .iter()
+        .map(|x| u64::try_from(*x).ok())
+        .collect::<Option<_>>()?;
+    let v = schema.value_columns().count();
+    Some(TrialCriteria {
+        ranges: (0..v).map(|i| (w[2 * i], w[2 * i + 1])).collect(),
+        purpose: w[2 * v],
+    })
+}
+
+/// The value column a query's statistic index names.
+pub fn statistic_column(schema: &Schema, index: u64) -> Option<&Column> {
+    schema
+        .value_columns()
+        .nth(usize::try_from(index).ok()?)
+        .map(|(_, c)| c)
+}
+
+/// Decimal places of a column's encoding.
+pub fn scale_of(column: &Column) -> u32 {
+    match column.kind {
+        ColumnKind::Decimal { scale, .. } => scale,
+        _ => 0,
+    }
+}
+
+/// One range criterion in words, `None` if it does not constrain the column.
+pub fn range_words(column: &Column, lo: u64, hi: u64) -> Option<String> {
+    let max = column.max_value();
+    if lo == 0 && hi >= max {
+        return None;
+    }
+    let name = &column.name;
+    let v = |x: u64| column.decode(x);
+    Some(match &column.kind {
+        ColumnKind::Icd10 => match icd10_prefix(lo, hi) {
+            Some(prefix) => format!("{name} in {prefix} (any code starting {prefix})"),
+            None => format!("{name} from {} to {}", v(lo), v(hi)),
+        },
+        ColumnKind::Categorical { codes } => {
+            let names: Vec<&str> = codes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (*i as u64) >= lo && (*i as u64) <= hi)
+                .map(|(_, c)| c.as_str())
+                .collect();
+            match names.as_slice() {
+                [] => format!("{name}: no allowed value ({lo}..{hi})"),
+                [one] => format!("{name} {one}"),
+                many => format!("{name} {}", many.join(" or ")),
+            }
+        }
+        _ if lo == hi => format!("{name} = {}", v(lo)),
+        _ if lo == 0 => format!("{name} ≤ {}", v(hi)),
+        _ if hi >= max => format!("{name} ≥ {}", v(lo)),
+        _ => format!("{name} {}–{}", v(lo), v(hi)),
+    })
+}
+
+/// The shortest ICD-10 prefix whose codes are exactly `[lo, hi]`.
+fn icd10_prefix(lo: u64, hi: u64) -> Option<String> {
+    let code: String = icd10::decode(lo).chars().filter(|c| *c != '.').collect();
+    (1..=code.len()).find_map(|n| {
+        let p = &code[..n];
+        (icd10::prefix_range(p).ok()? == (lo, hi)).then(|| {
+            if n > 3 {
+                format!("{}.{}", &p[..3], &p[3..])
+            } else {
+                p.to_owned()
+            }
+        })
+    })
+}
+
+/// Inclusion criteria and consent in words.
+pub fn criteria_words(schema: &Schema, ranges: &[(u64, u64)], purpose: u64) -> Vec<String> {
+    let mut out: Vec<String> = schema
+        .value_columns()
+        .zip(ranges)
+        .filter_map(|((_, c), (lo, hi))| range_words(c, *lo, *hi))
+        .collect();
+    match schema.purposes().get(purpose as usize) {
+        Some(p) => out.push(format!("consented to {p}")),
+        None => out.push(format!("consent purpose #{purpose} (not in the schema)")),
+    }
+    out
+}
+
+/// A query's constants in words: who is counted, which column is summarised, the cell size
+/// below which answers are suppressed.
+pub fn query_words(schema: &Schema, c: &QueryConstants) -> String {
+    let mut parts = criteria_words(schema, &c.ranges, c.purpose);
+    if parts.len() == 1 {
+        parts.insert(0, "every record".into());
+    }
+    let stat = statistic_column(schema, c.statistic).map_or_else(
+        || format!("column #{}", c.statistic),
+        |col| col.name.clone(),
+    );
+    format!(
+        "patients with {}; count, mean and sd of {stat}; cohorts of fewer than {} suppressed",
+        parts.join(", "),
+        c.min_cohort
+    )
+}
+
+/// A trial's criteria in words.
+pub fn trial_words(schema: &Schema, c: &TrialCriteria) -> String {
+    format!(
+        "patients with {}",
+        criteria_words(schema, &c.ranges, c.purpose).join(", ")
+    )
+}
+
+/// Count, mean and standard deviation (population) in natural units.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    /// Count.
+    pub n: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub sd: f64,
+}
+
+fn to_f64(x: U256) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// Mean and sd from released sums (encoded units at `scale` decimals); `None` for no records.
+pub fn stats(count: U256, sum: U256, sum_squares: U256, scale: u32) -> Option<Stats> {
+    let n = u64::try_from(count).ok().filter(|n| *n > 0)?;
+    let unit = 10f64.powi(scale as i32);
+    let mean = to_f64(sum) / unit / n as f64;
+    let var = to_f64(sum_squares) / (unit * unit) / n as f64 - mean * mean;
+    Some(Stats {
+        n,
+        mean,
+        sd: var.max(0.0).sqrt(),
+    })
+}
+
+/// A statistic to `scale + 1` decimals.
+pub fn number(x: f64, scale: u32) -> String {
+    format!("{x:.prec$}", prec = scale as usize + 1)
+}
+
+/// An amount: ether for ETH, base units for a token.
+pub fn amount(x: U256, token: Address) -> String {
+    if token.is_zero() {
+        let s = format_ether(x);
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        format!("{} ETH", if s.is_empty() { "0" } else { s })
+    } else {
+        format!("{x} units of token {}", short(token))
+    }
+}
+
+/// `0x1234…abcd`.
+pub fn short(a: Address) -> String {
+    let s = a.to_string();
+    format!("{}…{}", &s[..6], &s[s.len() - 4..])
+}
+
+/// A hash shortened to `0x12345678…`.
+pub fn short_hash(h: B256) -> String {
+    format!("{}…", &h.to_string()[..10])
+}
+
+/// A word (trial id, nullifier) shortened.
+pub fn short_word(x: U256) -> String {
+    format!("{}…", &crate::audit::model::word_hex(&x)[..12])
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(ts: u64) -> String {
+    let days = (ts / 86_400) as i64;
+    let secs = ts % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{query::QuerySpec, trial::TrialSpec};
+
+    fn words(fields: &[crate::Fr]) -> Vec<U256> {
+        fields.iter().map(crate::chain::fr_to_u256).collect()
+    }
+
+    #[test]
+    fn posted_constants_read_back_in_words() {
+        let schema = Schema::clinical_default();
+        let spec: QuerySpec = serde_json::from_str(
+            r#"{"criteria": {"age": [40, 65], "dx": {"prefix": "E11"}, "sex": {"eq": "F"},
+                "hba1c": {"min": "6.5"}, "bmi": {"max": 30}},
+                "consent": "research", "statistic": "hba1c", "min_cohort": 20}"#,
+        )
+        .unwrap();
+        let c = spec.compile(&schema).unwrap();
+        let decoded = query_constants(&schema, &words(&c.to_fields())).unwrap();
+        assert_eq!(decoded, c);
+        assert_eq!(
+            query_words(&schema, &decoded),
+            "patients with age 40–65, sex F, dx in E11 (any code starting E11), hba1c ≥ 6.5, \
+             bmi ≤ 30.0, consented to research; count, mean and sd of hba1c; cohorts of fewer \
+             than 20 suppressed"
+        );
+        // Wrong shape: not decoded.
+        assert!(query_constants(&schema, &words(&c.to_fields())[1..]).is_none());
+
+        let trial: TrialSpec = serde_json::from_str(
+            r#"{"criteria": {"dx": {"prefix": "E11.6"}, "sbp": [130, 180]}, "consent": "trials"}"#,
+        )
+        .unwrap();
+        let t = trial.compile(&schema).unwrap();
+        let decoded = trial_criteria(&schema, &words(&t.to_fields())).unwrap();
+        assert_eq!(decoded, t);
+        assert_eq!(
+            trial_words(&schema, &decoded),
+            "patients with dx in E11.6 (any code starting E11.6), sbp 130–180, consented to trials"
+        );
+    }
+
+    #[test]
+    fn statistics_times_and_amounts() {
+        // Values 1.0, 2.0, 3.0 at scale 1: sum 60, sum of squares 1400.
+        let s = stats(U256::from(3), U256::from(60), U256::from(1400), 1).unwrap();
+        assert_eq!(s.n, 3);
+        assert!((s.mean - 2.0).abs() < 1e-9);
+        assert!((s.sd - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
+        assert!(stats(U256::ZERO, U256::ZERO, U256::ZERO, 1).is_none());
+        assert_eq!(number(2.0, 1), "2.00");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_709_251_199), "2024-02-29 23:59:59 UTC");
+        assert_eq!(
+            amount(U256::from(100_000_000_000_000_000u64), Address::ZERO),
+            "0.1 ETH"
+        );
+        assert_eq!(amount(U256::from(10u64.pow(18)), Address::ZERO), "1 ETH");
+        assert_eq!(amount(U256::ZERO, Address::ZERO), "0 ETH");
+    }
+}

@@ -1,0 +1,274 @@
+//! `zkcohort verify`: checks a proof artifact (aggregate or eligibility) offline, on any
+//! machine, and says what it proves in natural units. The verifying key is derived from the
+//! circuit the artifact records and the params (cached under `--cache`), and must be the key of
+//! the deployed verifier in the manifest; every field of the artifact is checked.
+
+use std::path::PathBuf;
+
+use alloy::primitives::B256;
+use anyhow::{anyhow, Context as _, Result};
+use clap::Args;
+use serde_json::{json, Value};
+use zkcohort::{
+    chain,
+    eligibility::EligibilityArtifact,
+    evm::{Manifest, MANIFEST},
+    keys::ParamsKind,
+    proof::{self, Artifact, ProofArtifact, Verified},
+    schema::Schema,
+};
+
+use crate::{emit, store, Global};
+
+/// Arguments of `verify`.
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The artifact (`prove` or `patient prove-eligibility` output).
+    #[arg(required_unless_present = "tx", conflicts_with = "tx")]
+    artifact: Option<PathBuf>,
+    /// Verifier manifest holding the deployed verifiers' circuits and verifying key hashes
+    /// (default: contracts/verifiers/verifiers.json under the repository, if present, else the
+    /// committed copy built into this binary).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Instead of an artifact, the hash of a claim or enrolment transaction: its proof and
+    /// public inputs are read from the calldata, the spec from the sponsor's published
+    /// document, and verified the same way (a read: no key needed).
+    #[arg(long)]
+    tx: Option<B256>,
+    /// JSON-RPC endpoint (with --tx).
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Deployment file (with --tx).
+    #[arg(
+        long,
+        env = "ZKCOHORT_DEPLOYMENT",
+        default_value = "deployments/local.json"
+    )]
+    deployment: PathBuf,
+    /// Schema of the circuit (with --tx; repeatable; default: the built-in clinical schema).
+    #[arg(long = "schema")]
+    schemas: Vec<PathBuf>,
+}
+
+impl VerifyArgs {
+    /// Runs the command: prints the result (`--json`: `{"valid": true, ...}`), or fails with the
+    /// reason (`--json`: `{"valid": false, "reason": ...}` on stdout too).
+    pub(crate) fn execute(self, g: &Global) -> Result<()> {
+        let what = match (&self.artifact, &self.tx) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(tx)) => format!("the proof of transaction {tx}"),
+            (None, None) => unreachable!("clap requires one"),
+        };
+        let outcome = self.check(g);
+        match outcome {
+            Ok(report) => {
+                emit(g, report.json, || {
+                    for line in &report.lines {
+                        println!("{line}");
+                    }
+                });
+                Ok(())
+            }
+            Err(reason) => {
+                if g.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &json!({"valid": false, "artifact": self.artifact, "tx": self.tx, "reason": reason})
+                        )?
+                    );
+                }
+                Err(anyhow!("{what} is INVALID: {reason}"))
+            }
+        }
+    }
+
+    fn check(&self, g: &Global) -> Result<Report, String> {
+        let manifest = load_manifest(self.manifest.as_ref()).map_err(|e| format!("{e:#}"))?;
+        let (artifact, from_tx) = match (&self.artifact, self.tx) {
+            (Some(path), _) => (Artifact::read(path).map_err(|e| e.to_string())?, None),
+            (None, Some(tx)) => {
+                let read = crate::runtime()
+                    .and_then(|rt| rt.block_on(self.read_tx(tx, &manifest)))
+                    .map_err(|e| format!("{e:#}"))?;
+                (read.artifact.clone(), Some(read))
+            }
+            (None, None) => return Err("give an artifact or --tx".into()),
+        };
+        let store = store(g).map_err(|e| e.to_string())?;
+        let verified =
+            proof::verify_artifact(&artifact, &store, &manifest).map_err(|e| e.to_string())?;
+        let mut report = match &artifact {
+            Artifact::Aggregate(a) => aggregate(a, &verified),
+            Artifact::Eligibility(a) => eligibility(a, &verified),
+        };
+        if let (Some(read), Some(tx)) = (from_tx, self.tx) {
+            let status = match read.succeeded {
+                Some(true) => "accepted on-chain",
+                Some(false) => "REVERTED on-chain (the proof was not accepted there)",
+                None => "not mined yet",
+            };
+            report.lines.insert(
+                1,
+                format!(
+                    "  read from transaction {tx} ({status}{}), call {}",
+                    read.block
+                        .map(|b| format!(", block {b}"))
+                        .unwrap_or_default(),
+                    serde_json::to_value(&read.call).expect("json")["call"]
+                ),
+            );
+            report.json["tx"] = json!(tx);
+            report.json["tx_succeeded"] = json!(read.succeeded);
+            report.json["block"] = json!(read.block);
+        }
+        Ok(report)
+    }
+
+    async fn read_tx(&self, tx: B256, manifest: &Manifest) -> Result<chain::TxArtifact> {
+        let deployment = chain::Deployment::load(&self.deployment)?;
+        let client = chain::Client::connect_read_only(&self.rpc_url, deployment).await?;
+        let schemas = if self.schemas.is_empty() {
+            vec![Schema::clinical_default()]
+        } else {
+            self.schemas
+                .iter()
+                .map(|p| Schema::load(p).with_context(|| format!("--schema {}", p.display())))
+                .collect::<Result<_>>()?
+        };
+        Ok(client.artifact_of_tx(tx, manifest, &schemas).await?)
+    }
+}
+
+/// `--manifest`, or the repository's, or the one built in.
+pub(crate) fn load_manifest(path: Option<&PathBuf>) -> Result<Manifest> {
+    if let Some(path) = path {
+        return Ok(Manifest::load(path)?);
+    }
+    let repo = chain::repo_root()
+        .join("contracts/verifiers")
+        .join(MANIFEST);
+    if repo.is_file() {
+        Ok(Manifest::load(&repo)?)
+    } else {
+        Ok(Manifest::committed())
+    }
+}
+
+/// What `verify` prints.
+struct Report {
+    json: Value,
+    lines: Vec<String>,
+}
+
+/// The lines and JSON fields every valid artifact gets.
+fn verified_part(kind: &str, v: &Verified) -> (Value, Vec<String>) {
+    let insecure = v.params.kind == ParamsKind::DevInsecure;
+    let mut lines = vec![format!(
+        "VALID {kind} proof of circuit {}: verified here with the verifying key of {} (vk {}, from {})",
+        v.circuit_id, v.verifier, v.vk_hash, v.manifest
+    )];
+    if insecure {
+        lines.push(format!(
+            "  WARNING: params {}: a proof from such params is no evidence off a local chain",
+            v.params.describe()
+        ));
+    }
+    let json = json!({
+        "valid": true,
+        "kind": kind,
+        "circuit_id": v.circuit_id,
+        "vk_hash": v.vk_hash,
+        "verifier": v.verifier,
+        "manifest": v.manifest,
+        "params": v.params,
+        "insecure_params": insecure,
+    });
+    (json, lines)
+}
+
+fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
+    let (mut json, mut lines) = verified_part("aggregate", v);
+    let schema = &a.circuit.schema;
+    let r = &a.public.result;
+    let statistic = &a.query.statistic;
+    let scale = schema.decimal_scale(statistic).unwrap_or(0);
+    let decimals = scale.max(1) as usize;
+    let mv = r.mean_variance(scale);
+    lines.push(format!("  query {}: {}", a.query_hash, a.query.describe()));
+    lines.push(format!(
+        "  dataset: commitment {}, {} records (schema `{}`)",
+        a.public.commitment, r.records, schema.name
+    ));
+    lines.push(match (r.suppressed, mv) {
+        (true, _) => format!(
+            "  result: SUPPRESSED: fewer than {} patients match (but some do), so nothing is released",
+            a.query.min_cohort
+        ),
+        (false, None) => "  result: no patient matches (count 0)".into(),
+        (false, Some((mean, var))) => format!(
+            "  result: {} patients; mean {statistic} {mean:.decimals$} (sd {:.decimals$})",
+            r.count,
+            var.sqrt()
+        ),
+    });
+    json["query_hash"] = json!(a.query_hash);
+    json["query"] = json!(a.query);
+    json["query_in_words"] = json!(a.query.describe());
+    json["schema"] = json!(schema.name);
+    json["commitment"] = json!(a.public.commitment);
+    json["records"] = json!(r.records);
+    json["result"] = json!({
+        "suppressed": r.suppressed,
+        "count": r.count,
+        "statistic": statistic,
+        "decimals": scale,
+        "mean": mv.map(|m| m.0),
+        "sd": mv.map(|m| m.1.sqrt()),
+        "sum": r.sum.to_string(),
+        "sum_squares": r.sum_squares.to_string(),
+    });
+    Report { json, lines }
+}
+
+fn eligibility(a: &EligibilityArtifact, v: &Verified) -> Report {
+    let (mut json, mut lines) = verified_part("eligibility", v);
+    let nullifiers = a.nullifiers();
+    let payouts: Vec<&str> = a
+        .slots
+        .iter()
+        .filter(|s| a.nullifiers().contains(&s.nullifier))
+        .map(|s| s.payout.as_str())
+        .collect();
+    lines.push(format!(
+        "  trial {} ({}): {}",
+        a.trial_id,
+        a.trial_hash,
+        a.trial.describe()
+    ));
+    lines.push(format!(
+        "  {} patient(s) of the dataset with membership root {} meet it, each named only by a nullifier:",
+        nullifiers.len(),
+        a.member_root
+    ));
+    for (n, p) in nullifiers.iter().zip(&payouts) {
+        let payout = match chain::payout_address(p) {
+            Some(addr) => format!("payout {addr}"),
+            None => "no payout address (the custodian takes the bounty)".into(),
+        };
+        lines.push(format!("    nullifier {n}, {payout}"));
+    }
+    json["trial_id"] = json!(a.trial_id);
+    json["trial_hash"] = json!(a.trial_hash);
+    json["trial"] = json!(a.trial);
+    json["trial_in_words"] = json!(a.trial.describe());
+    json["member_root"] = json!(a.member_root);
+    json["patients"] = json!(nullifiers.len());
+    json["nullifiers"] = json!(nullifiers);
+    json["payouts"] = json!(payouts
+        .iter()
+        .map(|p| chain::payout_address(p))
+        .collect::<Vec<_>>());
+    Report { json, lines }
+}
