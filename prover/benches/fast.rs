@@ -40,7 +40,7 @@ use snark_verifier_sdk::{
 use zkcohort::{
     circuit::fast::{
         self,
-        fold::{FoldCircuit, FoldParams},
+        fold::{self, FoldCircuit, FoldParams, FoldQuery},
         table::{self, TableCircuit},
         FastCircuit, FastQuery, FastShape, UNUSABLE_ROWS,
     },
@@ -105,6 +105,43 @@ fn fold_params(shape: &FastShape, slots: usize) -> FoldParams {
     FoldParams {
         shape: shape.clone(),
         slots,
+        stats: stats(),
+    }
+}
+
+/// Statistic fields of N(W): `ZKCOHORT_FAST_STATS` (default `3,0,4,5`: HbA1c, age, systolic
+/// BP, BMI, the numeric columns of the clinical schema). The query releases the first.
+fn stats() -> Vec<usize> {
+    std::env::var("ZKCOHORT_FAST_STATS")
+        .unwrap_or_else(|_| "3,0,4,5".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("ZKCOHORT_FAST_STATS: field indices")
+        })
+        .collect()
+}
+
+/// The N(W) query for `q`: release the first statistic, floor 11, a fixed context.
+fn fold_query(q: &FastQuery) -> FoldQuery {
+    FoldQuery {
+        ranges: q.ranges.clone(),
+        stat: 0,
+        min_cohort: 11,
+        context: Fr::from(0x5eed),
+    }
+}
+
+/// Public inputs of `design` for the workload's query over `recs`.
+fn inputs(design: Design, shape: &FastShape, recs: &[Vec<u64>], q: &FastQuery) -> Vec<Fr> {
+    match design {
+        Design::Fold(w) => {
+            let p = fold_params(shape, w);
+            let fq = fold_query(q);
+            p.inputs().instances(&fq, &fold::evaluate(&p, recs, &fq))
+        }
+        _ => fast::instances(q, &fast::evaluate(shape, recs, q)),
     }
 }
 
@@ -185,7 +222,7 @@ fn prove_once(
 ) -> Vec<u8> {
     let recs = records(shape);
     let q = query(shape);
-    let inst = fast::instances(&q, &fast::evaluate(shape, &recs, &q));
+    let inst = inputs(design, shape, &recs, &q);
     let rows = fast::usable_rows(params_k(params));
     let rng = fast::SeededRng::new(&SALT, shape.data_columns(), OsRng);
     match design {
@@ -200,7 +237,7 @@ fn prove_once(
         Design::Fold(w) => {
             let p = fold_params(shape, w);
             let rows = p.usable_rows(params_k(params));
-            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &fold_query(&q));
             let rng = fast::SeededRng::with_unusable(&SALT, w, p.unusable_rows(), OsRng);
             fast::prove(params, pk, circuit, &inst, rng)
         }
@@ -238,7 +275,7 @@ fn bench(c: &mut Criterion) {
             let pk = design.keygen(&params, &shape);
             let recs = records(&shape);
             let q = query(&shape);
-            let inst = fast::instances(&q, &fast::evaluate(&shape, &recs, &q));
+            let inst = inputs(design, &shape, &recs, &q);
             let proof = prove_once(design, &params, &pk, &shape);
             assert!(fast::verify(&params, pk.get_vk(), &inst, &proof));
             group.throughput(Throughput::Elements(n as u64));
@@ -298,7 +335,7 @@ fn oneshot(n: usize) {
                 let code = gen_evm_verifier_sol_code::<BaseCircuitBuilder<Fr>, SHPLONK>(
                     &params,
                     pk.get_vk(),
-                    vec![shape.num_instances()],
+                    vec![inputs(design, &shape, &records(&shape), &query(&shape)).len()],
                 );
                 fs::write(&sol, &code).unwrap();
                 eprintln!(
@@ -316,20 +353,16 @@ fn oneshot(n: usize) {
     let secs = t.elapsed().as_secs_f64();
     let recs = records(&shape);
     let q = query(&shape);
-    let result = fast::evaluate(&shape, &recs, &q);
-    assert!(fast::verify(
-        &params,
-        pk.get_vk(),
-        &fast::instances(&q, &result),
-        &proof
-    ));
+    let inst = inputs(design, &shape, &recs, &q);
+    assert!(fast::verify(&params, pk.get_vk(), &inst, &proof));
     eprintln!(
-        "prove {secs:.2} s ({:.0} records/s), proof {} B, {result:?}, verified",
+        "prove {secs:.2} s ({:.0} records/s), proof {} B, {} public inputs, verified",
         n as f64 / secs,
-        proof.len()
+        proof.len(),
+        inst.len()
     );
     if let Ok(path) = std::env::var("ZKCOHORT_FAST_CALLDATA") {
-        let calldata = encode_calldata(&[fast::instances(&q, &result)], &proof);
+        let calldata = encode_calldata(&[inst], &proof);
         fs::write(&path, format!("0x{}", hex::encode(calldata))).unwrap();
         eprintln!("verifier calldata -> {path}");
     }

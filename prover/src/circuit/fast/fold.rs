@@ -36,17 +36,30 @@
 //! end at 0 (`q_tstart` three rows below marks a block's end). So the ones are exactly the run
 //! `[lo, hi]`: `t_m = [lo ≤ v ≤ hi]`, with no range lookups (B′ used two per table row).
 //!
-//! **Sums.** The statistic is a slot at a fixed place in every record, so no per-slot sums are
-//! needed: one advice column `acc` holds three running sums interleaved over a record's rows
-//! (count at its row 0, sum at row 1, sum of squares at row 2; `R ≥ 3` is required), each
-//! `acc = [not first record] · acc(−R) + p_end · x^j` with `p_end` the record's last slot bit
-//! and `x` its statistic cell, reached by rotation. The last record's three cells are the
-//! results.
+//! **Sums.** Each statistic field `x_k` (`stats`) sits at a fixed slot, so no per-slot sums are
+//! needed: `2 + 2S` running sums per record (count, records present, then `Σ x_k` and `Σ x_k²`
+//! per statistic) are interleaved over the `R` rows of `A = ⌈(2 + 2S)/R⌉` accumulator columns,
+//! sum `u` at column `u / R`, row offset `u % R`, each
+//! `acc = [not first record] · acc(−R) + term` with `term` the record's last slot bit `p_end`,
+//! its `present` cell, `p_end · x_k` or `p_end · x_k²` (reached by rotation). The last
+//! record's cells are the totals.
 //!
-//! Public inputs: those of [`super::instances`]. The contract must require `hi < 2^{w_c}` or
-//! accept that an out-of-domain bound makes the proof impossible (the count cannot be met);
-//! `lo > hi` likewise makes it impossible. Values in a record that has already failed are
-//! only checked against the widest field's width.
+//! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
+//! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
+//! every released value and sets `suppressed`) and the choice of the statistic the query asks
+//! for (a public index into `stats`, one-hot in the circuit). The records-present total is
+//! released as is. The program is rows of one generic gate, so its length costs the verifier
+//! nothing: only columns, rotations, gates and public inputs do.
+//!
+//! **Public inputs** ([`InputLayout`], the one definition): `lo_c, hi_c` per field, the
+//! statistic's index, `min_cohort`, `context`, then records, count, `Σ x`, `Σ x²`, suppressed. `context` (the market's hash of chain, market, query and claimant) is in no
+//! constraint: the transcript absorbs every public input, so a proof verifies under exactly
+//! one context.
+//!
+//! The contract must require `hi < 2^{w_c}` or accept that an out-of-domain bound makes the
+//! proof impossible (the count cannot be met); `lo > hi` likewise makes it impossible, and so
+//! does `min_cohort > count + 2^32` and a statistic index outside `stats`. Values in a record that has already failed are only
+//! checked against the widest field's width.
 
 use halo2_base::halo2_proofs::{
     circuit::{Cell, Layouter, SimpleFloorPlanner, Value},
@@ -55,15 +68,154 @@ use halo2_base::halo2_proofs::{
     poly::Rotation,
 };
 
-use super::{salt_rng, FastQuery, FastShape};
+pub use super::fold_results::ResultForgery;
+use super::fold_results::{ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT};
+use super::{salt_rng, FastShape};
 
-/// Shape of a fold circuit: the record shape and the number of data columns `W`.
+/// Shape of a fold circuit: the record shape, the number of data columns `W` and the
+/// statistic fields. Fixes the keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FoldParams {
-    /// Record shape (`range_bits` is unused: no range table).
+    /// Record shape (`range_bits` and `stat` are unused: no range table; `stats` below).
     pub shape: FastShape,
     /// Data columns (slots per row), `W`.
     pub slots: usize,
+    /// Field indices whose sums and sums of squares every proof accumulates (a query
+    /// releases the one it names). At least one, distinct.
+    pub stats: Vec<usize>,
+}
+
+/// A query over a fold circuit: the predicate, the statistic to release, the smallest cell
+/// and the context the proof is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldQuery {
+    /// `(lo, hi)` per field, inclusive.
+    pub ranges: Vec<(u64, u64)>,
+    /// The statistic released: an index into [`FoldParams::stats`].
+    pub stat: usize,
+    /// Smallest count released (`0 < count < min_cohort` is suppressed).
+    pub min_cohort: u64,
+    /// The market's binding of chain, market, query and claimant (any field element).
+    pub context: Fr,
+}
+
+/// What a proof releases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldResult {
+    /// Records present (not padding); released even when suppressed.
+    pub records: u64,
+    /// Matching records (0 when suppressed).
+    pub count: u64,
+    /// `Σ x` of the statistic over the matching records (0 when suppressed).
+    pub sum: u64,
+    /// `Σ x²` (0 when suppressed).
+    pub sum_squares: u64,
+    /// `0 < count < min_cohort`.
+    pub suppressed: bool,
+}
+
+/// The public-input layout of a fold circuit: the one place that says which input is where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputLayout {
+    fields: usize,
+    stats: usize,
+}
+
+impl InputLayout {
+    /// `(lo, hi)` indices of field `c`'s bounds.
+    pub fn range(&self, c: usize) -> (usize, usize) {
+        (2 * c, 2 * c + 1)
+    }
+    /// Index of the statistic's index.
+    pub fn stat(&self) -> usize {
+        2 * self.fields
+    }
+    /// Index of `min_cohort`.
+    pub fn min_cohort(&self) -> usize {
+        self.stat() + 1
+    }
+    /// Index of the context.
+    pub fn context(&self) -> usize {
+        self.min_cohort() + 1
+    }
+    /// Index of the records-present total.
+    pub fn records(&self) -> usize {
+        self.context() + 1
+    }
+    /// Index of the released count.
+    pub fn count(&self) -> usize {
+        self.records() + 1
+    }
+    /// Index of `Σ x`.
+    pub fn sum(&self) -> usize {
+        self.count() + 1
+    }
+    /// Index of `Σ x²`.
+    pub fn sum_squares(&self) -> usize {
+        self.count() + 2
+    }
+    /// Index of the suppressed flag.
+    pub fn suppressed(&self) -> usize {
+        self.count() + 3
+    }
+    /// Number of public inputs.
+    pub fn len(&self) -> usize {
+        self.suppressed() + 1
+    }
+    /// Never: every layout has outputs.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The public inputs of `query` with `result`, in order.
+    pub fn instances(&self, query: &FoldQuery, result: &FoldResult) -> Vec<Fr> {
+        let mut v = Vec::with_capacity(self.len());
+        for (lo, hi) in &query.ranges {
+            v.extend([Fr::from(*lo), Fr::from(*hi)]);
+        }
+        v.extend([
+            Fr::from(query.stat as u64),
+            Fr::from(query.min_cohort),
+            query.context,
+        ]);
+        v.extend(
+            [
+                result.records,
+                result.count,
+                result.sum,
+                result.sum_squares,
+                result.suppressed as u64,
+            ]
+            .map(Fr::from),
+        );
+        debug_assert_eq!(v.len(), self.len());
+        v
+    }
+}
+
+/// The plain computation a proof must agree with (present records matching every range).
+pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) -> FoldResult {
+    let f = params.stats[query.stat];
+    let (mut count, mut sum, mut sum_squares) = (0, 0, 0);
+    for r in records {
+        if r.iter()
+            .zip(&query.ranges)
+            .all(|(v, (lo, hi))| lo <= v && v <= hi)
+        {
+            count += 1;
+            sum += r[f];
+            sum_squares += r[f] * r[f];
+        }
+    }
+    let suppressed = count > 0 && count < query.min_cohort;
+    let keep = !suppressed as u64;
+    FoldResult {
+        records: records.len() as u64,
+        count: keep * count,
+        sum: keep * sum,
+        sum_squares: keep * sum_squares,
+        suppressed,
+    }
 }
 
 /// Tag of the failed block (slot `s` has tag `s + 2`: `present` 2, field `c` at `c + 3`).
@@ -87,6 +239,18 @@ struct TableLayout {
     marker: usize,
 }
 
+/// What running sum `u` of a record adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Term {
+    /// The record's last slot bit.
+    Count,
+    /// Its `present` cell.
+    Present,
+    /// `p_end · x_k` (`false`) or `p_end · x_k²` (`true`) for the statistic in slot
+    /// `(row, column)`.
+    Stat(usize, usize, bool),
+}
+
 impl FoldParams {
     /// Slots per record (`present` and the fields).
     pub fn record_slots(&self) -> usize {
@@ -98,10 +262,60 @@ impl FoldParams {
         self.record_slots().div_ceil(self.slots)
     }
 
-    /// `(row offset, column)` of the statistic slot within a record.
-    fn stat_at(&self) -> (usize, usize) {
-        let s = self.shape.stat + 1;
-        (s / self.slots, s % self.slots)
+    /// The public-input layout.
+    pub fn inputs(&self) -> InputLayout {
+        InputLayout {
+            fields: self.shape.fields(),
+            stats: self.stats.len(),
+        }
+    }
+
+    /// The running sums of a record, in order (`u`): count, present, then per statistic its
+    /// sum and sum of squares.
+    fn terms(&self) -> Vec<Term> {
+        let mut t = vec![Term::Count, Term::Present];
+        for &f in &self.stats {
+            let s = f + 1;
+            let (row, col) = (s / self.slots, s % self.slots);
+            t.extend([Term::Stat(row, col, false), Term::Stat(row, col, true)]);
+        }
+        t
+    }
+
+    /// Accumulator columns, `A = ⌈(2 + 2S) / R⌉`.
+    pub fn accumulators(&self) -> usize {
+        self.terms().len().div_ceil(self.rows_per_record())
+    }
+
+    /// `(column, row offset)` of every running sum within a record. Each sum sits on its
+    /// *home* row when a column is free there (count: the last row, where `p_end` is;
+    /// present: the first; a statistic's sums: its slot's row), else on the nearest free row:
+    /// every rotation a gate reads is one more evaluation in the proof and in the verifier.
+    fn sum_places(&self) -> Vec<(usize, usize)> {
+        let r = self.rows_per_record();
+        let mut free = vec![self.accumulators(); r];
+        self.terms()
+            .into_iter()
+            .map(|t| {
+                let home = match t {
+                    Term::Count => r - 1,
+                    Term::Present => 0,
+                    Term::Stat(row, _, _) => row,
+                };
+                let o = (0..r)
+                    .flat_map(|d| [home.checked_sub(d), Some(home + d)])
+                    .flatten()
+                    .find(|&o| o < r && free[o] > 0)
+                    .expect("A·R cells hold every sum");
+                free[o] -= 1;
+                (self.accumulators() - 1 - free[o], o)
+            })
+            .collect()
+    }
+
+    /// `(column, row offset)` of running sum `u` within a record.
+    fn sum_at(&self, u: usize) -> (usize, usize) {
+        self.sum_places()[u]
     }
 
     /// Where the table's rows go. Row 0 stays empty: the end-of-block gate looks three rows
@@ -148,9 +362,56 @@ impl FoldParams {
         self.shape.capacity * self.rows_per_record()
     }
 
+    /// The results program's inputs (values from the last record's sums, or zeros).
+    fn result_inputs(&self, sums: &[Fr], query: &FoldQuery) -> ResultInputs {
+        let layout = self.inputs();
+        let src = |u: usize| {
+            let (a, o) = self.sum_at(u);
+            (sums[u], Source::Sum(a, o))
+        };
+        ResultInputs {
+            count: src(0),
+            sums: (0..self.stats.len())
+                .map(|k| [src(2 + 2 * k), src(3 + 2 * k)])
+                .collect(),
+            stat: (query.stat, layout.stat()),
+            min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
+            outputs: [
+                layout.count(),
+                layout.sum(),
+                layout.sum_squares(),
+                layout.suppressed(),
+            ],
+        }
+    }
+
+    /// Rows of the results region (its layout does not depend on the witness).
+    fn result_rows(&self) -> usize {
+        let query = self.dummy_query();
+        let sums = vec![Fr::ZERO; self.terms().len()];
+        ResultRegion::build(&self.result_inputs(&sums, &query), ResultForgery::default())
+            .values
+            .len()
+    }
+
+    fn dummy_query(&self) -> FoldQuery {
+        FoldQuery {
+            ranges: vec![(0, 0); self.shape.fields()],
+            stat: 0,
+            min_cohort: 0,
+            context: Fr::ZERO,
+        }
+    }
+
+    /// First row of the results region: below the records and their masking rows, where
+    /// every data column is 0.
+    pub fn results_start(&self) -> usize {
+        self.record_rows() + self.shape.mask_rows
+    }
+
     /// Rows needed before halo2's unusable rows.
     pub fn rows_needed(&self) -> usize {
-        (self.record_rows() + self.shape.mask_rows).max(self.table_rows())
+        (self.results_start() + self.result_rows()).max(self.table_rows())
     }
 
     /// Rows halo2 leaves unusable at the bottom of every column (`blinding_factors + 1`;
@@ -180,8 +441,8 @@ pub struct FoldAssignment {
     pub data: Vec<Vec<Fr>>,
     /// Running match bits `p_j`.
     pub bits: Vec<Vec<Fr>>,
-    /// Interleaved running sums.
-    pub acc: Vec<Fr>,
+    /// Interleaved running sums; the first column also holds the results region.
+    pub acc: Vec<Vec<Fr>>,
     /// Table: match bit per value row.
     pub t_m: Vec<Fr>,
     /// Table: a field's `hi` on its first spacer, `lo` on the second and on its value rows.
@@ -197,6 +458,8 @@ pub struct FoldCircuit {
     pub params: FoldParams,
     /// Witness.
     pub assignment: FoldAssignment,
+    /// The results region's layout and wiring (values also in `assignment.acc[0]`).
+    region: ResultRegion,
 }
 
 impl FoldCircuit {
@@ -207,31 +470,39 @@ impl FoldCircuit {
         rows: usize,
         salt: &[u8; 32],
         records: &[Vec<u64>],
-        query: &FastQuery,
+        query: &FoldQuery,
+    ) -> Self {
+        Self::forged(params, rows, salt, records, query, ResultForgery::default())
+    }
+
+    /// Tests: the witness with results-region values a cheating prover chose.
+    pub fn forged(
+        params: &FoldParams,
+        rows: usize,
+        salt: &[u8; 32],
+        records: &[Vec<u64>],
+        query: &FoldQuery,
+        forge: ResultForgery,
     ) -> Self {
         let shape = &params.shape;
         let (w, r) = (params.slots, params.rows_per_record());
-        assert!(
-            r >= 3,
-            "three interleaved sums need at least 3 rows per record"
-        );
+        assert!(!params.stats.is_empty(), "at least one statistic");
         assert!(
             records.len() <= shape.capacity,
             "more records than capacity"
         );
         assert!(params.rows_needed() <= rows, "k too small");
         assert_eq!(query.ranges.len(), shape.fields(), "one range per field");
+
         let zeros = || vec![Fr::ZERO; rows];
         let mut a = FoldAssignment {
             data: (0..w).map(|_| zeros()).collect(),
             bits: (0..w).map(|_| zeros()).collect(),
-            acc: zeros(),
+            acc: (0..params.accumulators()).map(|_| zeros()).collect(),
             t_m: zeros(),
             lo: zeros(),
             cm: zeros(),
         };
-        let (sr, sc) = params.stat_at();
-        let (mut count, mut sum, mut sq) = (Fr::ZERO, Fr::ZERO, Fr::ZERO);
         for i in 0..shape.capacity {
             let rec = records.get(i);
             let mut p = true;
@@ -253,15 +524,6 @@ impl FoldCircuit {
                 let row = i * r + s / w;
                 a.data[s % w][row] = Fr::from(v);
                 a.bits[s % w][row] = Fr::from(p as u64);
-            }
-            if p {
-                let x = a.data[sc][i * r + sr];
-                count += Fr::ONE;
-                sum += x;
-                sq += x * x;
-            }
-            for (o, total) in [count, sum, sq].into_iter().enumerate() {
-                a.acc[i * r + o] = total;
             }
         }
         let mut mask = salt_rng(salt, 1);
@@ -293,18 +555,70 @@ impl FoldCircuit {
                 a.cm[row] = cm;
             }
         }
-        FoldCircuit {
+        let mut circuit = FoldCircuit {
             params: params.clone(),
             assignment: a,
+            region: ResultRegion::default(),
+        };
+        circuit.resum(query, forge);
+        circuit
+    }
+
+    /// Recomputes the running sums and the results region from the data and bit columns as
+    /// they stand, and returns the public inputs the witness then proves. `new` calls it on
+    /// the honest columns; tests call it after tampering with bits, as a cheating prover
+    /// would keep its sums consistent.
+    pub fn resum(&mut self, query: &FoldQuery, forge: ResultForgery) -> Vec<Fr> {
+        let params = &self.params;
+        let a = &mut self.assignment;
+        let (w, r) = (params.slots, params.rows_per_record());
+        let terms = params.terms();
+        let places = params.sum_places();
+        let mut totals = vec![Fr::ZERO; terms.len()];
+        for i in 0..params.shape.capacity {
+            let p_end = a.bits[w - 1][i * r + r - 1];
+            for (u, term) in terms.iter().enumerate() {
+                totals[u] += match *term {
+                    Term::Count => p_end,
+                    Term::Present => a.data[0][i * r],
+                    Term::Stat(sr, sc, sq) => {
+                        let x = a.data[sc][i * r + sr];
+                        p_end * if sq { x * x } else { x }
+                    }
+                };
+                let (col, o) = places[u];
+                a.acc[col][i * r + o] = totals[u];
+            }
         }
+        let region = ResultRegion::build(&params.result_inputs(&totals, query), forge);
+        let start = params.results_start();
+        a.acc[0][start..start + region.values.len()].copy_from_slice(&region.values);
+        let layout = params.inputs();
+        let mut inst = layout.instances(
+            query,
+            &FoldResult {
+                records: 0,
+                count: 0,
+                sum: 0,
+                sum_squares: 0,
+                suppressed: false,
+            },
+        );
+        inst[layout.records()] = totals[1];
+        for &(cell, src) in &region.sources {
+            if let Source::Instance(i) = src {
+                if i >= layout.count() {
+                    inst[i] = region.values[cell];
+                }
+            }
+        }
+        self.region = region;
+        inst
     }
 
     /// An all-padding witness with an all-zero query (for key generation).
     pub fn dummy(params: &FoldParams, rows: usize) -> Self {
-        let query = FastQuery {
-            ranges: vec![(0, 0); params.shape.fields()],
-        };
-        FoldCircuit::new(params, rows, &[0; 32], &[], &query)
+        FoldCircuit::new(params, rows, &[0; 32], &[], &params.dummy_query())
     }
 }
 
@@ -313,7 +627,7 @@ impl FoldCircuit {
 pub struct FoldConfig {
     data: Vec<Column<Advice>>,
     bits: Vec<Column<Advice>>,
-    acc: Column<Advice>,
+    acc: Vec<Column<Advice>>,
     t_m: Column<Advice>,
     lo: Column<Advice>,
     cm: Column<Advice>,
@@ -352,12 +666,15 @@ impl Circuit<Fr> for FoldCircuit {
         // Data columns first: they are the first commitments in the proof.
         let data: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
         let bits: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
-        let [acc, t_m, lo, cm] = [(); 4].map(|_| meta.advice_column());
+        let acc: Vec<_> = (0..params.accumulators())
+            .map(|_| meta.advice_column())
+            .collect();
+        let [t_m, lo, cm] = [(); 3].map(|_| meta.advice_column());
         let [q_start, base, q_rec, t_tag, t_val, t_fix, q_tab, q_tstart] =
             [(); 8].map(|_| meta.fixed_column());
         let instance = meta.instance_column();
-        for col in [acc, lo] {
-            meta.enable_equality(col);
+        for col in acc.iter().chain([&lo]) {
+            meta.enable_equality(*col);
         }
         meta.enable_equality(instance);
         let one = || Expression::Constant(Fr::ONE);
@@ -391,24 +708,55 @@ impl Circuit<Fr> for FoldCircuit {
         }
 
         meta.create_gate("sums", |m| {
-            let (sr, sc) = params.stat_at();
-            (0..3)
-                .map(|o| {
+            let terms = params.terms();
+            let places = params.sum_places();
+            (0..terms.len())
+                .map(|u| {
+                    let (col, o) = places[u];
                     let rot = |d: usize| Rotation(d as i32 - o as i32);
                     let q = m.query_fixed(q_start, Rotation(-(o as i32)));
                     let later = m.query_fixed(q_start, Rotation(-((r + o) as i32)));
                     let p_end = m.query_advice(bits[w - 1], rot(r - 1));
-                    let x = m.query_advice(data[sc], rot(sr));
-                    let term = match o {
-                        0 => p_end,
-                        1 => p_end * x,
-                        _ => p_end * x.clone() * x,
+                    let term = match terms[u] {
+                        Term::Count => p_end,
+                        Term::Present => m.query_advice(data[0], rot(0)),
+                        Term::Stat(sr, sc, sq) => {
+                            let x = m.query_advice(data[sc], rot(sr));
+                            if sq {
+                                p_end * x.clone() * x
+                            } else {
+                                p_end * x
+                            }
+                        }
                     };
-                    let cur = m.query_advice(acc, Rotation::cur());
-                    let prev = m.query_advice(acc, Rotation(-(r as i32)));
+                    let cur = m.query_advice(acc[col], Rotation::cur());
+                    let prev = m.query_advice(acc[col], Rotation(-(r as i32)));
                     q * (cur - later * prev - term)
                 })
                 .collect::<Vec<_>>()
+        });
+
+        meta.create_gate("results", |m| {
+            // Lagrange selectors on q_rec ∈ {0, record row, arith, bit step}.
+            let q = m.query_fixed(q_rec, Rotation::cur());
+            let kinds = [0, 1, KIND_ARITH, KIND_BIT];
+            let is = |k: u64| {
+                let (num, den) = kinds
+                    .iter()
+                    .filter(|&&o| o != k)
+                    .fold((one(), Fr::ONE), |(e, d), &o| {
+                        (e * (q.clone() - c(o)), d * (Fr::from(k) - Fr::from(o)))
+                    });
+                num * Expression::Constant(den.invert().expect("distinct kinds"))
+            };
+            let [a0, a1, a2, a3] = [0, 1, 2, 3].map(|i| m.query_advice(acc[0], Rotation(i)));
+            let (arith, bit) = (is(KIND_ARITH), is(KIND_BIT));
+            vec![
+                arith * (a0.clone() - a1.clone() * a2.clone() - a3.clone()),
+                bit.clone() * a1.clone() * (one() - a1.clone()),
+                bit.clone() * (a2 - a0.clone() - a0 - a1),
+                bit * (a3 - one()),
+            ]
         });
 
         meta.create_gate("constant table rows", |m| {
@@ -482,6 +830,8 @@ impl Circuit<Fr> for FoldCircuit {
         let a = &self.assignment;
         let (w, r) = (params.slots, params.rows_per_record());
         let table = params.table();
+        let region_def = &self.region;
+        let layout = params.inputs();
         let cells = layouter.assign_region(
             || "records and match table",
             |mut region| {
@@ -497,18 +847,48 @@ impl Circuit<Fr> for FoldCircuit {
                 for (col, vals) in config.bits.iter().zip(&a.bits) {
                     put(*col, vals);
                 }
-                let acc = put(config.acc, &a.acc);
+                let acc: Vec<Vec<Cell>> = config
+                    .acc
+                    .iter()
+                    .zip(&a.acc)
+                    .map(|(col, vals)| put(*col, vals))
+                    .collect();
                 put(config.t_m, &a.t_m);
                 let lo = put(config.lo, &a.lo);
                 put(config.cm, &a.cm);
+
+                // Public bounds come from the table's spacers.
+                let mut out: Vec<(Cell, usize)> = Vec::new();
+                for (c, &spacer) in table.fields.iter().enumerate() {
+                    let (l, h) = layout.range(c);
+                    out.extend([(lo[spacer + 1], l), (lo[spacer], h)]);
+                }
                 let last = (params.shape.capacity - 1) * r;
-                // Public order: lo_c, hi_c per field, then count, sum, sum of squares.
-                let mut out: Vec<Cell> = table
-                    .fields
-                    .iter()
-                    .flat_map(|&spacer| [lo[spacer + 1], lo[spacer]])
-                    .collect();
-                out.extend((0..3).map(|o| acc[last + o]));
+                let (pa, po) = params.sum_at(1);
+                out.push((acc[pa][last + po], layout.records()));
+
+                // The results region: gates, constants and wiring.
+                let start = params.results_start();
+                for &row in &region_def.arith {
+                    region.assign_fixed(config.q_rec, start + row, Fr::from(KIND_ARITH));
+                }
+                for &row in &region_def.bits {
+                    region.assign_fixed(config.q_rec, start + row, Fr::from(KIND_BIT));
+                }
+
+                let cell = |i: usize| acc[0][start + i];
+                for &(x, y) in &region_def.copies {
+                    region.constrain_equal(cell(x), cell(y));
+                }
+                for &(x, src) in &region_def.sources {
+                    match src {
+                        Source::Sum(col, o) => {
+                            region.constrain_equal(cell(x), acc[col][last + o]);
+                        }
+                        Source::Instance(i) => out.push((cell(x), i)),
+                    }
+                }
+
                 for i in 0..params.shape.capacity {
                     for o in 0..r {
                         let row = i * r + o;
@@ -537,7 +917,7 @@ impl Circuit<Fr> for FoldCircuit {
                 Ok(out)
             },
         )?;
-        for (i, cell) in cells.into_iter().enumerate() {
+        for (cell, i) in cells {
             layouter.constrain_instance(cell, config.instance, i);
         }
         Ok(())

@@ -7,12 +7,13 @@ use halo2_base::halo2_proofs::{
 use rand::{rngs::OsRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::fold::{FoldCircuit, FoldParams};
+use super::fold::{evaluate, FoldCircuit, FoldParams, FoldQuery, ResultForgery};
 use super::*;
 
 const SALT: [u8; 32] = [9; 32];
 
-/// Four fields of 5, 2, 5 and 4 bits, statistic field 3, 40 record slots, 8 masking rows.
+/// Four fields of 5, 2, 5 and 4 bits, statistics fields 3 and 0, 40 record slots, 8 masking
+/// rows.
 fn params(slots: usize) -> FoldParams {
     FoldParams {
         shape: FastShape {
@@ -23,6 +24,7 @@ fn params(slots: usize) -> FoldParams {
             mask_rows: 8,
         },
         slots,
+        stats: vec![3, 0],
     }
 }
 
@@ -39,16 +41,29 @@ fn records(seed: u64) -> Vec<Vec<u64>> {
     recs
 }
 
-fn query() -> FastQuery {
-    FastQuery {
-        ranges: vec![(3, 20), (1, 1), (0, 31), (2, 12)],
+/// A query over `ranges` releasing statistic 0 (field 3), cell floor 3, context 77.
+fn ranged(ranges: Vec<(u64, u64)>) -> FoldQuery {
+    FoldQuery {
+        ranges,
+        stat: 0,
+        min_cohort: 3,
+        context: Fr::from(77),
     }
 }
 
-fn honest(p: &FoldParams, recs: &[Vec<u64>], q: &FastQuery) -> (FoldCircuit, Vec<Fr>) {
+fn query() -> FoldQuery {
+    ranged(vec![(3, 20), (1, 1), (0, 31), (2, 12)])
+}
+
+fn honest(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> (FoldCircuit, Vec<Fr>) {
     let rows = p.usable_rows(p.min_k());
     let circuit = FoldCircuit::new(p, rows, &SALT, recs, q);
-    (circuit, instances(q, &evaluate(&p.shape, recs, q)))
+    (circuit, p.inputs().instances(q, &evaluate(p, recs, q)))
+}
+
+/// The public indices of every output (records, count, sums, suppressed).
+fn outputs(p: &FoldParams) -> std::ops::Range<usize> {
+    p.inputs().records()..p.inputs().len()
 }
 
 /// Whether a lookup failed (the predicate lives in the lookups).
@@ -71,26 +86,8 @@ fn mock(circuit: &FoldCircuit, inst: &[Fr]) -> Result<(), Vec<VerifyFailure>> {
 
 /// Running sums and claimed results consistent with (possibly forged) slot bits, as a
 /// cheating prover would keep them.
-fn resum(c: &mut FoldCircuit, q: &FastQuery) -> Vec<Fr> {
-    let p = c.params.clone();
-    let (w, r) = (p.slots, p.rows_per_record());
-    let s = p.shape.stat + 1;
-    let a = &mut c.assignment;
-    let (mut n, mut sum, mut sq) = (Fr::ZERO, Fr::ZERO, Fr::ZERO);
-    for i in 0..p.shape.capacity {
-        let end = a.bits[w - 1][i * r + r - 1];
-        let x = a.data[s % w][i * r + s / w];
-        n += end;
-        sum += end * x;
-        sq += end * x * x;
-        for (o, t) in [n, sum, sq].into_iter().enumerate() {
-            a.acc[i * r + o] = t;
-        }
-    }
-    let mut inst = instances(q, &evaluate(&p.shape, &[], q));
-    let f = q.ranges.len();
-    inst[2 * f..].copy_from_slice(&[n, sum, sq]);
-    inst
+fn resum(c: &mut FoldCircuit, q: &FoldQuery) -> Vec<Fr> {
+    c.resum(q, ResultForgery::default())
 }
 
 /// `(row, column)` of slot `s` of record `i`.
@@ -116,7 +113,7 @@ fn honest_witness_matches_plain_computation() {
                         (a.min(b), a.max(b))
                     })
                     .collect();
-                queries.push(FastQuery { ranges });
+                queries.push(ranged(ranges));
             }
             for q in &queries {
                 let (circuit, inst) = honest(&p, &recs, q);
@@ -125,8 +122,7 @@ fn honest_witness_matches_plain_computation() {
                     Ok(()),
                     "W {slots}, seed {seed}, {q:?}"
                 );
-                let f = p.shape.fields();
-                for i in 2 * f..2 * f + 3 {
+                for i in outputs(&p) {
                     let mut bad = inst.clone();
                     bad[i] += Fr::ONE;
                     assert!(mock(&circuit, &bad).is_err(), "result {i} not bound");
@@ -204,9 +200,7 @@ fn value_wider_than_its_field_is_unprovable() {
     let p = params(2);
     let mut recs = records(0);
     recs[0] = vec![5, 4, 9, 6];
-    let q = FastQuery {
-        ranges: vec![(0, 31), (0, 3), (0, 31), (0, 15)],
-    };
+    let q = ranged(vec![(0, 31), (0, 3), (0, 31), (0, 15)]);
     let (c, inst) = honest(&p, &recs, &q);
     assert!(lookup_failed(mock(&c, &inst)));
 }
@@ -275,19 +269,20 @@ fn real_proofs_share_the_data_commitment() {
     let recs = records(2);
     let bytes = 64 * p.slots;
     let mut proofs = Vec::new();
-    for q in [
-        query(),
-        FastQuery {
-            ranges: vec![(0, 31), (0, 3), (4, 30), (0, 15)],
-        },
-    ] {
+    for q in [query(), ranged(vec![(0, 31), (0, 3), (4, 30), (0, 15)])] {
         let (circuit, inst) = honest(&p, &recs, &q);
         let rng = SeededRng::with_unusable(&SALT, p.slots, p.unusable_rows(), OsRng);
         let proof = prove(&kp, &pk, circuit, &inst, rng).unwrap();
         assert!(verify(&kp, pk.get_vk(), &inst, &proof));
-        let mut bad = inst.clone();
-        bad[2 * p.shape.fields()] += Fr::ONE;
-        assert!(!verify(&kp, pk.get_vk(), &bad, &proof));
+        let layout = p.inputs();
+        for i in [layout.count(), layout.sum(), layout.context()] {
+            let mut bad = inst.clone();
+            bad[i] += Fr::ONE;
+            assert!(
+                !verify(&kp, pk.get_vk(), &bad, &proof),
+                "input {i} not bound"
+            );
+        }
         proofs.push(proof);
     }
     assert_eq!(proofs[0][..bytes], proofs[1][..bytes]);
@@ -313,7 +308,7 @@ fn forged_constant_rows_are_rejected() {
 }
 
 fn query_inst(p: &FoldParams, recs: &[Vec<u64>]) -> Vec<Fr> {
-    instances(&query(), &evaluate(&p.shape, recs, &query()))
+    p.inputs().instances(&query(), &evaluate(p, recs, &query()))
 }
 
 /// Whether the named gate failed.
@@ -321,6 +316,188 @@ fn table_gate_failed_named(r: Result<(), Vec<VerifyFailure>>, name: &str) -> boo
     matches!(r, Err(e) if e.iter().any(|f| matches!(f,
         VerifyFailure::ConstraintNotSatisfied { constraint, .. }
             if format!("{constraint:?}").contains(name))))
+}
+
+/// Whether the results region refused the witness (a gate of it, or its wiring).
+fn results_refused(r: Result<(), Vec<VerifyFailure>>) -> bool {
+    matches!(r, Err(e) if e.iter().any(|f| match f {
+        VerifyFailure::ConstraintNotSatisfied { constraint, .. } => {
+            format!("{constraint:?}").contains("results")
+        }
+        VerifyFailure::Permutation { .. } => true,
+        _ => false,
+    }))
+}
+
+/// A query matching exactly `n` of [`records`]`(1)` (field 0 in `0..=hi` for some `hi`).
+fn query_matching(n: usize, min_cohort: u64) -> Option<FoldQuery> {
+    let recs = records(1);
+    (0..32).find_map(|hi| {
+        let mut q = ranged(vec![(0, hi), (0, 3), (0, 31), (0, 15)]);
+        q.min_cohort = min_cohort;
+        (recs.iter().filter(|r| r[0] <= hi).count() == n).then_some(q)
+    })
+}
+
+#[test]
+fn small_cells_are_suppressed_and_nothing_else_is() {
+    let p = params(2);
+    let recs = records(1);
+    let layout = p.inputs();
+    // Find a cohort of 1..=5 matching records and set the floor just above it.
+    let q = (1..=5)
+        .find_map(|n| query_matching(n, n as u64 + 1))
+        .expect("a small cohort");
+    let (c, inst) = honest(&p, &recs, &q);
+    assert_eq!(mock(&c, &inst), Ok(()));
+    assert_eq!(inst[layout.suppressed()], Fr::ONE);
+    for (i, v) in inst.iter().enumerate() {
+        if (layout.count()..layout.suppressed()).contains(&i) {
+            assert_eq!(*v, Fr::ZERO, "suppressed output {i} released");
+        }
+    }
+    // The true answer in the instance, with a prover that claims `C ≥ k`.
+    let mut released = q.clone();
+    released.min_cohort = 0;
+    let truth = p.inputs().instances(&q, &evaluate(&p, &recs, &released));
+    assert!(mock(&c, &truth).is_err(), "unsuppressed claim accepted");
+    let rows = p.usable_rows(p.min_k());
+    let forge = ResultForgery {
+        lt: Some(false),
+        ..Default::default()
+    };
+    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let claimed = cheat.resum(&q, forge);
+    assert_eq!(
+        claimed[layout.suppressed()],
+        Fr::ZERO,
+        "the forgery releases"
+    );
+    assert!(results_refused(mock(&cheat, &claimed)), "forged comparison");
+    // Claiming zero matches to escape the floor.
+    let forge = ResultForgery {
+        zero: Some(true),
+        ..Default::default()
+    };
+    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let claimed = cheat.resum(&q, forge);
+    assert!(results_refused(mock(&cheat, &claimed)), "forged zero test");
+    // Claiming `C ≥ k` with comparison "bits" that are not bits: only booleanity stops it.
+    let forge = ResultForgery {
+        lt: Some(false),
+        unbounded_bits: true,
+        ..Default::default()
+    };
+    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let claimed = cheat.resum(&q, forge);
+    assert_eq!(
+        claimed[layout.suppressed()],
+        Fr::ZERO,
+        "the forgery releases"
+    );
+    let failures = mock(&cheat, &claimed).unwrap_err();
+    assert!(
+        failures.iter().all(|f| matches!(f,
+            VerifyFailure::ConstraintNotSatisfied { constraint, .. }
+                if format!("{constraint:?}").contains("results"))),
+        "only the bit gate should catch it: {failures:?}"
+    );
+
+    // At or above the floor: released, and a prover cannot hide it as suppressed.
+    let mut q2 = q.clone();
+    q2.min_cohort -= 1;
+    let (c, inst) = honest(&p, &recs, &q2);
+    assert_eq!(mock(&c, &inst), Ok(()));
+    assert_eq!(inst[layout.suppressed()], Fr::ZERO);
+    assert_ne!(inst[layout.count()], Fr::ZERO);
+    let forge = ResultForgery {
+        lt: Some(true),
+        ..Default::default()
+    };
+    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q2, forge);
+    let claimed = cheat.resum(&q2, forge);
+    assert_eq!(claimed[layout.suppressed()], Fr::ONE, "the forgery hides");
+    assert!(
+        results_refused(mock(&cheat, &claimed)),
+        "forged suppression"
+    );
+}
+
+#[test]
+fn empty_cohort_is_released_as_zero() {
+    let p = params(1);
+    let recs = records(0);
+    let q = ranged(vec![(31, 31), (3, 3), (31, 31), (15, 15)]);
+    let (c, inst) = honest(&p, &recs, &q);
+    assert_eq!(evaluate(&p, &recs, &q).count, 0);
+    assert_eq!(mock(&c, &inst), Ok(()));
+    assert_eq!(inst[p.inputs().suppressed()], Fr::ZERO);
+}
+
+#[test]
+fn the_statistic_is_the_one_named() {
+    let p = params(2);
+    let recs = records(1);
+    let layout = p.inputs();
+    let mut q = query();
+    q.min_cohort = 0;
+    for stat in 0..2 {
+        q.stat = stat;
+        let (c, inst) = honest(&p, &recs, &q);
+        assert_eq!(mock(&c, &inst), Ok(()), "statistic {stat}");
+        // The other statistic's sums under this index: refused.
+        let mut other = q.clone();
+        other.stat = 1 - stat;
+        let theirs = evaluate(&p, &recs, &other);
+        assert_ne!(theirs.sum, evaluate(&p, &recs, &q).sum);
+        let mut bad = inst.clone();
+        bad[layout.sum()] = Fr::from(theirs.sum);
+        bad[layout.sum_squares()] = Fr::from(theirs.sum_squares);
+        assert!(mock(&c, &bad).is_err(), "statistic {stat} swapped");
+        // The other index with this proof's witness: refused.
+        let mut bad = inst.clone();
+        bad[layout.stat()] = Fr::from(1 - stat as u64);
+        assert!(results_refused(mock(&c, &bad)), "index {stat} swapped");
+    }
+    // An index outside `stats` has no proof.
+    q.stat = 2;
+    let rows = p.usable_rows(p.min_k());
+    let c = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+    let mut inst = layout.instances(
+        &q,
+        &evaluate(&p, &recs, &{
+            let mut q0 = q.clone();
+            q0.stat = 0;
+            q0
+        }),
+    );
+    inst[layout.sum()] = Fr::ZERO;
+    inst[layout.sum_squares()] = Fr::ZERO;
+    assert!(
+        results_refused(mock(&c, &inst)),
+        "index beyond the statistics"
+    );
+    assert_eq!(inst[layout.records()], Fr::from(recs.len() as u64));
+}
+
+#[test]
+fn a_floor_beyond_the_comparison_has_no_proof() {
+    let p = params(2);
+    let recs = records(1);
+    let mut q = query();
+    q.min_cohort = (1 << 32) + 100;
+    let (c, inst) = honest(&p, &recs, &q);
+    assert!(results_refused(mock(&c, &inst)));
+}
+
+#[test]
+fn records_total_is_bound() {
+    let p = params(2);
+    let recs = records(1);
+    let (c, inst) = honest(&p, &recs, &query());
+    let mut bad = inst;
+    bad[p.inputs().records()] -= Fr::ONE;
+    assert!(mock(&c, &bad).is_err());
 }
 
 mod property {
@@ -340,13 +517,18 @@ mod property {
         proptest::collection::vec(record, 0..=40)
     }
 
-    fn ranges() -> impl Strategy<Value = FastQuery> {
+    fn queries() -> impl Strategy<Value = FoldQuery> {
         let widths = params(1).shape.widths;
-        widths
+        let ranges = widths
             .iter()
             .map(|w| (0..1u64 << w, 0..1u64 << w).prop_map(|(a, b)| (a.min(b), a.max(b))))
-            .collect::<Vec<_>>()
-            .prop_map(|ranges| FastQuery { ranges })
+            .collect::<Vec<_>>();
+        (ranges, 0usize..2, 0u64..12).prop_map(|(ranges, stat, min_cohort)| FoldQuery {
+            ranges,
+            stat,
+            min_cohort,
+            context: Fr::from(min_cohort + 1000),
+        })
     }
 
     proptest! {
@@ -354,14 +536,13 @@ mod property {
 
         #[test]
         fn proven_results_are_the_plain_computation(
-            recs in dataset(), q in ranges(), slots in 1usize..=2, which in 0usize..3,
+            recs in dataset(), q in queries(), slots in 1usize..=2, which in 0usize..5,
         ) {
             let p = params(slots);
             let (circuit, inst) = honest(&p, &recs, &q);
             prop_assert_eq!(mock(&circuit, &inst), Ok(()));
-            let f = p.shape.fields();
             let mut bad = inst.clone();
-            bad[2 * f + which] += Fr::ONE;
+            bad[p.inputs().records() + which] += Fr::ONE;
             prop_assert!(mock(&circuit, &bad).is_err());
         }
     }

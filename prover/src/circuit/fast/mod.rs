@@ -63,6 +63,7 @@ use rand_chacha::ChaCha20Rng;
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 
 pub mod fold;
+mod fold_results;
 #[cfg(test)]
 mod fold_tests;
 pub mod table;

@@ -1,0 +1,264 @@
+//! The per-proof results region of design N(W) ([`super::fold`]): the choice of statistic,
+//! suppression and release of the running sums, on a vertical arithmetic gate in the first
+//! accumulator column.
+//!
+//! Two gates on the column `acc_0`, in rows below the records *and* their masking rows (where
+//! every data column is 0), selected by the values of the fixed column `q_rec`, which is 1 on
+//! record rows (Lagrange selectors over `{0, 1, 2, 3}`, degree 3):
+//!
+//! - **arith** (`q_rec = 2` at row `i`): `a − b·c = d` with `a, b, c, d` at rows `i .. i + 3`;
+//! - **bit step** (`q_rec = 3` at row `i`): `b` at `i + 1` is boolean, `r' = 2r + b` with `r`
+//!   at `i` and `r'` at `i + 2` (a running sum of bits, most significant first), and the cell
+//!   at `i + 3` is 1 (the program's only constant; 0, −1 and `2^32` are computed from it).
+//!
+//! On those rows the slot lookups see `q_rec · d = 0` (the data is 0 there), so reusing
+//! `q_rec` costs them nothing. Everything else is copy constraints (equality on the
+//! accumulator columns and the instance), so the program below reads like halo2-base's flex
+//! gate, and costs no column at all: its length is rows the records leave free.
+//!
+//! What it proves, from the last record's sums `C` (count), `S_k`, `Q_k` and the public
+//! statistic index `t` and `min_cohort` `k`:
+//!
+//! - `σ_k` boolean, `Σ σ_k = 1`, `Σ k·σ_k = t` (so `t` names one statistic, or no proof
+//!   exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
+//! - `z = [C = 0]` (`z = 1 − C·inv`, `C·z = 0`);
+//! - `lt = [C < k]`: `lt` boolean and `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` with 32
+//!   boolean `b_i` (so `k ≤ C + 2^32` is required: a larger `k` has no proof at all);
+//! - `suppressed = (1 − z)·lt`, `keep = 1 − suppressed`;
+//! - released: `count = keep·C`, `sum = keep·S`, `sumsq = keep·Q`.
+
+use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
+
+/// `q_rec` value of an arith row (1 marks record rows).
+pub(super) const KIND_ARITH: u64 = 2;
+/// `q_rec` value of a bit-step row.
+pub(super) const KIND_BIT: u64 = 3;
+
+/// Bits of the cohort comparison (`count` and `min_cohort` below `2^32`).
+const CMP_BITS: u32 = 32;
+
+/// Where a region cell's value comes from, besides the gates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    /// A running-sum cell of the last record: `(accumulator column, offset within the record)`.
+    Sum(usize, usize),
+    /// A public input (its index).
+    Instance(usize),
+}
+
+/// The inputs of the results region (what the records left, and the query's constants).
+#[derive(Clone, Debug)]
+pub(super) struct ResultInputs {
+    /// Matching records `C` and where its running sum ends.
+    pub count: (Fr, Source),
+    /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`.
+    pub sums: Vec<[(Fr, Source); 2]>,
+    /// The statistic's index and its public index.
+    pub stat: (usize, usize),
+    /// `min_cohort` and its public index.
+    pub min_cohort: (Fr, usize),
+    /// Public indices of the outputs: count, sum, sum of squares, suppressed.
+    pub outputs: [usize; 4],
+}
+
+/// Tests: witness values a cheating prover would choose instead of the honest ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResultForgery {
+    /// Claim `C < k` (or not) whatever it is; the comparison bits are then the low 32 bits
+    /// of `C + 2^32 − k` (what a prover would try).
+    pub lt: Option<bool>,
+    /// Claim `C = 0` (or not) whatever it is.
+    pub zero: Option<bool>,
+    /// Make the comparison come out with bits that are not bits: all 0 but the last, which
+    /// takes whatever value closes the sum.
+    pub unbounded_bits: bool,
+}
+
+/// The region's cells and its wiring, built by one deterministic program (the layout never
+/// depends on the witness, so key generation and proving agree).
+#[derive(Clone, Debug, Default)]
+pub(super) struct ResultRegion {
+    /// Cell values, from the region's first row.
+    pub values: Vec<Fr>,
+    /// Rows (region-relative) of arith gates.
+    pub arith: Vec<usize>,
+    /// Rows of bit steps.
+    pub bits: Vec<usize>,
+    /// Equal cells within the region.
+    pub copies: Vec<(usize, usize)>,
+    /// Cells equal to a record sum or a public input.
+    pub sources: Vec<(usize, Source)>,
+}
+
+impl ResultRegion {
+    fn cell(&mut self, v: Fr) -> usize {
+        self.values.push(v);
+        self.values.len() - 1
+    }
+
+    fn input(&mut self, v: Fr, source: Source) -> usize {
+        let at = self.cell(v);
+        self.sources.push((at, source));
+        at
+    }
+
+    /// `a − b·c`, as a new cell (the gate).
+    fn sub_mul(&mut self, a: usize, b: usize, c: usize) -> usize {
+        let row = self.values.len();
+        self.arith.push(row);
+        let (va, vb, vc) = (self.values[a], self.values[b], self.values[c]);
+        for src in [a, b, c] {
+            let at = self.cell(self.values[src]);
+            self.copies.push((at, src));
+        }
+        self.cell(va - vb * vc)
+    }
+
+    /// A bit step from `r` (a copy of cell `from`, or 0 when `None`) with bit `b`: returns
+    /// `(r', the pinned 1)`.
+    fn bit_step(&mut self, from: Option<usize>, b: Fr) -> (usize, usize) {
+        let row = self.values.len();
+        self.bits.push(row);
+        let r = match from {
+            Some(src) => {
+                let at = self.cell(self.values[src]);
+                self.copies.push((at, src));
+                at
+            }
+            None => self.cell(Fr::ZERO),
+        };
+        self.cell(b);
+        let next = self.cell(self.values[r].double() + b);
+        let one = self.cell(Fr::ONE);
+        (next, one)
+    }
+
+    /// The program: choice of statistic, suppression and release (module docs).
+    pub fn build(inputs: &ResultInputs, forge: ResultForgery) -> Self {
+        let mut r = ResultRegion::default();
+        // The constant 1 from a bit step (0 · 2 + 0 = 0 on its way), the rest from it.
+        let (_, one) = r.bit_step(None, Fr::ZERO);
+        let zero = r.sub_mul(one, one, one);
+        let minus = r.sub_mul(zero, one, one);
+        let consts = Constants { zero, one, minus };
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let mut two32 = one;
+        for _ in 0..CMP_BITS {
+            two32 = arith(&mut r, two32, one, two32);
+        }
+
+        let (c_val, c_src) = inputs.count;
+        let c = r.input(c_val, c_src);
+        let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
+
+        // z = 1 − C·inv, C·z = 0.
+        let is_zero = forge.zero.unwrap_or(c_val == Fr::ZERO);
+        let inv = r.cell(if is_zero {
+            Fr::ZERO
+        } else {
+            c_val.invert().unwrap_or(Fr::ZERO)
+        });
+        let c_inv = arith(&mut r, zero, c, inv);
+        let z = arith(&mut r, one, minus, c_inv);
+        let cz = arith(&mut r, zero, c, z);
+        r.copies.push((cz, zero));
+
+        // lt boolean; C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}.
+        let (cu, ku) = (fr_u64(c_val), fr_u64(inputs.min_cohort.0));
+        let honest_lt = match (cu, ku) {
+            (Some(c), Some(k)) => c < k,
+            _ => false,
+        };
+        let lt_val = forge.lt.unwrap_or(honest_lt);
+        let lt = r.cell(Fr::from(lt_val as u64));
+        let lt2 = arith(&mut r, zero, lt, lt);
+        r.copies.push((lt2, lt));
+        let top = arith(&mut r, one, minus, lt);
+        let low = match (cu, ku) {
+            (Some(c), Some(k)) => (c + (1u64 << CMP_BITS)).wrapping_sub(k) & ((1 << CMP_BITS) - 1),
+            _ => 0,
+        };
+        let shifted = arith(&mut r, c, two32, one);
+        let diff = arith(&mut r, shifted, k, minus);
+        let mut acc = top;
+        for i in (0..CMP_BITS).rev() {
+            let b = if !forge.unbounded_bits {
+                Fr::from((low >> i) & 1)
+            } else if i > 0 {
+                Fr::ZERO
+            } else {
+                r.values[diff] - r.values[acc].double()
+            };
+            acc = r.bit_step(Some(acc), b).0;
+        }
+        r.copies.push((diff, acc));
+
+        // suppressed = (1 − z)·lt; keep = 1 − suppressed.
+        let nz = arith(&mut r, one, minus, z);
+        let suppressed = arith(&mut r, zero, nz, lt);
+        let keep = arith(&mut r, one, minus, suppressed);
+
+        // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ k·σ_k = t.
+        let (t_val, t_at) = inputs.stat;
+        let t = r.input(Fr::from(t_val as u64), Source::Instance(t_at));
+        let (mut ones, mut index, mut k_const) = (zero, zero, zero);
+        let (mut sum, mut squares) = (zero, zero);
+        for (k, pair) in inputs.sums.iter().enumerate() {
+            let sigma = r.cell(Fr::from((k == t_val) as u64));
+            let sq = arith(&mut r, zero, sigma, sigma);
+            r.copies.push((sq, sigma));
+            ones = arith(&mut r, ones, one, sigma);
+            index = arith(&mut r, index, k_const, sigma);
+            k_const = arith(&mut r, k_const, one, one);
+            let [(s_val, s_src), (q_val, q_src)] = *pair;
+            let s_k = r.input(s_val, s_src);
+            let q_k = r.input(q_val, q_src);
+            sum = arith(&mut r, sum, sigma, s_k);
+            squares = arith(&mut r, squares, sigma, q_k);
+        }
+        r.copies.push((ones, one));
+        r.copies.push((index, t));
+
+        let outs = [
+            arith(&mut r, zero, keep, c),
+            arith(&mut r, zero, keep, sum),
+            arith(&mut r, zero, keep, squares),
+            suppressed,
+        ];
+        for (cell, at) in outs.into_iter().zip(inputs.outputs) {
+            r.sources.push((cell, Source::Instance(at)));
+        }
+        r
+    }
+}
+
+/// The cells holding 0, 1 and −1.
+#[derive(Clone, Copy)]
+struct Constants {
+    zero: usize,
+    one: usize,
+    minus: usize,
+}
+
+impl ResultRegion {
+    /// `a + b·c` from the gate: one row when `b` is ±1, else two (`−b` first).
+    fn mul_add(&mut self, k: Constants, a: usize, b: usize, c: usize) -> usize {
+        if b == k.one {
+            self.sub_mul(a, k.minus, c)
+        } else if b == k.minus {
+            self.sub_mul(a, k.one, c)
+        } else {
+            let neg = self.sub_mul(k.zero, b, k.one);
+            self.sub_mul(a, neg, c)
+        }
+    }
+}
+
+/// The value of a small field element, if it fits in a `u64`.
+fn fr_u64(v: Fr) -> Option<u64> {
+    let bytes = v.to_bytes();
+    bytes[8..]
+        .iter()
+        .all(|b| *b == 0)
+        .then(|| u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
+}
