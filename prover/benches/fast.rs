@@ -1,10 +1,11 @@
-//! Proving throughput of the design-B spike (`zkcohort::circuit::fast`, issue #8).
+//! Proving throughput of the fast aggregate circuit N(W) (`zkcohort::circuit::fast`, issue #8).
 //!
 //! `cargo bench -p zkcohort --bench fast` proves 1,000 and 10,000 synthetic records (sizes via
-//! `ZKCOHORT_FAST_SIZES=1000,10000`) with designs B1 and B′ (`ZKCOHORT_FAST_DESIGN=b1`,
-//! `table`, or `fold` for N(W) with `W` from `ZKCOHORT_FAST_SLOTS`, default 3, for one; one-shot
-//! mode uses the first), real KZG + SHPLONK + EVM transcript, dev params from the crate's cache
-//! under `.zkcohort/`; key generation happens before timing. Each timed
+//! `ZKCOHORT_FAST_SIZES=1000,10000`) with N(W), `W` from `ZKCOHORT_FAST_SLOTS` (default 2) and
+//! the statistic fields from `ZKCOHORT_FAST_STATS` (default `3`: HbA1c), real KZG + SHPLONK +
+//! EVM transcript, dev params from the crate's cache under `.zkcohort/`; key generation happens
+//! before timing. (The earlier spikes B1 and B′ were deleted; their numbers in
+//! docs/benchmarks.md came from commit bd681bb's version of this bench.) Each timed
 //! iteration builds the witness and proves; a proof is verified once outside the loop.
 //!
 //! One-shot mode, for `/usr/bin/time -v` on the bench binary: `ZKCOHORT_FAST_ONESHOT=N` runs
@@ -41,8 +42,7 @@ use zkcohort::{
     circuit::fast::{
         self,
         fold::{self, FoldCircuit, FoldParams, FoldQuery},
-        table::{self, TableCircuit},
-        FastCircuit, FastQuery, FastShape, UNUSABLE_ROWS,
+        FastShape,
     },
     keys::{KeyStore, ParamsSource},
 };
@@ -51,12 +51,10 @@ const SALT: [u8; 32] = [42; 32];
 
 /// The clinical workload as 8 fields of at most 12 bits: age (7), sex (2), ICD-10 category
 /// (12: letter × 2 digits), HbA1c (8), systolic BP (8), BMI (10), site (6), consent to
-/// research (1). Statistic: HbA1c. 2,048 salt-derived masking rows.
+/// research (1). 2,048 salt-derived masking rows.
 fn shape(capacity: usize) -> FastShape {
     FastShape {
         widths: vec![7, 2, 12, 8, 8, 10, 6, 1],
-        stat: 3,
-        range_bits: 12,
         capacity,
         mask_rows: 2048,
     }
@@ -76,13 +74,19 @@ fn records(shape: &FastShape) -> Vec<Vec<u64>> {
 }
 
 /// Age 40–65, ICD-10 categories E00–N99 (letter·100 + number: 400 ..= 1399), consenting;
-/// every other field unconstrained (its full range).
-fn query(shape: &FastShape) -> FastQuery {
+/// every other field unconstrained (its full range); the first statistic, floor 11, a fixed
+/// context.
+fn query(shape: &FastShape) -> FoldQuery {
     let mut ranges: Vec<(u64, u64)> = shape.widths.iter().map(|w| (0, (1 << w) - 1)).collect();
     ranges[0] = (40, 65);
     ranges[2] = (400, 1399);
     ranges[7] = (1, 1);
-    FastQuery { ranges }
+    FoldQuery {
+        ranges,
+        stat: 0,
+        min_cohort: 11,
+        context: Fr::from(0x5eed),
+    }
 }
 
 fn root() -> PathBuf {
@@ -92,28 +96,24 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
-/// B1 (comparisons per record), B′ (per-proof match table) or N(W) (records over rows of `W`
-/// data columns, the match folded into one lookup per column); see docs/circuits.md.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Design {
-    B1,
-    MatchTable,
-    Fold(usize),
-}
-
-fn fold_params(shape: &FastShape, slots: usize) -> FoldParams {
+fn params(shape: &FastShape) -> FoldParams {
     FoldParams {
         shape: shape.clone(),
-        slots,
+        slots: slots(),
         stats: stats(),
     }
 }
 
-/// Statistic fields of N(W): `ZKCOHORT_FAST_STATS` (default `3,0,4,5`: HbA1c, age, systolic
-/// BP, BMI, the numeric columns of the clinical schema). The query releases the first.
+/// `W`: `ZKCOHORT_FAST_SLOTS` (default 2, the widest whose verifier deploys).
+fn slots() -> usize {
+    std::env::var("ZKCOHORT_FAST_SLOTS").map_or(2, |s| s.parse().expect("ZKCOHORT_FAST_SLOTS"))
+}
+
+/// Statistic fields: `ZKCOHORT_FAST_STATS` (default `3`: HbA1c; `3,0,4,5` adds age, systolic
+/// BP and BMI, the clinical schema's other numeric columns). The query releases the first.
 fn stats() -> Vec<usize> {
     std::env::var("ZKCOHORT_FAST_STATS")
-        .unwrap_or_else(|_| "3,0,4,5".into())
+        .unwrap_or_else(|_| "3".into())
         .split(',')
         .map(|s| {
             s.trim()
@@ -123,126 +123,39 @@ fn stats() -> Vec<usize> {
         .collect()
 }
 
-/// The N(W) query for `q`: release the first statistic, floor 11, a fixed context.
-fn fold_query(q: &FastQuery) -> FoldQuery {
-    FoldQuery {
-        ranges: q.ranges.clone(),
-        stat: 0,
-        min_cohort: 11,
-        context: Fr::from(0x5eed),
-    }
+/// `fold<W>`, the name in key files and criterion ids.
+fn name() -> String {
+    format!("fold{}", slots())
 }
 
-/// Public inputs of `design` for the workload's query over `recs`.
-fn inputs(design: Design, shape: &FastShape, recs: &[Vec<u64>], q: &FastQuery) -> Vec<Fr> {
-    match design {
-        Design::Fold(w) => {
-            let p = fold_params(shape, w);
-            let fq = fold_query(q);
-            p.inputs().instances(&fq, &fold::evaluate(&p, recs, &fq))
-        }
-        _ => fast::instances(q, &fast::evaluate(shape, recs, q)),
-    }
+/// Public inputs for the workload's query over `recs`.
+fn inputs(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> Vec<Fr> {
+    p.inputs().instances(q, &fold::evaluate(p, recs, q))
 }
 
-impl Design {
-    fn name(self) -> &'static str {
-        match self {
-            Design::B1 => "b1",
-            Design::MatchTable => "table",
-            Design::Fold(1) => "fold1",
-            Design::Fold(2) => "fold2",
-            Design::Fold(3) => "fold3",
-            Design::Fold(_) => "fold",
-        }
-    }
-
-    fn k(self, shape: &FastShape) -> u32 {
-        match self {
-            Design::B1 => shape.min_k(UNUSABLE_ROWS),
-            Design::MatchTable => table::min_k(shape),
-            Design::Fold(w) => fold_params(shape, w).min_k(),
-        }
-    }
-
-    fn keygen(self, params: &ParamsKZG<Bn256>, shape: &FastShape) -> ProvingKey<G1Affine> {
-        let rows = fast::usable_rows(params_k(params));
-        match self {
-            Design::B1 => fast::keygen_circuit(params, &FastCircuit::dummy(shape, rows)),
-            Design::MatchTable => fast::keygen_circuit(params, &TableCircuit::dummy(shape, rows)),
-            Design::Fold(w) => {
-                let p = fold_params(shape, w);
-                let rows = p.usable_rows(params_k(params));
-                fast::keygen_circuit(params, &FoldCircuit::dummy(&p, rows))
-            }
-        }
-        .unwrap()
-    }
-
-    fn read_pk(self, path: &Path, shape: &FastShape) -> ProvingKey<G1Affine> {
-        let mut r = BufReader::new(fs::File::open(path).expect("run the keygen phase first"));
-        let format = SerdeFormat::RawBytesUnchecked;
-        match self {
-            Design::B1 => ProvingKey::read::<_, FastCircuit>(&mut r, format, shape.clone()),
-            Design::MatchTable => {
-                ProvingKey::read::<_, TableCircuit>(&mut r, format, shape.clone())
-            }
-            Design::Fold(w) => {
-                ProvingKey::read::<_, FoldCircuit>(&mut r, format, fold_params(shape, w))
-            }
-        }
-        .unwrap()
-    }
+fn keygen(kzg: &ParamsKZG<Bn256>, p: &FoldParams) -> ProvingKey<G1Affine> {
+    let rows = p.usable_rows(params_k(kzg));
+    fast::keygen_circuit(kzg, &FoldCircuit::dummy(p, rows)).unwrap()
 }
 
-fn designs() -> Vec<Design> {
-    match std::env::var("ZKCOHORT_FAST_DESIGN").as_deref() {
-        Ok("b1") => vec![Design::B1],
-        Ok("table") => vec![Design::MatchTable],
-        Ok("fold") => vec![Design::Fold(slots())],
-        _ => vec![Design::B1, Design::MatchTable],
-    }
+fn read_pk(path: &Path, p: &FoldParams) -> ProvingKey<G1Affine> {
+    let mut r = BufReader::new(fs::File::open(path).expect("run the keygen phase first"));
+    ProvingKey::read::<_, FoldCircuit>(&mut r, SerdeFormat::RawBytesUnchecked, p.clone()).unwrap()
 }
 
-/// `W` for design N(W): `ZKCOHORT_FAST_SLOTS` (default 3).
-fn slots() -> usize {
-    std::env::var("ZKCOHORT_FAST_SLOTS").map_or(3, |s| s.parse().expect("ZKCOHORT_FAST_SLOTS"))
-}
-
-fn params_for(design: Design, shape: &FastShape) -> ParamsKZG<Bn256> {
+fn params_for(p: &FoldParams) -> ParamsKZG<Bn256> {
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
-    store.params(design.k(shape)).unwrap()
+    store.params(p.min_k()).unwrap()
 }
 
-fn prove_once(
-    design: Design,
-    params: &ParamsKZG<Bn256>,
-    pk: &ProvingKey<G1Affine>,
-    shape: &FastShape,
-) -> Vec<u8> {
-    let recs = records(shape);
-    let q = query(shape);
-    let inst = inputs(design, shape, &recs, &q);
-    let rows = fast::usable_rows(params_k(params));
-    let rng = fast::SeededRng::new(&SALT, shape.data_columns(), OsRng);
-    match design {
-        Design::B1 => {
-            let circuit = FastCircuit::new(shape, rows, &SALT, &recs, &q);
-            fast::prove(params, pk, circuit, &inst, rng)
-        }
-        Design::MatchTable => {
-            let circuit = TableCircuit::new(shape, rows, &SALT, &recs, &q);
-            fast::prove(params, pk, circuit, &inst, rng)
-        }
-        Design::Fold(w) => {
-            let p = fold_params(shape, w);
-            let rows = p.usable_rows(params_k(params));
-            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &fold_query(&q));
-            let rng = fast::SeededRng::with_unusable(&SALT, w, p.unusable_rows(), OsRng);
-            fast::prove(params, pk, circuit, &inst, rng)
-        }
-    }
-    .unwrap()
+fn prove_once(kzg: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, p: &FoldParams) -> Vec<u8> {
+    let recs = records(&p.shape);
+    let q = query(&p.shape);
+    let inst = inputs(p, &recs, &q);
+    let rows = p.usable_rows(params_k(kzg));
+    let circuit = FoldCircuit::new(p, rows, &SALT, &recs, &q);
+    let rng = fast::SeededRng::with_unusable(&SALT, p.slots, p.unusable_rows(), OsRng);
+    fast::prove(kzg, pk, circuit, &inst, rng).unwrap()
 }
 
 fn params_k(params: &ParamsKZG<Bn256>) -> u32 {
@@ -268,54 +181,52 @@ fn bench(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(1));
-    for design in designs() {
-        for n in sizes() {
-            let shape = shape(n);
-            let params = params_for(design, &shape);
-            let pk = design.keygen(&params, &shape);
-            let recs = records(&shape);
-            let q = query(&shape);
-            let inst = inputs(design, &shape, &recs, &q);
-            let proof = prove_once(design, &params, &pk, &shape);
-            assert!(fast::verify(&params, pk.get_vk(), &inst, &proof));
-            group.throughput(Throughput::Elements(n as u64));
-            let id = format!(
-                "{}-f{}-k{}",
-                design.name(),
-                shape.fields(),
-                params_k(&params)
-            );
-            group.bench_with_input(BenchmarkId::new(id, n), &n, |b, _| {
-                b.iter(|| prove_once(design, &params, &pk, &shape))
-            });
-        }
+    for n in sizes() {
+        let p = params(&shape(n));
+        let kzg = params_for(&p);
+        let pk = keygen(&kzg, &p);
+        let inst = inputs(&p, &records(&p.shape), &query(&p.shape));
+        let proof = prove_once(&kzg, &pk, &p);
+        assert!(fast::verify(&kzg, pk.get_vk(), &inst, &proof));
+        group.throughput(Throughput::Elements(n as u64));
+        let id = format!(
+            "{}-s{}-f{}-k{}",
+            name(),
+            p.stats.len(),
+            p.shape.fields(),
+            params_k(&kzg)
+        );
+        group.bench_with_input(BenchmarkId::new(id, n), &n, |b, _| {
+            b.iter(|| prove_once(&kzg, &pk, &p))
+        });
     }
     group.finish();
 }
 
 fn oneshot(n: usize) {
-    let design = designs()[0];
-    let shape = shape(n);
+    let p = params(&shape(n));
     let phase = std::env::var("ZKCOHORT_FAST_PHASE").unwrap_or_default();
     let t = Instant::now();
-    let params = params_for(design, &shape);
-    let k = params_k(&params);
-    eprintln!(
-        "{}: n = {n}, k = {k}: params {:.2?}",
-        design.name(),
-        t.elapsed()
-    );
-    let pk_path = root()
-        .join(".zkcohort/fast")
-        .join(format!("pk-{}-n{n}-k{k}.bin", design.name()));
+    let kzg = params_for(&p);
+    let k = params_k(&kzg);
+    eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
+    let pk_path = root().join(".zkcohort/fast").join(format!(
+        "pk-{}-s{}-n{n}-k{k}.bin",
+        name(),
+        p.stats
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("_")
+    ));
     let pk = if phase == "prove" {
         let t = Instant::now();
-        let pk = design.read_pk(&pk_path, &shape);
+        let pk = read_pk(&pk_path, &p);
         eprintln!("read pk {:.2?}", t.elapsed());
         pk
     } else {
         let t = Instant::now();
-        let pk = design.keygen(&params, &shape);
+        let pk = keygen(&kzg, &p);
         eprintln!("keygen {:.2?}", t.elapsed());
         if phase == "keygen" {
             fs::create_dir_all(pk_path.parent().unwrap()).unwrap();
@@ -333,9 +244,9 @@ fn oneshot(n: usize) {
             if let Ok(sol) = std::env::var("ZKCOHORT_FAST_SOL") {
                 let t = Instant::now();
                 let code = gen_evm_verifier_sol_code::<BaseCircuitBuilder<Fr>, SHPLONK>(
-                    &params,
+                    &kzg,
                     pk.get_vk(),
-                    vec![inputs(design, &shape, &records(&shape), &query(&shape)).len()],
+                    vec![p.inputs().len()],
                 );
                 fs::write(&sol, &code).unwrap();
                 eprintln!(
@@ -349,12 +260,10 @@ fn oneshot(n: usize) {
         pk
     };
     let t = Instant::now();
-    let proof = prove_once(design, &params, &pk, &shape);
+    let proof = prove_once(&kzg, &pk, &p);
     let secs = t.elapsed().as_secs_f64();
-    let recs = records(&shape);
-    let q = query(&shape);
-    let inst = inputs(design, &shape, &recs, &q);
-    assert!(fast::verify(&params, pk.get_vk(), &inst, &proof));
+    let inst = inputs(&p, &records(&p.shape), &query(&p.shape));
+    assert!(fast::verify(&kzg, pk.get_vk(), &inst, &proof));
     eprintln!(
         "prove {secs:.2} s ({:.0} records/s), proof {} B, {} public inputs, verified",
         n as f64 / secs,

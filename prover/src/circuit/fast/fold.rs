@@ -1,7 +1,7 @@
-//! **Spike (issue #8, design N(W)): records over rows, the match folded into the lookups.**
-//! Same records, queries, public inputs and results as [`super::FastCircuit`] and
-//! [`super::table::TableCircuit`]; built to answer the question B′ left open: a verifier that
-//! deploys (≤ 24,576 bytes) and costs no more gas than today's, without giving up speed.
+//! **Design N(W) (issue #8): records over rows, the match folded into the lookups.**
+//! Built to answer the question the earlier spike B′ (one record per row, a per-proof match
+//! table) left open: a verifier that deploys (≤ 24,576 bytes) and costs no more gas than
+//! today's, without giving up speed.
 //!
 //! **Layout.** A record is `S = 1 + F` *slots* (`present`, then the fields) laid out over
 //! `R = ⌈S / W⌉` rows of `W` data columns (`d_0 … d_{W−1}`, the first advice columns: the
@@ -76,7 +76,7 @@ use super::{salt_rng, FastShape};
 /// statistic fields. Fixes the keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FoldParams {
-    /// Record shape (`range_bits` and `stat` are unused: no range table; `stats` below).
+    /// Record shape.
     pub shape: FastShape,
     /// Data columns (slots per row), `W`.
     pub slots: usize,

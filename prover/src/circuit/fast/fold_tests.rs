@@ -18,8 +18,6 @@ fn params(slots: usize) -> FoldParams {
     FoldParams {
         shape: FastShape {
             widths: vec![5, 2, 5, 4],
-            stat: 3,
-            range_bits: 0,
             capacity: 40,
             mask_rows: 8,
         },
