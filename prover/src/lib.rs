@@ -4,7 +4,8 @@
 //!
 //! 1. [`schema`] and [`icd10`]: typed columns with declared widths; order-preserving codes.
 //! 2. [`dataset`]: CSV import, synthetic cohorts, the custodian's dataset directory; [`fhir`]:
-//!    FHIR R4 import (Bundles and NDJSON) through a mapping file.
+//!    FHIR R4 import (Bundles and NDJSON) through a mapping file; [`disclosure`]: the
+//!    custodian's ledger of released answers and the policy that refuses differencing.
 //! 3. [`commitment`] and [`poseidon`]: record packing and the salted Poseidon Merkle commitment.
 //! 4. [`query`]: query specs, their public constants, and the native ground truth.
 //! 5. [`circuit`]: the universal aggregate circuit (halo2-base, KZG over BN254).
@@ -26,6 +27,7 @@ pub mod commitment;
 pub mod credential;
 pub mod dataset;
 pub mod demo;
+pub mod disclosure;
 pub mod eligibility;
 pub mod error;
 pub mod evm;

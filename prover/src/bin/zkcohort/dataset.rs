@@ -63,6 +63,9 @@ pub(crate) enum DatasetCmd {
         #[arg(long)]
         dataset: PathBuf,
     },
+    /// List the answers the dataset has released (its disclosure ledger: query, sponsor, spec,
+    /// result, time), without the matching sets.
+    Ledger(crate::ledger::LedgerArgs),
 }
 
 /// `dataset import`: one CSV file, or FHIR files and directories with a mapping.
@@ -155,6 +158,7 @@ impl DatasetCmd {
                     print_history(history);
                 });
             }
+            DatasetCmd::Ledger(args) => args.execute(g)?,
             DatasetCmd::Inspect { dataset } => {
                 let dir = DatasetDir::new(&dataset);
                 let c = dir.load_committed()?;
