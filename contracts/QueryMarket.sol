@@ -6,6 +6,7 @@ import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
 import {IQueryMarket} from "./interfaces/IQueryMarket.sol";
 import {ProofGate} from "./libraries/ProofGate.sol";
 import {ProofGated} from "./base/ProofGated.sol";
+import {ConsentPurposes} from "./base/ConsentPurposes.sol";
 import {Escrow} from "./base/Escrow.sol";
 
 /// @title QueryMarket
@@ -22,10 +23,10 @@ import {Escrow} from "./base/Escrow.sol";
 /// count. Public inputs of the aggregate circuit, in order: `[commitment, constants...,
 /// records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 5` words.
 ///
-/// Storage after the bases (`ProofGated`, `Escrow`): `registry` and `accreditations`
+/// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
 /// (immutable), `queryCount`,
 /// `isTarget`, `claimed`, `_queries`.
-contract QueryMarket is IQueryMarket, ProofGated, Escrow {
+contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// @notice Public inputs after the query constants.
     uint256 internal constant RESULT_INPUTS = 5;
     /// @notice The smallest cell a query may release (its `min_cohort`, the last constant): a
@@ -70,13 +71,15 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// @param owner_ Who may change verifiers.
     /// @param circuitIds Aggregate circuits whose verifiers are set at deployment.
     /// @param circuits_ Verifier, schema and constants count of each (batch 0).
+    /// @param purposes_ The consent purposes of each schema a query may name.
     constructor(
         IDatasetRegistry registry_,
         IAccreditationRegistry accreditations_,
         address owner_,
         bytes32[] memory circuitIds,
-        Circuit[] memory circuits_
-    ) ProofGated(owner_, circuitIds, circuits_) {
+        Circuit[] memory circuits_,
+        ConsentPurpose[] memory purposes_
+    ) ProofGated(owner_, circuitIds, circuits_) ConsentPurposes(purposes_) {
         if (address(registry_) == address(0) || address(accreditations_) == address(0)) {
             revert ZeroAddress();
         }
@@ -89,7 +92,8 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
     /// stored and logged as `specHash`) and the document itself (`spec.document`, its canonical
     /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
     /// criteria.
-    /// @param constants The query's public constants, as the circuit takes them.
+    /// @param constants The query's public constants, as the circuit takes them; its consent
+    /// purpose (third from the end) must be registered for the targets' schema.
     /// @param datasetIds Targeted datasets: strictly increasing, active, all of one schema, each
     /// with a verifier for its circuit.
     /// @param token Payment token, or address(0) for ETH (then send `price * n` as value).
@@ -114,6 +118,8 @@ contract QueryMarket is IQueryMarket, ProofGated, Escrow {
         queryId = ++queryCount;
         bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor);
         _checkConstantsCount(schemaHash, constants.length);
+        // The constants end with `purpose, statistic, min_cohort`.
+        _checkConsentPurpose(schemaHash, constants[constants.length - 3]);
         uint256 minCell = constants[constants.length - 1];
         if (minCell < MIN_CELL_FLOOR) revert CellFloor(MIN_CELL_FLOOR, minCell);
         Query storage q = _queries[queryId];

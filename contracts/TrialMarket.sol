@@ -6,6 +6,7 @@ import {IDatasetRegistry} from "./interfaces/IDatasetRegistry.sol";
 import {ITrialMarket} from "./interfaces/ITrialMarket.sol";
 import {ProofGate} from "./libraries/ProofGate.sol";
 import {ProofGated} from "./base/ProofGated.sol";
+import {ConsentPurposes} from "./base/ConsentPurposes.sol";
 import {Escrow} from "./base/Escrow.sol";
 
 /// @title TrialMarket
@@ -21,10 +22,10 @@ import {Escrow} from "./base/Escrow.sol";
 /// criteria..., (nullifier, payout) × B]`, exactly `2 + numConstants + 2B` words; an empty slot
 /// has nullifier and payout 0.
 ///
-/// Storage after the bases (`ProofGated`, `Escrow`): `registry` and `accreditations`
+/// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
 /// (immutable), `spent`,
 /// `_trials`. Credits are in ETH (token address(0)).
-contract TrialMarket is ITrialMarket, ProofGated, Escrow {
+contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
     /// @notice Trial ids are at least 2^128, so a nullifier can never equal a membership leaf.
     uint256 public constant MIN_TRIAL_ID = 1 << 128;
     /// @notice Basis points in a whole.
@@ -59,13 +60,15 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
     /// @param owner_ Who may change verifiers.
     /// @param circuitIds Eligibility circuits whose verifiers are set at deployment.
     /// @param circuits_ Verifier, schema and shape (criteria words, patient slots) of each.
+    /// @param purposes_ The consent purposes of each schema a trial may name.
     constructor(
         IDatasetRegistry registry_,
         IAccreditationRegistry accreditations_,
         address owner_,
         bytes32[] memory circuitIds,
-        Circuit[] memory circuits_
-    ) ProofGated(owner_, circuitIds, circuits_) {
+        Circuit[] memory circuits_,
+        ConsentPurpose[] memory purposes_
+    ) ProofGated(owner_, circuitIds, circuits_) ConsentPurposes(purposes_) {
         if (address(registry_) == address(0) || address(accreditations_) == address(0)) {
             revert ZeroAddress();
         }
@@ -80,7 +83,8 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
     /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
     /// criteria.
     /// @param schemaHash The schema the criteria are written for.
-    /// @param criteria The trial's public constants, as the circuit takes them.
+    /// @param criteria The trial's public constants, as the circuit takes them; its consent
+    /// purpose (the last word) must be registered for `schemaHash`.
     /// @param bounty Payment per enrolled patient.
     /// @param patientShareBps Share of the bounty paid to a patient payout address, if any.
     /// @param cap Maximum number of enrolments.
@@ -108,6 +112,8 @@ contract TrialMarket is ITrialMarket, ProofGated, Escrow {
             revert InvalidTerms();
         }
         _checkConstantsCount(schemaHash, criteria.length);
+        // The criteria end with the consent purpose.
+        _checkConsentPurpose(schemaHash, criteria[criteria.length - 1]);
         ProofGate.checkInField(criteria, 2);
         Trial storage t = _trials[trialId];
         t.sponsor = msg.sender;

@@ -7,12 +7,19 @@ import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
 import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
+import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 
 /// @notice Deploys the dataset and accreditation registries, every generated verifier listed in
 /// `contracts/verifiers/verifiers.json` (contract name → circuit id, kind, schema hash, constants
 /// count, patient slots), the query market with the aggregate verifiers set and the trial market
 /// with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT` (default
 /// `deployments/<chain id>.json`) for the Rust client.
+///
+/// Both markets register the consent purposes of every schema file in `ZKCOHORT_SCHEMAS`
+/// (comma-separated paths, default `examples/schema-clinical-v1.json`): the purposes of its
+/// consent column, in bit order, under the schema's hash (SHA-256 of its compact JSON, which
+/// the file must be the pretty-printed form of, as `zkcohort` writes schemas). Every schema a
+/// verifier of the manifest serves must be among them.
 ///
 /// The deploying key comes from the environment (`DEPLOYER_PRIVATE_KEY`) or from forge's own
 /// wallet options (`--account` keystore, `--ledger`), never `--private-key` (a command line is
@@ -38,6 +45,8 @@ contract Deploy is Script {
         uint256 key = vm.envOr("DEPLOYER_PRIVATE_KEY", uint256(0));
         address owner = vm.envOr("MARKET_OWNER", key == 0 ? msg.sender : vm.addr(key));
         _checkParams(vm.readFile("contracts/verifiers/verifiers.json"));
+        IConsentPurposes.ConsentPurpose[] memory purposes =
+            _consentPurposes(vm.readFile("contracts/verifiers/verifiers.json"));
         if (key == 0) vm.startBroadcast();
         else vm.startBroadcast(key);
         DatasetRegistry registry = new DatasetRegistry();
@@ -45,10 +54,10 @@ contract Deploy is Script {
         (Verifiers memory aggregate, Verifiers memory eligibility, string memory verifiers) =
             _deployVerifiers();
         QueryMarket market = new QueryMarket(
-            registry, accreditations, owner, aggregate.circuitIds, aggregate.circuits
+            registry, accreditations, owner, aggregate.circuitIds, aggregate.circuits, purposes
         );
         TrialMarket trials = new TrialMarket(
-            registry, accreditations, owner, eligibility.circuitIds, eligibility.circuits
+            registry, accreditations, owner, eligibility.circuitIds, eligibility.circuits, purposes
         );
         vm.stopBroadcast();
 
@@ -109,6 +118,101 @@ contract Deploy is Script {
         console2.log(string.concat("WARNING: ZKCOHORT_ALLOW_DEV_PARAMS=1: deploying ", what, "."));
         console2.log("Never hold real value on these contracts.");
         console2.log("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    }
+
+    /// @dev The consent purposes of the schema files in `ZKCOHORT_SCHEMAS`; reverts if a
+    /// verifier of `manifest` serves a schema none of them is.
+    function _consentPurposes(string memory manifest)
+        internal
+        view
+        returns (IConsentPurposes.ConsentPurpose[] memory out)
+    {
+        string[] memory defaults = new string[](1);
+        defaults[0] = "examples/schema-clinical-v1.json";
+        string[] memory paths = vm.envOr("ZKCOHORT_SCHEMAS", ",", defaults);
+        bytes32[] memory hashes = new bytes32[](paths.length);
+        string[][] memory names = new string[][](paths.length);
+        uint256 total;
+        for (uint256 i; i < paths.length; ++i) {
+            string memory json = vm.readFile(paths[i]);
+            hashes[i] = sha256(_compact(bytes(json)));
+            names[i] = _purposesOf(json, paths[i]);
+            total += names[i].length;
+        }
+        out = new IConsentPurposes.ConsentPurpose[](total);
+        uint256 n;
+        for (uint256 i; i < paths.length; ++i) {
+            for (uint256 j; j < names[i].length; ++j) {
+                if (bytes(names[i][j]).length > 32) {
+                    revert(string.concat(paths[i], ": consent purpose longer than 32 bytes"));
+                }
+                out[n++] = IConsentPurposes.ConsentPurpose({
+                    schemaHash: hashes[i], index: j, name: bytes32(bytes(names[i][j]))
+                });
+            }
+        }
+        string[] memory verifiers = vm.parseJsonKeys(manifest, "$");
+        for (uint256 i; i < verifiers.length; ++i) {
+            bytes32 schema =
+                vm.parseJsonBytes32(manifest, string.concat(".", verifiers[i], ".schema_hash"));
+            bool known;
+            for (uint256 k; k < hashes.length; ++k) {
+                known = known || hashes[k] == schema;
+            }
+            if (!known) {
+                revert(
+                    string.concat(
+                        "Deploy: no schema file for the schema ",
+                        vm.toString(schema),
+                        " of ",
+                        verifiers[i],
+                        ": list its file in ZKCOHORT_SCHEMAS (comma-separated)"
+                    )
+                );
+            }
+        }
+    }
+
+    /// @dev The purposes of a schema's consent column, in bit order.
+    function _purposesOf(string memory json, string memory path)
+        internal
+        view
+        returns (string[] memory)
+    {
+        for (uint256 i;; ++i) {
+            string memory col = string.concat(".columns[", vm.toString(i), "]");
+            if (!vm.keyExistsJson(json, col)) break;
+            string memory kind = vm.parseJsonString(json, string.concat(col, ".kind"));
+            if (keccak256(bytes(kind)) == keccak256("consent")) {
+                return vm.parseJsonStringArray(json, string.concat(col, ".purposes"));
+            }
+        }
+        revert(string.concat(path, ": no consent column"));
+    }
+
+    /// @dev `json` without the whitespace between tokens (the compact form a schema is hashed
+    /// in).
+    function _compact(bytes memory json) internal pure returns (bytes memory out) {
+        out = new bytes(json.length);
+        uint256 n;
+        bool inString;
+        bool escaped;
+        for (uint256 i; i < json.length; ++i) {
+            bytes1 c = json[i];
+            if (inString) {
+                if (escaped) escaped = false;
+                else if (c == "\\") escaped = true;
+                else if (c == '"') inString = false;
+            } else if (c == '"') {
+                inString = true;
+            } else if (c == " " || c == "\n" || c == "\r" || c == "\t") {
+                continue;
+            }
+            out[n++] = c;
+        }
+        assembly {
+            mstore(out, n)
+        }
     }
 
     /// @dev Deploys every verifier of the manifest; sorts them into aggregate and eligibility

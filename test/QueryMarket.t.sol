@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ClinicalPurposes} from "./utils/ClinicalPurposes.sol";
 import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
 import {IEscrow} from "../contracts/interfaces/IEscrow.sol";
 import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
@@ -13,6 +14,7 @@ import {
     AggregateVerifierN48 as AggregateVerifier
 } from "../contracts/verifiers/AggregateVerifierN48.sol";
 import {IQueryMarket} from "../contracts/interfaces/IQueryMarket.sol";
+import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 
 contract TestToken is ERC20 {
     function name() public pure override returns (string memory) {
@@ -105,6 +107,25 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(market.constantsOf(schemaHash), constants.length);
         vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
         market.applyVerifier(circuitId);
+    }
+
+    /// Issue #14: a query's consent purpose (third constant from the end) must be registered
+    /// for the targets' schema; a purpose added through the timelock is accepted from then on.
+    function test_attack_queryWithAnUnregisteredPurposeIsRefused() public {
+        uint256[] memory c = constants;
+        uint256 at = c.length - 3;
+        assertEq(c[at], 0, "the fixture's query asks for research consent");
+        c[at] = 4;
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(IConsentPurposes.UnknownConsentPurpose.selector, 4));
+        market.postQuery{value: PRICE}(
+            _spec(), c, _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
+        );
+        _addPurpose(schemaHash, 4, "biobank");
+        vm.prank(sponsor);
+        market.postQuery{value: PRICE}(
+            _spec(), c, _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
+        );
     }
 
     function test_ownerCancelsAProposalAndRemovesAtOnce() public {
@@ -295,8 +316,10 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         market.postQuery{value: 2 * PRICE}(
             _spec(), truncated, mixed, address(0), PRICE, _later(), address(0)
         );
-        // On its own, the other schema's query is fine: its count is its circuit's.
+        // On its own, the other schema's query is fine: its count is its circuit's (once its
+        // consent purpose is registered for that schema).
         truncated[truncated.length - 1] = 11;
+        _addPurpose(otherSchema, truncated[truncated.length - 3], "other");
         vm.prank(sponsor);
         market.postQuery{value: PRICE}(
             _spec(), truncated, _one(otherDataset), address(0), PRICE, _later(), address(0)
@@ -660,7 +683,9 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         bytes32[] memory cids = new bytes32[](1);
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         (cids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, accreditations, owner, cids, cs);
+        market = new QueryMarket(
+            registry, accreditations, owner, cids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
         vm.prank(hospitals[0]);
         uint256 id = registry.register(
             answers[0].commitment, schemaHash, answers[0].recordCount + 5, circuitId, 0
@@ -742,7 +767,9 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         (ids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, accreditations, owner, ids, cs);
+        market = new QueryMarket(
+            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
         attacker = new ReentrantCustodian(market);
         uint256 d = attacker.register(
             registry, answers[0].commitment, schemaHash, answers[0].recordCount, circuitId

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ClinicalPurposes} from "./utils/ClinicalPurposes.sol";
 import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
 import {IEscrow} from "../contracts/interfaces/IEscrow.sol";
 import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
@@ -9,6 +10,7 @@ import {ReentrancyGuard} from "solady/utils/ReentrancyGuard.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../contracts/TrialMarket.sol";
 import {ITrialMarket} from "../contracts/interfaces/ITrialMarket.sol";
+import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 import {TrialBase} from "./utils/TrialBase.sol";
 
 /// @notice A verifier that accepts anything (to reach the checks a real proof cannot reach).
@@ -62,7 +64,7 @@ contract ReentrantCustodian {
     }
 }
 
-contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
+contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, IConsentPurposes {
     bytes32 internal constant OTHER_SCHEMA = keccak256("another schema");
 
     // ---- constructor and setVerifier ----
@@ -116,13 +118,36 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         cs[0] = _single(verifierB1, schemaHash);
         vm.expectRevert(IProofGated.ZeroAddress.selector);
-        new TrialMarket(DatasetRegistry(address(0)), accreditations, owner, ids, cs);
+        new TrialMarket(
+            DatasetRegistry(address(0)),
+            accreditations,
+            owner,
+            ids,
+            cs,
+            ClinicalPurposes.forSchema(schemaHash)
+        );
         vm.expectRevert(IProofGated.ZeroAddress.selector);
-        new TrialMarket(registry, accreditations, address(0), ids, cs);
+        new TrialMarket(
+            registry, accreditations, address(0), ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
         vm.expectRevert(IProofGated.LengthMismatch.selector);
-        new TrialMarket(registry, accreditations, owner, new bytes32[](2), cs);
+        new TrialMarket(
+            registry,
+            accreditations,
+            owner,
+            new bytes32[](2),
+            cs,
+            ClinicalPurposes.forSchema(schemaHash)
+        );
         vm.expectRevert(IProofGated.LengthMismatch.selector);
-        new TrialMarket(registry, accreditations, owner, ids, new IProofGated.Circuit[](0));
+        new TrialMarket(
+            registry,
+            accreditations,
+            owner,
+            ids,
+            new IProofGated.Circuit[](0),
+            ClinicalPurposes.forSchema(schemaHash)
+        );
     }
 
     /// The constructor applies the same checks as `setVerifier`.
@@ -132,13 +157,19 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (cs[0], cs[1]) = (_single(verifierB1, schemaHash), _batch(address(0xBEEF), schemaHash));
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, address(0xBEEF)));
-        new TrialMarket(registry, accreditations, owner, ids, cs);
+        new TrialMarket(
+            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
         cs[1] = _circuit(verifierB4, 13, BATCH_SLOTS, schemaHash);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 13, BATCH_SLOTS));
-        new TrialMarket(registry, accreditations, owner, ids, cs);
+        new TrialMarket(
+            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
         cs[1] = _circuit(verifierB4, uint32(NUM_CRITERIA), 0, schemaHash);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, 0));
-        new TrialMarket(registry, accreditations, owner, ids, cs);
+        new TrialMarket(
+            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
     }
 
     function test_ownerSetsVerifierWithEvent() public {
@@ -1153,9 +1184,154 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow {
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
     }
 
-    function test_enrollRejectsTrialOfAnotherSchema() public {
-        // Another schema with the same criteria count, served by another circuit.
+    /// The criteria with another consent purpose (their last word).
+    function _withPurpose(uint256 purpose) internal view returns (uint256[] memory c) {
+        c = criteria;
+        c[c.length - 1] = purpose;
+    }
+
+    /// Issue #14: a sponsor could name any consent purpose, one no patient was ever asked
+    /// about. Only the purposes registered for the trial's schema (the schema's consent
+    /// column, set at deployment) are accepted.
+    function test_attack_trialWithAnUnregisteredPurposeIsRefused() public {
+        assertEq(market.consentPurposes(schemaHash, 1), bytes32("trials"));
+        assertEq(market.consentPurposes(schemaHash, 4), 0, "the schema has four purposes");
+        uint64 deadline = uint64(block.timestamp + DURATION);
+        for (uint256 i; i < 3; ++i) {
+            uint256 purpose = [uint256(4), 255, 1 << 200][i];
+            vm.deal(sponsor, BOUNTY);
+            vm.prank(sponsor);
+            vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, purpose));
+            market.openTrial{value: BOUNTY}(
+                trialId,
+                _spec(),
+                schemaHash,
+                _withPurpose(purpose),
+                BOUNTY,
+                SHARE_BPS,
+                1,
+                deadline,
+                accreditor
+            );
+        }
+        // A registered purpose of another schema is not one of this schema.
         _setCircuit(keccak256("elig1-other"), _single(verifierB1, OTHER_SCHEMA));
+        vm.deal(sponsor, BOUNTY);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 1));
+        market.openTrial{value: BOUNTY}(
+            trialId,
+            _spec(),
+            OTHER_SCHEMA,
+            criteria,
+            BOUNTY,
+            SHARE_BPS,
+            1,
+            uint64(block.timestamp + DURATION),
+            accreditor
+        );
+        // Every registered purpose opens.
+        for (uint256 p; p < 4; ++p) {
+            _openWith(
+                trialId + p, _withPurpose(p), BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1)
+            );
+        }
+    }
+
+    /// A purpose is added (or removed) only by the owner, with `CONSENT_PURPOSE_DELAY` notice
+    /// and events; the owner may withdraw a proposal.
+    function test_consentPurposeChangesAreTimelocked() public {
+        uint64 eta = uint64(block.timestamp) + market.CONSENT_PURPOSE_DELAY();
+        vm.prank(sponsor);
+        vm.expectRevert(Ownable.Unauthorized.selector);
+        market.proposeConsentPurpose(schemaHash, 4, "biobank");
+        vm.expectEmit(address(market));
+        emit ConsentPurposeProposed(schemaHash, 4, "biobank", eta);
+        vm.prank(owner);
+        market.proposeConsentPurpose(schemaHash, 4, "biobank");
+        vm.expectRevert(
+            abi.encodeWithSelector(ConsentPurposeNotYetDue.selector, schemaHash, 4, eta)
+        );
+        market.applyConsentPurpose(schemaHash, 4);
+        vm.deal(sponsor, BOUNTY);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 4));
+        market.openTrial{value: BOUNTY}(
+            trialId,
+            _spec(),
+            schemaHash,
+            _withPurpose(4),
+            BOUNTY,
+            SHARE_BPS,
+            1,
+            uint64(block.timestamp + DURATION),
+            accreditor
+        );
+        (bytes32 pendingName, uint64 pendingEta) = market.pendingConsentPurposes(schemaHash, 4);
+        assertEq(pendingName, bytes32("biobank"));
+        assertEq(pendingEta, eta);
+        vm.warp(eta);
+        vm.expectEmit(address(market));
+        emit ConsentPurposeSet(schemaHash, 4, 0, "biobank");
+        vm.prank(relayer); // anyone applies a proposal whose notice has run out
+        market.applyConsentPurpose(schemaHash, 4);
+        assertEq(market.consentPurposes(schemaHash, 4), bytes32("biobank"));
+        vm.expectRevert(abi.encodeWithSelector(NoPendingConsentPurpose.selector, schemaHash, 4));
+        market.applyConsentPurpose(schemaHash, 4);
+        _openWith(trialId, _withPurpose(4), BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+
+        // Removal goes through the same notice; a proposal can be withdrawn.
+        vm.startPrank(owner);
+        market.proposeConsentPurpose(schemaHash, 4, 0);
+        vm.expectEmit(address(market));
+        emit ConsentPurposeProposalCancelled(schemaHash, 4);
+        market.cancelConsentPurpose(schemaHash, 4);
+        vm.expectRevert(abi.encodeWithSelector(NoPendingConsentPurpose.selector, schemaHash, 4));
+        market.cancelConsentPurpose(schemaHash, 4);
+        market.proposeConsentPurpose(schemaHash, 4, 0);
+        vm.stopPrank();
+        vm.warp(block.timestamp + market.CONSENT_PURPOSE_DELAY());
+        vm.expectEmit(address(market));
+        emit ConsentPurposeSet(schemaHash, 4, "biobank", 0);
+        market.applyConsentPurpose(schemaHash, 4);
+        vm.deal(sponsor, BOUNTY);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 4));
+        market.openTrial{value: BOUNTY}(
+            trialId + 1,
+            _spec(),
+            schemaHash,
+            _withPurpose(4),
+            BOUNTY,
+            SHARE_BPS,
+            1,
+            uint64(block.timestamp + DURATION),
+            accreditor
+        );
+    }
+
+    /// The purposes set at deployment are named, each once, with events.
+    function test_constructorRegistersConsentPurposes() public {
+        bytes32[] memory ids = new bytes32[](0);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](0);
+        IConsentPurposes.ConsentPurpose[] memory p = ClinicalPurposes.forSchema(schemaHash);
+        vm.expectEmit();
+        emit ConsentPurposeSet(schemaHash, 0, 0, "research");
+        TrialMarket m = new TrialMarket(registry, accreditations, owner, ids, cs, p);
+        assertEq(m.consentPurposes(schemaHash, 3), bytes32("genomics"));
+        p[2].name = 0;
+        vm.expectRevert(abi.encodeWithSelector(InvalidConsentPurpose.selector, schemaHash, 2));
+        new TrialMarket(registry, accreditations, owner, ids, cs, p);
+        p[2] = p[1];
+        vm.expectRevert(abi.encodeWithSelector(InvalidConsentPurpose.selector, schemaHash, 1));
+        new TrialMarket(registry, accreditations, owner, ids, cs, p);
+    }
+
+    function test_enrollRejectsTrialOfAnotherSchema() public {
+        // Another schema with the same criteria count, served by another circuit, whose
+        // "trials" purpose is registered too.
+        _setCircuit(keccak256("elig1-other"), _single(verifierB1, OTHER_SCHEMA));
+        _addPurpose(OTHER_SCHEMA, criteria[criteria.length - 1], "trials");
         vm.deal(sponsor, 1);
         vm.prank(sponsor);
         market.openTrial{value: 1}(

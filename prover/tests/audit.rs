@@ -24,7 +24,7 @@ use alloy::{
     rpc::types::TransactionRequest,
 };
 use zkcohort::{
-    audit::{self, render, Filter, Kind, Options, Outcome, Severity},
+    audit::{self, render, Contract, Filter, Kind, Options, Outcome, Severity},
     chain::{
         address_to_fr, circuit_key, Client, DatasetRegistry, Deployment, FetchPolicy,
         HistoryReader, LocalNode, TrialTerms, ANVIL_DEV_KEYS,
@@ -294,7 +294,10 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     let sponsor = connect(1).await;
     let hospitals = [connect(2).await, connect(3).await, connect(4).await];
     let patient = connect(5).await;
+    // St Mary's rotates to a new key mid-history.
+    let new_key = alloy::signers::local::PrivateKeySigner::random();
     let names: BTreeMap<Address, String> = [
+        (new_key.address(), "St Mary's new key"),
         (network.account, "Research network"),
         (sponsor.account, "Sponsor"),
         (hospitals[0].account, "St Mary's"),
@@ -384,8 +387,45 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         artifacts[2].public.result.suppressed,
         "12 patients: below 11 consenting matches"
     );
+
+    // St Mary's rotates its address: an offer to a wrong address, withdrawn, then one to its
+    // new key, which the network accredits and which accepts. Its first answer stays the old
+    // address's; its answer to the second query and its trial bounties go to the new key.
+    network
+        .provider
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(new_key.address())
+                .with_value(U256::from(10u64.pow(18))),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let st_marys = Client::connect(&node.url, new_key, deployment.clone())
+        .await
+        .unwrap();
+    let st_marys_id = data[0].1;
+    hospitals[0]
+        .transfer_custodian(st_marys_id, hospitals[1].account)
+        .await
+        .unwrap();
+    hospitals[0]
+        .transfer_custodian(st_marys_id, Address::ZERO)
+        .await
+        .unwrap();
+    hospitals[0]
+        .transfer_custodian(st_marys_id, st_marys.account)
+        .await
+        .unwrap();
+    network.accredit(st_marys.account).await.unwrap();
+    st_marys.accept_custodian(st_marys_id).await.unwrap();
+
     let a = proof::prove(&agg, &agg_params, &data[0].0, &e11).unwrap();
-    hospitals[0].claim(q2, data[0].1, &a).await.unwrap();
+    let err = hospitals[0].claim(q2, st_marys_id, &a).await.unwrap_err();
+    assert!(err.to_string().contains("NotCustodian"), "{err}");
+    st_marys.claim(q2, st_marys_id, &a).await.unwrap();
 
     // A patient of St Mary's enrols alone (with a payout address); then St Mary's refers three
     // patients in one batch, the first of them the same patient: that slot is skipped.
@@ -424,7 +464,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         .collect();
     let referral =
         eligibility::prove(&batch.1, &batch.0, &trial_spec, trial_id, &referral).unwrap();
-    assert_eq!(hospitals[0].enroll(&referral).await.unwrap().0, 2);
+    assert_eq!(st_marys.enroll(&referral).await.unwrap().0, 2);
 
     // Payments: St Mary's and the patient withdraw; the others leave their credit pending.
     hospitals[0].withdraw(Address::ZERO).await.unwrap();
@@ -443,9 +483,13 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     let s = &report.summary;
     let verifiers = deployment.verifiers.len() as u64;
     let expected: BTreeMap<String, u64> = [
-        ("Accredited", 3),
+        ("Accredited", 4),
         ("CellFloorSet", 1),
         ("Claimed", 4),
+        // The clinical schema's four purposes, registered in both markets at deployment.
+        ("ConsentPurposeSet", 8),
+        ("CustodianTransferStarted", 3),
+        ("CustodianTransferred", 1),
         ("DatasetRegistered", 3),
         ("Enrolled", 3),
         ("EnrolmentSkipped", 1),
@@ -468,6 +512,50 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         report.history.unplaced
     );
     assert_eq!(report.history.queries.len(), 2);
+    // The rotation: St Mary's dataset is the new key's now, its history kept, and each
+    // payment attributed to whoever was the custodian when it was made.
+    let d = &report.history.datasets[&st_marys_id.to::<u64>()];
+    assert_eq!(
+        (d.custodian, d.registered_by, d.transfers.len()),
+        (st_marys.account, hospitals[0].account, 4)
+    );
+    assert_eq!(d.custodians(), vec![hospitals[0].account, st_marys.account]);
+    assert_eq!(d.pending_custodian(), None);
+    let payee = |q: u64| report.history.queries[&q].claims[0].custodian;
+    assert_eq!(
+        payee(1),
+        hospitals[0].account,
+        "answered before the rotation"
+    );
+    assert_eq!(payee(2), st_marys.account, "answered after it");
+    assert!(report.history.trials[0]
+        .enrolments
+        .iter()
+        .all(|e| e.custodian == st_marys.account));
+    let credited = |market: Contract, who: Address| {
+        report
+            .money
+            .accounts
+            .iter()
+            .find(|x| x.market == market && x.account == who && x.token.is_zero())
+            .map(|x| (x.as_custodian, x.withdrawn, x.pending_onchain))
+    };
+    assert_eq!(
+        credited(Contract::QueryMarket, hospitals[0].account),
+        Some((price, price, Some(U256::ZERO))),
+        "the old address was paid, and withdrew, its answer from before the rotation"
+    );
+    assert_eq!(
+        credited(Contract::QueryMarket, st_marys.account),
+        Some((price, U256::ZERO, Some(price)))
+    );
+    // The patient enrolled alone names a payout (20% to it); the referral's two have none, so
+    // their whole bounties go to the custodian.
+    let custodian_share = U256::from(BOUNTY - BOUNTY / 5 + 2 * BOUNTY);
+    assert_eq!(
+        credited(Contract::TrialMarket, st_marys.account),
+        Some((custodian_share, U256::ZERO, Some(custodian_share)))
+    );
     assert_eq!(report.history.trials[0].enrolments.len(), 3);
     assert_eq!(report.history.trials[0].skipped.len(), 1);
 
@@ -521,6 +609,11 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         "Pooled over 2 sites (1 suppressed answer left out)",
         "St Mary's",
         "Skipped batch slot",
+        "St Mary's new key",
+        "offered dataset #1 to",
+        "withdrew its offer of dataset #1",
+        "became the custodian of dataset #1 (from St Mary's",
+        "before: St Mary's (",
         "reconciles",
         "Timeline",
     ] {

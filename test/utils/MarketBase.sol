@@ -2,6 +2,7 @@
 pragma solidity 0.8.19;
 
 import {Test} from "forge-std/Test.sol";
+import {ClinicalPurposes} from "./ClinicalPurposes.sol";
 import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {QueryMarket} from "../../contracts/QueryMarket.sol";
@@ -74,7 +75,9 @@ abstract contract MarketBase is Test {
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory circuits = new IProofGated.Circuit[](1);
         (ids[0], circuits[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(registry, accreditations, owner, ids, circuits);
+        market = new QueryMarket(
+            registry, accreditations, owner, ids, circuits, ClinicalPurposes.forSchema(schemaHash)
+        );
 
         for (uint256 i; i < 3; ++i) {
             vm.prank(hospitals[i]);
@@ -113,6 +116,15 @@ abstract contract MarketBase is Test {
             market.applyVerifier(id);
         }
         vm.stopPrank();
+    }
+
+    /// @dev Registers a consent purpose as the owner, through the timelock (time moves on by
+    /// `CONSENT_PURPOSE_DELAY`).
+    function _addPurpose(bytes32 schema, uint256 index, bytes32 name) internal {
+        vm.prank(owner);
+        market.proposeConsentPurpose(schema, index, name);
+        vm.warp(block.timestamp + market.CONSENT_PURPOSE_DELAY());
+        market.applyConsentPurpose(schema, index);
     }
 
     function _answer(string memory json, string memory at) internal pure returns (Answer memory a) {

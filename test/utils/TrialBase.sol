@@ -3,6 +3,7 @@ pragma solidity 0.8.19;
 
 import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
 import {Test} from "forge-std/Test.sol";
+import {ClinicalPurposes} from "./ClinicalPurposes.sol";
 import {AccreditationRegistry} from "../../contracts/AccreditationRegistry.sol";
 import {DatasetRegistry} from "../../contracts/DatasetRegistry.sol";
 import {TrialMarket} from "../../contracts/TrialMarket.sol";
@@ -120,7 +121,9 @@ abstract contract TrialBase is Test {
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (ids[0], cs[0]) = (singleCircuit, _single(verifierB1, schemaHash));
         (ids[1], cs[1]) = (batchCircuit, _batch(verifierB4, schemaHash));
-        m = new TrialMarket(r, accreditations, owner, ids, cs);
+        m = new TrialMarket(
+            r, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
     }
 
     /// @dev A circuit of the single-patient shape (15 criteria words, 1 slot).
@@ -163,6 +166,15 @@ abstract contract TrialBase is Test {
             market.applyVerifier(circuitId);
         }
         vm.stopPrank();
+    }
+
+    /// @dev Registers a consent purpose as the owner, through the timelock (time moves on by
+    /// `CONSENT_PURPOSE_DELAY`).
+    function _addPurpose(bytes32 schema, uint256 index, bytes32 name) internal {
+        vm.prank(owner);
+        market.proposeConsentPurpose(schema, index, name);
+        vm.warp(block.timestamp + market.CONSENT_PURPOSE_DELAY());
+        market.applyConsentPurpose(schema, index);
     }
 
     function _entry(string memory json, string memory at) internal pure returns (Entry memory e) {

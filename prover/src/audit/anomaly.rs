@@ -73,7 +73,8 @@ pub enum Kind {
     AfterDeadline,
     /// A custodian was paid while the named accreditor did not attest it.
     UnaccreditedCustodianPaid,
-    /// A claim for a dataset the query did not target, or twice for one dataset.
+    /// A claim for a dataset the query did not target, twice for one dataset, or paid to an
+    /// address that was not the dataset's custodian at the time.
     ClaimNotAllowed,
     /// One patient (nullifier) enrolled twice in a trial.
     DoubleEnrolment,
@@ -308,13 +309,16 @@ pub fn query(
             ));
         }
         if let Some(d) = d {
-            if d.custodian != c.custodian {
+            // Whoever was the custodian when the claim was made is paid (a rotation later on
+            // does not move past payments).
+            let then = d.custodian_at(c.at);
+            if then != c.custodian {
                 out.push(find(
                     Severity::Critical,
                     Kind::ClaimNotAllowed,
                     format!(
-                        "{} was paid for dataset #{}, whose custodian is {}",
-                        c.custodian, d.id, d.custodian
+                        "{} was paid for dataset #{}, whose custodian then was {then}",
+                        c.custodian, d.id
                     ),
                 ));
             }
@@ -690,7 +694,7 @@ pub fn bookkeeping(h: &History) -> Vec<Anomaly> {
 mod tests {
     use super::*;
     use crate::audit::{
-        model::{Claim, Dataset},
+        model::{Claim, CustodianTransfer, Dataset},
         money::{reconcile, OnChain},
     };
 
@@ -727,6 +731,8 @@ mod tests {
                 Dataset {
                     id,
                     custodian: Address::with_last_byte(id as u8),
+                    registered_by: Address::with_last_byte(id as u8),
+                    transfers: Vec::new(),
                     commitment: B256::ZERO,
                     schema_hash: B256::ZERO,
                     record_count: 40,
@@ -783,6 +789,60 @@ mod tests {
                 (Kind::AfterDeadline, Some(5)),
             ]
         );
+    }
+
+    #[test]
+    fn a_claim_pays_whoever_was_custodian_at_the_time() {
+        // Dataset 1 moves from address 1 to address 21 (offered at block 5, accepted at 6);
+        // an offer to 22 is then made and withdrawn.
+        let (old, new) = (Address::with_last_byte(1), Address::with_last_byte(21));
+        let mut before = claim(1, 4, 20, 30, false);
+        before.custodian = old;
+        let mut after = claim(1, 7, 20, 30, false);
+        after.custodian = new;
+        let mut wrong = claim(2, 7, 20, 30, false);
+        wrong.custodian = new; // dataset 2 never moved
+        let mut h = history(vec![before, after, wrong]);
+        let steps = [
+            (old, new, false, 5),
+            (old, new, true, 6),
+            (new, Address::with_last_byte(22), false, 7),
+            (new, Address::ZERO, false, 8),
+        ];
+        let d = h.datasets.get_mut(&1).unwrap();
+        for (from, to, accepted, block) in steps {
+            d.transfers.push(CustodianTransfer {
+                from,
+                to,
+                accepted,
+                at: at(block),
+            });
+        }
+        d.custodian = new;
+        let d = &h.datasets[&1];
+        assert_eq!(d.custodian_at(at(5)), old, "an offer moves nothing");
+        assert_eq!(d.custodian_at(at(7)), new);
+        assert_eq!(d.custodians(), vec![old, new]);
+        assert_eq!(d.pending_custodian(), None, "the last offer was withdrawn");
+        assert_eq!(h.datasets_of(old).count(), 1, "held once, still listed");
+
+        let found: Vec<(Kind, Option<u64>, String)> =
+            query(&h, &h.queries[&1], None, &SpecCheck::default(), None, false)
+                .into_iter()
+                .map(|a| (a.kind, a.dataset, a.message))
+                .collect();
+        // The second claim on dataset 1 is also "answered twice"; only dataset 2's payee is
+        // not its custodian.
+        let payees: Vec<&(Kind, Option<u64>, String)> = found
+            .iter()
+            .filter(|(k, _, m)| *k == Kind::ClaimNotAllowed && m.contains("was paid for"))
+            .collect();
+        assert_eq!(payees.len(), 1, "{found:?}");
+        assert_eq!(payees[0].1, Some(2));
+        assert!(payees[0].2.contains(&format!(
+            "custodian then was {}",
+            Address::with_last_byte(2)
+        )));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The history of a deployment as its contracts' events tell it: datasets, queries with their
-//! claims and refunds, trials with their enrolments, verifier changes, accreditations, cell
-//! floors, withdrawals. Built from decoded logs alone ([`History::from_logs`]).
+//! claims and refunds, trials with their enrolments, custodian rotations, verifier and consent
+//! purpose changes, accreditations, cell floors, withdrawals. Built from decoded logs alone ([`History::from_logs`]).
 
 use std::collections::BTreeMap;
 
@@ -90,8 +90,13 @@ pub struct At {
 pub struct Dataset {
     /// Dataset id.
     pub id: u64,
-    /// Who registered it (and is paid for it).
+    /// Its custodian now (after every accepted transfer read; paid for its answers and
+    /// enrolments from then on).
     pub custodian: Address,
+    /// Who registered it (its first custodian).
+    pub registered_by: Address,
+    /// Custodian rotations: offers (and withdrawn offers) and acceptances, in order.
+    pub transfers: Vec<CustodianTransfer>,
     /// The aggregate commitment.
     pub commitment: B256,
     /// SHA-256 of its schema.
@@ -106,6 +111,45 @@ pub struct Dataset {
     pub registered: At,
     /// Retirement, if any.
     pub retired: Option<At>,
+}
+
+/// A step of a custodian rotation (`DatasetRegistry.transferCustodian` / `acceptCustodian`).
+#[derive(Clone, Debug, Serialize)]
+pub struct CustodianTransfer {
+    /// The custodian at the time.
+    pub from: Address,
+    /// The address offered to, or the new custodian (zero in an offer: the offer withdrawn).
+    pub to: Address,
+    /// Whether `to` accepted (and so became the custodian), or this is an offer.
+    pub accepted: bool,
+    /// When.
+    pub at: At,
+}
+
+impl Dataset {
+    /// Who was its custodian (and so paid for it) at `at`: the registrant, or the last address
+    /// that accepted it before `at`.
+    pub fn custodian_at(&self, at: At) -> Address {
+        self.transfers
+            .iter()
+            .rfind(|t| t.accepted && t.at < at)
+            .map_or(self.registered_by, |t| t.to)
+    }
+
+    /// Every address that has been its custodian, in order (the registrant first).
+    pub fn custodians(&self) -> Vec<Address> {
+        let mut out = vec![self.registered_by];
+        out.extend(self.transfers.iter().filter(|t| t.accepted).map(|t| t.to));
+        out
+    }
+
+    /// The address it is offered to and has not accepted yet, if any.
+    pub fn pending_custodian(&self) -> Option<Address> {
+        self.transfers
+            .last()
+            .filter(|t| !t.accepted && !t.to.is_zero())
+            .map(|t| t.to)
+    }
 }
 
 /// A spec document a sponsor published with a query or trial.
@@ -310,6 +354,44 @@ pub struct VerifierEvent {
     pub at: At,
 }
 
+/// A change to a market's registered consent purposes (`ConsentPurposes`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsentPurposeEvent {
+    /// Which market.
+    pub market: Contract,
+    /// The schema.
+    pub schema_hash: B256,
+    /// The purpose's bit in the schema's consent column.
+    #[serde(serialize_with = "dec")]
+    pub index: U256,
+    /// What changed.
+    pub change: ConsentPurposeChange,
+    /// When.
+    pub at: At,
+}
+
+/// What happened to a consent purpose.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConsentPurposeChange {
+    /// Registered (at deployment or by applying a proposal), renamed, or (`name` zero) removed.
+    Set {
+        /// The name before (zero: none).
+        previous: B256,
+        /// The name now (zero: removed).
+        name: B256,
+    },
+    /// Proposed by the owner, to apply from `eta`.
+    Proposed {
+        /// The proposed name (zero: a removal).
+        name: B256,
+        /// When it may be applied.
+        eta: u64,
+    },
+    /// A pending proposal withdrawn.
+    Cancelled,
+}
+
 /// A proof that passed a market's gate.
 #[derive(Clone, Debug, Serialize)]
 pub struct Accepted {
@@ -439,6 +521,8 @@ pub struct History {
     pub verifier_events: Vec<VerifierEvent>,
     /// Proofs accepted by the markets' gate.
     pub accepted: Vec<Accepted>,
+    /// Consent purposes registered, proposed, cancelled.
+    pub consent_purposes: Vec<ConsentPurposeEvent>,
     /// Withdrawals.
     pub withdrawals: Vec<Withdrawal>,
     /// Accreditations granted and revoked.
@@ -463,11 +547,11 @@ impl History {
         self.trials.iter().find(|t| t.id == id)
     }
 
-    /// The custodian's datasets.
+    /// The datasets `custodian` holds or has held.
     pub fn datasets_of(&self, custodian: Address) -> impl Iterator<Item = &Dataset> {
         self.datasets
             .values()
-            .filter(move |d| d.custodian == custodian)
+            .filter(move |d| d.custodians().contains(&custodian))
     }
 
     /// Whether the logs include `market`'s construction (its first owner being set), so that
@@ -548,6 +632,34 @@ impl History {
         });
     }
 
+    /// Records a step of a custodian rotation on its dataset (accepted: `to` is the custodian
+    /// from here on).
+    fn custodian_transfer(&mut self, id: U256, from: Address, to: Address, accepted: bool, at: At) {
+        match self.datasets.get_mut(&small(id)) {
+            Some(d) => {
+                if accepted {
+                    d.custodian = to;
+                }
+                d.transfers.push(CustodianTransfer {
+                    from,
+                    to,
+                    accepted,
+                    at,
+                });
+            }
+            None => self.unplaced(
+                Contract::DatasetRegistry,
+                if accepted {
+                    "CustodianTransferred"
+                } else {
+                    "CustodianTransferStarted"
+                },
+                format!("dataset #{id} registered before the first block read"),
+                at,
+            ),
+        }
+    }
+
     /// Records one log; returns the event's name.
     fn place(&mut self, contract: Contract, log: &Log, at: At) -> String {
         let topic = log.topic0().copied().unwrap_or_default();
@@ -573,6 +685,8 @@ impl History {
                         Dataset {
                             id,
                             custodian: e.custodian,
+                            registered_by: e.custodian,
+                            transfers: Vec::new(),
                             commitment: e.commitment,
                             schema_hash: e.schemaHash,
                             record_count: e.recordCount,
@@ -599,6 +713,16 @@ impl History {
                         ),
                     }
                     "DatasetRetired".into()
+                }
+                t if t == DatasetRegistry::CustodianTransferStarted::SIGNATURE_HASH => {
+                    let e = decode!(DatasetRegistry::CustodianTransferStarted);
+                    self.custodian_transfer(e.datasetId, e.from, e.to, false, at);
+                    "CustodianTransferStarted".into()
+                }
+                t if t == DatasetRegistry::CustodianTransferred::SIGNATURE_HASH => {
+                    let e = decode!(DatasetRegistry::CustodianTransferred);
+                    self.custodian_transfer(e.datasetId, e.from, e.to, true, at);
+                    "CustodianTransferred".into()
                 }
                 t if t == DatasetRegistry::CellFloorSet::SIGNATURE_HASH => {
                     let e = decode!(DatasetRegistry::CellFloorSet);
@@ -803,7 +927,7 @@ impl History {
     }
 
     /// Events both markets emit (same signatures): spec publication, proof gate, verifiers,
-    /// escrow, ownership.
+    /// consent purposes, escrow, ownership.
     fn market_event(&mut self, contract: Contract, log: &Log, topic: B256, at: At) -> String {
         macro_rules! decode {
             ($t:ty) => {
@@ -829,6 +953,45 @@ impl History {
                 // Placed once every log is read: a market may publish before it posts.
                 self.pending_specs.push((contract, e.id, spec));
                 "SpecPublished".into()
+            }
+            t if t == QueryMarket::ConsentPurposeSet::SIGNATURE_HASH => {
+                let e = decode!(QueryMarket::ConsentPurposeSet);
+                self.consent_purposes.push(ConsentPurposeEvent {
+                    market: contract,
+                    schema_hash: e.schemaHash,
+                    index: e.index,
+                    change: ConsentPurposeChange::Set {
+                        previous: e.previous,
+                        name: e.name,
+                    },
+                    at,
+                });
+                "ConsentPurposeSet".into()
+            }
+            t if t == QueryMarket::ConsentPurposeProposed::SIGNATURE_HASH => {
+                let e = decode!(QueryMarket::ConsentPurposeProposed);
+                self.consent_purposes.push(ConsentPurposeEvent {
+                    market: contract,
+                    schema_hash: e.schemaHash,
+                    index: e.index,
+                    change: ConsentPurposeChange::Proposed {
+                        name: e.name,
+                        eta: e.eta,
+                    },
+                    at,
+                });
+                "ConsentPurposeProposed".into()
+            }
+            t if t == QueryMarket::ConsentPurposeProposalCancelled::SIGNATURE_HASH => {
+                let e = decode!(QueryMarket::ConsentPurposeProposalCancelled);
+                self.consent_purposes.push(ConsentPurposeEvent {
+                    market: contract,
+                    schema_hash: e.schemaHash,
+                    index: e.index,
+                    change: ConsentPurposeChange::Cancelled,
+                    at,
+                });
+                "ConsentPurposeProposalCancelled".into()
             }
             t if t == QueryMarket::ProofAccepted::SIGNATURE_HASH => {
                 let e = decode!(QueryMarket::ProofAccepted);

@@ -246,6 +246,8 @@ pub fn reconcile(h: &History, chain: &OnChain) -> Money {
         };
         for c in &q.claims {
             e.paid += c.paid;
+            // Credited to the payee the event names: the dataset's custodian at the time of
+            // the claim (a later rotation does not move an earlier credit).
             acct(&mut accounts, key(c.custodian)).as_custodian += c.paid;
             if c.paid != q.price {
                 e.problems.push(format!(

@@ -17,10 +17,7 @@ use alloy::{
     transports::{RpcError, TransportError, TransportErrorKind},
 };
 
-use super::{
-    AccreditationRegistry, ChainError, Client, DatasetRegistry, Deployment, QueryMarket,
-    TrialMarket,
-};
+use super::{AccreditationRegistry, ChainError, Client, Deployment, QueryMarket, TrialMarket};
 
 /// The one ERC-20 read an auditor needs.
 #[allow(missing_docs)]
@@ -443,36 +440,10 @@ impl Client {
         rpc_url: &str,
         deployment: Deployment,
     ) -> Result<Self, ChainError> {
-        let url = rpc_url
-            .parse()
-            .map_err(|e| ChainError::Input(format!("bad RPC URL `{rpc_url}`: {e}")))?;
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .connect_http(url)
+        let provider = super::connect_provider(rpc_url, &deployment)
+            .await?
             .erased();
-        let chain_id = provider
-            .get_chain_id()
-            .await
-            .map_err(|e| ChainError::Unreachable {
-                url: rpc_url.to_owned(),
-                message: e.to_string(),
-            })?;
-        if chain_id != deployment.chain_id {
-            return Err(ChainError::Deployment(format!(
-                "the RPC serves chain {chain_id}, the deployment is for chain {}",
-                deployment.chain_id
-            )));
-        }
-        Ok(Client {
-            market: QueryMarket::new(deployment.market, provider.clone()),
-            registry: DatasetRegistry::new(deployment.registry, provider.clone()),
-            accreditations: AccreditationRegistry::new(deployment.accreditations, provider.clone()),
-            trials: TrialMarket::new(deployment.trials, provider.clone()),
-            provider,
-            account: Address::ZERO,
-            deployment,
-            url: rpc_url.to_owned(),
-        })
+        Ok(Self::assemble(provider, Address::ZERO, deployment, rpc_url))
     }
 }
 

@@ -19,7 +19,7 @@ use std::{
 use alloy::{
     network::EthereumWallet,
     primitives::{keccak256, Address, Bytes, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder, RootProvider},
     rpc::types::{Filter, TransactionReceipt},
     signers::local::PrivateKeySigner,
     sol_types::{SolEvent, SolInterface},
@@ -70,13 +70,14 @@ mod bindings {
         );
     }
     pub use accreditation_registry::AccreditationRegistry;
-    pub use dataset_registry::DatasetRegistry;
+    pub use dataset_registry::{DatasetRegistry, IDatasetRegistryEvents};
     pub use query_market::{IQueryMarket, QueryMarket};
     pub use trial_market::{ITrialMarket, TrialMarket};
 }
 
 pub use bindings::{
-    AccreditationRegistry, DatasetRegistry, IQueryMarket, ITrialMarket, QueryMarket, TrialMarket,
+    AccreditationRegistry, DatasetRegistry, IDatasetRegistryEvents, IQueryMarket, ITrialMarket,
+    QueryMarket, TrialMarket,
 };
 
 /// Errors talking to a chain.
@@ -274,6 +275,33 @@ impl From<&TransactionReceipt> for Mined {
     }
 }
 
+/// A provider of `rpc_url` without an account, once the RPC has answered with the chain id of
+/// `deployment` (what [`Client::connect`] adds a wallet to, and
+/// [`Client::connect_read_only`] uses as it is).
+async fn connect_provider(
+    rpc_url: &str,
+    deployment: &Deployment,
+) -> Result<RootProvider, ChainError> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| ChainError::Input(format!("bad RPC URL `{rpc_url}`: {e}")))?;
+    let provider = RootProvider::new_http(url);
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| ChainError::Unreachable {
+            url: rpc_url.to_owned(),
+            message: e.to_string(),
+        })?;
+    if chain_id != deployment.chain_id {
+        return Err(ChainError::Deployment(format!(
+            "the RPC serves chain {chain_id}, the deployment is for chain {}",
+            deployment.chain_id
+        )));
+    }
+    Ok(provider)
+}
+
 impl Client {
     /// Connects `signer` to `rpc_url` and checks that the RPC answers and the chain matches
     /// the deployment.
@@ -282,9 +310,7 @@ impl Client {
         signer: PrivateKeySigner,
         deployment: Deployment,
     ) -> Result<Self, ChainError> {
-        let url = rpc_url
-            .parse()
-            .map_err(|e| ChainError::Input(format!("bad RPC URL `{rpc_url}`: {e}")))?;
+        let root = connect_provider(rpc_url, &deployment).await?;
         let account = signer.address();
         // Nonces are read from the node for every transaction: a cached nonce manager counts a
         // transaction whose gas estimation reverted, leaving a gap that stalls the next one.
@@ -294,36 +320,28 @@ impl Client {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
+            .connect_provider(root)
             .erased();
-        let chain_id = provider
-            .get_chain_id()
-            .await
-            .map_err(|e| ChainError::Unreachable {
-                url: rpc_url.to_owned(),
-                message: e.to_string(),
-            })?;
-        if chain_id != deployment.chain_id {
-            return Err(ChainError::Deployment(format!(
-                "the RPC serves chain {chain_id}, the deployment is for chain {}",
-                deployment.chain_id
-            )));
-        }
-        let market = QueryMarket::new(deployment.market, provider.clone());
-        let registry = DatasetRegistry::new(deployment.registry, provider.clone());
-        let trials = TrialMarket::new(deployment.trials, provider.clone());
-        let accreditations =
-            AccreditationRegistry::new(deployment.accreditations, provider.clone());
-        Ok(Client {
+        Ok(Self::assemble(provider, account, deployment, rpc_url))
+    }
+
+    /// A client of the deployed contracts over `provider`, acting as `account`.
+    fn assemble(
+        provider: DynProvider,
+        account: Address,
+        deployment: Deployment,
+        rpc_url: &str,
+    ) -> Self {
+        Client {
+            market: QueryMarket::new(deployment.market, provider.clone()),
+            registry: DatasetRegistry::new(deployment.registry, provider.clone()),
+            accreditations: AccreditationRegistry::new(deployment.accreditations, provider.clone()),
+            trials: TrialMarket::new(deployment.trials, provider.clone()),
             provider,
             account,
             deployment,
-            market,
-            registry,
-            accreditations,
-            trials,
             url: rpc_url.to_owned(),
-        })
+        }
     }
 
     /// The RPC endpoint this client talks to.
@@ -480,6 +498,60 @@ impl Client {
         let receipt = self.mine("postQuery", call.send().await).await?;
         let event: QueryMarket::QueryPosted = event(&receipt, "postQuery")?;
         Ok((event.queryId, Mined::from(&receipt)))
+    }
+
+    /// Offers dataset `dataset` to `to` as its new custodian (a key rotation or a hand-over);
+    /// `to` zero withdraws a pending offer. This account stays the custodian until `to` calls
+    /// [`Client::accept_custodian`]. Reverts `NotCustodian` unless this account is the
+    /// custodian, `UnknownDataset` for an unused id.
+    pub async fn transfer_custodian(
+        &self,
+        dataset: U256,
+        to: Address,
+    ) -> Result<Mined, ChainError> {
+        let receipt = self
+            .mine(
+                "transferCustodian",
+                self.registry.transferCustodian(dataset, to).send().await,
+            )
+            .await?;
+        let _: DatasetRegistry::CustodianTransferStarted = event(&receipt, "transferCustodian")?;
+        Ok(Mined::from(&receipt))
+    }
+
+    /// Accepts dataset `dataset`, offered to this account: it becomes the custodian, paid for
+    /// every later answer and enrolment. Returns the previous custodian. Reverts
+    /// `NotPendingCustodian` unless the dataset was offered to this account.
+    pub async fn accept_custodian(&self, dataset: U256) -> Result<(Address, Mined), ChainError> {
+        let receipt = self
+            .mine(
+                "acceptCustodian",
+                self.registry.acceptCustodian(dataset).send().await,
+            )
+            .await?;
+        let e: DatasetRegistry::CustodianTransferred = event(&receipt, "acceptCustodian")?;
+        Ok((e.from, Mined::from(&receipt)))
+    }
+
+    /// A registered dataset's record (custodian, counts, commitment, …); a read.
+    pub async fn dataset(
+        &self,
+        dataset: U256,
+    ) -> Result<IDatasetRegistryEvents::Dataset, ChainError> {
+        self.registry
+            .dataset(dataset)
+            .call()
+            .await
+            .map_err(|e| self.classify("dataset", e))
+    }
+
+    /// The address dataset `dataset` is offered to (zero: no pending offer); a read.
+    pub async fn pending_custodian(&self, dataset: U256) -> Result<Address, ChainError> {
+        self.registry
+            .pendingCustodian(dataset)
+            .call()
+            .await
+            .map_err(|e| self.classify("pendingCustodian", e))
     }
 
     /// Sets the smallest cell this account, as a custodian, releases.
