@@ -6,7 +6,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 CARGO ?= cargo
 BIN := target/release/zkcohort
 
-.PHONY: all setup contracts build test test-rust test-contracts lint slither abi gas gas-report fixtures demo bench clean
+.PHONY: all setup contracts build test test-rust test-contracts lint slither abi gas gas-report fixtures demo bench clean report-screenshot
 
 all: build
 
@@ -106,9 +106,30 @@ gas: contracts
 gas-report: contracts
 	$(FORGE) test --gas-report --gas-snapshot-emit false
 
-# Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor.
+# Starts its own anvil, deploys with the forge script, runs three hospitals and a sponsor, and
+# ends with the audit of its chain (demo-data/audit-report.{html,md,json}, path printed).
 demo: build
 	$(BIN) demo
+
+# Renders an audit report (HTML) in Debian's headless chromium and writes the screenshot under
+# docs/ (docs/audit.md shows it). REPORT defaults to the demo's report, which `make demo` writes;
+# the committed screenshot is of the tampered test history (REPORT=target/audit/report-tampered.html,
+# left by `cargo test --release -p zkcohort --test audit`). Needs `chromium` (apt-get install
+# chromium); not part of `make test`. chromium exits 0 even when it writes nothing, so the file
+# is checked, and it is written next to its destination then renamed (no half-written PNG).
+REPORT ?= demo-data/audit-report.html
+SCREENSHOT ?= docs/audit-report.png
+SCREENSHOT_SIZE ?= 1200,1640
+CHROMIUM ?= chromium
+report-screenshot:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { echo "make report-screenshot: '$(CHROMIUM)' not found: install Debian's chromium (apt-get install chromium) or pass CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	@test -f "$(REPORT)" || { echo "make report-screenshot: no report at $(REPORT): run 'make demo' first, or pass REPORT=path/to/report.html" >&2; exit 1; }
+	@tmp="$(abspath $(dir $(SCREENSHOT)))/.report-screenshot-$$$$.png"; rm -f "$$tmp"; \
+	  $(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars \
+	    --window-size=$(SCREENSHOT_SIZE) --screenshot="$$tmp" \
+	    "file://$(abspath $(REPORT))" >/dev/null 2>&1; \
+	  if [ -s "$$tmp" ]; then mv "$$tmp" "$(SCREENSHOT)" && echo "$(REPORT) rendered by $(CHROMIUM) → $(SCREENSHOT)"; \
+	  else rm -f "$$tmp"; echo "make report-screenshot: $(CHROMIUM) wrote no screenshot of $(REPORT) (run it without >/dev/null to see why)" >&2; exit 1; fi
 
 # Criterion benchmarks of proving (see docs/benchmarks.md). ZKCOHORT_BENCH_SIZES=1000,4000,16000
 # (aggregate records), ZKCOHORT_BENCH_BATCHES=1,4,32 (eligibility batch sizes).

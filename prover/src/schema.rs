@@ -6,7 +6,7 @@
 //! natural values (ages 40–65, HbA1c 6.5–9.0, ICD-10 codes under `E11`) is an inclusive range
 //! of encoded integers.
 //!
-//! Two optional column attributes (docs/data.md has the reference):
+//! Optional column attributes (docs/data.md has the reference):
 //!
 //! - **`min`** (integer and decimal columns): the column's smallest natural value, possibly
 //!   negative. A value `v` is stored as `v − min` (both scaled by `10^scale`), so
@@ -23,6 +23,12 @@
 //!   Today's circuits sum the statistic of every matching record, so a query whose statistic is
 //!   nullable must also have a criterion on it (which excludes the missing values); see
 //!   [`crate::query::QuerySpec::compile`].
+//! - **`unit`**: the unit of the column's natural values (`"%"`, `"mmHg"`, `"kg/m²"`,
+//!   `"years"`), printed after statistics ("mean hba1c 7.90 % (sd 1.10)"). It changes no
+//!   encoding, but it is part of the canonical JSON and so of the schema hash: a schema without
+//!   units serialises (and hashes) exactly as before units existed. The built-in
+//!   [`Schema::clinical_default`] declares none (its hash keys the committed verifiers and
+//!   fixtures); [`Schema::unit`] supplies its units from [`CLINICAL_DEFAULT_UNITS`] instead.
 
 use std::{fs, path::Path};
 
@@ -34,6 +40,9 @@ use crate::{error::SchemaError, icd10, query::QueryResult};
 /// The widest column the circuit accepts. Comparisons use halo2-base's `is_less_than`, which
 /// needs `bits + lookup_bits` to stay under the field capacity; 64 keeps every use far away.
 pub const MAX_COLUMN_BITS: u32 = 64;
+
+/// The longest `unit` a column may declare, in characters.
+pub const MAX_UNIT_CHARS: usize = 16;
 
 /// How a column's values are typed and encoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +91,10 @@ pub struct Column {
     /// Whether a value may be missing (an empty cell), stored as [`Column::missing_code`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nullable: bool,
+    /// Unit of the natural values (`"%"`, `"mmHg"`), for display only. Absent: no unit, and
+    /// the canonical JSON (so the schema hash) is what it was before units existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 impl Column {
@@ -92,6 +105,7 @@ impl Column {
             kind,
             min: None,
             nullable: false,
+            unit: None,
         }
     }
 
@@ -370,6 +384,29 @@ impl Schema {
                     col.name
                 ));
             }
+            if let Some(unit) = &col.unit {
+                if !matches!(
+                    col.kind,
+                    ColumnKind::Uint { .. } | ColumnKind::Decimal { .. }
+                ) {
+                    return invalid(format!(
+                        "column `{}`: `unit` applies to uint and decimal columns only",
+                        col.name
+                    ));
+                }
+                if unit.trim().is_empty()
+                    || unit.trim() != unit
+                    || unit.chars().count() > MAX_UNIT_CHARS
+                    || unit.chars().any(char::is_control)
+                {
+                    return invalid(format!(
+                        "column `{}`: unit `{}` must be 1..={MAX_UNIT_CHARS} printable characters \
+                         without surrounding spaces",
+                        col.name,
+                        unit.escape_debug()
+                    ));
+                }
+            }
             if let Err(why) = col.offset() {
                 return invalid(format!("column `{}`: {why}", col.name));
             }
@@ -421,6 +458,23 @@ impl Schema {
         self.column(name).map(Column::scale)
     }
 
+    /// The unit a column's statistics are printed with: the column's own `unit`, or, for the
+    /// built-in [`Schema::clinical_default`] (which declares none, to keep its hash), the
+    /// documented [`CLINICAL_DEFAULT_UNITS`]. `None` for no such column or no unit.
+    pub fn unit(&self, column: &str) -> Option<&str> {
+        let col = self.column(column)?;
+        if let Some(unit) = &col.unit {
+            return Some(unit);
+        }
+        if self.name == CLINICAL_DEFAULT_NAME && *self == Schema::clinical_default() {
+            return CLINICAL_DEFAULT_UNITS
+                .iter()
+                .find(|(name, _)| *name == column)
+                .map(|(_, unit)| *unit);
+        }
+        None
+    }
+
     /// Index of the consent column.
     pub fn consent_index(&self) -> usize {
         self.columns
@@ -455,7 +509,7 @@ impl Schema {
         let col = Column::new;
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         Schema {
-            name: "zkcohort-clinical-v1".into(),
+            name: CLINICAL_DEFAULT_NAME.into(),
             columns: vec![
                 col("age", ColumnKind::Uint { bits: 7 }),
                 col(
@@ -479,6 +533,18 @@ impl Schema {
         }
     }
 }
+
+const CLINICAL_DEFAULT_NAME: &str = "zkcohort-clinical-v1";
+
+/// Units of [`Schema::clinical_default`]'s columns, which the schema itself does not declare:
+/// adding them would change its hash, and so the circuit ids of the committed verifiers and
+/// fixtures. [`Schema::unit`] falls back on them for that exact schema only.
+pub const CLINICAL_DEFAULT_UNITS: &[(&str, &str)] = &[
+    ("age", "years"),
+    ("hba1c", "%"),
+    ("sbp", "mmHg"),
+    ("bmi", "kg/m²"),
+];
 
 /// Smallest width that holds `n` distinct values `0..n`.
 pub fn bits_for(n: u64) -> u32 {
@@ -769,5 +835,71 @@ mod tests {
             with(r#"{"name":"k","kind":"decimal","scale":1,"bits":4,"min":-1.25}"#)
                 .contains("at most 1 decimals")
         );
+    }
+
+    /// A unit is optional, round-trips, and is serialised only when present: the canonical
+    /// JSON (and the hash) of a schema without units is the one pinned above.
+    #[test]
+    fn units_round_trip_and_change_the_hash_only_when_present() {
+        let col = column(r#"{"name":"hba1c","kind":"decimal","scale":1,"bits":8,"unit":"%"}"#);
+        assert_eq!(col.unit.as_deref(), Some("%"));
+        assert_eq!(
+            serde_json::to_string(&col).unwrap(),
+            r#"{"name":"hba1c","kind":"decimal","scale":1,"bits":8,"unit":"%"}"#
+        );
+        let back: Column = serde_json::from_str(&serde_json::to_string(&col).unwrap()).unwrap();
+        assert_eq!(back, col);
+
+        let plain = Schema::clinical_default();
+        let mut with_units = plain.clone();
+        with_units.columns[3].unit = Some("%".into());
+        assert_ne!(with_units.hash(), plain.hash());
+        with_units.columns[3].unit = None;
+        assert_eq!(with_units.hash(), plain.hash());
+        assert_eq!(
+            format!("0x{}", hex::encode(plain.hash())),
+            "0xb3d88f65005267cc2978fc8320bb23a0dfed9418bf0bee32c45eb7e86c70b34d",
+            "the committed verifiers and fixtures are keyed by this hash"
+        );
+
+        // The default schema declares no unit; its documented units are a fallback.
+        assert!(plain.columns.iter().all(|c| c.unit.is_none()));
+        assert_eq!(plain.unit("hba1c"), Some("%"));
+        assert_eq!(plain.unit("sbp"), Some("mmHg"));
+        assert_eq!(plain.unit("sex"), None);
+        assert_eq!(plain.unit("nope"), None);
+        // ...for that exact schema only: a look-alike gets no borrowed units.
+        let mut renamed = plain.clone();
+        renamed.columns[7].name = "clinic".into();
+        assert_eq!(renamed.unit("hba1c"), None);
+        // A declared unit wins.
+        let mut own = plain.clone();
+        own.columns[4].unit = Some("kPa".into());
+        assert_eq!(own.unit("sbp"), Some("kPa"));
+
+        // The FHIR example declares its units.
+        let fhir = Schema::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fhir/schema-fhir-v1.json"),
+        )
+        .unwrap();
+        assert_eq!(fhir.unit("hba1c"), Some("%"));
+        assert_eq!(fhir.unit("weight"), Some("kg"));
+    }
+
+    #[test]
+    fn rejects_bad_units() {
+        let with = |json: &str| {
+            let mut s = Schema::clinical_default();
+            s.columns.push(serde_json::from_str(json).unwrap());
+            s.validate().map(|_| ()).unwrap_err().to_string()
+        };
+        assert!(
+            with(r#"{"name":"k","kind":"categorical","codes":["a","b"],"unit":"kg"}"#)
+                .contains("`unit` applies to uint and decimal")
+        );
+        for bad in ["", " kg", "a very long unit name", "k\\ng"] {
+            let json = format!(r#"{{"name":"k","kind":"uint","bits":2,"unit":"{bad}"}}"#);
+            assert!(with(&json).contains("printable characters"), "{bad}");
+        }
     }
 }

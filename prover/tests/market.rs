@@ -99,6 +99,28 @@ async fn market_flow_on_anvil_with_real_proofs() {
         U256::from(10u64.pow(16) / 5),
         "20% of one bounty to the patient"
     );
+
+    // Before its chain stopped, the demo audited it (what `zkcohort audit` runs): every claim
+    // and enrolment transaction re-verified, the money reconciled, the report written.
+    let a = &report.audit;
+    let enrolment_txs = t.enrolments.len();
+    assert_eq!(a.summary.proofs, report.hospitals.len() + enrolment_txs);
+    assert_eq!(a.summary.verified, a.summary.proofs);
+    assert!(a.summary.money_reconciles);
+    assert_eq!(a.summary.critical + a.summary.warnings, 0);
+    assert_eq!(a.html, work.path().join("audit-report.html"));
+    let html = std::fs::read_to_string(&a.html).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    let md = std::fs::read_to_string(&a.markdown).unwrap();
+    // The statistic with its unit (the built-in schema's documented fallback: kg/m² for bmi).
+    assert!(
+        md.contains("mean bmi ") && md.contains(" kg/m² (sd "),
+        "{md}"
+    );
+    assert!(md.contains("re-verified here: yes"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&a.json).unwrap()).unwrap();
+    assert_eq!(json["queries"][0]["unit"], "kg/m²");
 }
 
 /// The client's failure modes come out as named, readable errors.

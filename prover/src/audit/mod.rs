@@ -97,7 +97,7 @@ pub struct Filter {
     /// One trial.
     #[serde(serialize_with = "opt_word")]
     pub trial: Option<U256>,
-    /// Queries targeting, and trials enrolling from, one custodian's datasets.
+    /// Queries targeting, and trials enrolling from, the datasets one custodian holds or held.
     pub custodian: Option<Address>,
 }
 
@@ -112,9 +112,11 @@ impl Filter {
 
     fn dataset_ok(&self, h: &History, id: u64) -> bool {
         self.dataset.is_none_or(|d| d == id)
-            && self
-                .custodian
-                .is_none_or(|c| h.datasets.get(&id).is_some_and(|d| d.custodian == c))
+            && self.custodian.is_none_or(|c| {
+                h.datasets
+                    .get(&id)
+                    .is_some_and(|d| d.custodians().contains(&c))
+            })
     }
 
     /// Whether the query is shown.
@@ -349,6 +351,8 @@ pub struct QueryView {
     pub criteria: Option<String>,
     /// The statistic's column.
     pub statistic: Option<String>,
+    /// Its unit (the schema's, see [`Schema::unit`]), when known.
+    pub unit: Option<String>,
     /// Its decimal places.
     pub scale: u32,
     /// The minimum cohort (the last constant).
@@ -699,6 +703,10 @@ fn query_view(
             .zip(constants.as_ref())
             .map(|(s, k)| words::query_words(s, k)),
         statistic: column.map(|c| c.name.clone()),
+        unit: schema
+            .zip(column)
+            .and_then(|(s, c)| s.unit(&c.name))
+            .map(str::to_owned),
         scale,
         min_cohort: q.constants.last().and_then(|x| u64::try_from(*x).ok()),
         spec,

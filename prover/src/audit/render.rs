@@ -14,7 +14,7 @@ use super::{
     model::{word_hex, At, Contract, OwnershipChange, VerifierChange},
     reverify::{Outcome, ProofCheck},
     spec::SpecCheck,
-    words::{amount, number, short, short_hash, short_word, utc},
+    words::{amount, number, short, short_hash, short_word, utc, with_unit},
     Audit, QueryView, TrialView,
 };
 
@@ -353,7 +353,7 @@ fn query_section(a: &Audit, v: &QueryView) -> Vec<Block> {
                     Some(s) => format!(
                         "{} patients: mean {stat} {} (sd {})",
                         s.n,
-                        number(s.mean, v.scale),
+                        with_unit(&number(s.mean, v.scale), v.unit.as_deref()),
                         number(s.sd, v.scale)
                     )
                     .into(),
@@ -409,7 +409,7 @@ fn query_section(a: &Audit, v: &QueryView) -> Vec<Block> {
                 if v.pooled_sites == 1 { "" } else { "s" },
                 left_out(suppressed, v.pooled_left_out),
                 p.n,
-                number(p.mean, v.scale),
+                with_unit(&number(p.mean, v.scale), v.unit.as_deref()),
                 number(p.sd, v.scale)
             ),
         ));
@@ -635,6 +635,24 @@ fn trial_section(a: &Audit, v: &TrialView) -> Vec<Block> {
     out
 }
 
+/// A dataset's custodian now, then its earlier custodians and a pending offer, if any.
+fn custodian_words(a: &Audit, d: &super::model::Dataset) -> String {
+    let mut text = party(a, d.custodian);
+    let mut held_until = Vec::new();
+    let mut holder = d.registered_by;
+    for t in d.transfers.iter().filter(|t| t.accepted) {
+        held_until.push(format!("{} until {}", party(a, holder), when(&t.at)));
+        holder = t.to;
+    }
+    if !held_until.is_empty() {
+        text += &format!("; before: {}", held_until.join(", "));
+    }
+    if let Some(to) = d.pending_custodian() {
+        text += &format!("; offered to {} (not accepted)", party(a, to));
+    }
+    text
+}
+
 fn datasets(a: &Audit) -> Vec<Block> {
     let h = &a.history;
     let rows: Vec<Vec<Cell>> = h
@@ -653,7 +671,7 @@ fn datasets(a: &Audit) -> Vec<Block> {
                 .unwrap_or_else(|| short_hash(d.circuit));
             vec![
                 format!("#{}", d.id).into(),
-                party(a, d.custodian).into(),
+                custodian_words(a, d).into(),
                 d.record_count.to_string().into(),
                 schema.into(),
                 circuit.into(),
@@ -949,15 +967,37 @@ fn timeline(a: &Audit) -> Vec<Block> {
             d.registered,
             format!(
                 "{} registered dataset #{} ({} records)",
-                party(a, d.custodian),
+                party(a, d.registered_by),
                 d.id,
                 d.record_count
             ),
         ));
+        for t in &d.transfers {
+            let text = match (t.accepted, t.to.is_zero()) {
+                (true, _) => format!(
+                    "{} became the custodian of dataset #{} (from {})",
+                    party(a, t.to),
+                    d.id,
+                    party(a, t.from)
+                ),
+                (false, true) => format!(
+                    "{} withdrew its offer of dataset #{}",
+                    party(a, t.from),
+                    d.id
+                ),
+                (false, false) => format!(
+                    "{} offered dataset #{} to {}",
+                    party(a, t.from),
+                    d.id,
+                    party(a, t.to)
+                ),
+            };
+            lines.push((t.at, text));
+        }
         if let Some(r) = d.retired {
             lines.push((
                 r,
-                format!("{} retired dataset #{}", party(a, d.custodian), d.id),
+                format!("{} retired dataset #{}", party(a, d.custodian_at(r)), d.id),
             ));
         }
     }

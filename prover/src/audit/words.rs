@@ -181,6 +181,23 @@ pub fn number(x: f64, scale: u32) -> String {
     format!("{x:.prec$}", prec = scale as usize + 1)
 }
 
+/// A number followed by its unit, if any: `7.90 %`, `132.0 mmHg`.
+pub fn with_unit(number: &str, unit: Option<&str>) -> String {
+    match unit {
+        Some(u) => format!("{number} {u}"),
+        None => number.to_owned(),
+    }
+}
+
+/// Mean and sd of a statistic in words, the mean with the column's unit:
+/// `mean hba1c 7.90 % (sd 1.10)`; `decimals` places for both.
+pub fn mean_sd(statistic: &str, unit: Option<&str>, mean: f64, sd: f64, decimals: usize) -> String {
+    format!(
+        "mean {statistic} {} (sd {sd:.decimals$})",
+        with_unit(&format!("{mean:.decimals$}"), unit)
+    )
+}
+
 /// An amount: ether for ETH, base units for a token.
 pub fn amount(x: U256, token: Address) -> String {
     if token.is_zero() {
@@ -282,6 +299,15 @@ mod tests {
         assert!((s.sd - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
         assert!(stats(U256::ZERO, U256::ZERO, U256::ZERO, 1).is_none());
         assert_eq!(number(2.0, 1), "2.00");
+        assert_eq!(
+            mean_sd("hba1c", Some("%"), 7.897, 1.104, 2),
+            "mean hba1c 7.90 % (sd 1.10)"
+        );
+        assert_eq!(
+            mean_sd("bmi", None, 27.0, 3.26, 1),
+            "mean bmi 27.0 (sd 3.3)"
+        );
+        assert_eq!(with_unit("132", Some("mmHg")), "132 mmHg");
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_709_251_199), "2024-02-29 23:59:59 UTC");
         assert_eq!(

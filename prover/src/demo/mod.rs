@@ -3,11 +3,15 @@
 //! proof on-chain, the market pays, and the pooled result is compared with the plain answer.
 //! Then a recruitment trial ([`trial`]): patients prove eligibility and enrol, one ineligible
 //! patient gets no proof, a double enrolment is stopped by the nullifier.
+//! Last, before the chain stops, a regulator audits its whole history ([`crate::audit`], what
+//! `zkcohort audit` runs): every event read, every proof re-verified off-chain, the money
+//! reconciled; the report (HTML, Markdown, JSON) is written into the work directory.
 //! `zkcohort demo` runs it; `tests/market.rs` runs it small.
 
 pub mod trial;
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -22,7 +26,10 @@ use num_bigint::BigUint;
 use serde::Serialize;
 
 use crate::{
-    chain::{ChainError, Client, Deployment, LocalNode, ANVIL_DEV_KEYS},
+    audit::{self, render},
+    chain::{
+        ChainError, Client, Deployment, FetchPolicy, HistoryReader, LocalNode, ANVIL_DEV_KEYS,
+    },
     commitment::RecordLayout,
     dataset::{Dataset, DatasetDir},
     evm::{self, Manifest},
@@ -118,6 +125,28 @@ pub struct HospitalReport {
     pub paid: U256,
 }
 
+/// File name (without extension) of the audit report in the work directory.
+pub const AUDIT_REPORT: &str = "audit-report";
+
+/// The regulator's audit of the demo's chain, run before the chain stops.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditReport {
+    /// The self-contained HTML report.
+    pub html: PathBuf,
+    /// The same report in Markdown.
+    pub markdown: PathBuf,
+    /// The whole audit as JSON.
+    pub json: PathBuf,
+    /// Chain id audited.
+    pub chain_id: u64,
+    /// First block read.
+    pub from_block: u64,
+    /// Last block read.
+    pub to_block: u64,
+    /// Events, proofs re-verified, money, findings.
+    pub summary: audit::Summary,
+}
+
 /// The outcome of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -146,6 +175,8 @@ pub struct Report {
     pub post_gas: u64,
     /// The trial act.
     pub trial: trial::TrialReport,
+    /// The audit of the whole chain history, and where its report was written.
+    pub audit: AuditReport,
     /// Wall time of the whole run.
     pub seconds: f64,
 }
@@ -498,6 +529,19 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     )
     .await?;
 
+    say(
+        quiet,
+        "\n== A regulator (no key) audits the chain's whole history: logs, calldata, balances",
+    );
+    let mut names: BTreeMap<Address, String> = hospitals
+        .iter()
+        .map(|(h, client, ..)| (client.account, h.name.clone()))
+        .collect();
+    names.insert(sponsor.account, "Sponsor".into());
+    names.insert(network.account, "Research network (deployer)".into());
+    names.insert(patient.account, "Patient".into());
+    let audit = audit_chain(s, &url, &deployment, names).await?;
+
     let seconds = started.elapsed().as_secs_f64();
     say(quiet, format!("\n== Done in {seconds:.0}s; anvil stopped."));
     drop(anvil);
@@ -514,6 +558,76 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         reverified_from_tx,
         post_gas: posted.gas_used,
         trial,
+        audit,
         seconds,
+    })
+}
+
+/// Runs the audit `zkcohort audit` runs against the demo's chain (from block 0, the built-in
+/// schema, the verifier manifest the demo wrote), checks it is clean (every proof re-verified,
+/// money reconciled, no critical finding or warning), and writes its report into the work
+/// directory as [`AUDIT_REPORT`]`.{html,md,json}`.
+async fn audit_chain(
+    s: &Scenario,
+    url: &str,
+    deployment: &Deployment,
+    names: BTreeMap<Address, String>,
+) -> Result<AuditReport> {
+    let opts = audit::Options {
+        schemas: vec![Schema::clinical_default()],
+        manifest: audit::verifiers::load_manifest(
+            &s.root.join("contracts/verifiers").join(evm::MANIFEST),
+        )?,
+        names,
+        ..Default::default()
+    };
+    let reader = HistoryReader::connect(url, deployment.clone(), FetchPolicy::default()).await?;
+    let report = audit::run(&reader, &s.store, &opts).await?;
+    let path = |ext: &str| s.work.join(format!("{AUDIT_REPORT}.{ext}"));
+    let (html, markdown, json) = (path("html"), path("md"), path("json"));
+    for (file, format) in [
+        (&html, render::Format::Html),
+        (&markdown, render::Format::Markdown),
+        (&json, render::Format::Json),
+    ] {
+        crate::dataset::write_atomic(file, render::render(&report, format).as_bytes())?;
+    }
+    let sum = &report.summary;
+    let findings = || {
+        report
+            .findings(audit::Severity::Warning)
+            .map(|a| format!("{:?}: {}", a.kind, a.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    ensure!(
+        sum.proofs > 0 && sum.verified == sum.proofs,
+        "the audit of the demo's chain re-verified {} of {} proofs ({} failed, {} not checked); \
+         report: {}",
+        sum.verified,
+        sum.proofs,
+        sum.failed,
+        sum.unchecked,
+        html.display()
+    );
+    ensure!(
+        sum.money_reconciles && sum.critical + sum.warnings == 0,
+        "the audit of the demo's chain is not clean (money {}): {}; report: {}",
+        if sum.money_reconciles {
+            "reconciles"
+        } else {
+            "does NOT reconcile"
+        },
+        findings(),
+        html.display()
+    );
+    Ok(AuditReport {
+        html,
+        markdown,
+        json,
+        chain_id: report.deployment.chain_id,
+        from_block: report.from_block,
+        to_block: report.to_block,
+        summary: sum.clone(),
     })
 }

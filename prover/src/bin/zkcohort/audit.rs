@@ -17,6 +17,30 @@ use zkcohort::{
 
 use crate::{emit, store, Global};
 
+/// The audit in one line: blocks, events, proofs re-verified, money, findings.
+pub(crate) fn summary_line(chain_id: u64, from: u64, to: u64, s: &audit::Summary) -> String {
+    format!(
+        "audited chain {chain_id} blocks {from}..={to}: {} events, {} proofs re-verified ({} failed, {} not checked), money {}, {} critical, {}, {}",
+        s.events.values().sum::<u64>(),
+        s.verified,
+        s.failed,
+        s.unchecked,
+        if s.money_reconciles {
+            "reconciles"
+        } else {
+            "does NOT reconcile"
+        },
+        s.critical,
+        plural(s.warnings, "warning"),
+        plural(s.notices, "notice"),
+    )
+}
+
+/// `"1 notice"`, `"2 notices"`.
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum ReportFormat {
@@ -180,17 +204,13 @@ impl AuditArgs {
                     json!({"report": path, "to_block": report.to_block, "summary": s}),
                     || {
                         println!(
-                            "audited chain {} blocks {}..={}: {} proofs re-verified ({} failed, {} not checked), money {}, {} critical, {} warnings, {} notices → {}",
-                            report.deployment.chain_id,
-                            report.from_block,
-                            report.to_block,
-                            s.verified,
-                            s.failed,
-                            s.unchecked,
-                            if s.money_reconciles { "reconciles" } else { "does NOT reconcile" },
-                            s.critical,
-                            s.warnings,
-                            s.notices,
+                            "{} → {}",
+                            summary_line(
+                                report.deployment.chain_id,
+                                report.from_block,
+                                report.to_block,
+                                s
+                            ),
                             path.display()
                         )
                     },

@@ -2,7 +2,9 @@
 
 mod accreditor;
 mod audit;
+mod custodian_transfer;
 mod dataset;
+mod ledger;
 mod status;
 mod trials;
 mod verify;
@@ -19,7 +21,7 @@ use serde_json::json;
 use zkcohort::{
     chain,
     dataset::{write_atomic, DatasetDir, Overwrite},
-    demo, evm,
+    demo, disclosure, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
     query::{self, QuerySpec},
@@ -94,7 +96,9 @@ enum Command {
         #[arg(long, requires = "verifier_dir")]
         force: bool,
     },
-    /// Prove a query over a committed dataset and write a proof artifact.
+    /// Prove a query over a committed dataset and write a proof artifact. The custodian's
+    /// disclosure policy is checked first against the dataset's ledger (refused: nothing is
+    /// proven); the answer is recorded in the ledger (docs/data.md, "Disclosure control").
     Prove {
         /// Committed dataset directory.
         #[arg(long)]
@@ -105,6 +109,9 @@ enum Command {
         /// Output artifact.
         #[arg(long)]
         out: PathBuf,
+        /// Disclosure policy (JSON; default: the dataset's policy.json, else the defaults).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Verify a proof artifact (aggregate or eligibility) offline, on any machine: the
     /// verifying key is derived from the circuit the artifact records and must be the deployed
@@ -179,20 +186,26 @@ enum CustodianCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Submit a proof artifact as the answer to a query.
+    /// Submit a proof artifact as the answer to a query. The disclosure policy is checked
+    /// first against the dataset's ledger (refused: nothing is sent, the sponsor's escrow is
+    /// refundable after the deadline); the mined answer is recorded in the ledger.
     Claim {
         /// Query id.
         #[arg(long)]
         query_id: u64,
         /// Dataset id (default: from the dataset directory's registration.json).
-        #[arg(long, required_unless_present = "dataset")]
-        dataset_id: Option<u64>,
-        /// Committed, registered dataset directory.
         #[arg(long)]
-        dataset: Option<PathBuf>,
+        dataset_id: Option<u64>,
+        /// Committed, registered dataset directory the artifact was proven from (its
+        /// disclosure ledger is checked and updated).
+        #[arg(long)]
+        dataset: PathBuf,
         /// Proof artifact from `prove`.
         #[arg(long)]
         artifact: PathBuf,
+        /// Disclosure policy (JSON; default: the dataset's policy.json, else the defaults).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         chain: ChainArgs,
     },
@@ -205,6 +218,11 @@ enum CustodianCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
+    /// Offer a dataset to a new custodian address (a key rotation or a hand-over); this account
+    /// stays the custodian until the new one accepts. --cancel withdraws an offer.
+    Transfer(custodian_transfer::TransferArgs),
+    /// Accept a dataset offered to this account: it becomes the custodian, paid from here on.
+    Accept(custodian_transfer::AcceptArgs),
     /// Withdraw credited payments (query market; with --trials, the trial market).
     Withdraw {
         /// ERC-20 token (default: ETH).
@@ -459,15 +477,22 @@ fn run(cli: Cli) -> Result<()> {
             dataset,
             query,
             out,
+            policy,
         } => {
             let data = DatasetDir::new(&dataset).load_committed()?;
             let spec = QuerySpec::load(&query)?;
             spec.compile(&data.dataset.schema)?;
+            let (mut ledger, candidate) =
+                ledger::admit(&dataset, policy.as_deref(), &data.dataset, &spec, None)
+                    .with_context(|| format!("{} not proven", query.display()))?;
             let store = store(g)?;
             let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
             let started = std::time::Instant::now();
             let artifact = proof::prove(&keys, &params, &data, &spec)?;
             let secs = started.elapsed().as_secs_f64();
+            // Recorded before the artifact is written: a released answer is never missing.
+            ledger.record(&candidate, &data.info.commitment, &artifact.public.result)?;
+            drop(ledger);
             write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
             tracing::info!(circuit = %artifact.circuit_id, seconds = secs, out = %out.display(), "proof written");
             let r = &artifact.public.result;
@@ -507,6 +532,18 @@ fn run(cli: Cli) -> Result<()> {
             let report = runtime()?.block_on(demo::run(&scenario, g.json))?;
             if g.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let a = &report.audit;
+                println!("\n== Audit report: {}", a.html.display());
+                println!(
+                    "   {}",
+                    audit::summary_line(a.chain_id, a.from_block, a.to_block, &a.summary)
+                );
+                println!(
+                    "   also {} and {}; open the HTML page in a browser (`make report-screenshot` renders it)",
+                    a.markdown.display(),
+                    a.json.display()
+                );
             }
             Ok(())
         }
@@ -593,12 +630,13 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             dataset_id,
             dataset,
             artifact,
+            policy,
             chain,
         } => {
-            let dataset_id = match (dataset_id, &dataset) {
-                (Some(id), _) => id,
-                (None, Some(dir)) => {
-                    let path = dir.join("registration.json");
+            let dataset_id = match dataset_id {
+                Some(id) => id,
+                None => {
+                    let path = dataset.join("registration.json");
                     let reg: serde_json::Value =
                         serde_json::from_slice(&std::fs::read(&path).with_context(|| {
                             format!("{} (run `custodian register`)", path.display())
@@ -607,10 +645,37 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                         .as_u64()
                         .context("registration.json has no dataset_id")?
                 }
-                (None, None) => bail!("give --dataset-id or --dataset"),
             };
-            let a = proof::read_artifact(&artifact)?;
+            let a: proof::ProofArtifact = proof::read_artifact(&artifact)?;
+            let data = DatasetDir::new(&dataset).load_committed()?;
+            if a.public.commitment != data.info.commitment {
+                return Err(disclosure::DisclosureError::WrongDataset {
+                    artifact: a.public.commitment.clone(),
+                    dataset: data.info.commitment.clone(),
+                }
+                .into());
+            }
             let c = client(&chain).await?;
+            let sponsor = c.query(U256::from(query_id)).await?.sponsor;
+            let on_chain = disclosure::OnChainAnswer {
+                chain_id: c.deployment.chain_id,
+                market: c.deployment.market.to_string(),
+                query_id,
+                tx: None,
+            };
+            let (mut ledger, mut candidate) = ledger::admit(
+                &dataset,
+                policy.as_deref(),
+                &data.dataset,
+                &a.query,
+                Some((on_chain, sponsor.to_string())),
+            )
+            .with_context(|| {
+                format!(
+                    "query #{query_id} not claimed (nothing sent; the sponsor's escrow for this \
+                     dataset is refundable after the deadline, `sponsor refund`)"
+                )
+            })?;
             let mined = c
                 .claim(U256::from(query_id), U256::from(dataset_id), &a)
                 .await
@@ -618,6 +683,18 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                     format!(
                         "claim failed; the artifact {} is kept, retry when fixed",
                         artifact.display()
+                    )
+                })?;
+            if let Some(q) = &mut candidate.on_chain {
+                q.tx = Some(mined.tx.to_string());
+            }
+            ledger
+                .record(&candidate, &data.info.commitment, &a.public.result)
+                .with_context(|| {
+                    format!(
+                        "query #{query_id} WAS claimed (tx {}) but the ledger was not updated: \
+                         add the answer before answering anything else from this dataset",
+                        mined.tx
                     )
                 })?;
             emit(
@@ -638,6 +715,8 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             chain,
             ..
         } => trials::withdraw(g, &chain).await?,
+        CustodianCmd::Transfer(args) => args.execute(g).await?,
+        CustodianCmd::Accept(args) => args.execute(g).await?,
         CustodianCmd::CellFloor { floor, chain } => {
             let c = client(&chain).await?;
             let mined = c.set_cell_floor(floor).await?;

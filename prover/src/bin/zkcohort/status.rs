@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use serde_json::{json, Value};
 use zkcohort::{
+    audit::words,
     chain::{self, PublishedSpec},
     query::{QueryResult, QuerySpec},
     schema::Schema,
@@ -170,15 +171,19 @@ impl StatusArgs {
             suppressed: false,
         };
         let statistic = view.spec.as_ref().map(|s| s.statistic.clone());
-        let scale = match (&schema, &statistic) {
-            (Some(schema), Some(name)) => schema.decimal_scale(name),
-            _ => None,
-        };
-        let mv = scale.and_then(|s| result.mean_variance(s));
-        let decimals = scale.map(|s| s.max(1) as usize);
+        let column = schema
+            .as_ref()
+            .zip(statistic.as_deref())
+            .and_then(|(s, name)| {
+                let column = s.column(name)?;
+                Some((column, s.unit(name)))
+            });
+        let mv = column.and_then(|(c, _)| c.natural_mean_variance(&result));
+        let unit = column.and_then(|(_, u)| u);
+        let decimals = column.map(|(c, _)| c.scale().max(1) as usize);
         emit(
             g,
-            json!({"query_id": self.query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "refunded": q.refunded, "accreditor": q.accreditor, "schema_hash": q.schemaHash, "schema_note": schema_note, "spec": view.json, "pooled": result, "statistic": statistic, "mean_variance": mv, "mean": mv.map(|m| m.0), "sd": mv.map(|m| m.1.sqrt())}),
+            json!({"query_id": self.query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "refunded": q.refunded, "accreditor": q.accreditor, "schema_hash": q.schemaHash, "schema_note": schema_note, "spec": view.json, "pooled": result, "statistic": statistic, "unit": unit, "mean_variance": mv, "mean": mv.map(|m| m.0), "sd": mv.map(|m| m.1.sqrt())}),
             || {
                 println!(
                     "query #{}: {}/{} answered ({} suppressed), deadline {}, refunded {}",
@@ -192,11 +197,9 @@ impl StatusArgs {
                     result.count, result.sum, result.sum_squares
                 );
                 match (mv, &statistic, decimals) {
-                    (Some((m, v)), Some(name), Some(d)) => println!(
-                        "{} patients: mean {name} {m:.d$} (sd {:.d$})",
-                        result.count,
-                        v.sqrt()
-                    ),
+                    (Some((m, v)), Some(name), Some(d)) => {
+                        println!("{}", pooled_line(result.count, name, unit, m, v, d))
+                    }
                     _ if result.count == 0 => println!("no released patients yet"),
                     _ => {
                         if let Some(why) = schema_note.as_str() {
@@ -208,6 +211,22 @@ impl StatusArgs {
         );
         Ok(())
     }
+}
+
+/// The pooled result in natural units, the mean with the statistic's unit:
+/// `33 patients: mean hba1c 7.90 % (sd 1.10)`.
+fn pooled_line(
+    count: u64,
+    statistic: &str,
+    unit: Option<&str>,
+    mean: f64,
+    variance: f64,
+    decimals: usize,
+) -> String {
+    format!(
+        "{count} patients: {}",
+        words::mean_sd(statistic, unit, mean, variance.sqrt(), decimals)
+    )
 }
 
 /// The published trial spec of `trial_id`, read back and checked against the posted criteria.
@@ -230,4 +249,39 @@ pub(crate) async fn trial_spec_view(
         status.criteria_hash,
         TrialSpec::describe,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sponsor status` prints the pooled mean with the statistic's unit, as read from the
+    /// schema (the built-in one falls back on its documented units).
+    #[test]
+    fn status_prints_the_pooled_mean_with_its_unit() {
+        let schema = Schema::clinical_default();
+        // 33 patients, sums in stored units (HbA1c at one decimal).
+        let result = QueryResult {
+            records: 0,
+            count: 33,
+            sum: 2606u32.into(),
+            sum_squares: 209_820u32.into(),
+            suppressed: false,
+        };
+        let column = schema.column("hba1c").unwrap();
+        let (m, v) = column.natural_mean_variance(&result).unwrap();
+        let d = column.scale().max(1) as usize;
+        assert_eq!(
+            pooled_line(result.count, "hba1c", schema.unit("hba1c"), m, v, d),
+            "33 patients: mean hba1c 7.9 % (sd 1.1)"
+        );
+        assert_eq!(
+            pooled_line(result.count, "sbp", Some("mmHg"), 132.25, 4.0, 1),
+            "33 patients: mean sbp 132.2 mmHg (sd 2.0)"
+        );
+        assert_eq!(
+            pooled_line(1, "x", None, 1.0, 0.0, 1),
+            "1 patients: mean x 1.0 (sd 0.0)"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use serde_json::{json, Value};
 use zkcohort::{
+    audit::words,
     chain,
     eligibility::EligibilityArtifact,
     evm::{Manifest, MANIFEST},
@@ -195,7 +196,11 @@ fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
     let statistic = &a.query.statistic;
     let scale = schema.decimal_scale(statistic).unwrap_or(0);
     let decimals = scale.max(1) as usize;
-    let mv = r.mean_variance(scale);
+    let unit = schema.unit(statistic);
+    let mv = match schema.column(statistic) {
+        Some(column) => column.natural_mean_variance(r),
+        None => r.mean_variance(scale),
+    };
     lines.push(format!("  query {}: {}", a.query_hash, a.query.describe()));
     lines.push(format!(
         "  dataset: commitment {}, {} records (schema `{}`)",
@@ -208,9 +213,9 @@ fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
         ),
         (false, None) => "  result: no patient matches (count 0)".into(),
         (false, Some((mean, var))) => format!(
-            "  result: {} patients; mean {statistic} {mean:.decimals$} (sd {:.decimals$})",
+            "  result: {} patients; {}",
             r.count,
-            var.sqrt()
+            words::mean_sd(statistic, unit, mean, var.sqrt(), decimals)
         ),
     });
     json["query_hash"] = json!(a.query_hash);
@@ -224,6 +229,7 @@ fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
         "count": r.count,
         "statistic": statistic,
         "decimals": scale,
+        "unit": unit,
         "mean": mv.map(|m| m.0),
         "sd": mv.map(|m| m.1.sqrt()),
         "sum": r.sum.to_string(),
@@ -271,4 +277,105 @@ fn eligibility(a: &EligibilityArtifact, v: &Verified) -> Report {
         .map(|p| chain::payout_address(p))
         .collect::<Vec<_>>());
     Report { json, lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_bigint::BigUint;
+    use zkcohort::{
+        keys::{CircuitShape, CircuitSpec, ParamsFingerprint},
+        proof::DecodedPublic,
+        query::{QueryResult, QuerySpec},
+    };
+
+    use super::*;
+
+    fn artifact(schema: Schema, values: &[u64]) -> ProofArtifact {
+        let query: QuerySpec = serde_json::from_str(
+            r#"{"criteria": {"age": [40, 65]}, "consent": "research", "statistic": "hba1c",
+                "min_cohort": 1}"#,
+        )
+        .unwrap();
+        let constants = query.compile(&schema).unwrap();
+        let result = QueryResult {
+            records: 10,
+            count: values.len() as u64,
+            sum: values.iter().sum::<u64>().into(),
+            sum_squares: BigUint::from(values.iter().map(|v| v * v).sum::<u64>()),
+            suppressed: false,
+        };
+        ProofArtifact {
+            version: 1,
+            circuit_id: "agg1-test".into(),
+            circuit: CircuitSpec {
+                schema,
+                shape: CircuitShape::Eligibility { batch: 1 },
+            },
+            vk_hash: "0x00".into(),
+            query_hash: "0x00".into(),
+            query,
+            public: DecodedPublic {
+                commitment: "0x00".into(),
+                query: constants,
+                result,
+            },
+            instances: vec![],
+            proof: String::new(),
+            calldata: String::new(),
+        }
+    }
+
+    fn verified() -> Verified {
+        Verified {
+            circuit_id: "agg1-test".into(),
+            vk_hash: "0x00".into(),
+            verifier: "AggregateVerifierTest".into(),
+            manifest: "test".into(),
+            params: ParamsFingerprint {
+                kind: ParamsKind::File,
+                sha256: "0x00".into(),
+                k: 14,
+            },
+        }
+    }
+
+    /// The result line and JSON carry the statistic's unit: the schema's own, or the built-in
+    /// schema's documented fallback; none when the schema declares none.
+    #[test]
+    fn verify_prints_the_statistic_with_its_unit() {
+        // HbA1c 7.0, 8.0, 9.0 (scale 1): mean 8.0, sd √(2/3).
+        let values = [70, 80, 90];
+        let result_line = |r: &Report| {
+            r.lines
+                .iter()
+                .find(|l| l.starts_with("  result:"))
+                .cloned()
+                .unwrap()
+        };
+
+        let default = aggregate(&artifact(Schema::clinical_default(), &values), &verified());
+        assert_eq!(
+            result_line(&default),
+            "  result: 3 patients; mean hba1c 8.0 % (sd 0.8)"
+        );
+        assert_eq!(default.json["result"]["unit"], "%");
+        assert_eq!(default.json["result"]["mean"], 8.0);
+
+        let mut mmol = Schema::clinical_default();
+        mmol.name = "with-units".into();
+        mmol.columns[3].unit = Some("mmol/mol".into());
+        let own = aggregate(&artifact(mmol.clone(), &values), &verified());
+        assert_eq!(
+            result_line(&own),
+            "  result: 3 patients; mean hba1c 8.0 mmol/mol (sd 0.8)"
+        );
+
+        mmol.columns[3].unit = None;
+        let none = aggregate(&artifact(mmol, &values), &verified());
+        assert_eq!(
+            result_line(&none),
+            "  result: 3 patients; mean hba1c 8.0 (sd 0.8)"
+        );
+        assert!(none.json["result"]["unit"].is_null());
+    }
 }
