@@ -19,6 +19,8 @@
 //! Trials: [`membership`] (the per-patient tree every dataset also commits to), [`credential`]
 //! (a patient's file), [`trial`] (criteria), [`circuit::eligibility`] and [`eligibility`]
 //! (proofs with nullifiers).
+//!
+//! Shared: [`error`], [`progress`] (progress of long work), [`utc`] (calendar dates).
 
 pub mod audit;
 pub mod chain;
@@ -41,5 +43,6 @@ pub mod proof;
 pub mod query;
 pub mod schema;
 pub mod trial;
+pub mod utc;
 
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
