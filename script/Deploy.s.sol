@@ -29,8 +29,8 @@ import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 /// manifest, or no `params` recorded) accept forged proofs: on any chain but the local one
 /// (31337) the script refuses them unless `ZKCOHORT_ALLOW_DEV_PARAMS=1` (a throwaway test chain).
 ///
-/// DEPLOYER_PRIVATE_KEY=$KEY forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --broadcast
-/// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --account NAME --broadcast
+/// DEPLOYER_PRIVATE_KEY=$KEY forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --broadcast --slow
+/// forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --account NAME --broadcast --slow
 contract Deploy is Script {
     /// @dev anvil's (and the demo's) chain id: the only chain dev-params verifiers may reach.
     uint256 internal constant LOCAL_CHAIN_ID = 31337;

@@ -191,30 +191,95 @@ impl Deployment {
                 None => cmd.env_remove(name),
             };
         }
-        let output = cmd.output().map_err(|e| {
-            ChainError::Deployment(format!(
-                "cannot run {}: {e} (run `npm ci`)",
-                forge.display()
-            ))
-        })?;
-        if !output.status.success() {
-            return Err(ChainError::Deployment(format!(
-                "forge script failed:\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )));
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                ChainError::Deployment(format!(
+                    "cannot run {}: {e} (run `npm ci`)",
+                    forge.display()
+                ))
+            })?;
+        let limit = deploy_timeout();
+        let (status, stdout, stderr) = wait_bounded(child, limit)
+            .map_err(|e| ChainError::Deployment(format!("waiting for forge script: {e}")))?;
+        match status {
+            Some(status) if status.success() => Self::load(&root.join(out)),
+            Some(_) => Err(ChainError::Deployment(format!(
+                "forge script failed:\n{stdout}{stderr}"
+            ))),
+            None => Err(ChainError::Deployment(format!(
+                "forge script did not finish within {} s (stopped; is the node at {rpc_url} \
+                 mining? ZKCOHORT_DEPLOY_TIMEOUT sets the limit):\n{stdout}{stderr}",
+                limit.as_secs()
+            ))),
         }
-        Self::load(&root.join(out))
     }
 }
 
+/// How long a deployment may take: `ZKCOHORT_DEPLOY_TIMEOUT` seconds, default 600 (a few
+/// seconds on a local node; a public chain waits for blocks).
+fn deploy_timeout() -> std::time::Duration {
+    let secs = std::env::var("ZKCOHORT_DEPLOY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Waits for `child` at most `limit`, reading its output meanwhile (so a full pipe cannot
+/// stall it); kills it, with its process group (spawn it as a group leader), when time runs
+/// out. Returns its status (`None`: killed) and output.
+fn wait_bounded(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::io::Result<(Option<std::process::ExitStatus>, String, String)> {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let mut bytes = Vec::new();
+                let _ = p.read_to_end(&mut bytes);
+                text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            text
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            // The whole process group: a child of forge holding the pipes would otherwise
+            // keep the readers waiting.
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            child.kill().ok();
+            child.wait()?;
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let join = |h: std::thread::JoinHandle<String>| h.join().unwrap_or_default();
+    Ok((status, join(out), join(err)))
+}
+
 /// The forge command that runs the deploy script: the private key in the environment only.
+/// `--slow` sends each transaction after the previous one is mined: anvil can leave a burst of
+/// concurrently sent transactions queued behind a nonce it already has (seen in CI: nonce 6
+/// "queued" with the account at nonce 6), and forge then waits for their receipts forever.
 fn deploy_command(forge: &Path, root: &Path, rpc_url: &str, key: &B256, out: &Path) -> Command {
     let mut cmd = Command::new(forge);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.current_dir(root).args([
         "script",
         "script/Deploy.s.sol",
         "--broadcast",
+        "--slow",
         "--rpc-url",
         rpc_url,
     ]);
@@ -917,4 +982,41 @@ pub fn decode_market_error(data: &[u8]) -> Option<String> {
                 .ok()
                 .map(|e| format!("{e:?}"))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        process::{Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    use super::wait_bounded;
+
+    #[test]
+    fn a_stalled_deploy_is_stopped_with_its_output() {
+        let spawn = |script: &str| {
+            let mut cmd = Command::new("sh");
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            cmd.args(["-c", script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let t = Instant::now();
+        let (status, out, _) =
+            wait_bounded(spawn("echo started; sleep 30"), Duration::from_millis(300)).unwrap();
+        assert!(status.is_none(), "a process past its limit is killed");
+        assert_eq!(out, "started\n");
+        assert!(t.elapsed() < Duration::from_secs(10));
+        // More output than a pipe holds, then success: read while waiting, nothing stalls.
+        let (status, out, err) = wait_bounded(
+            spawn("head -c 300000 /dev/zero | tr '\\0' x; echo oops >&2"),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(status.unwrap().success());
+        assert_eq!((out.len(), err.as_str()), (300_000, "oops\n"));
+    }
 }
