@@ -14,7 +14,7 @@ use super::{
     model::{word_hex, At, Contract, OwnershipChange, VerifierChange},
     reverify::{Outcome, ProofCheck},
     spec::SpecCheck,
-    words::{amount, number, short, short_hash, short_word, utc, with_unit},
+    words::{amount, number, plural, short, short_hash, short_word, utc, with_unit},
     Audit, QueryView, TrialView,
 };
 
@@ -473,11 +473,6 @@ fn left_out(suppressed: usize, failed: usize) -> String {
     } else {
         format!(" ({} left out)", parts.join(" and "))
     }
-}
-
-/// `"1 answer"`, `"2 answers"`.
-fn plural(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn escrow_line(e: &super::money::Escrow) -> Block {

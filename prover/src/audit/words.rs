@@ -10,18 +10,29 @@ use crate::{
     trial::TrialCriteria,
 };
 
-/// Posted query constants decoded for `schema`, if they have its shape.
-pub fn query_constants(schema: &Schema, words: &[U256]) -> Option<QueryConstants> {
-    if words.len() != QueryConstants::len_for(schema) {
+/// Posted words as integers, with the schema's value-column count, if there are `len` of
+/// them and each fits a `u64` (the shape of constants and criteria: ranges first).
+fn small_words(schema: &Schema, words: &[U256], len: usize) -> Option<(Vec<u64>, usize)> {
+    if words.len() != len {
         return None;
     }
-    let w: Vec<u64> = words
+    let w = words
         .iter()
         .map(|x| u64::try_from(*x).ok())
         .collect::<Option<_>>()?;
-    let v = schema.value_columns().count();
+    Some((w, schema.value_columns().count()))
+}
+
+/// The `(lo, hi)` pairs of the first `v` columns.
+fn ranges(w: &[u64], v: usize) -> Vec<(u64, u64)> {
+    (0..v).map(|i| (w[2 * i], w[2 * i + 1])).collect()
+}
+
+/// Posted query constants decoded for `schema`, if they have its shape.
+pub fn query_constants(schema: &Schema, words: &[U256]) -> Option<QueryConstants> {
+    let (w, v) = small_words(schema, words, QueryConstants::len_for(schema))?;
     Some(QueryConstants {
-        ranges: (0..v).map(|i| (w[2 * i], w[2 * i + 1])).collect(),
+        ranges: ranges(&w, v),
         purpose: w[2 * v],
         statistic: w[2 * v + 1],
         min_cohort: w[2 * v + 2],
@@ -30,16 +41,9 @@ pub fn query_constants(schema: &Schema, words: &[U256]) -> Option<QueryConstants
 
 /// Posted trial criteria decoded for `schema`, if they have its shape.
 pub fn trial_criteria(schema: &Schema, words: &[U256]) -> Option<TrialCriteria> {
-    if words.len() != TrialCriteria::len_for(schema) {
-        return None;
-    }
-    let w: Vec<u64> = words
-        .iter()
-        .map(|x| u64::try_from(*x).ok())
-        .collect::<Option<_>>()?;
-    let v = schema.value_columns().count();
+    let (w, v) = small_words(schema, words, TrialCriteria::len_for(schema))?;
     Some(TrialCriteria {
-        ranges: (0..v).map(|i| (w[2 * i], w[2 * i + 1])).collect(),
+        ranges: ranges(&w, v),
         purpose: w[2 * v],
     })
 }
@@ -223,6 +227,11 @@ pub fn short_hash(h: B256) -> String {
 /// A word (trial id, nullifier) shortened.
 pub fn short_word(x: U256) -> String {
     format!("{}…", &crate::audit::model::word_hex(&x)[..12])
+}
+
+/// `n` and a noun, plural unless `n` is 1: `"1 notice"`, `"2 notices"`.
+pub fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use zkcohort::{
-    audit::{self, render, Filter, Options},
+    audit::{self, render, words::plural, Filter, Options},
     chain::{self, FetchPolicy, HistoryReader},
     dataset::write_atomic,
     schema::Schema,
@@ -34,11 +34,6 @@ pub(crate) fn summary_line(chain_id: u64, from: u64, to: u64, s: &audit::Summary
         plural(s.warnings, "warning"),
         plural(s.notices, "notice"),
     )
-}
-
-/// `"1 notice"`, `"2 notices"`.
-fn plural(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Report formats.
