@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ProofGate} from "../contracts/libraries/ProofGate.sol";
 import {Test} from "forge-std/Test.sol";
 import {DatasetRegistry} from "../contracts/DatasetRegistry.sol";
 import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
 
 contract DatasetRegistryTest is Test, IDatasetRegistryEvents {
-    uint256 internal constant R =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
 
     DatasetRegistry internal registry;
     address internal custodian = makeAddr("custodian");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ProofGate} from "../contracts/libraries/ProofGate.sol";
 import {ClinicalPurposes} from "./utils/ClinicalPurposes.sol";
 import {IDatasetRegistryEvents} from "../contracts/interfaces/IDatasetRegistry.sol";
 import {IEscrow} from "../contracts/interfaces/IEscrow.sol";
@@ -76,8 +77,7 @@ contract ReentrantCustodian {
 }
 
 contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
-    uint256 internal constant R =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
 
     // ---- setVerifier ----
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ProofGate} from "../contracts/libraries/ProofGate.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
@@ -16,8 +17,7 @@ import {TrialBase} from "./utils/TrialBase.sol";
 contract TrialHandler is CommonBase, StdCheats, StdUtils {
     /// The accreditor `TrialBase` has attest the hospital (same label, same address).
     address internal accreditor = makeAddr("accreditor");
-    uint256 internal constant R =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
     /// At most this many trials, so each is refunded and checked often enough.
     uint256 internal constant MAX_TRIALS = 12;
 

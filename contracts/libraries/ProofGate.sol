@@ -18,7 +18,7 @@ import {IProofGated} from "../interfaces/IProofGated.sol";
 library ProofGate {
     /// @dev BN254 scalar field modulus r: every public input must be below it.
     uint256 internal constant SNARK_SCALAR_FIELD =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
     /// @dev Gas forwarded to a verifier (a verifier call takes ~360k).
     uint256 internal constant VERIFY_GAS = 1_500_000;
 

@@ -452,4 +452,25 @@ mod tests {
         assert!(matches!(err, VerifierError::Manifest { .. }), "{err}");
         assert_eq!(snapshot(dir.path()), before);
     }
+
+    /// The markets' gate refuses public inputs that are not below `ProofGate.SNARK_SCALAR_FIELD`
+    /// because the generated verifier reduces them mod r; the constant must be this crate's
+    /// field modulus (it once was a wrong number, which let `[r, constant)` through).
+    #[test]
+    fn the_solidity_gate_uses_the_scalar_field_modulus() {
+        use alloy::primitives::U256;
+        use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
+        let source = include_str!("../../contracts/libraries/ProofGate.sol");
+        let digits: String = source
+            .split("SNARK_SCALAR_FIELD =")
+            .nth(1)
+            .expect("ProofGate.sol declares SNARK_SCALAR_FIELD")
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let declared = U256::from_str_radix(&digits, 10).unwrap();
+        let modulus = U256::from_str_radix(Fr::MODULUS.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(declared, modulus);
+    }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
+import {ProofGate} from "../../contracts/libraries/ProofGate.sol";
 import {IProofGated} from "../../contracts/interfaces/IProofGated.sol";
 import {Test} from "forge-std/Test.sol";
 import {ClinicalPurposes} from "./ClinicalPurposes.sol";
@@ -30,8 +31,7 @@ abstract contract TrialBase is Test {
     }
 
     /// BN254 scalar field modulus.
-    uint256 internal constant R =
-        21888242871839275222246405745257275088548364400416711978069531813576695000001;
+    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
     /// Index of the first criteria constant in the public inputs.
     uint256 internal constant CRITERIA_AT = 2;
     /// Number of criteria constants the eligibility circuits take.
