@@ -21,14 +21,16 @@ import {Escrow} from "./base/Escrow.sol";
 /// A query is bound to one schema, and so to one circuit shape: every target is a dataset of
 /// that schema whose aggregate circuit has a verifier, and the constants have that schema's
 /// count. Public inputs of the aggregate circuit, in order: `[commitment, constants...,
-/// records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 5` words.
+/// context, records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 6`
+/// words. The context (`claimContext`) binds a proof to this chain, this market, the query and
+/// the claiming custodian: it pays nowhere else.
 ///
 /// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
 /// (immutable), `queryCount`,
 /// `isTarget`, `claimed`, `_queries`.
 contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
-    /// @notice Public inputs after the query constants.
-    uint256 internal constant RESULT_INPUTS = 5;
+    /// @notice Public inputs after the query constants: the context, then five results.
+    uint256 internal constant RESULT_INPUTS = 6;
     /// @notice The smallest cell a query may release (its `min_cohort`, the last constant): a
     /// sponsor cannot turn small-cell suppression off. A custodian may set a higher floor for
     /// its own datasets (`DatasetRegistry.setCellFloor`).
@@ -215,11 +217,11 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         _checkInputCount(c, publicInputs);
         _checkInputs(q, queryId, datasetId, d, publicInputs);
         bytes32 proofHash = _verify(d.circuitId, c, publicInputs, proof);
-        _record(q, queryId, datasetId, publicInputs[1 + q.numConstants:], proofHash);
+        _record(q, queryId, datasetId, publicInputs[2 + q.numConstants:], proofHash);
     }
 
-    /// @dev Public inputs must name the dataset's commitment and record count, and
-    /// carry exactly the query's constants.
+    /// @dev Public inputs must name the dataset's commitment and record count, carry exactly
+    /// the query's constants, and the context of this claim (`claimContext`).
     function _checkInputs(
         Query storage q,
         uint256 queryId,
@@ -232,11 +234,13 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (keccak256(abi.encodePacked(publicInputs[1:1 + n])) != q.constantsHash) {
             revert ConstantsMismatch(queryId);
         }
-        if (publicInputs[1 + n] != d.recordCount) {
-            revert RecordCountMismatch(d.recordCount, publicInputs[1 + n]);
+        if (publicInputs[2 + n] != d.recordCount) {
+            revert RecordCountMismatch(d.recordCount, publicInputs[2 + n]);
         }
         uint256 floor = registry.cellFloorOf(d.custodian);
         if (publicInputs[n] < floor) revert CellFloor(floor, publicInputs[n]);
+        uint256 context = claimContext(queryId, msg.sender);
+        if (publicInputs[1 + n] != context) revert ContextMismatch(context, publicInputs[1 + n]);
     }
 
     /// @dev Reverts unless `accreditor` is unset or attests `custodian`.
@@ -299,6 +303,17 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         uint256 amount = q.price * (q.targets - q.answered);
         _credit(q.token, msg.sender, amount);
         emit Refunded(queryId, msg.sender, amount);
+    }
+
+    /// @notice The context a claim of `queryId` sent by `claimant` must carry as a public input:
+    /// `keccak256(abi.encode(block.chainid, address(this), queryId, claimant)) mod r`. The
+    /// prover puts it in the proof's transcript, so the proof pays on no other chain, market,
+    /// query or address (a copied commitment on a second deployment earns nothing).
+    /// @param queryId The query.
+    /// @param claimant The address sending the claim (the dataset's custodian).
+    /// @return The context, a field element.
+    function claimContext(uint256 queryId, address claimant) public view returns (uint256) {
+        return ProofGate.context(queryId, claimant);
     }
 
     /// @notice Returns a query, including its pooled results.

@@ -11,7 +11,8 @@ import {Escrow} from "./base/Escrow.sol";
 
 /// @title TrialMarket
 /// @notice Recruitment bounties for clinical trials. A sponsor opens a trial (criteria, bounty
-/// per eligible patient, enrolment cap, deadline) and escrows `bounty × cap` in ETH. Anyone (the
+/// per eligible patient, enrolment cap, deadline) and escrows `bounty × cap` in ETH; the trial's
+/// id is derived from the chain, this market, the sponsor and a salt (`trialIdOf`). Anyone (the
 /// patient, or the custodian referring a batch) enrols patients with a zero-knowledge proof that
 /// each one is a record of a registered dataset meeting the criteria with consent; the proof
 /// reveals one nullifier per patient and trial, which is spent here, so nobody is counted twice.
@@ -76,8 +77,27 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         accreditations = accreditations_;
     }
 
+    /// @notice The id `openTrial` gives the trial `sponsor` opens with `salt` on this market:
+    /// `MIN_TRIAL_ID + keccak256(abi.encode(chainid, market, sponsor, salt)) mod (r − MIN_TRIAL_ID)`,
+    /// so always in `[MIN_TRIAL_ID, r)`.
+    /// @dev Derived, never chosen (issue #14): a front-runner copying a sponsor's `openTrial`
+    /// gets another id (its own address is hashed), so the announced trial cannot be squatted;
+    /// another chain or deployment derives another id for the same sponsor and salt, so an
+    /// enrolment proof (which binds the id) is worth nothing there. A salt rather than a
+    /// per-sponsor nonce: the id is known before the trial is opened, whatever else the sponsor
+    /// sends meanwhile, so it can be announced and patients can prove against it. The reduction's
+    /// bias (2^256 mod a 254-bit range) is negligible.
+    /// @param sponsor Who opens the trial.
+    /// @param salt Any word the sponsor picks, once per trial.
+    /// @return The trial id.
+    function trialIdOf(address sponsor, bytes32 salt) public view returns (uint256) {
+        uint256 h = uint256(keccak256(abi.encode(block.chainid, address(this), sponsor, salt)));
+        return MIN_TRIAL_ID + h % (ProofGate.SNARK_SCALAR_FIELD - MIN_TRIAL_ID);
+    }
+
     /// @notice Opens a trial and escrows `bounty × cap` ETH (send it as value).
-    /// @param trialId A fresh id in `[MIN_TRIAL_ID, r)`, chosen at random by the sponsor.
+    /// @param salt Picks the trial id, `trialIdOf(msg.sender, salt)`: a word the sponsor uses
+    /// once (e.g. random), so it can compute and announce the id before opening.
     /// @param spec The trial spec (JSON) that produced `criteria`: its SHA-256 (`spec.hash`,
     /// stored and logged as `specHash`) and the document itself (`spec.document`, its canonical
     /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
@@ -92,8 +112,9 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
     /// @param accreditor Only datasets of custodians this address attests can enrol (checked at
     /// each enrolment). A sponsor that picks its custodians itself accredits them from its own
     /// address and names that.
+    /// @return trialId The trial's id (also in `TrialOpened`).
     function openTrial(
-        uint256 trialId,
+        bytes32 salt,
         Spec calldata spec,
         bytes32 schemaHash,
         uint256[] calldata criteria,
@@ -102,11 +123,9 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         uint32 cap,
         uint64 deadline,
         address accreditor
-    ) external payable nonReentrant {
-        if (trialId < MIN_TRIAL_ID || trialId >= ProofGate.SNARK_SCALAR_FIELD) {
-            revert InvalidTrialId(trialId);
-        }
-        if (_trials[trialId].sponsor != address(0)) revert InvalidTrialId(trialId);
+    ) external payable nonReentrant returns (uint256 trialId) {
+        trialId = trialIdOf(msg.sender, salt);
+        if (_trials[trialId].sponsor != address(0)) revert TrialIdTaken(trialId);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (bounty == 0 || cap == 0 || patientShareBps > BPS || accreditor == address(0)) {
             revert InvalidTerms();

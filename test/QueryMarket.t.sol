@@ -166,7 +166,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(vm.parseJsonUint(m, string.concat(key, ".constants")), constants.length);
         assertEq(vm.parseJsonUint(m, string.concat(key, ".batch")), 0);
         assertEq(vm.parseJsonBytes32(m, string.concat(key, ".schema_hash")), schemaHash);
-        assertEq(answers[0].inputs.length, 1 + constants.length + 5);
+        assertEq(answers[0].inputs.length, 1 + constants.length + 1 + 5);
     }
 
     function test_attack_unauthorisedVerifierChange() public {
@@ -579,6 +579,92 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         market.claim(q, datasetIds[0], inputs, answers[0].proof);
     }
 
+    // ---- claim context: a proof pays on one chain, market, query and claimant only ----
+
+    /// The Rust prover's context (`ClaimBinding::context`) is the market's `claimContext`.
+    function test_claimContextIsTheProvers() public view {
+        uint256 n = constants.length;
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.claimContext(1, hospitals[i]), answers[i].inputs[1 + n]);
+        }
+        assertTrue(market.claimContext(1, hospitals[0]) < R);
+    }
+
+    /// Regression (issue #14): a copier registers a hospital's commitment on a second
+    /// deployment (same chain) and replays the hospital's published claim there.
+    function test_attack_claimReplayOnASecondDeployment() public {
+        DatasetRegistry registry2 = new DatasetRegistry();
+        bytes32[] memory ids = new bytes32[](1);
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
+        (ids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
+        QueryMarket market2 = new QueryMarket(
+            registry2, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
+        address copier = makeAddr("copier");
+        vm.prank(copier);
+        uint256 d = registry2.register(
+            answers[0].commitment, schemaHash, answers[0].recordCount, circuitId, 0
+        );
+        uint256[] memory targets = new uint256[](1);
+        targets[0] = d;
+        vm.prank(sponsor);
+        uint256 q = market2.postQuery{value: PRICE}(
+            _spec(),
+            constants,
+            targets,
+            address(0),
+            PRICE,
+            uint64(block.timestamp + 1 days),
+            address(0)
+        );
+        assertEq(q, 1, "the same query id as the proof's");
+        uint256 n = constants.length;
+        uint256 expected = market2.claimContext(q, copier);
+        vm.prank(copier);
+        vm.expectRevert(
+            abi.encodeWithSelector(ContextMismatch.selector, expected, answers[0].inputs[1 + n])
+        );
+        market2.claim(q, d, answers[0].inputs, answers[0].proof);
+        // Rewriting the context to the copier's makes the proof itself fail.
+        uint256[] memory inputs = answers[0].inputs;
+        inputs[1 + n] = expected;
+        vm.prank(copier);
+        vm.expectRevert(InvalidProof.selector);
+        market2.claim(q, d, inputs, answers[0].proof);
+    }
+
+    /// A proof made for query 1 does not answer query 2, even with identical constants.
+    function test_attack_proofForAnotherQueryWithTheSameConstants() public {
+        _postAll();
+        uint256 q2 = _postAll();
+        uint256 expected = market.claimContext(q2, hospitals[0]);
+        vm.prank(hospitals[0]);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ContextMismatch.selector, expected, answers[0].inputs[1 + constants.length]
+            )
+        );
+        market.claim(q2, datasetIds[0], answers[0].inputs, answers[0].proof);
+    }
+
+    /// After a custodian rotation the new address cannot spend the old address's proof.
+    function test_attack_proofOfAnotherClaimantAfterRotation() public {
+        address rotated = makeAddr("hospital-a-new");
+        vm.prank(hospitals[0]);
+        registry.transferCustodian(datasetIds[0], rotated);
+        vm.prank(rotated);
+        registry.acceptCustodian(datasetIds[0]);
+        uint256 q = _postAll();
+        uint256 expected = market.claimContext(q, rotated);
+        vm.prank(rotated);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ContextMismatch.selector, expected, answers[0].inputs[1 + constants.length]
+            )
+        );
+        market.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
+    }
+
     function test_attack_publicInputAliasedModR() public {
         uint256 q = _postAll();
         uint256[] memory inputs = answers[0].inputs;
@@ -761,27 +847,16 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     }
 
     function test_attack_reentrancyOnWithdraw() public {
-        ReentrantCustodian attacker = new ReentrantCustodian(market);
-        // The attacker holds hospital A's dataset (registered from the contract).
-        registry = new DatasetRegistry();
-        bytes32[] memory ids = new bytes32[](1);
-        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
-        (ids[0], cs[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(
-            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
-        );
-        attacker = new ReentrantCustodian(market);
-        uint256 d = attacker.register(
-            registry, answers[0].commitment, schemaHash, answers[0].recordCount, circuitId
-        );
-        vm.prank(hospitals[1]);
-        registry.register(answers[1].commitment, schemaHash, answers[1].recordCount, circuitId, 0);
+        // Hospital A's custodian address runs a contract that re-enters `withdraw` when paid
+        // (placed at that address: the fixture's proof is bound to it as the claimant).
+        deployCodeTo("QueryMarket.t.sol:ReentrantCustodian", abi.encode(market), hospitals[0]);
+        ReentrantCustodian attacker = ReentrantCustodian(payable(hospitals[0]));
         uint256[] memory targets = new uint256[](2);
-        (targets[0], targets[1]) = (d, d + 1);
+        (targets[0], targets[1]) = (datasetIds[0], datasetIds[1]);
         uint256 q = _post(targets, uint64(block.timestamp + 1 days));
-        attacker.claim(q, d, answers[0].inputs, answers[0].proof);
+        attacker.claim(q, datasetIds[0], answers[0].inputs, answers[0].proof);
         vm.prank(hospitals[1]);
-        market.claim(q, d + 1, answers[1].inputs, answers[1].proof);
+        market.claim(q, datasetIds[1], answers[1].inputs, answers[1].proof);
 
         attacker.withdraw();
         assertEq(address(attacker).balance, PRICE, "paid exactly once");

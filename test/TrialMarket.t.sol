@@ -320,7 +320,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(InvalidTerms.selector);
         market.openTrial{value: BOUNTY * CAP}(
-            trialId,
+            salt,
             _spec(),
             schemaHash,
             criteria,
@@ -364,7 +364,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             deadline,
             accreditor
         );
-        _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
+        _open(salt, BOUNTY, SHARE_BPS, CAP, deadline);
         assertEq(address(market).balance, BOUNTY * CAP);
         assertEq(sponsor.balance, 0);
         assertEq(market.locked(trialId), BOUNTY * CAP);
@@ -403,7 +403,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, specHash, sha256(bad[i])));
             market.openTrial{value: BOUNTY * CAP}(
-                trialId,
+                salt,
                 Spec({hash: specHash, document: bad[i]}),
                 schemaHash,
                 criteria,
@@ -419,27 +419,116 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         market.trial(trialId);
     }
 
-    function test_openTrialRejectsInvalidIds() public {
-        uint64 deadline = uint64(block.timestamp + 1);
-        uint256 min = market.MIN_TRIAL_ID();
-        uint256[4] memory bad = [0, min - 1, R, type(uint256).max];
-        for (uint256 i; i < bad.length; ++i) {
-            vm.prank(sponsor);
-            vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, bad[i]));
-            market.openTrial(bad[i], _spec(), schemaHash, criteria, 1, 0, 1, deadline, accreditor);
-        }
-        // The bounds themselves are valid ids.
-        _open(min, 1, 0, 1, deadline);
-        _open(R - 1, 1, 0, 1, deadline);
-        // A taken id cannot be reopened, by anyone, on any terms.
-        _open(trialId, BOUNTY, SHARE_BPS, CAP, deadline);
-        vm.deal(relayer, 1 ether);
-        vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(ITrialMarket.InvalidTrialId.selector, trialId));
-        market.openTrial{value: 1}(
-            trialId, _spec(), schemaHash, criteria, 1, 0, 1, deadline, accreditor
-        );
+    /// Trial ids are derived: `trialIdOf(sponsor, salt)`, in `[MIN_TRIAL_ID, r)`, what
+    /// `openTrial` returns and logs; a sponsor cannot open the same salt twice.
+    function test_trialIdsAreDerivedFromChainMarketSponsorAndSalt() public {
+        uint64 deadline = uint64(block.timestamp + DURATION);
+        uint256 expected = market.MIN_TRIAL_ID()
+            + uint256(keccak256(abi.encode(block.chainid, address(market), sponsor, salt)))
+            % (R - market.MIN_TRIAL_ID());
+        assertEq(market.trialIdOf(sponsor, salt), expected);
+        assertEq(expected, trialId, "the fixture's id (computed by the Rust client)");
+        assertEq(_open(salt, BOUNTY, SHARE_BPS, CAP, deadline), trialId, "returned");
         assertEq(market.trial(trialId).sponsor, sponsor);
+        // Another salt, another id; the same salt twice is refused, on any terms.
+        assertEq(_open(otherSalt, 1, 0, 1, deadline), otherTrialId);
+        assertTrue(trialId != otherTrialId);
+        vm.deal(sponsor, 1);
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(TrialIdTaken.selector, trialId));
+        market.openTrial{value: 1}(
+            salt, _spec(), schemaHash, criteria, 1, 0, 1, deadline, accreditor
+        );
+        assertEq(market.trial(trialId).bounty, BOUNTY);
+        // Another chain derives another id (same market address, sponsor and salt).
+        uint256 here = block.chainid;
+        vm.chainId(here + 1);
+        assertTrue(market.trialIdOf(sponsor, salt) != trialId, "chain id bound");
+        vm.chainId(here);
+    }
+
+    /// Every id the derivation gives is a valid trial id: at least 2^128 (a nullifier can never
+    /// equal a membership leaf) and below r (a public input), whatever the sponsor and salt.
+    function testFuzz_derivedIdsAreInRange(address who, bytes32 s) public view {
+        uint256 id = market.trialIdOf(who, s);
+        assertGe(id, market.MIN_TRIAL_ID());
+        assertLt(id, R);
+    }
+
+    /// Regression (issue #14, trial-id squatting): ids were chosen by the caller, so a
+    /// front-runner who saw the announced id (or the sponsor's pending `openTrial`) opened it
+    /// first for 1 wei and a one-second deadline: the sponsor's call reverted and the patients'
+    /// proofs, which bind the id, could only be spent in the squatter's trial. Now the id is
+    /// derived from the opener's address: the squatter's copy (same salt, same everything)
+    /// opens another trial, the sponsor's own call opens the announced id, and the patients'
+    /// proofs enrol there.
+    function test_attack_trialIdSquattingFails() public {
+        address squatter = makeAddr("squatter");
+        uint256 announced = market.trialIdOf(sponsor, salt);
+        assertEq(announced, trialId);
+        vm.deal(squatter, 1);
+        vm.prank(squatter);
+        uint256 squatted = market.openTrial{value: 1}(
+            salt, _spec(), schemaHash, criteria, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+        );
+        assertTrue(squatted != announced, "the squatter gets an id of its own");
+        assertEq(squatted, market.trialIdOf(squatter, salt));
+        vm.expectRevert(abi.encodeWithSelector(UnknownTrial.selector, announced));
+        market.trial(announced);
+        // The sponsor opens the announced trial.
+        _openDefault();
+        assertEq(market.trial(announced).sponsor, sponsor);
+        // The patients' proofs enrol in it, and are worthless in the squatter's trial.
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMismatch.selector, squatted, announced));
+        market.enroll(squatted, singleCircuit, singleA.inputs, singleA.proof);
+        assertEq(_enroll(singleA), 1);
+        assertEq(_enroll(batchCDE), 3);
+        assertEq(market.trial(announced).enrolled, 4);
+        assertEq(market.trial(squatted).enrolled, 0);
+        assertEq(market.pendingWithdrawals(address(0), squatter), 0);
+    }
+
+    /// Regression (issue #14, cross-deployment replay): a second deployment accepted a trial
+    /// opened under the same id, and with it every enrolment proof made for the first, paying
+    /// each patient again. Now the second market derives another id for the same sponsor and
+    /// salt, so the proofs (which bind the first market's id) are refused there.
+    function test_attack_crossDeploymentEnrolmentReplayFails() public {
+        _openDefault();
+        assertEq(_enroll(singleA), 1);
+        TrialMarket second = _deployElsewhere();
+        uint256 there = second.trialIdOf(sponsor, salt);
+        assertTrue(there != trialId, "another deployment, another id");
+        uint256 total = BOUNTY * CAP;
+        vm.deal(sponsor, total);
+        vm.prank(sponsor);
+        assertEq(
+            second.openTrial{value: total}(
+                salt,
+                _spec(),
+                schemaHash,
+                criteria,
+                BOUNTY,
+                SHARE_BPS,
+                CAP,
+                uint64(block.timestamp + DURATION),
+                accreditor
+            ),
+            there
+        );
+        vm.startPrank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(TrialMismatch.selector, there, trialId));
+        second.enroll(there, singleCircuit, singleA.inputs, singleA.proof);
+        vm.expectRevert(abi.encodeWithSelector(TrialMismatch.selector, there, trialId));
+        second.enroll(there, batchCircuit, batchCDE.inputs, batchCDE.proof);
+        // Nor is there a trial of the first market's id to replay them into.
+        vm.expectRevert(abi.encodeWithSelector(UnknownTrial.selector, trialId));
+        second.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        vm.stopPrank();
+        assertEq(second.trial(there).enrolled, 0);
+        assertEq(second.locked(there), total);
+        assertEq(second.pendingWithdrawals(address(0), hospital), 0);
+        assertEq(second.pendingWithdrawals(address(0), singleA.payouts[0]), 0);
     }
 
     function test_openTrialRejectsDeadlineInPast() public {
@@ -448,7 +537,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.DeadlineInPast.selector, bad[i]));
-            market.openTrial(trialId, _spec(), schemaHash, criteria, 1, 0, 1, bad[i], accreditor);
+            market.openTrial(salt, _spec(), schemaHash, criteria, 1, 0, 1, bad[i], accreditor);
         }
     }
 
@@ -457,16 +546,16 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.deal(sponsor, 10 ether);
         vm.startPrank(sponsor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, _spec(), schemaHash, criteria, 0, 0, 1, deadline, accreditor);
+        market.openTrial(salt, _spec(), schemaHash, criteria, 0, 0, 1, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
-        market.openTrial(trialId, _spec(), schemaHash, criteria, 1, 0, 0, deadline, accreditor);
+        market.openTrial(salt, _spec(), schemaHash, criteria, 1, 0, 0, deadline, accreditor);
         vm.expectRevert(ITrialMarket.InvalidTerms.selector);
         market.openTrial{value: 1}(
-            trialId, _spec(), schemaHash, criteria, 1, 10_001, 1, deadline, accreditor
+            salt, _spec(), schemaHash, criteria, 1, 10_001, 1, deadline, accreditor
         );
         // A 100% patient share is allowed.
         market.openTrial{value: 1}(
-            trialId, _spec(), schemaHash, criteria, 1, 10_000, 1, deadline, accreditor
+            salt, _spec(), schemaHash, criteria, 1, 10_000, 1, deadline, accreditor
         );
         vm.stopPrank();
     }
@@ -477,17 +566,17 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.startPrank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY));
         market.openTrial{value: BOUNTY}(
-            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            salt, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(
             abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, BOUNTY * CAP + 1)
         );
         market.openTrial{value: BOUNTY * CAP + 1}(
-            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            salt, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(IEscrow.WrongPayment.selector, BOUNTY * CAP, 0));
         market.openTrial(
-            trialId, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            salt, _spec(), schemaHash, criteria, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.stopPrank();
         assertEq(address(market).balance, 0);
@@ -508,7 +597,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, NUM_CRITERIA, 13)
         );
         market.openTrial{value: BOUNTY * CAP}(
-            trialId, _spec(), schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
+            salt, _spec(), schemaHash, c13, BOUNTY, SHARE_BPS, CAP, deadline, accreditor
         );
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.UnknownTrial.selector, trialId));
         market.trial(trialId);
@@ -532,7 +621,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
                 )
             );
             market.openTrial(
-                trialId, _spec(), schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+                salt, _spec(), schemaHash, c, 1, 0, 1, uint64(block.timestamp + 1), accreditor
             );
         }
     }
@@ -546,21 +635,13 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, NUM_CRITERIA)
         );
         market.openTrial{value: 1}(
-            trialId,
-            _spec(),
-            OTHER_SCHEMA,
-            criteria,
-            1,
-            0,
-            1,
-            uint64(block.timestamp + 1),
-            accreditor
+            salt, _spec(), OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
         uint256[] memory none = new uint256[](0);
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, 0, 0));
         market.openTrial{value: 1}(
-            trialId, _spec(), OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+            salt, _spec(), OTHER_SCHEMA, none, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
     }
 
@@ -570,7 +651,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 2 + 3));
         market.openTrial(
-            trialId, _spec(), schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
+            salt, _spec(), schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
     }
 
@@ -664,7 +745,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
 
     function test_samePatientEntersTwoTrialsWithUnlinkableNullifiers() public {
         _openDefault();
-        _open(otherTrialId, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+        _open(otherSalt, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
         _enroll(singleA);
         _enrollIn(otherTrialId, singleAOtherTrial);
         assertTrue(singleA.nullifiers[0] != singleAOtherTrial.nullifiers[0]);
@@ -682,7 +763,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     }
 
     function test_zeroShareCreditsOnlyTheCustodian() public {
-        _open(trialId, BOUNTY, 0, CAP, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, 0, CAP, uint64(block.timestamp + 1));
         _enroll(singleA);
         assertEq(market.pendingWithdrawals(address(0), hospital), BOUNTY);
         assertEq(market.pendingWithdrawals(address(0), singleA.payouts[0]), 0);
@@ -805,7 +886,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     function test_attack_proofForTrialIdWithOtherCriteria() public {
         uint256[] memory stricter = criteria;
         stricter[0] += 1;
-        _openWith(otherTrialId, stricter, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
+        _openWith(otherSalt, stricter, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, otherTrialId)
@@ -831,7 +912,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     function test_attack_trialWithOtherCriteriaRejectsRealProof() public {
         uint256[] memory looser = criteria;
         looser[1] += 10;
-        _openWith(trialId, looser, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
+        _openWith(salt, looser, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + 1));
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, trialId));
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
@@ -1009,7 +1090,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     /// a cap of 2, the batch of three (C, D, E) cut to its first two slots enrolled C and D
     /// instead of reverting `CapReached`. Now the input count must be the circuit's.
     function test_attack_truncatedBatchUnderCap() public {
-        _open(trialId, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
         (uint256[] memory head, bytes memory p) = _moveInputsIntoProof(batchCDE, SLOTS_AT + 4);
         vm.prank(relayer);
         vm.expectRevert(
@@ -1084,7 +1165,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     // ---- enroll: cap and deadline ----
 
     function test_attack_capReachedBySingle() public {
-        _open(trialId, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
         _enroll(singleA);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CapReached.selector, trialId, 1));
@@ -1095,7 +1176,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     }
 
     function test_attack_capReachedByBatch() public {
-        _open(trialId, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, SHARE_BPS, 2, uint64(block.timestamp + 1));
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CapReached.selector, trialId, 2));
         market.enroll(trialId, batchCircuit, batchCDE.inputs, batchCDE.proof);
@@ -1105,7 +1186,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     }
 
     function test_batchFillsCapExactly() public {
-        _open(trialId, BOUNTY, SHARE_BPS, 3, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, SHARE_BPS, 3, uint64(block.timestamp + 1));
         assertEq(_enroll(batchCDE), 3);
         assertEq(market.locked(trialId), 0);
         vm.prank(relayer);
@@ -1203,7 +1284,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             vm.prank(sponsor);
             vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, purpose));
             market.openTrial{value: BOUNTY}(
-                trialId,
+                salt,
                 _spec(),
                 schemaHash,
                 _withPurpose(purpose),
@@ -1220,7 +1301,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 1));
         market.openTrial{value: BOUNTY}(
-            trialId,
+            salt,
             _spec(),
             OTHER_SCHEMA,
             criteria,
@@ -1233,7 +1314,12 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         // Every registered purpose opens.
         for (uint256 p; p < 4; ++p) {
             _openWith(
-                trialId + p, _withPurpose(p), BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1)
+                bytes32(uint256(salt) + p),
+                _withPurpose(p),
+                BOUNTY,
+                SHARE_BPS,
+                1,
+                uint64(block.timestamp + 1)
             );
         }
     }
@@ -1257,7 +1343,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 4));
         market.openTrial{value: BOUNTY}(
-            trialId,
+            salt,
             _spec(),
             schemaHash,
             _withPurpose(4),
@@ -1278,7 +1364,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(market.consentPurposes(schemaHash, 4), bytes32("biobank"));
         vm.expectRevert(abi.encodeWithSelector(NoPendingConsentPurpose.selector, schemaHash, 4));
         market.applyConsentPurpose(schemaHash, 4);
-        _openWith(trialId, _withPurpose(4), BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+        _openWith(salt, _withPurpose(4), BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
 
         // Removal goes through the same notice; a proposal can be withdrawn.
         vm.startPrank(owner);
@@ -1298,7 +1384,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(UnknownConsentPurpose.selector, 4));
         market.openTrial{value: BOUNTY}(
-            trialId + 1,
+            keccak256("another trial"),
             _spec(),
             schemaHash,
             _withPurpose(4),
@@ -1335,15 +1421,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.deal(sponsor, 1);
         vm.prank(sponsor);
         market.openTrial{value: 1}(
-            trialId,
-            _spec(),
-            OTHER_SCHEMA,
-            criteria,
-            1,
-            0,
-            1,
-            uint64(block.timestamp + 1),
-            accreditor
+            salt, _spec(), OTHER_SCHEMA, criteria, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
         vm.prank(relayer);
         vm.expectRevert(
@@ -1423,7 +1501,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     }
 
     function test_refundOfFullTrialIsZero() public {
-        _open(trialId, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
+        _open(salt, BOUNTY, SHARE_BPS, 1, uint64(block.timestamp + 1));
         _enroll(singleA);
         vm.warp(block.timestamp + 2);
         vm.prank(sponsor);
@@ -1517,7 +1595,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(SpecMismatch.selector, hash, sha256(document)));
         market.openTrial{value: 1}(
-            trialId,
+            salt,
             Spec({hash: hash, document: document}),
             schemaHash,
             criteria,
@@ -1527,12 +1605,14 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             deadline,
             accreditor
         );
+        // Hashed before the prank, which the SHA-256 precompile call would take.
+        bytes32 actual = sha256(document);
         vm.expectEmit(true, true, true, true, address(market));
-        emit SpecPublished(trialId, sha256(document), document);
+        emit SpecPublished(trialId, actual, document);
         vm.prank(sponsor);
         market.openTrial{value: 1}(
-            trialId,
-            Spec({hash: sha256(document), document: document}),
+            salt,
+            Spec({hash: actual, document: document}),
             schemaHash,
             criteria,
             1,
@@ -1549,7 +1629,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         bounty = bound(bounty, 1, 1_000 ether);
         shareBps = uint16(bound(shareBps, 0, 10_000));
         cap = uint32(bound(cap, 1, 1_000));
-        _open(trialId, bounty, shareBps, cap, uint64(block.timestamp + 1));
+        _open(salt, bounty, shareBps, cap, uint64(block.timestamp + 1));
         uint256 lockedBefore = market.locked(trialId);
         assertEq(lockedBefore, bounty * cap);
         _enroll(singleA);
@@ -1565,7 +1645,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         bounty = bound(bounty, 1, 1_000 ether);
         shareBps = uint16(bound(shareBps, 0, 10_000));
         cap = uint32(bound(cap, 3, 1_000));
-        _open(trialId, bounty, shareBps, cap, uint64(block.timestamp + 1));
+        _open(salt, bounty, shareBps, cap, uint64(block.timestamp + 1));
         _enroll(batchCDE);
         uint256 credited = market.pendingWithdrawals(address(0), hospital);
         for (uint256 i; i < 3; ++i) {

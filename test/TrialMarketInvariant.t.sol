@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
-import {ProofGate} from "../contracts/libraries/ProofGate.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
@@ -17,7 +16,6 @@ import {TrialBase} from "./utils/TrialBase.sol";
 contract TrialHandler is CommonBase, StdCheats, StdUtils {
     /// The accreditor `TrialBase` has attest the hospital (same label, same address).
     address internal accreditor = makeAddr("accreditor");
-    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
     /// At most this many trials, so each is refunded and checked often enough.
     uint256 internal constant MAX_TRIALS = 12;
 
@@ -39,8 +37,8 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
     address[] public accounts;
     mapping(address account => bool) internal known;
 
-    /// @param realTrials The fixture's trial ids, each opened with the fixture's criteria and
-    /// the given terms (same index).
+    /// @param realTrials The salts of the fixture's trials (whose ids the first sponsor's salts
+    /// give), each opened with the fixture's criteria and the given terms (same index).
     constructor(
         TrialMarket market_,
         ITrialMarket.Spec memory spec_,
@@ -49,7 +47,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         TrialBase.Entry[] memory entries_,
         address[2] memory sponsors_,
         address custodian,
-        uint256[] memory realTrials,
+        bytes32[] memory realTrials,
         uint256[] memory bounties,
         uint16[] memory shares,
         uint32[] memory caps
@@ -73,7 +71,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
     /// A random trial (up to `MAX_TRIALS` in all): nobody holds a proof for it, so its escrow
     /// can only be refunded.
     function openTrial(
-        uint256 idSeed,
+        uint256 saltSeed,
         uint256 bounty,
         uint16 shareBps,
         uint32 cap,
@@ -81,7 +79,8 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         bool bySecondSponsor
     ) external {
         if (trials.length >= MAX_TRIALS) return;
-        uint256 id = bound(idSeed, market.MIN_TRIAL_ID(), R - 1);
+        address sponsor = sponsors[bySecondSponsor ? 1 : 0];
+        uint256 id = market.trialIdOf(sponsor, bytes32(saltSeed));
         bounty = bound(bounty, 1, 10 ether);
         shareBps = uint16(bound(shareBps, 0, 10_000));
         cap = uint32(bound(cap, 1, 50));
@@ -89,7 +88,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         try market.trial(id) {
             return; // taken
         } catch {}
-        _openTrial(id, bounty, shareBps, cap, duration, sponsors[bySecondSponsor ? 1 : 0]);
+        _openTrial(bytes32(saltSeed), bounty, shareBps, cap, duration, sponsor);
     }
 
     /// Submits one of the real proofs, usually to the trial it was made for, sometimes to a
@@ -164,7 +163,7 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function _openTrial(
-        uint256 id,
+        bytes32 salt,
         uint256 bounty,
         uint16 shareBps,
         uint32 cap,
@@ -174,8 +173,8 @@ contract TrialHandler is CommonBase, StdCheats, StdUtils {
         uint256 total = bounty * cap;
         vm.deal(sponsor, sponsor.balance + total);
         vm.prank(sponsor);
-        market.openTrial{value: total}(
-            id,
+        uint256 id = market.openTrial{value: total}(
+            salt,
             spec,
             schemaHash,
             criteria,
@@ -221,12 +220,12 @@ contract TrialMarketInvariantTest is StdInvariant, TrialBase {
         TrialBase.Entry[] memory es = new TrialBase.Entry[](5);
         (es[0], es[1], es[2], es[3], es[4]) =
         (singleA, singleB, batchCDE, batchWithA, singleAOtherTrial);
-        uint256[] memory ids = new uint256[](2);
+        bytes32[] memory salts = new bytes32[](2);
         uint256[] memory bounties = new uint256[](2);
         uint16[] memory shares = new uint16[](2);
         uint32[] memory caps = new uint32[](2);
-        (ids[0], bounties[0], shares[0], caps[0]) = (trialId, BOUNTY, SHARE_BPS, REAL_CAP);
-        (ids[1], bounties[1], shares[1], caps[1]) = (otherTrialId, OTHER_BOUNTY, 10_000, 1);
+        (salts[0], bounties[0], shares[0], caps[0]) = (salt, BOUNTY, SHARE_BPS, REAL_CAP);
+        (salts[1], bounties[1], shares[1], caps[1]) = (otherSalt, OTHER_BOUNTY, 10_000, 1);
         handler = new TrialHandler(
             market,
             _spec(),
@@ -235,7 +234,7 @@ contract TrialMarketInvariantTest is StdInvariant, TrialBase {
             es,
             [sponsor, makeAddr("sponsor-2")],
             hospital,
-            ids,
+            salts,
             bounties,
             shares,
             caps

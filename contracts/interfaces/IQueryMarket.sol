@@ -77,6 +77,9 @@ interface IQueryMarket {
     error CommitmentMismatch(uint256 datasetId);
     /// @notice The proof is not about the query's posted constants.
     error ConstantsMismatch(uint256 queryId);
+    /// @notice The proof's context is not this claim's (`claimContext`): made for another chain,
+    /// market, query or claimant.
+    error ContextMismatch(uint256 expected, uint256 actual);
     /// @notice The query's accreditor does not attest the dataset's custodian.
     error CustodianNotAccepted(uint256 datasetId, address custodian);
     /// @notice The query's minimum cell size is below the protocol floor or the custodian's.

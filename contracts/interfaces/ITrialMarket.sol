@@ -16,7 +16,8 @@ interface ITrialMarket {
         bytes document;
     }
 
-    /// @notice A sponsor opened and funded a trial (the criteria hash a proof must match is
+    /// @notice A sponsor opened and funded a trial, under the id `trialIdOf(sponsor, salt)`
+    /// derives (the criteria hash a proof must match is
     /// `keccak256(abi.encodePacked(criteria))`). Only datasets of custodians attested by
     /// `accreditor` can enrol.
     event TrialOpened(
@@ -53,8 +54,8 @@ interface ITrialMarket {
     /// @notice The unused part of a trial's bounty pool was credited back to its sponsor.
     event TrialRefunded(uint256 indexed trialId, address indexed sponsor, uint256 amount);
 
-    /// @notice The trial id is taken, or outside `[MIN_TRIAL_ID, r)`.
-    error InvalidTrialId(uint256 trialId);
+    /// @notice The sponsor already opened a trial with this salt (the derived id is taken).
+    error TrialIdTaken(uint256 trialId);
     /// @notice The published spec is not the document `specHash` names (`actual` is its
     /// SHA-256).
     error SpecMismatch(bytes32 expected, bytes32 actual);

@@ -32,6 +32,19 @@ library ProofGate {
         }
     }
 
+    /// @notice The context that binds a proof to this chain, the calling contract, an id (a
+    /// query's) and the party who may use it: `keccak256(abi.encode(block.chainid,
+    /// address(this), id, party)) mod r`, a field element for a public input. The circuits put
+    /// it in no constraint: the transcript absorbs every public input, so a proof verifies under
+    /// exactly one context.
+    /// @param id The query (or other) id.
+    /// @param party The address allowed to use the proof.
+    /// @return The context.
+    function context(uint256 id, address party) internal view returns (uint256) {
+        return uint256(keccak256(abi.encode(block.chainid, address(this), id, party)))
+            % SNARK_SCALAR_FIELD;
+    }
+
     /// @notice Reverts unless `verifier` has code.
     /// @param verifier The verifier contract.
     function checkVerifier(address verifier) internal view {

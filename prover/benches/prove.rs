@@ -46,7 +46,7 @@ fn prove(c: &mut Criterion) {
         let (params, keys) = store.circuit(&data.dataset.schema, &data.layout).unwrap();
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new(&keys.config.circuit_id, n), &n, |b, _| {
-            b.iter(|| proof::prove(&keys, &params, &data, &query).unwrap())
+            b.iter(|| proof::prove(&keys, &params, &data, &query, None).unwrap())
         });
     }
     group.finish();

@@ -116,10 +116,18 @@ pub struct CircuitSpec {
     pub shape: CircuitShape,
 }
 
+/// The aggregate circuit's family in its ids: bumped whenever its constraints or public inputs
+/// change, so that no cached key, verifier or registration of an older circuit is taken for it
+/// (`agg2`: the claim context joined the public inputs).
+pub const AGGREGATE_FAMILY: &str = "agg2";
+/// The eligibility circuit's family in its ids (see [`AGGREGATE_FAMILY`]).
+pub const ELIGIBILITY_FAMILY: &str = "elig1";
+
 /// Everything that fixes a circuit: its identity and its halo2 configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CircuitConfig {
-    /// `agg1-<schema hash prefix>-n<capacity>-k<k>` or `elig1-<schema hash prefix>-b<batch>-k<k>`.
+    /// `agg2-<schema hash prefix>-n<capacity>-k<k>` or `elig1-<schema hash prefix>-b<batch>-k<k>`
+    /// ([`AGGREGATE_FAMILY`], [`ELIGIBILITY_FAMILY`]).
     pub circuit_id: String,
     /// The dataset schema.
     pub schema: Schema,
@@ -277,10 +285,10 @@ impl CircuitConfig {
                 let schema_hash = hex::encode(&schema.hash()[..4]);
                 config.circuit_id = match &config.shape {
                     CircuitShape::Aggregate(layout) => {
-                        format!("agg1-{schema_hash}-n{}-k{k}", layout.capacity)
+                        format!("{AGGREGATE_FAMILY}-{schema_hash}-n{}-k{k}", layout.capacity)
                     }
                     CircuitShape::Eligibility { batch } => {
-                        format!("elig1-{schema_hash}-b{batch}-k{k}")
+                        format!("{ELIGIBILITY_FAMILY}-{schema_hash}-b{batch}-k{k}")
                     }
                 };
                 config.params = params;

@@ -37,7 +37,7 @@ use snark_verifier_sdk::snark_verifier::{
 
 use crate::{
     circuit::{self, eligibility::EligibilityPublic, AggregateWitness, PublicInputs},
-    commitment::{fr_from_hex, fr_to_biguint, fr_to_hex, RecordLayout},
+    commitment::{fr_from_hex, fr_to_hex, RecordLayout},
     dataset::CommittedDataset,
     eligibility::EligibilityArtifact,
     error::{ProofError, VerifyError},
@@ -45,12 +45,12 @@ use crate::{
     keys::{
         vk_hash, CircuitConfig, CircuitKeys, CircuitShape, CircuitSpec, KeyStore, ParamsFingerprint,
     },
-    query::{QueryConstants, QueryResult, QuerySpec},
+    query::{ClaimBinding, QueryConstants, QueryResult, QuerySpec},
 };
 
 /// Artifact format version (2: the circuit's schema and shape are recorded, so any machine
-/// re-derives the verifying key).
-pub const ARTIFACT_VERSION: u32 = 2;
+/// re-derives the verifying key; 3: aggregate proofs carry their claim context and binding).
+pub const ARTIFACT_VERSION: u32 = 3;
 
 /// The JSON a `prove` run writes. Every field is checked by [`verify`]: by the proof, by a
 /// hash, or against another field.
@@ -69,6 +69,8 @@ pub struct ProofArtifact {
     pub query_hash: String,
     /// The query spec itself (public by nature).
     pub query: QuerySpec,
+    /// The market query this proof may be claimed for (`null`: none; its context is 0).
+    pub binding: Option<ClaimBinding>,
     /// Decoded public inputs.
     pub public: DecodedPublic,
     /// Public inputs as 32-byte big-endian hex words, in circuit order.
@@ -87,16 +89,31 @@ pub struct DecodedPublic {
     pub commitment: String,
     /// Query constants.
     pub query: QueryConstants,
+    /// Claim context, hex ([`ClaimBinding::context`]; 0 if unbound).
+    pub context: String,
     /// Released aggregates.
     pub result: QueryResult,
 }
 
-/// Proves `query` over a committed dataset.
+impl From<PublicInputs> for DecodedPublic {
+    fn from(p: PublicInputs) -> Self {
+        DecodedPublic {
+            commitment: fr_to_hex(&p.commitment),
+            query: p.query,
+            context: fr_to_hex(&p.context),
+            result: p.result,
+        }
+    }
+}
+
+/// Proves `query` over a committed dataset, bound to `binding` (a market query and claimant)
+/// or to nothing (context 0: a proof to read, which no market pays).
 pub fn prove(
     keys: &CircuitKeys,
     params: &ParamsKZG<Bn256>,
     data: &CommittedDataset,
     query: &QuerySpec,
+    binding: Option<&ClaimBinding>,
 ) -> Result<ProofArtifact, ProofError> {
     let schema = &data.dataset.schema;
     if *schema != keys.config.schema || Some(&data.layout) != keys.config.layout() {
@@ -108,7 +125,13 @@ pub fn prove(
     let constants = query
         .compile(schema)
         .map_err(|e| ProofError::Artifact(e.to_string()))?;
-    let witness = AggregateWitness::new(&data.layout, data.salt, &data.dataset.records, constants);
+    let witness = AggregateWitness::new(
+        &data.layout,
+        data.salt,
+        &data.dataset.records,
+        constants,
+        ClaimBinding::context_of(binding),
+    );
 
     let mut builder = keys.config.prover_builder();
     circuit::build(&mut builder, schema, &data.layout, &witness);
@@ -127,6 +150,7 @@ pub fn prove(
         vk_hash: keys.vk_hash.clone(),
         query_hash: format!("0x{}", hex::encode(query.hash())),
         query: query.clone(),
+        binding: binding.cloned(),
         public,
         instances: instances.iter().map(fr_to_hex).collect(),
         calldata: calldata_hex(&instances, &proof),
@@ -463,38 +487,7 @@ pub(crate) fn decode_public(
     schema: &crate::schema::Schema,
     x: &[Fr],
 ) -> Result<DecodedPublic, ProofError> {
-    let v = schema.value_columns().count();
-    if x.len() != PublicInputs::len_for(schema) {
-        return Err(ProofError::Artifact(format!(
-            "{} public inputs, expected {}",
-            x.len(),
-            PublicInputs::len_for(schema)
-        )));
-    }
-    let small = |f: &Fr| -> Result<u64, ProofError> {
-        u64::try_from(fr_to_biguint(f))
-            .map_err(|_| ProofError::Artifact("public input exceeds 64 bits".into()))
-    };
-    let ranges = (0..v)
-        .map(|i| Ok((small(&x[1 + 2 * i])?, small(&x[2 + 2 * i])?)))
-        .collect::<Result<_, ProofError>>()?;
-    let o = 1 + 2 * v;
-    Ok(DecodedPublic {
-        commitment: fr_to_hex(&x[0]),
-        query: QueryConstants {
-            ranges,
-            purpose: small(&x[o])?,
-            statistic: small(&x[o + 1])?,
-            min_cohort: small(&x[o + 2])?,
-        },
-        result: QueryResult {
-            records: small(&x[o + 3])?,
-            count: small(&x[o + 4])?,
-            sum: fr_to_biguint(&x[o + 5]),
-            sum_squares: fr_to_biguint(&x[o + 6]),
-            suppressed: small(&x[o + 7])? == 1,
-        },
-    })
+    PublicInputs::from_fields(schema, x).map(DecodedPublic::from)
 }
 
 /// Checks a proof against public inputs with halo2's verifier.
@@ -550,6 +543,12 @@ pub fn verify(
         if expected != artifact.public.query {
             return Err(VerifyError::Constants {
                 what: "query constants",
+            });
+        }
+        let context = fr_to_hex(&ClaimBinding::context_of(artifact.binding.as_ref()));
+        if context != artifact.public.context {
+            return Err(VerifyError::Public {
+                field: "binding".into(),
             });
         }
         // The instances decoded (each result word in its range: a sum written as `sum + r`

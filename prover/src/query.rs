@@ -17,7 +17,14 @@
 
 use std::{collections::BTreeMap, fs, path::Path};
 
-use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use alloy::{
+    primitives::{keccak256, Address, U256},
+    sol_types::SolValue,
+};
+use halo2_base::halo2_proofs::halo2curves::{
+    bn256::Fr,
+    ff::{Field, FromUniformBytes},
+};
 use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -116,6 +123,61 @@ impl QueryConstants {
     /// Number of field elements [`QueryConstants::to_fields`] returns for a schema.
     pub fn len_for(schema: &Schema) -> usize {
         2 * schema.value_columns().count() + 3
+    }
+}
+
+/// Where an aggregate proof may be claimed: one query of one market on one chain, by one
+/// custodian address. The circuit takes [`ClaimBinding::context`] as a public input (in no
+/// constraint: the transcript absorbs every public input, so a proof verifies under exactly one
+/// context), and `QueryMarket.claim` recomputes it from `block.chainid`, itself, the query id
+/// and `msg.sender` (`QueryMarket.claimContext`). A proof therefore pays nowhere else: not on a
+/// second deployment that registered a copy of the commitment, not for another query with the
+/// same constants, not to another address. A proof made without a binding has context 0, which
+/// no market computes: it is for readers (a journal, a regulator), not for payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimBinding {
+    /// Chain id.
+    pub chain_id: u64,
+    /// The QueryMarket's address.
+    pub market: Address,
+    /// The query id in that market.
+    pub query_id: u64,
+    /// The address that will send the claim (the dataset's custodian).
+    pub claimant: Address,
+}
+
+impl ClaimBinding {
+    /// `keccak256(abi.encode(chainId, market, queryId, claimant)) mod r`, as
+    /// `QueryMarket.claimContext` computes it.
+    pub fn context(&self) -> Fr {
+        let preimage = (
+            U256::from(self.chain_id),
+            self.market,
+            U256::from(self.query_id),
+            self.claimant,
+        )
+            .abi_encode();
+        let mut wide = [0u8; 64];
+        wide[..32].copy_from_slice(keccak256(preimage).as_slice());
+        wide[..32].reverse(); // little-endian, the top half zero: the integer mod r
+        Fr::from_uniform_bytes(&wide)
+    }
+
+    /// In words: "query #3 of market 0x… on chain 31337, claimed by 0x…" (or "no market query").
+    pub fn describe(binding: Option<&ClaimBinding>) -> String {
+        match binding {
+            Some(b) => format!(
+                "query #{} of market {} on chain {}, claimed by {}",
+                b.query_id, b.market, b.chain_id, b.claimant
+            ),
+            None => "no market query".to_owned(),
+        }
+    }
+
+    /// The context of an optional binding (0 without one).
+    pub fn context_of(binding: Option<&ClaimBinding>) -> Fr {
+        binding.map_or(Fr::ZERO, ClaimBinding::context)
     }
 }
 

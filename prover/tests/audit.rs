@@ -357,10 +357,9 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         .unwrap();
     let trial_spec = TrialSpec::load(&root.join("examples/trial-adults-bp.json")).unwrap();
     let criteria = trial_spec.compile(&schema).unwrap();
-    let trial_id = eligibility::random_trial_id();
-    sponsor
+    let (trial_id, _) = sponsor
         .open_trial(
-            trial_id,
+            zkcohort::chain::random_salt(),
             &trial_spec,
             B256::from(schema.hash()),
             &criteria,
@@ -379,7 +378,8 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     // second.
     let mut artifacts: Vec<ProofArtifact> = Vec::new();
     for (h, (committed, id)) in hospitals.iter().zip(&data) {
-        let a = proof::prove(&agg, &agg_params, committed, &bmi).unwrap();
+        let binding = deployment.claim_binding(q1.to(), h.account);
+        let a = proof::prove(&agg, &agg_params, committed, &bmi, Some(&binding)).unwrap();
         h.claim(q1, *id, &a).await.unwrap();
         artifacts.push(a);
     }
@@ -422,8 +422,13 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     network.accredit(st_marys.account).await.unwrap();
     st_marys.accept_custodian(st_marys_id).await.unwrap();
 
-    let a = proof::prove(&agg, &agg_params, &data[0].0, &e11).unwrap();
-    let err = hospitals[0].claim(q2, st_marys_id, &a).await.unwrap_err();
+    let binding = deployment.claim_binding(q2.to(), st_marys.account);
+    let a = proof::prove(&agg, &agg_params, &data[0].0, &e11, Some(&binding)).unwrap();
+    // The old address sends the new one's proof: the market refuses it as not the custodian's.
+    let err = hospitals[0]
+        .send_claim(q2, st_marys_id, &a)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("NotCustodian"), "{err}");
     st_marys.claim(q2, st_marys_id, &a).await.unwrap();
 
@@ -739,6 +744,9 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     for (i, v) in [5u64, 100, 2000, 0].into_iter().enumerate() {
         forged.instances[n - 4 + i] = fr_to_hex(&Fr::from(v));
     }
+    let binding = deployment.claim_binding(q3.to(), hospitals[2].account);
+    forged.instances[n - 6] = fr_to_hex(&binding.context());
+    forged.binding = Some(binding);
     forged.proof = format!("0x{}", "42".repeat(64));
     hospitals[2].claim(q3, ids[2], &forged).await.unwrap();
     DatasetRegistry::new(deployment.registry, hospitals[1].provider.clone())
@@ -749,7 +757,9 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         .get_receipt()
         .await
         .unwrap();
-    hospitals[1].claim(q3, ids[1], &artifacts[1]).await.unwrap();
+    let binding = deployment.claim_binding(q3.to(), hospitals[1].account);
+    let riverside = proof::prove(&agg, &agg_params, &data[1].0, &bmi, Some(&binding)).unwrap();
+    hospitals[1].claim(q3, ids[1], &riverside).await.unwrap();
 
     let report = audit::run(&reader, &store, &options(&names, Filter::default()))
         .await

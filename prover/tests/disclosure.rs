@@ -180,6 +180,8 @@ async fn claims_are_checked_against_the_ledger_and_recorded_once_mined() {
             &a,
             "--out",
             &proof("a.json.proof"),
+            "--for-query",
+            qa,
         ],
     );
     cli.ok(
@@ -234,6 +236,8 @@ async fn claims_are_checked_against_the_ledger_and_recorded_once_mined() {
             &b,
             "--out",
             &proof("b.json.proof"),
+            "--for-query",
+            qb,
             "--policy",
             &path(&lax),
         ],
@@ -284,6 +288,8 @@ async fn claims_are_checked_against_the_ledger_and_recorded_once_mined() {
             &c,
             "--out",
             &proof("c.json.proof"),
+            "--for-query",
+            qc,
         ],
     );
     let before = fs::read(d.join(LEDGER_FILE)).unwrap();

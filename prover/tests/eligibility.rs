@@ -7,12 +7,14 @@ mod common;
 
 use std::sync::OnceLock;
 
+use alloy::primitives::{keccak256, Address};
 use common::root;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr},
     poly::kzg::commitment::ParamsKZG,
 };
 use zkcohort::{
+    chain::trial_id_of,
     commitment::{fr_from_hex, fr_to_hex},
     credential::{Credential, OpenedCredential},
     dataset::{CommittedDataset, Dataset},
@@ -274,7 +276,8 @@ fn calldata(a: &EligibilityArtifact) -> String {
 /// `contracts/verifiers/EligibilityVerifierB{1,4}.sol` (must equal the generated sources) and
 /// `test/fixtures/eligibility_proofs.json`: for one dataset and one trial, single proofs of
 /// patients A and B, a batch of C, D, E (+ an empty slot), a batch re-using A, and a single
-/// proof of A for another trial.
+/// proof of A for another trial; both trial ids derived as `TrialMarket.trialIdOf` does for the
+/// forge suite's market, chain, sponsor and salts (recorded with them).
 #[test]
 fn writes_evm_verifiers_and_eligibility_fixture() {
     let c = circuits();
@@ -284,7 +287,20 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
     let h = hospital_a();
     let (e, _) = split(h);
     assert!(e.len() >= 6, "{} eligible patients", e.len());
-    let (t, t2) = (trial_id(10), trial_id(11));
+    // Trial ids are derived on-chain from (chain, market, sponsor, salt): the forge suite
+    // places its market at this address (chain 31337, forge's) and opens as this sponsor, and
+    // checks that the contract derives these ids.
+    let chain_id = 31_337;
+    let market = Address::from_word(keccak256("zkcohort.fixture.TrialMarket"));
+    let sponsor = Address::from_word(keccak256("zkcohort.fixture.sponsor"));
+    let (salt, salt2) = (
+        keccak256("zkcohort.fixture.trial"),
+        keccak256("zkcohort.fixture.other-trial"),
+    );
+    let (t, t2) = (
+        trial_id_of(chain_id, market, sponsor, salt),
+        trial_id_of(chain_id, market, sponsor, salt2),
+    );
     let entry = |circuit: &(ParamsKZG<Bn256>, CircuitKeys), patients: &[usize], t: Fr| {
         let a = prove(circuit, h, patients, t).unwrap();
         serde_json::json!({
@@ -302,6 +318,11 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
         "commitment": h.data.info.commitment,
         "member_root": h.data.info.member_root,
         "record_count": h.data.info.record_count,
+        "chain_id": chain_id,
+        "market": market,
+        "sponsor": sponsor,
+        "salt": salt,
+        "other_salt": salt2,
         "trial_id": fr_to_hex(&t),
         "other_trial_id": fr_to_hex(&t2),
         "spec_hash": format!("0x{}", hex::encode(trial().hash())),

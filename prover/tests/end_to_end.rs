@@ -7,6 +7,10 @@ mod common;
 
 use std::{fs, path::PathBuf, sync::OnceLock};
 
+use alloy::{
+    primitives::{address, keccak256, Address},
+    signers::local::PrivateKeySigner,
+};
 use common::root;
 use halo2_base::halo2_proofs::{
     halo2curves::{bn256::Bn256, ff::Field},
@@ -20,7 +24,7 @@ use zkcohort::{
     evm::Manifest,
     keys::{CircuitKeys, KeyStore, ParamsSource},
     proof::{self, Artifact, ProofArtifact},
-    query::{evaluate, QuerySpec},
+    query::{evaluate, ClaimBinding, QuerySpec},
     schema::Schema,
     Fr,
 };
@@ -75,8 +79,97 @@ fn queries() -> Vec<QuerySpec> {
 }
 
 fn prove(data: &CommittedDataset, query: &QuerySpec) -> ProofArtifact {
+    prove_bound(data, query, None)
+}
+
+fn prove_bound(
+    data: &CommittedDataset,
+    query: &QuerySpec,
+    binding: Option<&ClaimBinding>,
+) -> ProofArtifact {
     let s = setup();
-    proof::prove(&s.keys, &s.params, data, query).unwrap()
+    proof::prove(&s.keys, &s.params, data, query, binding).unwrap()
+}
+
+/// Chain id of forge's test EVM.
+const FORGE_CHAIN_ID: u64 = 31337;
+/// Where `test/utils/MarketBase.sol` deploys the QueryMarket (`deployCodeTo`), so that the
+/// fixture's proofs can be bound to it.
+const FORGE_MARKET: Address = address!("00000000000000000000000000000000c0407a7e");
+
+/// forge-std's `makeAddr(label)`: the address of the private key `keccak256(label)`.
+fn make_addr(label: &str) -> Address {
+    PrivateKeySigner::from_bytes(&keccak256(label.as_bytes()))
+        .unwrap()
+        .address()
+}
+
+/// A proof bound to one market query verifies under its binding only: another binding (another
+/// query, market, chain or claimant) gives another context, and the proof fails under it even
+/// when the artifact is consistently rewritten (the transcript absorbed the context).
+#[test]
+fn a_proof_verifies_under_its_own_context_only() {
+    let (_dir, data) = committed(&Dataset::synthesize(40, 5, 2), 5);
+    let binding = ClaimBinding {
+        chain_id: FORGE_CHAIN_ID,
+        market: FORGE_MARKET,
+        query_id: 7,
+        claimant: make_addr("hospital-a"),
+    };
+    let artifact = prove_bound(&data, &queries()[0], Some(&binding));
+    let verify = |a: &ProofArtifact| proof::verify(a, &store(), &manifest());
+    verify(&artifact).unwrap();
+    assert_eq!(
+        artifact.public.context,
+        fr_to_hex(&binding.context()),
+        "the context is the binding's"
+    );
+
+    // The binding alone changed: it no longer hashes to the proven context.
+    let others = [
+        ClaimBinding {
+            query_id: 8,
+            ..binding.clone()
+        },
+        ClaimBinding {
+            chain_id: 1,
+            ..binding.clone()
+        },
+        ClaimBinding {
+            claimant: make_addr("hospital-b"),
+            ..binding.clone()
+        },
+    ];
+    for other in &others {
+        let mut moved = artifact.clone();
+        moved.binding = Some(other.clone());
+        assert!(
+            matches!(verify(&moved), Err(VerifyError::Public { ref field }) if field == "binding"),
+            "{other:?}"
+        );
+        // Rewritten consistently (context, instances, calldata): the proof itself fails.
+        moved.public.context = fr_to_hex(&other.context());
+        let mut inputs = PublicInputs::from_fields(
+            &artifact.circuit.schema,
+            &moved
+                .instances
+                .iter()
+                .map(|h| fr_from_hex(h).unwrap())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        inputs.context = other.context();
+        moved.instances = inputs.to_fields().iter().map(fr_to_hex).collect();
+        moved.calldata = calldata(&moved);
+        assert!(
+            matches!(verify(&moved), Err(VerifyError::Rejected(_))),
+            "{other:?}"
+        );
+    }
+    // Unbound: context 0.
+    let mut unbound = artifact.clone();
+    unbound.binding = None;
+    assert!(matches!(verify(&unbound), Err(VerifyError::Public { .. })));
 }
 
 #[test]
@@ -131,6 +224,7 @@ fn tampered_artifacts_are_rejected_offline() {
     let inputs = PublicInputs {
         commitment: fr_from_hex(&lie.public.commitment).unwrap(),
         query: lie.public.query.clone(),
+        context: fr_from_hex(&lie.public.context).unwrap(),
         result: lie.public.result.clone(),
     };
     lie.instances = inputs.to_fields().iter().map(fr_to_hex).collect();
@@ -200,7 +294,7 @@ fn tampered_artifacts_are_rejected_offline() {
         Err(VerifyError::VkHashVsManifest { .. })
     ));
     let mut other_circuit = artifact.clone();
-    other_circuit.circuit_id = "agg1-b3d88f65-n96-k15".into();
+    other_circuit.circuit_id = "agg2-b3d88f65-n96-k15".into();
     assert!(matches!(
         verify(&other_circuit),
         Err(VerifyError::NotInManifest { .. })
@@ -360,6 +454,7 @@ fn artifacts_hold_no_record_data() {
     assert_eq!(
         keys,
         [
+            "binding",
             "calldata",
             "circuit",
             "circuit_id",
@@ -407,7 +502,9 @@ fn writes_evm_verifier_and_proof_fixture() {
 
 /// Real proofs for the market's forge suite (`test/QueryMarket.t.sol`): three hospitals
 /// answering one query (the third suppressed), and one proof of another query; and the query's
-/// spec document (`query_spec`, hex), which `postQuery` publishes.
+/// spec document (`query_spec`, hex), which `postQuery` publishes. Every proof is bound to the
+/// suite's first query (id 1) of the market `MarketBase` deploys at [`FORGE_MARKET`], claimed
+/// by the hospital's `makeAddr` address (`hospital-a`, `-b`, `-c`).
 #[test]
 fn writes_market_fixture() {
     let s = setup();
@@ -428,9 +525,16 @@ fn writes_market_fixture() {
     };
     let mut hospitals = Vec::new();
     let mut other = None;
+    let labels = ["hospital-a", "hospital-b", "hospital-c"];
+    let binding = |i: usize| ClaimBinding {
+        chain_id: FORGE_CHAIN_ID,
+        market: FORGE_MARKET,
+        query_id: 1,
+        claimant: make_addr(labels[i]),
+    };
     for (i, (records, seed)) in [(45, 3), (38, 4), (12, 5)].into_iter().enumerate() {
         let (_dir, data) = committed(&Dataset::synthesize(records, seed, 2), seed);
-        let artifact = prove(&data, main_query);
+        let artifact = prove_bound(&data, main_query, Some(&binding(i)));
         assert_eq!(
             artifact.public.result.suppressed,
             i == 2,
@@ -439,7 +543,10 @@ fn writes_market_fixture() {
         );
         hospitals.push(entry(&data, &artifact));
         if i == 0 {
-            other = Some(entry(&data, &prove(&data, other_query)));
+            other = Some(entry(
+                &data,
+                &prove_bound(&data, other_query, Some(&binding(0))),
+            ));
         }
     }
     let n_constants = zkcohort::query::QueryConstants::len_for(&Schema::clinical_default());
@@ -447,6 +554,10 @@ fn writes_market_fixture() {
         |e: &serde_json::Value| e["instances"].as_array().unwrap()[1..1 + n_constants].to_vec();
     let fixture = serde_json::json!({
         "circuit_id": s.keys.config.circuit_id,
+        "chain_id": FORGE_CHAIN_ID,
+        "market": FORGE_MARKET,
+        "query_id": 1,
+        "claimants": (0..3).map(|i| binding(i).claimant).collect::<Vec<_>>(),
         "query_hash": format!("0x{}", hex::encode(main_query.hash())),
         "query_spec": format!("0x{}", hex::encode(main_query.document())),
         "constants": constants(&hospitals[0]),

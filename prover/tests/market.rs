@@ -37,7 +37,7 @@ async fn market_flow_on_anvil_with_real_proofs() {
     };
     let report = demo::run(&scenario, true).await.unwrap();
 
-    assert_eq!(report.circuit_id, "agg1-b3d88f65-n48-k14");
+    assert_eq!(report.circuit_id, "agg2-b3d88f65-n48-k14");
     for r in &report.hospitals {
         assert_eq!(
             r.result, r.native,
@@ -175,7 +175,7 @@ async fn client_errors_are_clear() {
     let err = client.refund(U256::from(42)).await.unwrap_err();
     assert!(err.to_string().contains("UnknownQuery"), "{err}");
     let err = client
-        .trial(zkcohort::eligibility::random_trial_id())
+        .trial(client.trial_id_of(zkcohort::chain::random_salt()))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("UnknownTrial"), "{err}");

@@ -75,9 +75,27 @@ abstract contract MarketBase is Test {
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory circuits = new IProofGated.Circuit[](1);
         (ids[0], circuits[0]) = (circuitId, _aggregate(verifier, schemaHash));
-        market = new QueryMarket(
-            registry, accreditations, owner, ids, circuits, ClinicalPurposes.forSchema(schemaHash)
+        // The fixture's proofs are bound (their claim context) to the query market at the
+        // fixture's address, its first query and the hospitals' addresses on this chain.
+        address at = vm.parseJsonAddress(json, ".market");
+        deployCodeTo(
+            "QueryMarket.sol:QueryMarket",
+            abi.encode(
+                registry,
+                accreditations,
+                owner,
+                ids,
+                circuits,
+                ClinicalPurposes.forSchema(schemaHash)
+            ),
+            at
         );
+        market = QueryMarket(at);
+        assertEq(block.chainid, vm.parseJsonUint(json, ".chain_id"), "fixture chain id");
+        address[] memory claimants = vm.parseJsonAddressArray(json, ".claimants");
+        for (uint256 i; i < 3; ++i) {
+            assertEq(claimants[i], hospitals[i], "fixture claimant");
+        }
 
         for (uint256 i; i < 3; ++i) {
             vm.prank(hospitals[i]);

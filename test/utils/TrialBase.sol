@@ -18,6 +18,10 @@ import {EligibilityVerifierB4} from "../../contracts/verifiers/EligibilityVerifi
 /// in a batch, and A for another trial. All but the last are for the fixture's trial id and
 /// criteria; the hospital's dataset (the fixture's membership root) holds all six patients.
 /// The trial spec's document (its canonical JSON, which `openTrial` publishes) comes with them.
+/// Trial ids are derived on-chain from (chain id, market, sponsor, salt), so the proofs hold
+/// for one market only: the fixture names its address, chain id, sponsor and the two salts, and
+/// the market is placed at that address (`_deploy`); setUp checks that the contract derives the
+/// fixture's ids (which the Rust side computed: `zkcohort::chain::trial_id_of`).
 abstract contract TrialBase is Test {
     /// @notice One real proof: circuit, public inputs, proof bytes, and what it enrols.
     struct Entry {
@@ -63,8 +67,16 @@ abstract contract TrialBase is Test {
     bytes32 internal commitment;
     bytes32 internal memberRoot;
     uint64 internal recordCount;
+    /// The fixture's trial: `trialIdOf(sponsor, salt)` on the fixture's market.
     uint256 internal trialId;
+    /// The other fixture trial: `trialIdOf(sponsor, otherSalt)`.
     uint256 internal otherTrialId;
+    bytes32 internal salt;
+    bytes32 internal otherSalt;
+    /// Where the market is deployed: the address the fixture's trial ids are derived for.
+    address internal fixtureMarket;
+    /// State before the registry and market were deployed (see `_deploy`).
+    uint256 internal beforeDeployment;
     bytes32 internal specHash;
     /// The trial spec's canonical JSON: SHA-256 `specHash`.
     bytes internal specDocument;
@@ -77,7 +89,8 @@ abstract contract TrialBase is Test {
     Entry internal singleAOtherTrial;
 
     address internal owner = makeAddr("owner");
-    address internal sponsor = makeAddr("sponsor");
+    /// The fixture's sponsor (the ids are derived for it).
+    address internal sponsor;
     address internal hospital = makeAddr("hospital");
     address internal relayer = makeAddr("relayer");
     /// Attests `hospital`; every trial of the tests names it.
@@ -92,6 +105,12 @@ abstract contract TrialBase is Test {
         recordCount = uint64(vm.parseJsonUint(json, ".record_count"));
         trialId = uint256(vm.parseJsonBytes32(json, ".trial_id"));
         otherTrialId = uint256(vm.parseJsonBytes32(json, ".other_trial_id"));
+        salt = vm.parseJsonBytes32(json, ".salt");
+        otherSalt = vm.parseJsonBytes32(json, ".other_salt");
+        sponsor = vm.parseJsonAddress(json, ".sponsor");
+        vm.label(sponsor, "sponsor");
+        fixtureMarket = vm.parseJsonAddress(json, ".market");
+        assertEq(block.chainid, vm.parseJsonUint(json, ".chain_id"), "the fixture's chain id");
         specHash = vm.parseJsonBytes32(json, ".spec_hash");
         specDocument = vm.parseJsonBytes(json, ".spec");
         criteria = _words(vm.parseJsonBytes32Array(json, ".criteria"));
@@ -108,22 +127,58 @@ abstract contract TrialBase is Test {
         accreditations = new AccreditationRegistry();
         vm.prank(accreditor);
         accreditations.accredit(hospital);
-        (registry, market) = _deploy();
+        beforeDeployment = vm.snapshotState();
+        (registry, market) = _deployAtFixture();
+        assertEq(
+            market.trialIdOf(sponsor, salt),
+            trialId,
+            "the contract derives another trial id than the fixture's (run make fixtures)"
+        );
+        assertEq(market.trialIdOf(sponsor, otherSalt), otherTrialId, "other trial id");
         vm.prank(hospital);
         datasetId =
             registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
     }
 
-    /// @dev A fresh registry and a market wired to the real verifiers (no dataset registered).
+    /// @dev A fresh registry (no dataset registered) and a market at the fixture's address,
+    /// so the fixture's proofs hold for its trials: the state goes back to before setUp's
+    /// deployment (verifiers and accreditations stay; everything since is undone), then both
+    /// are deployed again. Call it first in a test.
     function _deploy() internal returns (DatasetRegistry r, TrialMarket m) {
-        r = new DatasetRegistry();
+        vm.revertToState(beforeDeployment);
+        return _deployAtFixture();
+    }
+
+    /// @dev The market's constructor arguments, wired to the real verifiers.
+    function _marketArgs(DatasetRegistry r) internal view returns (bytes memory) {
         bytes32[] memory ids = new bytes32[](2);
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](2);
         (ids[0], cs[0]) = (singleCircuit, _single(verifierB1, schemaHash));
         (ids[1], cs[1]) = (batchCircuit, _batch(verifierB4, schemaHash));
-        m = new TrialMarket(
-            r, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
-        );
+        return abi.encode(r, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash));
+    }
+
+    /// @dev A new registry, and a market deployed at `fixtureMarket` (its creation code run
+    /// there, then its runtime code, immutables included, left there).
+    function _deployAtFixture() internal returns (DatasetRegistry r, TrialMarket m) {
+        r = new DatasetRegistry();
+        vm.etch(fixtureMarket, abi.encodePacked(type(TrialMarket).creationCode, _marketArgs(r)));
+        (bool ok, bytes memory runtime) = fixtureMarket.call("");
+        require(ok, "TrialMarket constructor reverted");
+        vm.etch(fixtureMarket, runtime);
+        m = TrialMarket(fixtureMarket);
+    }
+
+    /// @dev Another deployment of the market (a plain `new`, at another address) on the same
+    /// registry.
+    function _deployElsewhere() internal returns (TrialMarket) {
+        bytes memory init = abi.encodePacked(type(TrialMarket).creationCode, _marketArgs(registry));
+        address m;
+        assembly {
+            m := create(0, add(init, 0x20), mload(init))
+        }
+        require(m != address(0), "TrialMarket constructor reverted");
+        return TrialMarket(m);
     }
 
     /// @dev A circuit of the single-patient shape (15 criteria words, 1 slot).
@@ -196,12 +251,13 @@ abstract contract TrialBase is Test {
         }
     }
 
-    /// @dev Opens a trial with the fixture's spec, schema and criteria; the sponsor escrows
-    /// `bounty × cap`.
-    function _open(uint256 id, uint256 bounty, uint16 shareBps, uint32 cap, uint64 deadline)
+    /// @dev Opens the sponsor's trial of `salt_` with the fixture's spec, schema and criteria;
+    /// the sponsor escrows `bounty × cap`. Returns the trial id.
+    function _open(bytes32 salt_, uint256 bounty, uint16 shareBps, uint32 cap, uint64 deadline)
         internal
+        returns (uint256)
     {
-        _openWith(id, criteria, bounty, shareBps, cap, deadline);
+        return _openWith(salt_, criteria, bounty, shareBps, cap, deadline);
     }
 
     /// @dev The fixture's trial spec as `openTrial` takes it.
@@ -211,24 +267,24 @@ abstract contract TrialBase is Test {
 
     /// @dev Opens a trial with the given criteria.
     function _openWith(
-        uint256 id,
+        bytes32 salt_,
         uint256[] memory criteria_,
         uint256 bounty,
         uint16 shareBps,
         uint32 cap,
         uint64 deadline
-    ) internal {
+    ) internal returns (uint256) {
         uint256 total = bounty * cap;
         vm.deal(sponsor, sponsor.balance + total);
         vm.prank(sponsor);
-        market.openTrial{value: total}(
-            id, _spec(), schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
+        return market.openTrial{value: total}(
+            salt_, _spec(), schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
         );
     }
 
     /// @dev Opens the fixture's trial with the default terms.
     function _openDefault() internal {
-        _open(trialId, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+        _open(salt, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
     }
 
     /// @dev Submits a real proof to the fixture's trial (from a relayer: anyone may enrol).

@@ -530,7 +530,14 @@ pub fn analyse(c: &Collected, store: &KeyStore, opts: &Options) -> Audit {
         ));
         bar.set_message(format!("re-verifying the claims of query #{}", q.id));
         let first = proofs.len();
-        proofs.extend(reverify::claims(h, q, d.market, &c.calldata, &mut keys));
+        proofs.extend(reverify::claims(
+            d.chain_id,
+            h,
+            q,
+            d.market,
+            &c.calldata,
+            &mut keys,
+        ));
         queries.push(query_view(h, q, schema, spec, first, &proofs[first..]));
     }
     let mut trials = Vec::new();

@@ -19,10 +19,12 @@ use serde::{Serialize, Serializer};
 
 use super::model::{word_hex, Contract, History, Query, Trial};
 use crate::{
-    chain::{circuit_key, QueryMarket, TrialMarket},
+    chain::{circuit_key, fr_to_u256, QueryMarket, TrialMarket},
+    circuit::InputIndex,
     commitment::{fr_from_hex, RecordLayout},
     keys::{vk_hash, CircuitConfig, KeyStore},
     proof::verify_instances,
+    query::ClaimBinding,
     schema::Schema,
     Fr,
 };
@@ -168,7 +170,7 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// Plans the circuit a circuit id names (`agg1-<schema>-n<capacity>-k<k>` or
+/// Plans the circuit a circuit id names (`agg2-<schema>-n<capacity>-k<k>` or
 /// `elig1-<schema>-b<batch>-k<k>`) for the known schema with that hash prefix, checks that the
 /// plan has this very id, and derives its verifying key with the store's params (cached; key
 /// generation is deterministic, so this is the key of every honest prover of the circuit).
@@ -191,8 +193,10 @@ fn derive(store: &KeyStore, schemas: &[Schema], circuit_id: &str) -> Result<Key,
             format!("circuit {circuit_id} is for schema {prefix}…, which is not among the schemas given (--schema)")
         })?;
     let config = match *kind {
-        "agg1" => CircuitConfig::plan(schema, &RecordLayout::new(schema, number(size, 'n')?)),
-        "elig1" => match number(size, 'b')? {
+        crate::keys::AGGREGATE_FAMILY => {
+            CircuitConfig::plan(schema, &RecordLayout::new(schema, number(size, 'n')?))
+        }
+        crate::keys::ELIGIBILITY_FAMILY => match number(size, 'b')? {
             0 => return Err(bad()),
             b => CircuitConfig::plan_eligibility(schema, b),
         },
@@ -266,6 +270,7 @@ fn accepted(
 
 /// Re-verifies every claim of `query`.
 pub(crate) fn claims(
+    chain_id: u64,
     history: &History,
     query: &Query,
     market: Address,
@@ -300,15 +305,19 @@ pub(crate) fn claims(
             vk_hash: None,
             outcome: Outcome::Verified,
         };
-        check.outcome = check_claim(query, claim, dataset, market, calldata, keys, &mut check)
-            .unwrap_or_else(|reason| Outcome::Disagrees { reason });
+        check.outcome = check_claim(
+            chain_id, query, claim, dataset, market, calldata, keys, &mut check,
+        )
+        .unwrap_or_else(|reason| Outcome::Disagrees { reason });
         out.push(check);
     }
     out
 }
 
 /// `Err` is a disagreement between calldata and events.
+#[allow(clippy::too_many_arguments)]
 fn check_claim(
+    chain_id: u64,
     query: &Query,
     claim: &super::model::Claim,
     dataset: Option<&super::model::Dataset>,
@@ -342,37 +351,54 @@ fn check_claim(
         return Err("the calldata's proof does not hash to the proof hash in the event".into());
     }
     let inputs = &call.publicInputs;
-    let n = query.constants.len();
-    if inputs.len() != 1 + n + 5 {
+    let at = InputIndex {
+        constants: query.constants.len(),
+    };
+    if inputs.len() != at.len() {
         return Err(format!(
-            "{} public inputs for a query of {n} constants",
-            inputs.len()
+            "{} public inputs for a query of {} constants",
+            inputs.len(),
+            at.constants
         ));
     }
-    if inputs[1..1 + n] != query.constants[..] {
+    if inputs[at.constants()] != query.constants[..] {
         return Err("the proof's constants are not the query's posted constants".into());
     }
     if let Some(d) = dataset {
-        if B256::from(inputs[0]) != d.commitment {
+        if B256::from(inputs[InputIndex::COMMITMENT]) != d.commitment {
             return Err(format!(
                 "the proof is about commitment {}, dataset #{} registered {}",
-                B256::from(inputs[0]),
+                B256::from(inputs[InputIndex::COMMITMENT]),
                 d.id,
                 d.commitment
             ));
         }
-        if inputs[1 + n] != U256::from(d.record_count) {
+        if inputs[at.records()] != U256::from(d.record_count) {
             return Err(format!(
                 "the proof counts {} records, dataset #{} registered {}",
-                inputs[1 + n],
+                inputs[at.records()],
                 d.id,
                 d.record_count
             ));
         }
     }
+    // The context the market computed for this claim: its chain, itself, the query and the
+    // custodian that sent it.
+    let binding = ClaimBinding {
+        chain_id,
+        market,
+        query_id: query.id,
+        claimant: claim.custodian,
+    };
+    if inputs[at.context()] != fr_to_u256(&binding.context()) {
+        return Err(format!(
+            "the proof's claim context is not that of query #{} claimed by {}",
+            query.id, claim.custodian
+        ));
+    }
     let results = [claim.count, claim.sum, claim.sum_squares];
-    let suppressed = inputs[5 + n] == U256::from(1);
-    if inputs[2 + n..5 + n] != results[..] || suppressed != claim.suppressed {
+    let suppressed = inputs[at.suppressed()] == U256::from(1);
+    if inputs[at.sums()] != results[..] || suppressed != claim.suppressed {
         return Err("the released results in the event differ from the proof's inputs".into());
     }
     let Some(circuit_id) = check.circuit_id.clone() else {

@@ -7,6 +7,7 @@
 
 use alloy::{
     consensus::Transaction as _,
+    network::TransactionResponse as _,
     primitives::{keccak256, Address, Bytes, B256, U256},
     providers::Provider,
     sol_types::SolCall,
@@ -24,7 +25,7 @@ use crate::{
     evm::Manifest,
     keys::{CircuitShape, CircuitSpec},
     proof::{calldata_hex, decode_public, Artifact, ProofArtifact, ARTIFACT_VERSION},
-    query::QuerySpec,
+    query::{ClaimBinding, QuerySpec},
     schema::Schema,
     trial::{TrialCriteria, TrialSpec},
     Fr,
@@ -169,7 +170,7 @@ pub struct TxArtifact {
     pub block: Option<u64>,
 }
 
-/// The circuit named by a zkcohort circuit id (`agg1-<schema>-n<capacity>-k<k>` or
+/// The circuit named by a zkcohort circuit id (`agg2-<schema>-n<capacity>-k<k>` or
 /// `elig1-<schema>-b<batch>-k<k>`), for the schema among `schemas` whose hash is `schema_hash`.
 fn circuit_of(
     circuit_id: &str,
@@ -192,8 +193,10 @@ fn circuit_of(
             .ok_or_else(bad)
     };
     let shape = match *kind {
-        "agg1" => CircuitShape::Aggregate(RecordLayout::new(schema, number('n')?)),
-        "elig1" => CircuitShape::Eligibility {
+        crate::keys::AGGREGATE_FAMILY => {
+            CircuitShape::Aggregate(RecordLayout::new(schema, number('n')?))
+        }
+        crate::keys::ELIGIBILITY_FAMILY => CircuitShape::Eligibility {
             batch: number('b')?,
         },
         _ => return Err(bad()),
@@ -278,6 +281,18 @@ impl Client {
                 let instances = fields(inputs)?;
                 let public =
                     decode_public(&circuit.schema, &instances).map_err(TxArtifactError::Inputs)?;
+                // The context the market computed when the claim was sent: verifying the
+                // artifact checks the proof's context against it.
+                let binding = ClaimBinding {
+                    chain_id: self.deployment.chain_id,
+                    market: self.deployment.market,
+                    query_id: u64::try_from(*query_id).map_err(|_| {
+                        TxArtifactError::Inputs(crate::error::ProofError::Artifact(format!(
+                            "query id {query_id} exceeds 64 bits"
+                        )))
+                    })?,
+                    claimant: t.from(),
+                };
                 Artifact::Aggregate(ProofArtifact {
                     version: ARTIFACT_VERSION,
                     circuit_id: circuit_id.to_owned(),
@@ -285,6 +300,7 @@ impl Client {
                     vk_hash,
                     query_hash: published.hash.to_string(),
                     query,
+                    binding: Some(binding),
                     public,
                     instances: instances.iter().map(fr_to_hex).collect(),
                     calldata: calldata_hex(&instances, proof),

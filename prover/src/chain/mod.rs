@@ -8,7 +8,7 @@ mod trials;
 
 pub use calldata::{decode_market_call, MarketCall, TxArtifact, TxArtifactError};
 pub use history::{FetchPolicy, HistoryReader};
-pub use trials::{TrialStatus, TrialTerms};
+pub use trials::{random_salt, trial_id_of, TrialStatus, TrialTerms};
 
 use std::{
     collections::BTreeMap,
@@ -30,7 +30,7 @@ use crate::{
     commitment::fr_from_hex,
     dataset::CommitmentInfo,
     proof::ProofArtifact,
-    query::{QueryConstants, QuerySpec},
+    query::{ClaimBinding, QueryConstants, QuerySpec},
 };
 
 /// One module per contract: both markets' ABIs name the shared `IProofGated.Circuit` type,
@@ -132,6 +132,17 @@ pub enum ChainError {
         /// SHA-256 of the document served.
         actual: B256,
     },
+    /// `openTrial` opened another id than the one derived from the sponsor's salt (the
+    /// address is not a market that derives trial ids as [`trial_id_of`] does).
+    #[error("the market at {market} opened trial {opened:#x}, not the id derived from the salt ({derived:#x})")]
+    TrialIdMismatch {
+        /// The market.
+        market: Address,
+        /// The id [`trial_id_of`] derives.
+        derived: U256,
+        /// The id in `TrialOpened`.
+        opened: U256,
+    },
 }
 
 /// Addresses written by `script/Deploy.s.sol`.
@@ -154,6 +165,17 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Where `claimant` claims query `query_id` of this deployment's market: what an aggregate
+    /// proof for that claim is bound to.
+    pub fn claim_binding(&self, query_id: u64, claimant: Address) -> ClaimBinding {
+        ClaimBinding {
+            chain_id: self.chain_id,
+            market: self.market,
+            query_id,
+            claimant,
+        }
+    }
+
     /// Reads a deployment file.
     pub fn load(path: &Path) -> Result<Self, ChainError> {
         let text = std::fs::read_to_string(path)
@@ -668,6 +690,28 @@ impl Client {
     /// Submits a proof artifact as the answer of `dataset` to `query`. A failure leaves the
     /// artifact untouched, so the claim can be retried.
     pub async fn claim(
+        &self,
+        query: U256,
+        dataset: U256,
+        artifact: &ProofArtifact,
+    ) -> Result<Mined, ChainError> {
+        // The market would revert (ContextMismatch) and keep the gas: say why before sending.
+        let expected = u64::try_from(query)
+            .ok()
+            .map(|q| self.deployment.claim_binding(q, self.account));
+        if artifact.binding != expected {
+            return Err(ChainError::Input(format!(
+                "the proof is bound to {}, this claim is {}: prove again with `prove --for-query {query}`",
+                ClaimBinding::describe(artifact.binding.as_ref()),
+                ClaimBinding::describe(expected.as_ref()),
+            )));
+        }
+        self.send_claim(query, dataset, artifact).await
+    }
+
+    /// Sends `artifact` as a claim without [`Client::claim`]'s check of its binding: what an
+    /// attacker replaying someone else's proof does (the market must refuse it).
+    pub async fn send_claim(
         &self,
         query: U256,
         dataset: U256,

@@ -1,7 +1,11 @@
 //! Trial calls: open and fund a trial, enrol patients with an eligibility proof, read a
-//! trial's state, refund, withdraw.
+//! trial's state, refund, withdraw; and the trial id a sponsor's salt gives ([`trial_id_of`]).
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::{
+    primitives::{keccak256, Address, B256, U256},
+    sol_types::SolValue,
+};
+use halo2_base::halo2_proofs::halo2curves::ff::{Field, PrimeField};
 use serde::Serialize;
 
 use super::{
@@ -9,10 +13,33 @@ use super::{
     PublishedSpec, TrialMarket,
 };
 use crate::{
-    eligibility::EligibilityArtifact,
+    eligibility::{self, EligibilityArtifact},
     trial::{TrialCriteria, TrialSpec},
     Fr,
 };
+
+/// The id `TrialMarket.trialIdOf(sponsor, salt)` gives on chain `chain_id` at `market`:
+/// `2^128 + keccak256(abi.encode(chain_id, market, sponsor, salt)) mod (r − 2^128)`, so always
+/// a valid trial id (at least 2^128, below r). Ids are derived, never chosen (issue #14): a
+/// front-runner copying a sponsor's `openTrial` gets another id, and another chain or
+/// deployment another id for the same sponsor and salt, so an eligibility proof (which binds
+/// the id) enrols in one trial of one market only. The sponsor picks the salt, so the id is
+/// known (and can be announced, and proved against) before the trial is opened.
+pub fn trial_id_of(chain_id: u64, market: Address, sponsor: Address, salt: B256) -> Fr {
+    let min = U256::from(1) << eligibility::MIN_TRIAL_ID_BITS;
+    // r − 1 is the largest field element, so r is one more.
+    let r = fr_to_u256(&-Fr::ONE) + U256::from(1);
+    let h = keccak256((U256::from(chain_id), market, sponsor, salt).abi_encode());
+    let id = min + U256::from_be_bytes(h.0) % (r - min);
+    Option::from(Fr::from_repr(id.to_le_bytes())).expect("2^128 + (x mod (r − 2^128)) is below r")
+}
+
+/// A fresh random salt for [`Client::open_trial`] (a trial id the sponsor has not used).
+pub fn random_salt() -> B256 {
+    let mut salt = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+    B256::from(salt)
+}
 
 /// Terms of a trial a sponsor opens.
 #[derive(Clone, Debug)]
@@ -59,22 +86,35 @@ pub struct TrialStatus {
 }
 
 impl Client {
-    /// Opens a trial and escrows `bounty × cap`; returns the mined transaction. The spec's
-    /// canonical JSON ([`TrialSpec::document`]) goes with it: the market checks it against the
-    /// spec hash and publishes it (`SpecPublished`).
+    /// The id of the trial this account opens with `salt` on this deployment
+    /// ([`trial_id_of`]; no call: what `openTrial` will give it).
+    pub fn trial_id_of(&self, salt: B256) -> Fr {
+        trial_id_of(
+            self.deployment.chain_id,
+            self.deployment.trials,
+            self.account,
+            salt,
+        )
+    }
+
+    /// Opens a trial with `salt` and escrows `bounty × cap`; returns its id
+    /// ([`Client::trial_id_of`], checked against the market's `TrialOpened`) and the mined
+    /// transaction. The spec's canonical JSON ([`TrialSpec::document`]) goes with it: the
+    /// market checks it against the spec hash and publishes it (`SpecPublished`).
     pub async fn open_trial(
         &self,
-        trial_id: Fr,
+        salt: B256,
         spec: &TrialSpec,
         schema_hash: B256,
         criteria: &TrialCriteria,
         terms: &TrialTerms,
-    ) -> Result<Mined, ChainError> {
+    ) -> Result<(Fr, Mined), ChainError> {
+        let trial_id = self.trial_id_of(salt);
         let constants: Vec<U256> = criteria.to_fields().iter().map(fr_to_u256).collect();
         let call = self
             .trials
             .openTrial(
-                fr_to_u256(&trial_id),
+                salt,
                 ITrialMarket::Spec {
                     hash: B256::from(spec.hash()),
                     document: spec.document().into(),
@@ -89,8 +129,15 @@ impl Client {
             )
             .value(terms.bounty * U256::from(terms.cap));
         let receipt = self.mine("openTrial", call.send().await).await?;
-        let _: TrialMarket::TrialOpened = event(&receipt, "openTrial")?;
-        Ok(Mined::from(&receipt))
+        let opened: TrialMarket::TrialOpened = event(&receipt, "openTrial")?;
+        if opened.trialId != fr_to_u256(&trial_id) {
+            return Err(ChainError::TrialIdMismatch {
+                market: self.deployment.trials,
+                derived: fr_to_u256(&trial_id),
+                opened: opened.trialId,
+            });
+        }
+        Ok((trial_id, Mined::from(&receipt)))
     }
 
     /// Enrols the patients of an eligibility proof; returns how many were enrolled. A failure
@@ -185,5 +232,50 @@ impl Client {
             .mine("withdraw", self.trials.withdraw(Address::ZERO).send().await)
             .await?;
         Ok((owed, Mined::from(&receipt)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commitment::fr_to_biguint;
+
+    /// Vectors `TrialMarket.trialIdOf` returned in forge (`test_trialIdsAreDerived…`, trace
+    /// with -vvvv): the eligibility fixture's market, sponsor and salt, on chain 31337 and 31338.
+    #[test]
+    fn trial_ids_are_the_contracts() {
+        let market = Address::from_word(keccak256("zkcohort.fixture.TrialMarket"));
+        let sponsor = Address::from_word(keccak256("zkcohort.fixture.sponsor"));
+        let salt = keccak256("zkcohort.fixture.trial");
+        let id = |chain_id| fr_to_u256(&trial_id_of(chain_id, market, sponsor, salt));
+        assert_eq!(
+            id(31_337),
+            "10554421297213422226697399120448090705499938066712586086830892704237205650736"
+                .parse::<U256>()
+                .unwrap()
+        );
+        assert_eq!(
+            id(31_338),
+            "1828744317515789396109603747353382516794258870601960264793070642258658698694"
+                .parse::<U256>()
+                .unwrap()
+        );
+    }
+
+    /// Every input changes the id, and every id is a valid trial id (at least 2^128).
+    #[test]
+    fn every_input_is_bound_and_ids_are_in_range() {
+        let (a, b) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+        let (s, t) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        let base = trial_id_of(1, a, b, s);
+        assert_ne!(base, trial_id_of(2, a, b, s), "chain");
+        assert_ne!(base, trial_id_of(1, b, b, s), "market");
+        assert_ne!(base, trial_id_of(1, a, a, s), "sponsor");
+        assert_ne!(base, trial_id_of(1, a, b, t), "salt");
+        for i in 0..64u8 {
+            let id = trial_id_of(u64::from(i), a, b, B256::repeat_byte(i));
+            assert!(eligibility::valid_trial_id(&id));
+            assert!(fr_to_biguint(&id).bits() > 128);
+        }
     }
 }

@@ -12,9 +12,13 @@
 //! | 2V+1 | consent purpose bit |
 //! | 2V+2 | statistic column (index among value columns) |
 //! | 2V+3 | minimum cohort size k |
-//! | 2V+4 | records present |
-//! | 2V+5 .. 2V+7 | count, sum, sum of squares (0 when suppressed) |
-//! | 2V+8 | suppressed (`0 < count < k`) |
+//! | 2V+4 | claim context ([`crate::query::ClaimBinding::context`], 0 if unbound) |
+//! | 2V+5 | records present |
+//! | 2V+6 .. 2V+8 | count, sum, sum of squares (0 when suppressed) |
+//! | 2V+9 | suppressed (`0 < count < k`) |
+//!
+//! The context is in no constraint: the prover and the generated verifier absorb every public
+//! input into the transcript, so a proof verifies under exactly the context it was made for.
 //!
 //! Constraints, per record slot: the slot's fields are range-checked to their declared widths
 //! and recomposed into the packed element that the commitment hashes (so the witness *is* the
@@ -32,9 +36,10 @@ use itertools::Itertools;
 
 use super::record::{self, one_hot};
 use crate::{
-    commitment::{RecordLayout, LEAF_ELEMENTS},
+    commitment::{fr_to_biguint, RecordLayout, LEAF_ELEMENTS},
+    error::ProofError,
     poseidon::{RATE, R_F, R_P, T},
-    query::{QueryConstants, COUNT_BITS},
+    query::{QueryConstants, QueryResult, COUNT_BITS},
     schema::Schema,
 };
 
@@ -47,6 +52,8 @@ pub struct AggregateWitness {
     pub slots: Vec<Vec<u64>>,
     /// The query's public constants.
     pub query: QueryConstants,
+    /// The claim context (public; [`crate::query::ClaimBinding::context`]).
+    pub context: Fr,
 }
 
 impl AggregateWitness {
@@ -56,6 +63,7 @@ impl AggregateWitness {
         salt: Fr,
         records: &[Vec<u64>],
         query: QueryConstants,
+        context: Fr,
     ) -> Self {
         let width = layout.column_bits.len() + 1;
         let mut slots: Vec<Vec<u64>> = records
@@ -63,7 +71,12 @@ impl AggregateWitness {
             .map(|r| std::iter::once(1).chain(r.iter().copied()).collect())
             .collect();
         slots.resize(layout.capacity, vec![0; width]);
-        AggregateWitness { salt, slots, query }
+        AggregateWitness {
+            salt,
+            slots,
+            query,
+            context,
+        }
     }
 
     /// An all-zero witness of the right shape (for key generation).
@@ -75,7 +88,7 @@ impl AggregateWitness {
             statistic: 0,
             min_cohort: 1,
         };
-        AggregateWitness::new(layout, Fr::ZERO, &[], query)
+        AggregateWitness::new(layout, Fr::ZERO, &[], query, Fr::ZERO)
     }
 }
 
@@ -95,15 +108,18 @@ pub struct Probes {
     pub suppressed: Option<AssignedValue<Fr>>,
 }
 
-/// Decoded public inputs of the aggregate circuit.
+/// Decoded public inputs of the aggregate circuit: the one definition of their layout (the
+/// table in the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicInputs {
     /// Dataset commitment.
     pub commitment: Fr,
     /// Query constants.
     pub query: QueryConstants,
+    /// Claim context (0 if unbound).
+    pub context: Fr,
     /// Released results.
-    pub result: crate::query::QueryResult,
+    pub result: QueryResult,
 }
 
 impl PublicInputs {
@@ -111,13 +127,108 @@ impl PublicInputs {
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = vec![self.commitment];
         v.extend(self.query.to_fields());
+        v.push(self.context);
         v.extend(self.result.to_fields());
         v
     }
 
-    /// Number of public inputs for a schema.
+    /// Reads public inputs in circuit order, each word in its range.
+    pub fn from_fields(schema: &Schema, x: &[Fr]) -> Result<Self, ProofError> {
+        let expected = Self::len_for(schema);
+        if x.len() != expected {
+            return Err(ProofError::Artifact(format!(
+                "{} public inputs, expected {expected}",
+                x.len()
+            )));
+        }
+        let small = |f: &Fr| -> Result<u64, ProofError> {
+            u64::try_from(fr_to_biguint(f))
+                .map_err(|_| ProofError::Artifact("public input exceeds 64 bits".into()))
+        };
+        let v = schema.value_columns().count();
+        let at = InputIndex {
+            constants: QueryConstants::len_for(schema),
+        };
+        let c = at.constants().start;
+        let ranges = (0..v)
+            .map(|i| Ok((small(&x[c + 2 * i])?, small(&x[c + 2 * i + 1])?)))
+            .collect::<Result<_, ProofError>>()?;
+        let o = c + 2 * v;
+        let sums = at.sums().start;
+        Ok(PublicInputs {
+            commitment: x[InputIndex::COMMITMENT],
+            query: QueryConstants {
+                ranges,
+                purpose: small(&x[o])?,
+                statistic: small(&x[o + 1])?,
+                min_cohort: small(&x[o + 2])?,
+            },
+            context: x[at.context()],
+            result: QueryResult {
+                records: small(&x[at.records()])?,
+                count: small(&x[sums])?,
+                sum: fr_to_biguint(&x[sums + 1]),
+                sum_squares: fr_to_biguint(&x[sums + 2]),
+                suppressed: small(&x[at.suppressed()])? == 1,
+            },
+        })
+    }
+
+    /// Number of public inputs for a schema: the commitment, the query constants, the context
+    /// and five results.
     pub fn len_for(schema: &Schema) -> usize {
-        1 + QueryConstants::len_for(schema) + 5
+        InputIndex {
+            constants: QueryConstants::len_for(schema),
+        }
+        .len()
+    }
+}
+
+/// Where each public input sits, for a query of `constants` words: what readers of raw inputs
+/// (calldata, the audit) index with, so that the layout has this one definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputIndex {
+    /// Number of query constants.
+    pub constants: usize,
+}
+
+impl InputIndex {
+    /// The dataset commitment.
+    pub const COMMITMENT: usize = 0;
+
+    /// The query constants.
+    pub fn constants(&self) -> std::ops::Range<usize> {
+        1..1 + self.constants
+    }
+
+    /// The claim context.
+    pub fn context(&self) -> usize {
+        1 + self.constants
+    }
+
+    /// Records present.
+    pub fn records(&self) -> usize {
+        self.context() + 1
+    }
+
+    /// Count, sum and sum of squares.
+    pub fn sums(&self) -> std::ops::Range<usize> {
+        self.records() + 1..self.records() + 4
+    }
+
+    /// The suppression flag.
+    pub fn suppressed(&self) -> usize {
+        self.records() + 4
+    }
+
+    /// Number of public inputs.
+    pub fn len(&self) -> usize {
+        self.suppressed() + 1
+    }
+
+    /// Never empty (for clippy's `len_without_is_empty`).
+    pub fn is_empty(&self) -> bool {
+        false
     }
 }
 
@@ -149,6 +260,7 @@ pub fn build(
     let statistic = ctx.load_witness(Fr::from(q.statistic));
     let min_cohort = ctx.load_witness(Fr::from(q.min_cohort));
     range.range_check(ctx, min_cohort, COUNT_BITS as usize);
+    let context = ctx.load_witness(witness.context);
     let purpose_sel = one_hot(ctx, gate, purpose, layout.column_bits[consent_col] as usize);
     let stat_sel = one_hot(ctx, gate, statistic, value_cols.len());
     let criteria = record::Criteria {
@@ -219,6 +331,7 @@ pub fn build(
         purpose,
         statistic,
         min_cohort,
+        context,
         records,
         count_out,
         sum_out,

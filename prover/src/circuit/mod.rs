@@ -9,7 +9,7 @@ pub mod eligibility;
 pub mod fast; // issue #8 design-B spike: standalone, not used by the CLI
 pub mod record;
 
-pub use aggregate::{build, AggregateWitness, Probes, PublicInputs};
+pub use aggregate::{build, AggregateWitness, InputIndex, Probes, PublicInputs};
 
 #[cfg(test)]
 mod eligibility_tests;

@@ -58,7 +58,13 @@ impl Case {
     }
 
     fn witness(&self) -> AggregateWitness {
-        AggregateWitness::new(&self.layout, self.salt, &self.records, self.query.clone())
+        AggregateWitness::new(
+            &self.layout,
+            self.salt,
+            &self.records,
+            self.query.clone(),
+            CONTEXT,
+        )
     }
 
     /// What an honest verifier expects: the native commitment and native answer.
@@ -66,6 +72,7 @@ impl Case {
         PublicInputs {
             commitment: commit(self.salt, &self.layout.pack(&self.records)),
             query: self.query.clone(),
+            context: CONTEXT,
             result: evaluate(&self.schema, &self.records, &self.query),
         }
         .to_fields()
@@ -110,13 +117,18 @@ impl Case {
     }
 }
 
+/// A claim context (any field element: the circuit only carries it to the transcript).
+const CONTEXT: Fr = Fr::from_raw([0x5eed, 0, 0, 1]);
+
 /// Overwrites the value of an assigned cell, as a prover controlling the witness could.
 pub(super) fn set_cell(builder: &mut BaseCircuitBuilder<Fr>, cell: &AssignedValue<Fr>, value: u64) {
     let offset = cell.cell.expect("keygen-mode cells are tracked").offset;
     builder.main(0).advice[offset] = Assigned::Trivial(Fr::from(value));
 }
 
-// Instance positions counted from the end: suppressed=1, sum_squares=2, sum=3, count=4, records=5.
+// Instance positions counted from the end: suppressed=1, sum_squares=2, sum=3, count=4, records=5,
+// context=6.
+const CONTEXT_AT: usize = 6;
 const COUNT: usize = 4;
 const SUM: usize = 3;
 const SUM_SQUARES: usize = 2;
@@ -194,6 +206,15 @@ fn rejects_wrong_record_count() {
     assert!(case
         .with_instance(5, Fr::from(case.records.len() as u64 - 1))
         .is_err());
+}
+
+/// The context instance is the witness's (a copy constraint); what binds a real proof to its
+/// context is the transcript (`end_to_end`'s `a_proof_verifies_under_its_own_context_only`).
+#[test]
+fn rejects_a_context_other_than_the_witness_one() {
+    let case = Case::new(2);
+    assert!(case.with_instance(CONTEXT_AT, Fr::from(0)).is_err());
+    assert!(case.with_instance(CONTEXT_AT, CONTEXT + Fr::one()).is_err());
 }
 
 #[test]

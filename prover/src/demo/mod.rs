@@ -349,7 +349,9 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     let mut claim_txs = Vec::new();
     for (i, (h, client, dir, committed, dataset_id)) in hospitals.iter().enumerate() {
         let t = Instant::now();
-        let artifact = proof::prove(&keys, &params, committed, &spec)?;
+        let query_no = u64::try_from(query_id)?;
+        let binding = client.deployment.claim_binding(query_no, client.account);
+        let artifact = proof::prove(&keys, &params, committed, &spec, Some(&binding))?;
         let prove_seconds = t.elapsed().as_secs_f64();
         let path = dir.path.join("proof.json");
         crate::dataset::write_atomic(&path, &serde_json::to_vec_pretty(&artifact)?)?;
@@ -373,7 +375,8 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         if i == 0 && hospitals.len() > 1 {
             say(quiet, "   attack: hospital 2 replays this proof (public in the calldata) for its own dataset");
             let (_, thief, _, _, thief_dataset) = &hospitals[1];
-            replay_rejected_with = match thief.claim(query_id, *thief_dataset, &artifact).await {
+            replay_rejected_with = match thief.send_claim(query_id, *thief_dataset, &artifact).await
+            {
                 Err(ChainError::Reverted { reason, .. }) => reason,
                 Err(other) => return Err(other.into()),
                 Ok(_) => anyhow::bail!("a replayed proof was accepted"),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{say, Scenario};
 use crate::{
-    chain::{address_to_fr, ChainError, Client, PublishedSpec, TrialTerms},
+    chain::{address_to_fr, random_salt, ChainError, Client, PublishedSpec, TrialTerms},
     commitment::fr_to_hex,
     credential::{Credential, OpenedCredential},
     dataset::{write_atomic, CommittedDataset, DatasetDir},
@@ -183,7 +183,10 @@ pub async fn run(
 
     say(quiet, "\n== Sponsor: open a recruitment trial");
     say(quiet, format!("\"{}\"", spec.name));
-    let trial_id = eligibility::random_trial_id();
+    // The id is derived from the chain, the market, the sponsor and its salt: known (and
+    // announced) before opening, and nobody else's `openTrial` can take it.
+    let salt = random_salt();
+    let announced = sponsor.trial_id_of(salt);
     let now = sponsor
         .provider
         .get_block_by_number(Default::default())
@@ -197,14 +200,8 @@ pub async fn run(
         deadline: now + 3600,
         accreditor,
     };
-    let opened = sponsor
-        .open_trial(
-            trial_id,
-            &spec,
-            B256::from(schema.hash()),
-            &criteria,
-            &terms,
-        )
+    let (trial_id, opened) = sponsor
+        .open_trial(salt, &spec, B256::from(schema.hash()), &criteria, &terms)
         .await?;
     say(
         quiet,
@@ -215,6 +212,14 @@ pub async fn run(
             format_ether(terms.bounty),
             opened.gas_used
         ),
+    );
+    ensure!(
+        trial_id == announced,
+        "the trial opened under another id than the one announced"
+    );
+    say(
+        quiet,
+        "   its id was derived from the sponsor's address and salt, announced before opening: nobody else can open it",
     );
     let published_spec = read_back(&sponsor.trial_spec(trial_id).await?, &spec)?;
     say(

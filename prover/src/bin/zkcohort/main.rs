@@ -6,6 +6,7 @@ mod custodian_transfer;
 mod dataset;
 mod ledger;
 mod status;
+mod trial_id;
 mod trials;
 mod verify;
 
@@ -24,7 +25,7 @@ use zkcohort::{
     demo, disclosure, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
-    query::{self, QuerySpec},
+    query::{self, ClaimBinding, QuerySpec},
     schema::Schema,
 };
 
@@ -112,6 +113,8 @@ enum Command {
         /// Disclosure policy (JSON; default: the dataset's policy.json, else the defaults).
         #[arg(long)]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        bind: BindArgs,
     },
     /// Verify a proof artifact (aggregate or eligibility) offline, on any machine: the
     /// verifying key is derived from the circuit the artifact records and must be the deployed
@@ -164,6 +167,49 @@ pub(crate) struct ChainArgs {
         default_value = "deployments/local.json"
     )]
     deployment: PathBuf,
+}
+
+/// What a proof is claimable for: one query of one market, by one address.
+#[derive(Args)]
+pub(crate) struct BindArgs {
+    /// The market query this proof answers: only the claimant can claim it, only for that query
+    /// of the deployment's QueryMarket (without it the proof is bound to nothing and no market
+    /// pays it: a proof for readers).
+    #[arg(long)]
+    for_query: Option<u64>,
+    /// The address that will send the claim (the dataset's custodian; default: the account of
+    /// ZKCOHORT_PRIVATE_KEY).
+    #[arg(long, requires = "for_query")]
+    claimant: Option<Address>,
+    /// Deployment file (its chain id and QueryMarket address).
+    #[arg(
+        long = "deployment",
+        id = "bind_deployment",
+        env = "ZKCOHORT_DEPLOYMENT",
+        default_value = "deployments/local.json"
+    )]
+    deployment: PathBuf,
+}
+
+impl BindArgs {
+    /// The binding asked for, if any.
+    fn binding(&self) -> Result<Option<ClaimBinding>> {
+        let Some(query_id) = self.for_query else {
+            return Ok(None);
+        };
+        let claimant = match self.claimant {
+            Some(a) => a,
+            None => match std::env::var("ZKCOHORT_PRIVATE_KEY") {
+                Ok(key) => chain::signer(Some(&key), None)?.address(),
+                Err(_) => bail!(
+                    "--for-query needs the claiming address: --claimant, or ZKCOHORT_PRIVATE_KEY"
+                ),
+            },
+        };
+        let deployment = chain::Deployment::load(&self.deployment)
+            .context("--for-query reads the chain id and market from the deployment")?;
+        Ok(Some(deployment.claim_binding(query_id, claimant)))
+    }
 }
 
 #[derive(Subcommand)]
@@ -296,8 +342,12 @@ enum SponsorCmd {
         chain: ChainArgs,
     },
     /// Open a trial: criteria, a bounty per eligible patient, a cap and a deadline; escrows
-    /// bounty × cap. Prints the trial id patients prove against.
+    /// bounty × cap. Prints the trial id patients prove against (derived from the sponsor and a
+    /// salt: `trial-id` computes it beforehand).
     OpenTrial(trials::OpenTrialArgs),
+    /// The id a trial will have (from the sponsor's address and a salt), before opening it:
+    /// announce it, then `open-trial --salt`. No key, no RPC.
+    TrialId(trial_id::TrialIdArgs),
     /// Show a trial's enrolments, escrow and published spec in words (a read: no key needed).
     TrialStatus {
         /// Trial id (hex).
@@ -478,7 +528,9 @@ fn run(cli: Cli) -> Result<()> {
             query,
             out,
             policy,
+            bind,
         } => {
+            let binding = bind.binding()?;
             let data = DatasetDir::new(&dataset).load_committed()?;
             let spec = QuerySpec::load(&query)?;
             spec.compile(&data.dataset.schema)?;
@@ -488,7 +540,7 @@ fn run(cli: Cli) -> Result<()> {
             let store = store(g)?;
             let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
             let started = std::time::Instant::now();
-            let artifact = proof::prove(&keys, &params, &data, &spec)?;
+            let artifact = proof::prove(&keys, &params, &data, &spec, binding.as_ref())?;
             let secs = started.elapsed().as_secs_f64();
             // Recorded before the artifact is written: a released answer is never missing.
             ledger.record(&candidate, &data.info.commitment, &artifact.public.result)?;
@@ -803,6 +855,7 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             ..
         } => trials::refund_trial(g, &id, chain).await?,
         SponsorCmd::OpenTrial(args) => trials::open_trial(g, args).await?,
+        SponsorCmd::TrialId(args) => args.execute(g)?,
         SponsorCmd::TrialStatus {
             trial_id,
             schema,

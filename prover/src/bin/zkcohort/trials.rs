@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use halo2_base::halo2_proofs::halo2curves::ff::Field;
 use serde_json::json;
 use zkcohort::{
-    chain::{address_to_fr, TrialTerms},
+    chain::{address_to_fr, random_salt, TrialTerms},
     commitment::{fr_from_hex, fr_to_hex},
     credential::Credential,
     dataset::{write_atomic, DatasetDir},
@@ -206,9 +206,11 @@ pub struct OpenTrialArgs {
     /// Schema the datasets use.
     #[arg(long, default_value = "examples/schema-clinical-v1.json")]
     schema: PathBuf,
-    /// Trial id (hex, at least 2^128; default: random).
+    /// Salt the trial id is derived from (32 bytes, hex; default: random). The market derives
+    /// the id from the chain, itself, your address and the salt, so nobody else can take it:
+    /// compute it first with `sponsor trial-id --salt` to announce it before opening.
     #[arg(long)]
-    trial_id: Option<String>,
+    salt: Option<String>,
     /// Bounty per enrolled patient, in ether.
     #[arg(long)]
     bounty: String,
@@ -235,7 +237,7 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
     let OpenTrialArgs {
         trial,
         schema,
-        trial_id: id,
+        salt,
         bounty,
         patient_share_bps,
         cap,
@@ -249,9 +251,9 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
     let spec = TrialSpec::load(&trial)?;
     let schema = Schema::load(&schema)?;
     let criteria = spec.compile(&schema)?;
-    let id = match id {
-        Some(s) => trial_id(&s)?,
-        None => eligibility::random_trial_id(),
+    let salt = match salt {
+        Some(s) => parse_salt(&s)?,
+        None => random_salt(),
     };
     let bounty = alloy::primitives::utils::parse_ether(&bounty)
         .with_context(|| format!("bad ETH amount `{bounty}`"))?;
@@ -266,12 +268,12 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
         accreditor,
     };
     let c = client(&chain).await?;
-    let mined = c
-        .open_trial(id, &spec, B256::from(schema.hash()), &criteria, &terms)
+    let (id, mined) = c
+        .open_trial(salt, &spec, B256::from(schema.hash()), &criteria, &terms)
         .await?;
     emit(
         g,
-        json!({"trial_id": fr_to_hex(&id), "tx": mined.tx, "gas_used": mined.gas_used, "spec_hash": format!("0x{}", hex::encode(spec.hash())), "spec_bytes": spec.document().len()}),
+        json!({"trial_id": fr_to_hex(&id), "salt": salt, "tx": mined.tx, "gas_used": mined.gas_used, "spec_hash": format!("0x{}", hex::encode(spec.hash())), "spec_bytes": spec.document().len()}),
         || {
             println!(
                 "opened trial {} ({cap} places, {} wei each, escrowed), tx {}",
@@ -279,6 +281,7 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
                 bounty,
                 mined.tx
             );
+            println!("its id is derived from your address and salt {salt}");
             println!(
                 "spec document published with it ({} bytes, sha256 0x{}): {}",
                 spec.document().len(),
@@ -288,6 +291,12 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// Parses a trial salt (32 bytes, hex).
+pub fn parse_salt(s: &str) -> Result<B256> {
+    s.parse()
+        .with_context(|| format!("bad salt `{s}` (32 bytes, hex)"))
 }
 
 /// `sponsor trial-status` (a read: no key needed).
@@ -351,6 +360,12 @@ mod tests {
         let f = address_to_fr(a);
         assert_eq!(fr_to_u256(&f), U256::from(0xa11ce));
         assert!(trial_id("0x7").is_err());
-        assert!(trial_id(&fr_to_hex(&eligibility::random_trial_id())).is_ok());
+        let derived = zkcohort::chain::trial_id_of(31337, Address::ZERO, a, B256::ZERO);
+        assert!(trial_id(&fr_to_hex(&derived)).is_ok());
+        assert!(parse_salt("0x7").is_err());
+        assert_eq!(
+            parse_salt(&format!("{:#x}", B256::ZERO)).unwrap(),
+            B256::ZERO
+        );
     }
 }

@@ -16,6 +16,7 @@ use zkcohort::{
     evm::{Manifest, MANIFEST},
     keys::ParamsKind,
     proof::{self, Artifact, ProofArtifact, Verified},
+    query::ClaimBinding,
     schema::Schema,
 };
 
@@ -206,6 +207,10 @@ fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
         "  dataset: commitment {}, {} records (schema `{}`)",
         a.public.commitment, r.records, schema.name
     ));
+    lines.push(format!(
+        "  claimable for: {}",
+        ClaimBinding::describe(a.binding.as_ref())
+    ));
     lines.push(match (r.suppressed, mv) {
         (true, _) => format!(
             "  result: SUPPRESSED: fewer than {} patients match (but some do), so nothing is released",
@@ -223,6 +228,7 @@ fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
     json["query_in_words"] = json!(a.query.describe());
     json["schema"] = json!(schema.name);
     json["commitment"] = json!(a.public.commitment);
+    json["binding"] = json!(a.binding);
     json["records"] = json!(r.records);
     json["result"] = json!({
         "suppressed": r.suppressed,
@@ -314,9 +320,11 @@ mod tests {
             vk_hash: "0x00".into(),
             query_hash: "0x00".into(),
             query,
+            binding: None,
             public: DecodedPublic {
                 commitment: "0x00".into(),
                 query: constants,
+                context: "0x00".into(),
                 result,
             },
             instances: vec![],
