@@ -1,16 +1,26 @@
 //! FHIR import: the example Bundles (Synthea-shaped transaction and collection bundles) and the
 //! example NDJSON bulk export under examples/fhir/ import into exactly the records a reading
 //! by hand gives (each mapping rule exercised there is named next to its patient), and every
-//! error path names the file, the entry or line, the resource and the field.
+//! error path names the file, the entry or line, the resource and the field. Importing them
+//! then proving a query (a real proof, verified) equals a plain reading of the same JSON.
+
+#[allow(dead_code)]
+mod common;
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
 };
 
+use serde_json::Value;
 use zkcohort::{
+    commitment::RecordLayout,
     dataset::Dataset,
+    evm::Manifest,
     fhir::{self, FhirImport, Mapping},
+    keys::{KeyStore, ParamsSource},
+    proof,
     query::{evaluate, QuerySpec},
     schema::Schema,
 };
@@ -483,4 +493,366 @@ fn population_rules_at_the_reference_date() {
     assert_eq!(r.skipped["born after the reference date"], 1);
     assert_eq!(r.skipped["deceased (deceasedBoolean, no date)"], 1);
     assert_eq!(r.ignored["Observation not final, amended or corrected"], 1);
+}
+
+/// Seconds since 1970-01-01T00:00:00Z of a FHIR date (`YYYY-MM-DD`: that day's start in UTC)
+/// or dateTime (`YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm)`). Written here, not the crate's.
+fn plain_instant(text: &str) -> i64 {
+    let num = |s: &str| s.parse::<i64>().unwrap();
+    let (y, m, d) = (num(&text[0..4]), num(&text[5..7]), num(&text[8..10]));
+    // Days from civil (proleptic Gregorian), H. Hinnant's algorithm.
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let mut seconds = days * 86_400;
+    if text.len() > 10 {
+        let time = &text[11..];
+        seconds += num(&time[0..2]) * 3600 + num(&time[3..5]) * 60 + num(&time[6..8]);
+        let zone = time.find(['Z', '+', '-']).map_or("Z", |i| &time[i..]);
+        if zone != "Z" {
+            let offset = num(&zone[1..3]) * 3600 + num(&zone[4..6]) * 60;
+            seconds -= if zone.starts_with('-') {
+                -offset
+            } else {
+                offset
+            };
+        }
+    }
+    seconds
+}
+
+/// Every resource of `examples/fhir/bundles` and `examples/fhir/ndjson`, in file order, with
+/// its bundle entry's `fullUrl`.
+fn plain_resources() -> Vec<(Value, Option<String>)> {
+    let mut out = Vec::new();
+    for dir in ["bundles", "ndjson"] {
+        let mut files: Vec<PathBuf> = fs::read_dir(root().join("examples/fhir").join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            let text = fs::read_to_string(&file).unwrap();
+            if file.extension().unwrap() == "ndjson" {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    out.push((serde_json::from_str(line).unwrap(), None));
+                }
+            } else {
+                let bundle: Value = serde_json::from_str(&text).unwrap();
+                for entry in bundle["entry"].as_array().unwrap() {
+                    let url = entry["fullUrl"].as_str().map(str::to_owned);
+                    out.push((entry["resource"].clone(), url));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The codings (`system|code`) of a CodeableConcept.
+fn codings(concept: &Value) -> Vec<String> {
+    concept["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}|{}",
+                c["system"].as_str().unwrap_or(""),
+                c["code"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// The answer to "HbA1c of patients aged 40-70 with a type 2 diabetes diagnosis (ICD-10 E11),
+/// consenting to research" read straight from the FHIR JSON with the rules of
+/// `examples/fhir/mapping-clinical-v1.json` (reference date 2025-01-01), without the crate's
+/// FHIR reader: the HbA1c values of the patients in the cohort, in %.
+fn plain_e11_hba1c() -> Vec<f64> {
+    let day_start = plain_instant("2025-01-01");
+    let day_end = day_start + 86_399; // "on the reference day counts, in UTC"
+    let resources = plain_resources();
+    // Patient references: `Patient/<id>` and the bundle's `urn:uuid:` fullUrls.
+    let mut patients: BTreeMap<String, &Value> = BTreeMap::new();
+    for (r, url) in &resources {
+        if r["resourceType"] == "Patient" {
+            let id = r["id"].as_str().unwrap();
+            patients.insert(format!("Patient/{id}"), r);
+            if let Some(url) = url {
+                patients.insert(url.clone(), r);
+            }
+        }
+    }
+    let owner = |r: &Value, field: &str| -> Option<String> {
+        let reference = r[field]["reference"].as_str()?;
+        patients
+            .get(reference)
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+    };
+    // The SNOMED CT table the mapping uses (data, read as CSV).
+    let snomed: BTreeMap<String, String> =
+        fs::read_to_string(root().join("prover/src/fhir/snomed_icd10.csv"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let mut f = l.split(',');
+                (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+            })
+            .collect();
+
+    // Per patient: ICD-10 codes read, the latest value per LOINC group, research consent.
+    let mut codes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // (instant, input order, value in the column's unit)
+    let mut latest: BTreeMap<(String, &str), (i64, usize, f64)> = BTreeMap::new();
+    let mut consents: Vec<(String, Option<i64>, usize, bool)> = Vec::new();
+    let loinc_groups: [(&str, &[&str]); 3] = [
+        ("hba1c", &["4548-4", "17856-6"]),
+        ("sbp", &["8480-6"]),
+        ("bmi", &["39156-5"]),
+    ];
+    let research = [
+        "http://terminology.hl7.org/CodeSystem/consentscope|research",
+        "http://terminology.hl7.org/CodeSystem/v3-ActReason|HRESCH",
+    ];
+    for (index, (r, _)) in resources.iter().enumerate() {
+        match r["resourceType"].as_str().unwrap() {
+            "Condition" => {
+                let Some(patient) = owner(r, "subject") else {
+                    continue;
+                };
+                let verification = codings(&r["verificationStatus"]);
+                if verification
+                    .iter()
+                    .any(|c| c.ends_with("|refuted") || c.ends_with("|entered-in-error"))
+                {
+                    continue;
+                }
+                let clinical = codings(&r["clinicalStatus"]);
+                if !clinical.is_empty()
+                    && !clinical.iter().any(|c| {
+                        c.ends_with("|active")
+                            || c.ends_with("|recurrence")
+                            || c.ends_with("|relapse")
+                    })
+                {
+                    continue;
+                }
+                let onset = r["onsetDateTime"]
+                    .as_str()
+                    .or(r["onsetPeriod"]["start"].as_str())
+                    .or(r["recordedDate"].as_str());
+                if onset.is_some_and(|t| plain_instant(t) > day_end) {
+                    continue;
+                }
+                let all = codings(&r["code"]);
+                let icd = all.iter().find_map(|c| {
+                    c.strip_prefix("http://hl7.org/fhir/sid/icd-10-cm|")
+                        .or(c.strip_prefix("http://hl7.org/fhir/sid/icd-10|"))
+                        .map(str::to_owned)
+                });
+                let code = icd.or_else(|| {
+                    all.iter().find_map(|c| {
+                        snomed
+                            .get(c.strip_prefix("http://snomed.info/sct|")?)
+                            .cloned()
+                    })
+                });
+                if let Some(code) = code {
+                    codes.entry(patient).or_default().push(code);
+                }
+            }
+            "Observation" => {
+                let Some(patient) = owner(r, "subject") else {
+                    continue;
+                };
+                if !matches!(
+                    r["status"].as_str(),
+                    None | Some("final" | "amended" | "corrected")
+                ) {
+                    continue;
+                }
+                let when = r["effectiveDateTime"]
+                    .as_str()
+                    .or(r["effectiveInstant"].as_str())
+                    .or(r["effectivePeriod"]["start"].as_str())
+                    .or(r["issued"].as_str())
+                    .map(plain_instant)
+                    .unwrap();
+                if when > day_end {
+                    continue;
+                }
+                for (column, loinc) in loinc_groups {
+                    let has = |concept: &Value| {
+                        codings(concept)
+                            .iter()
+                            .any(|c| loinc.iter().any(|l| *c == format!("http://loinc.org|{l}")))
+                    };
+                    let quantity = if has(&r["code"]) {
+                        Some(&r["valueQuantity"])
+                    } else {
+                        r["component"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|c| has(&c["code"]))
+                            .map(|c| &c["valueQuantity"])
+                    };
+                    let Some(q) = quantity.filter(|q| q["value"].is_number()) else {
+                        continue;
+                    };
+                    if q.get("comparator").is_some() {
+                        continue;
+                    }
+                    let v = q["value"].as_f64().unwrap();
+                    let unit = q["code"].as_str().or(q["unit"].as_str()).unwrap();
+                    let value = match (column, unit) {
+                        // IFCC mmol/mol to NGSP %, the mapping's conversion.
+                        ("hba1c", "mmol/mol") => v / 10.929 + 2.15,
+                        _ => v,
+                    };
+                    let key = (patient.clone(), column);
+                    if latest
+                        .get(&key)
+                        .is_none_or(|&(t, i, _)| (when, index) > (t, i))
+                    {
+                        latest.insert(key, (when, index, value));
+                    }
+                }
+            }
+            "Consent" => {
+                let Some(patient) = owner(r, "patient") else {
+                    continue;
+                };
+                let dated = r["dateTime"].as_str().map(plain_instant);
+                let period = &r["provision"]["period"];
+                let in_force = r["status"] == "active"
+                    && dated.is_none_or(|t| t <= day_end)
+                    && period["start"]
+                        .as_str()
+                        .is_none_or(|s| plain_instant(s) <= day_end)
+                    && period["end"]
+                        .as_str()
+                        .is_none_or(|e| plain_instant(e) + 86_399 >= day_start);
+                let mut all = codings(&r["scope"]);
+                for c in r["category"].as_array().into_iter().flatten() {
+                    all.extend(codings(c));
+                }
+                for p in r["provision"]["purpose"].as_array().into_iter().flatten() {
+                    all.extend(codings(&serde_json::json!({ "coding": [p] })));
+                }
+                if in_force && all.iter().any(|c| research.contains(&c.as_str())) {
+                    let permit = r["provision"]["type"].as_str() != Some("deny");
+                    consents.push((patient, dated, index, permit));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Undated first, then by date, then input order; the last word wins.
+    consents.sort_by_key(|(_, dated, index, _)| (dated.is_some(), *dated, *index));
+    let mut consenting = BTreeSet::new();
+    for (patient, _, _, permit) in consents {
+        if permit {
+            consenting.insert(patient);
+        } else {
+            consenting.remove(&patient);
+        }
+    }
+
+    let mut cohort = Vec::new();
+    for (key, p) in &patients {
+        if !key.starts_with("Patient/") {
+            continue; // the same patient under its fullUrl
+        }
+        let id = p["id"].as_str().unwrap().to_owned();
+        let Some(birth) = p["birthDate"].as_str() else {
+            continue; // the clinical schema's age is not nullable: skipped
+        };
+        let dead = p["deceasedBoolean"] == true
+            || p["deceasedDateTime"]
+                .as_str()
+                .is_some_and(|t| plain_instant(t) <= day_end);
+        let known_sex = matches!(p["gender"].as_str(), Some("female" | "male" | "other"));
+        let values = |column| latest.get(&(id.clone(), column)).map(|v| v.2);
+        let (Some(hba1c), Some(_), Some(_)) = (values("hba1c"), values("sbp"), values("bmi"))
+        else {
+            continue; // a required column without a value: skipped
+        };
+        let diagnoses = codes.get(&id).cloned().unwrap_or_default();
+        if dead || !known_sex || diagnoses.is_empty() || plain_instant(birth) > day_end {
+            continue;
+        }
+        let (by, bm, bd) = (&birth[0..4], &birth[5..7], &birth[8..10]);
+        let age = 2025
+            - by.parse::<i64>().unwrap()
+            - i64::from((1, 1) < (bm.parse::<u32>().unwrap(), bd.parse::<u32>().unwrap()));
+        if (40..=70).contains(&age)
+            && diagnoses.iter().any(|c| c.starts_with("E11"))
+            && consenting.contains(&id)
+        {
+            // Rounded half away from zero to the column's one decimal.
+            cohort.push((hba1c * 10.0).round() / 10.0);
+        }
+    }
+    cohort
+}
+
+/// Importing both example inputs with the clinical schema, then proving a query with a real
+/// proof (verified offline against the committed verifier), equals reading the FHIR JSON with
+/// the plain reader above.
+#[test]
+fn importing_fhir_then_proving_equals_a_plain_reading_of_the_json() {
+    let (schema, mapping) = clinical_v1();
+    let imported = import(
+        &schema,
+        &mapping,
+        &[
+            root().join("examples/fhir/bundles"),
+            root().join("examples/fhir/ndjson"),
+        ],
+    );
+    let spec: QuerySpec = serde_json::from_str(
+        r#"{"name":"E11 HbA1c, 40-70","criteria":{"age":[40,70],"dx":{"prefix":"E11"}},"consent":"research","statistic":"hba1c","min_cohort":1}"#,
+    )
+    .unwrap();
+
+    const CAPACITY: usize = 48; // the clinical circuit the other real-proof tests use
+    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+    let (params, keys) = store
+        .circuit(&schema, &RecordLayout::new(&schema, CAPACITY))
+        .unwrap();
+    let (_dir, data) = common::committed(&imported.dataset, Some(CAPACITY), 11);
+    let artifact = proof::prove(&keys, &params, &data, &spec, None).unwrap();
+    let manifest = Manifest::load(&root().join("contracts/verifiers/verifiers.json")).unwrap();
+    proof::verify(&artifact, &store, &manifest).unwrap();
+    let released = &artifact.public.result;
+    assert_eq!(
+        released,
+        &evaluate(
+            &schema,
+            &imported.dataset.records,
+            &spec.compile(&schema).unwrap()
+        )
+    );
+
+    let plain = plain_e11_hba1c();
+    assert!(
+        plain.len() >= 3,
+        "the fixtures exercise the query: {plain:?}"
+    );
+    assert_eq!(released.count, plain.len() as u64, "{plain:?}");
+    assert!(!released.suppressed);
+    let (mean, variance) = schema.columns[3].natural_mean_variance(released).unwrap();
+    let n = plain.len() as f64;
+    let plain_mean = plain.iter().sum::<f64>() / n;
+    let plain_variance = plain.iter().map(|v| (v - plain_mean).powi(2)).sum::<f64>() / n;
+    assert!((mean - plain_mean).abs() < 1e-9, "{mean} vs {plain:?}");
+    assert!(
+        (variance - plain_variance).abs() < 1e-9,
+        "{variance} vs {plain:?}"
+    );
 }

@@ -673,7 +673,7 @@ fn query_view(
                 stats: if c.suppressed {
                     None
                 } else {
-                    words::stats(c.count, c.sum, c.sum_squares, scale)
+                    words::stats(column, c.count, c.sum, c.sum_squares)
                 },
                 tx: c.at.tx,
                 proof: Some(first_proof + i),
@@ -719,10 +719,10 @@ fn query_view(
         spec,
         answers,
         pooled: words::stats(
+            column,
             total(|c| c.count),
             total(|c| c.sum),
             total(|c| c.sum_squares),
-            scale,
         ),
         pooled_sites: released.len(),
         pooled_left_out: left_out,

@@ -1,11 +1,12 @@
 //! Plain words for what the chain stores as integers: criteria, statistics, amounts, times.
 
 use alloy::primitives::{utils::format_ether, Address, B256, U256};
+use num_bigint::BigUint;
 use serde::Serialize;
 
 use crate::{
     icd10,
-    query::QueryConstants,
+    query::{QueryConstants, QueryResult},
     schema::{Column, ColumnKind, Schema},
     trial::TrialCriteria,
 };
@@ -163,20 +164,29 @@ pub struct Stats {
     pub sd: f64,
 }
 
-fn to_f64(x: U256) -> f64 {
-    x.to_string().parse().unwrap_or(f64::NAN)
-}
-
-/// Mean and sd from released sums (encoded units at `scale` decimals); `None` for no records.
-pub fn stats(count: U256, sum: U256, sum_squares: U256, scale: u32) -> Option<Stats> {
+/// Count, mean and sd in natural units from released sums (stored units: `Σ (v − min)` at the
+/// column's scale); `None` for no records. The conversion is the column's own
+/// [`Column::natural_mean_variance`] (the one `verify` and `sponsor status` use): it undoes
+/// the scale and adds back the column's `min`. Without a column (the statistic index names
+/// none in the schema, or no schema is known) the sums are shown as stored integers.
+pub fn stats(column: Option<&Column>, count: U256, sum: U256, sum_squares: U256) -> Option<Stats> {
     let n = u64::try_from(count).ok().filter(|n| *n > 0)?;
-    let unit = 10f64.powi(scale as i32);
-    let mean = to_f64(sum) / unit / n as f64;
-    let var = to_f64(sum_squares) / (unit * unit) / n as f64 - mean * mean;
+    let big = |x: U256| BigUint::from_bytes_be(&x.to_be_bytes::<32>());
+    let result = QueryResult {
+        records: n,
+        count: n,
+        sum: big(sum),
+        sum_squares: big(sum_squares),
+        suppressed: false,
+    };
+    let (mean, variance) = match column {
+        Some(column) => column.natural_mean_variance(&result)?,
+        None => result.mean_variance(0)?,
+    };
     Some(Stats {
         n,
         mean,
-        sd: var.max(0.0).sqrt(),
+        sd: variance.sqrt(),
     })
 }
 
@@ -282,14 +292,71 @@ mod tests {
         );
     }
 
+    /// Released sums of a column with a `min` are over stored values `v − min`: the report's
+    /// mean adds `min` back (as `verify` and `sponsor status` do), its sd is unchanged.
+    #[test]
+    fn statistics_of_a_column_with_a_negative_min_are_in_natural_units() {
+        let column: Column = serde_json::from_str(
+            r#"{"name":"base_excess","kind":"decimal","scale":1,"bits":9,"min":-25,"nullable":true}"#,
+        )
+        .unwrap();
+        let naturals = ["-6.8", "-3.2", "1.5"];
+        let stored: Vec<u64> = naturals.iter().map(|v| column.encode(v).unwrap()).collect();
+        assert_eq!(stored, [182, 218, 265]);
+        let sum: u64 = stored.iter().sum();
+        let sum_squares: u64 = stored.iter().map(|x| x * x).sum();
+        let s = stats(
+            Some(&column),
+            U256::from(3),
+            U256::from(sum),
+            U256::from(sum_squares),
+        )
+        .unwrap();
+        let mean = (-6.8 - 3.2 + 1.5) / 3.0;
+        let variance = [-6.8f64, -3.2, 1.5]
+            .iter()
+            .map(|v| (v - mean).powi(2))
+            .sum::<f64>()
+            / 3.0;
+        assert_eq!(s.n, 3);
+        assert!((s.mean - mean).abs() < 1e-9, "mean {} != {mean}", s.mean);
+        assert!((s.sd - variance.sqrt()).abs() < 1e-9, "sd {}", s.sd);
+        // The same conversion as the column's own.
+        let result = QueryResult {
+            records: 3,
+            count: 3,
+            sum: sum.into(),
+            sum_squares: sum_squares.into(),
+            suppressed: false,
+        };
+        let (m, v) = column.natural_mean_variance(&result).unwrap();
+        assert_eq!((s.mean, s.sd), (m, v.sqrt()));
+        // A positive offset too: years from 1900.
+        let year: Column =
+            serde_json::from_str(r#"{"name":"year","kind":"uint","bits":8,"min":1900}"#).unwrap();
+        let s = stats(
+            Some(&year),
+            U256::from(2),
+            U256::from(124 + 126),
+            U256::from(124 * 124 + 126 * 126),
+        )
+        .unwrap();
+        assert!((s.mean - 2025.0).abs() < 1e-9, "{}", s.mean);
+        assert!((s.sd - 1.0).abs() < 1e-9, "{}", s.sd);
+    }
+
     #[test]
     fn statistics_times_and_amounts() {
         // Values 1.0, 2.0, 3.0 at scale 1: sum 60, sum of squares 1400.
-        let s = stats(U256::from(3), U256::from(60), U256::from(1400), 1).unwrap();
+        let hba1c = &Schema::clinical_default().columns[3];
+        let s = stats(Some(hba1c), U256::from(3), U256::from(60), U256::from(1400)).unwrap();
         assert_eq!(s.n, 3);
         assert!((s.mean - 2.0).abs() < 1e-9);
         assert!((s.sd - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
-        assert!(stats(U256::ZERO, U256::ZERO, U256::ZERO, 1).is_none());
+        assert!(stats(Some(hba1c), U256::ZERO, U256::ZERO, U256::ZERO).is_none());
+        // No column known: the stored integers.
+        let raw = stats(None, U256::from(3), U256::from(60), U256::from(1400)).unwrap();
+        assert!((raw.mean - 20.0).abs() < 1e-9);
         assert_eq!(number(2.0, 1), "2.00");
         assert_eq!(
             mean_sd("hba1c", Some("%"), 7.897, 1.104, 2),
