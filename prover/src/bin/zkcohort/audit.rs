@@ -10,12 +10,12 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use zkcohort::{
     audit::{self, render, words::plural, Filter, Options},
-    chain::{self, FetchPolicy, HistoryReader},
+    chain::{FetchPolicy, HistoryReader},
     dataset::write_atomic,
     schema::Schema,
 };
 
-use crate::{emit, store, Global};
+use crate::{emit, store, DeploymentArg, Global};
 
 /// The audit in one line: blocks, events, proofs re-verified, money, findings.
 pub(crate) fn summary_line(chain_id: u64, from: u64, to: u64, s: &audit::Summary) -> String {
@@ -53,13 +53,8 @@ pub(crate) struct AuditArgs {
     /// JSON-RPC endpoint (any node; only reads).
     #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
-    /// Deployment file (the contracts' addresses, as the deploy script writes it).
-    #[arg(
-        long,
-        env = "ZKCOHORT_DEPLOYMENT",
-        default_value = "deployments/local.json"
-    )]
-    deployment: PathBuf,
+    #[command(flatten)]
+    deployment: DeploymentArg,
     /// First block to read. From 0 (the default) the whole history is read and the markets'
     /// balances are reconciled; later, only what the blocks read tell.
     #[arg(long, default_value_t = 0)]
@@ -172,7 +167,7 @@ impl AuditArgs {
     /// Runs the audit.
     pub(crate) fn run(self, g: &Global) -> Result<()> {
         let opts = self.options()?;
-        let deployment = chain::Deployment::load(&self.deployment)?;
+        let deployment = self.deployment.load()?;
         let policy = FetchPolicy {
             chunk_blocks: self.chunk_blocks.max(1),
             attempts: self.attempts.max(1),

@@ -160,13 +160,30 @@ pub(crate) struct ChainArgs {
     /// Password of --keystore.
     #[arg(long, env = "ZKCOHORT_KEYSTORE_PASSWORD", hide_env_values = true)]
     keystore_password: Option<String>,
+    #[command(flatten)]
+    deployment: DeploymentArg,
+}
+
+/// The deployment file a command reads the contracts' addresses and the chain id from (the
+/// one definition of `--deployment`).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct DeploymentArg {
     /// Deployment file written by the deploy script (`chain up` writes deployments/local.json).
     #[arg(
-        long,
+        id = "deployment",
+        long = "deployment",
+        value_name = "FILE",
         env = "ZKCOHORT_DEPLOYMENT",
         default_value = "deployments/local.json"
     )]
-    deployment: PathBuf,
+    path: PathBuf,
+}
+
+impl DeploymentArg {
+    /// Reads the file.
+    pub(crate) fn load(&self) -> Result<chain::Deployment> {
+        Ok(chain::Deployment::load(&self.path)?)
+    }
 }
 
 /// What a proof is claimable for: one query of one market, by one address.
@@ -182,13 +199,8 @@ pub(crate) struct BindArgs {
     #[arg(long, requires = "for_query")]
     claimant: Option<Address>,
     /// Deployment file (its chain id and QueryMarket address).
-    #[arg(
-        long = "deployment",
-        id = "bind_deployment",
-        env = "ZKCOHORT_DEPLOYMENT",
-        default_value = "deployments/local.json"
-    )]
-    deployment: PathBuf,
+    #[command(flatten)]
+    deployment: DeploymentArg,
 }
 
 impl BindArgs {
@@ -206,7 +218,9 @@ impl BindArgs {
                 ),
             },
         };
-        let deployment = chain::Deployment::load(&self.deployment)
+        let deployment = self
+            .deployment
+            .load()
             .context("--for-query reads the chain id and market from the deployment")?;
         Ok(Some(deployment.claim_binding(query_id, claimant)))
     }
@@ -615,7 +629,7 @@ pub(crate) async fn client(args: &ChainArgs) -> Result<chain::Client> {
     };
     let key = std::env::var("ZKCOHORT_PRIVATE_KEY").ok();
     let signer = chain::signer(key.as_deref(), keystore)?;
-    let deployment = chain::Deployment::load(&args.deployment)?;
+    let deployment = args.deployment.load()?;
     Ok(chain::Client::connect(&args.rpc_url, signer, deployment).await?)
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct StatusArgs {
 
 /// A read-only connection: status commands need no key.
 pub(crate) async fn reader(args: &ChainArgs) -> Result<chain::Client> {
-    let deployment = chain::Deployment::load(&args.deployment)?;
+    let deployment = args.deployment.load()?;
     Ok(chain::Client::connect_read_only(&args.rpc_url, deployment).await?)
 }
 

@@ -4,18 +4,16 @@
 //! the salt (`TrialMarket.trialIdOf`): nobody else can open a trial under it, and no other
 //! deployment accepts its proofs. A read of the deployment file only: no key, no RPC.
 
-use std::path::PathBuf;
-
 use alloy::primitives::Address;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 use zkcohort::{
-    chain::{random_salt, trial_id_of, Deployment},
+    chain::{random_salt, trial_id_of},
     commitment::fr_to_hex,
 };
 
-use crate::{emit, trials::parse_salt, Global};
+use crate::{emit, trials::parse_salt, DeploymentArg, Global};
 
 /// Compute the id of the trial an account will open with a salt.
 #[derive(Args)]
@@ -28,12 +26,8 @@ pub(crate) struct TrialIdArgs {
     #[arg(long)]
     salt: Option<String>,
     /// Deployment file (its chain id and TrialMarket address enter the id).
-    #[arg(
-        long,
-        env = "ZKCOHORT_DEPLOYMENT",
-        default_value = "deployments/local.json"
-    )]
-    deployment: PathBuf,
+    #[command(flatten)]
+    deployment: DeploymentArg,
 }
 
 impl TrialIdArgs {
@@ -47,7 +41,7 @@ impl TrialIdArgs {
             Some(s) => parse_salt(s)?,
             None => random_salt(),
         };
-        let d = Deployment::load(&self.deployment)?;
+        let d = self.deployment.load()?;
         let id = trial_id_of(d.chain_id, d.trials, sponsor, salt);
         emit(
             g,

@@ -20,7 +20,7 @@ use zkcohort::{
     schema::Schema,
 };
 
-use crate::{emit, store, Global};
+use crate::{emit, store, DeploymentArg, Global};
 
 /// Arguments of `verify`.
 #[derive(Args)]
@@ -42,12 +42,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
     /// Deployment file (with --tx).
-    #[arg(
-        long,
-        env = "ZKCOHORT_DEPLOYMENT",
-        default_value = "deployments/local.json"
-    )]
-    deployment: PathBuf,
+    #[command(flatten)]
+    deployment: DeploymentArg,
     /// Schema of the circuit (with --tx; repeatable; default: the built-in clinical schema).
     #[arg(long = "schema")]
     schemas: Vec<PathBuf>,
@@ -129,7 +125,7 @@ impl VerifyArgs {
     }
 
     async fn read_tx(&self, tx: B256, manifest: &Manifest) -> Result<chain::TxArtifact> {
-        let deployment = chain::Deployment::load(&self.deployment)?;
+        let deployment = self.deployment.load()?;
         let client = chain::Client::connect_read_only(&self.rpc_url, deployment).await?;
         let schemas = if self.schemas.is_empty() {
             vec![Schema::clinical_default()]
