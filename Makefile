@@ -131,10 +131,11 @@ report-screenshot:
 	  if [ -s "$$tmp" ]; then mv "$$tmp" "$(SCREENSHOT)" && echo "$(REPORT) rendered by $(CHROMIUM) → $(SCREENSHOT)"; \
 	  else rm -f "$$tmp"; echo "make report-screenshot: $(CHROMIUM) wrote no screenshot of $(REPORT) (run it without >/dev/null to see why)" >&2; exit 1; fi
 
-# Criterion benchmarks of proving (see docs/benchmarks.md). ZKCOHORT_BENCH_SIZES=1000,4000,16000
-# (aggregate records), ZKCOHORT_BENCH_BATCHES=1,4,32 (eligibility batch sizes).
+# Criterion benchmarks of proving and of FHIR import (see docs/benchmarks.md).
+# ZKCOHORT_BENCH_SIZES=1000,4000,16000 (aggregate records), ZKCOHORT_BENCH_BATCHES=1,4,32
+# (eligibility batch sizes), ZKCOHORT_BENCH_PATIENTS=1000,10000 (FHIR patients).
 bench: build
-	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility
+	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility --bench fhir
 
 clean:
 	rm -rf target out cache .zkcohort demo-data
