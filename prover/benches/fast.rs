@@ -14,7 +14,9 @@
 //! the two phases' peak memory can be measured apart; unset does both. `ZKCOHORT_FAST_SOL=FILE`
 //! also writes the generated Solidity verifier (keygen phase), `ZKCOHORT_FAST_CALLDATA=FILE` the
 //! verifier calldata of the proof (hex; prove phase); `tools/verifier-gas.sh SOL CALLDATA`
-//! measures the pair. Results are in docs/benchmarks.md.
+//! measures the pair. `ZKCOHORT_FAST_NULLABLE=1` makes the statistic fields nullable (their
+//! sums skip missing values; a tenth of their values are missing). Results are in
+//! docs/benchmarks.md and docs/circuits.md.
 
 use std::{
     fs,
@@ -53,10 +55,16 @@ const SALT: [u8; 32] = [42; 32];
 /// (12: letter × 2 digits), HbA1c (8), systolic BP (8), BMI (10), site (6), consent to
 /// research (1). 2,048 salt-derived masking rows.
 fn shape(capacity: usize) -> FastShape {
+    let widths = vec![7, 2, 12, 8, 8, 10, 6, 1];
+    let nullable = match std::env::var("ZKCOHORT_FAST_NULLABLE").as_deref() {
+        Ok("1") => (0..widths.len()).map(|c| stats().contains(&c)).collect(),
+        _ => vec![],
+    };
     FastShape {
-        widths: vec![7, 2, 12, 8, 8, 10, 6, 1],
+        widths,
         capacity,
         mask_rows: 2048,
+        nullable,
     }
 }
 
@@ -64,10 +72,12 @@ fn records(shape: &FastShape) -> Vec<Vec<u64>> {
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     (0..shape.capacity)
         .map(|_| {
-            shape
-                .widths
-                .iter()
-                .map(|w| rng.gen_range(0..1u64 << w))
+            (0..shape.fields())
+                .map(|c| match shape.missing_code(c) {
+                    Some(m) if rng.gen_bool(0.1) => m,
+                    Some(m) => rng.gen_range(0..m),
+                    None => rng.gen_range(0..1u64 << shape.widths[c]),
+                })
                 .collect()
         })
         .collect()
@@ -211,8 +221,9 @@ fn oneshot(n: usize) {
     let k = params_k(&kzg);
     eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
     let pk_path = root().join(".zkcohort/fast").join(format!(
-        "pk-{}-s{}-n{n}-k{k}.bin",
+        "pk-{}{}-s{}-n{n}-k{k}.bin",
         name(),
+        if p.nullable() { "-null" } else { "" },
         p.stats
             .iter()
             .map(|s| s.to_string())

@@ -44,6 +44,19 @@
 //! its `present` cell, `p_end · x_k` or `p_end · x_k²` (reached by rotation). The last
 //! record's cells are the totals.
 //!
+//! **Nullable statistics** ([`FastShape::nullable`]): a statistic field whose value may be
+//! missing (the missing code `μ = 2^w − 1`) has its released sums skip it (pandas' `skipna`,
+//! SQL's `AVG`) and one more running sum, the non-missing count `N = Σ (p_end − e)`. Per
+//! record, one witness cell `inv` (in an `aux` column, on that sum's row) defines
+//! `e = p_end · (1 − (x − μ) · inv)`, "matches and is missing", and a gate on that row
+//! requires `e · (x − μ) = 0`. So for a matching record `e = 1` exactly when `x = μ` (`x ≠ μ`
+//! forces `e = 0`, `x = μ` gives `e = 1` whatever `inv`), and `e = 0` for any other record
+//! (degree 5, the circuit's existing degree). The running sums `Σ x`, `Σ x²` stay as they
+//! are (a missing value adds `μ`, `μ²`) and the results program subtracts `μ · (C − N)` and
+//! `μ² · (C − N)`: only the non-missing count reads `inv`, so the proof opens `aux` at one
+//! rotation. A shape without nullable statistics has no `aux` column, no such gate and no
+//! extra sum or public input: it pays nothing.
+//!
 //! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
 //! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
 //! every released value and sets `suppressed`) and the choice of the statistic the query asks
@@ -52,7 +65,8 @@
 //! nothing: only columns, rotations, gates and public inputs do.
 //!
 //! **Public inputs** ([`InputLayout`], the one definition): `lo_c, hi_c` per field, the
-//! statistic's index, `min_cohort`, `context`, then records, count, `Σ x`, `Σ x²`, suppressed. `context` (the market's hash of chain, market, query and claimant) is in no
+//! statistic's index, `min_cohort`, `context`, then records, count, the non-missing count (only
+//! when a statistic is nullable), `Σ x`, `Σ x²`, suppressed. `context` (the market's hash of chain, market, query and claimant) is in no
 //! constraint: the transcript absorbs every public input, so a proof verifies under exactly
 //! one context.
 //!
@@ -81,7 +95,8 @@ pub struct FoldParams {
     /// Data columns (slots per row), `W`.
     pub slots: usize,
     /// Field indices whose sums and sums of squares every proof accumulates (a query
-    /// releases the one it names). At least one, distinct.
+    /// releases the one it names). At least one, distinct. A nullable one
+    /// ([`FastShape::nullable`]) skips missing values and counts the others.
     pub stats: Vec<usize>,
 }
 
@@ -106,6 +121,9 @@ pub struct FoldResult {
     pub records: u64,
     /// Matching records (0 when suppressed).
     pub count: u64,
+    /// Matching records whose statistic is not missing (`count` for a statistic that is not
+    /// nullable; 0 when suppressed). Released only by shapes with a nullable statistic.
+    pub nonmissing: u64,
     /// `Σ x` of the statistic over the matching records (0 when suppressed).
     pub sum: u64,
     /// `Σ x²` (0 when suppressed).
@@ -118,7 +136,8 @@ pub struct FoldResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputLayout {
     fields: usize,
-    stats: usize,
+    /// Whether the non-missing count is released (some statistic is nullable).
+    nullable: bool,
 }
 
 impl InputLayout {
@@ -146,17 +165,21 @@ impl InputLayout {
     pub fn count(&self) -> usize {
         self.records() + 1
     }
+    /// Index of the non-missing count, released when a statistic is nullable.
+    pub fn nonmissing(&self) -> Option<usize> {
+        self.nullable.then(|| self.count() + 1)
+    }
     /// Index of `Σ x`.
     pub fn sum(&self) -> usize {
-        self.count() + 1
+        self.count() + 1 + self.nullable as usize
     }
     /// Index of `Σ x²`.
     pub fn sum_squares(&self) -> usize {
-        self.count() + 2
+        self.sum() + 1
     }
     /// Index of the suppressed flag.
     pub fn suppressed(&self) -> usize {
-        self.count() + 3
+        self.sum() + 2
     }
     /// Number of public inputs.
     pub fn len(&self) -> usize {
@@ -178,40 +201,44 @@ impl InputLayout {
             Fr::from(query.min_cohort),
             query.context,
         ]);
-        v.extend(
-            [
-                result.records,
-                result.count,
-                result.sum,
-                result.sum_squares,
-                result.suppressed as u64,
-            ]
-            .map(Fr::from),
-        );
+        v.extend([result.records, result.count].map(Fr::from));
+        if self.nullable {
+            v.push(Fr::from(result.nonmissing));
+        }
+        v.extend([result.sum, result.sum_squares, result.suppressed as u64].map(Fr::from));
         debug_assert_eq!(v.len(), self.len());
         v
     }
 }
 
-/// The plain computation a proof must agree with (present records matching every range).
+/// The plain computation a proof must agree with (present records matching every range;
+/// the statistic's sums skip its missing code when it is nullable). The cell is suppressed
+/// when `0 < count < min_cohort` or `0 < nonmissing < min_cohort` (a mean over fewer values
+/// than the floor is as revealing as a count below it).
 pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) -> FoldResult {
     let f = params.stats[query.stat];
-    let (mut count, mut sum, mut sum_squares) = (0, 0, 0);
+    let missing = params.shape.missing_code(f);
+    let (mut count, mut nonmissing, mut sum, mut sum_squares) = (0, 0, 0, 0);
     for r in records {
         if r.iter()
             .zip(&query.ranges)
             .all(|(v, (lo, hi))| lo <= v && v <= hi)
         {
             count += 1;
-            sum += r[f];
-            sum_squares += r[f] * r[f];
+            if Some(r[f]) != missing {
+                nonmissing += 1;
+                sum += r[f];
+                sum_squares += r[f] * r[f];
+            }
         }
     }
-    let suppressed = count > 0 && count < query.min_cohort;
+    let small = |n: u64| n > 0 && n < query.min_cohort;
+    let suppressed = small(count) || small(nonmissing);
     let keep = !suppressed as u64;
     FoldResult {
         records: records.len() as u64,
         count: keep * count,
+        nonmissing: keep * nonmissing,
         sum: keep * sum,
         sum_squares: keep * sum_squares,
         suppressed,
@@ -247,8 +274,33 @@ enum Term {
     /// Its `present` cell.
     Present,
     /// `p_end · x_k` (`false`) or `p_end · x_k²` (`true`) for the statistic in slot
-    /// `(row, column)`.
-    Stat(usize, usize, bool),
+    /// `(row, column)` (a missing value summed as its code: the results subtract it).
+    Stat(Slot, bool),
+    /// `p_end − e`, the non-missing count of a nullable statistic (its `inv` cell is on
+    /// this sum's row).
+    NonMissing(Slot),
+}
+
+/// Where a statistic sits and, when nullable, its missing code `μ`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    /// Row within the record.
+    row: usize,
+    /// Data column.
+    col: usize,
+    /// `μ` of a nullable statistic.
+    null: Option<u64>,
+}
+
+/// The running sums of statistic `k`: `Σ x`, `Σ x²` and, when nullable, the non-missing count
+/// (indices into [`FoldParams::terms`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct StatSums {
+    pub sum: usize,
+    pub squares: usize,
+    pub nonmissing: Option<usize>,
+    /// `(aux column, row within the record)` of the `inv` cell, when nullable.
+    pub inv: Option<(usize, usize)>,
 }
 
 impl FoldParams {
@@ -266,23 +318,96 @@ impl FoldParams {
     pub fn inputs(&self) -> InputLayout {
         InputLayout {
             fields: self.shape.fields(),
-            stats: self.stats.len(),
+            nullable: self.nullable(),
         }
     }
 
+    /// Whether some statistic is nullable (the shape then pays for skipping missing values).
+    pub fn nullable(&self) -> bool {
+        self.stats
+            .iter()
+            .any(|&f| self.shape.missing_code(f).is_some())
+    }
+
+    /// The statistics' slots.
+    fn stat_slots(&self) -> Vec<Slot> {
+        self.stats
+            .iter()
+            .map(|&f| {
+                let s = f + 1;
+                Slot {
+                    row: s / self.slots,
+                    col: s % self.slots,
+                    null: self.shape.missing_code(f),
+                }
+            })
+            .collect()
+    }
+
+    /// Per running sum `u`, the `aux` column of its `inv` cell (non-missing counts only: the
+    /// first column free on the sum's row).
+    fn inv_columns(&self) -> Vec<Option<usize>> {
+        let mut used = vec![0; self.rows_per_record()];
+        self.terms()
+            .iter()
+            .zip(self.sum_places())
+            .map(|(t, (_, o))| {
+                matches!(t, Term::NonMissing(_)).then(|| {
+                    used[o] += 1;
+                    used[o] - 1
+                })
+            })
+            .collect()
+    }
+
+    /// `aux` columns: the most non-missing counts on one record row (0 without a nullable
+    /// statistic).
+    pub fn aux_columns(&self) -> usize {
+        self.inv_columns()
+            .into_iter()
+            .flatten()
+            .map(|a| a + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The running sums of a record, in order (`u`): count, present, then per statistic its
-    /// sum and sum of squares.
+    /// non-missing count when nullable (first, so that it takes the statistic's own row and
+    /// its gate reads `x` where it is), sum and sum of squares.
     fn terms(&self) -> Vec<Term> {
         let mut t = vec![Term::Count, Term::Present];
-        for &f in &self.stats {
-            let s = f + 1;
-            let (row, col) = (s / self.slots, s % self.slots);
-            t.extend([Term::Stat(row, col, false), Term::Stat(row, col, true)]);
+        for slot in self.stat_slots() {
+            if slot.null.is_some() {
+                t.push(Term::NonMissing(slot));
+            }
+            t.extend([Term::Stat(slot, false), Term::Stat(slot, true)]);
         }
         t
     }
 
-    /// Accumulator columns, `A = ⌈(2 + 2S) / R⌉`.
+    /// Where statistic `k`'s running sums are among [`Self::terms`].
+    pub(super) fn stat_sums(&self, k: usize) -> StatSums {
+        let terms = self.terms();
+        let mut found = terms.iter().enumerate().filter(|(_, t)| match t {
+            Term::Stat(s, _) | Term::NonMissing(s) => *s == self.stat_slots()[k],
+            _ => false,
+        });
+        let nullable = self.stat_slots()[k].null.is_some();
+        let nonmissing = nullable.then(|| found.next().expect("non-missing count").0);
+        let (sum, _) = found.next().expect("Σ x");
+        let (squares, _) = found.next().expect("Σ x²");
+        StatSums {
+            sum,
+            squares,
+            nonmissing,
+            inv: nonmissing.map(|u| {
+                let aux = self.inv_columns()[u].expect("an inv cell");
+                (aux, self.sum_places()[u].1)
+            }),
+        }
+    }
+
+    /// Accumulator columns, `A = ⌈(2 + 2S + S_null) / R⌉` (`S_null`: nullable statistics).
     pub fn accumulators(&self) -> usize {
         self.terms().len().div_ceil(self.rows_per_record())
     }
@@ -300,7 +425,7 @@ impl FoldParams {
                 let home = match t {
                     Term::Count => r - 1,
                     Term::Present => 0,
-                    Term::Stat(row, _, _) => row,
+                    Term::Stat(s, _) | Term::NonMissing(s) => s.row,
                 };
                 let o = (0..r)
                     .flat_map(|d| [home.checked_sub(d), Some(home + d)])
@@ -369,11 +494,22 @@ impl FoldParams {
             let (a, o) = self.sum_at(u);
             (sums[u], Source::Sum(a, o))
         };
+        let stats: Vec<StatSums> = (0..self.stats.len()).map(|k| self.stat_sums(k)).collect();
         ResultInputs {
             count: src(0),
-            sums: (0..self.stats.len())
-                .map(|k| [src(2 + 2 * k), src(3 + 2 * k)])
-                .collect(),
+            sums: stats.iter().map(|t| [src(t.sum), src(t.squares)]).collect(),
+            // A statistic that is not nullable has no missing value: its count is `C`.
+            nonmissing: layout.nonmissing().map(|at| {
+                let counts = stats
+                    .iter()
+                    .zip(self.stat_slots())
+                    .map(|(t, slot)| {
+                        let (n, source) = src(t.nonmissing.unwrap_or(0));
+                        (n, source, slot.null)
+                    })
+                    .collect();
+                (counts, at)
+            }),
             stat: (query.stat, layout.stat()),
             min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
             outputs: [
@@ -443,6 +579,8 @@ pub struct FoldAssignment {
     pub bits: Vec<Vec<Fr>>,
     /// Interleaved running sums; the first column also holds the results region.
     pub acc: Vec<Vec<Fr>>,
+    /// `inv` of each nullable statistic, on its row (`(x − μ)⁻¹`, or 0 when `x = μ`).
+    pub aux: Vec<Vec<Fr>>,
     /// Table: match bit per value row.
     pub t_m: Vec<Fr>,
     /// Table: a field's `hi` on its first spacer, `lo` on the second and on its value rows.
@@ -499,6 +637,7 @@ impl FoldCircuit {
             data: (0..w).map(|_| zeros()).collect(),
             bits: (0..w).map(|_| zeros()).collect(),
             acc: (0..params.accumulators()).map(|_| zeros()).collect(),
+            aux: (0..params.aux_columns()).map(|_| zeros()).collect(),
             t_m: zeros(),
             lo: zeros(),
             cm: zeros(),
@@ -524,6 +663,16 @@ impl FoldCircuit {
                 let row = i * r + s / w;
                 a.data[s % w][row] = Fr::from(v);
                 a.bits[s % w][row] = Fr::from(p as u64);
+            }
+        }
+        let places = params.sum_places();
+        for ((term, aux), (_, o)) in params.terms().iter().zip(params.inv_columns()).zip(places) {
+            if let (Term::NonMissing(slot), Some(aux)) = (term, aux) {
+                let mu = Fr::from(slot.null.expect("nullable"));
+                for i in 0..shape.capacity {
+                    let d = a.data[slot.col][i * r + slot.row] - mu;
+                    a.aux[aux][i * r + o] = d.invert().unwrap_or(Fr::ZERO);
+                }
             }
         }
         let mut mask = salt_rng(salt, 1);
@@ -569,24 +718,44 @@ impl FoldCircuit {
     /// the honest columns; tests call it after tampering with bits, as a cheating prover
     /// would keep its sums consistent.
     pub fn resum(&mut self, query: &FoldQuery, forge: ResultForgery) -> Vec<Fr> {
+        self.resum_tweaked(query, forge, &|_, _, term| term)
+    }
+
+    /// [`Self::resum`] with record `i`'s term `u` replaced by `tweak(i, u, term)` (tests: a
+    /// prover that sums what it likes and keeps everything else consistent).
+    pub(super) fn resum_tweaked(
+        &mut self,
+        query: &FoldQuery,
+        forge: ResultForgery,
+        tweak: &dyn Fn(usize, usize, Fr) -> Fr,
+    ) -> Vec<Fr> {
         let params = &self.params;
         let a = &mut self.assignment;
         let (w, r) = (params.slots, params.rows_per_record());
         let terms = params.terms();
         let places = params.sum_places();
+        let invs = params.inv_columns();
         let mut totals = vec![Fr::ZERO; terms.len()];
         for i in 0..params.shape.capacity {
             let p_end = a.bits[w - 1][i * r + r - 1];
             for (u, term) in terms.iter().enumerate() {
-                totals[u] += match *term {
+                let (col, o) = places[u];
+                let value = match term {
                     Term::Count => p_end,
                     Term::Present => a.data[0][i * r],
-                    Term::Stat(sr, sc, sq) => {
-                        let x = a.data[sc][i * r + sr];
-                        p_end * if sq { x * x } else { x }
+                    Term::Stat(s, sq) => {
+                        let x = a.data[s.col][i * r + s.row];
+                        p_end * if *sq { x * x } else { x }
+                    }
+                    Term::NonMissing(s) => {
+                        // p_end − e, e = p_end · (1 − (x − μ) · inv) (module docs).
+                        let x = a.data[s.col][i * r + s.row];
+                        let inv = a.aux[invs[u].expect("an inv cell")][i * r + o];
+                        let mu = Fr::from(s.null.expect("nullable"));
+                        p_end - p_end * (Fr::ONE - (x - mu) * inv)
                     }
                 };
-                let (col, o) = places[u];
+                totals[u] += tweak(i, u, value);
                 a.acc[col][i * r + o] = totals[u];
             }
         }
@@ -599,6 +768,7 @@ impl FoldCircuit {
             &FoldResult {
                 records: 0,
                 count: 0,
+                nonmissing: 0,
                 sum: 0,
                 sum_squares: 0,
                 suppressed: false,
@@ -628,6 +798,7 @@ pub struct FoldConfig {
     data: Vec<Column<Advice>>,
     bits: Vec<Column<Advice>>,
     acc: Vec<Column<Advice>>,
+    aux: Vec<Column<Advice>>,
     t_m: Column<Advice>,
     lo: Column<Advice>,
     cm: Column<Advice>,
@@ -667,6 +838,9 @@ impl Circuit<Fr> for FoldCircuit {
         let data: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
         let bits: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
         let acc: Vec<_> = (0..params.accumulators())
+            .map(|_| meta.advice_column())
+            .collect();
+        let aux: Vec<_> = (0..params.aux_columns())
             .map(|_| meta.advice_column())
             .collect();
         let [t_m, lo, cm] = [(); 3].map(|_| meta.advice_column());
@@ -710,6 +884,7 @@ impl Circuit<Fr> for FoldCircuit {
         meta.create_gate("sums", |m| {
             let terms = params.terms();
             let places = params.sum_places();
+            let invs = params.inv_columns();
             (0..terms.len())
                 .map(|u| {
                     let (col, o) = places[u];
@@ -717,16 +892,22 @@ impl Circuit<Fr> for FoldCircuit {
                     let q = m.query_fixed(q_start, Rotation(-(o as i32)));
                     let later = m.query_fixed(q_start, Rotation(-((r + o) as i32)));
                     let p_end = m.query_advice(bits[w - 1], rot(r - 1));
-                    let term = match terms[u] {
+                    let term = match &terms[u] {
                         Term::Count => p_end,
                         Term::Present => m.query_advice(data[0], rot(0)),
-                        Term::Stat(sr, sc, sq) => {
-                            let x = m.query_advice(data[sc], rot(sr));
-                            if sq {
+                        Term::Stat(s, sq) => {
+                            let x = m.query_advice(data[s.col], rot(s.row));
+                            if *sq {
                                 p_end * x.clone() * x
                             } else {
                                 p_end * x
                             }
+                        }
+                        Term::NonMissing(s) => {
+                            let x = m.query_advice(data[s.col], rot(s.row));
+                            let inv = m.query_advice(aux[invs[u].expect("inv")], Rotation::cur());
+                            let mu = c(s.null.expect("nullable"));
+                            p_end.clone() - p_end * (one() - (x - mu) * inv)
                         }
                     };
                     let cur = m.query_advice(acc[col], Rotation::cur());
@@ -735,6 +916,30 @@ impl Circuit<Fr> for FoldCircuit {
                 })
                 .collect::<Vec<_>>()
         });
+
+        if params.nullable() {
+            meta.create_gate("missing", |m| {
+                // On a non-missing count's row: e · (x − μ) = 0.
+                let places = params.sum_places();
+                let terms = params.terms();
+                (0..terms.len())
+                    .zip(params.inv_columns())
+                    .filter_map(|(u, aux_col)| {
+                        let Term::NonMissing(s) = terms[u] else {
+                            return None;
+                        };
+                        let o = places[u].1;
+                        let rot = |d: usize| Rotation(d as i32 - o as i32);
+                        let q = m.query_fixed(q_start, rot(0));
+                        let p_end = m.query_advice(bits[w - 1], rot(r - 1));
+                        let x = m.query_advice(data[s.col], rot(s.row));
+                        let inv = m.query_advice(aux[aux_col?], Rotation::cur());
+                        let d = x - c(s.null?);
+                        Some(q * p_end * (one() - d.clone() * inv) * d)
+                    })
+                    .collect::<Vec<_>>()
+            });
+        }
 
         meta.create_gate("results", |m| {
             // Lagrange selectors on q_rec ∈ {0, record row, arith, bit step}.
@@ -810,6 +1015,7 @@ impl Circuit<Fr> for FoldCircuit {
             data,
             bits,
             acc,
+            aux,
             t_m,
             lo,
             cm,
@@ -853,6 +1059,9 @@ impl Circuit<Fr> for FoldCircuit {
                     .zip(&a.acc)
                     .map(|(col, vals)| put(*col, vals))
                     .collect();
+                for (col, vals) in config.aux.iter().zip(&a.aux) {
+                    put(*col, vals);
+                }
                 put(config.t_m, &a.t_m);
                 let lo = put(config.lo, &a.lo);
                 put(config.cm, &a.cm);

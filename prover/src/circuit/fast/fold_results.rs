@@ -19,13 +19,20 @@
 //! What it proves, from the last record's sums `C` (count), `S_k`, `Q_k` and the public
 //! statistic index `t` and `min_cohort` `k`:
 //!
-//! - `σ_k` boolean, `Σ σ_k = 1`, `Σ k·σ_k = t` (so `t` names one statistic, or no proof
-//!   exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
 //! - `z = [C = 0]` (`z = 1 − C·inv`, `C·z = 0`);
 //! - `lt = [C < k]`: `lt` boolean and `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` with 32
 //!   boolean `b_i` (so `k ≤ C + 2^32` is required: a larger `k` has no proof at all);
-//! - `suppressed = (1 − z)·lt`, `keep = 1 − suppressed`;
-//! - released: `count = keep·C`, `sum = keep·S`, `sumsq = keep·Q`.
+//! - `small(C) = (1 − z)·lt`;
+//! - `σ_k` boolean, `Σ σ_k = 1`, `Σ k·σ_k = t` (so `t` names one statistic, or no proof
+//!   exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
+//! - with a nullable statistic in the shape, first `S_k ← S_k − μ_k·(C − N_k)` and
+//!   `Q_k ← Q_k − μ_k²·(C − N_k)` for each nullable one (its running sums add a missing value
+//!   as its code `μ_k`, and `C − N_k` matching records have it; `μ_k` is built from the
+//!   pinned 1), then also `N = Σ σ_k N_k` (`N_k = C` for a statistic that is not nullable)
+//!   and `small(N)` the same way, and `suppressed = small(C) ∨ small(N)` (`a + b − a·b`);
+//!   else `suppressed = small(C)`;
+//! - `keep = 1 − suppressed`; released: `count = keep·C`, `nonmissing = keep·N`,
+//!   `sum = keep·S`, `sumsq = keep·Q`.
 
 use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 
@@ -46,6 +53,9 @@ pub(super) enum Source {
     Instance(usize),
 }
 
+/// A statistic's non-missing count `N_k`, its source, and `μ_k` when it is nullable.
+pub(super) type NonMissing = (Fr, Source, Option<u64>);
+
 /// The inputs of the results region (what the records left, and the query's constants).
 #[derive(Clone, Debug)]
 pub(super) struct ResultInputs {
@@ -53,6 +63,9 @@ pub(super) struct ResultInputs {
     pub count: (Fr, Source),
     /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`.
     pub sums: Vec<[(Fr, Source); 2]>,
+    /// With a nullable statistic: per statistic `(N_k, its source, μ_k when nullable)`, and
+    /// the public index of the released `N`.
+    pub nonmissing: Option<(Vec<NonMissing>, usize)>,
     /// The statistic's index and its public index.
     pub stat: (usize, usize),
     /// `min_cohort` and its public index.
@@ -61,7 +74,8 @@ pub(super) struct ResultInputs {
     pub outputs: [usize; 4],
 }
 
-/// Tests: witness values a cheating prover would choose instead of the honest ones.
+/// Tests: witness values a cheating prover would choose instead of the honest ones (in the
+/// comparison of the count `C`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ResultForgery {
     /// Claim `C < k` (or not) whatever it is; the comparison bits are then the low 32 bits
@@ -150,74 +164,50 @@ impl ResultRegion {
         let (c_val, c_src) = inputs.count;
         let c = r.input(c_val, c_src);
         let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
-
-        // z = 1 − C·inv, C·z = 0.
-        let is_zero = forge.zero.unwrap_or(c_val == Fr::ZERO);
-        let inv = r.cell(if is_zero {
-            Fr::ZERO
-        } else {
-            c_val.invert().unwrap_or(Fr::ZERO)
-        });
-        let c_inv = arith(&mut r, zero, c, inv);
-        let z = arith(&mut r, one, minus, c_inv);
-        let cz = arith(&mut r, zero, c, z);
-        r.copies.push((cz, zero));
-
-        // lt boolean; C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}.
-        let (cu, ku) = (fr_u64(c_val), fr_u64(inputs.min_cohort.0));
-        let honest_lt = match (cu, ku) {
-            (Some(c), Some(k)) => c < k,
-            _ => false,
-        };
-        let lt_val = forge.lt.unwrap_or(honest_lt);
-        let lt = r.cell(Fr::from(lt_val as u64));
-        let lt2 = arith(&mut r, zero, lt, lt);
-        r.copies.push((lt2, lt));
-        let top = arith(&mut r, one, minus, lt);
-        let low = match (cu, ku) {
-            (Some(c), Some(k)) => (c + (1u64 << CMP_BITS)).wrapping_sub(k) & ((1 << CMP_BITS) - 1),
-            _ => 0,
-        };
-        let shifted = arith(&mut r, c, two32, one);
-        let diff = arith(&mut r, shifted, k, minus);
-        let mut acc = top;
-        for i in (0..CMP_BITS).rev() {
-            let b = if !forge.unbounded_bits {
-                Fr::from((low >> i) & 1)
-            } else if i > 0 {
-                Fr::ZERO
-            } else {
-                r.values[diff] - r.values[acc].double()
-            };
-            acc = r.bit_step(Some(acc), b).0;
-        }
-        r.copies.push((diff, acc));
-
-        // suppressed = (1 − z)·lt; keep = 1 − suppressed.
-        let nz = arith(&mut r, one, minus, z);
-        let suppressed = arith(&mut r, zero, nz, lt);
-        let keep = arith(&mut r, one, minus, suppressed);
+        let mut suppressed = r.small(consts, two32, c, k, forge);
 
         // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ k·σ_k = t.
         let (t_val, t_at) = inputs.stat;
         let t = r.input(Fr::from(t_val as u64), Source::Instance(t_at));
         let (mut ones, mut index, mut k_const) = (zero, zero, zero);
-        let (mut sum, mut squares) = (zero, zero);
-        for (k, pair) in inputs.sums.iter().enumerate() {
-            let sigma = r.cell(Fr::from((k == t_val) as u64));
+        let (mut sum, mut squares, mut n) = (zero, zero, zero);
+        for (i, pair) in inputs.sums.iter().enumerate() {
+            let sigma = r.cell(Fr::from((i == t_val) as u64));
             let sq = arith(&mut r, zero, sigma, sigma);
             r.copies.push((sq, sigma));
             ones = arith(&mut r, ones, one, sigma);
             index = arith(&mut r, index, k_const, sigma);
             k_const = arith(&mut r, k_const, one, one);
             let [(s_val, s_src), (q_val, q_src)] = *pair;
-            let s_k = r.input(s_val, s_src);
-            let q_k = r.input(q_val, q_src);
+            let mut s_k = r.input(s_val, s_src);
+            let mut q_k = r.input(q_val, q_src);
+            if let Some((counts, _)) = &inputs.nonmissing {
+                let (n_val, n_src, mu) = counts[i];
+                let n_k = r.input(n_val, n_src);
+                if let Some(mu) = mu {
+                    // The matching records whose value is missing were summed as μ.
+                    let missing = arith(&mut r, c, minus, n_k);
+                    let mu = r.constant(consts, mu);
+                    let mu_missing = arith(&mut r, zero, mu, missing);
+                    s_k = r.sub_mul(s_k, mu, missing);
+                    q_k = r.sub_mul(q_k, mu, mu_missing);
+                }
+                n = arith(&mut r, n, sigma, n_k);
+            }
             sum = arith(&mut r, sum, sigma, s_k);
             squares = arith(&mut r, squares, sigma, q_k);
         }
         r.copies.push((ones, one));
         r.copies.push((index, t));
+
+        // A mean over fewer than `k` values is suppressed like a count below `k`.
+        if inputs.nonmissing.is_some() {
+            let small_n = r.small(consts, two32, n, k, ResultForgery::default());
+            let both = arith(&mut r, zero, suppressed, small_n);
+            let either = arith(&mut r, suppressed, one, small_n);
+            suppressed = arith(&mut r, either, minus, both);
+        }
+        let keep = arith(&mut r, one, minus, suppressed);
 
         let outs = [
             arith(&mut r, zero, keep, c),
@@ -228,7 +218,84 @@ impl ResultRegion {
         for (cell, at) in outs.into_iter().zip(inputs.outputs) {
             r.sources.push((cell, Source::Instance(at)));
         }
+        if let Some((_, at)) = inputs.nonmissing {
+            let released = arith(&mut r, zero, keep, n);
+            r.sources.push((released, Source::Instance(at)));
+        }
         r
+    }
+
+    /// The constant `v` from the pinned 1 (double and add, most significant bit first).
+    fn constant(&mut self, k: Constants, v: u64) -> usize {
+        let mut acc = k.zero;
+        for i in (0..u64::BITS - v.leading_zeros()).rev() {
+            acc = self.mul_add(k, acc, k.one, acc);
+            if (v >> i) & 1 == 1 {
+                acc = self.mul_add(k, acc, k.one, k.one);
+            }
+        }
+        acc
+    }
+
+    /// `small(C) = [0 < C < k]` for the cells `c` and `k` (module docs), with the count
+    /// comparison's forgeries applied.
+    fn small(
+        &mut self,
+        consts: Constants,
+        two32: usize,
+        c: usize,
+        k: usize,
+        forge: ResultForgery,
+    ) -> usize {
+        let Constants { zero, one, minus } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let (c_val, k_val) = (self.values[c], self.values[k]);
+
+        // z = 1 − C·inv, C·z = 0.
+        let is_zero = forge.zero.unwrap_or(c_val == Fr::ZERO);
+        let inv = self.cell(if is_zero {
+            Fr::ZERO
+        } else {
+            c_val.invert().unwrap_or(Fr::ZERO)
+        });
+        let c_inv = arith(self, zero, c, inv);
+        let z = arith(self, one, minus, c_inv);
+        let cz = arith(self, zero, c, z);
+        self.copies.push((cz, zero));
+
+        // lt boolean; C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}.
+        let (cu, ku) = (fr_u64(c_val), fr_u64(k_val));
+        let honest_lt = match (cu, ku) {
+            (Some(c), Some(k)) => c < k,
+            _ => false,
+        };
+        let lt_val = forge.lt.unwrap_or(honest_lt);
+        let lt = self.cell(Fr::from(lt_val as u64));
+        let lt2 = arith(self, zero, lt, lt);
+        self.copies.push((lt2, lt));
+        let top = arith(self, one, minus, lt);
+        let low = match (cu, ku) {
+            (Some(c), Some(k)) => (c + (1u64 << CMP_BITS)).wrapping_sub(k) & ((1 << CMP_BITS) - 1),
+            _ => 0,
+        };
+        let shifted = arith(self, c, two32, one);
+        let diff = arith(self, shifted, k, minus);
+        let mut acc = top;
+        for i in (0..CMP_BITS).rev() {
+            let b = if !forge.unbounded_bits {
+                Fr::from((low >> i) & 1)
+            } else if i > 0 {
+                Fr::ZERO
+            } else {
+                self.values[diff] - self.values[acc].double()
+            };
+            acc = self.bit_step(Some(acc), b).0;
+        }
+        self.copies.push((diff, acc));
+
+        // small = (1 − z)·lt.
+        let nz = arith(self, one, minus, z);
+        arith(self, zero, nz, lt)
     }
 }
 

@@ -7,7 +7,7 @@ use halo2_base::halo2_proofs::{
 use rand::{rngs::OsRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::fold::{evaluate, FoldCircuit, FoldParams, FoldQuery, ResultForgery};
+use super::fold::{evaluate, FoldCircuit, FoldParams, FoldQuery, FoldResult, ResultForgery};
 use super::*;
 
 const SALT: [u8; 32] = [9; 32];
@@ -20,10 +20,19 @@ fn params(slots: usize) -> FoldParams {
             widths: vec![5, 2, 5, 4],
             capacity: 40,
             mask_rows: 8,
+            nullable: vec![],
         },
         slots,
         stats: vec![3, 0],
     }
+}
+
+/// [`params`] with fields 2 and 3 nullable: statistic 0 (field 3, missing code 15) skips
+/// missing values, statistic 1 (field 0) is not nullable.
+fn nullable_params(slots: usize) -> FoldParams {
+    let mut p = params(slots);
+    p.shape.nullable = vec![false, false, true, true];
+    p
 }
 
 /// 30 records (10 padding slots); record 3 fails [`query`] only by field 0, record 4 only by
@@ -260,11 +269,19 @@ fn forged_table_windows_are_rejected() {
 
 #[test]
 fn real_proofs_share_the_data_commitment() {
-    let p = params(2);
+    real_proofs(&params(2), records(2));
+}
+
+#[test]
+fn real_proofs_with_a_nullable_statistic() {
+    real_proofs(&nullable_params(2), with_missing(2));
+}
+
+fn real_proofs(p: &FoldParams, recs: Vec<Vec<u64>>) {
+    let p = p.clone();
     let k = p.min_k();
     let kp = crate::keys::dev_params(k);
     let pk = keygen_circuit(&kp, &FoldCircuit::dummy(&p, p.usable_rows(k))).unwrap();
-    let recs = records(2);
     let bytes = 64 * p.slots;
     let mut proofs = Vec::new();
     for q in [query(), ranged(vec![(0, 31), (0, 3), (4, 30), (0, 15)])] {
@@ -273,7 +290,8 @@ fn real_proofs_share_the_data_commitment() {
         let proof = prove(&kp, &pk, circuit, &inst, rng).unwrap();
         assert!(verify(&kp, pk.get_vk(), &inst, &proof));
         let layout = p.inputs();
-        for i in [layout.count(), layout.sum(), layout.context()] {
+        let bound = [layout.count(), layout.sum(), layout.context()];
+        for i in bound.into_iter().chain(layout.nonmissing()) {
             let mut bad = inst.clone();
             bad[i] += Fr::ONE;
             assert!(
@@ -498,6 +516,250 @@ fn records_total_is_bound() {
     assert!(mock(&c, &bad).is_err());
 }
 
+/// A query keeping every record whatever its statistic (field 3 unconstrained, so missing
+/// values are kept), releasing statistic 0.
+fn null_query() -> FoldQuery {
+    ranged(vec![(3, 20), (1, 1), (0, 31), (0, 15)])
+}
+
+/// [`records`] with about a quarter of fields 2 and 3 missing; record 5 matches
+/// [`null_query`] with its statistic missing, record 6 with it present (6).
+fn with_missing(seed: u64) -> Vec<Vec<u64>> {
+    let mut rng = ChaCha20Rng::seed_from_u64(500 + seed);
+    let widths = params(1).shape.widths;
+    let mut recs = records(seed);
+    for r in recs.iter_mut() {
+        for f in [2, 3] {
+            if rng.gen_bool(0.25) {
+                r[f] = (1 << widths[f]) - 1;
+            }
+        }
+    }
+    recs[5] = vec![5, 1, 31, 15];
+    recs[6] = vec![7, 1, 9, 6];
+    recs
+}
+
+#[test]
+fn missing_values_are_skipped_and_counted() {
+    for slots in [1, 2] {
+        let p = nullable_params(slots);
+        let layout = p.inputs();
+        let nonmissing = layout.nonmissing().expect("a nullable statistic");
+        let recs = with_missing(0);
+        let mut q = null_query();
+        q.min_cohort = 0;
+        let (c, inst) = honest(&p, &recs, &q);
+        assert_eq!(mock(&c, &inst), Ok(()), "W {slots}");
+        let r = evaluate(&p, &recs, &q);
+        assert!(r.nonmissing < r.count, "some matching values are missing");
+        assert_eq!(inst[nonmissing], Fr::from(r.nonmissing));
+        for i in outputs(&p) {
+            let mut bad = inst.clone();
+            bad[i] += Fr::ONE;
+            assert!(mock(&c, &bad).is_err(), "W {slots}: result {i} not bound");
+        }
+        // The sums with the missing code summed, and a count of every match: refused.
+        let naive = evaluate(&params(slots), &recs, &q);
+        let mut bad = inst.clone();
+        bad[layout.sum()] = Fr::from(naive.sum);
+        bad[layout.sum_squares()] = Fr::from(naive.sum_squares);
+        bad[nonmissing] = Fr::from(naive.count);
+        assert!(mock(&c, &bad).is_err(), "W {slots}: missing values summed");
+        // Statistic 1 is not nullable: its non-missing count is the count.
+        q.stat = 1;
+        let (c, inst) = honest(&p, &recs, &q);
+        assert_eq!(mock(&c, &inst), Ok(()), "W {slots}, statistic 1");
+        assert_eq!(inst[nonmissing], inst[layout.count()]);
+    }
+}
+
+/// A witness whose record `i` adds `sum`, `squares`, `count` to statistic 0's running sums
+/// (`None`: the honest term), every other cell consistent with that.
+fn forge_terms(
+    p: &FoldParams,
+    recs: &[Vec<u64>],
+    q: &FoldQuery,
+    i: usize,
+    [sum, squares, count]: [Option<Fr>; 3],
+) -> (FoldCircuit, Vec<Fr>) {
+    let (mut c, _) = honest(p, recs, q);
+    let t = p.stat_sums(0);
+    let inst = c.resum_tweaked(q, ResultForgery::default(), &|r, u, v| {
+        let forged = match u {
+            _ if r != i => None,
+            u if u == t.sum => sum,
+            u if u == t.squares => squares,
+            u if Some(u) == t.nonmissing => count,
+            _ => None,
+        };
+        forged.unwrap_or(v)
+    });
+    (c, inst)
+}
+
+#[test]
+fn a_missing_value_cannot_be_summed() {
+    let mu = Fr::from(15);
+    for slots in [1, 2] {
+        let p = nullable_params(slots);
+        let (recs, q) = (with_missing(0), null_query());
+        // Record 5 matches with its statistic missing: counted as a value (so its code stays
+        // in the released sums), or its code left out of the running sums (so the results'
+        // correction takes a value of another record).
+        for forged in [
+            [None, None, Some(Fr::ONE)],
+            [Some(Fr::ZERO), Some(Fr::ZERO), None],
+            [Some(Fr::ZERO), None, None],
+            [None, Some(mu), None],
+        ] {
+            let (c, inst) = forge_terms(&p, &recs, &q, 5, forged);
+            assert!(
+                table_gate_failed_named(mock(&c, &inst), "sums"),
+                "W {slots}: {forged:?}"
+            );
+        }
+        // `e = 1` whatever `inv` when `x = μ`: no `inv` makes the record count.
+        let (mut c, _) = honest(&p, &recs, &q);
+        let (aux, o) = p.stat_sums(0).inv.expect("nullable");
+        c.assignment.aux[aux][5 * p.rows_per_record() + o] = Fr::from(12345);
+        let inst = resum(&mut c, &q);
+        assert_eq!(
+            mock(&c, &inst),
+            Ok(()),
+            "W {slots}: inv is free when missing"
+        );
+        assert_eq!(inst, honest(&p, &recs, &q).1);
+    }
+}
+
+#[test]
+fn a_present_value_cannot_be_left_out() {
+    for slots in [1, 2] {
+        let p = nullable_params(slots);
+        let (recs, q) = (with_missing(0), null_query());
+        // Record 6 matches with its statistic present: its terms dropped.
+        for forged in [
+            [Some(Fr::ZERO), Some(Fr::ZERO), Some(Fr::ZERO)],
+            [Some(Fr::ZERO), None, None],
+            [None, None, Some(Fr::ZERO)],
+        ] {
+            let (c, inst) = forge_terms(&p, &recs, &q, 6, forged);
+            assert!(
+                table_gate_failed_named(mock(&c, &inst), "sums"),
+                "W {slots}: {forged:?}"
+            );
+        }
+        // Through `inv`: 0 makes `e = 1` (skipped as if missing), 2/(x − μ) makes `e = −1`
+        // (counted twice); the sums follow, the missing gate refuses.
+        let (aux, o) = p.stat_sums(0).inv.expect("nullable");
+        let d = Fr::from(6) - Fr::from(15);
+        for inv in [Fr::ZERO, d.invert().unwrap().double()] {
+            let (mut c, _) = honest(&p, &recs, &q);
+            c.assignment.aux[aux][6 * p.rows_per_record() + o] = inv;
+            let inst = resum(&mut c, &q);
+            assert_ne!(
+                inst,
+                honest(&p, &recs, &q).1,
+                "the forgery changes the result"
+            );
+            assert!(
+                table_gate_failed_named(mock(&c, &inst), "missing"),
+                "W {slots}: inv {inv:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_nonmissing_count_is_bound() {
+    let p = nullable_params(2);
+    let (recs, q) = (with_missing(0), null_query());
+    // Record 5 (missing) counted, record 6 (present) not, a padding slot counted.
+    for (i, n) in [(5, Fr::ONE), (6, Fr::ZERO), (35, Fr::ONE), (6, Fr::from(2))] {
+        let (c, inst) = forge_terms(&p, &recs, &q, i, [None, None, Some(n)]);
+        assert!(
+            table_gate_failed_named(mock(&c, &inst), "sums"),
+            "record {i}"
+        );
+    }
+    let (c, inst) = honest(&p, &recs, &q);
+    let at = p.inputs().nonmissing().unwrap();
+    for delta in [Fr::ONE, -Fr::ONE] {
+        let mut bad = inst.clone();
+        bad[at] += delta;
+        assert!(mock(&c, &bad).is_err());
+    }
+}
+
+#[test]
+fn a_mean_over_few_values_is_suppressed() {
+    // Every matching record but record 6 has its statistic missing: 1 value, floor 3.
+    let p = nullable_params(2);
+    let layout = p.inputs();
+    let mut recs = with_missing(0);
+    let q = null_query();
+    for (i, r) in recs.iter_mut().enumerate() {
+        if i != 6 {
+            r[3] = 15;
+        }
+    }
+    let mut released = q.clone();
+    released.min_cohort = 0;
+    let truth = evaluate(&p, &recs, &released);
+    assert!(truth.count >= q.min_cohort && truth.nonmissing == 1);
+    let (c, inst) = honest(&p, &recs, &q);
+    assert_eq!(mock(&c, &inst), Ok(()));
+    assert_eq!(inst[layout.suppressed()], Fr::ONE);
+    assert_eq!(inst[layout.sum()], Fr::ZERO);
+    assert_eq!(inst[layout.count()], Fr::ZERO);
+    // Releasing the single value anyway: refused.
+    assert!(mock(&c, &layout.instances(&q, &truth)).is_err());
+}
+
+#[test]
+fn a_nullable_statistic_costs_at_most_an_aux_column() {
+    use halo2_base::halo2_proofs::plonk::{Circuit, ConstraintSystem};
+    let cs = |p: &FoldParams| {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        FoldCircuit::configure_with_params(&mut cs, p.clone());
+        cs
+    };
+    for slots in [1, 2] {
+        let (plain, null) = (params(slots), nullable_params(slots));
+        assert_eq!(plain.aux_columns(), 0);
+        assert_eq!(plain.inputs().nonmissing(), None);
+        assert_eq!(null.aux_columns(), 1);
+        assert_eq!(null.inputs().len(), plain.inputs().len() + 1);
+        let (a, b) = (cs(&plain), cs(&null));
+        assert_eq!(a.degree(), b.degree(), "W {slots}: degree");
+        assert_eq!(a.num_fixed_columns(), b.num_fixed_columns());
+        assert_eq!(a.lookups().len(), b.lookups().len());
+        assert_eq!(
+            b.num_advice_columns(),
+            a.num_advice_columns() + 1 + null.accumulators() - plain.accumulators()
+        );
+    }
+    // The benchmark's N(2) shape (8 fields, R = 5, HbA1c): the non-missing count fits the
+    // accumulator column's free row, so only the aux column is new.
+    let bench = |nullable: Vec<bool>| FoldParams {
+        shape: FastShape {
+            widths: vec![7, 2, 12, 8, 8, 10, 6, 1],
+            capacity: 8,
+            mask_rows: 8,
+            nullable,
+        },
+        slots: 2,
+        stats: vec![3],
+    };
+    let (plain, null) = (bench(vec![]), bench(vec![false, false, false, true]));
+    assert_eq!(plain.accumulators(), null.accumulators());
+    assert_eq!(
+        cs(&null).num_advice_columns(),
+        cs(&plain).num_advice_columns() + 1
+    );
+}
+
 mod property {
     //! Random datasets and queries: the proven results are the plain computation's, and
     //! nothing else is.
@@ -529,8 +791,125 @@ mod property {
         })
     }
 
+    /// A record of [`params`]' widths: `None` is a missing value (kept only for nullable
+    /// fields; a present value of a nullable field is below its missing code).
+    fn raw_records() -> impl Strategy<Value = Vec<Vec<(bool, u64)>>> {
+        let widths = params(1).shape.widths;
+        let record = widths
+            .iter()
+            .map(|w| (proptest::bool::weighted(0.3), 0..1u64 << w))
+            .collect::<Vec<_>>();
+        proptest::collection::vec(record, 0..=40)
+    }
+
+    /// Per field a criterion (`None`: unconstrained).
+    fn criteria() -> impl Strategy<Value = Vec<Option<(u64, u64)>>> {
+        let widths = params(1).shape.widths;
+        widths
+            .iter()
+            .map(|w| {
+                proptest::option::weighted(
+                    0.6,
+                    (0..1u64 << w, 0..1u64 << w).prop_map(|(a, b)| (a.min(b), a.max(b))),
+                )
+            })
+            .collect::<Vec<_>>()
+    }
+
+    /// The plain computation with missing values as NaN: a criterion never matches NaN,
+    /// the sums skip it, a count or a number of values in `1..k` suppresses the cell.
+    fn plain(
+        recs: &[Vec<Option<u64>>],
+        crit: &[Option<(u64, u64)>],
+        f: usize,
+        k: u64,
+    ) -> FoldResult {
+        let matching: Vec<_> = recs
+            .iter()
+            .filter(|r| {
+                r.iter().zip(crit).all(|(v, c)| match (c, v) {
+                    (None, _) => true,
+                    (Some((lo, hi)), Some(x)) => lo <= x && x <= hi,
+                    (Some(_), None) => false,
+                })
+            })
+            .collect();
+        let values: Vec<u64> = matching.iter().filter_map(|r| r[f]).collect();
+        let (count, nonmissing) = (matching.len() as u64, values.len() as u64);
+        let small = |n: u64| n > 0 && n < k;
+        let suppressed = small(count) || small(nonmissing);
+        let keep = !suppressed as u64;
+        FoldResult {
+            records: recs.len() as u64,
+            count: keep * count,
+            nonmissing: keep * nonmissing,
+            sum: keep * values.iter().sum::<u64>(),
+            sum_squares: keep * values.iter().map(|x| x * x).sum::<u64>(),
+            suppressed,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn nullable_results_are_the_plain_computation(
+            raw in raw_records(), crit in criteria(), nullable in any::<[bool; 4]>(),
+            stat in 0usize..2, min_cohort in 0u64..8, slots in 1usize..=2, which in 0usize..6,
+        ) {
+            let mut p = params(slots);
+            p.shape.nullable = nullable.to_vec();
+            let widths = p.shape.widths.clone();
+            let top = |c: usize| (1u64 << widths[c]) - 1;
+            // NaN-aware view, and its encoding (missing: the top code).
+            let nan: Vec<Vec<Option<u64>>> = raw
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .enumerate()
+                        .map(|(c, &(missing, v))| match nullable[c] {
+                            true if missing => None,
+                            true => Some(v.min(top(c) - 1)),
+                            false => Some(v),
+                        })
+                        .collect()
+                })
+                .collect();
+            let recs: Vec<Vec<u64>> = nan
+                .iter()
+                .map(|r| r.iter().enumerate().map(|(c, v)| v.unwrap_or(top(c))).collect())
+                .collect();
+            // A criterion on a nullable field stops below its missing code (as the schema's
+            // bounds do); no criterion spans the whole width.
+            let crit: Vec<Option<(u64, u64)>> = crit
+                .iter()
+                .enumerate()
+                .map(|(c, r)| {
+                    let cap = if nullable[c] { top(c) - 1 } else { top(c) };
+                    r.map(|(lo, hi)| (lo.min(cap), hi.min(cap)))
+                })
+                .collect();
+            let q = FoldQuery {
+                ranges: crit
+                    .iter()
+                    .enumerate()
+                    .map(|(c, r)| r.unwrap_or((0, top(c))))
+                    .collect(),
+                stat,
+                min_cohort,
+                context: Fr::from(min_cohort + 2000),
+            };
+            let expected = plain(&nan, &crit, p.stats[stat], min_cohort);
+            prop_assert_eq!(&evaluate(&p, &recs, &q), &expected);
+            let rows = p.usable_rows(p.min_k());
+            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+            let inst = p.inputs().instances(&q, &expected);
+            prop_assert_eq!(mock(&circuit, &inst), Ok(()));
+            let outs = outputs(&p);
+            let mut bad = inst.clone();
+            bad[outs.start + which % outs.len()] += Fr::ONE;
+            prop_assert!(mock(&circuit, &bad).is_err());
+        }
 
         #[test]
         fn proven_results_are_the_plain_computation(
@@ -540,7 +919,7 @@ mod property {
             let (circuit, inst) = honest(&p, &recs, &q);
             prop_assert_eq!(mock(&circuit, &inst), Ok(()));
             let mut bad = inst.clone();
-            bad[p.inputs().records() + which] += Fr::ONE;
+            bad[p.inputs().records() + which % outputs(&p).len()] += Fr::ONE;
             prop_assert!(mock(&circuit, &bad).is_err());
         }
     }

@@ -46,12 +46,26 @@ pub struct FastShape {
     pub capacity: usize,
     /// Salt-derived random rows after the records in every data column (the hiding budget).
     pub mask_rows: usize,
+    /// Per field, whether a value may be missing (stored as the missing code `2^w − 1`, as
+    /// `schema::Column::missing_code`); shorter than `widths` (e.g. empty) means the fields
+    /// past its end are not nullable. Only a statistic field's nullability changes the
+    /// circuit (its sums skip missing values); the others' is carried for the record.
+    pub nullable: Vec<bool>,
 }
 
 impl FastShape {
     /// Number of fields per record.
     pub fn fields(&self) -> usize {
         self.widths.len()
+    }
+
+    /// The missing code of field `c`, `2^w − 1`, if it is nullable.
+    pub fn missing_code(&self, c: usize) -> Option<u64> {
+        self.nullable
+            .get(c)
+            .copied()
+            .unwrap_or(false)
+            .then(|| (1u64 << self.widths[c]) - 1)
     }
 }
 
