@@ -11,23 +11,32 @@ import {ProofGate} from "./libraries/ProofGate.sol";
 /// (what trial eligibility proofs open). Records never leave the custodian; this is all the
 /// chain sees.
 /// @dev Storage: `datasetCount`, `commitmentUsed`, `datasetOfMemberRoot`, `_datasets`,
-/// `cellFloorOf`, `pendingCustodian`. Dataset ids start at 1. A commitment and a non-zero membership root are each accepted
-/// once, ever (also after retirement), so a proof for either always names one dataset and one
-/// custodian.
+/// `cellFloorOf`, `pendingCustodian`. Dataset ids start at 1. Uniqueness is per registrant (the
+/// address that called `register`, kept in `Dataset.registrant` and never changed): one
+/// registrant registers a commitment, and a non-zero membership root, once, ever (also after
+/// retirement), so a proof that names a registrant and a root names one dataset. Another address
+/// may register a copy: harmless (issue #14), since its registration opens no proof. An
+/// eligibility proof names its registrant (a public input), and an aggregate claim is bound to
+/// its claimant by the claim context, so a copier can neither block the hospital's own
+/// registration by front-running it nor be paid for the hospital's proofs.
 contract DatasetRegistry is IDatasetRegistry {
     /// @notice Number of datasets registered so far (the last id).
     uint256 public datasetCount;
-    /// @notice Whether a commitment has ever been registered.
-    mapping(bytes32 commitment => bool) public commitmentUsed;
-    /// @notice The dataset of a non-zero membership root (0: none).
-    mapping(bytes32 memberRoot => uint256) public datasetOfMemberRoot;
+    /// @notice Whether `registrant` has ever registered a commitment.
+    mapping(address registrant => mapping(bytes32 commitment => bool)) public commitmentUsed;
+    /// @notice The dataset `registrant` registered with a non-zero membership root (0: none).
+    mapping(address registrant => mapping(bytes32 memberRoot => uint256)) public
+        datasetOfMemberRoot;
     mapping(uint256 datasetId => Dataset) internal _datasets;
     /// @inheritdoc IDatasetRegistry
     mapping(address custodian => uint64) public cellFloorOf;
     /// @notice The address a dataset was offered to by its custodian (0: none).
     mapping(uint256 datasetId => address) public pendingCustodian;
 
-    /// @notice Registers a dataset commitment; the caller becomes its custodian.
+    /// @notice Registers a dataset commitment; the caller becomes its registrant (for good) and
+    /// its custodian (until it hands the dataset over). Reverts if the caller registered the
+    /// same commitment, or the same non-zero membership root, before; another address's
+    /// registration of them does not stand in the way.
     /// @param commitment The Poseidon commitment (a BN254 scalar field element, non-zero).
     /// @param schemaHash SHA-256 of the dataset schema.
     /// @param recordCount Number of records committed (proofs must report the same number).
@@ -45,17 +54,17 @@ contract DatasetRegistry is IDatasetRegistry {
         if (commitment == 0 || uint256(commitment) >= ProofGate.SNARK_SCALAR_FIELD) {
             revert InvalidCommitment(commitment);
         }
-        if (commitmentUsed[commitment]) revert CommitmentAlreadyRegistered(commitment);
+        if (commitmentUsed[msg.sender][commitment]) revert CommitmentAlreadyRegistered(commitment);
         if (uint256(memberRoot) >= ProofGate.SNARK_SCALAR_FIELD) {
             revert InvalidMemberRoot(memberRoot);
         }
-        commitmentUsed[commitment] = true;
+        commitmentUsed[msg.sender][commitment] = true;
         datasetId = ++datasetCount;
         if (memberRoot != 0) {
-            if (datasetOfMemberRoot[memberRoot] != 0) {
+            if (datasetOfMemberRoot[msg.sender][memberRoot] != 0) {
                 revert MemberRootAlreadyRegistered(memberRoot);
             }
-            datasetOfMemberRoot[memberRoot] = datasetId;
+            datasetOfMemberRoot[msg.sender][memberRoot] = datasetId;
         }
         _datasets[datasetId] = Dataset({
             custodian: msg.sender,
@@ -64,7 +73,8 @@ contract DatasetRegistry is IDatasetRegistry {
             commitment: commitment,
             schemaHash: schemaHash,
             circuitId: circuitId,
-            memberRoot: memberRoot
+            memberRoot: memberRoot,
+            registrant: msg.sender
         });
         emit DatasetRegistered(
             datasetId, msg.sender, commitment, schemaHash, recordCount, circuitId, memberRoot
@@ -125,13 +135,13 @@ contract DatasetRegistry is IDatasetRegistry {
     }
 
     /// @inheritdoc IDatasetRegistry
-    function datasetByMemberRoot(bytes32 memberRoot)
+    function datasetByMemberRoot(address registrant, bytes32 memberRoot)
         external
         view
         returns (uint256 datasetId, Dataset memory d)
     {
-        datasetId = datasetOfMemberRoot[memberRoot];
-        if (memberRoot == 0 || datasetId == 0) revert UnknownMemberRoot(memberRoot);
+        datasetId = datasetOfMemberRoot[registrant][memberRoot];
+        if (memberRoot == 0 || datasetId == 0) revert UnknownMemberRoot(registrant, memberRoot);
         d = _datasets[datasetId];
     }
 

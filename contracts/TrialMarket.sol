@@ -19,9 +19,11 @@ import {Escrow} from "./base/Escrow.sol";
 /// Each enrolment credits the dataset's custodian, optionally sharing `patientShareBps` with a
 /// payout address the proof binds. Payments are pulled; unused escrow returns to the sponsor
 /// after the deadline.
-/// @dev Public inputs of the eligibility circuit, in order: `[memberRoot, trialId,
-/// criteria..., (nullifier, payout) × B]`, exactly `2 + numConstants + 2B` words; an empty slot
-/// has nullifier and payout 0.
+/// @dev Public inputs of the eligibility circuit, in order: `[memberRoot, trialId, registrant,
+/// criteria..., (nullifier, payout) × B]`, exactly `3 + numConstants + 2B` words; an empty slot
+/// has nullifier and payout 0. `registrant` is the address (below 2^160) that registered the
+/// dataset of `memberRoot` in the registry: the proof names one registration, so another
+/// address's copy of the root opens none of its proofs (issue #14, registration squatting).
 ///
 /// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
 /// (immutable), `spent`,
@@ -31,6 +33,11 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
     uint256 public constant MIN_TRIAL_ID = 1 << 128;
     /// @notice Basis points in a whole.
     uint16 public constant BPS = 10_000;
+    /// @notice Index of the first criteria word in an eligibility proof's public inputs (after
+    /// `memberRoot`, `trialId` and `registrant`).
+    uint256 public constant CRITERIA_AT = 3;
+    /// @dev Index of the registrant in an eligibility proof's public inputs.
+    uint256 internal constant REGISTRANT_AT = 2;
 
     /// @notice An open trial.
     struct Trial {
@@ -133,7 +140,7 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         _checkConstantsCount(schemaHash, criteria.length);
         // The criteria end with the consent purpose.
         _checkConsentPurpose(schemaHash, criteria[criteria.length - 1]);
-        ProofGate.checkInField(criteria, 2);
+        ProofGate.checkInField(criteria, CRITERIA_AT);
         Trial storage t = _trials[trialId];
         t.sponsor = msg.sender;
         t.deadline = deadline;
@@ -198,7 +205,8 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
     }
 
     /// @dev Public inputs (of the circuit's count) must name this trial and its criteria and
-    /// open an active dataset of the trial's schema.
+    /// open an active dataset of the trial's schema: the one its registrant (input 2) registered
+    /// with its membership root (input 0).
     function _checkInputs(Trial storage t, uint256 trialId, uint256[] calldata publicInputs)
         internal
         view
@@ -206,12 +214,15 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
     {
         ProofGate.checkInField(publicInputs, 0);
         if (publicInputs[1] != trialId) revert TrialMismatch(trialId, publicInputs[1]);
-        uint256 head = 2 + t.numCriteria;
-        if (keccak256(abi.encodePacked(publicInputs[2:head])) != t.criteriaHash) {
+        uint256 registrant = publicInputs[REGISTRANT_AT];
+        if (registrant >> 160 != 0) revert InvalidRegistrant(registrant);
+        uint256 head = CRITERIA_AT + t.numCriteria;
+        if (keccak256(abi.encodePacked(publicInputs[CRITERIA_AT:head])) != t.criteriaHash) {
             revert CriteriaMismatch(trialId);
         }
         IDatasetRegistry.Dataset memory d;
-        (datasetId, d) = registry.datasetByMemberRoot(bytes32(publicInputs[0]));
+        (datasetId, d) =
+            registry.datasetByMemberRoot(address(uint160(registrant)), bytes32(publicInputs[0]));
         if (d.retired) revert DatasetRetired(datasetId);
         if (d.schemaHash != t.schemaHash) revert SchemaMismatch(t.schemaHash, d.schemaHash);
         custodian = d.custodian;
@@ -233,7 +244,7 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         bytes32 proofHash
     ) internal returns (uint256 enrolled) {
         uint256 firstSpent = 0; // nullifiers are never 0 (0 marks an empty slot)
-        for (uint256 i = 2 + t.numCriteria; i < publicInputs.length; i += 2) {
+        for (uint256 i = CRITERIA_AT + t.numCriteria; i < publicInputs.length; i += 2) {
             uint256 nullifier = publicInputs[i];
             if (nullifier == 0) continue;
             if (_spend(t, trialId, i, datasetId, custodian, publicInputs, proofHash)) {
@@ -324,8 +335,8 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         return c.numConstants != 0 && c.batch != 0;
     }
 
-    /// @dev `[memberRoot, trialId, criteria..., (nullifier, payout) × batch]`.
+    /// @dev `[memberRoot, trialId, registrant, criteria..., (nullifier, payout) × batch]`.
     function _numInputs(Circuit memory c) internal pure override returns (uint256) {
-        return 2 + uint256(c.numConstants) + 2 * uint256(c.batch);
+        return CRITERIA_AT + uint256(c.numConstants) + 2 * uint256(c.batch);
     }
 }

@@ -38,15 +38,8 @@ contract ReentrantCustodian {
         market = market_;
     }
 
-    function register(
-        DatasetRegistry registry,
-        bytes32 c,
-        bytes32 s,
-        uint64 n,
-        bytes32 id,
-        bytes32 root
-    ) external returns (uint256) {
-        return registry.register(c, s, n, id, root);
+    function acceptCustodian(DatasetRegistry registry, uint256 datasetId) external {
+        registry.acceptCustodian(datasetId);
     }
 
     function withdraw() external {
@@ -94,8 +87,11 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         Entry[] memory es = new Entry[](5);
         (es[0], es[1], es[2], es[3], es[4]) =
         (singleA, singleB, singleAOtherTrial, batchCDE, batchWithA);
+        assertEq(market.CRITERIA_AT(), CRITERIA_AT);
         for (uint256 i; i < es.length; ++i) {
             bool single = i < 3;
+            assertEq(es[i].inputs[0], uint256(memberRoot));
+            assertEq(es[i].inputs[REGISTRANT_AT], uint160(hospital), "the proof names the hospital");
             assertEq(es[i].circuitId, single ? singleCircuit : batchCircuit);
             assertEq(es[i].inputs.length, single ? SINGLE_INPUTS : BATCH_INPUTS);
             assertEq(es[i].payouts.length, single ? SINGLE_SLOTS : BATCH_SLOTS);
@@ -295,13 +291,12 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     /// nobody vetted registers a cohort in which every record meets the criteria, issues itself
     /// credentials and enrols with valid proofs. Now a trial names an accreditor, and only
     /// datasets of custodians it attests can enrol: the fabricator takes nothing and the
-    /// sponsor's refund is whole.
+    /// sponsor's refund is whole. The fabricator's proofs name it as the registrant, so here
+    /// the fixture's registrant plays it, with no accreditation.
     function test_attack_fabricatedCohortCannotDrainATrial() public {
-        address fabricator = makeAddr("fabricator");
-        (registry, market) = _deploy();
-        vm.prank(fabricator);
-        uint256 fake =
-            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        (address fabricator, uint256 fake) = (hospital, datasetId);
+        vm.prank(accreditor);
+        accreditations.revoke(fabricator);
         _openDefault();
         vm.expectRevert(abi.encodeWithSelector(CustodianNotAccepted.selector, fake, fabricator));
         _enroll(singleA);
@@ -649,7 +644,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         uint256[] memory bad = criteria;
         bad[3] = R;
         vm.prank(sponsor);
-        vm.expectRevert(abi.encodeWithSelector(IProofGated.InputNotInField.selector, 2 + 3));
+        vm.expectRevert(
+            abi.encodeWithSelector(IProofGated.InputNotInField.selector, CRITERIA_AT + 3)
+        );
         market.openTrial(
             salt, _spec(), schemaHash, bad, 1, 0, 1, uint64(block.timestamp + 1), accreditor
         );
@@ -978,6 +975,35 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         );
     }
 
+    /// The custodian holds each patient's record, blinding, path and identity commitment, but
+    /// not the patient's identity secret: its attempt to enrol patient A first, to its own
+    /// payout, is rejected by the verifier (before patient-held identities, the secret was
+    /// derived from the custodian's salt and this proof was valid). The patient's own proof then
+    /// enrols them and pays their address.
+    function test_attack_custodianPreemptsAPatient() public {
+        _openDefault();
+        uint256 slot = SLOTS_AT;
+        assertEq(custodianInputs.length, singleA.inputs.length, "a single-patient proof");
+        assertEq(custodianInputs[slot + 1], uint160(hospital), "to the custodian's own payout");
+        for (uint256 i; i < slot; ++i) {
+            assertEq(custodianInputs[i], singleA.inputs[i], "the same root, trial and criteria");
+        }
+        vm.prank(hospital);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, custodianInputs, custodianProof);
+        // With the patient's nullifier instead of its own guess's, the proof fails just as well.
+        uint256[] memory inputs = custodianInputs;
+        inputs[slot] = singleA.nullifiers[0];
+        vm.prank(hospital);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, custodianProof);
+        vm.prank(relayer);
+        market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
+        assertEq(
+            market.pendingWithdrawals(address(0), singleA.payouts[0]), _share(BOUNTY, SHARE_BPS)
+        );
+    }
+
     /// The empty slot of a batch is bound by the proof too: nobody can be smuggled into it.
     function test_attack_fillEmptyBatchSlot() public {
         _openDefault();
@@ -1219,7 +1245,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         _openDefault();
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(IDatasetRegistryEvents.UnknownMemberRoot.selector, memberRoot)
+            abi.encodeWithSelector(
+                IDatasetRegistryEvents.UnknownMemberRoot.selector, hospital, memberRoot
+            )
         );
         market.enroll(trialId, singleCircuit, singleA.inputs, singleA.proof);
         // Or a forged root.
@@ -1228,10 +1256,141 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(relayer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IDatasetRegistryEvents.UnknownMemberRoot.selector, bytes32(inputs[0])
+                IDatasetRegistryEvents.UnknownMemberRoot.selector, hospital, bytes32(inputs[0])
             )
         );
         market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+    }
+
+    /// The registrant (public input 2) must be an address: a word of 2^160 or more (still a
+    /// field element) is refused before the registry is asked.
+    function test_enrollRejectsNonAddressRegistrant() public {
+        _openDefault();
+        uint256[3] memory words =
+            [uint256(1) << 160, (uint256(1) << 160) | uint160(hospital), R - 1];
+        for (uint256 i; i < words.length; ++i) {
+            uint256[] memory inputs = singleA.inputs;
+            inputs[REGISTRANT_AT] = words[i];
+            vm.prank(relayer);
+            vm.expectRevert(
+                abi.encodeWithSelector(ITrialMarket.InvalidRegistrant.selector, words[i])
+            );
+            market.enroll(trialId, singleCircuit, inputs, singleA.proof);
+        }
+        assertEq(market.trial(trialId).enrolled, 0);
+    }
+
+    /// Regression (issue #14, registration squatting): a commitment and a membership root were
+    /// accepted once globally, so a copier who front-ran the hospital's `register` (same
+    /// commitment, same root) became the custodian of record of the hospital's patients: the
+    /// hospital could never register, and the copier was paid the custodian share of every
+    /// enrolment. Now uniqueness is per registrant and every eligibility proof names its
+    /// registrant (public input 2): the hospital still registers, its patients' proofs enrol
+    /// through its own dataset and pay it, and the copy opens nothing, even when the copier is
+    /// an accredited custodian and re-points a proof at itself (the proof binds the registrant).
+    function test_attack_registrationSquattingIsHarmless() public {
+        address copier = makeAddr("copier");
+        (registry, market) = _deploy();
+        vm.prank(accreditor);
+        accreditations.accredit(copier);
+        // The copier front-runs the hospital's pending registration.
+        vm.prank(copier);
+        uint256 copy =
+            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        vm.prank(hospital);
+        uint256 own =
+            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        assertTrue(own != copy);
+        assertEq(registry.dataset(own).registrant, hospital);
+        assertEq(registry.dataset(copy).registrant, copier);
+        _openDefault();
+        // The patients' proofs name the hospital: they enrol through its dataset and pay it.
+        vm.expectEmit(address(market));
+        emit Enrolled(
+            trialId,
+            singleA.nullifiers[0],
+            own,
+            hospital,
+            singleA.payouts[0],
+            BOUNTY - _share(BOUNTY, SHARE_BPS),
+            _share(BOUNTY, SHARE_BPS),
+            keccak256(singleA.proof)
+        );
+        assertEq(_enroll(singleA), 1);
+        assertEq(_enroll(batchCDE), 3);
+        uint256 cut = BOUNTY - _share(BOUNTY, SHARE_BPS);
+        assertEq(market.pendingWithdrawals(address(0), hospital), 4 * cut);
+        // A proof re-pointed at the copier's registration finds the copy, which the verifier
+        // then refuses: the proof was made for the hospital's.
+        uint256[] memory inputs = singleB.inputs;
+        inputs[REGISTRANT_AT] = uint160(copier);
+        vm.prank(relayer);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
+        market.enroll(trialId, singleCircuit, inputs, singleB.proof);
+        assertEq(market.pendingWithdrawals(address(0), copier), 0);
+        assertEq(market.trial(trialId).enrolled, 4);
+        // The copier retiring its copy blocks nobody.
+        vm.prank(copier);
+        registry.retire(copy);
+        assertEq(_enroll(singleB), 1);
+        assertEq(market.pendingWithdrawals(address(0), hospital), 5 * cut);
+        assertEq(market.pendingWithdrawals(address(0), copier), 0);
+    }
+
+    /// Registration squatting on a second deployment: the copier replays the hospital's
+    /// registration (public on the first chain) on a fresh registry and market before the
+    /// hospital gets there. The hospital still registers there (another registrant's copy is
+    /// no obstacle), each lookup by registrant finds its own dataset, and the copier is paid
+    /// nothing for the hospital's proofs (re-pointed at it, they fail).
+    function test_attack_registrationSquattingOnASecondDeploymentIsHarmless() public {
+        address copier = makeAddr("copier");
+        vm.prank(accreditor);
+        accreditations.accredit(copier);
+        DatasetRegistry second = new DatasetRegistry();
+        TrialMarket secondMarket = _deployElsewhere(second);
+        vm.prank(copier);
+        uint256 copy =
+            second.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        vm.prank(hospital);
+        uint256 own =
+            second.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        (uint256 byHospital, DatasetRegistry.Dataset memory d) =
+            second.datasetByMemberRoot(hospital, memberRoot);
+        (uint256 byCopier,) = second.datasetByMemberRoot(copier, memberRoot);
+        assertEq(byHospital, own);
+        assertEq(byCopier, copy);
+        assertEq(d.custodian, hospital);
+        assertEq(d.registrant, hospital);
+        // A sponsor's trial there: the hospital's proofs (bound to the first market's trial)
+        // do not enrol, re-pointed at the copier neither.
+        uint256 total = BOUNTY * CAP;
+        vm.deal(sponsor, total);
+        vm.prank(sponsor);
+        uint256 there = secondMarket.openTrial{value: total}(
+            salt,
+            _spec(),
+            schemaHash,
+            criteria,
+            BOUNTY,
+            SHARE_BPS,
+            CAP,
+            uint64(block.timestamp + DURATION),
+            accreditor
+        );
+        uint256[] memory inputs = singleA.inputs;
+        inputs[1] = there;
+        inputs[REGISTRANT_AT] = uint160(copier);
+        vm.prank(relayer);
+        vm.expectRevert(IProofGated.InvalidProof.selector);
+        secondMarket.enroll(there, singleCircuit, inputs, singleA.proof);
+        assertEq(secondMarket.pendingWithdrawals(address(0), copier), 0);
+        assertEq(secondMarket.locked(there), total);
+        // On the first deployment the hospital's registration and proofs are untouched.
+        _openDefault();
+        assertEq(_enroll(singleA), 1);
+        assertEq(
+            market.pendingWithdrawals(address(0), hospital), BOUNTY - _share(BOUNTY, SHARE_BPS)
+        );
     }
 
     function test_enrollRejectsRetiredDataset() public {
@@ -1559,12 +1718,14 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     }
 
     function test_attack_reentrancyOnWithdraw() public {
-        // The hospital's dataset is held by a contract that re-enters `withdraw`.
-        (registry, market) = _deploy();
+        // The hospital hands its dataset to a contract that re-enters `withdraw` (the proofs
+        // keep naming the hospital, its registrant; the contract is paid as its custodian).
         ReentrantCustodian attacker = new ReentrantCustodian(market);
         vm.prank(accreditor);
         accreditations.accredit(address(attacker));
-        attacker.register(registry, commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        vm.prank(hospital);
+        registry.transferCustodian(datasetId, address(attacker));
+        attacker.acceptCustodian(registry, datasetId);
         _openDefault();
         _enroll(singleA);
         _enroll(singleB);
@@ -1683,12 +1844,23 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         if (which == 0) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IDatasetRegistryEvents.UnknownMemberRoot.selector, bytes32(value)
+                    IDatasetRegistryEvents.UnknownMemberRoot.selector, hospital, bytes32(value)
                 )
             );
         } else if (which == 1) {
             vm.expectRevert(
                 abi.encodeWithSelector(ITrialMarket.TrialMismatch.selector, trialId, value)
+            );
+        } else if (which == REGISTRANT_AT) {
+            // Another address registered no dataset of this root here.
+            vm.expectRevert(
+                value >> 160 != 0
+                    ? abi.encodeWithSelector(ITrialMarket.InvalidRegistrant.selector, value)
+                    : abi.encodeWithSelector(
+                        IDatasetRegistryEvents.UnknownMemberRoot.selector,
+                        address(uint160(value)),
+                        memberRoot
+                    )
             );
         } else if (which < SLOTS_AT) {
             vm.expectRevert(abi.encodeWithSelector(ITrialMarket.CriteriaMismatch.selector, trialId));

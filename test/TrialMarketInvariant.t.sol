@@ -253,10 +253,10 @@ contract TrialMarketInvariantTest is StdInvariant, TrialBase {
     function test_handlerEnrolsWithRealProofs() public {
         // Re-split calldata enrols nobody (before the fix, the first two enrolled C and D, and
         // F alone).
-        handler.enrollResplit(2, 21, false); // C, D only: refused
-        handler.enrollResplit(3, 19, false); // F alone: refused
-        handler.enrollResplit(3, 19, true); // ... under the single circuit: refused
-        handler.enrollResplit(0, 21, false); // A with proof words as inputs: refused
+        handler.enrollResplit(2, SLOTS_AT + 4, false); // C, D only: refused
+        handler.enrollResplit(3, SLOTS_AT + 2, false); // F alone: refused
+        handler.enrollResplit(3, SLOTS_AT + 2, true); // ... under the single circuit: refused
+        handler.enrollResplit(0, SINGLE_INPUTS + 2, false); // A with proof words as inputs: refused
         assertEq(handler.enrolledByResplit(), 0);
         assertEq(market.trial(trialId).enrolled, 0);
         handler.enroll(3, 1); // F and A

@@ -6,13 +6,18 @@ pragma solidity 0.8.19;
 /// clients can inherit them).
 interface IDatasetRegistryEvents {
     /// @notice A registered dataset.
-    /// @param custodian Who registered it; the only account paid for answers about it.
+    /// @param custodian Who holds it now (its registrant, or the address it was last handed
+    /// over to: `transferCustodian`/`acceptCustodian`); the only account paid for answers about
+    /// it and enrolments from it.
     /// @param recordCount Records committed (aggregate proofs must report the same number).
     /// @param retired Whether new queries may still target it.
     /// @param commitment Poseidon commitment to the salted records.
     /// @param schemaHash SHA-256 of the dataset schema.
     /// @param circuitId keccak256 of the id of the aggregate circuit that opens `commitment`.
     /// @param memberRoot Root of the per-patient membership tree (0: no trial enrolment).
+    /// @param registrant Who registered it, never changed (a custodian rotation keeps it):
+    /// with `memberRoot`, what an eligibility proof names (its public input 2), so a copy of
+    /// the root registered by another address opens none of the registrant's proofs.
     struct Dataset {
         address custodian;
         uint64 recordCount;
@@ -21,6 +26,7 @@ interface IDatasetRegistryEvents {
         bytes32 schemaHash;
         bytes32 circuitId;
         bytes32 memberRoot;
+        address registrant;
     }
 
     /// @notice A custodian registered a dataset commitment.
@@ -45,16 +51,16 @@ interface IDatasetRegistryEvents {
     /// answer and enrolment from here on.
     event CustodianTransferred(uint256 indexed datasetId, address indexed from, address indexed to);
 
-    /// @notice The commitment was registered before.
+    /// @notice The caller registered this commitment before.
     error CommitmentAlreadyRegistered(bytes32 commitment);
     /// @notice The commitment is zero or not a BN254 scalar field element.
     error InvalidCommitment(bytes32 commitment);
-    /// @notice The membership root was registered before.
+    /// @notice The caller registered this membership root before.
     error MemberRootAlreadyRegistered(bytes32 memberRoot);
     /// @notice The membership root is not a BN254 scalar field element.
     error InvalidMemberRoot(bytes32 memberRoot);
-    /// @notice No dataset has this membership root.
-    error UnknownMemberRoot(bytes32 memberRoot);
+    /// @notice `registrant` registered no dataset with this membership root.
+    error UnknownMemberRoot(address registrant, bytes32 memberRoot);
     /// @notice No dataset has this id.
     error UnknownDataset(uint256 datasetId);
     /// @notice Only the dataset's custodian may do this.
@@ -79,12 +85,15 @@ interface IDatasetRegistry is IDatasetRegistryEvents {
     /// @return The custodian's floor.
     function cellFloorOf(address custodian) external view returns (uint64);
 
-    /// @notice Returns the dataset whose membership tree has this root; reverts with
-    /// `UnknownMemberRoot` for a root nobody registered.
+    /// @notice Returns the dataset `registrant` registered with this membership root (one at
+    /// most); reverts with `UnknownMemberRoot` for a root `registrant` did not register (another
+    /// address's registration of the same root is another dataset).
+    /// @param registrant The address that registered the dataset (not its current custodian
+    /// after a rotation).
     /// @param memberRoot A registered, non-zero membership root.
     /// @return datasetId The dataset id.
     /// @return d The dataset record.
-    function datasetByMemberRoot(bytes32 memberRoot)
+    function datasetByMemberRoot(address registrant, bytes32 memberRoot)
         external
         view
         returns (uint256 datasetId, Dataset memory d);

@@ -72,6 +72,8 @@ interface ITrialMarket {
     error CustodianNotAccepted(uint256 datasetId, address custodian);
     /// @notice The proof is for another trial.
     error TrialMismatch(uint256 trialId, uint256 received);
+    /// @notice The proof's registrant (public input 2) is not an address: `word` ≥ 2^160.
+    error InvalidRegistrant(uint256 word);
     /// @notice The proof is not about the trial's posted criteria.
     error CriteriaMismatch(uint256 trialId);
     /// @notice The dataset of the proof's membership root is retired.

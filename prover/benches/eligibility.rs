@@ -7,6 +7,7 @@
 
 use std::{path::Path, time::Duration};
 
+use alloy::primitives::Address;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 use zkcohort::{
@@ -14,6 +15,7 @@ use zkcohort::{
     dataset::{Dataset, DatasetDir},
     eligibility::{self, Candidate},
     keys::{KeyStore, ParamsSource},
+    membership::Identity,
     trial::TrialSpec,
 };
 
@@ -38,13 +40,28 @@ fn prove(c: &mut Criterion) {
     data_dir
         .write_dataset(&Dataset::synthesize(2000, 1, 4))
         .unwrap();
+    let identities: Vec<Identity> = (0..2000)
+        .map(|_| Identity::generate(&mut rand::rngs::OsRng))
+        .collect();
+    let commitments: Vec<_> = identities
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (i, id.commitment()))
+        .collect();
+    data_dir
+        .add_identities(&commitments, Default::default())
+        .unwrap();
     let data = data_dir.commit(None).unwrap();
     let schema = &data.dataset.schema;
     let criteria = spec.compile(schema).unwrap();
+    let registrant = Address::repeat_byte(0x11);
     let eligible: Vec<_> = (0..data.dataset.records.len())
         .filter(|&i| criteria.check(schema, &data.dataset.records[i]).is_ok())
         .take(64)
-        .map(|i| Credential::issue(&data, i).unwrap().open().unwrap())
+        .map(|i| {
+            let credential = Credential::issue(&data, i, registrant).unwrap();
+            (credential.open().unwrap(), identities[i])
+        })
         .collect();
     let trial_id = eligibility::random_trial_id();
 
@@ -58,8 +75,9 @@ fn prove(c: &mut Criterion) {
         let (params, keys) = store.eligibility_circuit(schema, batch).unwrap();
         let candidates: Vec<Candidate<'_>> = eligible[..batch]
             .iter()
-            .map(|credential| Candidate {
+            .map(|(credential, identity)| Candidate {
                 credential,
+                identity,
                 payout: Fr::ZERO,
             })
             .collect();

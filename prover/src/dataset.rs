@@ -8,6 +8,7 @@
 //! | `schema.json` | the schema | public |
 //! | `records.csv` | the records, normalised | **secret** |
 //! | `salt.json` | the commitment salt | **secret** |
+//! | `identities.json` | patients' identity commitments by record (`dataset add-identity`) | custodian's |
 //! | `commitment.json` | commitment, membership root, capacity, record count, schema hash | public |
 //! | `registration.json` | on-chain dataset id (written by `custodian register`) | public |
 //! | `history/NNN-<UTC time>/` | earlier salts, commitments, records, registrations | **secret** |
@@ -18,8 +19,10 @@
 //! commitment can only ever be opened with its own salt and records). Every file is written
 //! atomically ([`write_atomic`]).
 //!
-//! Patient credentials ([`crate::credential`]) are derived from `salt.json` and the records on
-//! demand; nothing more is stored.
+//! Patient credentials ([`crate::credential`]) are derived from `salt.json`, the records and
+//! `identities.json` on demand; nothing more is stored. A patient's identity commitment (the
+//! patient keeps the secret: [`crate::membership::Identity`]) must be in `identities.json`
+//! when the dataset is committed, or the patient's record cannot be enrolled in trials.
 
 use std::{
     collections::BTreeMap,
@@ -355,6 +358,15 @@ pub struct CommitmentInfo {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentitiesFile {
+    /// What the file is.
+    about: String,
+    /// Record index (0-based row of records.csv) → identity commitment, hex.
+    identities: BTreeMap<usize, String>,
+}
+
+#[derive(Serialize, Deserialize)]
 struct SaltFile {
     warning: String,
     salt: String,
@@ -378,6 +390,8 @@ pub struct CommittedDataset {
     pub info: CommitmentInfo,
     /// The packing layout for the committed capacity.
     pub layout: RecordLayout,
+    /// Each record's patient identity commitment (0: the patient gave none).
+    pub identities: Vec<Fr>,
 }
 
 /// Whether a command may replace a committed dataset (or a verifier of another circuit).
@@ -467,7 +481,26 @@ impl DatasetDir {
         if same("schema.json", schema.as_bytes()) && same("records.csv", csv.as_bytes()) {
             return Ok(WriteOutcome::Unchanged);
         }
-        let history = self.guard(overwrite)?;
+        // identities.json names records by row: new records would give a patient's identity
+        // to someone else's record, so it goes into history/ with the records it was made for.
+        let identities = self.file("identities.json");
+        let history = match self.guard(overwrite)? {
+            None if identities.exists() => match overwrite {
+                Overwrite::Refuse => {
+                    return Err(DatasetError::HasIdentities {
+                        path: self.path.clone(),
+                    })
+                }
+                Overwrite::Force => Some(self.archive()?),
+            },
+            h => h,
+        };
+        if identities.exists() {
+            fs::remove_file(&identities).map_err(|source| DatasetError::Io {
+                path: identities.clone(),
+                source,
+            })?;
+        }
         fs::create_dir_all(&self.path).map_err(|source| DatasetError::Io {
             path: self.path.clone(),
             source,
@@ -529,7 +562,7 @@ impl DatasetDir {
                 Err(e) => return Err(io(&dir)(e)),
             }
         };
-        for name in ["schema.json", "records.csv"] {
+        for name in ["schema.json", "records.csv", "identities.json"] {
             let from = self.file(name);
             if from.exists() {
                 let bytes = fs::read(&from).map_err(io(&from))?;
@@ -550,6 +583,83 @@ impl DatasetDir {
     pub fn read_dataset(&self) -> Result<Dataset, DatasetError> {
         let schema = Schema::load(&self.file("schema.json"))?;
         Dataset::import_csv(&schema, &self.file("records.csv")).map_err(|mut errs| errs.remove(0))
+    }
+
+    /// Each of `records` records' identity commitment from `identities.json` (0 where the
+    /// patient gave none; all 0 without the file).
+    pub fn identities(&self, records: usize) -> Result<Vec<Fr>, DatasetError> {
+        let path = self.file("identities.json");
+        let mut out = vec![Fr::ZERO; records];
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => return Err(DatasetError::Io { path, source }),
+        };
+        let corrupt = |message: String| DatasetError::Corrupt {
+            path: path.clone(),
+            message,
+        };
+        let file: IdentitiesFile =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("identities.json: {e}")))?;
+        for (index, hex) in file.identities {
+            let id = fr_from_hex(&hex)
+                .filter(|id| !bool::from(id.is_zero()))
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "record {index}: `{hex}` is not an identity commitment"
+                    ))
+                })?;
+            *out.get_mut(index).ok_or_else(|| {
+                corrupt(format!(
+                    "record {index} is not in records.csv ({records} records)"
+                ))
+            })? = id;
+        }
+        Ok(out)
+    }
+
+    /// Records patients' identity commitments (`(record index, commitment)`) in
+    /// `identities.json` (atomically), replacing a record's earlier one. The membership tree
+    /// covers them from the next commitment, so a committed or registered dataset is refused
+    /// unless `overwrite` is [`Overwrite::Force`] (its commitment is then moved to `history/`
+    /// first, and the dataset must be committed and registered again).
+    pub fn add_identities(
+        &self,
+        identities: &[(usize, Fr)],
+        overwrite: Overwrite,
+    ) -> Result<Option<PathBuf>, DatasetError> {
+        let records = self.read_dataset()?.records.len();
+        let before = self.identities(records)?;
+        let mut all = before.clone();
+        for &(index, id) in identities {
+            if index >= records {
+                return Err(DatasetError::Corrupt {
+                    path: self.file("identities.json"),
+                    message: format!("record {index} is not in records.csv ({records} records)"),
+                });
+            }
+            all[index] = id;
+        }
+        if all == before && self.file("identities.json").exists() {
+            return Ok(None);
+        }
+        let history = self.guard(overwrite)?;
+        let file = IdentitiesFile {
+            about: "patients' identity commitments by record (0-based row of records.csv); the \
+                    patients keep the secrets"
+                .into(),
+            identities: all
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| !bool::from(id.is_zero()))
+                .map(|(i, id)| (i, fr_to_hex(id)))
+                .collect(),
+        };
+        write_atomic(
+            &self.file("identities.json"),
+            &serde_json::to_vec_pretty(&file).expect("json"),
+        )?;
+        Ok(history)
     }
 
     /// [`DatasetDir::commit_with`], refusing to re-salt a committed dataset.
@@ -606,9 +716,10 @@ impl DatasetDir {
                 capacity,
             });
         }
+        let identities = self.identities(dataset.records.len())?;
         let salt = Fr::random(rand::rngs::OsRng);
         let commitment = commitment::commit(salt, &layout.pack(&dataset.records));
-        let member_root = MemberTree::build(&layout, salt, &dataset.records).root();
+        let member_root = MemberTree::build(&layout, salt, &dataset.records, &identities).root();
         let info = CommitmentInfo {
             commitment: fr_to_hex(&commitment),
             member_root: fr_to_hex(&member_root),
@@ -639,6 +750,7 @@ impl DatasetDir {
                 salt,
                 info,
                 layout,
+                identities,
             },
             outcome,
         ))
@@ -680,11 +792,13 @@ impl DatasetDir {
                 path: self.path.clone(),
             });
         }
+        let identities = self.identities(dataset.records.len())?;
         Ok(CommittedDataset {
             dataset,
             salt,
             info,
             layout,
+            identities,
         })
     }
 }
@@ -697,11 +811,16 @@ fn utc_stamp(t: std::time::SystemTime) -> String {
 impl CommittedDataset {
     /// Rebuilds the membership tree and checks it against the recorded root.
     pub fn member_tree(&self) -> Result<MemberTree, DatasetError> {
-        let tree = MemberTree::build(&self.layout, self.salt, &self.dataset.records);
+        let tree = MemberTree::build(
+            &self.layout,
+            self.salt,
+            &self.dataset.records,
+            &self.identities,
+        );
         if fr_to_hex(&tree.root()) != self.info.member_root {
             return Err(DatasetError::Corrupt {
                 path: PathBuf::from(&self.info.commitment),
-                message: "the membership root in commitment.json does not match the records; re-commit with `dataset commit --force` (the old commitment is kept in history/)".into(),
+                message: "the membership root in commitment.json does not match the records and identities.json; re-commit with `dataset commit --force` (the old commitment is kept in history/)".into(),
             });
         }
         Ok(tree)
@@ -1115,6 +1234,67 @@ pub(crate) mod tests {
         };
         assert_ne!(second, history);
         assert!(history.exists());
+    }
+
+    /// Identities enter the membership tree at the next commitment: adding one to a committed
+    /// dataset needs --force (which archives the commitment), the same identities again are a
+    /// no-op, and new records over identities (which name rows) are refused without --force and
+    /// move identities.json into history/ with it.
+    #[test]
+    fn identities_are_never_lost_or_moved_to_other_records() {
+        let (dir, store) = committed_dir(false);
+        let id = Fr::from(77);
+        let before = snapshot(dir.path());
+        assert!(matches!(
+            store.add_identities(&[(3, id)], Overwrite::Refuse),
+            Err(DatasetError::Committed { .. })
+        ));
+        assert_eq!(snapshot(dir.path()), before, "nothing changed");
+        assert!(store.add_identities(&[(30, id)], Overwrite::Force).is_err());
+        let history = store.add_identities(&[(3, id)], Overwrite::Force).unwrap();
+        assert!(history.unwrap().join("salt.json").exists());
+        assert_eq!(store.identities(30).unwrap()[3], id);
+        assert_eq!(
+            store.add_identities(&[(3, id)], Overwrite::Refuse).unwrap(),
+            None
+        );
+        let committed = store.commit(None).unwrap();
+        assert_eq!(committed.identities[3], id);
+        let without = MemberTree::build(
+            &committed.layout,
+            committed.salt,
+            &committed.dataset.records,
+            &[Fr::ZERO; 30],
+        );
+        assert_ne!(
+            committed.info.member_root,
+            fr_to_hex(&without.root()),
+            "the identity is in the tree"
+        );
+        committed.member_tree().unwrap();
+
+        let other = Dataset::synthesize(30, 2, 2);
+        let before = snapshot(dir.path());
+        assert!(matches!(
+            store.write_dataset(&other),
+            Err(DatasetError::Committed { .. })
+        ));
+        fs::remove_file(dir.path().join("salt.json")).unwrap();
+        fs::remove_file(dir.path().join("commitment.json")).unwrap();
+        assert!(matches!(
+            store.write_dataset(&other),
+            Err(DatasetError::HasIdentities { .. })
+        ));
+        let kept = snapshot(dir.path());
+        assert!(before.len() > kept.len() && kept.contains_key(Path::new("identities.json")));
+        let WriteOutcome::Replaced { history } =
+            store.write_dataset_with(&other, Overwrite::Force).unwrap()
+        else {
+            panic!("not replaced")
+        };
+        assert!(history.join("identities.json").exists());
+        assert!(!dir.path().join("identities.json").exists());
+        assert_eq!(store.identities(30).unwrap(), vec![Fr::ZERO; 30]);
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Eligibility proofs: one patient (or a batch of up to `B` patients of one dataset) meets a
 //! trial's criteria, revealing only a nullifier per patient.
 //!
-//! An artifact carries the membership root, the trial id and criteria, and per patient the
-//! nullifier and payout address. Never a record value, a position or a secret (tested).
+//! An artifact carries the membership root, the registrant, the trial id and criteria, and per
+//! patient the nullifier and payout address. Never a record value, a position or a secret
+//! (tested). Proving needs each patient's identity secret ([`crate::membership::Identity`]),
+//! which only the patient (or whoever the patient handed it to) holds.
+
+use alloy::primitives::Address;
 
 use halo2_base::halo2_proofs::{
     halo2curves::{
@@ -21,14 +25,15 @@ use crate::{
     error::{ProofError, VerifyError},
     evm::Manifest,
     keys::{CircuitKeys, CircuitSpec, KeyStore},
-    membership,
+    membership::{self, Identity},
     proof::{calldata_hex, create, field_hex, SealedProof, Verified},
     trial::{TrialCriteria, TrialSpec},
 };
 
-/// Eligibility artifact format version (2: the circuit's schema and shape are recorded, so
-/// any machine re-derives the verifying key).
-pub const ELIGIBILITY_VERSION: u32 = 2;
+/// Eligibility artifact format version (3: the registrant is a public input, nullifiers come
+/// from patient-held identities; 2: the circuit's schema and shape are recorded, so any
+/// machine re-derives the verifying key).
+pub const ELIGIBILITY_VERSION: u32 = 3;
 
 /// Trial ids are at least 2^128, so a nullifier `Poseidon(secret, trial_id)` can never equal a
 /// membership leaf `Poseidon(secret, packed)` (a packed record is below 2^128). The trial
@@ -84,6 +89,8 @@ pub struct EligibilityArtifact {
     pub trial: TrialSpec,
     /// The dataset's membership root, hex.
     pub member_root: String,
+    /// The address that registered the dataset (the proof names its registration).
+    pub registrant: Address,
     /// The trial's public constants.
     pub criteria: TrialCriteria,
     /// One entry per slot of the circuit.
@@ -103,6 +110,7 @@ impl EligibilityArtifact {
         Ok(EligibilityPublic {
             member_root: field("member_root", &self.member_root)?,
             trial_id: field("trial_id", &self.trial_id)?,
+            registrant: crate::chain::address_to_fr(self.registrant),
             criteria: self.criteria.clone(),
             slots: self
                 .slots
@@ -128,10 +136,13 @@ impl EligibilityArtifact {
     }
 }
 
-/// One patient to prove: an opened credential and where their share of the bounty goes.
+/// One patient to prove: an opened credential, the patient's identity and where their share
+/// of the bounty goes.
 pub struct Candidate<'a> {
     /// The patient's credential.
     pub credential: &'a OpenedCredential,
+    /// The patient's identity (its commitment must be the credential's).
+    pub identity: &'a Identity,
     /// Payout address as a field element (`Fr::ZERO`: the custodian takes the whole bounty).
     pub payout: Fr,
 }
@@ -172,6 +183,7 @@ pub fn prove(
         .compile(schema)
         .map_err(|e| ProofError::Artifact(e.to_string()))?;
     let member_root = candidates[0].credential.member_root;
+    let registrant = candidates[0].credential.credential.registrant;
     let mut slots = Vec::with_capacity(batch);
     for (i, c) in candidates.iter().enumerate() {
         let cred = c.credential;
@@ -182,14 +194,19 @@ pub fn prove(
                 cred.credential.schema.name, config.circuit_id
             )));
         }
-        if cred.member_root != member_root {
+        if cred.member_root != member_root || cred.credential.registrant != registrant {
             return Err(ProofError::Artifact(format!(
-                "{who}: a batch holds patients of one dataset only"
+                "{who}: a batch holds patients of one dataset (and registration) only"
+            )));
+        }
+        if c.identity.commitment() != cred.identity {
+            return Err(ProofError::Artifact(format!(
+                "{who}: this identity is not the one the credential was issued for"
             )));
         }
         if candidates[..i]
             .iter()
-            .any(|o| o.credential.secret == cred.secret)
+            .any(|o| o.credential.identity == cred.identity)
         {
             return Err(ProofError::Artifact(format!(
                 "{who} is already in this batch"
@@ -200,16 +217,19 @@ pub fn prove(
             .map_err(|reason| ProofError::Ineligible(format!("{who}: {reason}")))?;
         slots.push(PatientSlot::patient(
             &cred.values,
-            cred.secret,
+            cred.blind,
+            c.identity.secret,
             cred.credential.index,
             cred.path.clone(),
             c.payout,
         ));
     }
     slots.resize(batch, PatientSlot::empty(schema));
+    let registrant_fr = crate::chain::address_to_fr(registrant);
     let witness = EligibilityWitness {
         member_root,
         trial_id,
+        registrant: registrant_fr,
         criteria: criteria.clone(),
         slots,
     };
@@ -225,6 +245,7 @@ pub fn prove(
     let expected = EligibilityPublic {
         member_root,
         trial_id,
+        registrant: registrant_fr,
         criteria: criteria.clone(),
         slots: witness
             .slots
@@ -253,6 +274,7 @@ pub fn prove(
         trial_hash: format!("0x{}", hex::encode(trial.hash())),
         trial: trial.clone(),
         member_root: fr_to_hex(&member_root),
+        registrant,
         criteria,
         slots: expected
             .slots
@@ -308,7 +330,7 @@ pub fn verify(
             });
         }
         let fields = artifact.public()?.to_fields();
-        let v = artifact.circuit.schema.value_columns().count();
+        let slots_at = EligibilityPublic::slot_at(&artifact.circuit.schema, 0);
         match (0..instances.len()).find(|&i| fields.get(i) != Some(&instances[i])) {
             None if fields.len() == instances.len() => Ok(()),
             None => Err(VerifyError::Public {
@@ -316,12 +338,13 @@ pub fn verify(
             }),
             Some(i) => Err(VerifyError::Public {
                 field: match i {
-                    0 => "member_root".into(),
-                    1 => "trial_id".into(),
-                    i if i < 2 * v + 3 => "criteria".into(),
+                    EligibilityPublic::MEMBER_ROOT_AT => "member_root".into(),
+                    EligibilityPublic::TRIAL_ID_AT => "trial_id".into(),
+                    EligibilityPublic::REGISTRANT_AT => "registrant".into(),
+                    i if i < slots_at => "criteria".into(),
                     i => {
-                        let slot = (i - 2 * v - 3) / 2;
-                        let part = ["nullifier", "payout"][(i - 2 * v - 3) % 2];
+                        let slot = (i - slots_at) / 2;
+                        let part = ["nullifier", "payout"][(i - slots_at) % 2];
                         format!("slots[{slot}].{part}")
                     }
                 },

@@ -190,6 +190,27 @@ pub enum DatasetError {
         /// Requested capacity (rounded up to whole leaves).
         requested: usize,
     },
+    /// A credential for a record whose patient gave no identity commitment.
+    #[error(
+        "record {index} has no patient identity: the patient makes one (`zkcohort patient \
+         identity`) and gives you its commitment, which you add (`zkcohort dataset add-identity`) \
+         before committing the dataset; without it nobody can enrol that record"
+    )]
+    NoIdentity {
+        /// Record index.
+        index: usize,
+    },
+    /// Replacing the records of a dataset whose patients gave identity commitments.
+    #[error(
+        "dataset {path} holds patients' identity commitments (identities.json), which name \
+         records by their row: new records would hand a patient's identity to another record; \
+         nothing was changed. Pass --force to replace the records (identities.json is then moved \
+         to {path}/history/ with the records it was made for; add the identities again)"
+    )]
+    HasIdentities {
+        /// Directory.
+        path: PathBuf,
+    },
     /// The records or salt no longer open the stored commitment.
     #[error(
         "dataset {path}: records.csv or salt.json changed since the commitment was made, so the \

@@ -120,13 +120,14 @@ pub struct CircuitSpec {
 /// change, so that no cached key, verifier or registration of an older circuit is taken for it
 /// (`agg2`: the claim context joined the public inputs).
 pub const AGGREGATE_FAMILY: &str = "agg2";
-/// The eligibility circuit's family in its ids (see [`AGGREGATE_FAMILY`]).
-pub const ELIGIBILITY_FAMILY: &str = "elig1";
+/// The eligibility circuit's family in its ids (see [`AGGREGATE_FAMILY`]; `elig2`: patient-held
+/// identities in the leaves, the registrant joined the public inputs).
+pub const ELIGIBILITY_FAMILY: &str = "elig2";
 
 /// Everything that fixes a circuit: its identity and its halo2 configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CircuitConfig {
-    /// `agg2-<schema hash prefix>-n<capacity>-k<k>` or `elig1-<schema hash prefix>-b<batch>-k<k>`
+    /// `agg2-<schema hash prefix>-n<capacity>-k<k>` or `elig2-<schema hash prefix>-b<batch>-k<k>`
     /// ([`AGGREGATE_FAMILY`], [`ELIGIBILITY_FAMILY`]).
     pub circuit_id: String,
     /// The dataset schema.

@@ -5,17 +5,21 @@
 //! also being handed 23 neighbours' records. So every committed dataset also gets a
 //! **membership tree** with one leaf per record:
 //!
-//! * `secret_i = Poseidon(salt, SECRET_DOMAIN, i)`: the patient's secret, derived from the
-//!   dataset salt so the custodian can re-issue a credential without storing anything more;
-//!   one-way, so a patient learns nothing about the salt or other patients' secrets;
-//! * `leaf_i = Poseidon(secret_i, packed_i)` with `packed_i` the record packed alone (present
-//!   bit + fields, as in the aggregate layout). The secret is the leaf's blinding: a sibling
-//!   hash in someone else's path reveals nothing about a low-entropy record;
+//! * **the patient's identity** (in the manner of Semaphore identities): the patient makes a
+//!   random `secret` and gives the custodian only its commitment `identity = Poseidon(
+//!   IDENTITY_DOMAIN, secret)` ([`Identity`]). The custodian never learns the secret, so it
+//!   cannot compute the patient's nullifiers, prove for them or enrol them ahead of them;
+//! * `blind_i = Poseidon(salt, BLIND_DOMAIN, i)`: the leaf's blinding, derived from the dataset
+//!   salt (the custodian re-issues a credential without storing anything more); a sibling hash
+//!   in someone else's path reveals nothing about a low-entropy record;
+//! * `leaf_i = Poseidon(blind_i, packed_i, identity_i)` with `packed_i` the record packed alone
+//!   (present bit + fields, as in the aggregate layout) and `identity_i` 0 for a record whose
+//!   patient gave no identity (no secret opens it: that record cannot be enrolled);
 //! * a binary Poseidon tree of fixed depth [`MEMBER_DEPTH`] (2^20 records), empty leaves zero.
 //!
 //! The root is public: it is registered next to the aggregate commitment, in the same
-//! transaction, by the same custodian. A trial nullifier is `Poseidon(secret_i, trial_id)`: one
-//! per patient and trial, unlinkable across trials.
+//! transaction, by the same custodian. A trial nullifier is `Poseidon(secret, trial_id)`: one
+//! per patient and trial, unlinkable across trials, computable by the patient alone.
 
 use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 
@@ -23,17 +27,60 @@ use crate::{commitment::RecordLayout, poseidon};
 
 /// Depth of every membership tree: room for 1,048,576 records per dataset.
 pub const MEMBER_DEPTH: usize = 20;
-/// Domain tag of patient secrets (ASCII "patient").
-pub const SECRET_DOMAIN: u64 = 0x70_61_74_69_65_6e_74;
+/// Domain tag of leaf blindings (ASCII "patient").
+pub const BLIND_DOMAIN: u64 = 0x70_61_74_69_65_6e_74;
+/// Domain tag of identity commitments (ASCII "identity").
+pub const IDENTITY_DOMAIN: u64 = 0x69_64_65_6e_74_69_74_79;
 
-/// The secret of record `index` in a dataset committed with `salt`.
-pub fn patient_secret(salt: Fr, index: usize) -> Fr {
-    poseidon::hash(&[salt, Fr::from(SECRET_DOMAIN), Fr::from(index as u64)])
+/// A patient's identity: a secret only the patient holds. Its [`Identity::commitment`] is all
+/// the custodian receives (and puts in the patient's leaf).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// The secret (never leaves the patient, or whoever the patient hands it to).
+    pub secret: Fr,
 }
 
-/// The membership leaf of one record.
-pub fn leaf(secret: Fr, packed: Fr) -> Fr {
-    poseidon::hash(&[secret, packed])
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("commitment", &self.commitment())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// A fresh identity from `rng` (the patient's own randomness).
+    pub fn generate(rng: &mut impl rand::RngCore) -> Self {
+        Identity {
+            secret: Fr::random(rng),
+        }
+    }
+
+    /// `Poseidon(IDENTITY_DOMAIN, secret)`: what the patient gives the custodian.
+    pub fn commitment(&self) -> Fr {
+        identity_commitment(self.secret)
+    }
+
+    /// The nullifier this patient reveals when enrolling in `trial_id`.
+    pub fn nullifier(&self, trial_id: Fr) -> Fr {
+        nullifier(self.secret, trial_id)
+    }
+}
+
+/// The commitment of an identity secret.
+pub fn identity_commitment(secret: Fr) -> Fr {
+    poseidon::hash(&[Fr::from(IDENTITY_DOMAIN), secret])
+}
+
+/// The blinding of leaf `index` in a dataset committed with `salt` (the custodian's).
+pub fn leaf_blind(salt: Fr, index: usize) -> Fr {
+    poseidon::hash(&[salt, Fr::from(BLIND_DOMAIN), Fr::from(index as u64)])
+}
+
+/// The membership leaf of one record: its blinding, the packed record and the patient's
+/// identity commitment (0: none).
+pub fn leaf(blind: Fr, packed: Fr, identity: Fr) -> Fr {
+    poseidon::hash(&[blind, packed, identity])
 }
 
 /// The nullifier a patient reveals when enrolling in a trial.
@@ -65,9 +112,15 @@ pub struct MemberTree {
 }
 
 impl MemberTree {
-    /// Builds the tree of `records` (encoded column values) committed with `salt`.
-    pub fn build(layout: &RecordLayout, salt: Fr, records: &[Vec<u64>]) -> Self {
+    /// Builds the tree of `records` (encoded column values) committed with `salt`, each with
+    /// its patient's identity commitment (`identities[i]`, 0 for none).
+    pub fn build(layout: &RecordLayout, salt: Fr, records: &[Vec<u64>], identities: &[Fr]) -> Self {
         assert!(records.len() <= 1 << MEMBER_DEPTH, "too many records");
+        assert_eq!(
+            records.len(),
+            identities.len(),
+            "one identity (or 0) per record"
+        );
         let mut empty = vec![Fr::ZERO];
         for d in 0..MEMBER_DEPTH {
             empty.push(poseidon::hash(&[empty[d], empty[d]]));
@@ -75,7 +128,7 @@ impl MemberTree {
         let leaves: Vec<Fr> = records
             .iter()
             .enumerate()
-            .map(|(i, r)| leaf(patient_secret(salt, i), layout.pack_record(r)))
+            .map(|(i, r)| leaf(leaf_blind(salt, i), layout.pack_record(r), identities[i]))
             .collect();
         let mut levels = vec![leaves];
         for d in 0..MEMBER_DEPTH {
@@ -132,21 +185,32 @@ mod tests {
         let records = Dataset::synthesize(37, 5, 2).records;
         let layout = RecordLayout::new(&schema, 1);
         let salt = Fr::from(99);
-        let tree = MemberTree::build(&layout, salt, &records);
+        let ids: Vec<Fr> = (0..37)
+            .map(|i| identity_commitment(Fr::from(1000 + i)))
+            .collect();
+        let tree = MemberTree::build(&layout, salt, &records, &ids);
         for i in [0, 1, 17, 36] {
-            let l = leaf(patient_secret(salt, i), layout.pack_record(&records[i]));
+            let l = leaf(leaf_blind(salt, i), layout.pack_record(&records[i]), ids[i]);
             let path = tree.path(i);
             assert_eq!(path.len(), MEMBER_DEPTH);
             assert_eq!(root_from_path(l, i, &path), tree.root());
             assert_ne!(root_from_path(l, i ^ 1, &path), tree.root());
         }
-        let other = MemberTree::build(&layout, Fr::from(100), &records);
+        let other = MemberTree::build(&layout, Fr::from(100), &records, &ids);
         assert_ne!(other.root(), tree.root(), "the salt blinds every leaf");
+        let mut moved = ids.clone();
+        moved.swap(3, 4);
+        let swapped = MemberTree::build(&layout, salt, &records, &moved);
+        assert_ne!(
+            swapped.root(),
+            tree.root(),
+            "identities are bound to their records"
+        );
     }
 
     #[test]
     fn nullifiers_differ_per_trial_and_patient() {
-        let (s1, s2) = (patient_secret(Fr::ONE, 0), patient_secret(Fr::ONE, 1));
+        let (s1, s2) = (Fr::from(5), Fr::from(6));
         let (t1, t2) = (Fr::from(7), Fr::from(8));
         assert_ne!(nullifier(s1, t1), nullifier(s1, t2));
         assert_ne!(nullifier(s1, t1), nullifier(s2, t1));

@@ -167,11 +167,26 @@ pub(crate) fn create(
     what: &str,
 ) -> Result<(Vec<Fr>, Vec<u8>), ProofError> {
     let bar = crate::progress::spinner(what.to_owned());
+    bar.set_message(format!("{what}: polynomial commitments"));
+    let (instances, proof) = create_unchecked(keys, params, builder)?;
+    bar.finish_and_clear();
+    verify_instances(params, keys.pk.get_vk(), &instances, &proof)?;
+    Ok((instances, proof))
+}
+
+/// Runs the prover on a synthesized circuit *without* checking the result: halo2's prover
+/// does not check that the witness satisfies the constraints, so a witness that does not gives
+/// a proof every verifier rejects. What an attacker can make at best, for attack tests (the
+/// product's provers go through the checking path, [`prove`] and the eligibility prover).
+pub fn create_unchecked(
+    keys: &CircuitKeys,
+    params: &ParamsKZG<Bn256>,
+    builder: BaseCircuitBuilder<Fr>,
+) -> Result<(Vec<Fr>, Vec<u8>), ProofError> {
     let instances: Vec<Fr> = builder.assigned_instances[0]
         .iter()
         .map(|v| *v.value())
         .collect();
-    bar.set_message(format!("{what}: polynomial commitments"));
     let mut transcript = TranscriptWriterBuffer::<_, G1Affine, _>::init(Vec::new());
     create_proof::<
         KZGCommitmentScheme<Bn256>,
@@ -189,10 +204,7 @@ pub(crate) fn create(
         &mut transcript,
     )
     .map_err(|e| ProofError::Halo2(format!("create_proof: {e:?}")))?;
-    let proof = transcript.finalize();
-    bar.finish_and_clear();
-    verify_instances(params, keys.pk.get_vk(), &instances, &proof)?;
-    Ok((instances, proof))
+    Ok((instances, transcript.finalize()))
 }
 
 /// Verifier calldata (public inputs then proof), hex.

@@ -96,9 +96,25 @@ async fn advance(c: &Client, secs: u64) {
         .unwrap();
 }
 
-fn credential(dir: &Path, data: &CommittedDataset, index: usize) -> OpenedCredential {
+/// The identity patient `i` of the dataset synthesised from `seed` made (a test value; a real
+/// patient's secret is random).
+fn identity(seed: u64, i: usize) -> zkcohort::membership::Identity {
+    zkcohort::membership::Identity {
+        secret: Fr::from(0x1d00_0000 + seed * 100_000 + i as u64),
+    }
+}
+
+fn credential(
+    dir: &Path,
+    data: &CommittedDataset,
+    index: usize,
+    registrant: Address,
+) -> OpenedCredential {
     let path = dir.join(format!("patient-{index}.json"));
-    Credential::issue(data, index).unwrap().save(&path).unwrap();
+    Credential::issue(data, index, registrant)
+        .unwrap()
+        .save(&path)
+        .unwrap();
     Credential::load(&path).unwrap()
 }
 
@@ -315,6 +331,10 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         let dir = DatasetDir::new(work.path().join(format!("h{i}")));
         dir.write_dataset(&Dataset::synthesize(records, seed, 3))
             .unwrap();
+        let identities: Vec<_> = (0..records)
+            .map(|r| (r, identity(seed, r).commitment()))
+            .collect();
+        dir.add_identities(&identities, Default::default()).unwrap();
         let committed = dir.commit(Some(48)).unwrap();
         let (id, _) = hospitals[i]
             .register(&committed.info, &agg.config.circuit_id)
@@ -444,10 +464,14 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         .take(3)
         .collect();
     assert_eq!(eligible.len(), 3, "St Mary's has three eligible patients");
+    // St Mary's registered from its first address (it rotated since): proofs name that one.
+    let registrant = hospitals[0].account;
     let creds: Vec<OpenedCredential> = eligible
         .iter()
-        .map(|&i| credential(work.path(), committed, i))
+        .map(|&i| credential(work.path(), committed, i, registrant))
         .collect();
+    // Seed 3 is St Mary's (the patients' identities, made by the patients).
+    let patient_ids: Vec<_> = eligible.iter().map(|&i| identity(3, i)).collect();
     let solo = eligibility::prove(
         &single.1,
         &single.0,
@@ -455,6 +479,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
         trial_id,
         &[Candidate {
             credential: &creds[0],
+            identity: &patient_ids[0],
             payout: address_to_fr(patient.account),
         }],
     )
@@ -462,8 +487,10 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     assert_eq!(patient.enroll(&solo).await.unwrap().0, 1);
     let referral: Vec<Candidate<'_>> = creds
         .iter()
-        .map(|c| Candidate {
+        .zip(&patient_ids)
+        .map(|(c, identity)| Candidate {
             credential: c,
+            identity,
             payout: Fr::from(0),
         })
         .collect();

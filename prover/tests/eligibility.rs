@@ -7,7 +7,10 @@ mod common;
 
 use std::sync::OnceLock;
 
-use alloy::primitives::{keccak256, Address};
+use alloy::{
+    primitives::{keccak256, Address},
+    signers::local::PrivateKeySigner,
+};
 use common::root;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr},
@@ -15,6 +18,7 @@ use halo2_base::halo2_proofs::{
 };
 use zkcohort::{
     chain::trial_id_of,
+    circuit::eligibility::EligibilityPublic,
     commitment::{fr_from_hex, fr_to_hex},
     credential::{Credential, OpenedCredential},
     dataset::{CommittedDataset, Dataset},
@@ -22,7 +26,7 @@ use zkcohort::{
     error::{ProofError, VerifyError},
     evm::Manifest,
     keys::{CircuitKeys, KeyStore, ParamsSource},
-    membership::nullifier,
+    membership::Identity,
     proof::Artifact,
     schema::Schema,
     trial::TrialSpec,
@@ -57,16 +61,29 @@ struct Hospital {
     _dir: tempfile::TempDir,
     data: CommittedDataset,
     credentials: Vec<OpenedCredential>,
+    /// Each patient's identity (the patients', not the hospital's).
+    identities: Vec<Identity>,
+}
+
+/// The address the forge suite registers the fixture's dataset from: forge's
+/// `makeAddr("hospital")` (the address of the private key `keccak256("hospital")`).
+fn registrant() -> Address {
+    PrivateKeySigner::from_bytes(&keccak256("hospital"))
+        .unwrap()
+        .address()
 }
 
 /// A committed synthetic dataset (salt derived from `seed`, so nullifiers are reproducible)
-/// with every patient's credential, issued and re-read.
+/// with every patient's credential, issued and re-read, and identity.
 fn hospital(records: usize, seed: u64) -> Hospital {
     let (dir, data) = common::committed(&Dataset::synthesize(records, seed, 2), None, seed);
     let credentials = (0..records)
         .map(|i| {
             let path = dir.path().join(format!("patient-{i}.json"));
-            Credential::issue(&data, i).unwrap().save(&path).unwrap();
+            Credential::issue(&data, i, registrant())
+                .unwrap()
+                .save(&path)
+                .unwrap();
             Credential::load(&path).unwrap()
         })
         .collect();
@@ -74,6 +91,7 @@ fn hospital(records: usize, seed: u64) -> Hospital {
         _dir: dir,
         data,
         credentials,
+        identities: (0..records).map(|i| common::identity(seed, i)).collect(),
     }
 }
 
@@ -105,6 +123,7 @@ fn prove(
         .iter()
         .map(|&i| Candidate {
             credential: &h.credentials[i],
+            identity: &h.identities[i],
             payout: Fr::from(0x1000 + i as u64),
         })
         .collect();
@@ -126,7 +145,7 @@ fn single_and_batch_proofs_reveal_exactly_the_native_nullifiers() {
     );
     let t = trial_id(1);
     let single = prove(&circuits().single, h, &eligible[..1], t).unwrap();
-    let expected = nullifier(h.credentials[eligible[0]].secret, t);
+    let expected = h.identities[eligible[0]].nullifier(t);
     assert_eq!(single.nullifiers(), vec![fr_to_hex(&expected)]);
     assert_eq!(single.member_root, h.data.info.member_root);
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
@@ -136,10 +155,7 @@ fn single_and_batch_proofs_reveal_exactly_the_native_nullifiers() {
     assert_eq!(batch.slots.len(), BATCH);
     assert_eq!(batch.nullifiers().len(), 3, "the fourth slot is empty");
     for (slot, &i) in batch.slots.iter().zip(&eligible[1..4]) {
-        assert_eq!(
-            slot.nullifier,
-            fr_to_hex(&nullifier(h.credentials[i].secret, t))
-        );
+        assert_eq!(slot.nullifier, fr_to_hex(&h.identities[i].nullifier(t)));
     }
     eligibility::verify(&batch, &store, &manifest()).unwrap();
 }
@@ -249,7 +265,15 @@ fn tampered_artifacts_are_rejected_and_hold_no_secrets() {
 
     let text = serde_json::to_string(&a).unwrap();
     let cred = &h.credentials[i].credential;
-    assert!(!text.contains(&cred.secret[2..]), "the secret leaked");
+    assert!(
+        !text.contains(&fr_to_hex(&h.identities[i].secret)[2..]),
+        "the secret leaked"
+    );
+    assert!(!text.contains(&cred.blind[2..]), "the blinding leaked");
+    assert!(
+        !text.contains(&cred.identity[2..]),
+        "the identity commitment leaked"
+    );
     for node in &cred.path {
         assert!(!text.contains(&node[2..]), "a path node leaked");
     }
@@ -274,6 +298,42 @@ fn calldata(a: &EligibilityArtifact) -> String {
 }
 
 /// `contracts/verifiers/EligibilityVerifierB{1,4}.sol` (must equal the generated sources) and
+/// What the real prover makes for patient `i` of `h` with `secret` in place of the patient's
+/// (the payout: the registrant, i.e. the custodian) when the witness does not satisfy the
+/// circuit: public inputs and proof bytes ([`zkcohort::proof::create_unchecked`]; the library's
+/// provers check and refuse).
+fn unsatisfied_proof(
+    circuit: &(ParamsKZG<Bn256>, CircuitKeys),
+    h: &Hospital,
+    i: usize,
+    secret: Fr,
+    registrant: Address,
+    trial_id: Fr,
+) -> (Vec<Fr>, Vec<u8>) {
+    use zkcohort::circuit::eligibility::{build, EligibilityWitness, PatientSlot};
+    let (params, keys) = circuit;
+    let schema = &h.data.dataset.schema;
+    let cred = &h.credentials[i];
+    let custodian = zkcohort::chain::address_to_fr(registrant);
+    let witness = EligibilityWitness {
+        member_root: cred.member_root,
+        trial_id,
+        registrant: custodian,
+        criteria: trial().compile(schema).unwrap(),
+        slots: vec![PatientSlot::patient(
+            &cred.values,
+            cred.blind,
+            secret,
+            cred.credential.index,
+            cred.path.clone(),
+            custodian,
+        )],
+    };
+    let mut builder = keys.config.prover_builder();
+    build(&mut builder, schema, &witness);
+    zkcohort::proof::create_unchecked(keys, params, builder).unwrap()
+}
+
 /// `test/fixtures/eligibility_proofs.json`: for one dataset and one trial, single proofs of
 /// patients A and B, a batch of C, D, E (+ an empty slot), a batch re-using A, and a single
 /// proof of A for another trial; both trial ids derived as `TrialMarket.trialIdOf` does for the
@@ -312,11 +372,29 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
         })
     };
     let single_a = entry(&c.single, &e[..1], t);
+    // The custodian's best attempt at enrolling patient A ahead of them (to its own payout):
+    // it knows the record, the blinding, the path and the identity commitment, not the
+    // patient's secret; with the secret the pre-identity scheme derived from its salt, the real
+    // prover makes a proof the verifier must reject.
+    let custodian_a = {
+        let secret = zkcohort::poseidon::hash(&[
+            h.data.salt,
+            Fr::from(zkcohort::membership::BLIND_DOMAIN),
+            Fr::from(e[0] as u64),
+        ]);
+        let (instances, forged) = unsatisfied_proof(&c.single, h, e[0], secret, registrant(), t);
+        serde_json::json!({
+            "circuit_id": c.single.1.config.circuit_id,
+            "instances": instances.iter().map(fr_to_hex).collect::<Vec<_>>(),
+            "forged_proof": format!("0x{}", hex::encode(forged)),
+        })
+    };
     let n_criteria = zkcohort::trial::TrialCriteria::len_for(&Schema::clinical_default());
     let fixture = serde_json::json!({
         "schema_hash": h.data.info.schema_hash,
         "commitment": h.data.info.commitment,
         "member_root": h.data.info.member_root,
+        "registrant": registrant(),
         "record_count": h.data.info.record_count,
         "chain_id": chain_id,
         "market": market,
@@ -327,12 +405,15 @@ fn writes_evm_verifiers_and_eligibility_fixture() {
         "other_trial_id": fr_to_hex(&t2),
         "spec_hash": format!("0x{}", hex::encode(trial().hash())),
         "spec": format!("0x{}", hex::encode(trial().document())),
-        "criteria": single_a["instances"].as_array().unwrap()[2..2 + n_criteria].to_vec(),
+        "criteria": single_a["instances"].as_array().unwrap()
+            [EligibilityPublic::CRITERIA_AT..EligibilityPublic::CRITERIA_AT + n_criteria]
+            .to_vec(),
         "single_a": single_a,
         "single_b": entry(&c.single, &e[1..2], t),
         "batch_cde": entry(&c.batch, &e[2..5], t),
         "batch_with_a": entry(&c.batch, &[e[5], e[0]], t),
         "single_a_other_trial": entry(&c.single, &e[..1], t2),
+        "custodian_preempts_a": custodian_a,
     });
     common::fixture(
         "test/fixtures/eligibility_proofs.json",

@@ -21,7 +21,9 @@ import {EligibilityVerifierB4} from "../../contracts/verifiers/EligibilityVerifi
 /// Trial ids are derived on-chain from (chain id, market, sponsor, salt), so the proofs hold
 /// for one market only: the fixture names its address, chain id, sponsor and the two salts, and
 /// the market is placed at that address (`_deploy`); setUp checks that the contract derives the
-/// fixture's ids (which the Rust side computed: `zkcohort::chain::trial_id_of`).
+/// fixture's ids (which the Rust side computed: `zkcohort::chain::trial_id_of`). Every proof
+/// names the dataset's registrant (public input 2): the fixture's `registrant`, which setUp
+/// checks is `hospital`, the address that registers the fixture's dataset here.
 abstract contract TrialBase is Test {
     /// @notice One real proof: circuit, public inputs, proof bytes, and what it enrols.
     struct Entry {
@@ -36,8 +38,11 @@ abstract contract TrialBase is Test {
 
     /// BN254 scalar field modulus.
     uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
+    /// Index of the registrant (the address that registered the proof's dataset) in the public
+    /// inputs, after the membership root (0) and the trial id (1).
+    uint256 internal constant REGISTRANT_AT = 2;
     /// Index of the first criteria constant in the public inputs.
-    uint256 internal constant CRITERIA_AT = 2;
+    uint256 internal constant CRITERIA_AT = 3;
     /// Number of criteria constants the eligibility circuits take.
     uint256 internal constant NUM_CRITERIA = 15;
     /// Index of the first (nullifier, payout) pair in the public inputs.
@@ -87,6 +92,11 @@ abstract contract TrialBase is Test {
     Entry internal batchCDE;
     Entry internal batchWithA;
     Entry internal singleAOtherTrial;
+    /// The custodian's best attempt at enrolling patient A ahead of them, to its own payout: the
+    /// real prover's output for a witness with a secret other than the patient's (the one the
+    /// pre-identity scheme derived from the dataset salt, which the custodian holds).
+    uint256[] internal custodianInputs;
+    bytes internal custodianProof;
 
     address internal owner = makeAddr("owner");
     /// The fixture's sponsor (the ids are derived for it).
@@ -111,6 +121,11 @@ abstract contract TrialBase is Test {
         vm.label(sponsor, "sponsor");
         fixtureMarket = vm.parseJsonAddress(json, ".market");
         assertEq(block.chainid, vm.parseJsonUint(json, ".chain_id"), "the fixture's chain id");
+        assertEq(
+            vm.parseJsonAddress(json, ".registrant"),
+            hospital,
+            "the fixture's proofs name another registrant than the hospital that registers here"
+        );
         specHash = vm.parseJsonBytes32(json, ".spec_hash");
         specDocument = vm.parseJsonBytes(json, ".spec");
         criteria = _words(vm.parseJsonBytes32Array(json, ".criteria"));
@@ -119,6 +134,8 @@ abstract contract TrialBase is Test {
         batchCDE = _entry(json, ".batch_cde");
         batchWithA = _entry(json, ".batch_with_a");
         singleAOtherTrial = _entry(json, ".single_a_other_trial");
+        custodianInputs = _words(vm.parseJsonBytes32Array(json, ".custodian_preempts_a.instances"));
+        custodianProof = vm.parseJsonBytes(json, ".custodian_preempts_a.forged_proof");
         singleCircuit = singleA.circuitId;
         batchCircuit = batchCDE.circuitId;
 
@@ -172,7 +189,12 @@ abstract contract TrialBase is Test {
     /// @dev Another deployment of the market (a plain `new`, at another address) on the same
     /// registry.
     function _deployElsewhere() internal returns (TrialMarket) {
-        bytes memory init = abi.encodePacked(type(TrialMarket).creationCode, _marketArgs(registry));
+        return _deployElsewhere(registry);
+    }
+
+    /// @dev Another deployment of the market (a plain `new`, at another address) on `r`.
+    function _deployElsewhere(DatasetRegistry r) internal returns (TrialMarket) {
+        bytes memory init = abi.encodePacked(type(TrialMarket).creationCode, _marketArgs(r));
         address m;
         assembly {
             m := create(0, add(init, 0x20), mload(init))

@@ -20,7 +20,7 @@ use serde::{Serialize, Serializer};
 use super::model::{word_hex, Contract, History, Query, Trial};
 use crate::{
     chain::{circuit_key, fr_to_u256, QueryMarket, TrialMarket},
-    circuit::InputIndex,
+    circuit::{eligibility::EligibilityPublic, InputIndex},
     commitment::{fr_from_hex, RecordLayout},
     keys::{vk_hash, CircuitConfig, KeyStore},
     proof::verify_instances,
@@ -171,7 +171,7 @@ impl<'a> Keys<'a> {
 }
 
 /// Plans the circuit a circuit id names (`agg2-<schema>-n<capacity>-k<k>` or
-/// `elig1-<schema>-b<batch>-k<k>`) for the known schema with that hash prefix, checks that the
+/// `elig2-<schema>-b<batch>-k<k>`) for the known schema with that hash prefix, checks that the
 /// plan has this very id, and derives its verifying key with the store's params (cached; key
 /// generation is deterministic, so this is the key of every honest prover of the circuit).
 fn derive(store: &KeyStore, schemas: &[Schema], circuit_id: &str) -> Result<Key, String> {
@@ -503,27 +503,38 @@ fn check_enrolment(
     }
     let inputs = &call.publicInputs;
     let n = trial.criteria.len();
-    if inputs.len() < 2 + n || !(inputs.len() - 2 - n).is_multiple_of(2) {
+    let at = EligibilityPublic::CRITERIA_AT;
+    if inputs.len() < at + n || !(inputs.len() - at - n).is_multiple_of(2) {
         return Err(format!(
             "{} public inputs for a trial of {n} criteria",
             inputs.len()
         ));
     }
-    if inputs[1] != trial.id || inputs[2..2 + n] != trial.criteria[..] {
+    if inputs[EligibilityPublic::TRIAL_ID_AT] != trial.id
+        || inputs[at..at + n] != trial.criteria[..]
+    {
         return Err("the proof's trial id or criteria are not the trial's posted ones".into());
     }
     let first = &trial.enrolments[members[0]];
     if let Some(d) = history.datasets.get(&first.dataset) {
-        if B256::from(inputs[0]) != d.member_root {
+        let root = B256::from(inputs[EligibilityPublic::MEMBER_ROOT_AT]);
+        if root != d.member_root {
             return Err(format!(
-                "the proof opens membership root {}, dataset #{} registered {}",
-                B256::from(inputs[0]),
+                "the proof opens membership root {root}, dataset #{} registered {}",
+                d.id, d.member_root
+            ));
+        }
+        let registrant = inputs[EligibilityPublic::REGISTRANT_AT];
+        if registrant != U256::from_be_slice(d.registered_by.as_slice()) {
+            return Err(format!(
+                "the proof names registrant {}, dataset #{} was registered by {}",
+                word_hex(&registrant),
                 d.id,
-                d.member_root
+                d.registered_by
             ));
         }
     }
-    let slots: Vec<(U256, U256)> = inputs[2 + n..].chunks(2).map(|s| (s[0], s[1])).collect();
+    let slots: Vec<(U256, U256)> = inputs[at + n..].chunks(2).map(|s| (s[0], s[1])).collect();
     for &i in members {
         let e = &trial.enrolments[i];
         let payout = U256::from_be_slice(e.patient_payout.as_slice());

@@ -171,7 +171,7 @@ pub struct TxArtifact {
 }
 
 /// The circuit named by a zkcohort circuit id (`agg2-<schema>-n<capacity>-k<k>` or
-/// `elig1-<schema>-b<batch>-k<k>`), for the schema among `schemas` whose hash is `schema_hash`.
+/// `elig2-<schema>-b<batch>-k<k>`), for the schema among `schemas` whose hash is `schema_hash`.
 fn circuit_of(
     circuit_id: &str,
     schema_hash: &str,
@@ -321,12 +321,13 @@ impl Client {
                 let trial =
                     TrialSpec::from_document(&published.document).map_err(TxArtifactError::Spec)?;
                 let instances = fields(inputs)?;
-                let public = decode_eligibility(&circuit, &instances).ok_or_else(|| {
-                    TxArtifactError::Inputs(crate::error::ProofError::Artifact(format!(
-                        "{} public inputs, not those of circuit {circuit_id}",
-                        instances.len()
-                    )))
-                })?;
+                let (public, registrant) =
+                    decode_eligibility(&circuit, &instances).ok_or_else(|| {
+                        TxArtifactError::Inputs(crate::error::ProofError::Artifact(format!(
+                            "{} public inputs, not those of circuit {circuit_id}",
+                            instances.len()
+                        )))
+                    })?;
                 Artifact::Eligibility(EligibilityArtifact {
                     version: ELIGIBILITY_VERSION,
                     circuit_id: circuit_id.to_owned(),
@@ -336,6 +337,7 @@ impl Client {
                     trial_hash: published.hash.to_string(),
                     trial,
                     member_root: fr_to_hex(&public.member_root),
+                    registrant,
                     criteria: public.criteria,
                     slots: public
                         .slots
@@ -360,10 +362,10 @@ impl Client {
     }
 }
 
-/// The eligibility public inputs `[root, trial, criteria…, (nullifier, payout)…]` of
-/// `circuit`, decoded (`None` if the count is not the circuit's or a criterion word exceeds
-/// 64 bits).
-fn decode_eligibility(circuit: &CircuitSpec, x: &[Fr]) -> Option<EligibilityPublic> {
+/// The eligibility public inputs (layout: [`EligibilityPublic`]) of `circuit`, decoded
+/// (`None` if the count is not the circuit's, the registrant word is not an address or a
+/// criterion word exceeds 64 bits).
+fn decode_eligibility(circuit: &CircuitSpec, x: &[Fr]) -> Option<(EligibilityPublic, Address)> {
     let CircuitShape::Eligibility { batch } = circuit.shape else {
         return None;
     };
@@ -373,17 +375,23 @@ fn decode_eligibility(circuit: &CircuitSpec, x: &[Fr]) -> Option<EligibilityPubl
     }
     let small = |f: &Fr| u64::try_from(fr_to_u256(f)).ok();
     let v = schema.value_columns().count();
+    let c = EligibilityPublic::CRITERIA_AT;
     let ranges = (0..v)
-        .map(|i| Some((small(&x[2 + 2 * i])?, small(&x[3 + 2 * i])?)))
+        .map(|i| Some((small(&x[c + 2 * i])?, small(&x[c + 1 + 2 * i])?)))
         .collect::<Option<Vec<_>>>()?;
-    let purpose = small(&x[2 + 2 * v])?;
-    let at = 3 + 2 * v;
-    Some(EligibilityPublic {
-        member_root: x[0],
-        trial_id: x[1],
-        criteria: TrialCriteria { ranges, purpose },
-        slots: (0..batch)
-            .map(|i| (x[at + 2 * i], x[at + 2 * i + 1]))
-            .collect(),
-    })
+    let purpose = small(&x[c + 2 * v])?;
+    let at = EligibilityPublic::slot_at(schema, 0);
+    let registrant = x[EligibilityPublic::REGISTRANT_AT];
+    Some((
+        EligibilityPublic {
+            member_root: x[EligibilityPublic::MEMBER_ROOT_AT],
+            trial_id: x[EligibilityPublic::TRIAL_ID_AT],
+            registrant,
+            criteria: TrialCriteria { ranges, purpose },
+            slots: (0..batch)
+                .map(|i| (x[at + 2 * i], x[at + 2 * i + 1]))
+                .collect(),
+        },
+        super::fr_to_address(&registrant)?,
+    ))
 }

@@ -864,8 +864,14 @@ pub fn address_to_fr(a: Address) -> crate::Fr {
 /// The address an eligibility slot's payout word names (`None` for zero, no payout, or a
 /// word that is not an address).
 pub fn payout_address(word_hex: &str) -> Option<Address> {
-    let word = fr_to_u256(&fr_from_hex(word_hex)?);
-    (!word.is_zero() && word.bit_len() <= 160).then(|| Address::from_word(B256::from(word)))
+    fr_to_address(&fr_from_hex(word_hex)?).filter(|a| !a.is_zero())
+}
+
+/// The address a field element holds (`None` for a word above 160 bits); the inverse of
+/// [`address_to_fr`].
+pub fn fr_to_address(x: &crate::Fr) -> Option<Address> {
+    let word = fr_to_u256(x);
+    (word.bit_len() <= 160).then(|| Address::from_word(B256::from(word)))
 }
 
 /// Hex field elements (public inputs) as uint256 words.

@@ -9,18 +9,22 @@
 //! |---|---|
 //! | 0 | membership root of the dataset ([`crate::membership`]) |
 //! | 1 | trial id |
-//! | 2 .. 2V+1 | `lo_c, hi_c` for each of the V value columns |
-//! | 2V+2 | consent purpose bit |
-//! | 2V+3+2j, 2V+4+2j | nullifier and payout address of slot `j` (both 0 for an empty slot) |
+//! | 2 | registrant: the address that registered the dataset (names the registration) |
+//! | 3 .. 2V+2 | `lo_c, hi_c` for each of the V value columns |
+//! | 2V+3 | consent purpose bit |
+//! | 2V+4+2j, 2V+5+2j | nullifier and payout address of slot `j` (both 0 for an empty slot) |
 //!
 //! Constraints, per slot `j` with a private `enabled_j` bit: the record's fields are range
-//! checked and packed as in the aggregate circuit ([`super::record`]); `leaf =
-//! Poseidon(secret, packed)` is walked up the private path (index bits boolean) to a root;
+//! checked and packed as in the aggregate circuit ([`super::record`]); the patient's identity
+//! `id = Poseidon(IDENTITY_DOMAIN, secret)` is computed from the patient's secret, and `leaf =
+//! Poseidon(blind, packed, id)` is walked up the private path (index bits boolean) to a root;
 //! `ok_j = present · consent[purpose] · Π_c [lo_c ≤ v_c ≤ hi_c] · [root = member_root]`;
 //! `enabled_j ⇒ ok_j`; the public nullifier is `enabled_j · Poseidon(secret, trial_id)`. Across
 //! slots, no two enabled nullifiers are equal (the same patient cannot fill two slots). The
-//! payout address is a public input copied from a witness cell, so the proof binds it: a
-//! front-runner cannot redirect a patient's share.
+//! payout address and the registrant are public inputs in no constraint: the transcript
+//! absorbs them, so the proof binds them (a front-runner cannot redirect a patient's share,
+//! nor re-point the proof at a copier's registration of the same root). Only the holder of
+//! the patient's secret (never the custodian, who knows `blind` and `id` only) can prove.
 
 use halo2_base::{
     gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeInstructions},
@@ -32,7 +36,7 @@ use halo2_base::{
 use super::record::{self, one_hot};
 use crate::{
     commitment::RecordLayout,
-    membership::MEMBER_DEPTH,
+    membership::{IDENTITY_DOMAIN, MEMBER_DEPTH},
     poseidon::{RATE, R_F, R_P, T},
     schema::Schema,
     trial::TrialCriteria,
@@ -45,7 +49,9 @@ pub struct PatientSlot {
     pub enabled: bool,
     /// `[present, column values...]`.
     pub slot: Vec<u64>,
-    /// Patient secret.
+    /// The leaf's blinding (the custodian's).
+    pub blind: Fr,
+    /// The patient's identity secret (the patient's alone).
     pub secret: Fr,
     /// Leaf index in the membership tree.
     pub index: usize,
@@ -61,6 +67,7 @@ impl PatientSlot {
         PatientSlot {
             enabled: false,
             slot: vec![0; schema.columns.len() + 1],
+            blind: Fr::ZERO,
             secret: Fr::ZERO,
             index: 0,
             path: vec![Fr::ZERO; MEMBER_DEPTH],
@@ -68,11 +75,20 @@ impl PatientSlot {
         }
     }
 
-    /// A patient's slot from their record values, secret and path.
-    pub fn patient(values: &[u64], secret: Fr, index: usize, path: Vec<Fr>, payout: Fr) -> Self {
+    /// A patient's slot from their record values, the leaf's blinding, the patient's secret
+    /// and the path.
+    pub fn patient(
+        values: &[u64],
+        blind: Fr,
+        secret: Fr,
+        index: usize,
+        path: Vec<Fr>,
+        payout: Fr,
+    ) -> Self {
         PatientSlot {
             enabled: true,
             slot: std::iter::once(1).chain(values.iter().copied()).collect(),
+            blind,
             secret,
             index,
             path,
@@ -88,6 +104,8 @@ pub struct EligibilityWitness {
     pub member_root: Fr,
     /// Trial id (public).
     pub trial_id: Fr,
+    /// Registrant address as a field element (public).
+    pub registrant: Fr,
     /// Trial criteria (public).
     pub criteria: TrialCriteria,
     /// Exactly `B` slots.
@@ -100,6 +118,7 @@ impl EligibilityWitness {
         EligibilityWitness {
             member_root: Fr::ZERO,
             trial_id: Fr::ZERO,
+            registrant: Fr::ZERO,
             criteria: TrialCriteria::dummy(schema),
             slots: vec![PatientSlot::empty(schema); batch],
         }
@@ -113,6 +132,8 @@ pub struct EligibilityPublic {
     pub member_root: Fr,
     /// Trial id.
     pub trial_id: Fr,
+    /// Registrant address as a field element.
+    pub registrant: Fr,
     /// Criteria.
     pub criteria: TrialCriteria,
     /// `(nullifier, payout)` per slot.
@@ -120,9 +141,18 @@ pub struct EligibilityPublic {
 }
 
 impl EligibilityPublic {
+    /// Position of the membership root.
+    pub const MEMBER_ROOT_AT: usize = 0;
+    /// Position of the trial id.
+    pub const TRIAL_ID_AT: usize = 1;
+    /// Position of the registrant.
+    pub const REGISTRANT_AT: usize = 2;
+    /// Position of the first criterion (the criteria are `TrialCriteria::len_for` inputs).
+    pub const CRITERIA_AT: usize = 3;
+
     /// In circuit order.
     pub fn to_fields(&self) -> Vec<Fr> {
-        let mut v = vec![self.member_root, self.trial_id];
+        let mut v = vec![self.member_root, self.trial_id, self.registrant];
         v.extend(self.criteria.to_fields());
         for (n, p) in &self.slots {
             v.extend([*n, *p]);
@@ -130,9 +160,14 @@ impl EligibilityPublic {
         v
     }
 
+    /// Position of slot `j`'s nullifier (its payout follows).
+    pub fn slot_at(schema: &Schema, j: usize) -> usize {
+        Self::CRITERIA_AT + TrialCriteria::len_for(schema) + 2 * j
+    }
+
     /// Number of public inputs for a schema and batch size.
     pub fn len_for(schema: &Schema, batch: usize) -> usize {
-        2 + TrialCriteria::len_for(schema) + 2 * batch
+        Self::slot_at(schema, batch)
     }
 }
 
@@ -162,6 +197,8 @@ pub fn build(
 
     let member_root = ctx.load_witness(witness.member_root);
     let trial_id = ctx.load_witness(witness.trial_id);
+    let registrant = ctx.load_witness(witness.registrant);
+    let identity_domain = ctx.load_constant(Fr::from(IDENTITY_DOMAIN));
     let c = &witness.criteria;
     let (ranges, purpose) =
         record::load_criteria(ctx, &range, &layout, schema, &c.ranges, c.purpose);
@@ -189,7 +226,9 @@ pub fn build(
             coeffs.into_iter().map(halo2_base::QuantumCell::Constant),
         );
         let secret = ctx.load_witness(p.secret);
-        let mut node = hasher.hash_fix_len_array(ctx, gate, &[secret, packed]);
+        let blind = ctx.load_witness(p.blind);
+        let identity = hasher.hash_fix_len_array(ctx, gate, &[identity_domain, secret]);
+        let mut node = hasher.hash_fix_len_array(ctx, gate, &[blind, packed, identity]);
         for (level, sibling) in p.path.iter().enumerate() {
             let bit = ctx.load_witness(Fr::from((p.index >> level & 1) as u64));
             gate.assert_bit(ctx, bit);
@@ -224,7 +263,7 @@ pub fn build(
         }
     }
 
-    let mut public = vec![member_root, trial_id];
+    let mut public = vec![member_root, trial_id, registrant];
     for (lo, hi) in criteria.ranges {
         public.extend([lo, hi]);
     }

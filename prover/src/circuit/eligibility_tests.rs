@@ -1,6 +1,7 @@
 //! MockProver tests of the eligibility circuit: honest patients prove, and each way a cheating
 //! prover could lie (record outside the commitment, failed criterion, no consent, wrong or
-//! foreign nullifier, duplicate patient, forged match flag, redirected payout) is rejected.
+//! foreign nullifier, duplicate patient, forged match flag, redirected payout, another
+//! registrant, a custodian without the patient's secret) is rejected.
 
 use halo2_base::{
     gates::circuit::builder::BaseCircuitBuilder,
@@ -16,12 +17,19 @@ use crate::{
     dataset::Dataset,
     icd10,
     keys::{CircuitConfig, MIN_ROWS},
-    membership::{nullifier, patient_secret, MemberTree},
+    membership::{identity_commitment, leaf_blind, nullifier, MemberTree},
     schema::Schema,
     trial::{TrialCriteria, TrialSpec},
 };
 
 const BATCH: usize = 2;
+/// The registrant the tests' proofs name.
+const REGISTRANT: u64 = 0x5EED;
+
+/// Patient `i`'s identity secret (the patient's alone; the custodian knows its commitment).
+fn secret_of(i: usize) -> Fr {
+    Fr::from(0x5EC_0000 + i as u64)
+}
 
 struct Case {
     schema: Schema,
@@ -58,7 +66,10 @@ impl Case {
         let criteria = spec.compile(&schema).unwrap();
         let salt = Fr::from(0xBEEF);
         let layout = RecordLayout::new(&schema, 1);
-        let tree = MemberTree::build(&layout, salt, &records);
+        let identities: Vec<Fr> = (0..records.len())
+            .map(|i| identity_commitment(secret_of(i)))
+            .collect();
+        let tree = MemberTree::build(&layout, salt, &records, &identities);
         let k = CircuitConfig::plan_eligibility(&schema, BATCH).params.k;
         Case {
             schema,
@@ -74,7 +85,8 @@ impl Case {
     fn patient(&self, i: usize) -> PatientSlot {
         PatientSlot::patient(
             &self.records[i],
-            patient_secret(self.salt, i),
+            leaf_blind(self.salt, i),
+            secret_of(i),
             i,
             self.tree.path(i),
             Fr::from(0xAB0 + i as u64),
@@ -87,6 +99,7 @@ impl Case {
         EligibilityWitness {
             member_root: self.tree.root(),
             trial_id: self.trial_id,
+            registrant: REGISTRANT.into(),
             criteria: self.criteria.clone(),
             slots,
         }
@@ -97,6 +110,7 @@ impl Case {
         EligibilityPublic {
             member_root: self.tree.root(),
             trial_id: self.trial_id,
+            registrant: REGISTRANT.into(),
             criteria: self.criteria.clone(),
             slots: witness
                 .slots
@@ -139,7 +153,7 @@ use halo2_base::halo2_proofs::halo2curves::ff::Field;
 
 /// Index of slot `j`'s nullifier among the public inputs.
 fn nullifier_at(schema: &Schema, j: usize) -> usize {
-    2 + TrialCriteria::len_for(schema) + 2 * j
+    EligibilityPublic::slot_at(schema, j)
 }
 
 #[test]
@@ -164,8 +178,44 @@ fn rejects_record_not_in_the_commitment() {
     w.slots[0].index ^= 1; // the right record at the wrong position
     assert!(case.check(&w).is_err());
     let mut w = case.witness(&[ELIGIBLE_A]);
-    w.slots[0].secret = patient_secret(case.salt, ELIGIBLE_B); // someone else's secret
+    w.slots[0].secret = secret_of(ELIGIBLE_B); // someone else's secret
     assert!(case.check(&w).is_err());
+    let mut w = case.witness(&[ELIGIBLE_A]);
+    w.slots[0].blind = leaf_blind(case.salt, ELIGIBLE_B); // someone else's blinding
+    assert!(case.check(&w).is_err());
+}
+
+/// The custodian knows the record, the salt (so the leaf's blinding), the path and the
+/// identity commitment, but not the patient's secret: its best candidates for the secret (the
+/// pre-identity derivation from the salt, the commitment itself) do not open the leaf, so it
+/// cannot enrol the patient ahead of them or choose their payout.
+#[test]
+fn a_custodian_without_the_patients_secret_cannot_prove() {
+    let case = Case::new();
+    let custodian_guesses = [
+        crate::poseidon::hash(&[
+            case.salt,
+            Fr::from(crate::membership::BLIND_DOMAIN),
+            Fr::from(ELIGIBLE_A as u64),
+        ]),
+        identity_commitment(secret_of(ELIGIBLE_A)),
+        leaf_blind(case.salt, ELIGIBLE_A),
+        Fr::ZERO,
+    ];
+    for guess in custodian_guesses {
+        let mut w = case.witness(&[ELIGIBLE_A]);
+        w.slots[0].secret = guess;
+        assert!(case.check(&w).is_err(), "a guessed secret proved");
+    }
+}
+
+#[test]
+fn binds_the_registrant() {
+    let case = Case::new();
+    let w = case.witness(&[ELIGIBLE_A]);
+    let mut copier = case.expected(&w);
+    copier[EligibilityPublic::REGISTRANT_AT] = Fr::from(0xC0FFEE);
+    assert!(case.run(&w, |_, _| {}, copier).is_err());
 }
 
 #[test]
@@ -206,12 +256,11 @@ fn rejects_wrong_or_foreign_nullifiers() {
     assert!(case.run(&w, |_, _| {}, wrong).is_err());
     // The nullifier this patient would reveal in another trial.
     let mut foreign = case.expected(&w);
-    foreign[at] = nullifier(patient_secret(case.salt, ELIGIBLE_A), Fr::from(12345));
+    foreign[at] = nullifier(secret_of(ELIGIBLE_A), Fr::from(12345));
     assert!(case.run(&w, |_, _| {}, foreign).is_err());
     // An empty slot cannot reveal a nullifier.
     let mut filled = case.expected(&w);
-    filled[nullifier_at(&case.schema, 1)] =
-        nullifier(patient_secret(case.salt, ELIGIBLE_B), case.trial_id);
+    filled[nullifier_at(&case.schema, 1)] = nullifier(secret_of(ELIGIBLE_B), case.trial_id);
     assert!(case.run(&w, |_, _| {}, filled).is_err());
 }
 
@@ -241,8 +290,9 @@ fn rejects_a_value_outside_its_declared_width() {
 }
 
 /// Keeps the cost model of docs/circuits.md true: the marginal cost of a patient slot
-/// (measured between batches of 1 and 2, so fixed costs cancel) is dominated by its 22 Poseidon
-/// permutations (leaf, 20 path levels, nullifier).
+/// (measured between batches of 1 and 2, so fixed costs cancel) is dominated by its 24 Poseidon
+/// permutations (identity, the 3-input leaf's two (the sponge pads a full rate block), 20 path
+/// levels, nullifier).
 #[test]
 fn cost_model_matches_docs() {
     let schema = Schema::clinical_default();
@@ -270,7 +320,7 @@ fn cost_model_matches_docs() {
         a1 - advice
     );
     assert!(
-        (62_000..=68_000).contains(&advice),
+        (68_000..=73_000).contains(&advice),
         "{advice} advice cells per patient"
     );
     assert!(

@@ -31,9 +31,10 @@ use crate::{
         ChainError, Client, Deployment, FetchPolicy, HistoryReader, LocalNode, ANVIL_DEV_KEYS,
     },
     commitment::RecordLayout,
-    dataset::{Dataset, DatasetDir},
+    dataset::{Dataset, DatasetDir, Overwrite},
     evm::{self, Manifest},
     keys::KeyStore,
+    membership::Identity,
     proof::{self, Artifact},
     query::{evaluate, QueryResult, QuerySpec},
     schema::Schema,
@@ -187,6 +188,16 @@ fn say(quiet: bool, msg: impl AsRef<str>) {
     }
 }
 
+/// The identity the synthetic patient of record `record` of hospital `hospital` (0-based) made:
+/// from a seeded generator, so a rerun's patients are the same people. A real patient's comes
+/// from their own randomness (`zkcohort patient identity`).
+pub fn patient_identity(hospital: usize, record: usize) -> Identity {
+    use rand::SeedableRng as _;
+    use sha2::Digest as _;
+    let seed = sha2::Sha256::digest(format!("zkcohort demo patient {hospital} {record}"));
+    Identity::generate(&mut rand_chacha::ChaCha20Rng::from_seed(seed.into()))
+}
+
 /// Runs the scenario; narrates on stdout unless `quiet`.
 pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     let started = Instant::now();
@@ -265,6 +276,13 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         let client = Client::connect(&url, keys_of[2 + i].clone(), deployment.clone()).await?;
         let dir = DatasetDir::new(s.work.join(format!("hospital-{}", i + 1)));
         dir.write_dataset(&Dataset::synthesize(h.records, h.seed, 3))?;
+        // Each synthetic patient made an identity and gave the hospital its commitment.
+        let identities: Vec<_> = (0..h.records)
+            .map(|r| (r, patient_identity(i, r).commitment()))
+            .collect();
+        // A no-op on a rerun; forced only for a work directory an older demo committed
+        // without identities (its commitment moves to history/, as any forced replacement).
+        dir.add_identities(&identities, Overwrite::Force)?;
         let committed = dir.commit(Some(s.capacity))?;
         let (dataset_id, mined) = client.register(&committed.info, &config.circuit_id).await?;
         say(
@@ -514,8 +532,10 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     .await?;
     let sites: Vec<trial::Site<'_>> = hospitals
         .iter()
-        .map(|(h, client, dir, committed, _)| trial::Site {
+        .enumerate()
+        .map(|(hospital, (h, client, dir, committed, _))| trial::Site {
             name: &h.name,
+            hospital,
             client,
             dir,
             data: committed,

@@ -1,6 +1,7 @@
 //! The demo's second act: a sponsor opens a recruitment trial; hospitals issue credentials;
-//! patients prove eligibility and enrol (one alone, with a payout address; a hospital refers a
-//! batch in one proof); an ineligible patient cannot produce a proof; a patient who tries to
+//! patients prove eligibility with their own identity secrets and enrol (one alone, with a
+//! payout address, after the hospital fails to enrol them ahead of them; a hospital refers a
+//! batch in one proof for patients who handed it their secrets); an ineligible patient cannot produce a proof; a patient who tries to
 //! enrol twice is stopped by the nullifier; payees withdraw; the sponsor reclaims unused places.
 
 use alloy::{
@@ -20,6 +21,7 @@ use crate::{
     error::ProofError,
     evm::{self, Manifest},
     keys::CircuitKeys,
+    membership::Identity,
     proof::{self, Artifact},
     schema::Schema,
     trial::TrialSpec,
@@ -98,6 +100,8 @@ pub struct TrialReport {
 pub struct Site<'a> {
     /// Display name.
     pub name: &'a str,
+    /// Position among the demo's hospitals (names its patients' identities).
+    pub hospital: usize,
     /// The custodian's client.
     pub client: &'a Client,
     /// Dataset directory.
@@ -146,14 +150,19 @@ fn read_back(published: &Option<PublishedSpec>, spec: &TrialSpec) -> Result<Stri
     Ok(read.describe())
 }
 
-fn issue(site: &Site<'_>, index: usize) -> Result<OpenedCredential> {
+/// The hospital issues record `index`'s credential (naming itself as the registrant); the
+/// patient holds its identity.
+fn issue(site: &Site<'_>, index: usize) -> Result<(OpenedCredential, Identity)> {
     let path = site
         .dir
         .path
         .join("credentials")
         .join(format!("patient-{index}.json"));
-    Credential::issue(site.data, index)?.save(&path)?;
-    Ok(Credential::load(&path)?)
+    Credential::issue(site.data, index, site.client.account)?.save(&path)?;
+    Ok((
+        Credential::load(&path)?,
+        super::patient_identity(site.hospital, index),
+    ))
 }
 
 fn prove(
@@ -252,9 +261,35 @@ pub async fn run(
         quiet,
         "\n== A patient: credential from the hospital, eligibility proof, enrolment",
     );
-    let solo = issue(&sites[solo_site], eligible[solo_site][0])?;
+    let (solo, identity) = issue(&sites[solo_site], eligible[solo_site][0])?;
+
+    // The hospital holds the record, the blinding and the path, but not the patient's secret:
+    // it cannot enrol the patient ahead of them (and name its own payout).
+    let guessed = Identity::generate(&mut rand::rngs::OsRng);
+    let preempted = match prove(
+        &circuits.single,
+        &spec,
+        trial_id,
+        &[Candidate {
+            credential: &solo,
+            identity: &guessed,
+            payout: address_to_fr(sites[solo_site].client.account),
+        }],
+    ) {
+        Err(ProofError::Artifact(why)) => why,
+        Err(other) => return Err(other.into()),
+        Ok(_) => bail!("the hospital proved for its patient without the patient's secret"),
+    };
+    say(
+        quiet,
+        format!(
+            "   {} tries to enrol the patient ahead of them: no proof without the patient's secret ({preempted})",
+            sites[solo_site].name
+        ),
+    );
     let solo = [Candidate {
         credential: &solo,
+        identity: &identity,
         payout: address_to_fr(patient.account),
     }];
     let (artifact, secs) = prove(&circuits.single, &spec, trial_id, &solo)?;
@@ -311,14 +346,19 @@ pub async fn run(
             s.referral_batch
         ),
     );
+    say(
+        quiet,
+        "   (these patients asked the hospital to refer them and handed it their identity secrets)",
+    );
     let creds = picked
         .iter()
         .map(|&i| issue(referral, i))
         .collect::<Result<Vec<_>>>()?;
     let candidates: Vec<Candidate<'_>> = creds
         .iter()
-        .map(|c| Candidate {
+        .map(|(c, identity)| Candidate {
             credential: c,
+            identity,
             payout: Fr::ZERO,
         })
         .collect();
@@ -363,13 +403,14 @@ pub async fn run(
     }) else {
         bail!("the demo cohorts hold no ineligible patient")
     };
-    let cred = issue(&sites[last], ineligible)?;
+    let (cred, identity) = issue(&sites[last], ineligible)?;
     let ineligible_reason = match prove(
         &circuits.single,
         &spec,
         trial_id,
         &[Candidate {
             credential: &cred,
+            identity: &identity,
             payout: Fr::ZERO,
         }],
     ) {

@@ -25,7 +25,7 @@ use zkcohort::{
     dataset::{write_atomic, CommitmentInfo, CommittedDataset, Dataset, DatasetDir},
     evm,
     keys::CircuitKeys,
-    membership::MemberTree,
+    membership::{Identity, MemberTree},
     poseidon, proof,
 };
 
@@ -38,7 +38,9 @@ pub const REFRESH: &str = "refresh with `make fixtures` (= ZKCOHORT_UPDATE_FIXTU
      commit it";
 
 /// Keys whose values are random per proving run: checked by verification, not by equality.
-const RANDOMISED: [&str; 2] = ["proof", "calldata"];
+/// A `forged_proof` is what the real prover makes from a witness that does not satisfy the
+/// circuit (an attacker's best attempt): checked to be *rejected*.
+const RANDOMISED: [&str; 3] = ["proof", "calldata", "forged_proof"];
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -53,7 +55,20 @@ pub fn updating() -> bool {
     std::env::var(UPDATE_VAR).is_ok_and(|v| v == "1")
 }
 
-/// `dataset` written to a fresh directory and committed (at `capacity`, default its size) with
+/// The identity the patient of record `i` of the dataset committed with `seed` made (seeded,
+/// so fixtures are reproducible; a real patient's is random).
+pub fn identity(seed: u64, i: usize) -> Identity {
+    Identity {
+        secret: poseidon::hash(&[
+            Fr::from(0x6964_656e_7469_7479),
+            Fr::from(seed),
+            Fr::from(i as u64),
+        ]),
+    }
+}
+
+/// `dataset` written to a fresh directory (every patient having given an identity, see
+/// [`identity`]) and committed (at `capacity`, default its size) with
 /// a salt derived from `seed` instead of a random one, so commitments, membership roots,
 /// patient secrets and nullifiers (and so every public input of a fixture) are reproducible.
 /// The crate's own `commit` fixes layout, schema hash and counts; its loader then re-derives
@@ -66,13 +81,21 @@ pub fn committed(
     let dir = tempfile::tempdir().unwrap();
     let store = DatasetDir::new(dir.path());
     store.write_dataset(dataset).unwrap();
+    let identities: Vec<_> = (0..dataset.records.len())
+        .map(|i| (i, identity(seed, i).commitment()))
+        .collect();
+    store
+        .add_identities(&identities, Default::default())
+        .unwrap();
     let random = store.commit(capacity).unwrap();
     // "testsalt": a domain tag, so the salt is no small number that instances might contain.
     let salt = poseidon::hash(&[Fr::from(0x7465_7374_7361_6c74), Fr::from(seed)]);
     let packed = random.layout.pack(&dataset.records);
     let info = CommitmentInfo {
         commitment: fr_to_hex(&commitment::commit(salt, &packed)),
-        member_root: fr_to_hex(&MemberTree::build(&random.layout, salt, &dataset.records).root()),
+        member_root: fr_to_hex(
+            &MemberTree::build(&random.layout, salt, &dataset.records, &random.identities).root(),
+        ),
         ..random.info
     };
     let salt_file = serde_json::json!({ "warning": "test salt", "salt": fr_to_hex(&salt) });
@@ -225,6 +248,11 @@ fn verify_proofs(
             if let Some(p) = map.get("proof").filter(|p| !p.is_null()) {
                 if let Err(e) = verify_one(map, p, circuit_id, circuits) {
                     problems.push(format!("{at}: {e}"));
+                }
+            }
+            if let Some(p) = map.get("forged_proof") {
+                if verify_one(map, p, circuit_id, circuits).is_ok() {
+                    problems.push(format!("{at}: a forged proof verifies"));
                 }
             }
             for (key, v) in map {

@@ -57,6 +57,9 @@ pub(crate) enum DatasetCmd {
         #[command(flatten)]
         force: Force,
     },
+    /// Record the identity commitment a patient gave you against their record (the next
+    /// commitment puts it in the record's membership leaf: then only the patient can enrol it).
+    AddIdentity(crate::add_identity::AddIdentityArgs),
     /// Show a dataset's public facts.
     Inspect {
         /// Dataset directory.
@@ -159,6 +162,7 @@ impl DatasetCmd {
                 });
             }
             DatasetCmd::Ledger(args) => args.execute(g)?,
+            DatasetCmd::AddIdentity(args) => args.execute(g)?,
             DatasetCmd::Inspect { dataset } => {
                 let dir = DatasetDir::new(&dataset);
                 let c = dir.load_committed()?;

@@ -1,6 +1,7 @@
 //! `zkcohort`: the command line of custodians, sponsors, patients and verifiers.
 
 mod accreditor;
+mod add_identity;
 mod audit;
 mod custodian_transfer;
 mod dataset;
@@ -294,7 +295,9 @@ enum CustodianCmd {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Issue a patient their credential (record, membership path, secret) for trials.
+    /// Issue a patient their credential (record, membership path, blinding) for trials. The
+    /// record must carry the patient's identity commitment (`dataset add-identity`) since the
+    /// commitment was made; the patient proves with their own identity secret.
     IssueCredential {
         /// Committed dataset directory.
         #[arg(long)]
@@ -302,6 +305,10 @@ enum CustodianCmd {
         /// Record index (0-based, in records.csv order).
         #[arg(long)]
         index: usize,
+        /// The address that registers (registered) the dataset: eligibility proofs name it
+        /// (default: from the dataset directory's registration.json).
+        #[arg(long)]
+        registrant: Option<Address>,
         /// Output file (hand it to the patient only).
         #[arg(long)]
         out: PathBuf,
@@ -675,7 +682,7 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
             let c = client(&chain).await?;
             let (id, mined) = c.register(&data.info, &config.circuit_id).await?;
-            let record = json!({"dataset_id": id.to::<u64>(), "chain_id": c.deployment.chain_id, "registry": c.deployment.registry, "circuit_id": config.circuit_id});
+            let record = json!({"dataset_id": id.to::<u64>(), "chain_id": c.deployment.chain_id, "registry": c.deployment.registry, "circuit_id": config.circuit_id, "registrant": c.account});
             write_atomic(
                 &dataset.join("registration.json"),
                 &serde_json::to_vec_pretty(&record)?,
@@ -774,8 +781,9 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
         CustodianCmd::IssueCredential {
             dataset,
             index,
+            registrant,
             out,
-        } => trials::issue_credential(g, dataset, index, out)?,
+        } => trials::issue_credential(g, dataset, index, registrant, out)?,
         CustodianCmd::Withdraw {
             trials: true,
             chain,

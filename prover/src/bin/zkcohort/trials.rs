@@ -11,10 +11,11 @@ use serde_json::json;
 use zkcohort::{
     chain::{address_to_fr, random_salt, TrialTerms},
     commitment::{fr_from_hex, fr_to_hex},
-    credential::Credential,
+    credential::{load_identity, save_identity, Credential},
     dataset::{write_atomic, DatasetDir},
     eligibility::{self, Candidate, EligibilityArtifact},
     error::ProofError,
+    membership::Identity,
     proof,
     schema::Schema,
     trial::TrialSpec,
@@ -26,12 +27,23 @@ use crate::{client, emit, store, ChainArgs, Global};
 /// Patient actions (a custodian referring its patients may run them too).
 #[derive(Subcommand)]
 pub enum PatientCmd {
+    /// Make a patient identity: a secret only you keep, and its commitment, which you give
+    /// your hospital (it puts it in your record's leaf; then only you can enrol you).
+    Identity {
+        /// Where to write the identity (refused if the file exists: an identity is never
+        /// overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Prove that one or more patients (credentials of one dataset) meet a trial's criteria.
     /// Nothing is proved, and the reason is printed, for a patient who does not qualify.
     ProveEligibility {
         /// Credential file from `custodian issue-credential` (repeat for a batch).
         #[arg(long = "credential", required = true)]
         credentials: Vec<PathBuf>,
+        /// The patient's identity file from `patient identity` (repeat, in credential order).
+        #[arg(long = "identity", required = true)]
+        identities: Vec<PathBuf>,
         /// Trial spec (JSON).
         #[arg(long)]
         trial: PathBuf,
@@ -76,8 +88,31 @@ pub fn trial_id(s: &str) -> Result<Fr> {
 
 pub async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
     match cmd {
+        PatientCmd::Identity { out } => {
+            if out.exists() {
+                bail!(
+                    "{} exists: an identity is never overwritten (enrolments made with it need it)",
+                    out.display()
+                );
+            }
+            let identity = Identity::generate(&mut rand::rngs::OsRng);
+            save_identity(&identity, &out)?;
+            let commitment = fr_to_hex(&identity.commitment());
+            emit(
+                g,
+                json!({"identity": out, "commitment": commitment}),
+                || {
+                    println!(
+                    "identity written to {} (SECRET: keep it; whoever holds it can enrol you)\n\
+                     give your hospital its commitment: {commitment}",
+                    out.display()
+                )
+                },
+            );
+        }
         PatientCmd::ProveEligibility {
             credentials,
+            identities,
             trial,
             trial_id: id,
             payouts,
@@ -89,6 +124,17 @@ pub async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
             let opened = credentials
                 .iter()
                 .map(|p| Credential::load(p).with_context(|| format!("credential {}", p.display())))
+                .collect::<Result<Vec<_>>>()?;
+            if identities.len() != opened.len() {
+                bail!(
+                    "{} identities for {} credentials (one --identity per --credential, same order)",
+                    identities.len(),
+                    opened.len()
+                );
+            }
+            let identities = identities
+                .iter()
+                .map(|p| load_identity(p).with_context(|| format!("identity {}", p.display())))
                 .collect::<Result<Vec<_>>>()?;
             if !payouts.is_empty() && payouts.len() != opened.len() {
                 bail!(
@@ -113,6 +159,7 @@ pub async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
                 .enumerate()
                 .map(|(i, c)| Candidate {
                     credential: c,
+                    identity: &identities[i],
                     payout: payouts.get(i).copied().unwrap_or(Fr::ZERO),
                 })
                 .collect();
@@ -180,16 +227,40 @@ pub async fn withdraw(g: &Global, chain: &ChainArgs) -> Result<()> {
 }
 
 /// `custodian issue-credential`.
-pub fn issue_credential(g: &Global, dataset: PathBuf, index: usize, out: PathBuf) -> Result<()> {
+pub fn issue_credential(
+    g: &Global,
+    dataset: PathBuf,
+    index: usize,
+    registrant: Option<Address>,
+    out: PathBuf,
+) -> Result<()> {
     let data = DatasetDir::new(&dataset).load_committed()?;
-    let credential = Credential::issue(&data, index)?;
+    let registrant = match registrant {
+        Some(a) => a,
+        None => {
+            let path = dataset.join("registration.json");
+            let recorded = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["registrant"].as_str().and_then(|a| a.parse().ok()));
+            recorded.with_context(|| {
+                format!(
+                    "no registrant in {}: pass --registrant (the address that registers the \
+                     dataset; eligibility proofs name it)",
+                    path.display()
+                )
+            })?
+        }
+    };
+    let credential = Credential::issue(&data, index, registrant)?;
     credential.save(&out)?;
     emit(
         g,
-        json!({"credential": out, "index": index, "member_root": credential.member_root}),
+        json!({"credential": out, "index": index, "member_root": credential.member_root, "registrant": registrant}),
         || {
             println!(
-                "credential of record {index} written to {} (SECRET: hand it to the patient only)",
+                "credential of record {index} written to {} (PRIVATE: the patient's record; hand \
+                 it to the patient only)",
                 out.display()
             )
         },
