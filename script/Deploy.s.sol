@@ -23,7 +23,9 @@ import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 ///
 /// The deploying key comes from the environment (`DEPLOYER_PRIVATE_KEY`) or from forge's own
 /// wallet options (`--account` keystore, `--ledger`), never `--private-key` (a command line is
-/// readable by every local process). The owner is `MARKET_OWNER`, by default the deployer.
+/// readable by every local process). The owner is `MARKET_OWNER`: on the local chain (31337) it
+/// defaults to the deployer; on any other chain it must be set, to another account than the
+/// deploying key (a multisig or a timelock).
 ///
 /// Verifiers built from the development KZG params (`"params": {"kind": "dev-insecure"}` in the
 /// manifest, or no `params` recorded) accept forged proofs: on any chain but the local one
@@ -43,8 +45,10 @@ contract Deploy is Script {
 
     function run() external {
         uint256 key = vm.envOr("DEPLOYER_PRIVATE_KEY", uint256(0));
-        address owner = vm.envOr("MARKET_OWNER", key == 0 ? msg.sender : vm.addr(key));
+        address deployer = key == 0 ? msg.sender : vm.addr(key);
+        address owner = vm.envOr("MARKET_OWNER", deployer);
         _checkParams(vm.readFile("contracts/verifiers/verifiers.json"));
+        _checkOwner(owner, deployer);
         IConsentPurposes.ConsentPurpose[] memory purposes =
             _consentPurposes(vm.readFile("contracts/verifiers/verifiers.json"));
         if (key == 0) vm.startBroadcast();
@@ -78,6 +82,22 @@ contract Deploy is Script {
         console2.log("market", address(market));
         console2.log("trials", address(trials));
         console2.log("deployment written to", path);
+    }
+
+    /// @dev Off the local chain the owner (who proposes verifier changes, allows tokens and may
+    /// remove a verifier) must be named in `MARKET_OWNER` and be another account than the
+    /// deploying key (a multisig or a timelock): a hot deploy key is not an owner.
+    function _checkOwner(address owner, address deployer) internal view {
+        if (block.chainid == LOCAL_CHAIN_ID || (owner != deployer && owner != address(0))) return;
+        revert(
+            string.concat(
+                "Deploy: on chain ",
+                vm.toString(block.chainid),
+                " the markets' owner must be set in MARKET_OWNER and differ from the deploying key (",
+                vm.toString(deployer),
+                "): name a multisig or a timelock"
+            )
+        );
     }
 
     /// @dev Reverts if a verifier of `manifest` was built from development params (or records no

@@ -118,16 +118,39 @@ async fn dev_param_verifiers_are_refused_off_the_local_chain_unless_allowed() {
     assert!(err.contains("development KZG parameters"), "{err}");
     assert_eq!(nonce(&node.url, deployer).await, 0);
 
+    // Off the local chain the owner must be named, and not be the deploying key.
+    for owner in [None, Some(deployer.to_string())] {
+        let err = Deployment::deploy_with_env(
+            &root,
+            &node.url,
+            &key,
+            &out.0,
+            &[(ALLOW, Some("1")), ("MARKET_OWNER", owner.as_deref())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "the markets' owner must be set in MARKET_OWNER and differ from the deploying key"
+            ),
+            "{err}"
+        );
+        assert_eq!(nonce(&node.url, deployer).await, 0);
+    }
+    let multisig = Address::repeat_byte(0x5a);
     let d = Deployment::deploy_with_env(
         &root,
         &node.url,
         &key,
         &out.0,
-        &[(ALLOW, Some("1")), ("MARKET_OWNER", None)],
+        &[
+            (ALLOW, Some("1")),
+            ("MARKET_OWNER", Some(&multisig.to_string())),
+        ],
     )
     .unwrap();
     assert_eq!(d.chain_id, 5);
-    assert_eq!(d.owner, deployer, "the owner defaults to the deployer");
+    assert_eq!(d.owner, multisig, "the named owner, not the deployer");
     assert!(!d.verifiers.is_empty());
     assert!(nonce(&node.url, deployer).await > 0);
 }
