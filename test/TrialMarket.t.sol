@@ -495,22 +495,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         uint256 there = second.trialIdOf(sponsor, salt);
         assertTrue(there != trialId, "another deployment, another id");
         uint256 total = BOUNTY * CAP;
-        vm.deal(sponsor, total);
-        vm.prank(sponsor);
-        assertEq(
-            second.openTrial{value: total}(
-                salt,
-                _spec(),
-                schemaHash,
-                criteria,
-                BOUNTY,
-                SHARE_BPS,
-                CAP,
-                uint64(block.timestamp + DURATION),
-                accreditor
-            ),
-            there
-        );
+        assertEq(_openDefaultOn(second), there);
         vm.startPrank(relayer);
         vm.expectRevert(abi.encodeWithSelector(TrialMismatch.selector, there, trialId));
         second.enroll(there, singleCircuit, singleA.inputs, singleA.proof);
@@ -1364,19 +1349,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         // A sponsor's trial there: the hospital's proofs (bound to the first market's trial)
         // do not enrol, re-pointed at the copier neither.
         uint256 total = BOUNTY * CAP;
-        vm.deal(sponsor, total);
-        vm.prank(sponsor);
-        uint256 there = secondMarket.openTrial{value: total}(
-            salt,
-            _spec(),
-            schemaHash,
-            criteria,
-            BOUNTY,
-            SHARE_BPS,
-            CAP,
-            uint64(block.timestamp + DURATION),
-            accreditor
-        );
+        uint256 there = _openDefaultOn(secondMarket);
         uint256[] memory inputs = singleA.inputs;
         inputs[1] = there;
         inputs[REGISTRANT_AT] = uint160(copier);

@@ -357,6 +357,26 @@ pub struct CommitmentInfo {
     pub capacity: usize,
 }
 
+/// What `custodian register` records in `registration.json` (only `dataset_id` is required:
+/// files written before the other fields existed still read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// On-chain dataset id.
+    pub dataset_id: u64,
+    /// Chain the dataset is registered on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
+    /// The `DatasetRegistry` it is registered in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<alloy::primitives::Address>,
+    /// Id of the aggregate circuit registered with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_id: Option<String>,
+    /// The address that registered it (eligibility proofs name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrant: Option<alloy::primitives::Address>,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IdentitiesFile {
@@ -450,6 +470,32 @@ impl DatasetDir {
         self.file("salt.json").exists() || self.file("commitment.json").exists()
     }
 
+    /// What `custodian register` recorded (`registration.json`), or `None` if the dataset was
+    /// not registered from this directory.
+    pub fn registration(&self) -> Result<Option<Registration>, DatasetError> {
+        let path = self.file("registration.json");
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| DatasetError::Corrupt {
+                        path,
+                        message: format!("registration.json: {e}"),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DatasetError::Io { path, source }),
+        }
+    }
+
+    /// Records a registration in `registration.json` (atomically).
+    pub fn write_registration(&self, registration: &Registration) -> Result<(), DatasetError> {
+        write_atomic(
+            &self.file("registration.json"),
+            &serde_json::to_vec_pretty(registration).expect("json"),
+        )
+    }
+
     /// Whether `custodian register` recorded the commitment on-chain (`registration.json`).
     pub fn is_registered(&self) -> bool {
         self.file("registration.json").exists()
@@ -528,10 +574,7 @@ impl DatasetDir {
     /// The error for replacing this committed (or registered) dataset without `--force`.
     fn refusal(&self) -> DatasetError {
         if self.is_registered() {
-            let dataset_id = fs::read(self.file("registration.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["dataset_id"].as_u64());
+            let dataset_id = self.registration().ok().flatten().map(|r| r.dataset_id);
             DatasetError::Registered {
                 path: self.path.clone(),
                 dataset_id,

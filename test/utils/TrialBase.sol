@@ -296,10 +296,24 @@ abstract contract TrialBase is Test {
         uint32 cap,
         uint64 deadline
     ) internal returns (uint256) {
+        return _openOn(market, salt_, criteria_, bounty, shareBps, cap, deadline);
+    }
+
+    /// @dev Opens a trial with the given criteria on market `m` (the sponsor escrows
+    /// `bounty × cap`); returns its id there.
+    function _openOn(
+        TrialMarket m,
+        bytes32 salt_,
+        uint256[] memory criteria_,
+        uint256 bounty,
+        uint16 shareBps,
+        uint32 cap,
+        uint64 deadline
+    ) internal returns (uint256) {
         uint256 total = bounty * cap;
         vm.deal(sponsor, sponsor.balance + total);
         vm.prank(sponsor);
-        return market.openTrial{value: total}(
+        return m.openTrial{value: total}(
             salt_, _spec(), schemaHash, criteria_, bounty, shareBps, cap, deadline, accreditor
         );
     }
@@ -307,6 +321,13 @@ abstract contract TrialBase is Test {
     /// @dev Opens the fixture's trial with the default terms.
     function _openDefault() internal {
         _open(salt, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+    }
+
+    /// @dev Opens the fixture's salt with the default terms on another market `m`; returns the
+    /// id `m` gives it.
+    function _openDefaultOn(TrialMarket m) internal returns (uint256) {
+        return
+            _openOn(m, salt, criteria, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
     }
 
     /// @dev Submits a real proof to the fixture's trial (from a relayer: anyone may enrol).

@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use zkcohort::{
     chain,
-    dataset::{write_atomic, DatasetDir, Overwrite},
+    dataset::{write_atomic, DatasetDir, Overwrite, Registration},
     demo, disclosure, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
     proof,
@@ -682,11 +682,13 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
             let c = client(&chain).await?;
             let (id, mined) = c.register(&data.info, &config.circuit_id).await?;
-            let record = json!({"dataset_id": id.to::<u64>(), "chain_id": c.deployment.chain_id, "registry": c.deployment.registry, "circuit_id": config.circuit_id, "registrant": c.account});
-            write_atomic(
-                &dataset.join("registration.json"),
-                &serde_json::to_vec_pretty(&record)?,
-            )?;
+            DatasetDir::new(&dataset).write_registration(&Registration {
+                dataset_id: id.to::<u64>(),
+                chain_id: Some(c.deployment.chain_id),
+                registry: Some(c.deployment.registry),
+                circuit_id: Some(config.circuit_id.clone()),
+                registrant: Some(c.account),
+            })?;
             emit(
                 g,
                 json!({"dataset_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used}),
@@ -709,14 +711,15 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             let dataset_id = match dataset_id {
                 Some(id) => id,
                 None => {
-                    let path = dataset.join("registration.json");
-                    let reg: serde_json::Value =
-                        serde_json::from_slice(&std::fs::read(&path).with_context(|| {
-                            format!("{} (run `custodian register`)", path.display())
-                        })?)?;
-                    reg["dataset_id"]
-                        .as_u64()
-                        .context("registration.json has no dataset_id")?
+                    DatasetDir::new(&dataset)
+                        .registration()?
+                        .with_context(|| {
+                            format!(
+                                "{} (run `custodian register`)",
+                                dataset.join("registration.json").display()
+                            )
+                        })?
+                        .dataset_id
                 }
             };
             let a: proof::ProofArtifact = proof::read_artifact(&artifact)?;

@@ -237,20 +237,16 @@ pub fn issue_credential(
     let data = DatasetDir::new(&dataset).load_committed()?;
     let registrant = match registrant {
         Some(a) => a,
-        None => {
-            let path = dataset.join("registration.json");
-            let recorded = std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["registrant"].as_str().and_then(|a| a.parse().ok()));
-            recorded.with_context(|| {
+        None => DatasetDir::new(&dataset)
+            .registration()?
+            .and_then(|r| r.registrant)
+            .with_context(|| {
                 format!(
                     "no registrant in {}: pass --registrant (the address that registers the \
                      dataset; eligibility proofs name it)",
-                    path.display()
+                    dataset.join("registration.json").display()
                 )
-            })?
-        }
+            })?,
     };
     let credential = Credential::issue(&data, index, registrant)?;
     credential.save(&out)?;
