@@ -15,8 +15,10 @@
 //! also writes the generated Solidity verifier (keygen phase), `ZKCOHORT_FAST_CALLDATA=FILE` the
 //! verifier calldata of the proof (hex; prove phase); `tools/verifier-gas.sh SOL CALLDATA`
 //! measures the pair. `ZKCOHORT_FAST_NULLABLE=1` makes the statistic fields nullable (their
-//! sums skip missing values; a tenth of their values are missing). Results are in
-//! docs/benchmarks.md and docs/circuits.md.
+//! sums skip missing values; a tenth of their values are missing). `ZKCOHORT_FAST_SEED=S` (prove
+//! phase) draws other records and another salt, i.e. another dataset of the same size proven
+//! with the same key: `tools/bench-large.sh` proves 1,000,000 records as ten such 100,000-record
+//! chunks. Results are in docs/benchmarks.md and docs/circuits.md.
 
 use std::{
     fs,
@@ -51,34 +53,64 @@ use zkcohort::{
 
 const SALT: [u8; 32] = [42; 32];
 
+/// `ZKCOHORT_FAST_SEED`: unset, the records from seed 4 under [`SALT`] (the numbers in
+/// docs/benchmarks.md); set, that seed's records under a salt of its own (`SALT` with the seed
+/// in its first 8 bytes), as a custodian would commit each chunk of a large dataset apart.
+fn seed() -> Option<u64> {
+    std::env::var("ZKCOHORT_FAST_SEED")
+        .ok()
+        .map(|s| s.parse().expect("ZKCOHORT_FAST_SEED: an integer"))
+}
+
+fn salt() -> [u8; 32] {
+    let mut salt = SALT;
+    if let Some(s) = seed() {
+        salt[..8].copy_from_slice(&s.to_le_bytes());
+    }
+    salt
+}
+
 /// The clinical workload as 8 fields of at most 12 bits: age (7), sex (2), ICD-10 category
 /// (12: letter × 2 digits), HbA1c (8), systolic BP (8), BMI (10), site (6), consent to
-/// research (1). 2,048 salt-derived masking rows.
+/// research (1). 2,048 salt-derived masking rows. With `ZKCOHORT_FAST_NULLABLE=1` each
+/// statistic field may be missing: its 1-bit `known` field comes right after it (so at
+/// `W = 2` both share a row and the proof reads them at one rotation).
 fn shape(capacity: usize) -> FastShape {
-    let widths = vec![7, 2, 12, 8, 8, 10, 6, 1];
-    let nullable = match std::env::var("ZKCOHORT_FAST_NULLABLE").as_deref() {
-        Ok("1") => (0..widths.len()).map(|c| stats().contains(&c)).collect(),
-        _ => vec![],
-    };
+    let mut widths = vec![];
+    let mut known = vec![];
+    for (c, w) in [7, 2, 12, 8, 8, 10, 6, 1].into_iter().enumerate() {
+        widths.push(w);
+        known.push(None);
+        if nullable() && stats().contains(&c) {
+            *known.last_mut().expect("a field") = Some(widths.len());
+            widths.push(1);
+            known.push(None);
+        }
+    }
     FastShape {
         widths,
         capacity,
         mask_rows: 2048,
-        nullable,
+        known,
     }
 }
 
+/// Random records; a nullable statistic is missing (0, its `known` bit 0) a tenth of the time.
 fn records(shape: &FastShape) -> Vec<Vec<u64>> {
-    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed().unwrap_or(4));
     (0..shape.capacity)
         .map(|_| {
-            (0..shape.fields())
-                .map(|c| match shape.missing_code(c) {
-                    Some(m) if rng.gen_bool(0.1) => m,
-                    Some(m) => rng.gen_range(0..m),
-                    None => rng.gen_range(0..1u64 << shape.widths[c]),
-                })
-                .collect()
+            let mut r: Vec<u64> = (0..shape.fields())
+                .map(|c| rng.gen_range(0..1u64 << shape.widths[c]))
+                .collect();
+            for c in 0..shape.fields() {
+                if let Some(b) = shape.known_field(c) {
+                    let present = !rng.gen_bool(0.1);
+                    r[b] = present as u64;
+                    r[c] *= present as u64;
+                }
+            }
+            r
         })
         .collect()
 }
@@ -88,9 +120,9 @@ fn records(shape: &FastShape) -> Vec<Vec<u64>> {
 /// context.
 fn query(shape: &FastShape) -> FoldQuery {
     let mut ranges: Vec<(u64, u64)> = shape.widths.iter().map(|w| (0, (1 << w) - 1)).collect();
-    ranges[0] = (40, 65);
-    ranges[2] = (400, 1399);
-    ranges[7] = (1, 1);
+    ranges[field(0)] = (40, 65);
+    ranges[field(2)] = (400, 1399);
+    ranges[field(7)] = (1, 1);
     FoldQuery {
         ranges,
         stat: 0,
@@ -110,7 +142,21 @@ fn params(shape: &FastShape) -> FoldParams {
     FoldParams {
         shape: shape.clone(),
         slots: slots(),
-        stats: stats(),
+        stats: stats().into_iter().map(field).collect(),
+    }
+}
+
+/// `ZKCOHORT_FAST_NULLABLE=1`.
+fn nullable() -> bool {
+    std::env::var("ZKCOHORT_FAST_NULLABLE").as_deref() == Ok("1")
+}
+
+/// The shape's index of workload field `c` (statistics' `known` bits shift those after them).
+fn field(c: usize) -> usize {
+    c + if nullable() {
+        stats().into_iter().filter(|&f| f < c).count()
+    } else {
+        0
     }
 }
 
@@ -163,8 +209,9 @@ fn prove_once(kzg: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, p: &FoldParams)
     let q = query(&p.shape);
     let inst = inputs(p, &recs, &q);
     let rows = p.usable_rows(params_k(kzg));
-    let circuit = FoldCircuit::new(p, rows, &SALT, &recs, &q);
-    let rng = fast::SeededRng::with_unusable(&SALT, p.slots, p.unusable_rows(), OsRng);
+    let salt = salt();
+    let circuit = FoldCircuit::new(p, rows, &salt, &recs, &q);
+    let rng = fast::SeededRng::with_unusable(&salt, p.slots, p.unusable_rows(), OsRng);
     fast::prove(kzg, pk, circuit, &inst, rng).unwrap()
 }
 

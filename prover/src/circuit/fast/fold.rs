@@ -44,18 +44,19 @@
 //! its `present` cell, `p_end · x_k` or `p_end · x_k²` (reached by rotation). The last
 //! record's cells are the totals.
 //!
-//! **Nullable statistics** ([`FastShape::nullable`]): a statistic field whose value may be
-//! missing (the missing code `μ = 2^w − 1`) has its released sums skip it (pandas' `skipna`,
-//! SQL's `AVG`) and one more running sum, the non-missing count `N = Σ (p_end − e)`. Per
-//! record, one witness cell `inv` (in an `aux` column, on that sum's row) defines
-//! `e = p_end · (1 − (x − μ) · inv)`, "matches and is missing", and a gate on that row
-//! requires `e · (x − μ) = 0`. So for a matching record `e = 1` exactly when `x = μ` (`x ≠ μ`
-//! forces `e = 0`, `x = μ` gives `e = 1` whatever `inv`), and `e = 0` for any other record
-//! (degree 5, the circuit's existing degree). The running sums `Σ x`, `Σ x²` stay as they
-//! are (a missing value adds `μ`, `μ²`) and the results program subtracts `μ · (C − N)` and
-//! `μ² · (C − N)`: only the non-missing count reads `inv`, so the proof opens `aux` at one
-//! rotation. A shape without nullable statistics has no `aux` column, no such gate and no
-//! extra sum or public input: it pays nothing.
+//! **Nullable statistics** ([`FastShape::known`]): a field whose value may be missing is
+//! stored as 0 when missing, beside a 1-bit `known` field of its own (a slot like any other,
+//! so a criterion excludes missing values by asking `[1, 1]` of it, and no criterion leaves it
+//! `[0, 1]`). A statistic's sums then skip missing values with no correction (pandas' `skipna`,
+//! SQL's `AVG`), and the non-missing count among the matches, `N = Σ p_end · b`, rides in the
+//! statistic's `Σ x` running sum above bit 64: its term is `p_end · (x + 2^64 · b)`, and the
+//! results program splits the total with proven bit widths. One gate on that row,
+//! `(1 − b) · x = 0`, keeps the encoding honest (a missing value cannot carry a value into
+//! the sums). With the `known` bit on the statistic's row (the field right after it, at
+//! `W ≥ 2`) the proof reads nothing at a new rotation: the cost is the `known` slot (a row
+//! per `W` of them, none when the record's last row has a free slot), two range inputs and
+//! the released `N`; no column, no running sum. A shape without nullable statistics has none
+//! of it.
 //!
 //! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
 //! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
@@ -132,6 +133,13 @@ pub struct FoldResult {
     pub suppressed: bool,
 }
 
+/// A field's bounds as one public input, `lo + 2^32 · hi` (the circuit splits it into two
+/// proven 32-bit halves; a bound of 32 bits or more has no proof). One input per field instead
+/// of two: every public input costs the verifier ~130 bytes of code.
+pub fn pack_range(lo: u64, hi: u64) -> Fr {
+    Fr::from(lo) + Fr::from(1u64 << 32) * Fr::from(hi)
+}
+
 /// The public-input layout of a fold circuit: the one place that says which input is where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputLayout {
@@ -141,13 +149,13 @@ pub struct InputLayout {
 }
 
 impl InputLayout {
-    /// `(lo, hi)` indices of field `c`'s bounds.
-    pub fn range(&self, c: usize) -> (usize, usize) {
-        (2 * c, 2 * c + 1)
+    /// Index of field `c`'s bounds, one input: [`pack_range`]`(lo, hi)`.
+    pub fn range(&self, c: usize) -> usize {
+        c
     }
     /// Index of the statistic's index.
     pub fn stat(&self) -> usize {
-        2 * self.fields
+        self.fields
     }
     /// Index of `min_cohort`.
     pub fn min_cohort(&self) -> usize {
@@ -193,9 +201,7 @@ impl InputLayout {
     /// The public inputs of `query` with `result`, in order.
     pub fn instances(&self, query: &FoldQuery, result: &FoldResult) -> Vec<Fr> {
         let mut v = Vec::with_capacity(self.len());
-        for (lo, hi) in &query.ranges {
-            v.extend([Fr::from(*lo), Fr::from(*hi)]);
-        }
+        v.extend(query.ranges.iter().map(|&(lo, hi)| pack_range(lo, hi)));
         v.extend([
             Fr::from(query.stat as u64),
             Fr::from(query.min_cohort),
@@ -211,13 +217,14 @@ impl InputLayout {
     }
 }
 
-/// The plain computation a proof must agree with (present records matching every range;
-/// the statistic's sums skip its missing code when it is nullable). The cell is suppressed
+/// The plain computation a proof must agree with (present records matching every range; a
+/// missing statistic, stored as 0 with its `known` bit 0, adds nothing to the sums and is not
+/// counted in `nonmissing`). The cell is suppressed
 /// when `0 < count < min_cohort` or `0 < nonmissing < min_cohort` (a mean over fewer values
 /// than the floor is as revealing as a count below it).
 pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) -> FoldResult {
     let f = params.stats[query.stat];
-    let missing = params.shape.missing_code(f);
+    let known = params.shape.known_field(f);
     let (mut count, mut nonmissing, mut sum, mut sum_squares) = (0, 0, 0, 0);
     for r in records {
         if r.iter()
@@ -225,11 +232,10 @@ pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) ->
             .all(|(v, (lo, hi))| lo <= v && v <= hi)
         {
             count += 1;
-            if Some(r[f]) != missing {
-                nonmissing += 1;
-                sum += r[f];
-                sum_squares += r[f] * r[f];
-            }
+            // A missing value is stored as 0: the sums skip it as they are.
+            nonmissing += known.map_or(1, |b| r[b]);
+            sum += r[f];
+            sum_squares += r[f] * r[f];
         }
     }
     let small = |n: u64| n > 0 && n < query.min_cohort;
@@ -273,34 +279,37 @@ enum Term {
     Count,
     /// Its `present` cell.
     Present,
-    /// `p_end · x_k` (`false`) or `p_end · x_k²` (`true`) for the statistic in slot
-    /// `(row, column)` (a missing value summed as its code: the results subtract it).
-    Stat(Slot, bool),
-    /// `p_end − e`, the non-missing count of a nullable statistic (its `inv` cell is on
-    /// this sum's row).
-    NonMissing(Slot),
+    /// `p_end · x_k` for the statistic in slot `(row, column)`; when it is nullable, its
+    /// `known` bit's slot too, and the term is `p_end · (x_k + 2^64 · b)`: the non-missing
+    /// count rides in the same running sum above `Σ x` (a missing value is 0 and adds
+    /// nothing), and the gate `(1 − b) · x = 0` sits on this sum's row.
+    Sum(Slot, Option<Slot>),
+    /// `p_end · x_k²`.
+    Squares(Slot),
 }
 
-/// Where a statistic sits and, when nullable, its missing code `μ`.
+/// Where the non-missing count sits in a nullable statistic's running sum, `2^64` (above
+/// `Σ x < 2^64`).
+pub(super) fn packed_shift() -> Fr {
+    Fr::from(1u64 << 32).square()
+}
+
+/// Where a field sits in a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
     /// Row within the record.
     row: usize,
     /// Data column.
     col: usize,
-    /// `μ` of a nullable statistic.
-    null: Option<u64>,
 }
 
-/// The running sums of statistic `k`: `Σ x`, `Σ x²` and, when nullable, the non-missing count
-/// (indices into [`FoldParams::terms`]).
+/// The running sums of statistic `k` (indices into [`FoldParams::terms`]): `Σ x` (with the
+/// non-missing count `N` above it, `Σ x + 2^64 · N`, when `packed`) and `Σ x²`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct StatSums {
     pub sum: usize,
     pub squares: usize,
-    pub nonmissing: Option<usize>,
-    /// `(aux column, row within the record)` of the `inv` cell, when nullable.
-    pub inv: Option<(usize, usize)>,
+    pub packed: bool,
 }
 
 impl FoldParams {
@@ -326,49 +335,27 @@ impl FoldParams {
     pub fn nullable(&self) -> bool {
         self.stats
             .iter()
-            .any(|&f| self.shape.missing_code(f).is_some())
+            .any(|&f| self.shape.known_field(f).is_some())
     }
 
-    /// The statistics' slots.
-    fn stat_slots(&self) -> Vec<Slot> {
+    /// Where field `c` sits in a record (slot `c + 1`, after `present`).
+    fn slot_of(&self, c: usize) -> Slot {
+        let s = c + 1;
+        Slot {
+            row: s / self.slots,
+            col: s % self.slots,
+        }
+    }
+
+    /// The statistics' slots, each with its `known` bit's when nullable.
+    fn stat_slots(&self) -> Vec<(Slot, Option<Slot>)> {
         self.stats
             .iter()
             .map(|&f| {
-                let s = f + 1;
-                Slot {
-                    row: s / self.slots,
-                    col: s % self.slots,
-                    null: self.shape.missing_code(f),
-                }
+                let known = self.shape.known_field(f).map(|b| self.slot_of(b));
+                (self.slot_of(f), known)
             })
             .collect()
-    }
-
-    /// Per running sum `u`, the `aux` column of its `inv` cell (non-missing counts only: the
-    /// first column free on the sum's row).
-    fn inv_columns(&self) -> Vec<Option<usize>> {
-        let mut used = vec![0; self.rows_per_record()];
-        self.terms()
-            .iter()
-            .zip(self.sum_places())
-            .map(|(t, (_, o))| {
-                matches!(t, Term::NonMissing(_)).then(|| {
-                    used[o] += 1;
-                    used[o] - 1
-                })
-            })
-            .collect()
-    }
-
-    /// `aux` columns: the most non-missing counts on one record row (0 without a nullable
-    /// statistic).
-    pub fn aux_columns(&self) -> usize {
-        self.inv_columns()
-            .into_iter()
-            .flatten()
-            .map(|a| a + 1)
-            .max()
-            .unwrap_or(0)
     }
 
     /// The running sums of a record, in order (`u`): count, present, then per statistic its
@@ -376,38 +363,35 @@ impl FoldParams {
     /// its gate reads `x` where it is), sum and sum of squares.
     fn terms(&self) -> Vec<Term> {
         let mut t = vec![Term::Count, Term::Present];
-        for slot in self.stat_slots() {
-            if slot.null.is_some() {
-                t.push(Term::NonMissing(slot));
-            }
-            t.extend([Term::Stat(slot, false), Term::Stat(slot, true)]);
+        for (slot, known) in self.stat_slots() {
+            t.extend([Term::Sum(slot, known), Term::Squares(slot)]);
         }
         t
     }
 
     /// Where statistic `k`'s running sums are among [`Self::terms`].
     pub(super) fn stat_sums(&self, k: usize) -> StatSums {
-        let terms = self.terms();
-        let mut found = terms.iter().enumerate().filter(|(_, t)| match t {
-            Term::Stat(s, _) | Term::NonMissing(s) => *s == self.stat_slots()[k],
-            _ => false,
-        });
-        let nullable = self.stat_slots()[k].null.is_some();
-        let nonmissing = nullable.then(|| found.next().expect("non-missing count").0);
-        let (sum, _) = found.next().expect("Σ x");
-        let (squares, _) = found.next().expect("Σ x²");
+        let (slot, known) = self.stat_slots()[k];
+        let at = |want: Term| {
+            self.terms()
+                .iter()
+                .position(|t| *t == want)
+                .expect("a statistic's sums")
+        };
         StatSums {
-            sum,
-            squares,
-            nonmissing,
-            inv: nonmissing.map(|u| {
-                let aux = self.inv_columns()[u].expect("an inv cell");
-                (aux, self.sum_places()[u].1)
-            }),
+            sum: at(Term::Sum(slot, known)),
+            squares: at(Term::Squares(slot)),
+            packed: known.is_some(),
         }
     }
 
-    /// Accumulator columns, `A = ⌈(2 + 2S + S_null) / R⌉` (`S_null`: nullable statistics).
+    /// Running sums per record (count, present, and two per statistic).
+    #[cfg(test)]
+    pub(super) fn running_sums(&self) -> usize {
+        self.terms().len()
+    }
+
+    /// Accumulator columns, `A = ⌈(2 + 2S) / R⌉`.
     pub fn accumulators(&self) -> usize {
         self.terms().len().div_ceil(self.rows_per_record())
     }
@@ -425,7 +409,7 @@ impl FoldParams {
                 let home = match t {
                     Term::Count => r - 1,
                     Term::Present => 0,
-                    Term::Stat(s, _) | Term::NonMissing(s) => s.row,
+                    Term::Sum(s, _) | Term::Squares(s) => s.row,
                 };
                 let o = (0..r)
                     .flat_map(|d| [home.checked_sub(d), Some(home + d)])
@@ -496,20 +480,18 @@ impl FoldParams {
         };
         let stats: Vec<StatSums> = (0..self.stats.len()).map(|k| self.stat_sums(k)).collect();
         ResultInputs {
+            ranges: query
+                .ranges
+                .iter()
+                .enumerate()
+                .map(|(c, &(lo, hi))| (lo, hi, layout.range(c)))
+                .collect(),
             count: src(0),
-            sums: stats.iter().map(|t| [src(t.sum), src(t.squares)]).collect(),
-            // A statistic that is not nullable has no missing value: its count is `C`.
-            nonmissing: layout.nonmissing().map(|at| {
-                let counts = stats
-                    .iter()
-                    .zip(self.stat_slots())
-                    .map(|(t, slot)| {
-                        let (n, source) = src(t.nonmissing.unwrap_or(0));
-                        (n, source, slot.null)
-                    })
-                    .collect();
-                (counts, at)
-            }),
+            sums: stats
+                .iter()
+                .map(|t| ([src(t.sum), src(t.squares)], t.packed))
+                .collect(),
+            nonmissing: layout.nonmissing(),
             stat: (query.stat, layout.stat()),
             min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
             outputs: [
@@ -579,8 +561,6 @@ pub struct FoldAssignment {
     pub bits: Vec<Vec<Fr>>,
     /// Interleaved running sums; the first column also holds the results region.
     pub acc: Vec<Vec<Fr>>,
-    /// `inv` of each nullable statistic, on its row (`(x − μ)⁻¹`, or 0 when `x = μ`).
-    pub aux: Vec<Vec<Fr>>,
     /// Table: match bit per value row.
     pub t_m: Vec<Fr>,
     /// Table: a field's `hi` on its first spacer, `lo` on the second and on its value rows.
@@ -631,13 +611,17 @@ impl FoldCircuit {
         );
         assert!(params.rows_needed() <= rows, "k too small");
         assert_eq!(query.ranges.len(), shape.fields(), "one range per field");
+        for &f in &params.stats {
+            if let Some(b) = shape.known_field(f) {
+                assert_eq!(shape.widths[b], 1, "a known field is one bit");
+            }
+        }
 
         let zeros = || vec![Fr::ZERO; rows];
         let mut a = FoldAssignment {
             data: (0..w).map(|_| zeros()).collect(),
             bits: (0..w).map(|_| zeros()).collect(),
             acc: (0..params.accumulators()).map(|_| zeros()).collect(),
-            aux: (0..params.aux_columns()).map(|_| zeros()).collect(),
             t_m: zeros(),
             lo: zeros(),
             cm: zeros(),
@@ -663,16 +647,6 @@ impl FoldCircuit {
                 let row = i * r + s / w;
                 a.data[s % w][row] = Fr::from(v);
                 a.bits[s % w][row] = Fr::from(p as u64);
-            }
-        }
-        let places = params.sum_places();
-        for ((term, aux), (_, o)) in params.terms().iter().zip(params.inv_columns()).zip(places) {
-            if let (Term::NonMissing(slot), Some(aux)) = (term, aux) {
-                let mu = Fr::from(slot.null.expect("nullable"));
-                for i in 0..shape.capacity {
-                    let d = a.data[slot.col][i * r + slot.row] - mu;
-                    a.aux[aux][i * r + o] = d.invert().unwrap_or(Fr::ZERO);
-                }
             }
         }
         let mut mask = salt_rng(salt, 1);
@@ -734,7 +708,6 @@ impl FoldCircuit {
         let (w, r) = (params.slots, params.rows_per_record());
         let terms = params.terms();
         let places = params.sum_places();
-        let invs = params.inv_columns();
         let mut totals = vec![Fr::ZERO; terms.len()];
         for i in 0..params.shape.capacity {
             let p_end = a.bits[w - 1][i * r + r - 1];
@@ -743,16 +716,14 @@ impl FoldCircuit {
                 let value = match term {
                     Term::Count => p_end,
                     Term::Present => a.data[0][i * r],
-                    Term::Stat(s, sq) => {
+                    Term::Sum(s, known) => {
                         let x = a.data[s.col][i * r + s.row];
-                        p_end * if *sq { x * x } else { x }
+                        let n = known.map_or(Fr::ZERO, |b| a.data[b.col][i * r + b.row]);
+                        p_end * (x + packed_shift() * n)
                     }
-                    Term::NonMissing(s) => {
-                        // p_end − e, e = p_end · (1 − (x − μ) · inv) (module docs).
+                    Term::Squares(s) => {
                         let x = a.data[s.col][i * r + s.row];
-                        let inv = a.aux[invs[u].expect("an inv cell")][i * r + o];
-                        let mu = Fr::from(s.null.expect("nullable"));
-                        p_end - p_end * (Fr::ONE - (x - mu) * inv)
+                        p_end * x * x
                     }
                 };
                 totals[u] += tweak(i, u, value);
@@ -798,7 +769,6 @@ pub struct FoldConfig {
     data: Vec<Column<Advice>>,
     bits: Vec<Column<Advice>>,
     acc: Vec<Column<Advice>>,
-    aux: Vec<Column<Advice>>,
     t_m: Column<Advice>,
     lo: Column<Advice>,
     cm: Column<Advice>,
@@ -838,9 +808,6 @@ impl Circuit<Fr> for FoldCircuit {
         let data: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
         let bits: Vec<_> = (0..w).map(|_| meta.advice_column()).collect();
         let acc: Vec<_> = (0..params.accumulators())
-            .map(|_| meta.advice_column())
-            .collect();
-        let aux: Vec<_> = (0..params.aux_columns())
             .map(|_| meta.advice_column())
             .collect();
         let [t_m, lo, cm] = [(); 3].map(|_| meta.advice_column());
@@ -884,7 +851,6 @@ impl Circuit<Fr> for FoldCircuit {
         meta.create_gate("sums", |m| {
             let terms = params.terms();
             let places = params.sum_places();
-            let invs = params.inv_columns();
             (0..terms.len())
                 .map(|u| {
                     let (col, o) = places[u];
@@ -895,19 +861,19 @@ impl Circuit<Fr> for FoldCircuit {
                     let term = match &terms[u] {
                         Term::Count => p_end,
                         Term::Present => m.query_advice(data[0], rot(0)),
-                        Term::Stat(s, sq) => {
+                        Term::Sum(s, known) => {
                             let x = m.query_advice(data[s.col], rot(s.row));
-                            if *sq {
-                                p_end * x.clone() * x
-                            } else {
-                                p_end * x
+                            match known {
+                                Some(b) => {
+                                    let b = m.query_advice(data[b.col], rot(b.row));
+                                    p_end * (x + Expression::Constant(packed_shift()) * b)
+                                }
+                                None => p_end * x,
                             }
                         }
-                        Term::NonMissing(s) => {
+                        Term::Squares(s) => {
                             let x = m.query_advice(data[s.col], rot(s.row));
-                            let inv = m.query_advice(aux[invs[u].expect("inv")], Rotation::cur());
-                            let mu = c(s.null.expect("nullable"));
-                            p_end.clone() - p_end * (one() - (x - mu) * inv)
+                            p_end * x.clone() * x
                         }
                     };
                     let cur = m.query_advice(acc[col], Rotation::cur());
@@ -918,24 +884,21 @@ impl Circuit<Fr> for FoldCircuit {
         });
 
         if params.nullable() {
-            meta.create_gate("missing", |m| {
-                // On a non-missing count's row: e · (x − μ) = 0.
+            meta.create_gate("missing is zero", |m| {
+                // On a nullable statistic's `Σ x` row: (1 − b) · x = 0 on every record.
                 let places = params.sum_places();
                 let terms = params.terms();
                 (0..terms.len())
-                    .zip(params.inv_columns())
-                    .filter_map(|(u, aux_col)| {
-                        let Term::NonMissing(s) = terms[u] else {
+                    .filter_map(|u| {
+                        let Term::Sum(s, Some(b)) = terms[u] else {
                             return None;
                         };
                         let o = places[u].1;
                         let rot = |d: usize| Rotation(d as i32 - o as i32);
                         let q = m.query_fixed(q_start, rot(0));
-                        let p_end = m.query_advice(bits[w - 1], rot(r - 1));
                         let x = m.query_advice(data[s.col], rot(s.row));
-                        let inv = m.query_advice(aux[aux_col?], Rotation::cur());
-                        let d = x - c(s.null?);
-                        Some(q * p_end * (one() - d.clone() * inv) * d)
+                        let b = m.query_advice(data[b.col], rot(b.row));
+                        Some(q * (one() - b) * x)
                     })
                     .collect::<Vec<_>>()
             });
@@ -1015,7 +978,6 @@ impl Circuit<Fr> for FoldCircuit {
             data,
             bits,
             acc,
-            aux,
             t_m,
             lo,
             cm,
@@ -1059,19 +1021,11 @@ impl Circuit<Fr> for FoldCircuit {
                     .zip(&a.acc)
                     .map(|(col, vals)| put(*col, vals))
                     .collect();
-                for (col, vals) in config.aux.iter().zip(&a.aux) {
-                    put(*col, vals);
-                }
                 put(config.t_m, &a.t_m);
                 let lo = put(config.lo, &a.lo);
                 put(config.cm, &a.cm);
 
-                // Public bounds come from the table's spacers.
                 let mut out: Vec<(Cell, usize)> = Vec::new();
-                for (c, &spacer) in table.fields.iter().enumerate() {
-                    let (l, h) = layout.range(c);
-                    out.extend([(lo[spacer + 1], l), (lo[spacer], h)]);
-                }
                 let last = (params.shape.capacity - 1) * r;
                 let (pa, po) = params.sum_at(1);
                 out.push((acc[pa][last + po], layout.records()));
@@ -1086,6 +1040,12 @@ impl Circuit<Fr> for FoldCircuit {
                 }
 
                 let cell = |i: usize| acc[0][start + i];
+                // The table's spacers hold the bounds the results region split from the
+                // public inputs.
+                for (&spacer, &(l, h)) in table.fields.iter().zip(&region_def.ranges) {
+                    region.constrain_equal(lo[spacer + 1], cell(l));
+                    region.constrain_equal(lo[spacer], cell(h));
+                }
                 for &(x, y) in &region_def.copies {
                     region.constrain_equal(cell(x), cell(y));
                 }

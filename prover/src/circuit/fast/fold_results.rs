@@ -19,22 +19,29 @@
 //! What it proves, from the last record's sums `C` (count), `S_k`, `Q_k` and the public
 //! statistic index `t` and `min_cohort` `k`:
 //!
+//! - each field's bounds, one public input `lo + 2^32 · hi`, split into `lo` and `hi` of 32
+//!   proven bits each (so the split is unique), which the match table's spacers copy;
 //! - `z = [C = 0]` (`z = 1 − C·inv`, `C·z = 0`);
 //! - `lt = [C < k]`: `lt` boolean and `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` with 32
 //!   boolean `b_i` (so `k ≤ C + 2^32` is required: a larger `k` has no proof at all);
 //! - `small(C) = (1 − z)·lt`;
 //! - `σ_k` boolean, `Σ σ_k = 1`, `Σ k·σ_k = t` (so `t` names one statistic, or no proof
 //!   exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
-//! - with a nullable statistic in the shape, first `S_k ← S_k − μ_k·(C − N_k)` and
-//!   `Q_k ← Q_k − μ_k²·(C − N_k)` for each nullable one (its running sums add a missing value
-//!   as its code `μ_k`, and `C − N_k` matching records have it; `μ_k` is built from the
-//!   pinned 1), then also `N = Σ σ_k N_k` (`N_k = C` for a statistic that is not nullable)
-//!   and `small(N)` the same way, and `suppressed = small(C) ∨ small(N)` (`a + b − a·b`);
-//!   else `suppressed = small(C)`;
+//! - a nullable statistic's first running sum is `T_k = S_k + 2^64 · N_k` (its missing values
+//!   are 0, so `S_k` already skips them; `N_k` counts the others): the program splits it with
+//!   `S_k` as 64 proven bits and `N_k` as 32 (so the split is unique: `T_k < 2^96 < r`);
+//! - with a nullable statistic in the shape, also `N = Σ σ_k N_k` (`N_k = C` for a statistic
+//!   that is not nullable) and `small(N)` the same way, and
+//!   `suppressed = small(C) ∨ small(N)` (`a + b − a·b`); else `suppressed = small(C)`;
 //! - `keep = 1 − suppressed`; released: `count = keep·C`, `nonmissing = keep·N`,
 //!   `sum = keep·S`, `sumsq = keep·Q`.
 
-use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
+use halo2_base::halo2_proofs::halo2curves::{
+    bn256::Fr,
+    ff::{Field, PrimeField},
+};
+
+use super::fold::{pack_range, packed_shift};
 
 /// `q_rec` value of an arith row (1 marks record rows).
 pub(super) const KIND_ARITH: u64 = 2;
@@ -53,19 +60,18 @@ pub(super) enum Source {
     Instance(usize),
 }
 
-/// A statistic's non-missing count `N_k`, its source, and `μ_k` when it is nullable.
-pub(super) type NonMissing = (Fr, Source, Option<u64>);
-
 /// The inputs of the results region (what the records left, and the query's constants).
 #[derive(Clone, Debug)]
 pub(super) struct ResultInputs {
+    /// Per field `(lo, hi)` and the public index of their packing `lo + 2^32 · hi`.
+    pub ranges: Vec<(u64, u64, usize)>,
     /// Matching records `C` and where its running sum ends.
     pub count: (Fr, Source),
-    /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`.
-    pub sums: Vec<[(Fr, Source); 2]>,
-    /// With a nullable statistic: per statistic `(N_k, its source, μ_k when nullable)`, and
-    /// the public index of the released `N`.
-    pub nonmissing: Option<(Vec<NonMissing>, usize)>,
+    /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`, and whether the first is
+    /// packed, `S_k + 2^64 · N_k` (a nullable statistic).
+    pub sums: Vec<([(Fr, Source); 2], bool)>,
+    /// With a nullable statistic: the public index of the released `N`.
+    pub nonmissing: Option<usize>,
     /// The statistic's index and its public index.
     pub stat: (usize, usize),
     /// `min_cohort` and its public index.
@@ -86,6 +92,9 @@ pub struct ResultForgery {
     /// Make the comparison come out with bits that are not bits: all 0 but the last, which
     /// takes whatever value closes the sum.
     pub unbounded_bits: bool,
+    /// Split a nullable statistic's packed sum with this non-missing count instead (its
+    /// `S_k` then takes the low 64 bits of `T_k − 2^64 · N_k`).
+    pub nonmissing: Option<u64>,
 }
 
 /// The region's cells and its wiring, built by one deterministic program (the layout never
@@ -102,6 +111,8 @@ pub(super) struct ResultRegion {
     pub copies: Vec<(usize, usize)>,
     /// Cells equal to a record sum or a public input.
     pub sources: Vec<(usize, Source)>,
+    /// Per field, the cells of `lo` and `hi` (the table's spacers copy them).
+    pub ranges: Vec<(usize, usize)>,
 }
 
 impl ResultRegion {
@@ -161,6 +172,16 @@ impl ResultRegion {
             two32 = arith(&mut r, two32, one, two32);
         }
 
+        // Each field's bounds: one public input `lo + 2^32 · hi`, split into 32-bit halves.
+        for &(lo_val, hi_val, at) in &inputs.ranges {
+            let packed = r.input(pack_range(lo_val, hi_val), Source::Instance(at));
+            let hi = r.bits(hi_val, CMP_BITS);
+            let lo = r.bits(lo_val, CMP_BITS);
+            let whole = arith(&mut r, lo, two32, hi);
+            r.copies.push((whole, packed));
+            r.ranges.push((lo, hi));
+        }
+
         let (c_val, c_src) = inputs.count;
         let c = r.input(c_val, c_src);
         let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
@@ -171,7 +192,8 @@ impl ResultRegion {
         let t = r.input(Fr::from(t_val as u64), Source::Instance(t_at));
         let (mut ones, mut index, mut k_const) = (zero, zero, zero);
         let (mut sum, mut squares, mut n) = (zero, zero, zero);
-        for (i, pair) in inputs.sums.iter().enumerate() {
+        let two64 = arith(&mut r, zero, two32, two32);
+        for (i, (pair, packed)) in inputs.sums.iter().enumerate() {
             let sigma = r.cell(Fr::from((i == t_val) as u64));
             let sq = arith(&mut r, zero, sigma, sigma);
             r.copies.push((sq, sigma));
@@ -180,18 +202,21 @@ impl ResultRegion {
             k_const = arith(&mut r, k_const, one, one);
             let [(s_val, s_src), (q_val, q_src)] = *pair;
             let mut s_k = r.input(s_val, s_src);
-            let mut q_k = r.input(q_val, q_src);
-            if let Some((counts, _)) = &inputs.nonmissing {
-                let (n_val, n_src, mu) = counts[i];
-                let n_k = r.input(n_val, n_src);
-                if let Some(mu) = mu {
-                    // The matching records whose value is missing were summed as μ.
-                    let missing = arith(&mut r, c, minus, n_k);
-                    let mu = r.constant(consts, mu);
-                    let mu_missing = arith(&mut r, zero, mu, missing);
-                    s_k = r.sub_mul(s_k, mu, missing);
-                    q_k = r.sub_mul(q_k, mu, mu_missing);
-                }
+            let q_k = r.input(q_val, q_src);
+            let mut n_k = c;
+            if *packed {
+                // T = S + 2^64 · N with S < 2^64 and N < 2^32: both proven by their bits.
+                let t = fr_u128(s_val).unwrap_or(0);
+                let n_val = forge.nonmissing.map_or(t >> 64, u128::from);
+                let low = s_val - packed_shift() * Fr::from_u128(n_val);
+                let low = fr_u128(low).map_or(0, |v| v as u64);
+                n_k = r.bits(n_val as u64, 32);
+                let low = r.bits(low, 64);
+                let whole = arith(&mut r, low, two64, n_k);
+                r.copies.push((whole, s_k));
+                s_k = low;
+            }
+            if inputs.nonmissing.is_some() {
                 n = arith(&mut r, n, sigma, n_k);
             }
             sum = arith(&mut r, sum, sigma, s_k);
@@ -218,23 +243,20 @@ impl ResultRegion {
         for (cell, at) in outs.into_iter().zip(inputs.outputs) {
             r.sources.push((cell, Source::Instance(at)));
         }
-        if let Some((_, at)) = inputs.nonmissing {
+        if let Some(at) = inputs.nonmissing {
             let released = arith(&mut r, zero, keep, n);
             r.sources.push((released, Source::Instance(at)));
         }
         r
     }
 
-    /// The constant `v` from the pinned 1 (double and add, most significant bit first).
-    fn constant(&mut self, k: Constants, v: u64) -> usize {
-        let mut acc = k.zero;
-        for i in (0..u64::BITS - v.leading_zeros()).rev() {
-            acc = self.mul_add(k, acc, k.one, acc);
-            if (v >> i) & 1 == 1 {
-                acc = self.mul_add(k, acc, k.one, k.one);
-            }
+    /// A cell holding `v`, proven below `2^n` by `n` bit steps (most significant first).
+    fn bits(&mut self, v: u64, n: u32) -> usize {
+        let mut acc = None;
+        for i in (0..n).rev() {
+            acc = Some(self.bit_step(acc, Fr::from((v >> i) & 1)).0);
         }
-        acc
+        acc.expect("at least one bit")
     }
 
     /// `small(C) = [0 < C < k]` for the cells `c` and `k` (module docs), with the count
@@ -319,6 +341,15 @@ impl ResultRegion {
             self.sub_mul(a, neg, c)
         }
     }
+}
+
+/// The value of a field element, if it fits in a `u128`.
+fn fr_u128(v: Fr) -> Option<u128> {
+    let bytes = v.to_bytes();
+    bytes[16..]
+        .iter()
+        .all(|&b| b == 0)
+        .then(|| u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes")))
 }
 
 /// The value of a small field element, if it fits in a `u64`.

@@ -20,18 +20,19 @@ fn params(slots: usize) -> FoldParams {
             widths: vec![5, 2, 5, 4],
             capacity: 40,
             mask_rows: 8,
-            nullable: vec![],
+            known: vec![],
         },
         slots,
         stats: vec![3, 0],
     }
 }
 
-/// [`params`] with fields 2 and 3 nullable: statistic 0 (field 3, missing code 15) skips
-/// missing values, statistic 1 (field 0) is not nullable.
+/// [`params`] with fields 2 and 3 nullable, their `known` bits in fields 4 and 5: statistic 0
+/// (field 3) skips missing values, statistic 1 (field 0) is not nullable.
 fn nullable_params(slots: usize) -> FoldParams {
     let mut p = params(slots);
-    p.shape.nullable = vec![false, false, true, true];
+    p.shape.widths.extend([1, 1]);
+    p.shape.known = vec![None, None, Some(4), Some(5)];
     p
 }
 
@@ -284,7 +285,9 @@ fn real_proofs(p: &FoldParams, recs: Vec<Vec<u64>>) {
     let pk = keygen_circuit(&kp, &FoldCircuit::dummy(&p, p.usable_rows(k))).unwrap();
     let bytes = 64 * p.slots;
     let mut proofs = Vec::new();
-    for q in [query(), ranged(vec![(0, 31), (0, 3), (4, 30), (0, 15)])] {
+    for mut q in [query(), ranged(vec![(0, 31), (0, 3), (4, 30), (0, 15)])] {
+        // `known` fields (nullable shapes) unconstrained.
+        q.ranges.resize(p.shape.fields(), (0, 1));
         let (circuit, inst) = honest(&p, &recs, &q);
         let rng = SeededRng::with_unusable(&SALT, p.slots, p.unusable_rows(), OsRng);
         let proof = prove(&kp, &pk, circuit, &inst, rng).unwrap();
@@ -507,6 +510,27 @@ fn a_floor_beyond_the_comparison_has_no_proof() {
 }
 
 #[test]
+fn bounds_are_split_into_32_bit_halves() {
+    let p = params(2);
+    let recs = records(1);
+    let (c, inst) = honest(&p, &recs, &query());
+    assert_eq!(mock(&c, &inst), Ok(()));
+    let at = p.inputs().range(0);
+    // Another split of the same input would need a half of 32 bits or more: the packed
+    // input moved by one in either half is refused.
+    for delta in [Fr::ONE, Fr::from(1u64 << 32)] {
+        let mut bad = inst.clone();
+        bad[at] += delta;
+        assert!(mock(&c, &bad).is_err());
+    }
+    // A bound of 2^32 or more has no proof (the honest split's bits cannot reach it).
+    let mut q = query();
+    q.ranges[0] = (3, 1 << 32);
+    let (c, inst) = honest(&p, &recs, &q);
+    assert!(results_refused(mock(&c, &inst)));
+}
+
+#[test]
 fn records_total_is_bound() {
     let p = params(2);
     let recs = records(1);
@@ -516,28 +540,36 @@ fn records_total_is_bound() {
     assert!(mock(&c, &bad).is_err());
 }
 
-/// A query keeping every record whatever its statistic (field 3 unconstrained, so missing
-/// values are kept), releasing statistic 0.
+/// A query keeping every record whatever its statistic (field 3 and its `known` bit
+/// unconstrained, so missing values are kept), releasing statistic 0.
 fn null_query() -> FoldQuery {
-    ranged(vec![(3, 20), (1, 1), (0, 31), (0, 15)])
+    ranged(vec![(3, 20), (1, 1), (0, 31), (0, 15), (0, 1), (0, 1)])
 }
 
-/// [`records`] with about a quarter of fields 2 and 3 missing; record 5 matches
-/// [`null_query`] with its statistic missing, record 6 with it present (6).
+/// [`records`] with about a quarter of fields 2 and 3 missing (stored as 0, `known` bits in
+/// fields 4 and 5); record 5 matches [`null_query`] with its statistic missing, record 6 with
+/// it present (6).
 fn with_missing(seed: u64) -> Vec<Vec<u64>> {
     let mut rng = ChaCha20Rng::seed_from_u64(500 + seed);
-    let widths = params(1).shape.widths;
     let mut recs = records(seed);
     for r in recs.iter_mut() {
+        r.extend([1, 1]);
         for f in [2, 3] {
             if rng.gen_bool(0.25) {
-                r[f] = (1 << widths[f]) - 1;
+                r[f] = 0;
+                r[f + 2] = 0;
             }
         }
     }
-    recs[5] = vec![5, 1, 31, 15];
-    recs[6] = vec![7, 1, 9, 6];
+    recs[5] = vec![5, 1, 0, 0, 0, 0];
+    recs[6] = vec![7, 1, 9, 6, 1, 1];
     recs
+}
+
+/// Where record `i`'s field `c` sits: `(row, data column)`.
+fn field_at(p: &FoldParams, i: usize, c: usize) -> (usize, usize) {
+    let s = c + 1;
+    (i * p.rows_per_record() + s / p.slots, s % p.slots)
 }
 
 #[test]
@@ -559,13 +591,10 @@ fn missing_values_are_skipped_and_counted() {
             bad[i] += Fr::ONE;
             assert!(mock(&c, &bad).is_err(), "W {slots}: result {i} not bound");
         }
-        // The sums with the missing code summed, and a count of every match: refused.
-        let naive = evaluate(&params(slots), &recs, &q);
+        // Every match claimed as a value: refused.
         let mut bad = inst.clone();
-        bad[layout.sum()] = Fr::from(naive.sum);
-        bad[layout.sum_squares()] = Fr::from(naive.sum_squares);
-        bad[nonmissing] = Fr::from(naive.count);
-        assert!(mock(&c, &bad).is_err(), "W {slots}: missing values summed");
+        bad[nonmissing] = Fr::from(r.count);
+        assert!(mock(&c, &bad).is_err(), "W {slots}: missing values counted");
         // Statistic 1 is not nullable: its non-missing count is the count.
         q.stat = 1;
         let (c, inst) = honest(&p, &recs, &q);
@@ -574,14 +603,35 @@ fn missing_values_are_skipped_and_counted() {
     }
 }
 
-/// A witness whose record `i` adds `sum`, `squares`, `count` to statistic 0's running sums
-/// (`None`: the honest term), every other cell consistent with that.
+#[test]
+fn a_criterion_on_the_known_bit_excludes_missing_values() {
+    let p = nullable_params(2);
+    let recs = with_missing(0);
+    let mut q = null_query();
+    q.min_cohort = 0;
+    q.ranges[5] = (1, 1);
+    let (c, inst) = honest(&p, &recs, &q);
+    assert_eq!(mock(&c, &inst), Ok(()));
+    let r = evaluate(&p, &recs, &q);
+    assert!(r.count > 0);
+    assert_eq!(r.count, r.nonmissing, "no missing statistic matches");
+    // Record 5 (missing) counted anyway: its known slot cannot match [1, 1].
+    let (mut c, _) = honest(&p, &recs, &q);
+    let (row, col) = field_at(&p, 5, 5);
+    c.assignment.bits[col][row] = Fr::ONE;
+    let inst = resum(&mut c, &q);
+    assert!(lookup_failed(mock(&c, &inst)));
+}
+
+/// A witness whose record `i` adds `sum` and `squares` to statistic 0's running sums (`None`:
+/// the honest term; for a nullable statistic `sum` is the packed `x + 2^64 · b`), every other
+/// cell consistent with that.
 fn forge_terms(
     p: &FoldParams,
     recs: &[Vec<u64>],
     q: &FoldQuery,
     i: usize,
-    [sum, squares, count]: [Option<Fr>; 3],
+    [sum, squares]: [Option<Fr>; 2],
 ) -> (FoldCircuit, Vec<Fr>) {
     let (mut c, _) = honest(p, recs, q);
     let t = p.stat_sums(0);
@@ -590,7 +640,6 @@ fn forge_terms(
             _ if r != i => None,
             u if u == t.sum => sum,
             u if u == t.squares => squares,
-            u if Some(u) == t.nonmissing => count,
             _ => None,
         };
         forged.unwrap_or(v)
@@ -598,20 +647,39 @@ fn forge_terms(
     (c, inst)
 }
 
+/// A nullable statistic's packed term, `x + 2^64 · b`.
+fn packed(x: u64, b: u64) -> Option<Fr> {
+    Some(Fr::from(x) + super::fold::packed_shift() * Fr::from(b))
+}
+
+/// The honest witness with record `i`'s data cells of `fields` set to `values` (a custodian
+/// committing a malformed record), its bits and sums recomputed.
+fn with_cells(
+    p: &FoldParams,
+    recs: &[Vec<u64>],
+    q: &FoldQuery,
+    i: usize,
+    cells: &[(usize, u64)],
+) -> (FoldCircuit, Vec<Fr>) {
+    let (mut c, _) = honest(p, recs, q);
+    for &(f, v) in cells {
+        let (row, col) = field_at(p, i, f);
+        c.assignment.data[col][row] = Fr::from(v);
+    }
+    let inst = resum(&mut c, q);
+    (c, inst)
+}
+
 #[test]
 fn a_missing_value_cannot_be_summed() {
-    let mu = Fr::from(15);
     for slots in [1, 2] {
         let p = nullable_params(slots);
         let (recs, q) = (with_missing(0), null_query());
-        // Record 5 matches with its statistic missing: counted as a value (so its code stays
-        // in the released sums), or its code left out of the running sums (so the results'
-        // correction takes a value of another record).
+        // Record 5 matches with its statistic missing: counted as a value, or given one.
         for forged in [
-            [None, None, Some(Fr::ONE)],
-            [Some(Fr::ZERO), Some(Fr::ZERO), None],
-            [Some(Fr::ZERO), None, None],
-            [None, Some(mu), None],
+            [packed(0, 1), None],
+            [packed(7, 1), Some(Fr::from(49))],
+            [packed(7, 0), None],
         ] {
             let (c, inst) = forge_terms(&p, &recs, &q, 5, forged);
             assert!(
@@ -619,17 +687,18 @@ fn a_missing_value_cannot_be_summed() {
                 "W {slots}: {forged:?}"
             );
         }
-        // `e = 1` whatever `inv` when `x = μ`: no `inv` makes the record count.
-        let (mut c, _) = honest(&p, &recs, &q);
-        let (aux, o) = p.stat_sums(0).inv.expect("nullable");
-        c.assignment.aux[aux][5 * p.rows_per_record() + o] = Fr::from(12345);
-        let inst = resum(&mut c, &q);
-        assert_eq!(
-            mock(&c, &inst),
-            Ok(()),
-            "W {slots}: inv is free when missing"
+        // A value stored under a `known` bit of 0: the sums would take it, the encoding
+        // gate refuses.
+        let (c, inst) = with_cells(&p, &recs, &q, 5, &[(3, 7)]);
+        assert_ne!(
+            inst,
+            honest(&p, &recs, &q).1,
+            "the forgery changes the result"
         );
-        assert_eq!(inst, honest(&p, &recs, &q).1);
+        assert!(
+            table_gate_failed_named(mock(&c, &inst), "missing is zero"),
+            "W {slots}"
+        );
     }
 }
 
@@ -638,11 +707,12 @@ fn a_present_value_cannot_be_left_out() {
     for slots in [1, 2] {
         let p = nullable_params(slots);
         let (recs, q) = (with_missing(0), null_query());
-        // Record 6 matches with its statistic present: its terms dropped.
+        // Record 6 matches with its statistic present (6): its terms dropped, or its value
+        // kept out of the count.
         for forged in [
-            [Some(Fr::ZERO), Some(Fr::ZERO), Some(Fr::ZERO)],
-            [Some(Fr::ZERO), None, None],
-            [None, None, Some(Fr::ZERO)],
+            [packed(0, 0), Some(Fr::ZERO)],
+            [packed(0, 1), None],
+            [packed(6, 0), None],
         ] {
             let (c, inst) = forge_terms(&p, &recs, &q, 6, forged);
             assert!(
@@ -650,24 +720,17 @@ fn a_present_value_cannot_be_left_out() {
                 "W {slots}: {forged:?}"
             );
         }
-        // Through `inv`: 0 makes `e = 1` (skipped as if missing), 2/(x − μ) makes `e = −1`
-        // (counted twice); the sums follow, the missing gate refuses.
-        let (aux, o) = p.stat_sums(0).inv.expect("nullable");
-        let d = Fr::from(6) - Fr::from(15);
-        for inv in [Fr::ZERO, d.invert().unwrap().double()] {
-            let (mut c, _) = honest(&p, &recs, &q);
-            c.assignment.aux[aux][6 * p.rows_per_record() + o] = inv;
-            let inst = resum(&mut c, &q);
-            assert_ne!(
-                inst,
-                honest(&p, &recs, &q).1,
-                "the forgery changes the result"
-            );
-            assert!(
-                table_gate_failed_named(mock(&c, &inst), "missing"),
-                "W {slots}: inv {inv:?}"
-            );
-        }
+        // Its `known` bit cleared with the value kept: out of the count, still in the sums.
+        let (c, inst) = with_cells(&p, &recs, &q, 6, &[(5, 0)]);
+        assert_ne!(
+            inst,
+            honest(&p, &recs, &q).1,
+            "the forgery changes the result"
+        );
+        assert!(
+            table_gate_failed_named(mock(&c, &inst), "missing is zero"),
+            "W {slots}"
+        );
     }
 }
 
@@ -675,9 +738,14 @@ fn a_present_value_cannot_be_left_out() {
 fn the_nonmissing_count_is_bound() {
     let p = nullable_params(2);
     let (recs, q) = (with_missing(0), null_query());
-    // Record 5 (missing) counted, record 6 (present) not, a padding slot counted.
-    for (i, n) in [(5, Fr::ONE), (6, Fr::ZERO), (35, Fr::ONE), (6, Fr::from(2))] {
-        let (c, inst) = forge_terms(&p, &recs, &q, i, [None, None, Some(n)]);
+    // Record 5 (missing) counted, record 6 (present) not or twice, a padding slot counted.
+    for (i, t) in [
+        (5, packed(0, 1)),
+        (6, packed(6, 0)),
+        (35, packed(0, 1)),
+        (6, packed(6, 2)),
+    ] {
+        let (c, inst) = forge_terms(&p, &recs, &q, i, [t, None]);
         assert!(
             table_gate_failed_named(mock(&c, &inst), "sums"),
             "record {i}"
@@ -690,6 +758,20 @@ fn the_nonmissing_count_is_bound() {
         bad[at] += delta;
         assert!(mock(&c, &bad).is_err());
     }
+    // The packed sum split another way (`N` moved by one, `Σ x` by 2^64): the bits refuse.
+    let mut q0 = q.clone();
+    q0.min_cohort = 0;
+    let truth = evaluate(&p, &recs, &q0);
+    let rows = p.usable_rows(p.min_k());
+    for n in [truth.nonmissing - 1, truth.nonmissing + 1] {
+        let forge = ResultForgery {
+            nonmissing: Some(n),
+            ..ResultForgery::default()
+        };
+        let mut c = FoldCircuit::forged(&p, rows, &SALT, &recs, &q0, forge);
+        let inst = c.resum(&q0, forge);
+        assert!(results_refused(mock(&c, &inst)), "N = {n}");
+    }
 }
 
 #[test]
@@ -701,7 +783,8 @@ fn a_mean_over_few_values_is_suppressed() {
     let q = null_query();
     for (i, r) in recs.iter_mut().enumerate() {
         if i != 6 {
-            r[3] = 15;
+            r[3] = 0;
+            r[5] = 0;
         }
     }
     let mut released = q.clone();
@@ -718,46 +801,48 @@ fn a_mean_over_few_values_is_suppressed() {
 }
 
 #[test]
-fn a_nullable_statistic_costs_at_most_an_aux_column() {
+fn a_nullable_statistic_costs_no_column() {
     use halo2_base::halo2_proofs::plonk::{Circuit, ConstraintSystem};
     let cs = |p: &FoldParams| {
         let mut cs = ConstraintSystem::<Fr>::default();
         FoldCircuit::configure_with_params(&mut cs, p.clone());
         cs
     };
-    for slots in [1, 2] {
-        let (plain, null) = (params(slots), nullable_params(slots));
-        assert_eq!(plain.aux_columns(), 0);
-        assert_eq!(plain.inputs().nonmissing(), None);
-        assert_eq!(null.aux_columns(), 1);
-        assert_eq!(null.inputs().len(), plain.inputs().len() + 1);
-        let (a, b) = (cs(&plain), cs(&null));
-        assert_eq!(a.degree(), b.degree(), "W {slots}: degree");
-        assert_eq!(a.num_fixed_columns(), b.num_fixed_columns());
-        assert_eq!(a.lookups().len(), b.lookups().len());
-        assert_eq!(
-            b.num_advice_columns(),
-            a.num_advice_columns() + 1 + null.accumulators() - plain.accumulators()
-        );
-    }
-    // The benchmark's N(2) shape (8 fields, R = 5, HbA1c): the non-missing count fits the
-    // accumulator column's free row, so only the aux column is new.
-    let bench = |nullable: Vec<bool>| FoldParams {
+    // The benchmark's N(2) shape (8 fields, HbA1c): its `known` bit right after it takes the
+    // record's free slot (R = 5 both ways), and the non-missing count rides in `Σ x`.
+    let bench = |known: bool| FoldParams {
         shape: FastShape {
-            widths: vec![7, 2, 12, 8, 8, 10, 6, 1],
+            widths: if known {
+                vec![7, 2, 12, 8, 1, 8, 10, 6, 1]
+            } else {
+                vec![7, 2, 12, 8, 8, 10, 6, 1]
+            },
             capacity: 8,
             mask_rows: 8,
-            nullable,
+            known: if known {
+                vec![None, None, None, Some(4)]
+            } else {
+                vec![]
+            },
         },
         slots: 2,
         stats: vec![3],
     };
-    let (plain, null) = (bench(vec![]), bench(vec![false, false, false, true]));
+    let (plain, null) = (bench(false), bench(true));
+    assert_eq!(plain.rows_per_record(), null.rows_per_record());
     assert_eq!(plain.accumulators(), null.accumulators());
     assert_eq!(
-        cs(&null).num_advice_columns(),
-        cs(&plain).num_advice_columns() + 1
+        plain.running_sums(),
+        null.running_sums(),
+        "no running sum more"
     );
+    assert_eq!(plain.inputs().nonmissing(), None);
+    assert_eq!(null.inputs().len(), plain.inputs().len() + 2, "a range, N");
+    let (a, b) = (cs(&plain), cs(&null));
+    assert_eq!(a.degree(), b.degree(), "degree");
+    assert_eq!(a.num_advice_columns(), b.num_advice_columns());
+    assert_eq!(a.num_fixed_columns(), b.num_fixed_columns());
+    assert_eq!(a.lookups().len(), b.lookups().len());
 }
 
 mod property {
@@ -791,8 +876,8 @@ mod property {
         })
     }
 
-    /// A record of [`params`]' widths: `None` is a missing value (kept only for nullable
-    /// fields; a present value of a nullable field is below its missing code).
+    /// A record of [`params`]' widths: `(missing, value)` per field (missing is kept only
+    /// for nullable fields).
     fn raw_records() -> impl Strategy<Value = Vec<Vec<(bool, u64)>>> {
         let widths = params(1).shape.widths;
         let record = widths
@@ -857,44 +942,43 @@ mod property {
             raw in raw_records(), crit in criteria(), nullable in any::<[bool; 4]>(),
             stat in 0usize..2, min_cohort in 0u64..8, slots in 1usize..=2, which in 0usize..6,
         ) {
+            // Each nullable field gets a `known` field after the four.
             let mut p = params(slots);
-            p.shape.nullable = nullable.to_vec();
-            let widths = p.shape.widths.clone();
-            let top = |c: usize| (1u64 << widths[c]) - 1;
-            // NaN-aware view, and its encoding (missing: the top code).
+            let top = |c: usize| (1u64 << p.shape.widths[c]) - 1;
+            let tops: Vec<u64> = (0..4).map(top).collect();
+            let mut known = vec![None; 4];
+            for c in (0..4).filter(|&c| nullable[c]) {
+                known[c] = Some(p.shape.widths.len());
+                p.shape.widths.push(1);
+            }
+            p.shape.known = known.clone();
+            // NaN-aware view, and its encoding (missing: 0, its known bit 0).
             let nan: Vec<Vec<Option<u64>>> = raw
                 .iter()
                 .map(|r| {
                     r.iter()
                         .enumerate()
-                        .map(|(c, &(missing, v))| match nullable[c] {
-                            true if missing => None,
-                            true => Some(v.min(top(c) - 1)),
-                            false => Some(v),
-                        })
+                        .map(|(c, &(missing, v))| (!(nullable[c] && missing)).then_some(v))
                         .collect()
                 })
                 .collect();
             let recs: Vec<Vec<u64>> = nan
                 .iter()
-                .map(|r| r.iter().enumerate().map(|(c, v)| v.unwrap_or(top(c))).collect())
-                .collect();
-            // A criterion on a nullable field stops below its missing code (as the schema's
-            // bounds do); no criterion spans the whole width.
-            let crit: Vec<Option<(u64, u64)>> = crit
-                .iter()
-                .enumerate()
-                .map(|(c, r)| {
-                    let cap = if nullable[c] { top(c) - 1 } else { top(c) };
-                    r.map(|(lo, hi)| (lo.min(cap), hi.min(cap)))
+                .map(|r| {
+                    let mut e: Vec<u64> = r.iter().map(|v| v.unwrap_or(0)).collect();
+                    e.extend(r.iter().zip(&known).filter(|(_, b)| b.is_some()).map(|(v, _)| v.is_some() as u64));
+                    e
                 })
                 .collect();
+            // A criterion on a nullable field also asks its known bit to be 1.
+            let mut ranges: Vec<(u64, u64)> =
+                crit.iter().zip(&tops).map(|(r, &t)| r.unwrap_or((0, t))).collect();
+            ranges.extend(
+                crit.iter().zip(&known).filter(|(_, b)| b.is_some())
+                    .map(|(r, _)| if r.is_some() { (1, 1) } else { (0, 1) }),
+            );
             let q = FoldQuery {
-                ranges: crit
-                    .iter()
-                    .enumerate()
-                    .map(|(c, r)| r.unwrap_or((0, top(c))))
-                    .collect(),
+                ranges,
                 stat,
                 min_cohort,
                 context: Fr::from(min_cohort + 2000),

@@ -46,11 +46,12 @@ pub struct FastShape {
     pub capacity: usize,
     /// Salt-derived random rows after the records in every data column (the hiding budget).
     pub mask_rows: usize,
-    /// Per field, whether a value may be missing (stored as the missing code `2^w − 1`, as
-    /// `schema::Column::missing_code`); shorter than `widths` (e.g. empty) means the fields
-    /// past its end are not nullable. Only a statistic field's nullability changes the
-    /// circuit (its sums skip missing values); the others' is carried for the record.
-    pub nullable: Vec<bool>,
+    /// Per field, the 1-bit field that says whether its value is present (`None`, or a
+    /// shorter vector: never missing). A missing value is stored as 0 with its `known` bit 0
+    /// (a statistic's sums then skip it with no correction, and a criterion excludes it by
+    /// asking `[1, 1]` of the bit); the circuit checks `value = 0` when `known = 0` for the
+    /// statistic fields, whose non-missing count it releases.
+    pub known: Vec<Option<usize>>,
 }
 
 impl FastShape {
@@ -59,13 +60,9 @@ impl FastShape {
         self.widths.len()
     }
 
-    /// The missing code of field `c`, `2^w − 1`, if it is nullable.
-    pub fn missing_code(&self, c: usize) -> Option<u64> {
-        self.nullable
-            .get(c)
-            .copied()
-            .unwrap_or(false)
-            .then(|| (1u64 << self.widths[c]) - 1)
+    /// The field holding field `c`'s `known` bit, if `c` may be missing.
+    pub fn known_field(&self, c: usize) -> Option<usize> {
+        self.known.get(c).copied().flatten()
     }
 }
 
