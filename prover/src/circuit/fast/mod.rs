@@ -32,6 +32,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 
+pub mod commit;
 pub mod fold;
 mod fold_results;
 #[cfg(test)]
