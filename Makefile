@@ -133,9 +133,12 @@ report-screenshot:
 
 # Criterion benchmarks of proving and of FHIR import (see docs/benchmarks.md).
 # ZKCOHORT_BENCH_SIZES=1000,4000,16000 (aggregate records), ZKCOHORT_BENCH_BATCHES=1,4,32
-# (eligibility batch sizes), ZKCOHORT_BENCH_PATIENTS=1000,10000 (FHIR patients).
+# (eligibility batch sizes), ZKCOHORT_BENCH_PATIENTS=1000,10000 (FHIR patients); the fast
+# circuit N(W) (issue #8) at ZKCOHORT_FAST_SIZES=1000,10000 records (its default), W from
+# ZKCOHORT_FAST_SLOTS (default 2). 100,000 and 1,000,000 records (one-shot, with peak RSS):
+# tools/bench-large.sh, not run here (~20-40 min).
 bench: build
-	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility --bench fhir
+	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility --bench fhir --bench fast
 
 clean:
 	rm -rf target out cache .zkcohort demo-data
