@@ -24,7 +24,8 @@ pub const BITS: u32 = 35;
 /// Largest valid encoding (`Z9ZZZZZ`).
 pub const MAX_CODE: u64 = 26 * 10 * 36 * 37u64.pow(4) - 1;
 
-const RADIX: [u64; 7] = [26, 10, 36, 37, 37, 37, 37];
+/// Radix of each character position, most significant first (the table above).
+pub(crate) const RADIX: [u64; 7] = [26, 10, 36, 37, 37, 37, 37];
 
 /// The ICD-10-CM categories whose third character is a letter; every other category is a
 /// letter and two digits (so `B2O`, with the letter O, is refused rather than read as a code).

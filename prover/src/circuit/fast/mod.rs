@@ -37,6 +37,7 @@ pub mod fold;
 mod fold_results;
 #[cfg(test)]
 mod fold_tests;
+pub mod record;
 
 /// The record shape: what of the data fixes the keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
