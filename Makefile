@@ -25,8 +25,9 @@ build: setup contracts
 # inspect, the deploy script) then find the cache warm.
 FORGE_STEPS = $(wildcard contracts/verifiers/*.sol) contracts script \
 	$(wildcard test/utils/*.sol) $(wildcard test/*.sol)
+FORGE_BUILD_STEPS = for p in $(FORGE_STEPS); do echo "forge build $$p"; $(FORGE) build $$p >/dev/null || { $(FORGE) build $$p; exit 1; }; done
 contracts: setup
-	@for p in $(FORGE_STEPS); do echo "forge build $$p"; $(FORGE) build $$p >/dev/null || { $(FORGE) build $$p; exit 1; }; done
+	@$(FORGE_BUILD_STEPS)
 
 # Ends by checking that the tests left the work tree as they found it (nothing rewritten,
 # nothing generated outside ignored paths): an error under CI (CI=true, a fresh clone), a
@@ -54,7 +55,11 @@ test-rust: build
 # Gas snapshots (vm.snapshotGas*, snapshots/*.json) are checked, not written: forge fails if a
 # value differs from the committed one. Plain calls (no --gas-report, no --isolate), the one
 # mode `make gas` writes them in.
+# The Rust suites run the forge deploy script, which can leave forge's cache cold for the
+# tests; warm it again one file at a time, or `forge test` recompiles every test in one
+# job, which the wasm solc cannot hold (seen in CI: "memory access out of bounds").
 test-contracts: contracts
+	@$(FORGE_BUILD_STEPS)
 	$(FORGE) test --gas-snapshot-check true
 
 # Slither over contracts/ (not the generated verifiers), with the wasm solc: fails on any High or
