@@ -351,26 +351,12 @@ mod tests {
 
     use super::super::{
         fold::{evaluate, FoldCircuit, FoldParams, FoldQuery},
+        fold_tests::params,
         keygen_circuit, prove, verify, FastShape, SeededRng,
     };
     use super::*;
 
     const SALT: [u8; 32] = [9; 32];
-
-    /// fold_tests' shape: four fields of 5, 2, 5 and 4 bits, statistics fields 3 and 0, 40
-    /// record slots, 8 masking rows.
-    fn params(slots: usize) -> FoldParams {
-        FoldParams {
-            shape: FastShape {
-                widths: vec![5, 2, 5, 4],
-                capacity: 40,
-                mask_rows: 8,
-                ..Default::default()
-            },
-            slots,
-            stats: vec![3, 0],
-        }
-    }
 
     /// 30 records (10 padding slots).
     fn records() -> Vec<Vec<u64>> {

@@ -13,8 +13,8 @@ use super::*;
 const SALT: [u8; 32] = [9; 32];
 
 /// Four fields of 5, 2, 5 and 4 bits, statistics fields 3 and 0, 40 record slots, 8 masking
-/// rows.
-fn params(slots: usize) -> FoldParams {
+/// rows (also the commitment tests' shape).
+pub(super) fn params(slots: usize) -> FoldParams {
     FoldParams {
         shape: FastShape {
             widths: vec![5, 2, 5, 4],
@@ -670,6 +670,23 @@ fn with_cells(
     (c, inst)
 }
 
+/// [`with_cells`] changes the result, and the encoding gate refuses the witness.
+fn encoding_refused(
+    p: &FoldParams,
+    recs: &[Vec<u64>],
+    q: &FoldQuery,
+    i: usize,
+    cells: &[(usize, u64)],
+) {
+    let (c, inst) = with_cells(p, recs, q, i, cells);
+    assert_ne!(inst, honest(p, recs, q).1, "the forgery changes the result");
+    assert!(
+        table_gate_failed_named(mock(&c, &inst), "missing is zero"),
+        "W {}: record {i}, {cells:?}",
+        p.slots
+    );
+}
+
 #[test]
 fn a_missing_value_cannot_be_summed() {
     for slots in [1, 2] {
@@ -687,18 +704,8 @@ fn a_missing_value_cannot_be_summed() {
                 "W {slots}: {forged:?}"
             );
         }
-        // A value stored under a `known` bit of 0: the sums would take it, the encoding
-        // gate refuses.
-        let (c, inst) = with_cells(&p, &recs, &q, 5, &[(3, 7)]);
-        assert_ne!(
-            inst,
-            honest(&p, &recs, &q).1,
-            "the forgery changes the result"
-        );
-        assert!(
-            table_gate_failed_named(mock(&c, &inst), "missing is zero"),
-            "W {slots}"
-        );
+        // A value stored under a `known` bit of 0: the sums would take it.
+        encoding_refused(&p, &recs, &q, 5, &[(3, 7)]);
     }
 }
 
@@ -721,16 +728,7 @@ fn a_present_value_cannot_be_left_out() {
             );
         }
         // Its `known` bit cleared with the value kept: out of the count, still in the sums.
-        let (c, inst) = with_cells(&p, &recs, &q, 6, &[(5, 0)]);
-        assert_ne!(
-            inst,
-            honest(&p, &recs, &q).1,
-            "the forgery changes the result"
-        );
-        assert!(
-            table_gate_failed_named(mock(&c, &inst), "missing is zero"),
-            "W {slots}"
-        );
+        encoding_refused(&p, &recs, &q, 6, &[(5, 0)]);
     }
 }
 
