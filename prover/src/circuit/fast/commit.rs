@@ -45,7 +45,7 @@ use halo2_base::halo2_proofs::{
 };
 use rand::RngCore;
 
-use super::fold::{FoldCircuit, FoldParams, FoldQuery};
+use super::fold::{FoldCircuit, FoldParams};
 use super::SeededRng;
 
 /// Bytes of one G1 point in the EVM transcript (`x` then `y`, 32-byte big-endian each).
@@ -241,7 +241,8 @@ fn data_columns(
     records: &[Vec<u64>],
 ) -> Result<Vec<Vec<Fr>>, CommitError> {
     let rows = check(params, k, records)?;
-    let circuit = FoldCircuit::new(params, rows, salt, records, &any_query(params));
+    // The data columns do not depend on the query.
+    let circuit = FoldCircuit::new(params, rows, salt, records, &params.dummy_query());
     let unusable = params.unusable_rows();
     let mut rng = SeededRng::with_unusable(salt, params.slots, unusable, Spent);
     let mut columns = circuit.assignment.data;
@@ -250,16 +251,6 @@ fn data_columns(
         col.extend((0..unusable).map(|_| Fr::random(&mut rng)));
     }
     Ok(columns)
-}
-
-/// A query for building the witness: the data columns do not depend on it.
-fn any_query(params: &FoldParams) -> FoldQuery {
-    FoldQuery {
-        ranges: vec![(0, 0); params.shape.fields()],
-        stat: 0,
-        min_cohort: 0,
-        context: Fr::ZERO,
-    }
 }
 
 /// Checks everything [`FoldCircuit::new`] asserts (and what it would index out of bounds
@@ -393,7 +384,7 @@ mod tests {
         let p = params(2);
         let rows = p.usable_rows(p.min_k());
         let built = queries().map(|q| FoldCircuit::new(&p, rows, &SALT, &records(), &q));
-        let ours = FoldCircuit::new(&p, rows, &SALT, &records(), &any_query(&p));
+        let ours = FoldCircuit::new(&p, rows, &SALT, &records(), &p.dummy_query());
         for c in &built {
             assert_eq!(c.assignment.data, ours.assignment.data);
         }

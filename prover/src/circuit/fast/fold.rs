@@ -372,8 +372,9 @@ impl FoldParams {
     /// Where statistic `k`'s running sums are among [`Self::terms`].
     pub(super) fn stat_sums(&self, k: usize) -> StatSums {
         let (slot, known) = self.stat_slots()[k];
+        let terms = self.terms();
         let at = |want: Term| {
-            self.terms()
+            terms
                 .iter()
                 .position(|t| *t == want)
                 .expect("a statistic's sums")
@@ -512,7 +513,9 @@ impl FoldParams {
             .len()
     }
 
-    fn dummy_query(&self) -> FoldQuery {
+    /// An all-zero query (key generation, and witnesses whose data columns are all that
+    /// matters: they do not depend on the query).
+    pub(super) fn dummy_query(&self) -> FoldQuery {
         FoldQuery {
             ranges: vec![(0, 0); self.shape.fields()],
             stat: 0,

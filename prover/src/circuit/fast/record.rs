@@ -46,9 +46,6 @@ use crate::{
 /// The widest fold field: its match-table block has `2^16` rows.
 pub const MAX_FIELD_BITS: u32 = 16;
 
-/// Radices of the ICD-10 character positions, most significant first.
-const ICD10_RADIX: [u64; 7] = icd10::RADIX;
-
 /// Why a schema or a query has no fold form.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum FoldSchemaError {
@@ -211,42 +208,41 @@ impl FoldSchema {
         let mut known = Vec::new();
         for (column, col) in schema.columns.iter().enumerate() {
             let first = fields.len();
-            let mapping =
-                match &col.kind {
-                    ColumnKind::Icd10 => {
-                        fields.extend(ICD10_RADIX.iter().enumerate().map(|(position, &r)| {
-                            FoldField {
-                                width: bits_for(r),
-                                source: FieldSource::Icd10Digit { column, position },
-                            }
-                        }));
-                        Mapping::Icd10 { first }
-                    }
-                    ColumnKind::Consent { purposes } => {
-                        fields.extend((0..purposes.len()).map(|purpose| FoldField {
-                            width: 1,
-                            source: FieldSource::Purpose { column, purpose },
-                        }));
-                        Mapping::Consent {
-                            first,
-                            purposes: purposes.len(),
+            let mapping = match &col.kind {
+                ColumnKind::Icd10 => {
+                    fields.extend(icd10::RADIX.iter().enumerate().map(|(position, &r)| {
+                        FoldField {
+                            width: bits_for(r),
+                            source: FieldSource::Icd10Digit { column, position },
                         }
+                    }));
+                    Mapping::Icd10 { first }
+                }
+                ColumnKind::Consent { purposes } => {
+                    fields.extend((0..purposes.len()).map(|purpose| FoldField {
+                        width: 1,
+                        source: FieldSource::Purpose { column, purpose },
+                    }));
+                    Mapping::Consent {
+                        first,
+                        purposes: purposes.len(),
                     }
-                    _ => {
-                        let width = col.bits();
-                        if width > MAX_FIELD_BITS {
-                            return Err(FoldSchemaError::TooWide {
-                                column: col.name.clone(),
-                                bits: width,
-                            });
-                        }
-                        fields.push(FoldField {
-                            width,
-                            source: FieldSource::Value { column },
+                }
+                _ => {
+                    let width = col.bits();
+                    if width > MAX_FIELD_BITS {
+                        return Err(FoldSchemaError::TooWide {
+                            column: col.name.clone(),
+                            bits: width,
                         });
-                        Mapping::Plain { field: first }
                     }
-                };
+                    fields.push(FoldField {
+                        width,
+                        source: FieldSource::Value { column },
+                    });
+                    Mapping::Plain { field: first }
+                }
+            };
             let known_field = col.missing_code().map(|missing| {
                 let k = fields.len();
                 fields.push(FoldField {
@@ -452,7 +448,7 @@ impl FoldSchema {
                 let (l, h) = (icd10_digits(lo), icd10_digits(hi));
                 let split = (0..7).find(|&i| l[i] != h[i]).unwrap_or(7);
                 for i in 0..7 {
-                    if i > split && (l[i] != 0 || h[i] != ICD10_RADIX[i] - 1) {
+                    if i > split && (l[i] != 0 || h[i] != icd10::RADIX[i] - 1) {
                         return Err(not_prefix());
                     }
                     ranges[first + i] = (l[i], h[i]);
@@ -468,8 +464,8 @@ impl FoldSchema {
 fn icd10_digits(mut value: u64) -> [u64; 7] {
     let mut d = [0; 7];
     for i in (0..7).rev() {
-        d[i] = value % ICD10_RADIX[i];
-        value /= ICD10_RADIX[i];
+        d[i] = value % icd10::RADIX[i];
+        value /= icd10::RADIX[i];
     }
     d
 }
@@ -700,7 +696,7 @@ mod tests {
     /// local radices agree with [`icd10`]'s encoding.
     #[test]
     fn prefixes_decompose() {
-        assert_eq!(icd10_digits(icd10::MAX_CODE), ICD10_RADIX.map(|r| r - 1));
+        assert_eq!(icd10_digits(icd10::MAX_CODE), icd10::RADIX.map(|r| r - 1));
         let schema = Schema::clinical_default();
         let fs = FoldSchema::of(&schema).unwrap();
         let dx = 2;
@@ -716,7 +712,7 @@ mod tests {
                 let want = if i < n {
                     (code[i], code[i])
                 } else {
-                    (0, ICD10_RADIX[i] - 1)
+                    (0, icd10::RADIX[i] - 1)
                 };
                 assert_eq!(ranges[2 + i], want, "{prefix} position {i}");
             }
