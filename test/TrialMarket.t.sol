@@ -1279,12 +1279,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(accreditor);
         accreditations.accredit(copier);
         // The copier front-runs the hospital's pending registration.
-        vm.prank(copier);
-        uint256 copy =
-            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
-        vm.prank(hospital);
-        uint256 own =
-            registry.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        (uint256 copy, uint256 own) = _registerCopyThenOwn(registry, copier);
         assertTrue(own != copy);
         assertEq(registry.dataset(own).registrant, hospital);
         assertEq(registry.dataset(copy).registrant, copier);
@@ -1322,6 +1317,18 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(market.pendingWithdrawals(address(0), copier), 0);
     }
 
+    /// @dev `copier` registers the fixture's dataset on `r`, then the hospital does; returns
+    /// both ids.
+    function _registerCopyThenOwn(DatasetRegistry r, address copier)
+        internal
+        returns (uint256 copy, uint256 own)
+    {
+        vm.prank(copier);
+        copy = r.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        vm.prank(hospital);
+        own = r.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+    }
+
     /// Registration squatting on a second deployment: the copier replays the hospital's
     /// registration (public on the first chain) on a fresh registry and market before the
     /// hospital gets there. The hospital still registers there (another registrant's copy is
@@ -1333,12 +1340,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         accreditations.accredit(copier);
         DatasetRegistry second = new DatasetRegistry();
         TrialMarket secondMarket = _deployElsewhere(second);
-        vm.prank(copier);
-        uint256 copy =
-            second.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
-        vm.prank(hospital);
-        uint256 own =
-            second.register(commitment, schemaHash, recordCount, singleCircuit, memberRoot);
+        (uint256 copy, uint256 own) = _registerCopyThenOwn(second, copier);
         (uint256 byHospital, DatasetRegistry.Dataset memory d) =
             second.datasetByMemberRoot(hospital, memberRoot);
         (uint256 byCopier,) = second.datasetByMemberRoot(copier, memberRoot);
