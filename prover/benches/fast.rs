@@ -92,6 +92,7 @@ fn shape(capacity: usize) -> FastShape {
         capacity,
         mask_rows: 2048,
         known,
+        purposes: None,
     }
 }
 

@@ -15,7 +15,7 @@
 //! the dataset's records are padding (all zero, `present = 0`).
 
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
-use halo2_base::halo2_proofs::halo2curves::ff::{Field, PrimeField};
+use halo2_base::halo2_proofs::halo2curves::ff::{Field, FromUniformBytes, PrimeField};
 use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +128,15 @@ pub fn fr_to_hex(x: &Fr) -> String {
     let mut bytes = x.to_repr();
     bytes.reverse();
     format!("0x{}", hex::encode(bytes))
+}
+
+/// keccak256 of `data` as a big-endian integer, mod r: what the contracts compute as
+/// `uint256(keccak256(data)) % SNARK_SCALAR_FIELD` (claim contexts, data commitments).
+pub fn keccak_fr(data: &[u8]) -> Fr {
+    let mut wide = [0u8; 64];
+    wide[..32].copy_from_slice(alloy::primitives::keccak256(data).as_slice());
+    wide[..32].reverse(); // little-endian, the top half zero: the integer mod r
+    Fr::from_uniform_bytes(&wide)
 }
 
 /// Parses [`fr_to_hex`] output; rejects values ≥ r.

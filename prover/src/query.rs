@@ -18,13 +18,10 @@
 use std::{collections::BTreeMap, fs, path::Path};
 
 use alloy::{
-    primitives::{keccak256, Address, U256},
+    primitives::{Address, U256},
     sol_types::SolValue,
 };
-use halo2_base::halo2_proofs::halo2curves::{
-    bn256::Fr,
-    ff::{Field, FromUniformBytes},
-};
+use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -158,10 +155,7 @@ impl ClaimBinding {
             self.claimant,
         )
             .abi_encode();
-        let mut wide = [0u8; 64];
-        wide[..32].copy_from_slice(keccak256(preimage).as_slice());
-        wide[..32].reverse(); // little-endian, the top half zero: the integer mod r
-        Fr::from_uniform_bytes(&wide)
+        crate::commitment::keccak_fr(&preimage)
     }
 
     /// In words: "query #3 of market 0x… on chain 31337, claimed by 0x…" (or "no market query").

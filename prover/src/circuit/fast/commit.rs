@@ -29,7 +29,6 @@
 //! after which the custodian must re-commit under a fresh salt. The salt must stay secret:
 //! anyone holding it can test a guessed dataset against the commitment.
 
-use alloy::primitives::{keccak256, B256};
 use halo2_base::halo2_proofs::{
     arithmetic::CurveAffine,
     halo2curves::{
@@ -45,7 +44,7 @@ use halo2_base::halo2_proofs::{
 };
 use rand::RngCore;
 
-use super::fold::{FoldCircuit, FoldParams};
+use super::fold::{FoldCircuit, FoldParams, BOUND_BITS};
 use super::SeededRng;
 
 /// Bytes of one G1 point in the EVM transcript (`x` then `y`, 32-byte big-endian each).
@@ -87,6 +86,20 @@ pub enum CommitError {
         width: u32,
         /// The params' `k`.
         k: u32,
+    },
+    /// A field wider than a bound's 16 bits ([`BOUND_BITS`]).
+    #[error("field {field} is {width} bits wide; fields have at most {BOUND_BITS} bits")]
+    FieldOverBoundBits {
+        /// Field index.
+        field: usize,
+        /// Its declared width.
+        width: u32,
+    },
+    /// A consent purpose's field is not one bit wide.
+    #[error("consent purpose field {field} is not a 1-bit field of the shape")]
+    PurposeNotABit {
+        /// Field index.
+        field: usize,
     },
     /// More records than record slots.
     #[error("{records} records exceed the shape's capacity of {capacity}")]
@@ -170,9 +183,11 @@ impl DataCommitment {
         out
     }
 
-    /// keccak256 of [`Self::to_proof_bytes`] (what a registry stores as `bytes32`).
-    pub fn hash(&self) -> B256 {
-        keccak256(self.to_proof_bytes())
+    /// What a registry stores and a market compares: keccak256 of [`Self::to_proof_bytes`]
+    /// as an integer, mod r (a field element, as `ProofGate.dataCommitment` computes it from
+    /// the proof's first `64 · W` bytes).
+    pub fn hash(&self) -> Fr {
+        crate::commitment::keccak_fr(&self.to_proof_bytes())
     }
 
     /// Reads the commitment a proof of a circuit with `w` data columns starts with.
@@ -278,6 +293,14 @@ fn check(params: &FoldParams, k: u32, records: &[Vec<u64>]) -> Result<usize, Com
     }
     if let Some((field, &width)) = shape.widths.iter().enumerate().find(|(_, &w)| w >= k) {
         return Err(CommitError::FieldTooWide { field, width, k });
+    }
+    let wide = shape.widths.iter().enumerate();
+    if let Some((field, &width)) = wide.clone().find(|(_, &w)| w > BOUND_BITS) {
+        return Err(CommitError::FieldOverBoundBits { field, width });
+    }
+    let purposes = shape.purposes.clone().unwrap_or_default();
+    if let Some(field) = purposes.clone().find(|&c| shape.widths.get(c) != Some(&1)) {
+        return Err(CommitError::PurposeNotABit { field });
     }
     if records.len() > shape.capacity {
         return Err(CommitError::TooManyRecords {
@@ -410,7 +433,7 @@ mod tests {
             assert_eq!(proof[..64 * w], expected.to_proof_bytes()[..]);
             let read = DataCommitment::from_proof(&proof, w).unwrap();
             assert_eq!(read, expected);
-            assert_eq!(read.hash(), keccak256(&proof[..64 * w]));
+            assert_eq!(read.to_proof_bytes(), &proof[..64 * w]);
         }
     }
 

@@ -29,7 +29,7 @@
 //! rows first (row 0 stays empty): the failed block `(1, v, 0)` for every `v` below the widest
 //! field's `2^w`, `present` `(2, v, v)`, one `(τ, 0, 1)` per pass slot; `t_fix ∈ {1, 2, 3}`
 //! marks which, and a gate with Lagrange selectors on `t_fix` pins their `t_m`. Then per field a
-//! block: two spacer rows (`hi`, then `lo`, in the `lo` column, copied from the instance), then
+//! block: two spacer rows (`hi`, then `lo`, in the `lo` column, copied from the results region), then
 //! one row per value `v ∈ [0, 2^w)` (`q_tab`; `q_tstart` on the first). On value rows `t_m` is
 //! boolean; it may rise (0 → 1, the row above counting as 0 at a block start) only where
 //! `t_val = lo`; `lo` is carried down; `cm` counts the block's ones from `lo − 1 − hi` and must
@@ -65,13 +65,17 @@
 //! released as is. The program is rows of one generic gate, so its length costs the verifier
 //! nothing: only columns, rotations, gates and public inputs do.
 //!
-//! **Public inputs** ([`InputLayout`], the one definition): `lo_c, hi_c` per field, the
-//! statistic's index, `min_cohort`, `context`, then records, count, the non-missing count (only
-//! when a statistic is nullable), `Σ x`, `Σ x²`, suppressed. `context` (the market's hash of chain, market, query and claimant) is in no
-//! constraint: the transcript absorbs every public input, so a proof verifies under exactly
-//! one context.
+//! **Public inputs** ([`InputLayout`], the one definition): the fields' bounds, seven fields
+//! per input ([`pack_bounds`]), the consent purpose (a shape with [`FastShape::purposes`]:
+//! the circuit derives those fields' ranges from it, so a query can only ask for one purpose
+//! and cannot drop the requirement), the statistic's index, `min_cohort`, `context`, then
+//! records, count, the non-missing count (the count itself for a statistic that is not
+//! nullable), `Σ x`, `Σ x²`, suppressed. The constants thus end with `purpose, statistic,
+//! min_cohort` as in the Poseidon circuit's layout, which `QueryMarket` reads. `context` (the
+//! market's hash of chain, market, query and claimant) is in no constraint: the transcript
+//! absorbs every public input, so a proof verifies under exactly one context.
 //!
-//! The contract must require `hi < 2^{w_c}` or accept that an out-of-domain bound makes the
+//! A bound of `2^16` or more has no proof. The contract must require `hi < 2^{w_c}` or accept that an out-of-domain bound makes the
 //! proof impossible (the count cannot be met); `lo > hi` likewise makes it impossible, and so
 //! does `min_cohort > count + 2^32` and a statistic index outside `stats`. Values in a record that has already failed are only
 //! checked against the widest field's width.
@@ -84,8 +88,9 @@ use halo2_base::halo2_proofs::{
 };
 
 pub use super::fold_results::ResultForgery;
-use super::fold_results::{ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT};
+use super::fold_results::{Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT};
 use super::{salt_rng, FastShape};
+use std::ops::Range;
 
 /// Shape of a fold circuit: the record shape, the number of data columns `W` and the
 /// statistic fields. Fixes the keys.
@@ -123,7 +128,7 @@ pub struct FoldResult {
     /// Matching records (0 when suppressed).
     pub count: u64,
     /// Matching records whose statistic is not missing (`count` for a statistic that is not
-    /// nullable; 0 when suppressed). Released only by shapes with a nullable statistic.
+    /// nullable; 0 when suppressed).
     pub nonmissing: u64,
     /// `Σ x` of the statistic over the matching records (0 when suppressed).
     pub sum: u64,
@@ -133,33 +138,82 @@ pub struct FoldResult {
     pub suppressed: bool,
 }
 
-/// A field's bounds as one public input, `lo + 2^32 · hi` (the circuit splits it into two
-/// proven 32-bit halves; a bound of 32 bits or more has no proof). One input per field instead
-/// of two: every public input costs the verifier ~130 bytes of code.
-pub fn pack_range(lo: u64, hi: u64) -> Fr {
-    Fr::from(lo) + Fr::from(1u64 << 32) * Fr::from(hi)
+/// Bits of each bound (`lo`, `hi`) in a packed public input: a field is at most 16 bits wide
+/// (its table block has `2^w` rows), so a bound of 16 bits or more has no proof.
+pub const BOUND_BITS: u32 = 16;
+/// Fields whose bounds share one public input: `7 · 2 · 16 = 224` bits, below the field's 254,
+/// so the split into proven 16-bit halves is unique.
+pub const BOUNDS_PER_INPUT: usize = 7;
+
+/// Up to [`BOUNDS_PER_INPUT`] fields' bounds as one public input,
+/// `Σ_j (lo_j + 2^16 · hi_j) · 2^{32 j}` (the circuit splits it into proven 16-bit halves).
+/// Every public input costs the verifier ~140 bytes of code, and bounds are most of them.
+pub fn pack_bounds(bounds: &[(u64, u64)]) -> Fr {
+    debug_assert!(bounds.len() <= BOUNDS_PER_INPUT);
+    let half = Fr::from(1u64 << BOUND_BITS);
+    bounds.iter().rev().fold(Fr::ZERO, |acc, &(lo, hi)| {
+        (acc * half + Fr::from(hi)) * half + Fr::from(lo)
+    })
+}
+
+/// The consent purpose a query asks for: the one field among `purposes` whose range is
+/// `[1, 1]` while every other purpose field's is `[0, 1]` (what [`FoldQuery`]s of a shape
+/// with purposes must look like); `purposes.len()`, an index no proof accepts, otherwise.
+pub fn purpose_of(ranges: &[(u64, u64)], purposes: &Range<usize>) -> u64 {
+    let bits = &ranges[purposes.clone()];
+    let asked: Vec<usize> = (0..bits.len()).filter(|&i| bits[i] == (1, 1)).collect();
+    match asked[..] {
+        [p] if bits.iter().all(|&b| b == (1, 1) || b == (0, 1)) => p as u64,
+        _ => bits.len() as u64,
+    }
 }
 
 /// The public-input layout of a fold circuit: the one place that says which input is where.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `[bounds ×G, (purpose), statistic, min_cohort, context, records, count, nonmissing, Σx, Σx²,
+/// suppressed]`: the bounds of every field but the consent purposes' in groups of
+/// [`BOUNDS_PER_INPUT`] ([`pack_bounds`]), then, for a shape with consent purposes
+/// ([`FastShape::purposes`]), the purpose a record must have consented to (the circuit sets
+/// those fields' ranges from it). So the query's constants end with `purpose, statistic,
+/// min_cohort`, as `QueryMarket` reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputLayout {
     fields: usize,
-    /// Whether the non-missing count is released (some statistic is nullable).
-    nullable: bool,
+    purposes: Option<Range<usize>>,
 }
 
 impl InputLayout {
-    /// Index of field `c`'s bounds, one input: [`pack_range`]`(lo, hi)`.
-    pub fn range(&self, c: usize) -> usize {
-        c
+    /// Fields whose bounds are public inputs (all but the consent purposes), in field order.
+    pub fn bounded_fields(&self) -> Vec<usize> {
+        (0..self.fields)
+            .filter(|c| !self.purposes.as_ref().is_some_and(|p| p.contains(c)))
+            .collect()
+    }
+    /// Where field `c`'s bounds are: `(input index, position in it)`; `None` for a consent
+    /// purpose.
+    pub fn bounds(&self, c: usize) -> Option<(usize, usize)> {
+        let i = self.bounded_fields().iter().position(|&f| f == c)?;
+        Some((i / BOUNDS_PER_INPUT, i % BOUNDS_PER_INPUT))
+    }
+    /// Number of bound inputs, `G`.
+    pub fn bound_inputs(&self) -> usize {
+        self.bounded_fields().len().div_ceil(BOUNDS_PER_INPUT)
+    }
+    /// Index of the consent purpose, for a shape with purposes.
+    pub fn purpose(&self) -> Option<usize> {
+        self.purposes.as_ref().map(|_| self.bound_inputs())
     }
     /// Index of the statistic's index.
     pub fn stat(&self) -> usize {
-        self.fields
+        self.bound_inputs() + self.purposes.is_some() as usize
     }
     /// Index of `min_cohort`.
     pub fn min_cohort(&self) -> usize {
         self.stat() + 1
+    }
+    /// Number of query constants (the inputs before the context).
+    pub fn constants(&self) -> usize {
+        self.context()
     }
     /// Index of the context.
     pub fn context(&self) -> usize {
@@ -173,13 +227,13 @@ impl InputLayout {
     pub fn count(&self) -> usize {
         self.records() + 1
     }
-    /// Index of the non-missing count, released when a statistic is nullable.
-    pub fn nonmissing(&self) -> Option<usize> {
-        self.nullable.then(|| self.count() + 1)
+    /// Index of the non-missing count (the count, for a statistic that is not nullable).
+    pub fn nonmissing(&self) -> usize {
+        self.count() + 1
     }
     /// Index of `Σ x`.
     pub fn sum(&self) -> usize {
-        self.count() + 1 + self.nullable as usize
+        self.nonmissing() + 1
     }
     /// Index of `Σ x²`.
     pub fn sum_squares(&self) -> usize {
@@ -198,20 +252,37 @@ impl InputLayout {
         false
     }
 
+    /// The query's constants, in order (the inputs before the context).
+    pub fn query_constants(&self, query: &FoldQuery) -> Vec<Fr> {
+        let bounded: Vec<(u64, u64)> = self
+            .bounded_fields()
+            .into_iter()
+            .map(|c| query.ranges[c])
+            .collect();
+        let mut v: Vec<Fr> = bounded.chunks(BOUNDS_PER_INPUT).map(pack_bounds).collect();
+        if let Some(p) = &self.purposes {
+            v.push(Fr::from(purpose_of(&query.ranges, p)));
+        }
+        v.extend([query.stat as u64, query.min_cohort].map(Fr::from));
+        debug_assert_eq!(v.len(), self.constants());
+        v
+    }
+
     /// The public inputs of `query` with `result`, in order.
     pub fn instances(&self, query: &FoldQuery, result: &FoldResult) -> Vec<Fr> {
-        let mut v = Vec::with_capacity(self.len());
-        v.extend(query.ranges.iter().map(|&(lo, hi)| pack_range(lo, hi)));
-        v.extend([
-            Fr::from(query.stat as u64),
-            Fr::from(query.min_cohort),
-            query.context,
-        ]);
-        v.extend([result.records, result.count].map(Fr::from));
-        if self.nullable {
-            v.push(Fr::from(result.nonmissing));
-        }
-        v.extend([result.sum, result.sum_squares, result.suppressed as u64].map(Fr::from));
+        let mut v = self.query_constants(query);
+        v.push(query.context);
+        v.extend(
+            [
+                result.records,
+                result.count,
+                result.nonmissing,
+                result.sum,
+                result.sum_squares,
+                result.suppressed as u64,
+            ]
+            .map(Fr::from),
+        );
         debug_assert_eq!(v.len(), self.len());
         v
     }
@@ -327,7 +398,7 @@ impl FoldParams {
     pub fn inputs(&self) -> InputLayout {
         InputLayout {
             fields: self.shape.fields(),
-            nullable: self.nullable(),
+            purposes: self.shape.purposes.clone(),
         }
     }
 
@@ -481,12 +552,26 @@ impl FoldParams {
         };
         let stats: Vec<StatSums> = (0..self.stats.len()).map(|k| self.stat_sums(k)).collect();
         ResultInputs {
-            ranges: query
-                .ranges
-                .iter()
-                .enumerate()
-                .map(|(c, &(lo, hi))| (lo, hi, layout.range(c)))
-                .collect(),
+            bounds: {
+                let bounded: Vec<(u64, u64)> = layout
+                    .bounded_fields()
+                    .into_iter()
+                    .map(|c| query.ranges[c])
+                    .collect();
+                bounded
+                    .chunks(BOUNDS_PER_INPUT)
+                    .enumerate()
+                    .map(|(g, b)| (b.to_vec(), g))
+                    .collect()
+            },
+            purpose: self.shape.purposes.as_ref().map(|p| Purposes {
+                asked: purpose_of(&query.ranges, p),
+                at: layout
+                    .purpose()
+                    .expect("a shape with purposes has the input"),
+                fields: p.clone(),
+            }),
+            fields: self.shape.fields(),
             count: src(0),
             sums: stats
                 .iter()
@@ -619,6 +704,13 @@ impl FoldCircuit {
                 assert_eq!(shape.widths[b], 1, "a known field is one bit");
             }
         }
+        for c in shape.purposes.clone().unwrap_or_default() {
+            assert_eq!(shape.widths[c], 1, "a consent purpose is one bit");
+        }
+        assert!(
+            shape.widths.iter().all(|&w| w <= BOUND_BITS),
+            "fields of at most 16 bits"
+        );
 
         let zeros = || vec![Fr::ZERO; rows];
         let mut a = FoldAssignment {

@@ -19,8 +19,12 @@
 //! What it proves, from the last record's sums `C` (count), `S_k`, `Q_k` and the public
 //! statistic index `t` and `min_cohort` `k`:
 //!
-//! - each field's bounds, one public input `lo + 2^32 · hi`, split into `lo` and `hi` of 32
-//!   proven bits each (so the split is unique), which the match table's spacers copy;
+//! - the fields' bounds, [`BOUNDS_PER_INPUT`] per public input
+//!   `Σ_j (lo_j + 2^16 · hi_j) · 2^{32 j}`, split into halves of 16 proven bits each (so the
+//!   split is unique: 224 bits), which the match table's spacers copy;
+//! - with consent purposes in the shape, the purpose `p` asked: one-hot `π_i` (boolean,
+//!   `Σ π_i = 1`, `Σ i·π_i = p`, so `p` names a purpose or no proof exists), and purpose `i`'s
+//!   field gets the range `[π_i, 1]` (its spacers copy `π_i` and the constant 1);
 //! - `z = [C = 0]` (`z = 1 − C·inv`, `C·z = 0`);
 //! - `lt = [C < k]`: `lt` boolean and `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` with 32
 //!   boolean `b_i` (so `k ≤ C + 2^32` is required: a larger `k` has no proof at all);
@@ -30,9 +34,9 @@
 //! - a nullable statistic's first running sum is `T_k = S_k + 2^64 · N_k` (its missing values
 //!   are 0, so `S_k` already skips them; `N_k` counts the others): the program splits it with
 //!   `S_k` as 64 proven bits and `N_k` as 32 (so the split is unique: `T_k < 2^96 < r`);
-//! - with a nullable statistic in the shape, also `N = Σ σ_k N_k` (`N_k = C` for a statistic
-//!   that is not nullable) and `small(N)` the same way, and
-//!   `suppressed = small(C) ∨ small(N)` (`a + b − a·b`); else `suppressed = small(C)`;
+//! - `N = Σ σ_k N_k` (`N_k = C` for a statistic that is not nullable); with a nullable
+//!   statistic in the shape, `small(N)` the same way and `suppressed = small(C) ∨ small(N)`
+//!   (`a + b − a·b`); else `suppressed = small(C)`;
 //! - `keep = 1 − suppressed`; released: `count = keep·C`, `nonmissing = keep·N`,
 //!   `sum = keep·S`, `sumsq = keep·Q`.
 
@@ -41,7 +45,11 @@ use halo2_base::halo2_proofs::halo2curves::{
     ff::{Field, PrimeField},
 };
 
-use super::fold::{pack_range, packed_shift};
+use std::ops::Range;
+
+#[cfg(doc)]
+use super::fold::BOUNDS_PER_INPUT;
+use super::fold::{pack_bounds, packed_shift, BOUND_BITS};
 
 /// `q_rec` value of an arith row (1 marks record rows).
 pub(super) const KIND_ARITH: u64 = 2;
@@ -60,18 +68,34 @@ pub(super) enum Source {
     Instance(usize),
 }
 
+/// The consent purposes of a shape, as the results program takes them.
+#[derive(Clone, Debug)]
+pub(super) struct Purposes {
+    /// The purpose asked (an index below `fields.len()`, or no proof exists).
+    pub asked: u64,
+    /// Its public index.
+    pub at: usize,
+    /// The purposes' fields.
+    pub fields: Range<usize>,
+}
+
 /// The inputs of the results region (what the records left, and the query's constants).
 #[derive(Clone, Debug)]
 pub(super) struct ResultInputs {
-    /// Per field `(lo, hi)` and the public index of their packing `lo + 2^32 · hi`.
-    pub ranges: Vec<(u64, u64, usize)>,
+    /// Per bounds input: the `(lo, hi)` it packs ([`pack_bounds`]), in field order, and its
+    /// public index.
+    pub bounds: Vec<(Vec<(u64, u64)>, usize)>,
+    /// The consent purposes, when the shape has them (their fields are not in `bounds`).
+    pub purpose: Option<Purposes>,
+    /// Number of fields.
+    pub fields: usize,
     /// Matching records `C` and where its running sum ends.
     pub count: (Fr, Source),
     /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`, and whether the first is
     /// packed, `S_k + 2^64 · N_k` (a nullable statistic).
     pub sums: Vec<([(Fr, Source); 2], bool)>,
-    /// With a nullable statistic: the public index of the released `N`.
-    pub nonmissing: Option<usize>,
+    /// The public index of the released non-missing count `N`.
+    pub nonmissing: usize,
     /// The statistic's index and its public index.
     pub stat: (usize, usize),
     /// `min_cohort` and its public index.
@@ -167,19 +191,52 @@ impl ResultRegion {
         let minus = r.sub_mul(zero, one, one);
         let consts = Constants { zero, one, minus };
         let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
-        let mut two32 = one;
-        for _ in 0..CMP_BITS {
+        let (mut two16, mut two32) = (one, one);
+        for i in 0..CMP_BITS {
             two32 = arith(&mut r, two32, one, two32);
+            if i + 1 == BOUND_BITS {
+                two16 = two32;
+            }
         }
 
-        // Each field's bounds: one public input `lo + 2^32 · hi`, split into 32-bit halves.
-        for &(lo_val, hi_val, at) in &inputs.ranges {
-            let packed = r.input(pack_range(lo_val, hi_val), Source::Instance(at));
-            let hi = r.bits(hi_val, CMP_BITS);
-            let lo = r.bits(lo_val, CMP_BITS);
-            let whole = arith(&mut r, lo, two32, hi);
+        // The bounds: each input `Σ_j (lo_j + 2^16 · hi_j) · 2^{32 j}` split into proven
+        // 16-bit halves, recombined from the most significant half down.
+        let mut bounded = Vec::new();
+        for (group, at) in &inputs.bounds {
+            let packed = r.input(pack_bounds(group), Source::Instance(*at));
+            let mut whole = zero;
+            let mut halves = Vec::new();
+            for &(lo_val, hi_val) in group.iter().rev() {
+                let hi = r.bits(hi_val, BOUND_BITS);
+                whole = arith(&mut r, hi, two16, whole);
+                let lo = r.bits(lo_val, BOUND_BITS);
+                whole = arith(&mut r, lo, two16, whole);
+                halves.push((lo, hi));
+            }
             r.copies.push((whole, packed));
-            r.ranges.push((lo, hi));
+            bounded.extend(halves.into_iter().rev());
+        }
+        // The consent purposes: one-hot σ_i (boolean, Σ σ_i = 1, Σ i·σ_i = the purpose asked),
+        // and purpose i's field gets `[σ_i, 1]`: the purpose asked must be consented to.
+        let mut purposes = Vec::new();
+        if let Some(p) = &inputs.purpose {
+            let asked = r.input(Fr::from(p.asked), Source::Instance(p.at));
+            let sigmas = r.one_hot(consts, p.asked, p.fields.len(), asked);
+            purposes = sigmas.into_iter().map(|s| (s, one)).collect();
+        }
+        let mut bounded = bounded.into_iter();
+        let mut purposes = purposes.into_iter();
+        for c in 0..inputs.fields {
+            let in_purposes = inputs
+                .purpose
+                .as_ref()
+                .is_some_and(|p| p.fields.contains(&c));
+            let cells = if in_purposes {
+                purposes.next()
+            } else {
+                bounded.next()
+            };
+            r.ranges.push(cells.expect("a range per field"));
         }
 
         let (c_val, c_src) = inputs.count;
@@ -190,22 +247,18 @@ impl ResultRegion {
         // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ k·σ_k = t.
         let (t_val, t_at) = inputs.stat;
         let t = r.input(Fr::from(t_val as u64), Source::Instance(t_at));
-        let (mut ones, mut index, mut k_const) = (zero, zero, zero);
+        let sigmas = r.one_hot(consts, t_val as u64, inputs.sums.len(), t);
         let (mut sum, mut squares, mut n) = (zero, zero, zero);
         let two64 = arith(&mut r, zero, two32, two32);
-        for (i, (pair, packed)) in inputs.sums.iter().enumerate() {
-            let sigma = r.cell(Fr::from((i == t_val) as u64));
-            let sq = arith(&mut r, zero, sigma, sigma);
-            r.copies.push((sq, sigma));
-            ones = arith(&mut r, ones, one, sigma);
-            index = arith(&mut r, index, k_const, sigma);
-            k_const = arith(&mut r, k_const, one, one);
+        let mut nullable = false;
+        for ((pair, packed), sigma) in inputs.sums.iter().zip(sigmas) {
             let [(s_val, s_src), (q_val, q_src)] = *pair;
             let mut s_k = r.input(s_val, s_src);
             let q_k = r.input(q_val, q_src);
             let mut n_k = c;
             if *packed {
                 // T = S + 2^64 · N with S < 2^64 and N < 2^32: both proven by their bits.
+                nullable = true;
                 let t = fr_u128(s_val).unwrap_or(0);
                 let n_val = forge.nonmissing.map_or(t >> 64, u128::from);
                 let low = s_val - packed_shift() * Fr::from_u128(n_val);
@@ -216,17 +269,14 @@ impl ResultRegion {
                 r.copies.push((whole, s_k));
                 s_k = low;
             }
-            if inputs.nonmissing.is_some() {
-                n = arith(&mut r, n, sigma, n_k);
-            }
+            n = arith(&mut r, n, sigma, n_k);
             sum = arith(&mut r, sum, sigma, s_k);
             squares = arith(&mut r, squares, sigma, q_k);
         }
-        r.copies.push((ones, one));
-        r.copies.push((index, t));
 
-        // A mean over fewer than `k` values is suppressed like a count below `k`.
-        if inputs.nonmissing.is_some() {
+        // A mean over fewer than `k` values is suppressed like a count below `k` (with no
+        // nullable statistic `N = C`, and `small(N) = small(C)`).
+        if nullable {
             let small_n = r.small(consts, two32, n, k, ResultForgery::default());
             let both = arith(&mut r, zero, suppressed, small_n);
             let either = arith(&mut r, suppressed, one, small_n);
@@ -243,11 +293,31 @@ impl ResultRegion {
         for (cell, at) in outs.into_iter().zip(inputs.outputs) {
             r.sources.push((cell, Source::Instance(at)));
         }
-        if let Some(at) = inputs.nonmissing {
-            let released = arith(&mut r, zero, keep, n);
-            r.sources.push((released, Source::Instance(at)));
-        }
+        let released = arith(&mut r, zero, keep, n);
+        r.sources
+            .push((released, Source::Instance(inputs.nonmissing)));
         r
+    }
+
+    /// One-hot cells `σ_0 … σ_{n−1}` for the value of cell `index` (`value`): each boolean,
+    /// `Σ σ_i = 1` and `Σ i · σ_i = index`, so `index` names one of them or no proof exists.
+    fn one_hot(&mut self, consts: Constants, value: u64, n: usize, index: usize) -> Vec<usize> {
+        let Constants { zero, one, .. } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let (mut ones, mut weighted, mut i_const) = (zero, zero, zero);
+        let mut sigmas = Vec::with_capacity(n);
+        for i in 0..n {
+            let sigma = self.cell(Fr::from((i as u64 == value) as u64));
+            let sq = arith(self, zero, sigma, sigma);
+            self.copies.push((sq, sigma));
+            ones = arith(self, ones, one, sigma);
+            weighted = arith(self, weighted, i_const, sigma);
+            i_const = arith(self, i_const, one, one);
+            sigmas.push(sigma);
+        }
+        self.copies.push((ones, one));
+        self.copies.push((weighted, index));
+        sigmas
     }
 
     /// A cell holding `v`, proven below `2^n` by `n` bit steps (most significant first).

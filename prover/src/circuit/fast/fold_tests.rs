@@ -7,7 +7,9 @@ use halo2_base::halo2_proofs::{
 use rand::{rngs::OsRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::fold::{evaluate, FoldCircuit, FoldParams, FoldQuery, FoldResult, ResultForgery};
+use super::fold::{
+    evaluate, pack_bounds, FoldCircuit, FoldParams, FoldQuery, FoldResult, ResultForgery,
+};
 use super::*;
 
 const SALT: [u8; 32] = [9; 32];
@@ -21,6 +23,7 @@ pub(super) fn params(slots: usize) -> FoldParams {
             capacity: 40,
             mask_rows: 8,
             known: vec![],
+            purposes: None,
         },
         slots,
         stats: vec![3, 0],
@@ -293,8 +296,13 @@ fn real_proofs(p: &FoldParams, recs: Vec<Vec<u64>>) {
         let proof = prove(&kp, &pk, circuit, &inst, rng).unwrap();
         assert!(verify(&kp, pk.get_vk(), &inst, &proof));
         let layout = p.inputs();
-        let bound = [layout.count(), layout.sum(), layout.context()];
-        for i in bound.into_iter().chain(layout.nonmissing()) {
+        let bound = [
+            layout.count(),
+            layout.sum(),
+            layout.context(),
+            layout.nonmissing(),
+        ];
+        for i in bound {
             let mut bad = inst.clone();
             bad[i] += Fr::ONE;
             assert!(
@@ -510,24 +518,54 @@ fn a_floor_beyond_the_comparison_has_no_proof() {
 }
 
 #[test]
-fn bounds_are_split_into_32_bit_halves() {
+fn bounds_are_split_into_16_bit_halves() {
     let p = params(2);
     let recs = records(1);
     let (c, inst) = honest(&p, &recs, &query());
     assert_eq!(mock(&c, &inst), Ok(()));
-    let at = p.inputs().range(0);
-    // Another split of the same input would need a half of 32 bits or more: the packed
-    // input moved by one in either half is refused.
-    for delta in [Fr::ONE, Fr::from(1u64 << 32)] {
+    let (at, position) = p.inputs().bounds(0).expect("field 0 is bounded");
+    assert_eq!(
+        (at, p.inputs().bounds(3)),
+        (0, Some((0, 3))),
+        "one input packs them"
+    );
+    assert_eq!(position, 0);
+    // Another split of the same input would need a half of 16 bits or more: the packed
+    // input moved by one in any half is refused.
+    for shift in [0u64, 16, 32, 112] {
         let mut bad = inst.clone();
-        bad[at] += delta;
-        assert!(mock(&c, &bad).is_err());
+        bad[at] += Fr::from(2).pow_vartime([shift]);
+        assert!(mock(&c, &bad).is_err(), "moved by 2^{shift}");
     }
-    // A bound of 2^32 or more has no proof (the honest split's bits cannot reach it).
+    // A bound of 2^16 or more has no proof (the honest split's bits cannot reach it).
     let mut q = query();
-    q.ranges[0] = (3, 1 << 32);
+    q.ranges[0] = (3, 1 << 16);
     let (c, inst) = honest(&p, &recs, &q);
     assert!(results_refused(mock(&c, &inst)));
+}
+
+#[test]
+fn bounds_pack_seven_fields_per_input() {
+    let layout = |fields| {
+        FoldParams {
+            shape: FastShape {
+                widths: vec![3; fields],
+                ..Default::default()
+            },
+            slots: 2,
+            stats: vec![0],
+        }
+        .inputs()
+    };
+    assert_eq!(layout(7).bound_inputs(), 1);
+    assert_eq!(layout(8).bound_inputs(), 2);
+    assert_eq!(layout(8).bounds(7), Some((1, 0)));
+    assert_eq!(layout(8).stat(), 2);
+    let bounds = [(1, 2), (3, 4)];
+    assert_eq!(
+        pack_bounds(&bounds),
+        Fr::from(1 + (2 << 16) + (3 << 32) + (4 << 48))
+    );
 }
 
 #[test]
@@ -577,7 +615,7 @@ fn missing_values_are_skipped_and_counted() {
     for slots in [1, 2] {
         let p = nullable_params(slots);
         let layout = p.inputs();
-        let nonmissing = layout.nonmissing().expect("a nullable statistic");
+        let nonmissing = layout.nonmissing();
         let recs = with_missing(0);
         let mut q = null_query();
         q.min_cohort = 0;
@@ -750,7 +788,7 @@ fn the_nonmissing_count_is_bound() {
         );
     }
     let (c, inst) = honest(&p, &recs, &q);
-    let at = p.inputs().nonmissing().unwrap();
+    let at = p.inputs().nonmissing();
     for delta in [Fr::ONE, -Fr::ONE] {
         let mut bad = inst.clone();
         bad[at] += delta;
@@ -822,6 +860,7 @@ fn a_nullable_statistic_costs_no_column() {
             } else {
                 vec![]
             },
+            purposes: None,
         },
         slots: 2,
         stats: vec![3],
@@ -834,8 +873,11 @@ fn a_nullable_statistic_costs_no_column() {
         null.running_sums(),
         "no running sum more"
     );
-    assert_eq!(plain.inputs().nonmissing(), None);
-    assert_eq!(null.inputs().len(), plain.inputs().len() + 2, "a range, N");
+    assert_eq!(
+        null.inputs().len(),
+        plain.inputs().len(),
+        "the known bit's bounds share an input"
+    );
     let (a, b) = (cs(&plain), cs(&null));
     assert_eq!(a.degree(), b.degree(), "degree");
     assert_eq!(a.num_advice_columns(), b.num_advice_columns());

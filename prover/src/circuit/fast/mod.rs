@@ -54,6 +54,11 @@ pub struct FastShape {
     /// asking `[1, 1]` of the bit); the circuit checks `value = 0` when `known = 0` for the
     /// statistic fields, whose non-missing count it releases.
     pub known: Vec<Option<usize>>,
+    /// The 1-bit fields of the consent purposes (a record's consent to purpose `i` is field
+    /// `purposes.start + i`), if the records carry consent. Their ranges are not public
+    /// inputs: one public input names the purpose, and the circuit asks `[1, 1]` of its field
+    /// and `[0, 1]` of the others ([`fold::InputLayout`]).
+    pub purposes: Option<std::ops::Range<usize>>,
 }
 
 impl FastShape {

@@ -189,6 +189,10 @@ struct Placed {
     known: Option<(usize, u64)>,
 }
 
+/// The fold circuit's family in its ids (as `keys::AGGREGATE_FAMILY`): bumped whenever its
+/// constraints or public inputs change.
+pub const FOLD_FAMILY: &str = "fold1";
+
 /// A [`Schema`] laid out as fold fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoldSchema {
@@ -278,6 +282,10 @@ impl FoldSchema {
             capacity,
             mask_rows,
             known: self.known.clone(),
+            purposes: self.placed.iter().find_map(|p| match p.mapping {
+                Mapping::Consent { first, purposes } => Some(first..first + purposes),
+                _ => None,
+            }),
         }
     }
 
@@ -334,6 +342,21 @@ impl FoldSchema {
             slots,
             stats,
         })
+    }
+
+    /// The id of the fold circuit of `params` at `k` over this schema:
+    /// `fold1-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
+    /// ([`FOLD_FAMILY`]; the statistics as fold field indices).
+    pub fn circuit_id(&self, params: &FoldParams, k: u32) -> String {
+        let stats: Vec<String> = params.stats.iter().map(usize::to_string).collect();
+        format!(
+            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}-k{k}",
+            &hex::encode(self.schema.hash())[..8],
+            params.shape.capacity,
+            params.shape.mask_rows,
+            params.slots,
+            stats.join("_"),
+        )
     }
 
     /// A schema-encoded record (as [`query::evaluate`] takes them) as fold field values.
@@ -848,6 +871,70 @@ mod tests {
             .expect("synthesis")
             .verify()
             .is_err());
+    }
+
+    /// The consent purpose is one public input, and the circuit sets the purposes' ranges
+    /// from it: a record that did not consent to it is never counted, whatever the prover
+    /// puts in its table.
+    #[test]
+    fn the_consent_purpose_is_enforced_from_its_public_input() {
+        let schema = Schema::clinical_default();
+        let fs = FoldSchema::of(&schema).unwrap();
+        let records = Dataset::synthesize(40, 3, 4).records;
+        let statistics = [3];
+        let params = fs.fold_params(40, 4, 2, &statistics).unwrap();
+        let layout = params.inputs();
+        let purposes = params
+            .shape
+            .purposes
+            .clone()
+            .expect("clinical records carry consent");
+        let at = layout.purpose().expect("a purpose input");
+        assert_eq!(
+            layout.stat(),
+            at + 1,
+            "the constants end with purpose, statistic, floor"
+        );
+        let encoded: Vec<Vec<u64>> = records.iter().map(|r| fs.encode(r)).collect();
+        let c = spec(r#"{"consent":"research","statistic":"hba1c","min_cohort":1}"#)
+            .compile(&schema)
+            .unwrap();
+        let q = fs.compile(&c, &statistics).unwrap();
+        let k = params.min_k();
+        let rows = params.usable_rows(k);
+        let mock = |circuit: &FoldCircuit, inst: Vec<Fr>| {
+            MockProver::run(k, circuit, vec![inst])
+                .expect("synthesis")
+                .verify()
+        };
+        let honest = FoldCircuit::new(&params, rows, &[5; 32], &encoded, &q);
+        let result = fold::evaluate(&params, &encoded, &q);
+        let instances = layout.instances(&q, &result);
+        assert_eq!(instances[at], Fr::from(c.purpose));
+        assert_eq!(mock(&honest, instances.clone()), Ok(()));
+
+        // The same witness under another purpose, or one no record can have, is refused.
+        for other in [
+            (c.purpose + 1) % purposes.len() as u64,
+            purposes.len() as u64,
+        ] {
+            let mut bad = instances.clone();
+            bad[at] = Fr::from(other);
+            assert!(mock(&honest, bad).is_err(), "purpose {other}");
+        }
+
+        // A prover whose table asks nothing of consent, claiming the purpose anyway.
+        let mut any = q.clone();
+        for f in purposes.clone() {
+            any.ranges[f] = (0, 1);
+        }
+        let wider = fold::evaluate(&params, &encoded, &any);
+        assert!(wider.count > result.count, "some records did not consent");
+        let mut forged = FoldCircuit::new(&params, rows, &[5; 32], &encoded, &any);
+        let inst = forged.resum(&q, fold::ResultForgery::default());
+        assert_eq!(inst[at], Fr::from(c.purpose));
+        assert_eq!(inst[layout.count()], Fr::from(wider.count));
+        assert!(mock(&forged, inst).is_err());
     }
 
     /// The real ncctg-lung records with a nullable statistic (missing values skipped, the
