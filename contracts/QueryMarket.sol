@@ -18,25 +18,43 @@ import {Escrow} from "./base/Escrow.sol";
 /// constants), against which commitments, with which proof (its hash; the calldata holds it),
 /// and who was paid.
 ///
-/// A query is bound to one schema, and so to one circuit shape: every target is a dataset of
+/// A query is bound to one schema, and so to one constants count: every target is a dataset of
 /// that schema whose aggregate circuit has a verifier, and the constants have that schema's
-/// count. Public inputs of the aggregate circuit, in order: `[commitment, constants...,
-/// context, records, count, sum, sumOfSquares, suppressed]`, exactly `1 + numConstants + 6`
-/// words. The context (`claimContext`) binds a proof to this chain, this market, the query and
-/// the claiming custodian: it pays nowhere else.
+/// count n. The public inputs of an aggregate circuit, in order, take one of two layouts, by
+/// the circuit's `dataColumns` W (`_numInputs`, `_resultsAt`):
+/// - W = 0: `[commitment, constants(n)..., context, records, count, sum, sumOfSquares,
+///   suppressed]`, exactly `1 + n + 6` words; the commitment is public input 0.
+/// - W > 0 (commit-and-prove): `[constants(n)..., context, records, count, nonmissing, sum,
+///   sumOfSquares, suppressed]`, exactly `n + 7` words; the commitment is no input but the
+///   proof's first `64 * W` bytes (its data columns' KZG commitments), which must hash to the
+///   registered one (`ProofGate.dataCommitment`). `nonmissing` counts the matching records
+///   whose statistic is not missing (the mean is `sum / nonmissing`).
+/// In both the constants end with `purpose, statistic, min_cohort`. For W = 0 `nonmissing` is
+/// taken to be `count`. The context (`claimContext`) binds a proof to this chain, this market,
+/// the query and the claiming custodian: it pays nowhere else.
 ///
 /// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
 /// (immutable), `queryCount`,
 /// `isTarget`, `claimed`, `_queries`.
 contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
-    /// @notice Public inputs after the query constants: the context, then five results.
+    /// @notice Public inputs after the query constants when the commitment is an input (W = 0):
+    /// the context, then five results (records, count, sum, sumOfSquares, suppressed).
     uint256 internal constant RESULT_INPUTS = 6;
+    /// @notice Public inputs after the query constants of a commit-and-prove circuit (W > 0):
+    /// the context, then six results (records, count, nonmissing, sum, sumOfSquares,
+    /// suppressed).
+    uint256 internal constant FOLD_RESULT_INPUTS = 7;
+    /// @notice The most data columns a commit-and-prove circuit may have.
+    uint32 public constant MAX_DATA_COLUMNS = 8;
     /// @notice The smallest cell a query may release (its `min_cohort`, the last constant): a
     /// sponsor cannot turn small-cell suppression off. A custodian may set a higher floor for
     /// its own datasets (`DatasetRegistry.setCellFloor`).
     uint256 public constant MIN_CELL_FLOOR = 11;
 
-    /// @notice A posted query and its pooled results.
+    /// @notice A posted query and its pooled results: over the answers not suppressed, the
+    /// matching records (`totalCount`), those of them whose statistic is not missing
+    /// (`totalNonMissing`; a circuit without that output counts every match), and the sum and
+    /// sum of squares of the statistic. The pooled mean is `totalSum / totalNonMissing`.
     struct Query {
         address sponsor;
         uint64 deadline;
@@ -52,6 +70,7 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         bytes32 constantsHash;
         bytes32 schemaHash;
         uint256 totalCount;
+        uint256 totalNonMissing;
         uint256 totalSum;
         uint256 totalSumOfSquares;
     }
@@ -72,7 +91,7 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// @param accreditations_ The accreditation registry.
     /// @param owner_ Who may change verifiers.
     /// @param circuitIds Aggregate circuits whose verifiers are set at deployment.
-    /// @param circuits_ Verifier, schema and constants count of each (batch 0).
+    /// @param circuits_ Verifier, schema, constants count and data columns of each (batch 0).
     /// @param purposes_ The consent purposes of each schema a query may name.
     constructor(
         IDatasetRegistry registry_,
@@ -192,9 +211,11 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// and the custodian credited `price` (withdraw with `withdraw`).
     /// @param queryId The query.
     /// @param datasetId The caller's dataset, a target of the query.
-    /// @param publicInputs The proof's public inputs (commitment, constants, results): exactly
-    /// as many as the dataset's circuit has.
-    /// @param proof The proof bytes.
+    /// @param publicInputs The proof's public inputs (commitment unless the circuit is
+    /// commit-and-prove, constants, context, results; see the contract's notes): exactly as
+    /// many as the dataset's circuit has.
+    /// @param proof The proof bytes (for a commit-and-prove circuit, starting with its data
+    /// columns' commitments, which must hash to the dataset's commitment).
     function claim(
         uint256 queryId,
         uint256 datasetId,
@@ -215,32 +236,52 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
             revert WrongConstantsCount(c.numConstants, q.numConstants);
         }
         _checkInputCount(c, publicInputs);
-        _checkInputs(q, queryId, datasetId, d, publicInputs);
+        _checkCommitment(c, d, datasetId, publicInputs, proof);
+        uint256 at = _resultsAt(c);
+        _checkInputs(q, queryId, d, at, publicInputs);
         bytes32 proofHash = _verify(d.circuitId, c, publicInputs, proof);
-        _record(q, queryId, datasetId, publicInputs[2 + q.numConstants:], proofHash);
+        _record(
+            q, queryId, datasetId, _results(publicInputs[at + 1:], c.dataColumns != 0), proofHash
+        );
     }
 
-    /// @dev Public inputs must name the dataset's commitment and record count, carry exactly
-    /// the query's constants, and the context of this claim (`claimContext`).
+    /// @dev The proof must be about the dataset's registered commitment: public input 0 for a
+    /// circuit without data columns, else the hash of the proof's data-column commitments
+    /// (`ProofGate.dataCommitment`), checked before any verification.
+    function _checkCommitment(
+        Circuit memory c,
+        IDatasetRegistry.Dataset memory d,
+        uint256 datasetId,
+        uint256[] calldata publicInputs,
+        bytes calldata proof
+    ) internal pure {
+        bytes32 commitment = c.dataColumns == 0
+            ? bytes32(publicInputs[0])
+            : ProofGate.dataCommitment(proof, c.dataColumns);
+        if (commitment != d.commitment) revert CommitmentMismatch(datasetId);
+    }
+
+    /// @dev Public inputs must carry exactly the query's constants (the `n` words before index
+    /// `at`, the context's, see `_resultsAt`), the context of this claim (`claimContext`) and
+    /// the dataset's record count, and the query's `min_cohort` (the last constant) must reach
+    /// the custodian's cell floor.
     function _checkInputs(
         Query storage q,
         uint256 queryId,
-        uint256 datasetId,
         IDatasetRegistry.Dataset memory d,
+        uint256 at,
         uint256[] calldata publicInputs
     ) internal view {
-        uint256 n = q.numConstants;
-        if (bytes32(publicInputs[0]) != d.commitment) revert CommitmentMismatch(datasetId);
-        if (keccak256(abi.encodePacked(publicInputs[1:1 + n])) != q.constantsHash) {
+        if (keccak256(abi.encodePacked(publicInputs[at - q.numConstants:at])) != q.constantsHash) {
             revert ConstantsMismatch(queryId);
         }
-        if (publicInputs[2 + n] != d.recordCount) {
-            revert RecordCountMismatch(d.recordCount, publicInputs[2 + n]);
+        if (publicInputs[at + 1] != d.recordCount) {
+            revert RecordCountMismatch(d.recordCount, publicInputs[at + 1]);
         }
         uint256 floor = registry.cellFloorOf(d.custodian);
-        if (publicInputs[n] < floor) revert CellFloor(floor, publicInputs[n]);
+        if (publicInputs[at - 1] < floor) revert CellFloor(floor, publicInputs[at - 1]);
         uint256 context = claimContext(queryId, msg.sender);
-        if (publicInputs[1 + n] != context) revert ContextMismatch(context, publicInputs[1 + n]);
+        if (publicInputs[at] != context) revert ContextMismatch(context, publicInputs[at]);
     }
 
     /// @dev Reverts unless `accreditor` is unset or attests `custodian`.
@@ -253,36 +294,42 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         }
     }
 
-    /// @dev Effects of a verified claim. `results` = [records, count, sum, sumOfSquares, suppressed].
+    /// @dev A claim's results in one shape, `[count, nonmissing, sum, sumOfSquares,
+    /// suppressed]`, from `results` (the inputs after the context): `[records, count, sum,
+    /// sumOfSquares, suppressed]`, or with `nonmissing` after `count` if `withNonMissing` (a
+    /// commit-and-prove circuit); without it, `nonmissing` is `count`.
+    function _results(uint256[] calldata results, bool withNonMissing)
+        internal
+        pure
+        returns (uint256[5] memory r)
+    {
+        uint256 k = withNonMissing ? 1 : 0;
+        r = [results[1], results[1 + k], results[2 + k], results[3 + k], results[4 + k]];
+    }
+
+    /// @dev Effects of a verified claim with results `r` (see `_results`).
     function _record(
         Query storage q,
         uint256 queryId,
         uint256 datasetId,
-        uint256[] calldata results,
+        uint256[5] memory r,
         bytes32 proofHash
     ) internal {
-        bool suppressed = results[4] == 1;
+        bool suppressed = r[4] == 1;
         claimed[queryId][datasetId] = true;
         q.answered += 1;
         if (suppressed) {
             q.suppressed += 1;
         } else {
-            q.totalCount += results[1];
-            q.totalSum += results[2];
-            q.totalSumOfSquares += results[3];
+            q.totalCount += r[0];
+            q.totalNonMissing += r[1];
+            q.totalSum += r[2];
+            q.totalSumOfSquares += r[3];
         }
         uint256 price = q.price;
         _credit(q.token, msg.sender, price);
         emit Claimed(
-            queryId,
-            datasetId,
-            msg.sender,
-            proofHash,
-            results[1],
-            results[2],
-            results[3],
-            suppressed,
-            price
+            queryId, datasetId, msg.sender, proofHash, r[0], r[1], r[2], r[3], suppressed, price
         );
     }
 
@@ -336,13 +383,22 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (q.sponsor == address(0)) revert UnknownQuery(queryId);
     }
 
-    /// @dev Aggregate circuits have constants and no patient slots.
+    /// @dev Aggregate circuits have constants, no patient slots and at most
+    /// `MAX_DATA_COLUMNS` data columns.
     function _validShape(Circuit memory c) internal pure override returns (bool) {
-        return c.numConstants != 0 && c.batch == 0;
+        return c.numConstants != 0 && c.batch == 0 && c.dataColumns <= MAX_DATA_COLUMNS;
     }
 
-    /// @dev `[commitment, constants..., records, count, sum, sumOfSquares, suppressed]`.
+    /// @dev W = 0: `[commitment, constants(n)..., context, records, count, sum, sumOfSquares,
+    /// suppressed]` (1 + n + 6). W > 0: `[constants(n)..., context, records, count, nonmissing,
+    /// sum, sumOfSquares, suppressed]` (n + 7). See the contract's notes.
     function _numInputs(Circuit memory c) internal pure override returns (uint256) {
-        return 1 + uint256(c.numConstants) + RESULT_INPUTS;
+        return _resultsAt(c) + (c.dataColumns == 0 ? RESULT_INPUTS : FOLD_RESULT_INPUTS);
+    }
+
+    /// @dev The index of `context` among circuit `c`'s public inputs: the n constants are the
+    /// words right before it, the results the words after it (see `_numInputs`).
+    function _resultsAt(Circuit memory c) internal pure returns (uint256) {
+        return (c.dataColumns == 0 ? 1 : 0) + uint256(c.numConstants);
     }
 }

@@ -330,9 +330,9 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
         if (t.sponsor == address(0)) revert UnknownTrial(trialId);
     }
 
-    /// @dev Eligibility circuits have criteria and at least one patient slot.
+    /// @dev Eligibility circuits have criteria, at least one patient slot and no data columns.
     function _validShape(Circuit memory c) internal pure override returns (bool) {
-        return c.numConstants != 0 && c.batch != 0;
+        return c.numConstants != 0 && c.batch != 0 && c.dataColumns == 0;
     }
 
     /// @dev `[memberRoot, trialId, registrant, criteria..., (nullifier, payout) × batch]`.

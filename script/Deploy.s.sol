@@ -11,9 +11,10 @@ import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 
 /// @notice Deploys the dataset and accreditation registries, every generated verifier listed in
 /// `contracts/verifiers/verifiers.json` (contract name → circuit id, kind, schema hash, constants
-/// count, patient slots), the query market with the aggregate verifiers set and the trial market
-/// with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT` (default
-/// `deployments/<chain id>.json`) for the Rust client.
+/// count, patient slots, and `data_columns`, the data columns of a commit-and-prove aggregate
+/// circuit, 0 when absent), the query market with the aggregate verifiers set and the trial
+/// market with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT`
+/// (default `deployments/<chain id>.json`) for the Rust client.
 ///
 /// Both markets register the consent purposes of every schema file in `ZKCOHORT_SCHEMAS`
 /// (comma-separated paths, default `examples/schema-clinical-v1.json`): the purposes of its
@@ -255,6 +256,11 @@ contract Deploy is Script {
             c.schemaHash = vm.parseJsonBytes32(manifest, string.concat(key, ".schema_hash"));
             c.numConstants = uint32(vm.parseJsonUint(manifest, string.concat(key, ".constants")));
             c.batch = uint32(vm.parseJsonUint(manifest, string.concat(key, ".batch")));
+            // Data columns of a commit-and-prove circuit; absent (0) in older manifests.
+            string memory columns = string.concat(key, ".data_columns");
+            if (vm.keyExistsJson(manifest, columns)) {
+                c.dataColumns = uint32(vm.parseJsonUint(manifest, columns));
+            }
             out = vm.serializeAddress("verifiers", circuitId, c.verifier);
             if (keccak256(bytes(kind)) == keccak256("eligibility")) {
                 _push(eligibility, circuitId, c);

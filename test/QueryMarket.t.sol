@@ -87,19 +87,23 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         address replacement = address(new AggregateVerifier());
         uint64 eta = uint64(block.timestamp) + market.VERIFIER_DELAY();
         vm.expectEmit(address(market));
-        emit VerifierProposed(circuitId, schemaHash, replacement, uint32(constants.length), 0, eta);
+        emit VerifierProposed(
+            circuitId, schemaHash, replacement, uint32(constants.length), 0, 0, eta
+        );
         vm.prank(owner);
         market.proposeVerifier(circuitId, _aggregate(replacement, schemaHash));
-        (address v,,,) = market.circuits(circuitId);
+        (address v,,,,) = market.circuits(circuitId);
         assertEq(v, verifier, "nothing changes at once");
         vm.expectRevert(abi.encodeWithSelector(VerifierNotYetDue.selector, circuitId, eta));
         market.applyVerifier(circuitId);
         vm.warp(eta);
         vm.expectEmit(address(market));
-        emit VerifierSet(circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0);
+        emit VerifierSet(
+            circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0, 0
+        );
         vm.prank(sponsor);
         market.applyVerifier(circuitId);
-        (address now_, uint32 n, uint32 b, bytes32 s) = market.circuits(circuitId);
+        (address now_, uint32 n, uint32 b,, bytes32 s) = market.circuits(circuitId);
         assertEq(now_, replacement);
         assertEq(n, constants.length);
         assertEq(b, 0);
@@ -138,7 +142,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         market.cancelVerifier(circuitId);
         market.removeVerifier(circuitId);
         vm.stopPrank();
-        (address v,,,) = market.circuits(circuitId);
+        (address v,,,,) = market.circuits(circuitId);
         assertEq(v, address(0));
         assertEq(market.constantsOf(schemaHash), 0);
         vm.warp(block.timestamp + 3 days);
@@ -178,7 +182,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.expectRevert(Ownable.Unauthorized.selector);
         market.cancelVerifier(circuitId);
         vm.stopPrank();
-        (address v,,,) = market.circuits(circuitId);
+        (address v,,,,) = market.circuits(circuitId);
         assertEq(v, verifier);
     }
 
@@ -524,6 +528,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
                 hospitals[i],
                 keccak256(answers[i].proof),
                 answers[i].count,
+                answers[i].count,
                 answers[i].sum,
                 answers[i].sumOfSquares,
                 answers[i].suppressed,
@@ -536,6 +541,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(s.answered, 3);
         assertEq(s.suppressed, 1, "the small hospital's result is suppressed");
         assertEq(s.totalCount, answers[0].count + answers[1].count);
+        assertEq(s.totalNonMissing, s.totalCount, "no nonmissing output: every match counts");
         assertEq(s.totalSum, answers[0].sum + answers[1].sum);
         assertEq(s.totalSumOfSquares, answers[0].sumOfSquares + answers[1].sumOfSquares);
         assertEq(market.locked(q), 0);

@@ -63,8 +63,8 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     // ---- constructor and setVerifier ----
 
     function test_constructorWiresVerifiers() public view {
-        (address v1, uint32 c1, uint32 b1, bytes32 s1) = market.circuits(singleCircuit);
-        (address v4, uint32 c4, uint32 b4, bytes32 s4) = market.circuits(batchCircuit);
+        (address v1, uint32 c1, uint32 b1,, bytes32 s1) = market.circuits(singleCircuit);
+        (address v4, uint32 c4, uint32 b4,, bytes32 s4) = market.circuits(batchCircuit);
         assertEq(v1, verifierB1);
         assertEq(v4, verifierB4);
         assertEq(c1, NUM_CRITERIA);
@@ -168,6 +168,29 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         );
     }
 
+    /// An eligibility circuit has no data columns (those are the commit-and-prove aggregate
+    /// circuits' alone): refused at deployment and when proposed.
+    function test_rejectsCircuitWithDataColumns() public {
+        IProofGated.Circuit memory c = _single(verifierB1, schemaHash);
+        c.dataColumns = 1;
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = singleCircuit;
+        IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
+        cs[0] = c;
+        vm.expectRevert(
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS)
+        );
+        new TrialMarket(
+            registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
+        );
+        vm.expectRevert(
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS)
+        );
+        vm.prank(owner);
+        market.proposeVerifier(keccak256("elig-with-columns"), c);
+        assertEq(market.pendingEta(keccak256("elig-with-columns")), 0, "nothing pending");
+    }
+
     function test_ownerSetsVerifierWithEvent() public {
         address fake = address(new AcceptingVerifier());
         vm.prank(owner);
@@ -175,10 +198,10 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.warp(block.timestamp + market.VERIFIER_DELAY());
         vm.expectEmit(address(market));
         emit VerifierSet(
-            singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS
+            singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS, 0
         );
         market.applyVerifier(singleCircuit);
-        (address v, uint32 c, uint32 b, bytes32 s) = market.circuits(singleCircuit);
+        (address v, uint32 c, uint32 b,, bytes32 s) = market.circuits(singleCircuit);
         assertEq(v, fake);
         assertEq(c, NUM_CRITERIA);
         assertEq(b, SINGLE_SLOTS);
@@ -189,9 +212,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     /// A removal takes effect at once (an emergency stop), and emits the verifier it removes.
     function test_ownerRemovesVerifierWithEvent() public {
         vm.expectEmit(address(market));
-        emit VerifierSet(batchCircuit, schemaHash, verifierB4, address(0), 0, 0);
+        emit VerifierSet(batchCircuit, schemaHash, verifierB4, address(0), 0, 0, 0);
         _setCircuit(batchCircuit, _batch(address(0), schemaHash));
-        (address v,,,) = market.circuits(batchCircuit);
+        (address v,,,,) = market.circuits(batchCircuit);
         assertEq(v, address(0));
     }
 
@@ -203,7 +226,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             vm.expectRevert(Ownable.Unauthorized.selector);
             market.proposeVerifier(singleCircuit, _single(fake, schemaHash));
         }
-        (address v,,,) = market.circuits(singleCircuit);
+        (address v,,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
     }
 
@@ -218,7 +241,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, eoa));
         market.proposeVerifier(singleCircuit, _single(eoa, schemaHash));
-        (address v,,,) = market.circuits(singleCircuit);
+        (address v,,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1, "the real verifier stays");
         // The scratch reproduction's junk proof is therefore refused by the real verifier.
         vm.prank(relayer);
@@ -253,7 +276,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             );
             market.proposeVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
         }
-        (address v, uint32 c, uint32 b,) = market.circuits(singleCircuit);
+        (address v, uint32 c, uint32 b,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
         assertEq(c, n);
         assertEq(b, SINGLE_SLOTS);

@@ -11,8 +11,10 @@ import {ProofGate} from "../libraries/ProofGate.sol";
 /// the number of public constants its queries or trials have (all circuits of one schema
 /// agree on it).
 /// @dev Storage, in declaration order after `Ownable` (which uses a fixed slot of its own):
-/// `circuits` (circuitId → Circuit: verifier, numConstants and batch in one slot, schemaHash in
-/// the next), `constantsOf` (schemaHash → uint32), `liveCircuits` (schemaHash → uint256).
+/// `circuits` (circuitId → Circuit: verifier, numConstants, batch and dataColumns in one slot,
+/// schemaHash in the next), `constantsOf` (schemaHash → uint32), `liveCircuits` (schemaHash →
+/// uint256), `pendingCircuits` (circuitId → Circuit, the same two slots), `pendingEta`
+/// (circuitId → uint64).
 abstract contract ProofGated is IProofGated, Ownable {
     /// @notice Gas forwarded to a verifier: a malformed proof can burn all gas it is given.
     uint256 public constant VERIFY_GAS = ProofGate.VERIFY_GAS;
@@ -61,6 +63,7 @@ abstract contract ProofGated is IProofGated, Ownable {
             circuit.verifier,
             circuit.numConstants,
             circuit.batch,
+            circuit.dataColumns,
             eta
         );
     }
@@ -94,7 +97,13 @@ abstract contract ProofGated is IProofGated, Ownable {
         bytes32 schemaHash = circuits[circuitId].schemaHash;
         _setVerifier(
             circuitId,
-            Circuit({verifier: address(0), numConstants: 0, batch: 0, schemaHash: schemaHash})
+            Circuit({
+                verifier: address(0),
+                numConstants: 0,
+                batch: 0,
+                dataColumns: 0,
+                schemaHash: schemaHash
+            })
         );
     }
 
@@ -165,7 +174,15 @@ abstract contract ProofGated is IProofGated, Ownable {
             constantsOf[c.schemaHash] = c.numConstants;
             ++liveCircuits[c.schemaHash];
         }
-        emit VerifierSet(circuitId, c.schemaHash, old.verifier, c.verifier, c.numConstants, c.batch);
+        emit VerifierSet(
+            circuitId,
+            c.schemaHash,
+            old.verifier,
+            c.verifier,
+            c.numConstants,
+            c.batch,
+            c.dataColumns
+        );
         circuits[circuitId] = c;
     }
 }

@@ -11,6 +11,12 @@ interface IProofGated {
     /// @param numConstants Public constants of a query or trial on the circuit's schema (query
     /// constants for an aggregate circuit, trial criteria for an eligibility circuit).
     /// @param batch Patient slots of an eligibility circuit; 0 for an aggregate circuit.
+    /// @param dataColumns Data columns W of a commit-and-prove aggregate circuit (issue #8,
+    /// design B): the dataset commitment is not a public input but the KZG commitment of the
+    /// proof's first W advice columns, the first `64 * W` bytes of every proof (W points, each
+    /// x then y as 32-byte big-endian words), which the registry holds as
+    /// `keccak256(proof[:64 * W]) mod r` (`ProofGate.dataCommitment`). 0: the commitment is
+    /// public input 0 (every other circuit).
     /// @param schemaHash SHA-256 of the schema the circuit was built for.
     /// @dev The generated verifier reads calldata at fixed offsets and does not check its
     /// length, so the number of public inputs it takes is fixed here, per circuit, from the
@@ -20,6 +26,7 @@ interface IProofGated {
         address verifier;
         uint32 numConstants;
         uint32 batch;
+        uint32 dataColumns;
         bytes32 schemaHash;
     }
 
@@ -30,7 +37,8 @@ interface IProofGated {
         address previous,
         address verifier,
         uint32 numConstants,
-        uint32 batch
+        uint32 batch,
+        uint32 dataColumns
     );
 
     /// @notice A required address is zero.
@@ -45,6 +53,7 @@ interface IProofGated {
         address verifier,
         uint32 numConstants,
         uint32 batch,
+        uint32 dataColumns,
         uint64 eta
     );
     /// @notice The owner withdrew a pending verifier proposal.
@@ -63,8 +72,9 @@ interface IProofGated {
     error NoPendingVerifier(bytes32 circuitId);
     /// @notice The proposal's notice period has not run out.
     error VerifierNotYetDue(bytes32 circuitId, uint64 eta);
-    /// @notice A circuit's shape is empty, of the wrong kind for this market, or contradicts
-    /// the constants count of another circuit of its schema.
+    /// @notice A circuit's shape is empty, of the wrong kind for this market (constants, patient
+    /// slots or data columns), or contradicts the constants count of another circuit of its
+    /// schema.
     error InvalidShape(uint32 numConstants, uint32 batch);
     /// @notice No verifier is set for this circuit.
     error NoVerifier(bytes32 circuitId);
@@ -79,4 +89,7 @@ interface IProofGated {
     error InputNotInField(uint256 index);
     /// @notice The verifier rejected the proof.
     error InvalidProof();
+    /// @notice The proof is shorter than the data-column commitments it must start with
+    /// (`needed` = 64 bytes per data column).
+    error ProofTooShort(uint256 needed, uint256 length);
 }

@@ -35,13 +35,17 @@ interface IQueryMarket {
     /// purpose, statistic, minimum cohort; public criteria only, never a record value), so
     /// anyone can read the criteria in words and check them against the posted constants.
     event SpecPublished(uint256 indexed id, bytes32 indexed specHash, bytes spec);
-    /// @notice A custodian's proof was verified and the custodian credited.
+    /// @notice A custodian's proof was verified and the custodian credited, with its results:
+    /// matching records (`count`), those whose statistic is not missing (`nonmissing`; `count`
+    /// for a circuit without that output), the statistic's sum and sum of squares over them,
+    /// and whether the cell was suppressed (then nothing was pooled).
     event Claimed(
         uint256 indexed queryId,
         uint256 indexed datasetId,
         address indexed custodian,
         bytes32 proofHash,
         uint256 count,
+        uint256 nonmissing,
         uint256 sum,
         uint256 sumOfSquares,
         bool suppressed,

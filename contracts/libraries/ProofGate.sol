@@ -45,6 +45,24 @@ library ProofGate {
             % SNARK_SCALAR_FIELD;
     }
 
+    /// @notice The dataset commitment a commit-and-prove proof carries: its first
+    /// `64 * dataColumns` bytes are the KZG commitments of its data columns (each point x then
+    /// y, 32-byte big-endian words), the same in every proof over one dataset. Returned as
+    /// `keccak256(proof[:64 * dataColumns]) mod r`, the form the dataset registry stores.
+    /// Reverts `ProofTooShort` if the proof has fewer bytes.
+    /// @param proof The proof bytes.
+    /// @param dataColumns The circuit's data columns W.
+    /// @return The commitment, a field element.
+    function dataCommitment(bytes calldata proof, uint256 dataColumns)
+        internal
+        pure
+        returns (bytes32)
+    {
+        uint256 needed = 64 * dataColumns;
+        if (proof.length < needed) revert IProofGated.ProofTooShort(needed, proof.length);
+        return bytes32(uint256(keccak256(proof[:needed])) % SNARK_SCALAR_FIELD);
+    }
+
     /// @notice Reverts unless `verifier` has code.
     /// @param verifier The verifier contract.
     function checkVerifier(address verifier) internal view {

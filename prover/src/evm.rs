@@ -29,10 +29,13 @@ use crate::{
 };
 
 /// File, next to the verifiers, describing each contract's circuit: `name → {circuit_id, kind
-/// ("aggregate" or "eligibility"), schema_hash, constants, batch, params, vk_hash}`. The schema's SHA-256
-/// lets the markets check that a query or trial, a dataset and a circuit share one schema; the
-/// constants count (query constants or trial criteria words) and the patient slots (0 for
-/// aggregate circuits) fix the number of public inputs. `params` is the
+/// ("aggregate" or "eligibility"), schema_hash, constants, batch, data_columns, params,
+/// vk_hash}`. The schema's SHA-256 lets the markets check that a query or trial, a dataset and
+/// a circuit share one schema; the constants count (query constants or trial criteria words),
+/// the patient slots (0 for aggregate circuits) and the data columns fix the number of public
+/// inputs. `data_columns` (W; absent means 0) counts the data columns of a commit-and-prove
+/// aggregate circuit, whose dataset commitment is the proof's first `64 * W` bytes instead of
+/// public input 0; every circuit this module writes has 0. `params` is the
 /// [`ParamsFingerprint`] of the KZG params that built the verifier (`{kind: "dev-insecure" |
 /// "file", sha256, k}`). `vk_hash` is the SHA-256 of the verifying key the verifier was generated
 /// from ([`crate::keys::vk_hash`]): offline verification ([`crate::proof::verify`]) requires the
@@ -58,6 +61,10 @@ pub struct ManifestEntry {
     pub constants: usize,
     /// Patient slots (0 for aggregate circuits).
     pub batch: usize,
+    /// Data columns of a commit-and-prove aggregate circuit (0, or absent in older manifests,
+    /// for a circuit whose commitment is public input 0).
+    #[serde(default)]
+    pub data_columns: usize,
     /// The params the verifier was built from (absent in older manifests).
     #[serde(default)]
     pub params: Option<ParamsFingerprint>,
@@ -199,6 +206,7 @@ pub fn manifest_entry(keys: &CircuitKeys) -> serde_json::Value {
         "batch": batch,
         "circuit_id": keys.config.circuit_id,
         "constants": constants,
+        "data_columns": 0,
         "kind": kind,
         "params": keys.params,
         "schema_hash": format!("0x{}", hex::encode(schema.hash())),

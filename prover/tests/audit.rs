@@ -49,6 +49,7 @@ alloy::sol! {
             address verifier;
             uint32 numConstants;
             uint32 batch;
+            uint32 dataColumns;
             bytes32 schemaHash;
         }
         function proposeVerifier(bytes32 circuitId, Circuit calldata circuit) external;
@@ -733,6 +734,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
             verifier: accept_all,
             numConstants: QueryConstants::len_for(&schema) as u32,
             batch: 0,
+            dataColumns: 0,
             schemaHash: B256::from(schema.hash()),
         },
     )

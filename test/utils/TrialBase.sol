@@ -227,7 +227,11 @@ abstract contract TrialBase is Test {
         returns (IProofGated.Circuit memory c)
     {
         c = IProofGated.Circuit({
-            verifier: verifier, numConstants: numCriteria, batch: batch, schemaHash: schema
+            verifier: verifier,
+            numConstants: numCriteria,
+            batch: batch,
+            dataColumns: 0,
+            schemaHash: schema
         });
     }
 

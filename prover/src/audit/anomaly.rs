@@ -334,13 +334,19 @@ pub fn query(
             ));
         }
         let released = !c.suppressed;
-        if c.suppressed && (!c.count.is_zero() || !c.sum.is_zero() || !c.sum_squares.is_zero()) {
+        if c.suppressed
+            && (!c.count.is_zero()
+                || !c.nonmissing.is_zero()
+                || !c.sum.is_zero()
+                || !c.sum_squares.is_zero())
+        {
             out.push(find(
                 Severity::Critical,
                 Kind::SuppressionInconsistent,
                 format!(
-                    "the answer is marked suppressed yet releases n = {}, sum {}, sum of squares {}",
-                    c.count, c.sum, c.sum_squares
+                    "the answer is marked suppressed yet releases n = {} ({} with the statistic), \
+                     sum {}, sum of squares {}",
+                    c.count, c.nonmissing, c.sum, c.sum_squares
                 ),
             ));
         }
@@ -379,7 +385,14 @@ pub fn query(
                     ));
                 }
             }
-            if c.sum * c.sum > c.count * c.sum_squares {
+            if c.nonmissing > c.count {
+                impossible.push(format!(
+                    "{} patients with the statistic among {} matching",
+                    c.nonmissing, c.count
+                ));
+            }
+            // The sums run over the records whose statistic is not missing.
+            if c.sum * c.sum > c.nonmissing * c.sum_squares {
                 impossible.push("a negative variance (sum² > n · sum of squares)".into());
             }
             let max = schema
@@ -387,11 +400,11 @@ pub fn query(
                 .and_then(|(s, k)| words::statistic_column(s, k.statistic))
                 .map(|col| U256::from(col.max_value()));
             if let Some(max) = max {
-                if c.sum > c.count * max {
+                if c.sum > c.nonmissing * max {
                     impossible.push("a mean above the column's largest value".into());
                 }
             }
-            if c.count.is_zero() && !(c.sum.is_zero() && c.sum_squares.is_zero()) {
+            if c.nonmissing.is_zero() && !(c.sum.is_zero() && c.sum_squares.is_zero()) {
                 impossible.push("sums over no patients".into());
             }
             if !impossible.is_empty() {
@@ -410,6 +423,7 @@ pub fn query(
             answered: q.claims.len() as u32,
             suppressed: q.claims.iter().filter(|c| c.suppressed).count() as u32,
             total_count: sum(|c| c.count),
+            total_nonmissing: sum(|c| c.nonmissing),
             total_sum: sum(|c| c.sum),
             total_sum_squares: sum(|c| c.sum_squares),
             refunded: q.refund.is_some(),
@@ -421,12 +435,14 @@ pub fn query(
                     Kind::ResultsDisagree,
                     Some(q.posted),
                     format!(
-                        "the market stores {}/{} answered ({} suppressed), pooled n {} sum {} sum² {}, \
-                         refunded {}; its events add up to {}/{} ({}), n {} sum {} sum² {}, refunded {}",
-                        s.answered, q.targets.len(), s.suppressed, s.total_count, s.total_sum,
-                        s.total_sum_squares, s.refunded, events.answered, q.targets.len(),
-                        events.suppressed, events.total_count, events.total_sum,
-                        events.total_sum_squares, events.refunded
+                        "the market stores {}/{} answered ({} suppressed), pooled n {} (non-missing {}) \
+                         sum {} sum² {}, refunded {}; its events add up to {}/{} ({}), n {} \
+                         (non-missing {}) sum {} sum² {}, refunded {}",
+                        s.answered, q.targets.len(), s.suppressed, s.total_count,
+                        s.total_nonmissing, s.total_sum, s.total_sum_squares, s.refunded,
+                        events.answered, q.targets.len(), events.suppressed, events.total_count,
+                        events.total_nonmissing, events.total_sum, events.total_sum_squares,
+                        events.refunded
                     ),
                 )
                 .query(q.id),
@@ -713,6 +729,7 @@ mod tests {
             custodian: Address::with_last_byte(dataset as u8),
             proof_hash: B256::with_last_byte(100 + block as u8),
             count: U256::from(count),
+            nonmissing: U256::from(count),
             sum: U256::from(sum),
             sum_squares: U256::from(sum * sum),
             suppressed,

@@ -240,6 +240,7 @@ pub async fn collect(reader: &HistoryReader, opts: &Options) -> Result<Collected
                 answered: s.answered,
                 suppressed: s.suppressed,
                 total_count: s.totalCount,
+                total_nonmissing: s.totalNonMissing,
                 total_sum: s.totalSum,
                 total_sum_squares: s.totalSumOfSquares,
                 refunded: s.refunded,
@@ -673,7 +674,7 @@ fn query_view(
                 stats: if c.suppressed {
                     None
                 } else {
-                    words::stats(column, c.count, c.sum, c.sum_squares)
+                    words::stats(column, c.nonmissing, c.sum, c.sum_squares)
                 },
                 tx: c.at.tx,
                 proof: Some(first_proof + i),
@@ -720,7 +721,7 @@ fn query_view(
         answers,
         pooled: words::stats(
             column,
-            total(|c| c.count),
+            total(|c| c.nonmissing),
             total(|c| c.sum),
             total(|c| c.sum_squares),
         ),

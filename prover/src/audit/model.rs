@@ -175,6 +175,10 @@ pub struct Claim {
     /// Released count (0 if suppressed).
     #[serde(serialize_with = "dec")]
     pub count: U256,
+    /// Released matching records whose statistic is not missing, the mean's denominator (0 if
+    /// suppressed; the market sets it to `count` for circuits without that output).
+    #[serde(serialize_with = "dec")]
+    pub nonmissing: U256,
     /// Released sum (encoded units).
     #[serde(serialize_with = "dec")]
     pub sum: U256,
@@ -323,6 +327,8 @@ pub enum VerifierChange {
         num_constants: u32,
         /// Patient slots (0: aggregate).
         batch: u32,
+        /// Data columns of a commit-and-prove circuit (0: the commitment is an input).
+        data_columns: u32,
     },
     /// Proposed by the owner, to apply from `eta`.
     Proposed {
@@ -334,6 +340,8 @@ pub enum VerifierChange {
         num_constants: u32,
         /// Patient slots.
         batch: u32,
+        /// Data columns of a commit-and-prove circuit (0: the commitment is an input).
+        data_columns: u32,
         /// When it may be applied.
         eta: u64,
     },
@@ -789,6 +797,7 @@ impl History {
                         custodian: e.custodian,
                         proof_hash: e.proofHash,
                         count: e.count,
+                        nonmissing: e.nonmissing,
                         sum: e.sum,
                         sum_squares: e.sumOfSquares,
                         suppressed: e.suppressed,
@@ -1015,6 +1024,7 @@ impl History {
                         verifier: e.verifier,
                         num_constants: e.numConstants,
                         batch: e.batch,
+                        data_columns: e.dataColumns,
                     },
                     at,
                 });
@@ -1030,6 +1040,7 @@ impl History {
                         verifier: e.verifier,
                         num_constants: e.numConstants,
                         batch: e.batch,
+                        data_columns: e.dataColumns,
                         eta: e.eta,
                     },
                     at,

@@ -37,6 +37,9 @@ pub struct QueryState {
     /// Pooled count.
     #[serde(serialize_with = "dec")]
     pub total_count: U256,
+    /// Pooled matching records whose statistic is not missing.
+    #[serde(serialize_with = "dec")]
+    pub total_nonmissing: U256,
     /// Pooled sum.
     #[serde(serialize_with = "dec")]
     pub total_sum: U256,

@@ -398,7 +398,11 @@ fn check_claim(
     }
     let results = [claim.count, claim.sum, claim.sum_squares];
     let suppressed = inputs[at.suppressed()] == U256::from(1);
-    if inputs[at.sums()] != results[..] || suppressed != claim.suppressed {
+    // A circuit whose inputs carry no `nonmissing` has the market report it as `count`.
+    if inputs[at.sums()] != results[..]
+        || suppressed != claim.suppressed
+        || claim.nonmissing != claim.count
+    {
         return Err("the released results in the event differ from the proof's inputs".into());
     }
     let Some(circuit_id) = check.circuit_id.clone() else {

@@ -321,6 +321,7 @@ pub fn anomalies(h: &History, infos: &[VerifierInfo], chain_id: u64) -> Vec<Anom
             verifier,
             num_constants,
             batch,
+            data_columns,
         } = e.change
         else {
             continue;
@@ -364,14 +365,18 @@ pub fn anomalies(h: &History, infos: &[VerifierInfo], chain_id: u64) -> Vec<Anom
                     verifier: v,
                     num_constants: n,
                     batch: b,
+                    data_columns: w,
                     eta,
-                } if p.market == e.market && p.circuit == circuit => Some((s, v, n, b, eta, p.at)),
+                } if p.market == e.market && p.circuit == circuit => {
+                    Some((s, v, (n, b, w), eta, p.at))
+                }
                 VerifierChange::Cancelled if p.market == e.market && p.circuit == circuit => None,
                 _ => None,
             });
         match proposal {
-            Some((s, v, n, b, eta, proposed))
-                if (s, v, n, b) == (schema_hash, verifier, num_constants, batch)
+            Some((s, v, shape, eta, proposed))
+                if (s, v, shape)
+                    == (schema_hash, verifier, (num_constants, batch, data_columns))
                     && eta <= e.at.time =>
             {
                 out.push(finding(

@@ -165,7 +165,8 @@ pub struct Stats {
 }
 
 /// Count, mean and sd in natural units from released sums (stored units: `Σ (v − min)` at the
-/// column's scale); `None` for no records. The conversion is the column's own
+/// column's scale) over `count` values (the non-missing count: a missing value adds nothing
+/// to the sums); `None` for no values. The conversion is the column's own
 /// [`Column::natural_mean_variance`] (the one `verify` and `sponsor status` use): it undoes
 /// the scale and adds back the column's `min`. Without a column (the statistic index names
 /// none in the schema, or no schema is known) the sums are shown as stored integers.

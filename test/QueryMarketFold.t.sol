@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {ProofGate} from "../contracts/libraries/ProofGate.sol";
+import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
+import {IQueryMarket} from "../contracts/interfaces/IQueryMarket.sol";
+import {QueryMarket} from "../contracts/QueryMarket.sol";
+import {MarketBase} from "./utils/MarketBase.sol";
+
+/// @notice Claims against a commit-and-prove ("fold") aggregate circuit (issue #8, design B):
+/// W data columns, the dataset commitment is `keccak256(proof[:64 * W]) mod r`, and the inputs
+/// are `[constants(n)..., context, records, count, nonmissing, sum, sumOfSquares, suppressed]`.
+/// The circuit here is registered on the Poseidon circuit's generated verifier (which rejects
+/// every proof of this layout), so these tests reach every check of the market's own up to and
+/// including the verifier call; real fold proofs, paid and pooled, are in `FoldMarket.t.sol`.
+contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
+    uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
+    uint32 internal constant W = 2;
+    uint64 internal constant RECORDS = 40;
+    bytes32 internal foldCircuit = keccak256("fold-test-w2");
+    /// The dataset's data-column commitments: `64 * W` bytes.
+    bytes internal columns;
+    uint256 internal foldDataset;
+
+    function setUp() public override {
+        super.setUp();
+        columns =
+            abi.encodePacked(keccak256("x0"), keccak256("y0"), keccak256("x1"), keccak256("y1"));
+        _setCircuit(foldCircuit, _fold(verifier, W));
+        vm.prank(hospitals[0]);
+        foldDataset = registry.register(_commit(columns), schemaHash, RECORDS, foldCircuit, 0);
+    }
+
+    function _fold(address verifier_, uint32 w)
+        internal
+        view
+        returns (IProofGated.Circuit memory c)
+    {
+        c = _aggregate(verifier_, schemaHash);
+        c.dataColumns = w;
+    }
+
+    /// The registry's form of a data-column commitment (`ProofGate.dataCommitment`).
+    function _commit(bytes memory cols) internal pure returns (bytes32) {
+        return bytes32(uint256(keccak256(cols)) % R);
+    }
+
+    /// A query on the fold dataset alone.
+    function _postFold() internal returns (uint256) {
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = foldDataset;
+        return _post(ids, uint64(block.timestamp + 1 days));
+    }
+
+    /// Inputs in the fold layout for a claim of query `q` by `claimant`: the query's constants,
+    /// the claim context, the dataset's record count, then the given results.
+    function _inputs(uint256 q, address claimant, uint256[5] memory results)
+        internal
+        view
+        returns (uint256[] memory inputs)
+    {
+        uint256 n = constants.length;
+        inputs = new uint256[](n + 7);
+        for (uint256 i; i < n; ++i) {
+            inputs[i] = constants[i];
+        }
+        inputs[n] = market.claimContext(q, claimant);
+        inputs[n + 1] = RECORDS;
+        for (uint256 i; i < 5; ++i) {
+            inputs[n + 2 + i] = results[i];
+        }
+    }
+
+    function _someResults() internal pure returns (uint256[5] memory) {
+        return [uint256(30), 25, 1000, 50_000, 0];
+    }
+
+    /// The proof bytes after the data columns: a real proof of another circuit, so the
+    /// verifier sees a well-formed but wrong proof.
+    function _tail() internal view returns (bytes memory) {
+        bytes memory p = answers[0].proof;
+        bytes memory tail = new bytes(p.length - 64 * W);
+        for (uint256 i; i < tail.length; ++i) {
+            tail[i] = p[64 * W + i];
+        }
+        return tail;
+    }
+
+    function _claimFold(uint256 q, uint256[] memory inputs, bytes memory proof) internal {
+        vm.prank(hospitals[0]);
+        market.claim(q, foldDataset, inputs, proof);
+    }
+
+    // ---- shape ----
+
+    /// The data columns travel in the circuit and its events; at most `MAX_DATA_COLUMNS`.
+    function test_fold_shapeCarriesDataColumns() public {
+        (,,, uint32 w,) = market.circuits(foldCircuit);
+        assertEq(w, W);
+        IProofGated.Circuit memory c = _fold(verifier, 8);
+        uint64 eta = uint64(block.timestamp) + market.VERIFIER_DELAY();
+        vm.expectEmit(address(market));
+        emit VerifierProposed(
+            keccak256("fold-w8"), schemaHash, verifier, uint32(constants.length), 0, 8, eta
+        );
+        vm.prank(owner);
+        market.proposeVerifier(keccak256("fold-w8"), c);
+        vm.warp(eta);
+        vm.expectEmit(address(market));
+        emit VerifierSet(
+            keccak256("fold-w8"), schemaHash, address(0), verifier, uint32(constants.length), 0, 8
+        );
+        market.applyVerifier(keccak256("fold-w8"));
+    }
+
+    function test_fold_rejectsMoreThanEightDataColumns() public {
+        assertEq(market.MAX_DATA_COLUMNS(), 8);
+        IProofGated.Circuit memory c = _fold(verifier, 9);
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0));
+        vm.prank(owner);
+        market.proposeVerifier(keccak256("fold-w9"), c);
+        c.dataColumns = type(uint32).max;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0));
+        vm.prank(owner);
+        market.proposeVerifier(keccak256("fold-w9"), c);
+    }
+
+    // ---- claim: the fold layout's checks, in order ----
+
+    /// `n + 7` inputs exactly (the count is checked before anything is read).
+    function test_fold_wrongInputCount() public {
+        uint256 q = _postFold();
+        uint256[] memory good = _inputs(q, hospitals[0], _someResults());
+        uint256 n = constants.length;
+        for (uint256 k; k < 2; ++k) {
+            uint256[] memory bad = new uint256[](k == 0 ? n + 6 : n + 8);
+            for (uint256 i; i < bad.length && i < good.length; ++i) {
+                bad[i] = good[i];
+            }
+            vm.expectRevert(abi.encodeWithSelector(WrongInputCount.selector, n + 7, bad.length));
+            _claimFold(q, bad, bytes.concat(columns, _tail()));
+        }
+    }
+
+    /// A proof whose data columns hash to another commitment is refused before the verifier
+    /// is called (with the real verifier, a verification first would revert InvalidProof);
+    /// so is a proof too short to hold them.
+    function test_fold_commitmentMismatchBeforeVerification() public {
+        uint256 q = _postFold();
+        uint256[] memory inputs = _inputs(q, hospitals[0], _someResults());
+        bytes memory other = bytes.concat(columns);
+        other[127] = other[127] ^ 0x01;
+        assertTrue(_commit(other) != _commit(columns));
+        vm.expectCall(verifier, "", 0);
+        vm.expectRevert(abi.encodeWithSelector(CommitmentMismatch.selector, foldDataset));
+        _claimFold(q, inputs, bytes.concat(other, _tail()));
+        vm.expectRevert(abi.encodeWithSelector(ProofTooShort.selector, 128, 127));
+        _claimFold(q, inputs, new bytes(127));
+        // The legacy place of the commitment (public input 0) means nothing here.
+        inputs[0] = uint256(_commit(columns));
+        vm.expectRevert(abi.encodeWithSelector(ConstantsMismatch.selector, q));
+        _claimFold(q, inputs, bytes.concat(columns, _tail()));
+        assertFalse(market.claimed(q, foldDataset));
+    }
+
+    /// The matching data columns followed by a proof that is not of these inputs: every
+    /// market check passes and the generated verifier rejects it.
+    function test_fold_matchingCommitmentGarbageProofIsInvalid() public {
+        uint256 q = _postFold();
+        uint256[] memory inputs = _inputs(q, hospitals[0], _someResults());
+        vm.expectRevert(InvalidProof.selector);
+        _claimFold(q, inputs, bytes.concat(columns, _tail()));
+        bytes memory zeros = new bytes(answers[0].proof.length - 128);
+        vm.expectRevert(InvalidProof.selector);
+        _claimFold(q, inputs, bytes.concat(columns, zeros));
+        assertFalse(market.claimed(q, foldDataset));
+        assertEq(market.pendingWithdrawals(address(0), hospitals[0]), 0);
+    }
+
+    /// Context at n, records at n + 1, the cell floor against the last constant (n - 1).
+    function test_fold_inputsReadAtTheirOffsets() public {
+        uint256 q = _postFold();
+        bytes memory proof = bytes.concat(columns, _tail());
+        uint256 n = constants.length;
+        uint256[] memory inputs = _inputs(q, hospitals[1], _someResults());
+        uint256 context = market.claimContext(q, hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(ContextMismatch.selector, context, inputs[n]));
+        _claimFold(q, inputs, proof);
+        inputs = _inputs(q, hospitals[0], _someResults());
+        inputs[n + 1] = RECORDS + 1;
+        vm.expectRevert(abi.encodeWithSelector(RecordCountMismatch.selector, RECORDS, RECORDS + 1));
+        _claimFold(q, inputs, proof);
+        inputs[n + 1] = RECORDS;
+        uint256 minCohort = constants[n - 1];
+        vm.prank(hospitals[0]);
+        registry.setCellFloor(uint64(minCohort + 1));
+        vm.expectRevert(abi.encodeWithSelector(CellFloor.selector, minCohort + 1, minCohort));
+        _claimFold(q, inputs, proof);
+    }
+}
