@@ -52,9 +52,11 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     uint256 public constant MIN_CELL_FLOOR = 11;
 
     /// @notice A posted query and its pooled results: over the answers not suppressed, the
-    /// matching records (`totalCount`), those of them whose statistic is not missing
-    /// (`totalNonMissing`; a circuit without that output counts every match), and the sum and
-    /// sum of squares of the statistic. The pooled mean is `totalSum / totalNonMissing`.
+    /// matching records (`totalCount`), those of them whose statistic is missing
+    /// (`totalMissing`; 0 for a circuit without a `nonmissing` output, and for a statistic that
+    /// is never missing: stored as the missing rather than the non-missing count so that the
+    /// common case writes no new slot), and the sum and sum of squares of the statistic. The
+    /// pooled mean is `totalSum / (totalCount − totalMissing)`.
     struct Query {
         address sponsor;
         uint64 deadline;
@@ -70,7 +72,7 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         bytes32 constantsHash;
         bytes32 schemaHash;
         uint256 totalCount;
-        uint256 totalNonMissing;
+        uint256 totalMissing;
         uint256 totalSum;
         uint256 totalSumOfSquares;
     }
@@ -322,7 +324,8 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
             q.suppressed += 1;
         } else {
             q.totalCount += r[0];
-            q.totalNonMissing += r[1];
+            // A proof never releases more non-missing values than matches.
+            q.totalMissing += r[0] - r[1];
             q.totalSum += r[2];
             q.totalSumOfSquares += r[3];
         }

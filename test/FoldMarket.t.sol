@@ -186,13 +186,26 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
         assertEq(s.answered, 3);
         assertEq(s.suppressed, 1);
         assertEq(s.totalCount, answers[0].count + answers[1].count);
-        assertEq(s.totalNonMissing, answers[0].nonmissing + answers[1].nonmissing);
+        assertEq(s.totalCount - s.totalMissing, answers[0].nonmissing + answers[1].nonmissing);
         assertEq(s.totalSum, answers[0].sum + answers[1].sum);
         assertEq(s.totalSumOfSquares, answers[0].sumOfSquares + answers[1].sumOfSquares);
         for (uint256 i; i < 3; ++i) {
             assertEq(market.pendingWithdrawals(address(0), hospitals[i]), PRICE);
         }
         assertEq(market.locked(q), 0);
+    }
+
+    /// forge snapshot: a claim of the commit-and-prove circuit, real verification included,
+    /// and its verifier alone (plain calls: no 21k base, no calldata).
+    function test_gas_foldClaimWithVerification() public {
+        uint256 q = _post();
+        _claim(q, 0, answers[0].inputs, answers[0].proof);
+        uint256 gas = vm.snapshotGasLastCall("FoldMarket", "claim_with_verification");
+        emit log_named_uint("fold claim gas (verification included, call only)", gas);
+        (bool ok,) = verifier.call(abi.encodePacked(answers[0].inputs, answers[0].proof));
+        assertTrue(ok);
+        uint256 verify = vm.snapshotGasLastCall("FoldMarket", "verify_fold_n48_w2");
+        emit log_named_uint("fold verifier alone (call only)", verify);
     }
 
     /// A valid proof over other records (hospital B's) cannot answer for hospital A's

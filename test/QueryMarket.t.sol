@@ -541,7 +541,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(s.answered, 3);
         assertEq(s.suppressed, 1, "the small hospital's result is suppressed");
         assertEq(s.totalCount, answers[0].count + answers[1].count);
-        assertEq(s.totalNonMissing, s.totalCount, "no nonmissing output: every match counts");
+        assertEq(s.totalMissing, 0, "no nonmissing output: every match counts");
         assertEq(s.totalSum, answers[0].sum + answers[1].sum);
         assertEq(s.totalSumOfSquares, answers[0].sumOfSquares + answers[1].sumOfSquares);
         assertEq(market.locked(q), 0);

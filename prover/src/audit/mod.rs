@@ -240,7 +240,7 @@ pub async fn collect(reader: &HistoryReader, opts: &Options) -> Result<Collected
                 answered: s.answered,
                 suppressed: s.suppressed,
                 total_count: s.totalCount,
-                total_nonmissing: s.totalNonMissing,
+                total_nonmissing: s.totalCount - s.totalMissing,
                 total_sum: s.totalSum,
                 total_sum_squares: s.totalSumOfSquares,
                 refunded: s.refunded,
