@@ -95,7 +95,7 @@ abi: contracts
 # Rewrites the committed proof fixtures and generated verifiers from the current code (the
 # Rust tests only check them), then commit the result; re-run `make gas` after it.
 fixtures:
-	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort --test end_to_end --test eligibility
+	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort --test end_to_end --test eligibility --test fold_market
 
 # The one way to (re)write the gas snapshots (snapshots/*.json, checked by test-contracts): gas
 # of a claim and an enrolment with real on-chain verification, and of each verifier alone, as

@@ -34,7 +34,7 @@ pub const UPDATE_VAR: &str = "ZKCOHORT_UPDATE_FIXTURES";
 
 /// How to refresh what these tests check, printed with every mismatch.
 pub const REFRESH: &str = "refresh with `make fixtures` (= ZKCOHORT_UPDATE_FIXTURES=1 cargo test \
-     --release --locked -p zkcohort --test end_to_end --test eligibility), review the diff and \
+     --release --locked -p zkcohort --test end_to_end --test eligibility --test fold_market), review the diff and \
      commit it";
 
 /// Keys whose values are random per proving run: checked by verification, not by equality.
