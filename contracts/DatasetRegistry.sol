@@ -6,7 +6,8 @@ import {ProofGate} from "./libraries/ProofGate.sol";
 
 /// @title DatasetRegistry
 /// @notice Custodians publish commitments to their datasets here: a Poseidon commitment over
-/// salted, schema-typed records, plus the schema hash, the record count and the id of the
+/// salted, schema-typed records (or, for a commit-and-prove circuit, the hash of its data
+/// columns' KZG commitments, `ProofGate.dataCommitment`), plus the schema hash, the record count and the id of the
 /// circuit whose proofs open it, and the root of the dataset's per-patient membership tree
 /// (what trial eligibility proofs open). Records never leave the custodian; this is all the
 /// chain sees.
@@ -37,7 +38,8 @@ contract DatasetRegistry is IDatasetRegistry {
     /// its custodian (until it hands the dataset over). Reverts if the caller registered the
     /// same commitment, or the same non-zero membership root, before; another address's
     /// registration of them does not stand in the way.
-    /// @param commitment The Poseidon commitment (a BN254 scalar field element, non-zero).
+    /// @param commitment The Poseidon commitment, or a commit-and-prove circuit's
+    /// `ProofGate.dataCommitment` (a BN254 scalar field element, non-zero).
     /// @param schemaHash SHA-256 of the dataset schema.
     /// @param recordCount Number of records committed (proofs must report the same number).
     /// @param circuitId keccak256 of the id of the circuit that opens this commitment.

@@ -11,7 +11,8 @@ interface IDatasetRegistryEvents {
     /// it and enrolments from it.
     /// @param recordCount Records committed (aggregate proofs must report the same number).
     /// @param retired Whether new queries may still target it.
-    /// @param commitment Poseidon commitment to the salted records.
+    /// @param commitment Poseidon commitment to the salted records, or the hash of a
+    /// commit-and-prove circuit's data-column commitments (`ProofGate.dataCommitment`).
     /// @param schemaHash SHA-256 of the dataset schema.
     /// @param circuitId keccak256 of the id of the aggregate circuit that opens `commitment`.
     /// @param memberRoot Root of the per-patient membership tree (0: no trial enrolment).
