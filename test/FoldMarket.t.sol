@@ -9,7 +9,7 @@ import {QueryMarket} from "../contracts/QueryMarket.sol";
 import {ProofGate} from "../contracts/libraries/ProofGate.sol";
 import {IProofGated} from "../contracts/interfaces/IProofGated.sol";
 import {IQueryMarket} from "../contracts/interfaces/IQueryMarket.sol";
-import {FoldVerifierN48W2} from "../contracts/verifiers/FoldVerifierN48W2.sol";
+import {FoldVerifierN48W1} from "../contracts/verifiers/FoldVerifierN48W1.sol";
 
 /// @notice The commit-and-prove aggregate circuit (issue #8, design N(W)) end to end on its
 /// generated verifier, with real proofs from `test/fixtures/fold_proofs.json` (written by
@@ -72,7 +72,7 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
         }
 
         registry = new DatasetRegistry();
-        verifier = address(new FoldVerifierN48W2());
+        verifier = address(new FoldVerifierN48W1());
         bytes32[] memory ids = new bytes32[](1);
         IProofGated.Circuit[] memory circuits = new IProofGated.Circuit[](1);
         ids[0] = circuitId;
@@ -204,7 +204,7 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
         emit log_named_uint("fold claim gas (verification included, call only)", gas);
         (bool ok,) = verifier.call(abi.encodePacked(answers[0].inputs, answers[0].proof));
         assertTrue(ok);
-        uint256 verify = vm.snapshotGasLastCall("FoldMarket", "verify_fold_n48_w2");
+        uint256 verify = vm.snapshotGasLastCall("FoldMarket", "verify_fold_n48_w1");
         emit log_named_uint("fold verifier alone (call only)", verify);
     }
 

@@ -46,14 +46,15 @@ use zkcohort::{
 const CAPACITY: usize = 48;
 /// Masking rows per data column (a small hiding budget: tests only).
 const MASK_ROWS: usize = 16;
-/// Data columns: at `W = 2` the clinical schema's verifier deploys with one statistic.
-const SLOTS: usize = 2;
+/// Data columns: at `W = 1` the clinical schema's verifier costs less gas than the Poseidon
+/// circuit's (356k); at `W = 2` it proves faster but costs more (379k).
+const SLOTS: usize = 1;
 /// The forge suite's chain.
 const FORGE_CHAIN_ID: u64 = 31337;
 /// Where `test/FoldMarket.t.sol` deploys its QueryMarket (`deployCodeTo`).
 const FORGE_MARKET: Address = address!("00000000000000000000000000000000f01d7e57");
 /// The contract name of the fixture's verifier (`contracts/verifiers/<name>.sol`).
-const VERIFIER: &str = "FoldVerifierN48W2";
+const VERIFIER: &str = "FoldVerifierN48W1";
 const FIXTURE: &str = "test/fixtures/fold_proofs.json";
 
 /// forge-std's `makeAddr(label)`.
