@@ -191,8 +191,7 @@ fn inputs(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> Vec<Fr> {
 }
 
 fn keygen(kzg: &ParamsKZG<Bn256>, p: &FoldParams) -> ProvingKey<G1Affine> {
-    let rows = p.usable_rows(params_k(kzg));
-    fast::keygen_circuit(kzg, &FoldCircuit::dummy(p, rows)).unwrap()
+    fast::keygen_circuit(kzg, &FoldCircuit::dummy(p, params_k(kzg)).unwrap()).unwrap()
 }
 
 fn read_pk(path: &Path, p: &FoldParams) -> ProvingKey<G1Affine> {
@@ -209,9 +208,8 @@ fn prove_once(kzg: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, p: &FoldParams)
     let recs = records(&p.shape);
     let q = query(&p.shape);
     let inst = inputs(p, &recs, &q);
-    let rows = p.usable_rows(params_k(kzg));
     let salt = salt();
-    let circuit = FoldCircuit::new(p, rows, &salt, &recs, &q);
+    let circuit = FoldCircuit::new(p, params_k(kzg), &salt, &recs, &q).unwrap();
     let rng = fast::SeededRng::with_unusable(&salt, p.slots, p.unusable_rows(), OsRng);
     fast::prove(kzg, pk, circuit, &inst, rng).unwrap()
 }

@@ -390,6 +390,10 @@ pub enum ProofError {
     /// The halo2 backend failed.
     #[error("halo2: {0}")]
     Halo2(String),
+    /// The fold circuit's params, records or query do not fit
+    /// ([`crate::circuit::fast::fold::FoldParams::check`]).
+    #[error("fold circuit: {0}")]
+    Fold(#[from] crate::circuit::fast::commit::CommitError),
     /// An artifact is malformed or inconsistent.
     #[error("artifact: {0}")]
     Artifact(String),

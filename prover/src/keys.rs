@@ -44,6 +44,11 @@ use crate::{
     circuit::{
         self,
         eligibility::{self, EligibilityPublic, EligibilityWitness},
+        fast::{
+            self,
+            fold::{FoldCircuit, FoldParams},
+            record::FoldSchema,
+        },
         AggregateWitness, PublicInputs,
     },
     commitment::RecordLayout,
@@ -236,6 +241,19 @@ pub fn params_sha256(params: &ParamsKZG<Bn256>) -> String {
 pub struct CircuitKeys {
     /// Configuration.
     pub config: CircuitConfig,
+    /// The params the keys were built from.
+    pub params: ParamsFingerprint,
+    /// Proving key.
+    pub pk: ProvingKey<G1Affine>,
+    /// SHA-256 of the serialized verifying key, hex.
+    pub vk_hash: String,
+}
+
+/// Proving key of a commit-and-prove aggregate circuit ([`crate::circuit::fast`], design N(W)).
+/// Its keys are fixed by the [`FoldParams`] alone (no halo2-base configuration to plan).
+pub struct FoldKeys {
+    /// The circuit's id ([`FoldSchema::circuit_id`]).
+    pub circuit_id: String,
     /// The params the keys were built from.
     pub params: ParamsFingerprint,
     /// Proving key.
@@ -459,6 +477,55 @@ impl KeyStore {
         let params = self.params(config.k())?;
         let keys = self.keys(&config, &params)?;
         Ok((params, keys))
+    }
+
+    /// The params at the smallest `k` that fits the fold circuit of `params` over `schema`,
+    /// and its proving key: read from the cache, or generated (key generation is
+    /// deterministic) and cached under `keys/<circuit id>-<schema hash>-<params fingerprint>/`.
+    pub fn fold_circuit(
+        &self,
+        schema: &FoldSchema,
+        params: &FoldParams,
+    ) -> Result<(ParamsKZG<Bn256>, FoldKeys), ProofError> {
+        let k = params.min_k();
+        let kzg = self.params(k)?;
+        let circuit_id = schema.circuit_id(params, k);
+        let dir = self.dir.join("keys").join(format!(
+            "{circuit_id}-{}-{}",
+            &hex::encode(schema.schema().hash())[..16],
+            Self::fingerprint(&kzg)
+        ));
+        let pk_path = dir.join("pk.bin");
+        let pk = if pk_path.exists() {
+            let mut r = BufReader::new(fs::File::open(&pk_path).map_err(io_err(&pk_path))?);
+            ProvingKey::<G1Affine>::read::<_, FoldCircuit>(
+                &mut r,
+                SerdeFormat::RawBytesUnchecked,
+                params.clone(),
+            )
+            .map_err(io_err(&pk_path))?
+        } else {
+            let bar = crate::progress::spinner(format!("keygen {circuit_id} (k = {k})"));
+            let circuit = FoldCircuit::dummy(params, k)?;
+            let pk = fast::keygen_circuit(&kzg, &circuit)
+                .map_err(|e| ProofError::Halo2(format!("keygen: {e:?}")))?;
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let tmp = pk_path.with_extension("tmp");
+            let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
+            pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
+                .map_err(io_err(&tmp))?;
+            drop(w);
+            fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
+            bar.finish_with_message(format!("keygen {circuit_id} done"));
+            pk
+        };
+        let keys = FoldKeys {
+            circuit_id,
+            params: ParamsFingerprint::of(&self.source, &kzg),
+            vk_hash: vk_hash(pk.get_vk()),
+            pk,
+        };
+        Ok((kzg, keys))
     }
 
     /// Short identity of a params set, naming its key cache directory: SHA-256 over `k`,

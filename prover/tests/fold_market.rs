@@ -19,8 +19,7 @@ use alloy::{
 };
 use common::{root, updating, REFRESH};
 use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine},
-    plonk::ProvingKey,
+    halo2curves::bn256::Bn256,
     poly::{commitment::Params, kzg::commitment::ParamsKZG},
 };
 use rand::rngs::OsRng;
@@ -36,7 +35,7 @@ use zkcohort::{
     commitment::{fr_from_hex, fr_to_hex},
     dataset::{write_atomic, Dataset},
     evm,
-    keys::{KeyStore, ParamsFingerprint, ParamsSource},
+    keys::{FoldKeys, KeyStore, ParamsSource},
     query::{ClaimBinding, QuerySpec},
     schema::Schema,
     Fr,
@@ -69,7 +68,7 @@ struct Setup {
     fold: FoldSchema,
     params: FoldParams,
     kzg: ParamsKZG<Bn256>,
-    pk: ProvingKey<G1Affine>,
+    keys: FoldKeys,
     query: QuerySpec,
     statistic: usize,
 }
@@ -83,15 +82,13 @@ fn setup() -> Setup {
         .fold_params(CAPACITY, MASK_ROWS, SLOTS, &[statistic])
         .unwrap();
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
-    let kzg = store.params(params.min_k()).unwrap();
-    let circuit = FoldCircuit::dummy(&params, params.usable_rows(kzg.k()));
-    let pk = fast::keygen_circuit(&kzg, &circuit).unwrap();
+    let (kzg, keys) = store.fold_circuit(&fold, &params).unwrap();
     Setup {
         schema,
         fold,
         params,
         kzg,
-        pk,
+        keys,
         query,
         statistic,
     }
@@ -99,14 +96,13 @@ fn setup() -> Setup {
 
 /// The verifier's source, generated from today's verifying key.
 fn verifier_source(s: &Setup) -> String {
-    let circuit_id = s.fold.circuit_id(&s.params, s.kzg.k());
     evm::verifier_source(
         &s.kzg,
-        &ParamsFingerprint::of(&ParamsSource::Dev, &s.kzg),
-        s.pk.get_vk(),
+        &s.keys.params,
+        s.keys.pk.get_vk(),
         s.params.inputs().len(),
         VERIFIER,
-        &circuit_id,
+        &s.keys.circuit_id,
     )
 }
 
@@ -162,10 +158,9 @@ fn prove(s: &Setup, records: usize, seed: u64, instances: &[Fr], claimant: Addre
     let data = Dataset::synthesize(records, seed, 2);
     let encoded: Vec<Vec<u64>> = data.records.iter().map(|r| s.fold.encode(r)).collect();
     let q = query(s, claimant);
-    let rows = s.params.usable_rows(s.kzg.k());
-    let circuit = FoldCircuit::new(&s.params, rows, &salt(seed), &encoded, &q);
+    let circuit = FoldCircuit::new(&s.params, s.kzg.k(), &salt(seed), &encoded, &q).unwrap();
     let rng = SeededRng::with_unusable(&salt(seed), SLOTS, s.params.unusable_rows(), OsRng);
-    fast::prove(&s.kzg, &s.pk, circuit, instances, rng).unwrap()
+    fast::prove(&s.kzg, &s.keys.pk, circuit, instances, rng).unwrap()
 }
 
 fn words(v: &Value) -> Vec<Fr> {
@@ -195,7 +190,7 @@ fn writes_fold_market_fixture() {
     let constants: Vec<Value> =
         hospitals[0]["instances"].as_array().unwrap()[..layout.constants()].to_vec();
     let mut fixture = json!({
-        "circuit_id": s.fold.circuit_id(&s.params, s.kzg.k()),
+        "circuit_id": s.keys.circuit_id,
         "verifier": VERIFIER,
         "data_columns": SLOTS,
         "schema_hash": format!("0x{}", hex::encode(s.schema.hash())),
@@ -246,7 +241,7 @@ fn writes_fold_market_fixture() {
         let proof = bytes(&h["proof"]);
         let instances = words(&h["instances"]);
         assert!(
-            fast::verify(&s.kzg, s.pk.get_vk(), &instances, &proof),
+            fast::verify(&s.kzg, s.keys.pk.get_vk(), &instances, &proof),
             "{FIXTURE}: hospital {i}'s proof does not verify: {REFRESH}"
         );
         let data = bytes(&h["data_commitment"]);
@@ -271,4 +266,20 @@ fn writes_fold_market_fixture() {
     let mut fresh = fixture.clone();
     fresh.as_object_mut().unwrap().remove("hospitals");
     assert_eq!(rest, fresh, "{FIXTURE} is stale: {REFRESH}");
+}
+
+/// The fold circuit's keys are generated once and read back from the key cache: the same
+/// verifying key either way.
+#[test]
+fn fold_keys_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(dir.path(), ParamsSource::Dev);
+    let s = setup();
+    let (_, fresh) = store.fold_circuit(&s.fold, &s.params).unwrap();
+    let cached_dir = dir.path().join("keys");
+    assert_eq!(fs::read_dir(&cached_dir).unwrap().count(), 1);
+    let (_, cached) = store.fold_circuit(&s.fold, &s.params).unwrap();
+    assert_eq!(fresh.vk_hash, cached.vk_hash);
+    assert_eq!(fresh.vk_hash, s.keys.vk_hash, "keygen is deterministic");
+    assert_eq!(fresh.circuit_id, s.keys.circuit_id);
 }

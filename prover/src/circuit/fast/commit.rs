@@ -50,7 +50,8 @@ use super::SeededRng;
 /// Bytes of one G1 point in the EVM transcript (`x` then `y`, 32-byte big-endian each).
 pub const POINT_BYTES: usize = 64;
 
-/// Why a dataset commitment could not be computed or read.
+/// Why a dataset commitment or a fold witness ([`FoldCircuit::new`]) could not be computed,
+/// or a commitment could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommitError {
     /// The shape has no data column.
@@ -139,6 +140,14 @@ pub enum CommitError {
         field: usize,
         /// The field's declared width.
         width: u32,
+    },
+    /// A query whose number of ranges is not the shape's number of fields.
+    #[error("the query has {found} ranges; the shape has {expected} fields")]
+    RangeCount {
+        /// The shape's number of fields.
+        expected: usize,
+        /// Ranges in the query.
+        found: usize,
     },
     /// A proof shorter than the commitment it should start with.
     #[error("a proof of {len} bytes is shorter than a {needed}-byte data commitment")]
@@ -255,9 +264,10 @@ fn data_columns(
     salt: &[u8; 32],
     records: &[Vec<u64>],
 ) -> Result<Vec<Vec<Fr>>, CommitError> {
-    let rows = check(params, k, records)?;
-    // The data columns do not depend on the query.
-    let circuit = FoldCircuit::new(params, rows, salt, records, &params.dummy_query());
+    // The data columns do not depend on the query; `new` runs the one check
+    // (`FoldParams::check`) on the params, the records and `k`.
+    let circuit = FoldCircuit::new(params, k, salt, records, &params.dummy_query())?;
+    let rows = params.usable_rows(k);
     let unusable = params.unusable_rows();
     let mut rng = SeededRng::with_unusable(salt, params.slots, unusable, Spent);
     let mut columns = circuit.assignment.data;
@@ -266,76 +276,6 @@ fn data_columns(
         col.extend((0..unusable).map(|_| Fr::random(&mut rng)));
     }
     Ok(columns)
-}
-
-/// Checks everything [`FoldCircuit::new`] asserts (and what it would index out of bounds
-/// on); returns the usable rows at `k`.
-fn check(params: &FoldParams, k: u32, records: &[Vec<u64>]) -> Result<usize, CommitError> {
-    let shape = &params.shape;
-    if params.slots == 0 {
-        return Err(CommitError::NoDataColumns);
-    }
-    if params.stats.is_empty() {
-        return Err(CommitError::NoStatistic);
-    }
-    if let Some(&field) = params.stats.iter().find(|&&f| f >= shape.fields()) {
-        return Err(CommitError::StatisticNotAField {
-            field,
-            fields: shape.fields(),
-        });
-    }
-    for &field in &params.stats {
-        if let Some(known) = shape.known_field(field) {
-            if shape.widths.get(known) != Some(&1) {
-                return Err(CommitError::KnownNotABit { field, known });
-            }
-        }
-    }
-    if let Some((field, &width)) = shape.widths.iter().enumerate().find(|(_, &w)| w >= k) {
-        return Err(CommitError::FieldTooWide { field, width, k });
-    }
-    let wide = shape.widths.iter().enumerate();
-    if let Some((field, &width)) = wide.clone().find(|(_, &w)| w > BOUND_BITS) {
-        return Err(CommitError::FieldOverBoundBits { field, width });
-    }
-    let purposes = shape.purposes.clone().unwrap_or_default();
-    if let Some(field) = purposes.clone().find(|&c| shape.widths.get(c) != Some(&1)) {
-        return Err(CommitError::PurposeNotABit { field });
-    }
-    if records.len() > shape.capacity {
-        return Err(CommitError::TooManyRecords {
-            records: records.len(),
-            capacity: shape.capacity,
-        });
-    }
-    for (record, values) in records.iter().enumerate() {
-        if values.len() != shape.fields() {
-            return Err(CommitError::RecordWidth {
-                record,
-                got: values.len(),
-                expected: shape.fields(),
-            });
-        }
-        for (field, (&v, &width)) in values.iter().zip(&shape.widths).enumerate() {
-            if v >> width != 0 {
-                return Err(CommitError::ValueTooWide {
-                    record,
-                    field,
-                    width,
-                });
-            }
-        }
-    }
-    // Calls `configure`, which needs the checks above.
-    let (needed, unusable) = (params.rows_needed(), params.unusable_rows());
-    match 1usize.checked_shl(k).and_then(|n| n.checked_sub(unusable)) {
-        Some(rows) if rows >= needed => Ok(rows),
-        _ => Err(CommitError::KTooSmall {
-            k,
-            needed,
-            unusable,
-        }),
-    }
 }
 
 /// The rng behind [`SeededRng`] once its salt-derived words are used up: the data columns'
@@ -405,9 +345,9 @@ mod tests {
     #[test]
     fn data_columns_do_not_depend_on_the_query() {
         let p = params(2);
-        let rows = p.usable_rows(p.min_k());
-        let built = queries().map(|q| FoldCircuit::new(&p, rows, &SALT, &records(), &q));
-        let ours = FoldCircuit::new(&p, rows, &SALT, &records(), &p.dummy_query());
+        let k = p.min_k();
+        let built = queries().map(|q| FoldCircuit::new(&p, k, &SALT, &records(), &q).unwrap());
+        let ours = FoldCircuit::new(&p, k, &SALT, &records(), &p.dummy_query()).unwrap();
         for c in &built {
             assert_eq!(c.assignment.data, ours.assignment.data);
         }
@@ -419,14 +359,13 @@ mod tests {
         let p = params(w);
         let k = p.min_k();
         let kzg = crate::keys::dev_params(k);
-        let rows = p.usable_rows(k);
-        let pk = keygen_circuit(&kzg, &FoldCircuit::dummy(&p, rows)).unwrap();
+        let pk = keygen_circuit(&kzg, &FoldCircuit::dummy(&p, k).unwrap()).unwrap();
         let recs = records();
         let expected = data_commitment(&kzg, &p, &SALT, &recs).unwrap();
         assert_eq!(expected.points.len(), w);
         for q in queries() {
             let inst = p.inputs().instances(&q, &evaluate(&p, &recs, &q));
-            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+            let circuit = FoldCircuit::new(&p, k, &SALT, &recs, &q).unwrap();
             let rng = SeededRng::with_unusable(&SALT, w, p.unusable_rows(), OsRng);
             let proof = prove(&kzg, &pk, circuit, &inst, rng).unwrap();
             assert!(verify(&kzg, pk.get_vk(), &inst, &proof));
@@ -610,16 +549,15 @@ mod tests {
         let c = data_commitment(&kzg, &p, &SALT, &recs).unwrap();
         let commit_time = t.elapsed();
 
-        let rows = p.usable_rows(k);
         let t = Instant::now();
-        let pk = keygen_circuit(&kzg, &FoldCircuit::dummy(&p, rows)).unwrap();
+        let pk = keygen_circuit(&kzg, &FoldCircuit::dummy(&p, k).unwrap()).unwrap();
         let keygen_time = t.elapsed();
         let mut ranges: Vec<(u64, u64)> = widths.iter().map(|w| (0, (1 << w) - 1)).collect();
         ranges[0] = (40, 65);
         let q = query(ranges);
         let inst = p.inputs().instances(&q, &evaluate(&p, &recs, &q));
         let t = Instant::now();
-        let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+        let circuit = FoldCircuit::new(&p, k, &SALT, &recs, &q).unwrap();
         let rng = SeededRng::with_unusable(&SALT, p.slots, p.unusable_rows(), OsRng);
         let proof = prove(&kzg, &pk, circuit, &inst, rng).unwrap();
         let prove_time = t.elapsed();

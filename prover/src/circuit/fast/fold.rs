@@ -87,6 +87,7 @@ use halo2_base::halo2_proofs::{
     poly::Rotation,
 };
 
+use super::commit::CommitError;
 pub use super::fold_results::ResultForgery;
 use super::fold_results::{Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT};
 use super::{salt_rng, FastShape};
@@ -638,6 +639,90 @@ impl FoldParams {
     pub fn usable_rows(&self, k: u32) -> usize {
         (1usize << k) - self.unusable_rows()
     }
+
+    /// Whether `records` can be laid out by these params at `k`: the shape (a data column,
+    /// at least one statistic and each a field, `known` bits and consent purposes of one bit,
+    /// fields of at most [`BOUND_BITS`] whose tables fit), the records (at most `capacity`,
+    /// one value per field, each within its field's width: the circuit would index or
+    /// misbehave otherwise) and the rows (everything fits in `2^k` rows). The one check
+    /// behind [`FoldCircuit::new`] and the dataset commitment; returns the usable rows at `k`.
+    pub fn check(&self, k: u32, records: &[Vec<u64>]) -> Result<usize, CommitError> {
+        let params = self;
+        let shape = &params.shape;
+        if params.slots == 0 {
+            return Err(CommitError::NoDataColumns);
+        }
+        if params.stats.is_empty() {
+            return Err(CommitError::NoStatistic);
+        }
+        if let Some(&field) = params.stats.iter().find(|&&f| f >= shape.fields()) {
+            return Err(CommitError::StatisticNotAField {
+                field,
+                fields: shape.fields(),
+            });
+        }
+        for &field in &params.stats {
+            if let Some(known) = shape.known_field(field) {
+                if shape.widths.get(known) != Some(&1) {
+                    return Err(CommitError::KnownNotABit { field, known });
+                }
+            }
+        }
+        if let Some((field, &width)) = shape.widths.iter().enumerate().find(|(_, &w)| w >= k) {
+            return Err(CommitError::FieldTooWide { field, width, k });
+        }
+        let wide = shape.widths.iter().enumerate();
+        if let Some((field, &width)) = wide.clone().find(|(_, &w)| w > BOUND_BITS) {
+            return Err(CommitError::FieldOverBoundBits { field, width });
+        }
+        let purposes = shape.purposes.clone().unwrap_or_default();
+        if let Some(field) = purposes.clone().find(|&c| shape.widths.get(c) != Some(&1)) {
+            return Err(CommitError::PurposeNotABit { field });
+        }
+        if records.len() > shape.capacity {
+            return Err(CommitError::TooManyRecords {
+                records: records.len(),
+                capacity: shape.capacity,
+            });
+        }
+        for (record, values) in records.iter().enumerate() {
+            if values.len() != shape.fields() {
+                return Err(CommitError::RecordWidth {
+                    record,
+                    got: values.len(),
+                    expected: shape.fields(),
+                });
+            }
+            for (field, (&v, &width)) in values.iter().zip(&shape.widths).enumerate() {
+                if v >> width != 0 {
+                    return Err(CommitError::ValueTooWide {
+                        record,
+                        field,
+                        width,
+                    });
+                }
+            }
+        }
+        // `unusable_rows` calls `configure`, which needs the checks above.
+        let (needed, unusable) = (params.rows_needed(), params.unusable_rows());
+        match 1usize.checked_shl(k).and_then(|n| n.checked_sub(unusable)) {
+            Some(rows) if rows >= needed => Ok(rows),
+            _ => Err(CommitError::KTooSmall {
+                k,
+                needed,
+                unusable,
+            }),
+        }
+    }
+
+    /// Whether `query` fits the shape: one range per field (the circuit indexes them).
+    pub fn check_query(&self, query: &FoldQuery) -> Result<(), CommitError> {
+        let expected = self.shape.fields();
+        match query.ranges.len() {
+            found if found == expected => Ok(()),
+            found => Err(CommitError::RangeCount { expected, found }),
+        }
+    }
 }
 
 /// Column values of one proof's witness (public so tests can tamper with them).
@@ -669,48 +754,33 @@ pub struct FoldCircuit {
 }
 
 impl FoldCircuit {
-    /// The honest witness for `records` under `query`, masking rows from `salt`; `rows` is the
-    /// usable row count at the chosen `k`.
+    /// The honest witness for `records` under `query` at `k`, masking rows from `salt`;
+    /// refused when the params, the records or the query do not fit
+    /// ([`FoldParams::check`], [`FoldParams::check_query`]).
     pub fn new(
         params: &FoldParams,
-        rows: usize,
+        k: u32,
         salt: &[u8; 32],
         records: &[Vec<u64>],
         query: &FoldQuery,
-    ) -> Self {
-        Self::forged(params, rows, salt, records, query, ResultForgery::default())
+    ) -> Result<Self, CommitError> {
+        Self::forged(params, k, salt, records, query, ResultForgery::default())
     }
 
-    /// Tests: the witness with results-region values a cheating prover chose.
+    /// Tests: the witness with results-region values a cheating prover chose (checked as
+    /// [`Self::new`]).
     pub fn forged(
         params: &FoldParams,
-        rows: usize,
+        k: u32,
         salt: &[u8; 32],
         records: &[Vec<u64>],
         query: &FoldQuery,
         forge: ResultForgery,
-    ) -> Self {
+    ) -> Result<Self, CommitError> {
+        let rows = params.check(k, records)?;
+        params.check_query(query)?;
         let shape = &params.shape;
         let (w, r) = (params.slots, params.rows_per_record());
-        assert!(!params.stats.is_empty(), "at least one statistic");
-        assert!(
-            records.len() <= shape.capacity,
-            "more records than capacity"
-        );
-        assert!(params.rows_needed() <= rows, "k too small");
-        assert_eq!(query.ranges.len(), shape.fields(), "one range per field");
-        for &f in &params.stats {
-            if let Some(b) = shape.known_field(f) {
-                assert_eq!(shape.widths[b], 1, "a known field is one bit");
-            }
-        }
-        for c in shape.purposes.clone().unwrap_or_default() {
-            assert_eq!(shape.widths[c], 1, "a consent purpose is one bit");
-        }
-        assert!(
-            shape.widths.iter().all(|&w| w <= BOUND_BITS),
-            "fields of at most 16 bits"
-        );
 
         let zeros = || vec![Fr::ZERO; rows];
         let mut a = FoldAssignment {
@@ -779,7 +849,7 @@ impl FoldCircuit {
             region: ResultRegion::default(),
         };
         circuit.resum(query, forge);
-        circuit
+        Ok(circuit)
     }
 
     /// Recomputes the running sums and the results region from the data and bit columns as
@@ -852,9 +922,10 @@ impl FoldCircuit {
         inst
     }
 
-    /// An all-padding witness with an all-zero query (for key generation).
-    pub fn dummy(params: &FoldParams, rows: usize) -> Self {
-        FoldCircuit::new(params, rows, &[0; 32], &[], &params.dummy_query())
+    /// An all-padding witness with an all-zero query at `k` (for key generation); refused
+    /// when the params do not fit ([`FoldParams::check`]).
+    pub fn dummy(params: &FoldParams, k: u32) -> Result<Self, CommitError> {
+        FoldCircuit::new(params, k, &[0; 32], &[], &params.dummy_query())
     }
 }
 

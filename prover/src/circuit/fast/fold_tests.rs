@@ -7,8 +7,10 @@ use halo2_base::halo2_proofs::{
 use rand::{rngs::OsRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use super::commit::CommitError;
 use super::fold::{
     evaluate, pack_bounds, FoldCircuit, FoldParams, FoldQuery, FoldResult, ResultForgery,
+    BOUND_BITS,
 };
 use super::*;
 
@@ -67,8 +69,7 @@ fn query() -> FoldQuery {
 }
 
 fn honest(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> (FoldCircuit, Vec<Fr>) {
-    let rows = p.usable_rows(p.min_k());
-    let circuit = FoldCircuit::new(p, rows, &SALT, recs, q);
+    let circuit = FoldCircuit::new(p, p.min_k(), &SALT, recs, q).unwrap();
     (circuit, p.inputs().instances(q, &evaluate(p, recs, q)))
 }
 
@@ -212,8 +213,95 @@ fn value_wider_than_its_field_is_unprovable() {
     let mut recs = records(0);
     recs[0] = vec![5, 4, 9, 6];
     let q = ranged(vec![(0, 31), (0, 3), (0, 31), (0, 15)]);
-    let (c, inst) = honest(&p, &recs, &q);
+    assert_eq!(
+        FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).err(),
+        Some(CommitError::ValueTooWide {
+            record: 0,
+            field: 1,
+            width: 2
+        })
+    );
+    // A prover that writes it into the witness anyway.
+    recs[0] = vec![5, 3, 9, 6];
+    let (mut c, _) = honest(&p, &recs, &q);
+    let (row, col) = at(&p, 0, 2);
+    c.assignment.data[col][row] = Fr::from(4);
+    let inst = resum(&mut c, &q);
     assert!(lookup_failed(mock(&c, &inst)));
+}
+
+/// What the constructor refuses instead of panicking: a query with the wrong number of
+/// ranges, a consent purpose wider than one bit, a field over 16 bits, too many records, a
+/// `k` too small (and a key-generation witness of such params).
+#[test]
+fn bad_input_is_refused() {
+    let p = params(2);
+    let (k, recs) = (p.min_k(), records(0));
+    let new = |p: &FoldParams, k: u32, recs: &[Vec<u64>], q: &FoldQuery| {
+        FoldCircuit::new(p, k, &SALT, recs, q).err()
+    };
+    let mut short = query();
+    short.ranges.pop();
+    assert_eq!(
+        new(&p, k, &recs, &short),
+        Some(CommitError::RangeCount {
+            expected: 4,
+            found: 3
+        })
+    );
+    let mut long = query();
+    long.ranges.push((0, 1));
+    assert_eq!(
+        new(&p, k, &recs, &long),
+        Some(CommitError::RangeCount {
+            expected: 4,
+            found: 5
+        })
+    );
+    let forge = ResultForgery::default();
+    assert!(matches!(
+        FoldCircuit::forged(&p, k, &SALT, &recs, &short, forge),
+        Err(CommitError::RangeCount { .. })
+    ));
+
+    let mut purposes = p.clone();
+    purposes.shape.purposes = Some(1..3); // fields 1 and 2 are 2 and 5 bits wide
+    assert_eq!(
+        new(&purposes, k, &recs, &query()),
+        Some(CommitError::PurposeNotABit { field: 1 })
+    );
+    assert!(matches!(
+        FoldCircuit::dummy(&purposes, k),
+        Err(CommitError::PurposeNotABit { field: 1 })
+    ));
+
+    let mut wide = p.clone();
+    wide.shape.widths[2] = BOUND_BITS + 1;
+    assert_eq!(
+        new(&wide, BOUND_BITS + 2, &recs, &query()),
+        Some(CommitError::FieldOverBoundBits {
+            field: 2,
+            width: BOUND_BITS + 1
+        })
+    );
+
+    let many = vec![vec![0; 4]; 41];
+    assert_eq!(
+        new(&p, k, &many, &query()),
+        Some(CommitError::TooManyRecords {
+            records: 41,
+            capacity: 40
+        })
+    );
+    assert!(matches!(
+        new(&p, k - 1, &recs, &query()),
+        Some(CommitError::KTooSmall { k: kk, .. }) if kk == k - 1
+    ));
+    assert!(matches!(
+        FoldCircuit::dummy(&p, k - 1),
+        Err(CommitError::KTooSmall { .. })
+    ));
+    assert!(FoldCircuit::dummy(&p, k).is_ok());
 }
 
 #[test]
@@ -285,7 +373,7 @@ fn real_proofs(p: &FoldParams, recs: Vec<Vec<u64>>) {
     let p = p.clone();
     let k = p.min_k();
     let kp = crate::keys::dev_params(k);
-    let pk = keygen_circuit(&kp, &FoldCircuit::dummy(&p, p.usable_rows(k))).unwrap();
+    let pk = keygen_circuit(&kp, &FoldCircuit::dummy(&p, k).unwrap()).unwrap();
     let bytes = 64 * p.slots;
     let mut proofs = Vec::new();
     for mut q in [query(), ranged(vec![(0, 31), (0, 3), (4, 30), (0, 15)])] {
@@ -388,12 +476,12 @@ fn small_cells_are_suppressed_and_nothing_else_is() {
     released.min_cohort = 0;
     let truth = p.inputs().instances(&q, &evaluate(&p, &recs, &released));
     assert!(mock(&c, &truth).is_err(), "unsuppressed claim accepted");
-    let rows = p.usable_rows(p.min_k());
+    let k = p.min_k();
     let forge = ResultForgery {
         lt: Some(false),
         ..Default::default()
     };
-    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let mut cheat = FoldCircuit::forged(&p, k, &SALT, &recs, &q, forge).unwrap();
     let claimed = cheat.resum(&q, forge);
     assert_eq!(
         claimed[layout.suppressed()],
@@ -406,7 +494,7 @@ fn small_cells_are_suppressed_and_nothing_else_is() {
         zero: Some(true),
         ..Default::default()
     };
-    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let mut cheat = FoldCircuit::forged(&p, k, &SALT, &recs, &q, forge).unwrap();
     let claimed = cheat.resum(&q, forge);
     assert!(results_refused(mock(&cheat, &claimed)), "forged zero test");
     // Claiming `C ≥ k` with comparison "bits" that are not bits: only booleanity stops it.
@@ -415,7 +503,7 @@ fn small_cells_are_suppressed_and_nothing_else_is() {
         unbounded_bits: true,
         ..Default::default()
     };
-    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q, forge);
+    let mut cheat = FoldCircuit::forged(&p, k, &SALT, &recs, &q, forge).unwrap();
     let claimed = cheat.resum(&q, forge);
     assert_eq!(
         claimed[layout.suppressed()],
@@ -441,7 +529,7 @@ fn small_cells_are_suppressed_and_nothing_else_is() {
         lt: Some(true),
         ..Default::default()
     };
-    let mut cheat = FoldCircuit::forged(&p, rows, &SALT, &recs, &q2, forge);
+    let mut cheat = FoldCircuit::forged(&p, k, &SALT, &recs, &q2, forge).unwrap();
     let claimed = cheat.resum(&q2, forge);
     assert_eq!(claimed[layout.suppressed()], Fr::ONE, "the forgery hides");
     assert!(
@@ -488,8 +576,7 @@ fn the_statistic_is_the_one_named() {
     }
     // An index outside `stats` has no proof.
     q.stat = 2;
-    let rows = p.usable_rows(p.min_k());
-    let c = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+    let c = FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).unwrap();
     let mut inst = layout.instances(
         &q,
         &evaluate(&p, &recs, &{
@@ -798,13 +885,13 @@ fn the_nonmissing_count_is_bound() {
     let mut q0 = q.clone();
     q0.min_cohort = 0;
     let truth = evaluate(&p, &recs, &q0);
-    let rows = p.usable_rows(p.min_k());
+    let k = p.min_k();
     for n in [truth.nonmissing - 1, truth.nonmissing + 1] {
         let forge = ResultForgery {
             nonmissing: Some(n),
             ..ResultForgery::default()
         };
-        let mut c = FoldCircuit::forged(&p, rows, &SALT, &recs, &q0, forge);
+        let mut c = FoldCircuit::forged(&p, k, &SALT, &recs, &q0, forge).unwrap();
         let inst = c.resum(&q0, forge);
         assert!(results_refused(mock(&c, &inst)), "N = {n}");
     }
@@ -974,6 +1061,48 @@ mod property {
         }
     }
 
+    /// Up to three consent purposes: records of [`params`]' widths followed by three
+    /// consent bits (a shape with `n` purposes keeps the first `n`).
+    fn consented_dataset() -> impl Strategy<Value = Vec<Vec<u64>>> {
+        let mut widths = params(1).shape.widths;
+        widths.extend([1, 1, 1]);
+        let record = widths.iter().map(|w| 0..1u64 << w).collect::<Vec<_>>();
+        proptest::collection::vec(record, 0..=40)
+    }
+
+    /// The plain computation with consent: the records within every range of `ranges` (one
+    /// per field before the purposes) whose bit for purpose `asked` is 1, and the sums of
+    /// field `f` over them; a count in `1..min_cohort` suppresses the cell.
+    fn plain_consented(
+        recs: &[Vec<u64>],
+        ranges: &[(u64, u64)],
+        asked: usize,
+        f: usize,
+        min_cohort: u64,
+    ) -> FoldResult {
+        let mut matching = Vec::new();
+        for r in recs {
+            let mut ok = r[ranges.len() + asked] == 1;
+            for (c, &(lo, hi)) in ranges.iter().enumerate() {
+                ok = ok && lo <= r[c] && r[c] <= hi;
+            }
+            if ok {
+                matching.push(r[f]);
+            }
+        }
+        let count = matching.len() as u64;
+        let suppressed = count > 0 && count < min_cohort;
+        let keep = !suppressed as u64;
+        FoldResult {
+            records: recs.len() as u64,
+            count: keep * count,
+            nonmissing: keep * count,
+            sum: keep * matching.iter().sum::<u64>(),
+            sum_squares: keep * matching.iter().map(|x| x * x).sum::<u64>(),
+            suppressed,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -1025,8 +1154,7 @@ mod property {
             };
             let expected = plain(&nan, &crit, p.stats[stat], min_cohort);
             prop_assert_eq!(&evaluate(&p, &recs, &q), &expected);
-            let rows = p.usable_rows(p.min_k());
-            let circuit = FoldCircuit::new(&p, rows, &SALT, &recs, &q);
+            let circuit = FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).unwrap();
             let inst = p.inputs().instances(&q, &expected);
             prop_assert_eq!(mock(&circuit, &inst), Ok(()));
             let outs = outputs(&p);
@@ -1044,6 +1172,37 @@ mod property {
             prop_assert_eq!(mock(&circuit, &inst), Ok(()));
             let mut bad = inst.clone();
             bad[p.inputs().records() + which % outputs(&p).len()] += Fr::ONE;
+            prop_assert!(mock(&circuit, &bad).is_err());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn consented_results_are_the_plain_computation(
+            full in consented_dataset(), q in queries(), n in 1usize..=3, asked in 0usize..3,
+            slots in 1usize..=2,
+        ) {
+            // `n` consent purposes after the four fields; the query asks for one of them.
+            let asked = asked % n;
+            let mut p = params(slots);
+            p.shape.widths.extend(vec![1; n]);
+            p.shape.purposes = Some(4..4 + n);
+            let recs: Vec<Vec<u64>> = full.iter().map(|r| r[..4 + n].to_vec()).collect();
+            let plain_ranges = q.ranges.clone();
+            let mut q = q;
+            q.ranges.extend((0..n).map(|i| if i == asked { (1, 1) } else { (0, 1) }));
+            prop_assert_eq!(fold::purpose_of(&q.ranges, &(4..4 + n)), asked as u64);
+
+            let expected = plain_consented(&recs, &plain_ranges, asked, p.stats[q.stat], q.min_cohort);
+            let result = evaluate(&p, &recs, &q);
+            prop_assert_eq!(&result, &expected);
+            let circuit = FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).unwrap();
+            let inst = p.inputs().instances(&q, &result);
+            prop_assert_eq!(mock(&circuit, &inst), Ok(()));
+            let mut bad = inst.clone();
+            bad[p.inputs().count()] += Fr::ONE;
             prop_assert!(mock(&circuit, &bad).is_err());
         }
     }

@@ -270,6 +270,11 @@ impl FoldSchema {
         })
     }
 
+    /// The schema laid out.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
     /// The fields, in record order.
     pub fn fields(&self) -> &[FoldField] {
         &self.fields
@@ -856,7 +861,7 @@ mod tests {
         assert!(want.count > 0);
         assert_eq!(BigUint::from(result.sum), want.sum);
         let k = params.min_k();
-        let circuit = FoldCircuit::new(&params, params.usable_rows(k), &[5; 32], &encoded, &q);
+        let circuit = FoldCircuit::new(&params, k, &[5; 32], &encoded, &q).unwrap();
         let instances = params.inputs().instances(&q, &result);
         assert_eq!(
             MockProver::run(k, &circuit, vec![instances.clone()])
@@ -901,13 +906,12 @@ mod tests {
             .unwrap();
         let q = fs.compile(&c, &statistics).unwrap();
         let k = params.min_k();
-        let rows = params.usable_rows(k);
         let mock = |circuit: &FoldCircuit, inst: Vec<Fr>| {
             MockProver::run(k, circuit, vec![inst])
                 .expect("synthesis")
                 .verify()
         };
-        let honest = FoldCircuit::new(&params, rows, &[5; 32], &encoded, &q);
+        let honest = FoldCircuit::new(&params, k, &[5; 32], &encoded, &q).unwrap();
         let result = fold::evaluate(&params, &encoded, &q);
         let instances = layout.instances(&q, &result);
         assert_eq!(instances[at], Fr::from(c.purpose));
@@ -930,7 +934,7 @@ mod tests {
         }
         let wider = fold::evaluate(&params, &encoded, &any);
         assert!(wider.count > result.count, "some records did not consent");
-        let mut forged = FoldCircuit::new(&params, rows, &[5; 32], &encoded, &any);
+        let mut forged = FoldCircuit::new(&params, k, &[5; 32], &encoded, &any).unwrap();
         let inst = forged.resum(&q, fold::ResultForgery::default());
         assert_eq!(inst[at], Fr::from(c.purpose));
         assert_eq!(inst[layout.count()], Fr::from(wider.count));
@@ -958,7 +962,7 @@ mod tests {
         assert!(want.count > 0 && !want.suppressed);
         assert_eq!((result.count, result.nonmissing), (want.count, want.count));
         let k = params.min_k();
-        let circuit = FoldCircuit::new(&params, params.usable_rows(k), &[5; 32], &encoded, &q);
+        let circuit = FoldCircuit::new(&params, k, &[5; 32], &encoded, &q).unwrap();
         let instances = params.inputs().instances(&q, &result);
         assert_eq!(
             MockProver::run(k, &circuit, vec![instances])
