@@ -237,6 +237,13 @@ pub fn params_sha256(params: &ParamsKZG<Bn256>) -> String {
     hex::encode(h.finalize())
 }
 
+/// A temporary file beside `path`, unique to this writer: two processes or threads caching
+/// the same params or key at once each write their own and rename it into place (the same
+/// content either way), instead of one renaming away the other's half-written file.
+fn unique_tmp(path: &Path) -> PathBuf {
+    path.with_extension(format!("{:016x}.tmp", rand::random::<u64>()))
+}
+
 /// Proving key, verifying key and configuration of one circuit.
 pub struct CircuitKeys {
     /// Configuration.
@@ -420,7 +427,7 @@ impl KeyStore {
                 } else {
                     tracing::info!(k, path = %path.display(), "generating dev params");
                     let params = dev_params(k);
-                    let tmp = path.with_extension("tmp");
+                    let tmp = unique_tmp(&path);
                     fs::create_dir_all(path.parent().expect("has parent"))
                         .map_err(io_err(&path))?;
                     let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
@@ -510,7 +517,7 @@ impl KeyStore {
             let pk = fast::keygen_circuit(&kzg, &circuit)
                 .map_err(|e| ProofError::Halo2(format!("keygen: {e:?}")))?;
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            let tmp = pk_path.with_extension("tmp");
+            let tmp = unique_tmp(&pk_path);
             let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
             pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
                 .map_err(io_err(&tmp))?;
@@ -592,7 +599,7 @@ impl KeyStore {
             dir.display()
         ));
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = pk_path.with_extension("tmp");
+        let tmp = unique_tmp(&pk_path);
         let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
         pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
             .map_err(io_err(&tmp))?;
