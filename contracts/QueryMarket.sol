@@ -18,10 +18,11 @@ import {Escrow} from "./base/Escrow.sol";
 /// constants), against which commitments, with which proof (its hash; the calldata holds it),
 /// and who was paid.
 ///
-/// A query is bound to one schema, and so to one constants count: every target is a dataset of
-/// that schema whose aggregate circuit has a verifier, and the constants have that schema's
-/// count n. The public inputs of an aggregate circuit, in order, take one of two layouts, by
-/// the circuit's `dataColumns` W (`_numInputs`, `_resultsAt`):
+/// A query is bound to one schema and one constants count n: every target is a dataset of
+/// that schema whose aggregate circuit has a verifier, some live circuit of the schema takes n
+/// constants, and a target answers only with a circuit taking n (`ProofGated`). The public
+/// inputs of an aggregate circuit, in order, take one of two layouts, by the circuit's
+/// `dataColumns` W (`_numInputs`, `_resultsAt`); the circuits taking one n share one layout:
 /// - W = 0: `[commitment, constants(n)..., context, records, count, sum, sumOfSquares,
 ///   suppressed]`, exactly `1 + n + 6` words; the commitment is public input 0.
 /// - W > 0 (commit-and-prove): `[constants(n)..., context, records, count, nonmissing, sum,
@@ -137,10 +138,12 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (datasetIds.length == 0) revert NoTargets();
         if (price == 0) revert ZeroPrice();
-        ProofGate.checkInField(constants, 1);
         queryId = ++queryCount;
         bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor);
-        _checkConstantsCount(schemaHash, constants.length);
+        // The constants are public inputs 1.. of a circuit with the commitment as input 0,
+        // 0.. of a commit-and-prove one; the circuits taking n constants are of one family.
+        bool fold = _checkConstantsCount(schemaHash, constants.length);
+        ProofGate.checkInField(constants, fold ? 0 : 1);
         // The constants end with `purpose, statistic, min_cohort`.
         _checkConsentPurpose(schemaHash, constants[constants.length - 3]);
         uint256 minCell = constants[constants.length - 1];
@@ -232,8 +235,9 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (d.custodian != msg.sender) revert NotCustodian(datasetId, msg.sender);
         _checkAccepted(q.accreditor, datasetId, d.custodian);
         Circuit memory c = _circuit(d.circuitId, q.schemaHash);
-        // The circuit, not the sponsor, fixes the input count; the verifier may have been
-        // replaced since posting, so the constants count is checked against it again.
+        // The circuit, not the sponsor, fixes the input count: a target answers only with a
+        // circuit taking the query's constants count (its schema may have circuits of other
+        // counts, and the verifier may have been replaced since posting).
         if (c.numConstants != q.numConstants) {
             revert WrongConstantsCount(c.numConstants, q.numConstants);
         }
@@ -323,9 +327,15 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (suppressed) {
             q.suppressed += 1;
         } else {
+            // None of our circuits releases more non-missing values than matches; a wrong
+            // verifier could.
+            if (r[1] > r[0]) revert NonMissingAboveCount(r[0], r[1]);
+            uint256 missing;
+            unchecked {
+                missing = r[0] - r[1];
+            }
             q.totalCount += r[0];
-            // A proof never releases more non-missing values than matches.
-            q.totalMissing += r[0] - r[1];
+            q.totalMissing += missing;
             q.totalSum += r[2];
             q.totalSumOfSquares += r[3];
         }

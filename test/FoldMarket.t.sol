@@ -195,6 +195,75 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
         assertEq(market.locked(q), 0);
     }
 
+    /// The demo market's shape: a Poseidon circuit (the generated N48 verifier, 17 constants)
+    /// live on the same schema as the fold circuit (5). Real fold proofs are still paid, and
+    /// each query is answered by its own family only: a Poseidon dataset cannot claim the fold
+    /// query, a fold dataset cannot claim a Poseidon-count query.
+    function test_fold_withAPoseidonCircuitLiveOnTheSchema() public {
+        string memory json = vm.readFile("test/fixtures/market_proofs.json");
+        bytes32[] memory words = vm.parseJsonBytes32Array(json, ".constants");
+        uint256[] memory poseidonConstants = new uint256[](words.length);
+        for (uint256 i; i < words.length; ++i) {
+            poseidonConstants[i] = uint256(words[i]);
+        }
+        uint32 n = uint32(poseidonConstants.length);
+        uint32 foldN = uint32(constants.length);
+        assertTrue(n != foldN);
+        bytes32 poseidonCircuit = keccak256(bytes(vm.parseJsonString(json, ".circuit_id")));
+        IProofGated.Circuit memory c = IProofGated.Circuit({
+            verifier: deployCode("AggregateVerifierN48.sol:AggregateVerifierN48"),
+            numConstants: n,
+            batch: 0,
+            dataColumns: 0,
+            schemaHash: schemaHash
+        });
+        vm.startPrank(owner);
+        market.proposeVerifier(poseidonCircuit, c);
+        vm.warp(block.timestamp + market.VERIFIER_DELAY());
+        market.applyVerifier(poseidonCircuit);
+        vm.stopPrank();
+        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, foldN, true), 1);
+        vm.prank(hospitals[0]);
+        uint256 poseidonDataset = registry.register(
+            bytes32(uint256(0xC0FFEE)), schemaHash, answers[0].recordCount, poseidonCircuit, 0
+        );
+
+        uint256[] memory ids = new uint256[](4);
+        (ids[0], ids[1], ids[2], ids[3]) =
+        (datasetIds[0], datasetIds[1], datasetIds[2], poseidonDataset);
+        vm.prank(sponsor);
+        uint256 q = market.postQuery{value: 4 * PRICE}(
+            spec, constants, ids, address(0), PRICE, uint64(block.timestamp + 1 days), address(0)
+        );
+        assertEq(q, 1, "the fixture's proofs are bound to query 1");
+        for (uint256 i; i < 3; ++i) {
+            _claim(q, i, answers[i].inputs, answers[i].proof);
+        }
+        vm.prank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, n, foldN));
+        market.claim(q, poseidonDataset, answers[0].inputs, answers[0].proof);
+        QueryMarket.Query memory s = market.query(q);
+        assertEq(s.answered, 3);
+        assertEq(s.totalCount, answers[0].count + answers[1].count);
+
+        ids = new uint256[](2);
+        (ids[0], ids[1]) = (datasetIds[0], poseidonDataset);
+        vm.prank(sponsor);
+        uint256 pq = market.postQuery{value: 2 * PRICE}(
+            spec,
+            poseidonConstants,
+            ids,
+            address(0),
+            PRICE,
+            uint64(block.timestamp + 1 days),
+            address(0)
+        );
+        vm.prank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, foldN, n));
+        market.claim(pq, datasetIds[0], answers[0].inputs, answers[0].proof);
+    }
+
     /// forge snapshot: a claim of the commit-and-prove circuit, real verification included,
     /// and its verifier alone (plain calls: no 21k base, no calldata).
     function test_gas_foldClaimWithVerification() public {

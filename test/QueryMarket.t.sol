@@ -108,7 +108,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(n, constants.length);
         assertEq(b, 0);
         assertEq(s, schemaHash);
-        assertEq(market.constantsOf(schemaHash), constants.length);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(constants.length), false), 1);
         vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
         market.applyVerifier(circuitId);
     }
@@ -144,7 +144,8 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.stopPrank();
         (address v,,,,) = market.circuits(circuitId);
         assertEq(v, address(0));
-        assertEq(market.constantsOf(schemaHash), 0);
+        assertFalse(market.acceptsConstants(schemaHash, constants.length));
+        assertEq(market.constantsCountsOf(schemaHash).length, 0);
         vm.warp(block.timestamp + 3 days);
         vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
         market.applyVerifier(circuitId);
@@ -186,8 +187,8 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertEq(v, verifier);
     }
 
-    /// An aggregate circuit has constants and no patient slots; all circuits of one schema
-    /// agree on the constants count.
+    /// An aggregate circuit has constants and no patient slots; the circuits of one schema
+    /// taking one constants count share one input layout.
     function test_setVerifierRejectsWrongShapes() public {
         IProofGated.Circuit memory c = _aggregate(verifier, schemaHash);
         vm.startPrank(owner);
@@ -198,10 +199,202 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         c.numConstants = 0;
         vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, 0, 0));
         market.proposeVerifier(keccak256("other"), c);
-        c.numConstants = uint32(constants.length) - 2;
-        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 0));
+        c.numConstants = uint32(constants.length);
+        c.dataColumns = 1;
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, c.numConstants));
         market.proposeVerifier(keccak256("other"), c);
         vm.stopPrank();
+    }
+
+    // ---- circuit families: one schema, Poseidon and commit-and-prove circuits ----
+
+    /// Constants count of the commit-and-prove circuit these tests add to the fixture's schema
+    /// (the fold fixture's; the Poseidon fixture's circuit takes 17).
+    uint32 internal constant FOLD_N = 5;
+    bytes32 internal constant FOLD_CIRCUIT = keccak256("fold-n5-w1");
+
+    /// A commit-and-prove circuit of the fixture's schema taking `n` constants. Its verifier is
+    /// the Poseidon circuit's (any contract with code: no claim here reaches it).
+    function _foldCircuit(uint32 n) internal view returns (IProofGated.Circuit memory c) {
+        c = _aggregate(verifier, schemaHash);
+        c.numConstants = n;
+        c.dataColumns = 1;
+    }
+
+    /// A fold query's constants: research consent (purpose 0), statistic 0, `min_cohort` 11.
+    function _foldConstants() internal pure returns (uint256[] memory c) {
+        c = new uint256[](FOLD_N);
+        c[FOLD_N - 1] = 11;
+    }
+
+    /// Adds the fold circuit and a dataset of hospital A served by it; returns the dataset.
+    function _addFold() internal returns (uint256 foldDataset) {
+        _setCircuit(FOLD_CIRCUIT, _foldCircuit(FOLD_N));
+        vm.prank(hospitals[0]);
+        foldDataset = registry.register(
+            bytes32(uint256(0xF01D)), schemaHash, answers[0].recordCount, FOLD_CIRCUIT, 0
+        );
+    }
+
+    /// Both families live on one schema with different counts; each query is answered only by
+    /// its own family: a Poseidon dataset cannot claim a fold-count query nor the reverse, and
+    /// the Poseidon query is still paid on real proofs.
+    function test_families_bothLiveEachQueryClaimedByItsOwn() public {
+        uint256 foldDataset = _addFold();
+        uint32 n = uint32(constants.length);
+        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, true), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, false), 0);
+        assertTrue(market.acceptsConstants(schemaHash, n));
+        assertTrue(market.acceptsConstants(schemaHash, FOLD_N));
+        assertFalse(market.acceptsConstants(schemaHash, FOLD_N + 1));
+        assertEq(market.constantsCountsOf(schemaHash).length, 2);
+
+        uint256[] memory ids = new uint256[](4);
+        (ids[0], ids[1], ids[2], ids[3]) =
+        (datasetIds[0], datasetIds[1], datasetIds[2], foldDataset);
+        uint256 q = _post(ids, _later()); // query 1, the fixture proofs' query
+        vm.prank(hospitals[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, FOLD_N, n));
+        market.claim(q, foldDataset, answers[0].inputs, answers[0].proof);
+        for (uint256 i; i < 3; ++i) {
+            _claim(q, i);
+        }
+        assertEq(market.query(q).answered, 3);
+
+        uint256[] memory both = new uint256[](2);
+        (both[0], both[1]) = (datasetIds[2], foldDataset);
+        vm.prank(sponsor);
+        uint256 fq = market.postQuery{value: 2 * PRICE}(
+            _spec(), _foldConstants(), both, address(0), PRICE, _later(), address(0)
+        );
+        vm.prank(hospitals[2]);
+        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, n, FOLD_N));
+        market.claim(fq, datasetIds[2], answers[2].inputs, answers[2].proof);
+    }
+
+    /// A circuit of the other family taking a count already served on the schema is refused,
+    /// when proposed and again when applied (the count may have been taken in between).
+    function test_families_conflictingFamilyIsRefused() public {
+        _addFold();
+        vm.startPrank(owner);
+        IProofGated.Circuit memory c = _aggregate(verifier, schemaHash);
+        c.numConstants = FOLD_N;
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, FOLD_N));
+        market.proposeVerifier(keccak256("poseidon-n5"), c);
+        vm.expectRevert(
+            abi.encodeWithSelector(LayoutConflict.selector, schemaHash, constants.length)
+        );
+        market.proposeVerifier(keccak256("fold-n17"), _foldCircuit(uint32(constants.length)));
+        // Another count is free: proposed, then taken by a Poseidon circuit before it applies.
+        market.proposeVerifier(keccak256("fold-n9"), _foldCircuit(9));
+        vm.stopPrank();
+        c.numConstants = 9;
+        _setCircuit(keccak256("poseidon-n9"), c);
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, 9));
+        market.applyVerifier(keccak256("fold-n9"));
+        assertEq(market.liveCircuitsOf(schemaHash, 9, true), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, 9, false), 1);
+    }
+
+    /// The only circuit of a count may change family or count (its own entry is discounted);
+    /// one of two may not change family.
+    function test_families_onlyCircuitOfACountMayChangeShape() public {
+        uint32 n = uint32(constants.length);
+        _setCircuit(circuitId, _foldCircuit(n));
+        assertEq(market.liveCircuitsOf(schemaHash, n, true), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, n, false), 0);
+        _setCircuit(circuitId, _foldCircuit(12));
+        assertFalse(market.acceptsConstants(schemaHash, n));
+        assertTrue(market.acceptsConstants(schemaHash, 12));
+        assertEq(market.constantsCountsOf(schemaHash).length, 1);
+        _setCircuit(circuitId, _aggregate(verifier, schemaHash));
+        _setCircuit(keccak256("second"), _aggregate(verifier, schemaHash));
+        assertEq(market.liveCircuitsOf(schemaHash, n, false), 2);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, n));
+        market.proposeVerifier(circuitId, _foldCircuit(n));
+    }
+
+    /// Removing the last circuit of a count forgets that count (queries with it are refused,
+    /// naming a count still served), and leaves the schema's other counts alone.
+    function test_families_removingTheLastCircuitOfACountForgetsIt() public {
+        uint256 foldDataset = _addFold();
+        _setCircuit(FOLD_CIRCUIT, _aggregate(address(0), schemaHash));
+        assertFalse(market.acceptsConstants(schemaHash, FOLD_N));
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, true), 0);
+        uint32[] memory counts = market.constantsCountsOf(schemaHash);
+        assertEq(counts.length, 1);
+        assertEq(counts[0], constants.length);
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(WrongConstantsCount.selector, constants.length, FOLD_N)
+        );
+        market.postQuery{value: PRICE}(
+            _spec(), _foldConstants(), _one(datasetIds[0]), address(0), PRICE, _later(), address(0)
+        );
+        // The fold dataset has no verifier now: no query can target it.
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(NoVerifier.selector, FOLD_CIRCUIT));
+        market.postQuery{value: PRICE}(
+            _spec(), constants, _one(foldDataset), address(0), PRICE, _later(), address(0)
+        );
+        _postAll();
+    }
+
+    /// Register/replace/remove sequences over four circuit ids, two counts and both families
+    /// of one schema: a change is refused exactly when another live circuit of its count has
+    /// the other family, and the views always match a model of the live circuits.
+    function testFuzz_families_registerRemoveSequences(uint8[10] calldata ops) public {
+        bytes32 schema = keccak256("fuzz-schema");
+        bool[4] memory live;
+        uint32[4] memory count;
+        bool[4] memory fold;
+        for (uint256 k; k < ops.length; ++k) {
+            uint256 i = ops[k] & 3;
+            bytes32 id = keccak256(abi.encode("fuzz", i));
+            if (ops[k] >> 5 == 7) {
+                _setCircuit(id, _aggregate(address(0), schema));
+                live[i] = false;
+            } else {
+                IProofGated.Circuit memory c = _aggregate(verifier, schema);
+                c.numConstants = (ops[k] & 4) == 0 ? 3 : 4;
+                c.dataColumns = (ops[k] & 8) == 0 ? 0 : 1;
+                bool conflict;
+                for (uint256 j; j < 4; ++j) {
+                    if (
+                        j != i && live[j] && count[j] == c.numConstants
+                            && fold[j] != (c.dataColumns != 0)
+                    ) {
+                        conflict = true;
+                    }
+                }
+                if (conflict) {
+                    vm.prank(owner);
+                    vm.expectRevert(
+                        abi.encodeWithSelector(LayoutConflict.selector, schema, c.numConstants)
+                    );
+                    market.proposeVerifier(id, c);
+                } else {
+                    _setCircuit(id, c);
+                    (live[i], count[i], fold[i]) = (true, c.numConstants, c.dataColumns != 0);
+                }
+            }
+            uint256 counts;
+            for (uint32 n = 3; n <= 4; ++n) {
+                uint256[2] memory expected;
+                for (uint256 j; j < 4; ++j) {
+                    if (live[j] && count[j] == n) ++expected[fold[j] ? 1 : 0];
+                }
+                assertEq(market.liveCircuitsOf(schema, n, false), expected[0]);
+                assertEq(market.liveCircuitsOf(schema, n, true), expected[1]);
+                assertTrue(expected[0] == 0 || expected[1] == 0, "one family per count");
+                bool served = expected[0] + expected[1] != 0;
+                assertEq(market.acceptsConstants(schema, n), served);
+                if (served) ++counts;
+            }
+            assertEq(market.constantsCountsOf(schema).length, counts);
+        }
     }
 
     /// Regression (issue #11): `QueryMarket` did not check that a verifier has code. A

@@ -13,6 +13,8 @@ import {MarketBase} from "./utils/MarketBase.sol";
 /// The circuit here is registered on the Poseidon circuit's generated verifier (which rejects
 /// every proof of this layout), so these tests reach every check of the market's own up to and
 /// including the verifier call; real fold proofs, paid and pooled, are in `FoldMarket.t.sol`.
+/// The fold circuit takes the Poseidon fixture's constants count, so the Poseidon circuit is
+/// removed first (one family per schema and count, `LayoutConflict`).
 contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
     uint256 internal constant R = ProofGate.SNARK_SCALAR_FIELD;
     uint32 internal constant W = 2;
@@ -26,6 +28,7 @@ contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
         super.setUp();
         columns =
             abi.encodePacked(keccak256("x0"), keccak256("y0"), keccak256("x1"), keccak256("y1"));
+        _setCircuit(circuitId, _aggregate(address(0), schemaHash));
         _setCircuit(foldCircuit, _fold(verifier, W));
         vm.prank(hospitals[0]);
         foldDataset = registry.register(_commit(columns), schemaHash, RECORDS, foldCircuit, 0);
@@ -196,5 +199,36 @@ contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
         registry.setCellFloor(uint64(minCohort + 1));
         vm.expectRevert(abi.encodeWithSelector(CellFloor.selector, minCohort + 1, minCohort));
         _claimFold(q, inputs, proof);
+    }
+
+    /// A verifier releasing more non-missing values than matches (none of ours can; a wrong
+    /// one, mocked here to accept anything, could) is refused with a clear error, not an
+    /// arithmetic panic; an answer that releases at most `count` is pooled.
+    function test_fold_nonMissingAboveCountIsRefused() public {
+        uint256 q = _postFold();
+        bytes memory proof = bytes.concat(columns, _tail());
+        vm.mockCall(verifier, bytes(""), bytes(""));
+        uint256[] memory inputs = _inputs(q, hospitals[0], [uint256(30), 31, 1000, 50_000, 0]);
+        vm.expectRevert(abi.encodeWithSelector(NonMissingAboveCount.selector, 30, 31));
+        _claimFold(q, inputs, proof);
+        assertFalse(market.claimed(q, foldDataset));
+        inputs = _inputs(q, hospitals[0], [uint256(30), 30, 1000, 50_000, 0]);
+        _claimFold(q, inputs, proof);
+        assertEq(market.query(q).totalCount, 30);
+        assertEq(market.query(q).totalMissing, 0);
+    }
+
+    /// The constants of a query served by commit-and-prove circuits are public inputs 0..n-1:
+    /// a word out of the field is reported at its own index.
+    function test_fold_outOfFieldConstantReportedAtItsInput() public {
+        uint256[] memory big = constants;
+        big[0] = R;
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = foldDataset;
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(InputNotInField.selector, 0));
+        market.postQuery{value: PRICE}(
+            _spec(), big, ids, address(0), PRICE, uint64(block.timestamp + 1), address(0)
+        );
     }
 }

@@ -73,8 +73,13 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(b4, BATCH_SLOTS);
         assertEq(s1, schemaHash);
         assertEq(s4, schemaHash);
-        assertEq(market.constantsOf(schemaHash), NUM_CRITERIA);
-        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), false), 2);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), true), 0);
+        assertTrue(market.acceptsConstants(schemaHash, NUM_CRITERIA));
+        assertEq(market.constantsCountsOf(schemaHash).length, 1);
+        assertEq(market.constantsCountsOf(schemaHash)[0], NUM_CRITERIA);
+        assertFalse(market.acceptsConstants(OTHER_SCHEMA, NUM_CRITERIA));
+        assertEq(market.constantsCountsOf(OTHER_SCHEMA).length, 0);
         assertEq(market.owner(), owner);
         assertEq(address(market.registry()), address(registry));
         assertEq(registry.dataset(datasetId).custodian, hospital);
@@ -156,8 +161,8 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         new TrialMarket(
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
-        cs[1] = _circuit(verifierB4, 13, BATCH_SLOTS, schemaHash);
-        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 13, BATCH_SLOTS));
+        cs[1] = _circuit(verifierB4, 0, BATCH_SLOTS, schemaHash);
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 0, BATCH_SLOTS));
         new TrialMarket(
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
@@ -206,7 +211,9 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(c, NUM_CRITERIA);
         assertEq(b, SINGLE_SLOTS);
         assertEq(s, OTHER_SCHEMA);
-        assertEq(market.constantsOf(OTHER_SCHEMA), NUM_CRITERIA, "learnt from the circuit");
+        uint32 n = uint32(NUM_CRITERIA);
+        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, n, false), 1, "learnt from the circuit");
+        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1, "the batch circuit is left");
     }
 
     /// A removal takes effect at once (an emergency stop), and emits the verifier it removes.
@@ -254,18 +261,18 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         market.proposeVerifier(keccak256("elig1-new"), _batch(hospital, schemaHash));
     }
 
-    /// A circuit with no criteria words or no patient slot is refused, and so is one that
-    /// contradicts the criteria count already known for its schema.
+    /// A circuit with no criteria words or no patient slot is refused. Another criteria count
+    /// on a schema is a second count its trials may have, not a contradiction: a trial is
+    /// enrolled only through circuits of its own count.
     function test_attack_invalidCircuitShape() public {
         address fake = address(new AcceptingVerifier());
         bytes32 id = keccak256("elig1-new");
         uint32 n = uint32(NUM_CRITERIA);
-        IProofGated.Circuit[5] memory bad = [
+        IProofGated.Circuit[4] memory bad = [
             _circuit(verifierB4, n, 0, schemaHash),
             _circuit(verifierB4, 0, BATCH_SLOTS, schemaHash),
             _circuit(fake, 0, 0, OTHER_SCHEMA),
-            _circuit(verifierB1, n - 2, SINGLE_SLOTS, schemaHash),
-            _circuit(verifierB1, n + 1, SINGLE_SLOTS, schemaHash)
+            _circuit(verifierB1, 0, SINGLE_SLOTS, schemaHash)
         ];
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(owner);
@@ -280,14 +287,22 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(v, verifierB1);
         assertEq(c, n);
         assertEq(b, SINGLE_SLOTS);
-        assertEq(market.constantsOf(schemaHash), n);
-        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
-        // Another schema may have another count, which its circuits must then agree on.
-        _setCircuit(id, _circuit(fake, 9, 2, OTHER_SCHEMA));
-        assertEq(market.constantsOf(OTHER_SCHEMA), 9);
-        vm.prank(owner);
-        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, n, 1));
-        market.proposeVerifier(singleCircuit, _single(verifierB1, OTHER_SCHEMA));
+        assertEq(market.constantsCountsOf(schemaHash).length, 1);
+        assertEq(market.constantsCountsOf(OTHER_SCHEMA).length, 0);
+        // A second count on the schema: trials may have either, each enrolled through the
+        // circuits of its own count.
+        _setCircuit(id, _circuit(fake, 9, 2, schemaHash));
+        assertTrue(market.acceptsConstants(schemaHash, 9));
+        assertTrue(market.acceptsConstants(schemaHash, n));
+        assertFalse(market.acceptsConstants(schemaHash, 10));
+        assertEq(market.constantsCountsOf(schemaHash).length, 2);
+        uint256[] memory nine = new uint256[](9);
+        nine[8] = criteria[n - 1];
+        uint256 t =
+            _openWith(salt, nine, BOUNTY, SHARE_BPS, CAP, uint64(block.timestamp + DURATION));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IProofGated.WrongConstantsCount.selector, n, 9));
+        market.enroll(t, singleCircuit, singleA.inputs, singleA.proof);
     }
 
     /// @notice A wrong shape for a schema can be corrected: removing the schema's last
@@ -295,17 +310,19 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     function test_removingTheLastCircuitOfASchemaForgetsItsCount() public {
         bytes32 id = keccak256("elig1-other");
         _setCircuit(id, _circuit(verifierB1, 13, 2, OTHER_SCHEMA));
-        assertEq(market.constantsOf(OTHER_SCHEMA), 13);
-        assertEq(market.liveCircuits(OTHER_SCHEMA), 1);
+        assertTrue(market.acceptsConstants(OTHER_SCHEMA, 13));
+        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, false), 1);
         _setCircuit(id, _circuit(address(0), 0, 0, OTHER_SCHEMA));
-        assertEq(market.constantsOf(OTHER_SCHEMA), 0);
-        assertEq(market.liveCircuits(OTHER_SCHEMA), 0);
+        assertFalse(market.acceptsConstants(OTHER_SCHEMA, 13));
+        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, false), 0);
+        assertEq(market.constantsCountsOf(OTHER_SCHEMA).length, 0);
         _setCircuit(id, _circuit(verifierB1, 15, 1, OTHER_SCHEMA));
-        assertEq(market.constantsOf(OTHER_SCHEMA), 15);
+        assertTrue(market.acceptsConstants(OTHER_SCHEMA, 15));
+        assertFalse(market.acceptsConstants(OTHER_SCHEMA, 13));
         // Removing one of two circuits of a schema keeps its count.
         _setCircuit(batchCircuit, _circuit(address(0), 0, 0, schemaHash));
-        assertEq(market.constantsOf(schemaHash), uint32(NUM_CRITERIA));
-        assertEq(market.liveCircuits(schemaHash), 1);
+        assertTrue(market.acceptsConstants(schemaHash, NUM_CRITERIA));
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), false), 1);
     }
 
     /// @notice A verifier whose code is gone (self-destructed, or never deployed on this

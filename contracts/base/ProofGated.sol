@@ -7,28 +7,40 @@ import {ProofGate} from "../libraries/ProofGate.sol";
 
 /// @title ProofGated
 /// @notice The circuits a market accepts and the verify gate in front of them, shared by both
-/// markets: per circuit id a verifier, the schema it was built for and its shape; per schema
-/// the number of public constants its queries or trials have (all circuits of one schema
-/// agree on it).
+/// markets: per circuit id a verifier, the schema it was built for and its shape. A query or
+/// trial on a schema has n public constants for some n a live circuit of that schema takes;
+/// a claim is answered by a circuit taking exactly its n. Circuits fall in two families by
+/// their public-input layout, `dataColumns == 0` (the commitment is input 0, the constants
+/// follow) and `dataColumns != 0` (commit-and-prove: the constants are inputs 0..n-1): one
+/// schema may have live circuits of both, with different constants counts, but never two
+/// families for one (schema, n), so the constants of a query always have one layout.
 /// @dev Storage, in declaration order after `Ownable` (which uses a fixed slot of its own):
 /// `circuits` (circuitId → Circuit: verifier, numConstants, batch and dataColumns in one slot,
-/// schemaHash in the next), `constantsOf` (schemaHash → uint32), `liveCircuits` (schemaHash →
-/// uint256), `pendingCircuits` (circuitId → Circuit, the same two slots), `pendingEta`
-/// (circuitId → uint64).
+/// schemaHash in the next), `_live` (schemaHash → numConstants → LiveCircuits: the live
+/// circuits of each family as two uint128 in one slot), `_constantsCounts` (schemaHash →
+/// uint32[]: the n with a live circuit, unordered), `pendingCircuits` (circuitId → Circuit, the
+/// same two slots), `pendingEta` (circuitId → uint64).
 abstract contract ProofGated is IProofGated, Ownable {
     /// @notice Gas forwarded to a verifier: a malformed proof can burn all gas it is given.
     uint256 public constant VERIFY_GAS = ProofGate.VERIFY_GAS;
     /// @notice Notice between proposing a verifier and applying it.
     uint64 public constant VERIFIER_DELAY = 2 days;
 
+    /// @dev Live circuits (with a verifier) of one (schema, constants count), per family:
+    /// `plain` with the commitment as public input 0 (`dataColumns == 0`), `fold`
+    /// commit-and-prove (`dataColumns != 0`). At most one of them is non-zero.
+    struct LiveCircuits {
+        uint128 plain;
+        uint128 fold;
+    }
+
     /// @notice Verifier, schema and shape per circuit id.
     mapping(bytes32 circuitId => Circuit) public circuits;
-    /// @notice Public constants of a query or trial on this schema, learnt from its circuits;
-    /// 0 for a schema no circuit serves.
-    mapping(bytes32 schemaHash => uint32) public constantsOf;
-    /// @notice Circuits with a verifier, per schema. When it drops to 0 the schema's constants
-    /// count is forgotten, so a wrong shape can be corrected by removing its circuits.
-    mapping(bytes32 schemaHash => uint256) public liveCircuits;
+    /// @dev Live circuits per schema and constants count, per family (see `liveCircuitsOf`).
+    mapping(bytes32 schemaHash => mapping(uint256 numConstants => LiveCircuits)) internal _live;
+    /// @dev The constants counts of a schema with at least one live circuit, unordered (see
+    /// `constantsCountsOf`). A count is forgotten when its last circuit goes.
+    mapping(bytes32 schemaHash => uint32[]) internal _constantsCounts;
     /// @notice A proposed verifier per circuit id, not yet applied.
     mapping(bytes32 circuitId => Circuit) public pendingCircuits;
     /// @notice When each pending proposal may be applied (0: none pending).
@@ -107,6 +119,40 @@ abstract contract ProofGated is IProofGated, Ownable {
         );
     }
 
+    /// @notice Live circuits (with a verifier) of a schema taking `numConstants` constants, of
+    /// one family.
+    /// @param schemaHash The schema.
+    /// @param numConstants The constants count.
+    /// @param fold The family: commit-and-prove circuits (`dataColumns != 0`) if true, else
+    /// those with the commitment as public input 0.
+    /// @return The number of such circuits.
+    function liveCircuitsOf(bytes32 schemaHash, uint32 numConstants, bool fold)
+        external
+        view
+        returns (uint256)
+    {
+        LiveCircuits memory live = _live[schemaHash][numConstants];
+        return fold ? live.fold : live.plain;
+    }
+
+    /// @notice Whether a query or trial on `schemaHash` may have `n` constants: some live
+    /// circuit of the schema takes `n`.
+    /// @param schemaHash The schema.
+    /// @param n The number of constants.
+    /// @return True if a live circuit of the schema takes `n` constants.
+    function acceptsConstants(bytes32 schemaHash, uint256 n) external view returns (bool) {
+        LiveCircuits memory live = _live[schemaHash][n];
+        return live.plain != 0 || live.fold != 0;
+    }
+
+    /// @notice The constants counts a query or trial on `schemaHash` may have (those of its
+    /// live circuits), unordered; empty for a schema no circuit serves.
+    /// @param schemaHash The schema.
+    /// @return The counts.
+    function constantsCountsOf(bytes32 schemaHash) external view returns (uint32[] memory) {
+        return _constantsCounts[schemaHash];
+    }
+
     /// @dev Whether a shape is of this market's kind (aggregate or eligibility).
     function _validShape(Circuit memory c) internal pure virtual returns (bool);
 
@@ -124,10 +170,16 @@ abstract contract ProofGated is IProofGated, Ownable {
         if (c.schemaHash != schemaHash) revert SchemaMismatch(schemaHash, c.schemaHash);
     }
 
-    /// @dev Reverts unless `n` constants is the count of `schemaHash`'s circuits.
-    function _checkConstantsCount(bytes32 schemaHash, uint256 n) internal view {
-        uint256 expected = constantsOf[schemaHash];
-        if (expected == 0 || n != expected) revert WrongConstantsCount(expected, n);
+    /// @dev Reverts unless a live circuit of `schemaHash` takes `n` constants (reporting one
+    /// count it could have, or 0 if no circuit serves the schema). Returns the family of the
+    /// circuits taking `n` (there is one, see `_checkCircuit`): true if commit-and-prove.
+    function _checkConstantsCount(bytes32 schemaHash, uint256 n) internal view returns (bool fold) {
+        LiveCircuits memory live = _live[schemaHash][n];
+        if (live.plain == 0 && live.fold == 0) {
+            uint32[] storage counts = _constantsCounts[schemaHash];
+            revert WrongConstantsCount(counts.length == 0 ? 0 : counts[0], n);
+        }
+        return live.fold != 0;
     }
 
     /// @dev Reverts unless there are exactly as many public inputs as circuit `c` has, so the
@@ -153,27 +205,28 @@ abstract contract ProofGated is IProofGated, Ownable {
     }
 
     /// @dev Reverts unless `c` may replace `old`: a verifier with code, a shape of this
-    /// market's kind, and the constants count its schema's other circuits have.
+    /// market's kind, and no live circuit of the other family taking as many constants on its
+    /// schema (`old` itself aside: the only circuit of a count may change family).
     function _checkCircuit(Circuit memory c, Circuit memory old) internal view {
         ProofGate.checkVerifier(c.verifier);
-        uint32 known = constantsOf[c.schemaHash];
-        bool onlyOne = liveCircuits[c.schemaHash] == 1 && old.verifier != address(0)
-            && old.schemaHash == c.schemaHash;
-        if (!_validShape(c) || (known != 0 && known != c.numConstants && !onlyOne)) {
-            revert InvalidShape(c.numConstants, c.batch);
+        if (!_validShape(c)) revert InvalidShape(c.numConstants, c.batch);
+        LiveCircuits memory live = _live[c.schemaHash][c.numConstants];
+        bool fold = c.dataColumns != 0;
+        uint256 others = fold ? live.plain : live.fold;
+        if (
+            old.verifier != address(0) && old.schemaHash == c.schemaHash
+                && old.numConstants == c.numConstants && (old.dataColumns != 0) != fold
+        ) {
+            --others;
         }
+        if (others != 0) revert LayoutConflict(c.schemaHash, c.numConstants);
     }
 
     function _setVerifier(bytes32 circuitId, Circuit memory c) internal {
         Circuit memory old = circuits[circuitId];
         if (c.verifier != address(0)) _checkCircuit(c, old);
-        if (old.verifier != address(0) && --liveCircuits[old.schemaHash] == 0) {
-            constantsOf[old.schemaHash] = 0;
-        }
-        if (c.verifier != address(0)) {
-            constantsOf[c.schemaHash] = c.numConstants;
-            ++liveCircuits[c.schemaHash];
-        }
+        if (old.verifier != address(0)) _untrack(old);
+        if (c.verifier != address(0)) _track(c);
         emit VerifierSet(
             circuitId,
             c.schemaHash,
@@ -184,5 +237,37 @@ abstract contract ProofGated is IProofGated, Ownable {
             c.dataColumns
         );
         circuits[circuitId] = c;
+    }
+
+    /// @dev Counts a circuit that gets a verifier; its count becomes known to its schema.
+    function _track(Circuit memory c) private {
+        LiveCircuits storage live = _live[c.schemaHash][c.numConstants];
+        if (live.plain == 0 && live.fold == 0) _constantsCounts[c.schemaHash].push(c.numConstants);
+        if (c.dataColumns != 0) {
+            ++live.fold;
+        } else {
+            ++live.plain;
+        }
+    }
+
+    /// @dev Discounts a circuit whose verifier goes; its count is forgotten with its schema's
+    /// last circuit taking it.
+    function _untrack(Circuit memory c) private {
+        LiveCircuits storage live = _live[c.schemaHash][c.numConstants];
+        if (c.dataColumns != 0) {
+            --live.fold;
+        } else {
+            --live.plain;
+        }
+        if (live.plain != 0 || live.fold != 0) return;
+        uint32[] storage counts = _constantsCounts[c.schemaHash];
+        uint256 last = counts.length - 1;
+        for (uint256 i; i <= last; ++i) {
+            if (counts[i] == c.numConstants) {
+                counts[i] = counts[last];
+                counts.pop();
+                return;
+            }
+        }
     }
 }

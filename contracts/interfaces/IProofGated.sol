@@ -8,7 +8,7 @@ pragma solidity 0.8.19;
 interface IProofGated {
     /// @notice A circuit a market accepts proofs of.
     /// @param verifier The generated verifier contract (0: none).
-    /// @param numConstants Public constants of a query or trial on the circuit's schema (query
+    /// @param numConstants Public constants of the queries or trials the circuit answers (query
     /// constants for an aggregate circuit, trial criteria for an eligibility circuit).
     /// @param batch Patient slots of an eligibility circuit; 0 for an aggregate circuit.
     /// @param dataColumns Data columns W of a commit-and-prove aggregate circuit (issue #8,
@@ -72,14 +72,18 @@ interface IProofGated {
     error NoPendingVerifier(bytes32 circuitId);
     /// @notice The proposal's notice period has not run out.
     error VerifierNotYetDue(bytes32 circuitId, uint64 eta);
-    /// @notice A circuit's shape is empty, of the wrong kind for this market (constants, patient
-    /// slots or data columns), or contradicts the constants count of another circuit of its
-    /// schema.
+    /// @notice A circuit's shape is empty or of the wrong kind for this market (constants,
+    /// patient slots or data columns).
     error InvalidShape(uint32 numConstants, uint32 batch);
+    /// @notice A live circuit of the schema takes as many constants but has the other public
+    /// input layout (commitment as input 0, or commit-and-prove): a query's constants would be
+    /// read under two layouts.
+    error LayoutConflict(bytes32 schemaHash, uint32 numConstants);
     /// @notice No verifier is set for this circuit.
     error NoVerifier(bytes32 circuitId);
-    /// @notice The constants do not have the schema's number of words (or no circuit serves
-    /// the schema).
+    /// @notice The constants do not have a number of words a circuit takes: at posting, no live
+    /// circuit of the schema takes `received` (`expected` is one count that some does, 0 if
+    /// none serves the schema); at a claim or enrolment, the circuit takes `expected`.
     error WrongConstantsCount(uint256 expected, uint256 received);
     /// @notice The circuit, the query or trial and the dataset do not share one schema.
     error SchemaMismatch(bytes32 expected, bytes32 received);

@@ -90,4 +90,7 @@ interface IQueryMarket {
     error CellFloor(uint256 minimum, uint256 received);
     /// @notice The proof's record count differs from the registered one.
     error RecordCountMismatch(uint256 expected, uint256 received);
+    /// @notice A verified answer releases more non-missing values than matching records (no
+    /// circuit of ours can: the verifier is wrong).
+    error NonMissingAboveCount(uint256 count, uint256 nonmissing);
 }
