@@ -10,6 +10,7 @@
 //! | `salt.json` | the commitment salt | **secret** |
 //! | `identities.json` | patients' identity commitments by record (`dataset add-identity`) | custodian's |
 //! | `commitment.json` | commitment, membership root, capacity, record count, schema hash | public |
+//! | `fold.json` | the commit-and-prove commitment, its circuit and query budget (`dataset commit --fold`) | public |
 //! | `registration.json` | on-chain dataset id (written by `custodian register`) | public |
 //! | `history/NNN-<UTC time>/` | earlier salts, commitments, records, registrations | **secret** |
 //!
@@ -357,6 +358,31 @@ pub struct CommitmentInfo {
     pub capacity: usize,
 }
 
+/// A dataset's commit-and-prove commitment (`fold.json`, public): the data columns of the fold
+/// circuit `circuit_id` laid out from the records and `salt.json`, identical in every proof of
+/// that circuit, whatever the query (`crate::proof::fold::commit` makes it). What
+/// `custodian register` registers when the file exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldCommitmentInfo {
+    /// The fold circuit (`fold2-…`).
+    pub circuit_id: String,
+    /// What fixes it.
+    pub spec: crate::keys::FoldSpec,
+    /// What the registry holds and a market compares: keccak256 of the data columns'
+    /// commitments, mod r, hex.
+    pub commitment: String,
+    /// The data columns' KZG commitments as every proof starts with them (`64·W` bytes), hex.
+    pub data_commitment: String,
+    /// Records in the dataset.
+    pub record_count: usize,
+    /// Proofs this commitment may give before the dataset must be re-committed under a fresh
+    /// salt (`FoldParams::query_budget`).
+    pub query_budget: usize,
+    /// The params the commitment was made with (another `[s]` commits elsewhere).
+    pub params: crate::keys::ParamsFingerprint,
+}
+
 /// What `custodian register` records in `registration.json` (only `dataset_id` is required:
 /// files written before the other fields existed still read).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,7 +479,12 @@ pub enum CommitOutcome {
 }
 
 /// Files of a dataset directory that make it committed or registered.
-const SECRETS: [&str; 3] = ["salt.json", "commitment.json", "registration.json"];
+const SECRETS: [&str; 4] = [
+    "salt.json",
+    "commitment.json",
+    "fold.json",
+    "registration.json",
+];
 
 impl DatasetDir {
     /// A dataset directory at `path` (not created until written).
@@ -799,6 +830,33 @@ impl DatasetDir {
         ))
     }
 
+    /// The dataset's commit-and-prove commitment, if it has one (`fold.json`).
+    pub fn fold_commitment(&self) -> Result<Option<FoldCommitmentInfo>, DatasetError> {
+        let path = self.file("fold.json");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = fs::read(&path).map_err(|source| DatasetError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| DatasetError::Corrupt {
+                path: self.path.clone(),
+                message: format!("fold.json: {e}"),
+            })
+    }
+
+    /// Records a commit-and-prove commitment (`fold.json`), replacing any earlier one (it is
+    /// derived from `salt.json`, which a re-commitment archives first).
+    pub fn write_fold_commitment(&self, info: &FoldCommitmentInfo) -> Result<(), DatasetError> {
+        write_atomic(
+            &self.file("fold.json"),
+            &serde_json::to_vec_pretty(info).expect("json"),
+        )
+    }
+
     /// Loads a committed dataset and checks that the records still match the commitment.
     pub fn load_committed(&self) -> Result<CommittedDataset, DatasetError> {
         let dataset = self.read_dataset()?;
@@ -852,6 +910,14 @@ fn utc_stamp(t: std::time::SystemTime) -> String {
 }
 
 impl CommittedDataset {
+    /// The salt of the dataset's commit-and-prove commitment: derived from `salt.json`
+    /// (domain-separated), so that file stays the one secret and a re-commitment renews both.
+    pub fn fold_salt(&self) -> [u8; 32] {
+        let mut input = b"zkcohort fold salt v1".to_vec();
+        input.extend_from_slice(&fr_to_hex(&self.salt).into_bytes());
+        alloy::primitives::keccak256(input).0
+    }
+
     /// Rebuilds the membership tree and checks it against the recorded root.
     pub fn member_tree(&self) -> Result<MemberTree, DatasetError> {
         let tree = MemberTree::build(

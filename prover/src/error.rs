@@ -394,6 +394,24 @@ pub enum ProofError {
     /// ([`crate::circuit::fast::fold::FoldParams::check`]).
     #[error("fold circuit: {0}")]
     Fold(#[from] crate::circuit::fast::commit::CommitError),
+    /// A schema or query has no fold circuit form.
+    #[error("fold circuit: {0}")]
+    FoldSchema(#[from] crate::circuit::fast::record::FoldSchemaError),
+    /// The dataset directory could not be read or written.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// A query does not compile for the schema.
+    #[error("query: {0}")]
+    Query(#[from] QueryError),
+    /// A proof's data columns do not open the dataset's recorded commitment (the records or
+    /// the salt changed since `dataset commit`).
+    #[error("the proof opens commitment {proven}, the dataset's is {recorded}: re-commit (`dataset commit --force`)")]
+    CommitmentMismatch {
+        /// The commitment recorded for the dataset.
+        recorded: String,
+        /// The one the proof's data columns hash to.
+        proven: String,
+    },
     /// An artifact is malformed or inconsistent.
     #[error("artifact: {0}")]
     Artifact(String),
@@ -575,6 +593,27 @@ pub enum VerifyError {
     /// halo2's verifier rejects the proof with the derived verifying key.
     #[error("the proof does not verify: {0}")]
     Rejected(#[source] ProofError),
+    /// A fold artifact's schema or query has no fold circuit form.
+    #[error("fold circuit: {0}")]
+    FoldSchema(#[source] crate::circuit::fast::record::FoldSchemaError),
+    /// The manifest's verifier for the circuit reads another number of data columns.
+    #[error("the manifest's {name} reads {manifest} data columns, the artifact's circuit has {artifact}")]
+    ManifestDataColumns {
+        /// Contract name in the manifest.
+        name: String,
+        /// Its data columns.
+        manifest: usize,
+        /// The artifact's.
+        artifact: usize,
+    },
+    /// A fold proof's data columns hash to another commitment than the artifact says.
+    #[error("the proof's data columns hash to {proven}, the artifact says {recorded}")]
+    DataCommitment {
+        /// The artifact's `public.commitment`.
+        recorded: String,
+        /// The hash of the proof's first `64·W` bytes.
+        proven: String,
+    },
     /// Params or key derivation failed.
     #[error(transparent)]
     Keys(ProofError),

@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::{
     dataset::{write_atomic, Overwrite},
     error::{DatasetError, VerifierError},
-    keys::{CircuitKeys, CircuitShape, ParamsFingerprint},
+    keys::{CircuitKeys, CircuitShape, FoldKeys, ParamsFingerprint},
     query::QueryConstants,
     trial::TrialCriteria,
 };
@@ -190,6 +190,48 @@ pub fn write_verifier_with(
         &keys.config.circuit_id,
     );
     install_verifier(dir, &name, &manifest_entry(keys), &source, overwrite)?;
+    Ok(name)
+}
+
+/// The conventional contract name of a fold circuit's verifier:
+/// `FoldVerifierN<capacity>W<data columns>`.
+pub fn fold_contract_name(keys: &FoldKeys) -> String {
+    format!(
+        "FoldVerifierN{}W{}",
+        keys.shape.shape.capacity, keys.shape.slots
+    )
+}
+
+/// [`write_verifier_with`] for a fold circuit: `<dir>/<name>.sol` and its manifest entry
+/// (kind `aggregate`, its data columns and constants count, so `Deploy.s.sol` registers it as
+/// a commit-and-prove circuit). Returns the contract name.
+pub fn write_fold_verifier(
+    dir: &Path,
+    params: &ParamsKZG<Bn256>,
+    keys: &FoldKeys,
+    overwrite: Overwrite,
+) -> Result<String, VerifierError> {
+    let name = fold_contract_name(keys);
+    let layout = keys.shape.inputs();
+    let source = verifier_source(
+        params,
+        &keys.params,
+        keys.pk.get_vk(),
+        layout.len(),
+        &name,
+        &keys.circuit_id,
+    );
+    let entry = json!({
+        "batch": 0,
+        "circuit_id": keys.circuit_id,
+        "constants": layout.constants(),
+        "data_columns": keys.shape.slots,
+        "kind": "aggregate",
+        "params": keys.params,
+        "schema_hash": format!("0x{}", hex::encode(keys.schema.schema().hash())),
+        "vk_hash": keys.vk_hash,
+    });
+    install_verifier(dir, &name, &entry, &source, overwrite)?;
     Ok(name)
 }
 

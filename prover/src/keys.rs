@@ -47,7 +47,7 @@ use crate::{
         fast::{
             self,
             fold::{FoldCircuit, FoldParams},
-            record::FoldSchema,
+            record::{FoldSchema, FoldSchemaError},
         },
         AggregateWitness, PublicInputs,
     },
@@ -244,6 +244,19 @@ fn unique_tmp(path: &Path) -> PathBuf {
     path.with_extension(format!("{:016x}.tmp", rand::random::<u64>()))
 }
 
+/// Caches a proving key at `path` (its directory created), through a temporary file
+/// ([`unique_tmp`]).
+fn write_pk(path: &Path, pk: &ProvingKey<G1Affine>) -> Result<(), ProofError> {
+    let dir = path.parent().expect("a key file has a directory");
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = unique_tmp(path);
+    let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
+    pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
+        .map_err(io_err(&tmp))?;
+    drop(w);
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
 /// Proving key, verifying key and configuration of one circuit.
 pub struct CircuitKeys {
     /// Configuration.
@@ -256,11 +269,49 @@ pub struct CircuitKeys {
     pub vk_hash: String,
 }
 
-/// Proving key of a commit-and-prove aggregate circuit ([`crate::circuit::fast`], design N(W)).
-/// Its keys are fixed by the [`FoldParams`] alone (no halo2-base configuration to plan).
+/// What fixes a commit-and-prove aggregate circuit over a schema, as a dataset's commitment
+/// (`fold.json`) and a proof artifact record it: its [`FoldParams`] are derived from it and the
+/// schema ([`FoldSpec::params`]), its `k` from those, its keys from them and the universal
+/// params (deterministically, so a verifier re-derives the verifying key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldSpec {
+    /// Record slots.
+    pub capacity: usize,
+    /// Salt-derived masking rows per data column (they fix the query budget).
+    pub mask_rows: usize,
+    /// Data columns `W` (records spread over `W` columns: more is faster to prove and costs
+    /// more gas to verify).
+    pub data_columns: usize,
+    /// The statistics every proof accumulates (indices among the schema's value columns, as a
+    /// query names its statistic); a query may release any one of them.
+    pub statistics: Vec<usize>,
+}
+
+impl FoldSpec {
+    /// The circuit parameters over `schema`.
+    pub fn params(&self, schema: &FoldSchema) -> Result<FoldParams, FoldSchemaError> {
+        schema.fold_params(
+            self.capacity,
+            self.mask_rows,
+            self.data_columns,
+            &self.statistics,
+        )
+    }
+}
+
+/// Proving key of a commit-and-prove aggregate circuit ([`crate::circuit::fast`], design N(W)),
+/// with the schema mapping and parameters it was generated for. Its keys are fixed by the
+/// [`FoldParams`] alone (no halo2-base configuration to plan).
 pub struct FoldKeys {
     /// The circuit's id ([`FoldSchema::circuit_id`]).
     pub circuit_id: String,
+    /// The schema's mapping onto fold fields.
+    pub schema: FoldSchema,
+    /// The circuit's parameters.
+    pub shape: FoldParams,
+    /// Its `k`.
+    pub k: u32,
     /// The params the keys were built from.
     pub params: ParamsFingerprint,
     /// Proving key.
@@ -516,23 +567,31 @@ impl KeyStore {
             let circuit = FoldCircuit::dummy(params, k)?;
             let pk = fast::keygen_circuit(&kzg, &circuit)
                 .map_err(|e| ProofError::Halo2(format!("keygen: {e:?}")))?;
-            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            let tmp = unique_tmp(&pk_path);
-            let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
-            pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
-                .map_err(io_err(&tmp))?;
-            drop(w);
-            fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
+            write_pk(&pk_path, &pk)?;
             bar.finish_with_message(format!("keygen {circuit_id} done"));
             pk
         };
         let keys = FoldKeys {
             circuit_id,
+            schema: schema.clone(),
+            shape: params.clone(),
+            k,
             params: ParamsFingerprint::of(&self.source, &kzg),
             vk_hash: vk_hash(pk.get_vk()),
             pk,
         };
         Ok((kzg, keys))
+    }
+
+    /// The fold circuit of `spec` over `schema` ([`KeyStore::fold_circuit`]).
+    pub fn fold_keys(
+        &self,
+        schema: &Schema,
+        spec: &FoldSpec,
+    ) -> Result<(ParamsKZG<Bn256>, FoldKeys), ProofError> {
+        let fold = FoldSchema::of(schema)?;
+        let params = spec.params(&fold)?;
+        self.fold_circuit(&fold, &params)
     }
 
     /// Short identity of a params set, naming its key cache directory: SHA-256 over `k`,
@@ -598,13 +657,7 @@ impl KeyStore {
             config.circuit_id,
             dir.display()
         ));
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = unique_tmp(&pk_path);
-        let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io_err(&tmp))?);
-        pk.write(&mut w, SerdeFormat::RawBytesUnchecked)
-            .map_err(io_err(&tmp))?;
-        drop(w);
-        fs::rename(&tmp, &pk_path).map_err(io_err(&pk_path))?;
+        write_pk(&pk_path, &pk)?;
         write_vk(&dir, &config, pk.get_vk())?;
         bar.finish_with_message(format!("keygen {} done", config.circuit_id));
         let vk_hash = vk_hash(pk.get_vk());

@@ -355,7 +355,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     let (q1, _) = sponsor
         .post_query(
             &bmi,
-            &bmi.compile(&schema).unwrap(),
+            &bmi.compile(&schema).unwrap().to_fields(),
             &ids,
             Address::ZERO,
             price,
@@ -367,7 +367,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     let (q2, _) = sponsor
         .post_query(
             &e11,
-            &e11.compile(&schema).unwrap(),
+            &e11.compile(&schema).unwrap().to_fields(),
             &ids[..2],
             Address::ZERO,
             price,
@@ -759,7 +759,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     let (q3, _) = sponsor
         .post_query(
             &bmi,
-            &bmi.compile(&schema).unwrap(),
+            &bmi.compile(&schema).unwrap().to_fields(),
             &ids[1..],
             Address::ZERO,
             price,

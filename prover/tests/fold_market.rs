@@ -283,3 +283,119 @@ fn fold_keys_are_cached() {
     assert_eq!(fresh.vk_hash, s.keys.vk_hash, "keygen is deterministic");
     assert_eq!(fresh.circuit_id, s.keys.circuit_id);
 }
+
+/// The product path: a dataset directory committed for the fold circuit (`fold.json`), a
+/// proof artifact of a query against it, and offline verification against a manifest holding
+/// the circuit's generated verifier; every tampered field is refused.
+#[test]
+fn fold_artifact_proves_and_verifies_offline() {
+    use zkcohort::{
+        dataset::DatasetDir,
+        error::VerifyError,
+        evm::Manifest,
+        keys::FoldSpec,
+        proof::{self, fold as answer, Artifact},
+    };
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = DatasetDir::new(dir.path().join("hospital"));
+    data_dir
+        .write_dataset(&Dataset::synthesize(45, 3, 2))
+        .unwrap();
+    let committed = data_dir.commit(None).unwrap();
+    let spec = FoldSpec {
+        capacity: CAPACITY,
+        mask_rows: MASK_ROWS,
+        data_columns: SLOTS,
+        statistics: vec![s.statistic],
+    };
+    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+    let (kzg, keys) = store.fold_keys(&s.schema, &spec).unwrap();
+    assert_eq!(keys.vk_hash, s.keys.vk_hash);
+    let info = answer::commit(&committed, &kzg, &keys, &spec).unwrap();
+    assert_eq!(info.query_budget, s.params.query_budget());
+    data_dir.write_fold_commitment(&info).unwrap();
+    assert_eq!(data_dir.fold_commitment().unwrap(), Some(info.clone()));
+
+    let binding = ClaimBinding {
+        chain_id: FORGE_CHAIN_ID,
+        market: FORGE_MARKET,
+        query_id: 7,
+        claimant: make_addr("hospital-a"),
+    };
+    let a = answer::prove(&keys, &kzg, &committed, &info, &s.query, Some(&binding)).unwrap();
+    assert_eq!(a.public.commitment, info.commitment);
+    assert!(a.proof.starts_with(&info.data_commitment));
+    let want = zkcohort::query::evaluate(
+        &s.schema,
+        &committed.dataset.records,
+        &s.query.compile(&s.schema).unwrap(),
+    );
+    assert_eq!(a.public.result, want, "the proof releases the plain answer");
+
+    // A manifest holding the circuit's verifier, as `make fixtures` / `setup` write it.
+    let verifiers = dir.path().join("verifiers");
+    let name = evm::write_fold_verifier(&verifiers, &kzg, &keys, Default::default()).unwrap();
+    let manifest = Manifest::load(&verifiers.join(evm::MANIFEST)).unwrap();
+    let bytes = serde_json::to_vec_pretty(&a).unwrap();
+    let parsed = Artifact::parse(&bytes).unwrap();
+    assert!(matches!(parsed, Artifact::Fold(_)));
+    let verified = proof::verify_artifact(&parsed, &store, &manifest).unwrap();
+    assert_eq!(
+        (verified.verifier.as_str(), verified.vk_hash.as_str()),
+        (name.as_str(), keys.vk_hash.as_str())
+    );
+
+    let refused = |edit: &dyn Fn(&mut answer::FoldArtifact)| {
+        let mut t = a.clone();
+        edit(&mut t);
+        answer::verify(&t, &store, &manifest).unwrap_err()
+    };
+    // Another result, count or non-missing count: the instances no longer encode it.
+    assert!(matches!(
+        refused(&|t| t.public.result.count += 1),
+        VerifyError::Public { .. }
+    ));
+    assert!(matches!(
+        refused(&|t| t.public.nonmissing += 1),
+        VerifyError::Public { .. }
+    ));
+    // Another binding: the context differs.
+    assert!(matches!(
+        refused(&|t| t.binding.as_mut().unwrap().query_id = 8),
+        VerifyError::Public { .. }
+    ));
+    // Another commitment than the proof's data columns.
+    assert!(matches!(
+        refused(&|t| t.public.commitment = fr_to_hex(&Fr::from(5u64))),
+        VerifyError::DataCommitment { .. }
+    ));
+    // A byte of the proof after the commitment (calldata kept consistent): halo2 rejects it.
+    let tampered = |t: &mut answer::FoldArtifact| {
+        let mut p = hex::decode(&t.proof[2..]).unwrap();
+        p[200] ^= 1;
+        t.proof = format!("0x{}", hex::encode(&p));
+        let instances: Vec<Fr> = t
+            .instances
+            .iter()
+            .map(|w| fr_from_hex(w).unwrap())
+            .collect();
+        t.calldata = format!(
+            "0x{}",
+            hex::encode(
+                snark_verifier_sdk::snark_verifier::loader::evm::encode_calldata(&[instances], &p)
+            )
+        );
+    };
+    assert!(matches!(refused(&tampered), VerifyError::Rejected(_)));
+    // Another spec: the query hash, then the constants.
+    assert!(matches!(
+        refused(&|t| t.query.min_cohort += 1),
+        VerifyError::SpecHash { .. }
+    ));
+    // Another circuit spec (capacity): the circuit id no longer matches.
+    assert!(matches!(
+        refused(&|t| t.fold.capacity += 1),
+        VerifyError::CircuitId { .. }
+    ));
+}

@@ -26,11 +26,14 @@ use alloy::{
 };
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use crate::{circuit::fast::record::FoldSchema, query::QueryConstants};
 use crate::{
     commitment::fr_from_hex,
     dataset::CommitmentInfo,
-    proof::ProofArtifact,
-    query::{ClaimBinding, QueryConstants, QuerySpec},
+    proof::Answer,
+    query::{ClaimBinding, QuerySpec},
+    Fr,
 };
 
 /// One module per contract: both markets' ABIs name the shared `IProofGated.Circuit` type,
@@ -546,7 +549,9 @@ impl Client {
         Ok((event.datasetId, Mined::from(&receipt)))
     }
 
-    /// Posts and funds a query (ETH when `token` is zero); returns its id. Only custodians
+    /// Posts and funds a query (ETH when `token` is zero); returns its id. `constants` are the
+    /// query's public words in the targeted circuits' layout ([`QueryConstants::to_fields`] for
+    /// Poseidon circuits, [`FoldSchema::query_constants`] for fold ones). Only custodians
     /// `accreditor` attests are paid (zero: the explicit targets alone). The spec's canonical
     /// JSON ([`QuerySpec::document`]) goes with it: the market checks it against the spec hash
     /// and publishes it (`SpecPublished`).
@@ -554,14 +559,14 @@ impl Client {
     pub async fn post_query(
         &self,
         spec: &QuerySpec,
-        constants: &QueryConstants,
+        constants: &[Fr],
         datasets: &[U256],
         token: Address,
         price: U256,
         deadline: u64,
         accreditor: Address,
     ) -> Result<(U256, Mined), ChainError> {
-        let words: Vec<U256> = constants.to_fields().iter().map(fr_to_u256).collect();
+        let words: Vec<U256> = constants.iter().map(fr_to_u256).collect();
         let value = if token.is_zero() {
             price * U256::from(datasets.len())
         } else {
@@ -693,16 +698,16 @@ impl Client {
         &self,
         query: U256,
         dataset: U256,
-        artifact: &ProofArtifact,
+        artifact: &impl Answer,
     ) -> Result<Mined, ChainError> {
         // The market would revert (ContextMismatch) and keep the gas: say why before sending.
         let expected = u64::try_from(query)
             .ok()
             .map(|q| self.deployment.claim_binding(q, self.account));
-        if artifact.binding != expected {
+        if artifact.binding() != expected.as_ref() {
             return Err(ChainError::Input(format!(
                 "the proof is bound to {}, this claim is {}: prove again with `prove --for-query {query}`",
-                ClaimBinding::describe(artifact.binding.as_ref()),
+                ClaimBinding::describe(artifact.binding()),
                 ClaimBinding::describe(expected.as_ref()),
             )));
         }
@@ -715,10 +720,10 @@ impl Client {
         &self,
         query: U256,
         dataset: U256,
-        artifact: &ProofArtifact,
+        artifact: &impl Answer,
     ) -> Result<Mined, ChainError> {
-        let inputs = words(&artifact.instances)?;
-        let proof = hex_bytes(&artifact.proof)?;
+        let inputs = words(artifact.instances())?;
+        let proof = hex_bytes(artifact.proof())?;
         let call = self.market.claim(query, dataset, inputs, proof.into());
         let receipt = self.mine("claim", call.send().await).await?;
         Ok(Mined::from(&receipt))

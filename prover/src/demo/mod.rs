@@ -326,7 +326,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     let (query_id, posted) = sponsor
         .post_query(
             &spec,
-            &constants,
+            &constants.to_fields(),
             &ids,
             Address::ZERO,
             s.price,

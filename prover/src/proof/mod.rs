@@ -13,6 +13,8 @@
 //! leaves nothing to trust from the prover: a shipped key would have to be checked against the
 //! same hash anyway, and the derivation costs a few seconds once per circuit and machine.
 
+pub mod fold;
+
 use std::{fs, path::Path};
 
 use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
@@ -215,11 +217,14 @@ pub(crate) fn calldata_hex(instances: &[Fr], proof: &[u8]) -> String {
     )
 }
 
-/// A proof artifact of either kind, as `zkcohort verify` reads it.
+/// A proof artifact of any kind, as `zkcohort verify` reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Artifact {
     /// An aggregate-statistic proof (`prove`).
     Aggregate(ProofArtifact),
+    /// An aggregate-statistic proof of a commit-and-prove circuit (`prove` on a dataset
+    /// committed with `--fold`).
+    Fold(fold::FoldArtifact),
     /// An eligibility proof (`patient prove-eligibility`).
     Eligibility(EligibilityArtifact),
 }
@@ -230,7 +235,14 @@ impl Artifact {
     /// nothing unchecked may ride along with a proof.
     pub fn parse(bytes: &[u8]) -> Result<Self, VerifyError> {
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(VerifyError::Json)?;
-        let (artifact, kind) = if value.get("query").is_some() {
+        let (artifact, kind) = if value.get("fold").is_some() {
+            let a =
+                serde_json::from_value(value.clone()).map_err(|source| VerifyError::Malformed {
+                    kind: "fold",
+                    source,
+                })?;
+            (Artifact::Fold(a), "fold")
+        } else if value.get("query").is_some() {
             let a =
                 serde_json::from_value(value.clone()).map_err(|source| VerifyError::Malformed {
                     kind: "aggregate",
@@ -249,6 +261,7 @@ impl Artifact {
         };
         let again = match &artifact {
             Artifact::Aggregate(a) => serde_json::to_value(a),
+            Artifact::Fold(a) => serde_json::to_value(a),
             Artifact::Eligibility(a) => serde_json::to_value(a),
         }
         .map_err(|source| VerifyError::Malformed { kind, source })?;
@@ -271,6 +284,7 @@ impl Artifact {
     pub fn circuit_id(&self) -> &str {
         match self {
             Artifact::Aggregate(a) => &a.circuit_id,
+            Artifact::Fold(a) => &a.circuit_id,
             Artifact::Eligibility(a) => &a.circuit_id,
         }
     }
@@ -313,7 +327,75 @@ pub fn verify_artifact(
 ) -> Result<Verified, VerifyError> {
     match artifact {
         Artifact::Aggregate(a) => verify(a, store, manifest),
+        Artifact::Fold(a) => fold::verify(a, store, manifest),
         Artifact::Eligibility(a) => crate::eligibility::verify(a, store, manifest),
+    }
+}
+
+/// An answer to a market query, of either aggregate circuit family: what a claim sends and
+/// what a ledger records.
+pub trait Answer {
+    /// The circuit it was proven with.
+    fn circuit_id(&self) -> &str;
+    /// The market query it may be claimed for.
+    fn binding(&self) -> Option<&ClaimBinding>;
+    /// The query spec answered.
+    fn query(&self) -> &QuerySpec;
+    /// The dataset commitment it opens (what the registry holds), hex.
+    fn commitment(&self) -> &str;
+    /// The released aggregates.
+    fn result(&self) -> &QueryResult;
+    /// Public inputs, hex words.
+    fn instances(&self) -> &[String];
+    /// The proof, hex.
+    fn proof(&self) -> &str;
+}
+
+impl Answer for ProofArtifact {
+    fn circuit_id(&self) -> &str {
+        &self.circuit_id
+    }
+    fn binding(&self) -> Option<&ClaimBinding> {
+        self.binding.as_ref()
+    }
+    fn query(&self) -> &QuerySpec {
+        &self.query
+    }
+    fn commitment(&self) -> &str {
+        &self.public.commitment
+    }
+    fn result(&self) -> &QueryResult {
+        &self.public.result
+    }
+    fn instances(&self) -> &[String] {
+        &self.instances
+    }
+    fn proof(&self) -> &str {
+        &self.proof
+    }
+}
+
+impl Answer for fold::FoldArtifact {
+    fn circuit_id(&self) -> &str {
+        &self.circuit_id
+    }
+    fn binding(&self) -> Option<&ClaimBinding> {
+        self.binding.as_ref()
+    }
+    fn query(&self) -> &QuerySpec {
+        &self.query
+    }
+    fn commitment(&self) -> &str {
+        &self.public.commitment
+    }
+    fn result(&self) -> &QueryResult {
+        &self.public.result
+    }
+    fn instances(&self) -> &[String] {
+        &self.instances
+    }
+    fn proof(&self) -> &str {
+        &self.proof
     }
 }
 

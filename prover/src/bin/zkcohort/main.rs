@@ -847,7 +847,7 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             let (id, mined) = c
                 .post_query(
                     &spec,
-                    &constants,
+                    &constants.to_fields(),
                     &ids,
                     token,
                     price,

@@ -15,8 +15,8 @@ use zkcohort::{
     eligibility::EligibilityArtifact,
     evm::{Manifest, MANIFEST},
     keys::ParamsKind,
-    proof::{self, Artifact, ProofArtifact, Verified},
-    query::ClaimBinding,
+    proof::{self, Answer, Artifact, Verified},
+    query::{ClaimBinding, QueryResult},
     schema::Schema,
 };
 
@@ -98,7 +98,19 @@ impl VerifyArgs {
         let verified =
             proof::verify_artifact(&artifact, &store, &manifest).map_err(|e| e.to_string())?;
         let mut report = match &artifact {
-            Artifact::Aggregate(a) => aggregate(a, &verified),
+            Artifact::Aggregate(a) => aggregate(
+                "aggregate",
+                &verified,
+                &a.circuit.schema,
+                a,
+                a.public.result.count,
+            ),
+            Artifact::Fold(a) => {
+                let mut report = aggregate("fold", &verified, &a.schema, a, a.public.nonmissing);
+                report.json["nonmissing"] = json!(a.public.nonmissing);
+                report.json["data_columns"] = json!(a.fold.data_columns);
+                report
+            }
             Artifact::Eligibility(a) => eligibility(a, &verified),
         };
         if let (Some(read), Some(tx)) = (from_tx, self.tx) {
@@ -186,45 +198,67 @@ fn verified_part(kind: &str, v: &Verified) -> (Value, Vec<String>) {
     (json, lines)
 }
 
-fn aggregate(a: &ProofArtifact, v: &Verified) -> Report {
-    let (mut json, mut lines) = verified_part("aggregate", v);
-    let schema = &a.circuit.schema;
-    let r = &a.public.result;
-    let statistic = &a.query.statistic;
+/// The report of an aggregate answer of either circuit family (`nonmissing`: the values
+/// the mean is over).
+fn aggregate(
+    kind: &str,
+    v: &Verified,
+    schema: &Schema,
+    a: &impl Answer,
+    nonmissing: u64,
+) -> Report {
+    let (mut json, mut lines) = verified_part(kind, v);
+    let r = a.result();
+    let query = a.query();
+    let query_hash = format!("0x{}", hex::encode(query.hash()));
+    let statistic = &query.statistic;
     let scale = schema.decimal_scale(statistic).unwrap_or(0);
     let decimals = scale.max(1) as usize;
     let unit = schema.unit(statistic);
-    let mv = match schema.column(statistic) {
-        Some(column) => column.natural_mean_variance(r),
-        None => r.mean_variance(scale),
+    let over = QueryResult {
+        count: nonmissing,
+        ..r.clone()
     };
-    lines.push(format!("  query {}: {}", a.query_hash, a.query.describe()));
+    let mv = match schema.column(statistic) {
+        Some(column) => column.natural_mean_variance(&over),
+        None => over.mean_variance(scale),
+    };
+    let missing = r.count - nonmissing.min(r.count);
+    lines.push(format!("  query {}: {}", query_hash, query.describe()));
     lines.push(format!(
         "  dataset: commitment {}, {} records (schema `{}`)",
-        a.public.commitment, r.records, schema.name
+        a.commitment(),
+        r.records,
+        schema.name
     ));
     lines.push(format!(
         "  claimable for: {}",
-        ClaimBinding::describe(a.binding.as_ref())
+        ClaimBinding::describe(a.binding())
     ));
     lines.push(match (r.suppressed, mv) {
         (true, _) => format!(
             "  result: SUPPRESSED: fewer than {} patients match (but some do), so nothing is released",
-            a.query.min_cohort
+            query.min_cohort
         ),
-        (false, None) => "  result: no patient matches (count 0)".into(),
+        (false, None) if r.count == 0 => "  result: no patient matches (count 0)".into(),
+        (false, None) => format!("  result: {} patients, none with a {statistic} value", r.count),
+        (false, Some((mean, var))) if missing > 0 => format!(
+            "  result: {} patients; {} (over the {nonmissing} with a value; {missing} missing)",
+            r.count,
+            words::mean_sd(statistic, unit, mean, var.sqrt(), decimals)
+        ),
         (false, Some((mean, var))) => format!(
             "  result: {} patients; {}",
             r.count,
             words::mean_sd(statistic, unit, mean, var.sqrt(), decimals)
         ),
     });
-    json["query_hash"] = json!(a.query_hash);
-    json["query"] = json!(a.query);
-    json["query_in_words"] = json!(a.query.describe());
+    json["query_hash"] = json!(query_hash);
+    json["query"] = json!(query);
+    json["query_in_words"] = json!(query.describe());
     json["schema"] = json!(schema.name);
-    json["commitment"] = json!(a.public.commitment);
-    json["binding"] = json!(a.binding);
+    json["commitment"] = json!(a.commitment());
+    json["binding"] = json!(a.binding());
     json["records"] = json!(r.records);
     json["result"] = json!({
         "suppressed": r.suppressed,
@@ -286,11 +320,22 @@ mod tests {
     use num_bigint::BigUint;
     use zkcohort::{
         keys::{CircuitShape, CircuitSpec, ParamsFingerprint},
-        proof::DecodedPublic,
-        query::{QueryResult, QuerySpec},
+        proof::{DecodedPublic, ProofArtifact},
+        query::QuerySpec,
     };
 
     use super::*;
+
+    /// The report of a Poseidon artifact.
+    fn report(a: &ProofArtifact) -> Report {
+        aggregate(
+            "aggregate",
+            &verified(),
+            &a.circuit.schema,
+            a,
+            a.public.result.count,
+        )
+    }
 
     fn artifact(schema: Schema, values: &[u64]) -> ProofArtifact {
         let query: QuerySpec = serde_json::from_str(
@@ -357,7 +402,7 @@ mod tests {
                 .unwrap()
         };
 
-        let default = aggregate(&artifact(Schema::clinical_default(), &values), &verified());
+        let default = report(&artifact(Schema::clinical_default(), &values));
         assert_eq!(
             result_line(&default),
             "  result: 3 patients; mean hba1c 8.0 % (sd 0.8)"
@@ -368,14 +413,14 @@ mod tests {
         let mut mmol = Schema::clinical_default();
         mmol.name = "with-units".into();
         mmol.columns[3].unit = Some("mmol/mol".into());
-        let own = aggregate(&artifact(mmol.clone(), &values), &verified());
+        let own = report(&artifact(mmol.clone(), &values));
         assert_eq!(
             result_line(&own),
             "  result: 3 patients; mean hba1c 8.0 mmol/mol (sd 0.8)"
         );
 
         mmol.columns[3].unit = None;
-        let none = aggregate(&artifact(mmol, &values), &verified());
+        let none = report(&artifact(mmol, &values));
         assert_eq!(
             result_line(&none),
             "  result: 3 patients; mean hba1c 8.0 (sd 0.8)"

@@ -68,6 +68,14 @@ pub enum CommitError {
         /// Fields in the shape.
         fields: usize,
     },
+    /// A query names a statistic the shape does not accumulate.
+    #[error("the query releases statistic {index}; the shape accumulates {count}")]
+    NoSuchStatistic {
+        /// The query's index into the shape's statistics.
+        index: usize,
+        /// Statistics the shape accumulates.
+        count: usize,
+    },
     /// A statistic field's `known` bit is not a 1-bit field of the shape.
     #[error(
         "statistic field {field}'s known bit, field {known}, is not a 1-bit field of the shape"

@@ -113,7 +113,9 @@ pub struct FoldParams {
 pub struct FoldQuery {
     /// `(lo, hi)` per field, inclusive.
     pub ranges: Vec<(u64, u64)>,
-    /// The statistic released: an index into [`FoldParams::stats`].
+    /// The statistic released: an index into [`FoldParams::stats`] (its public input is the
+    /// statistic's field index, `stats[stat]`, which means the same in every circuit of a
+    /// schema).
     pub stat: usize,
     /// Smallest count released (`0 < count < min_cohort` is suppressed).
     pub min_cohort: u64,
@@ -175,12 +177,15 @@ pub fn purpose_of(ranges: &[(u64, u64)], purposes: &Range<usize>) -> u64 {
 /// suppressed]`: the bounds of every field but the consent purposes' in groups of
 /// [`BOUNDS_PER_INPUT`] ([`pack_bounds`]), then, for a shape with consent purposes
 /// ([`FastShape::purposes`]), the purpose a record must have consented to (the circuit sets
-/// those fields' ranges from it). So the query's constants end with `purpose, statistic,
-/// min_cohort`, as `QueryMarket` reads them.
+/// those fields' ranges from it). The statistic is named by its field index (the same in every
+/// circuit of a schema, whatever statistics each accumulates). So the query's constants end
+/// with `purpose, statistic, min_cohort`, as `QueryMarket` reads them, and depend on the
+/// schema alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputLayout {
     fields: usize,
     purposes: Option<Range<usize>>,
+    stats: Vec<usize>,
 }
 
 impl InputLayout {
@@ -204,7 +209,7 @@ impl InputLayout {
     pub fn purpose(&self) -> Option<usize> {
         self.purposes.as_ref().map(|_| self.bound_inputs())
     }
-    /// Index of the statistic's index.
+    /// Index of the released statistic's field index.
     pub fn stat(&self) -> usize {
         self.bound_inputs() + self.purposes.is_some() as usize
     }
@@ -264,7 +269,7 @@ impl InputLayout {
         if let Some(p) = &self.purposes {
             v.push(Fr::from(purpose_of(&query.ranges, p)));
         }
-        v.extend([query.stat as u64, query.min_cohort].map(Fr::from));
+        v.extend([self.stats[query.stat] as u64, query.min_cohort].map(Fr::from));
         debug_assert_eq!(v.len(), self.constants());
         v
     }
@@ -400,6 +405,7 @@ impl FoldParams {
         InputLayout {
             fields: self.shape.fields(),
             purposes: self.shape.purposes.clone(),
+            stats: self.stats.clone(),
         }
     }
 
@@ -579,7 +585,8 @@ impl FoldParams {
                 .map(|t| ([src(t.sum), src(t.squares)], t.packed))
                 .collect(),
             nonmissing: layout.nonmissing(),
-            stat: (query.stat, layout.stat()),
+            stat: (self.stats[query.stat] as u64, layout.stat()),
+            stat_fields: self.stats.iter().map(|&f| f as u64).collect(),
             min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
             outputs: [
                 layout.count(),
@@ -627,6 +634,37 @@ impl FoldParams {
         let mut cs = ConstraintSystem::<Fr>::default();
         FoldCircuit::configure_with_params(&mut cs, self.clone());
         cs.blinding_factors() + 1
+    }
+
+    /// Points at which one proof opens a data column, at most: its distinct rotations in the
+    /// constraint system (gates, lookups; the permutation opens at rotation 0, counted).
+    pub fn openings_per_proof(&self) -> usize {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        (0..self.slots)
+            .map(|j| {
+                let mut rotations: Vec<i32> = cs
+                    .advice_queries()
+                    .iter()
+                    .filter(|(c, _)| c.index() == j)
+                    .map(|(_, r)| r.0)
+                    .chain([0])
+                    .collect();
+                rotations.sort_unstable();
+                rotations.dedup();
+                rotations.len()
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Proofs a dataset commitment may give before it must be renewed under a fresh salt:
+    /// `(m − 1) / openings` for `m` masking rows. The data columns' commitments are the same
+    /// in every proof, so their openings add up; while fewer than `m` evaluations of a column
+    /// are public, its salt-derived masking rows keep them (and the commitment) uniformly
+    /// distributed whatever the records (docs/circuits.md).
+    pub fn query_budget(&self) -> usize {
+        self.shape.mask_rows.saturating_sub(1) / self.openings_per_proof()
     }
 
     /// The smallest `k` that fits.
@@ -718,10 +756,19 @@ impl FoldParams {
     /// Whether `query` fits the shape: one range per field (the circuit indexes them).
     pub fn check_query(&self, query: &FoldQuery) -> Result<(), CommitError> {
         let expected = self.shape.fields();
-        match query.ranges.len() {
-            found if found == expected => Ok(()),
-            found => Err(CommitError::RangeCount { expected, found }),
+        if query.ranges.len() != expected {
+            return Err(CommitError::RangeCount {
+                expected,
+                found: query.ranges.len(),
+            });
         }
+        if query.stat >= self.stats.len() {
+            return Err(CommitError::NoSuchStatistic {
+                index: query.stat,
+                count: self.stats.len(),
+            });
+        }
+        Ok(())
     }
 }
 

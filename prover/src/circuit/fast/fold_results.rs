@@ -29,8 +29,9 @@
 //! - `lt = [C < k]`: `lt` boolean and `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` with 32
 //!   boolean `b_i` (so `k ≤ C + 2^32` is required: a larger `k` has no proof at all);
 //! - `small(C) = (1 − z)·lt`;
-//! - `σ_k` boolean, `Σ σ_k = 1`, `Σ k·σ_k = t` (so `t` names one statistic, or no proof
-//!   exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
+//! - `σ_k` boolean, `Σ σ_k = 1`, `Σ f_k·σ_k = t` with `f_k` statistic `k`'s field index (so
+//!   `t` names one of the shape's statistics by its field, the same number in every circuit of
+//!   the schema, or no proof exists); `S = Σ σ_k S_k`, `Q = Σ σ_k Q_k`;
 //! - a nullable statistic's first running sum is `T_k = S_k + 2^64 · N_k` (its missing values
 //!   are 0, so `S_k` already skips them; `N_k` counts the others): the program splits it with
 //!   `S_k` as 64 proven bits and `N_k` as 32 (so the split is unique: `T_k < 2^96 < r`);
@@ -96,8 +97,10 @@ pub(super) struct ResultInputs {
     pub sums: Vec<([(Fr, Source); 2], bool)>,
     /// The public index of the released non-missing count `N`.
     pub nonmissing: usize,
-    /// The statistic's index and its public index.
-    pub stat: (usize, usize),
+    /// The released statistic's field index `t` and its public index.
+    pub stat: (u64, usize),
+    /// Per statistic, its field index `f_k` (the value `t` names it by).
+    pub stat_fields: Vec<u64>,
     /// `min_cohort` and its public index.
     pub min_cohort: (Fr, usize),
     /// Public indices of the outputs: count, sum, sum of squares, suppressed.
@@ -221,7 +224,8 @@ impl ResultRegion {
         let mut purposes = Vec::new();
         if let Some(p) = &inputs.purpose {
             let asked = r.input(Fr::from(p.asked), Source::Instance(p.at));
-            let sigmas = r.one_hot(consts, p.asked, p.fields.len(), asked);
+            let indices: Vec<u64> = (0..p.fields.len() as u64).collect();
+            let sigmas = r.one_hot(consts, p.asked, &indices, asked);
             purposes = sigmas.into_iter().map(|s| (s, one)).collect();
         }
         let mut bounded = bounded.into_iter();
@@ -244,10 +248,11 @@ impl ResultRegion {
         let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
         let mut suppressed = r.small(consts, two32, c, k, forge);
 
-        // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ k·σ_k = t.
+        // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ f_k·σ_k = t.
         let (t_val, t_at) = inputs.stat;
-        let t = r.input(Fr::from(t_val as u64), Source::Instance(t_at));
-        let sigmas = r.one_hot(consts, t_val as u64, inputs.sums.len(), t);
+        let t = r.input(Fr::from(t_val), Source::Instance(t_at));
+        debug_assert_eq!(inputs.stat_fields.len(), inputs.sums.len());
+        let sigmas = r.one_hot(consts, t_val, &inputs.stat_fields, t);
         let (mut sum, mut squares, mut n) = (zero, zero, zero);
         let two64 = arith(&mut r, zero, two32, two32);
         let mut nullable = false;
@@ -299,20 +304,33 @@ impl ResultRegion {
         r
     }
 
-    /// One-hot cells `σ_0 … σ_{n−1}` for the value of cell `index` (`value`): each boolean,
-    /// `Σ σ_i = 1` and `Σ i · σ_i = index`, so `index` names one of them or no proof exists.
-    fn one_hot(&mut self, consts: Constants, value: u64, n: usize, index: usize) -> Vec<usize> {
+    /// One-hot cells `σ_i`, one per weight `w_i` (distinct), for the value of cell `index`
+    /// (`value`): each boolean, `Σ σ_i = 1` and `Σ w_i · σ_i = index`, so `index` is one of
+    /// the weights or no proof exists. The weights are built from the constant 1 (one row per
+    /// unit up to the largest).
+    fn one_hot(
+        &mut self,
+        consts: Constants,
+        value: u64,
+        weights: &[u64],
+        index: usize,
+    ) -> Vec<usize> {
         let Constants { zero, one, .. } = consts;
         let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
-        let (mut ones, mut weighted, mut i_const) = (zero, zero, zero);
-        let mut sigmas = Vec::with_capacity(n);
-        for i in 0..n {
-            let sigma = self.cell(Fr::from((i as u64 == value) as u64));
+        let top = weights.iter().copied().max().unwrap_or(0);
+        let mut constants = vec![zero];
+        for _ in 0..top {
+            let last = *constants.last().expect("0 is there");
+            constants.push(arith(self, last, one, one));
+        }
+        let (mut ones, mut weighted) = (zero, zero);
+        let mut sigmas = Vec::with_capacity(weights.len());
+        for &w in weights {
+            let sigma = self.cell(Fr::from((w == value) as u64));
             let sq = arith(self, zero, sigma, sigma);
             self.copies.push((sq, sigma));
             ones = arith(self, ones, one, sigma);
-            weighted = arith(self, weighted, i_const, sigma);
-            i_const = arith(self, i_const, one, one);
+            weighted = arith(self, weighted, constants[w as usize], sigma);
             sigmas.push(sigma);
         }
         self.copies.push((ones, one));

@@ -569,29 +569,27 @@ fn the_statistic_is_the_one_named() {
         bad[layout.sum()] = Fr::from(theirs.sum);
         bad[layout.sum_squares()] = Fr::from(theirs.sum_squares);
         assert!(mock(&c, &bad).is_err(), "statistic {stat} swapped");
-        // The other index with this proof's witness: refused.
+        // The other statistic's field with this proof's witness: refused.
         let mut bad = inst.clone();
-        bad[layout.stat()] = Fr::from(1 - stat as u64);
-        assert!(results_refused(mock(&c, &bad)), "index {stat} swapped");
+        bad[layout.stat()] = Fr::from(p.stats[1 - stat] as u64);
+        assert!(results_refused(mock(&c, &bad)), "statistic {stat} swapped");
+        // The slot index instead of the field index: refused (it names field 0 or 1).
+        let mut bad = inst.clone();
+        bad[layout.stat()] = Fr::from(stat as u64);
+        assert_ne!(bad[layout.stat()], inst[layout.stat()]);
+        assert!(results_refused(mock(&c, &bad)), "slot index {stat}");
     }
-    // An index outside `stats` has no proof.
+    // A field that is not a statistic has no proof; nor has a query naming no statistic.
+    q.stat = 0;
+    let (c, mut inst) = honest(&p, &recs, &q);
+    inst[layout.stat()] = Fr::from(1u64);
+    assert!(!p.stats.contains(&1));
+    assert!(results_refused(mock(&c, &inst)), "field 1 is no statistic");
     q.stat = 2;
-    let c = FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).unwrap();
-    let mut inst = layout.instances(
-        &q,
-        &evaluate(&p, &recs, &{
-            let mut q0 = q.clone();
-            q0.stat = 0;
-            q0
-        }),
+    assert_eq!(
+        FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).err(),
+        Some(CommitError::NoSuchStatistic { index: 2, count: 2 })
     );
-    inst[layout.sum()] = Fr::ZERO;
-    inst[layout.sum_squares()] = Fr::ZERO;
-    assert!(
-        results_refused(mock(&c, &inst)),
-        "index beyond the statistics"
-    );
-    assert_eq!(inst[layout.records()], Fr::from(recs.len() as u64));
 }
 
 #[test]
@@ -1206,4 +1204,19 @@ mod property {
             prop_assert!(mock(&circuit, &bad).is_err());
         }
     }
+}
+
+/// The budget divides the masking rows by the openings per proof, which the constraint
+/// system fixes (the statistic's column is read at more rotations than 0).
+#[test]
+fn query_budget_counts_openings() {
+    for slots in [1, 2] {
+        let p = params(slots);
+        let openings = p.openings_per_proof();
+        assert!(openings >= 2, "W = {slots}: {openings} openings");
+        assert_eq!(p.query_budget(), (p.shape.mask_rows - 1) / openings);
+    }
+    let mut p = params(1);
+    p.shape.mask_rows = 0;
+    assert_eq!(p.query_budget(), 0);
 }

@@ -190,8 +190,8 @@ struct Placed {
 }
 
 /// The fold circuit's family in its ids (as `keys::AGGREGATE_FAMILY`): bumped whenever its
-/// constraints or public inputs change.
-pub const FOLD_FAMILY: &str = "fold1";
+/// constraints or public inputs change (`fold2`: the statistic input is its field index).
+pub const FOLD_FAMILY: &str = "fold2";
 
 /// A [`Schema`] laid out as fold fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -350,7 +350,7 @@ impl FoldSchema {
     }
 
     /// The id of the fold circuit of `params` at `k` over this schema:
-    /// `fold1-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
+    /// `fold2-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
     /// ([`FOLD_FAMILY`]; the statistics as fold field indices).
     pub fn circuit_id(&self, params: &FoldParams, k: u32) -> String {
         let stats: Vec<String> = params.stats.iter().map(usize::to_string).collect();
@@ -437,6 +437,20 @@ impl FoldSchema {
             min_cohort: q.min_cohort,
             context: Fr::ZERO,
         })
+    }
+
+    /// The public constants of `q` in the fold circuits' layout ([`InputLayout`]): what a
+    /// sponsor posts for datasets committed to fold circuits. They depend on the schema alone
+    /// (every fold circuit of the schema that accumulates the statistic reads them alike).
+    ///
+    /// [`InputLayout`]: super::fold::InputLayout
+    pub fn query_constants(&self, q: &QueryConstants) -> Result<Vec<Fr>, FoldSchemaError> {
+        let statistics = [q.statistic as usize];
+        // The layout depends on the fields, the purposes and the statistic's field only.
+        let params = self.fold_params(1, 0, 1, &statistics)?;
+        Ok(params
+            .inputs()
+            .query_constants(&self.compile(q, &statistics)?))
     }
 
     /// Writes the fold ranges of `range` on value column `column`.
@@ -634,6 +648,38 @@ mod tests {
             .map(|j| spec(j)),
         );
         v
+    }
+
+    /// A query's constants depend on the schema alone: circuits accumulating other
+    /// statistics (or in another order) give the same constants, so a market query means the
+    /// same whichever fold circuit of the schema answers it.
+    #[test]
+    fn query_constants_do_not_depend_on_the_circuit() {
+        let schema = Schema::clinical_default();
+        let fs = FoldSchema::of(&schema).unwrap();
+        let c = spec(r#"{"consent":"research","statistic":"hba1c","min_cohort":5}"#)
+            .compile(&schema)
+            .unwrap();
+        let bmi = spec(r#"{"consent":"research","statistic":"bmi","min_cohort":5}"#)
+            .compile(&schema)
+            .unwrap()
+            .statistic as usize;
+        let hba1c = c.statistic as usize;
+        let constants = |stats: &[usize]| {
+            let params = fs.fold_params(40, 4, 1, stats).unwrap();
+            params
+                .inputs()
+                .query_constants(&fs.compile(&c, stats).unwrap())
+        };
+        let alone = constants(&[hba1c]);
+        assert_eq!(alone, fs.query_constants(&c).unwrap());
+        assert_eq!(alone, constants(&[bmi, hba1c]));
+        assert_eq!(alone, constants(&[hba1c, bmi]));
+        let layout = fs.fold_params(40, 4, 1, &[hba1c]).unwrap().inputs();
+        assert_eq!(
+            alone[layout.stat()],
+            Fr::from(fs.statistic_field(hba1c).unwrap() as u64)
+        );
     }
 
     #[test]

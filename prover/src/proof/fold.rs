@@ -1,0 +1,396 @@
+//! Commit-and-prove answers (the fold circuit, [`crate::circuit::fast::fold`]): the dataset's
+//! commitment, proving a query against it, and the artifact anyone verifies offline.
+//!
+//! The dataset commitment is the KZG commitment of the circuit's data columns, which hold the
+//! records laid out from the dataset's salt the same way in every proof, whatever the query:
+//! so every proof *starts with* the commitment (its first `64·W` bytes) and the market compares
+//! their hash with the registered one. Nothing about the records is hashed in the proof.
+//! Each proof opens the data columns at a few points; the salt-derived masking rows keep the
+//! records hidden while fewer openings than masking rows are public, so a commitment carries a
+//! query budget ([`FoldCommitmentInfo::query_budget`]) after which the custodian re-commits.
+//!
+//! The artifact ([`FoldArtifact`]) records the schema and the [`FoldSpec`]: the verifying key is
+//! re-derived from them and the universal params, and its hash must be the manifest's, as for
+//! the Poseidon circuits' artifacts ([`super::verify`]).
+
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr},
+    poly::kzg::commitment::ParamsKZG,
+};
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+
+use super::{calldata_hex, field_hex, verify_instances, Verified};
+use crate::{
+    circuit::fast::{
+        self,
+        commit::{data_commitment, DataCommitment},
+        fold::{self, FoldCircuit, FoldQuery, FoldResult},
+        record::FoldSchema,
+        SeededRng,
+    },
+    commitment::fr_to_hex,
+    dataset::{CommittedDataset, FoldCommitmentInfo},
+    error::{ProofError, VerifyError},
+    evm::Manifest,
+    keys::{FoldKeys, FoldSpec, KeyStore, ParamsFingerprint},
+    query::{ClaimBinding, QueryConstants, QueryResult, QuerySpec},
+    schema::Schema,
+};
+
+/// Fold artifact format version.
+pub const FOLD_ARTIFACT_VERSION: u32 = 1;
+
+/// The JSON a fold `prove` writes. Every field is checked by [`verify`]: by the proof, by a
+/// hash, or against another field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldArtifact {
+    /// Format version.
+    pub version: u32,
+    /// Circuit identity (`fold2-…`).
+    pub circuit_id: String,
+    /// The dataset schema.
+    pub schema: Schema,
+    /// What fixes the circuit over the schema: the verifying key is derived from it.
+    pub fold: FoldSpec,
+    /// SHA-256 of the verifying key.
+    pub vk_hash: String,
+    /// SHA-256 of the query spec's canonical JSON.
+    pub query_hash: String,
+    /// The query spec itself (public by nature).
+    pub query: QuerySpec,
+    /// The market query this proof may be claimed for (`null`: none; its context is 0).
+    pub binding: Option<ClaimBinding>,
+    /// Public values in readable form.
+    pub public: FoldPublic,
+    /// Public inputs as 32-byte big-endian hex words, in circuit order
+    /// ([`fold::InputLayout`]).
+    pub instances: Vec<String>,
+    /// The proof, hex; its first `64·W` bytes are the dataset's data-column commitments.
+    pub proof: String,
+    /// Calldata for the generated verifier: instances then proof, hex.
+    pub calldata: String,
+}
+
+/// A fold proof's public values in readable form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldPublic {
+    /// The dataset commitment the proof opens (hash of its data columns' commitments), hex.
+    pub commitment: String,
+    /// The query's constants (as the query compiles for the schema).
+    pub query: QueryConstants,
+    /// Claim context, hex ([`ClaimBinding::context`]; 0 if unbound).
+    pub context: String,
+    /// Released aggregates.
+    pub result: QueryResult,
+    /// Matching records whose statistic is not missing (0 when suppressed): the mean's
+    /// denominator.
+    pub nonmissing: u64,
+}
+
+/// The fold query of `spec` on the circuit of `keys`, bound to `binding`.
+fn fold_query(
+    fold: &FoldSchema,
+    statistics: &[usize],
+    constants: &QueryConstants,
+    binding: Option<&ClaimBinding>,
+) -> Result<FoldQuery, crate::circuit::fast::record::FoldSchemaError> {
+    let mut q = fold.compile(constants, statistics)?;
+    q.context = ClaimBinding::context_of(binding);
+    Ok(q)
+}
+
+/// Commits to a dataset for the fold circuit of `keys` (params `kzg`, at the circuit's `k`):
+/// the data columns' commitments, computed without proving
+/// ([`fast::commit::data_commitment`]), and the query budget. Write it with
+/// [`crate::dataset::DatasetDir::write_fold_commitment`].
+pub fn commit(
+    data: &CommittedDataset,
+    kzg: &ParamsKZG<Bn256>,
+    keys: &FoldKeys,
+    spec: &FoldSpec,
+) -> Result<FoldCommitmentInfo, ProofError> {
+    check_schema(data, keys)?;
+    let records = encode(data, keys);
+    let c = data_commitment(kzg, &keys.shape, &data.fold_salt(), &records)?;
+    Ok(FoldCommitmentInfo {
+        circuit_id: keys.circuit_id.clone(),
+        spec: spec.clone(),
+        commitment: fr_to_hex(&c.hash()),
+        data_commitment: format!("0x{}", hex::encode(c.to_proof_bytes())),
+        record_count: data.dataset.records.len(),
+        query_budget: keys.shape.query_budget(),
+        params: keys.params.clone(),
+    })
+}
+
+fn check_schema(data: &CommittedDataset, keys: &FoldKeys) -> Result<(), ProofError> {
+    if data.dataset.schema == *keys.schema.schema() {
+        Ok(())
+    } else {
+        Err(ProofError::Artifact(format!(
+            "dataset (schema `{}`) does not fit circuit {}",
+            data.dataset.schema.name, keys.circuit_id
+        )))
+    }
+}
+
+fn encode(data: &CommittedDataset, keys: &FoldKeys) -> Vec<Vec<u64>> {
+    data.dataset
+        .records
+        .iter()
+        .map(|r| keys.schema.encode(r))
+        .collect()
+}
+
+/// Proves `query` over a dataset committed for the fold circuit of `keys` (`info`, from
+/// `fold.json`), bound to `binding` or to nothing. The proof is checked with halo2's verifier,
+/// and its data columns must open `info`'s commitment (else the records or the salt changed
+/// since the commitment: [`ProofError::CommitmentMismatch`]).
+pub fn prove(
+    keys: &FoldKeys,
+    kzg: &ParamsKZG<Bn256>,
+    data: &CommittedDataset,
+    info: &FoldCommitmentInfo,
+    query: &QuerySpec,
+    binding: Option<&ClaimBinding>,
+) -> Result<FoldArtifact, ProofError> {
+    check_schema(data, keys)?;
+    if info.circuit_id != keys.circuit_id {
+        return Err(ProofError::Artifact(format!(
+            "the dataset is committed for circuit {}, the keys are {}'s",
+            info.circuit_id, keys.circuit_id
+        )));
+    }
+    let schema = &data.dataset.schema;
+    let constants = query.compile(schema)?;
+    let q = fold_query(&keys.schema, &info.spec.statistics, &constants, binding)?;
+    let records = encode(data, keys);
+    let result = fold::evaluate(&keys.shape, &records, &q);
+    let layout = keys.shape.inputs();
+    let instances = layout.instances(&q, &result);
+    let salt = data.fold_salt();
+    let circuit = FoldCircuit::new(&keys.shape, keys.k, &salt, &records, &q)?;
+    let rng = SeededRng::with_unusable(&salt, keys.shape.slots, keys.shape.unusable_rows(), OsRng);
+    let bar = crate::progress::spinner(format!(
+        "proving {} records ({})",
+        records.len(),
+        keys.circuit_id
+    ));
+    let proof = fast::prove(kzg, &keys.pk, circuit, &instances, rng)
+        .map_err(|e| ProofError::Halo2(format!("create_proof: {e:?}")))?;
+    bar.finish_and_clear();
+    verify_instances(kzg, keys.pk.get_vk(), &instances, &proof)?;
+    let proven = fr_to_hex(&DataCommitment::from_proof(&proof, keys.shape.slots)?.hash());
+    if proven != info.commitment {
+        return Err(ProofError::CommitmentMismatch {
+            recorded: info.commitment.clone(),
+            proven,
+        });
+    }
+    Ok(FoldArtifact {
+        version: FOLD_ARTIFACT_VERSION,
+        circuit_id: keys.circuit_id.clone(),
+        schema: schema.clone(),
+        fold: info.spec.clone(),
+        vk_hash: keys.vk_hash.clone(),
+        query_hash: format!("0x{}", hex::encode(query.hash())),
+        query: query.clone(),
+        binding: binding.cloned(),
+        public: FoldPublic {
+            commitment: proven,
+            query: constants,
+            context: fr_to_hex(&q.context),
+            result: released(&result),
+            nonmissing: result.nonmissing,
+        },
+        instances: instances.iter().map(fr_to_hex).collect(),
+        calldata: calldata_hex(&instances, &proof),
+        proof: format!("0x{}", hex::encode(proof)),
+    })
+}
+
+/// A fold result as the product reports results.
+fn released(r: &FoldResult) -> QueryResult {
+    QueryResult {
+        records: r.records,
+        count: r.count,
+        sum: r.sum.into(),
+        sum_squares: r.sum_squares.into(),
+        suppressed: r.suppressed,
+    }
+}
+
+/// The fold result a [`FoldPublic`] states (`None` if a sum does not fit the circuit's words).
+fn stated(p: &FoldPublic) -> Option<FoldResult> {
+    Some(FoldResult {
+        records: p.result.records,
+        count: p.result.count,
+        nonmissing: p.nonmissing,
+        sum: u64::try_from(&p.result.sum).ok()?,
+        sum_squares: u64::try_from(&p.result.sum_squares).ok()?,
+        suppressed: p.result.suppressed,
+    })
+}
+
+/// Verifies a fold artifact offline, on any machine, cheapest check first: the version; the
+/// circuit against its verifier in `manifest` (schema, data columns, vk hash); the query hash;
+/// the constants the query compiles to; the context against the binding; the circuit id
+/// against the recorded schema and spec; the instances against what the query, binding and
+/// stated results encode to (so every readable field is what the proof proves); the calldata;
+/// the commitment against the proof's first `64·W` bytes; then the verifying key, derived
+/// from the schema and spec and the store's params, whose hash must be the artifact's and the
+/// manifest's; and halo2's verifier.
+pub fn verify(
+    a: &FoldArtifact,
+    store: &KeyStore,
+    manifest: &Manifest,
+) -> Result<Verified, VerifyError> {
+    if a.version != FOLD_ARTIFACT_VERSION {
+        return Err(VerifyError::Version {
+            found: a.version,
+            supported: FOLD_ARTIFACT_VERSION,
+        });
+    }
+    let (name, entry) = manifest
+        .find(&a.circuit_id)
+        .ok_or_else(|| VerifyError::NotInManifest {
+            circuit_id: a.circuit_id.clone(),
+            manifest: manifest.source.clone(),
+        })?;
+    let schema_hash = format!("0x{}", hex::encode(a.schema.hash()));
+    if entry.schema_hash != schema_hash {
+        return Err(VerifyError::ManifestSchema {
+            name: name.to_owned(),
+            manifest: entry.schema_hash.clone(),
+            artifact: schema_hash,
+        });
+    }
+    if entry.data_columns != a.fold.data_columns {
+        return Err(VerifyError::ManifestDataColumns {
+            name: name.to_owned(),
+            manifest: entry.data_columns,
+            artifact: a.fold.data_columns,
+        });
+    }
+    let expected_vk =
+        entry
+            .vk_hash
+            .as_deref()
+            .ok_or_else(|| VerifyError::ManifestWithoutVkHash {
+                name: name.to_owned(),
+                manifest: manifest.source.clone(),
+            })?;
+    if a.vk_hash != expected_vk {
+        return Err(VerifyError::VkHashVsManifest {
+            name: name.to_owned(),
+            manifest: expected_vk.to_owned(),
+            artifact: a.vk_hash.clone(),
+        });
+    }
+    let computed = format!("0x{}", hex::encode(a.query.hash()));
+    if computed != a.query_hash {
+        return Err(VerifyError::SpecHash {
+            field: "query_hash",
+            recorded: a.query_hash.clone(),
+            computed,
+        });
+    }
+    let constants = a.query.compile(&a.schema).map_err(VerifyError::Spec)?;
+    if constants != a.public.query {
+        return Err(VerifyError::Constants {
+            what: "query constants",
+        });
+    }
+    let context = ClaimBinding::context_of(a.binding.as_ref());
+    if fr_to_hex(&context) != a.public.context {
+        return Err(VerifyError::Public {
+            field: "binding".into(),
+        });
+    }
+    let fold = FoldSchema::of(&a.schema).map_err(VerifyError::FoldSchema)?;
+    let params = a.fold.params(&fold).map_err(VerifyError::FoldSchema)?;
+    let planned = fold.circuit_id(&params, params.min_k());
+    if planned != a.circuit_id {
+        return Err(VerifyError::CircuitId {
+            artifact: a.circuit_id.clone(),
+            planned,
+        });
+    }
+    let q = fold_query(&fold, &a.fold.statistics, &constants, a.binding.as_ref())
+        .map_err(VerifyError::FoldSchema)?;
+    let result = stated(&a.public).ok_or_else(|| VerifyError::Public {
+        field: "public.result".into(),
+    })?;
+    let layout = params.inputs();
+    let expected = layout.instances(&q, &result);
+    let instances = a
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, h)| field_hex(|| format!("instances[{i}]"), h))
+        .collect::<Result<Vec<Fr>, _>>()?;
+    if instances.len() != expected.len() {
+        return Err(VerifyError::InstanceCount {
+            circuit_id: a.circuit_id.clone(),
+            expected: expected.len(),
+            found: instances.len(),
+        });
+    }
+    if let Some(i) = (0..expected.len()).find(|&i| instances[i] != expected[i]) {
+        return Err(VerifyError::Public {
+            field: format!("instances[{i}]"),
+        });
+    }
+    let proof = hex::decode(a.proof.strip_prefix("0x").unwrap_or("-"))
+        .ok()
+        .filter(|p| format!("0x{}", hex::encode(p)) == a.proof)
+        .ok_or_else(|| VerifyError::Hex {
+            field: "proof".into(),
+            expected: "0x-prefixed lowercase hex",
+        })?;
+    if calldata_hex(&instances, &proof) != a.calldata {
+        return Err(VerifyError::Calldata);
+    }
+    let proven = DataCommitment::from_proof(&proof, params.slots)
+        .map(|c| fr_to_hex(&c.hash()))
+        .map_err(|e| VerifyError::Rejected(e.into()))?;
+    if proven != a.public.commitment {
+        return Err(VerifyError::DataCommitment {
+            recorded: a.public.commitment.clone(),
+            proven,
+        });
+    }
+    let (kzg, keys) = store
+        .fold_circuit(&fold, &params)
+        .map_err(VerifyError::Keys)?;
+    let fingerprint = ParamsFingerprint::of(&store.source, &kzg);
+    if let Some(built) = &entry.params {
+        if (built.kind, &built.sha256, built.k)
+            != (fingerprint.kind, &fingerprint.sha256, fingerprint.k)
+        {
+            return Err(VerifyError::ManifestParams {
+                name: name.to_owned(),
+                manifest: built.describe(),
+                here: fingerprint.describe(),
+            });
+        }
+    }
+    if keys.vk_hash != expected_vk {
+        return Err(VerifyError::VkHashVsDerived {
+            circuit_id: keys.circuit_id,
+            expected: expected_vk.to_owned(),
+            derived: keys.vk_hash,
+        });
+    }
+    verify_instances(&kzg, keys.pk.get_vk(), &instances, &proof).map_err(VerifyError::Rejected)?;
+    Ok(Verified {
+        circuit_id: keys.circuit_id,
+        vk_hash: keys.vk_hash,
+        verifier: name.to_owned(),
+        manifest: manifest.source.clone(),
+        params: fingerprint,
+    })
+}
