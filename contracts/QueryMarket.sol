@@ -139,7 +139,7 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (datasetIds.length == 0) revert NoTargets();
         if (price == 0) revert ZeroPrice();
         queryId = ++queryCount;
-        bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor);
+        bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor, constants.length);
         // The constants are public inputs 1.. of a circuit with the commitment as input 0,
         // 0.. of a commit-and-prove one; the circuits taking n constants are of one family.
         bool fold = _checkConstantsCount(schemaHash, constants.length);
@@ -172,12 +172,14 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     }
 
     /// @dev Marks the targets; they must be strictly increasing, active, of one schema, have a
-    /// verifier for that schema, and custodians the accreditor (if any) attests. Returns the
-    /// schema.
-    function _checkTargets(uint256 queryId, uint256[] calldata datasetIds, address accreditor)
-        internal
-        returns (bytes32 schemaHash)
-    {
+    /// verifier for that schema taking `numConstants` constants, and custodians the accreditor
+    /// (if any) attests. Returns the schema.
+    function _checkTargets(
+        uint256 queryId,
+        uint256[] calldata datasetIds,
+        address accreditor,
+        uint256 numConstants
+    ) internal returns (bytes32 schemaHash) {
         uint256 previous = 0; // dataset ids start at 1, so id 0 is refused too
         for (uint256 i; i < datasetIds.length; ++i) {
             uint256 id = datasetIds[i];
@@ -187,7 +189,10 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
             if (d.retired) revert DatasetRetired(id);
             if (i == 0) schemaHash = d.schemaHash;
             if (d.schemaHash != schemaHash) revert SchemaMismatch(schemaHash, d.schemaHash);
-            _circuit(d.circuitId, schemaHash);
+            // A target whose circuit reads another number of constants could never answer:
+            // refused now rather than locking its escrow until the deadline.
+            uint32 takes = _circuit(d.circuitId, schemaHash).numConstants;
+            if (takes != numConstants) revert WrongConstantsCount(takes, numConstants);
             _checkAccepted(accreditor, id, d.custodian);
             isTarget[queryId][id] = true;
         }

@@ -250,13 +250,17 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         assertFalse(market.acceptsConstants(schemaHash, FOLD_N + 1));
         assertEq(market.constantsCountsOf(schemaHash).length, 2);
 
+        // A query naming a target of the other family is refused at posting (it could never
+        // be answered there); each family's query is posted to its own targets.
         uint256[] memory ids = new uint256[](4);
         (ids[0], ids[1], ids[2], ids[3]) =
         (datasetIds[0], datasetIds[1], datasetIds[2], foldDataset);
-        uint256 q = _post(ids, _later()); // query 1, the fixture proofs' query
-        vm.prank(hospitals[0]);
+        vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, FOLD_N, n));
-        market.claim(q, foldDataset, answers[0].inputs, answers[0].proof);
+        market.postQuery{value: 4 * PRICE}(
+            _spec(), constants, ids, address(0), PRICE, _later(), address(0)
+        );
+        uint256 q = _post(datasetIds, _later()); // query 1, the fixture proofs' query
         for (uint256 i; i < 3; ++i) {
             _claim(q, i);
         }
@@ -265,12 +269,14 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         uint256[] memory both = new uint256[](2);
         (both[0], both[1]) = (datasetIds[2], foldDataset);
         vm.prank(sponsor);
-        uint256 fq = market.postQuery{value: 2 * PRICE}(
+        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, n, FOLD_N));
+        market.postQuery{value: 2 * PRICE}(
             _spec(), _foldConstants(), both, address(0), PRICE, _later(), address(0)
         );
-        vm.prank(hospitals[2]);
-        vm.expectRevert(abi.encodeWithSelector(WrongConstantsCount.selector, n, FOLD_N));
-        market.claim(fq, datasetIds[2], answers[2].inputs, answers[2].proof);
+        vm.prank(sponsor);
+        market.postQuery{value: PRICE}(
+            _spec(), _foldConstants(), _one(foldDataset), address(0), PRICE, _later(), address(0)
+        );
     }
 
     /// A circuit of the other family taking a count already served on the schema is refused,
@@ -508,10 +514,19 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         );
         uint256[] memory mixed = new uint256[](2);
         (mixed[0], mixed[1]) = (datasetIds[0], otherDataset);
+        // Mixed schemas: the first target's count refuses the other schema's constants, and
+        // the first schema's constants meet the other schema's target.
+        vm.prank(sponsor);
+        vm.expectRevert(
+            abi.encodeWithSelector(WrongConstantsCount.selector, constants.length, truncated.length)
+        );
+        market.postQuery{value: 2 * PRICE}(
+            _spec(), truncated, mixed, address(0), PRICE, _later(), address(0)
+        );
         vm.prank(sponsor);
         vm.expectRevert(abi.encodeWithSelector(SchemaMismatch.selector, schemaHash, otherSchema));
         market.postQuery{value: 2 * PRICE}(
-            _spec(), truncated, mixed, address(0), PRICE, _later(), address(0)
+            _spec(), constants, mixed, address(0), PRICE, _later(), address(0)
         );
         // On its own, the other schema's query is fine: its count is its circuit's (once its
         // consent purpose is registered for that schema).
