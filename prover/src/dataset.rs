@@ -830,6 +830,32 @@ impl DatasetDir {
         ))
     }
 
+    /// Re-commits under a fresh salt even when the existing commitment still opens (a spent
+    /// commit-and-prove query budget, or a fold circuit replaced under a registration): the
+    /// salt, commitments and registration move to `history/` first, as with
+    /// [`DatasetDir::commit_with`] and [`Overwrite::Force`]. `capacity` defaults to the
+    /// existing one.
+    pub fn renew(
+        &self,
+        capacity: Option<usize>,
+    ) -> Result<(CommittedDataset, CommitOutcome), DatasetError> {
+        let capacity = match capacity {
+            Some(c) => Some(c),
+            None => self.load_committed().ok().map(|c| c.info.capacity),
+        };
+        let history = if self.is_committed() || self.is_registered() {
+            Some(self.archive()?)
+        } else {
+            None
+        };
+        let (committed, _) = self.commit_with(capacity, Overwrite::Refuse)?;
+        let outcome = match history {
+            Some(history) => CommitOutcome::Replaced { history },
+            None => CommitOutcome::Committed,
+        };
+        Ok((committed, outcome))
+    }
+
     /// The dataset's commit-and-prove commitment, if it has one (`fold.json`).
     pub fn fold_commitment(&self) -> Result<Option<FoldCommitmentInfo>, DatasetError> {
         let path = self.file("fold.json");

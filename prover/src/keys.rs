@@ -298,6 +298,109 @@ impl FoldSpec {
             &self.statistics,
         )
     }
+
+    /// The spec a fold circuit id names over `schema` (the inverse of
+    /// [`FoldSchema::circuit_id`] at the params' [`FoldParams::min_k`]): the id's statistics,
+    /// fold field indices, are mapped back to value-column indices, and the id re-derived
+    /// from the parsed spec must be `circuit_id` itself (so its schema hash prefix, `k` and
+    /// number formats are this build's).
+    pub fn from_circuit_id(schema: &Schema, circuit_id: &str) -> Result<Self, FoldIdError> {
+        let bad = || FoldIdError::NotAFoldId(circuit_id.to_owned());
+        let parts: Vec<&str> = circuit_id.split('-').collect();
+        let [family, prefix, n, m, w, s, k] = parts.as_slice() else {
+            return Err(bad());
+        };
+        if *family != fast::record::FOLD_FAMILY {
+            return Err(bad());
+        }
+        let number = |part: &str, tag: char| {
+            part.strip_prefix(tag)
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<usize>().ok())
+                .ok_or_else(bad)
+        };
+        let (capacity, mask_rows, data_columns) =
+            (number(n, 'n')?, number(m, 'm')?, number(w, 'w')?);
+        number(k, 'k')?;
+        let schema_prefix = hex::encode(&schema.hash()[..4]);
+        if *prefix != schema_prefix {
+            return Err(FoldIdError::OtherSchema {
+                circuit_id: circuit_id.to_owned(),
+                schema: schema.name.clone(),
+                prefix: schema_prefix,
+            });
+        }
+        let fold = FoldSchema::of(schema)?;
+        let values = schema.value_columns().count();
+        let statistics = s
+            .strip_prefix('s')
+            .ok_or_else(bad)?
+            .split('_')
+            .map(|f| {
+                let field = number(&format!("s{f}"), 's')?;
+                (0..values)
+                    .find(|&i| fold.statistic_field(i).ok() == Some(field))
+                    .ok_or(FoldIdError::NoStatistic {
+                        circuit_id: circuit_id.to_owned(),
+                        field,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = FoldSpec {
+            capacity,
+            mask_rows,
+            data_columns,
+            statistics,
+        };
+        let params = spec.params(&fold)?;
+        let planned = fold.circuit_id(&params, params.min_k());
+        if planned != circuit_id {
+            return Err(FoldIdError::Planned {
+                circuit_id: circuit_id.to_owned(),
+                planned,
+            });
+        }
+        Ok(spec)
+    }
+}
+
+/// Why a circuit id does not name a fold circuit over a schema ([`FoldSpec::from_circuit_id`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FoldIdError {
+    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>-k<k>`.
+    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>-k<k>)")]
+    NotAFoldId(String),
+    /// The id's schema hash prefix is not the schema's.
+    #[error("circuit {circuit_id} is not over schema `{schema}` (whose hash starts {prefix})")]
+    OtherSchema {
+        /// The id.
+        circuit_id: String,
+        /// The schema's name.
+        schema: String,
+        /// The schema's hash prefix.
+        prefix: String,
+    },
+    /// A statistic field that is no value column's field.
+    #[error(
+        "circuit {circuit_id} accumulates fold field {field}, which is no statistic of the schema"
+    )]
+    NoStatistic {
+        /// The id.
+        circuit_id: String,
+        /// The fold field index.
+        field: usize,
+    },
+    /// The schema has no fold mapping, or the spec is not a valid fold circuit over it.
+    #[error(transparent)]
+    FoldSchema(#[from] FoldSchemaError),
+    /// The spec parsed from the id plans another id (another `k`, or a non-canonical number).
+    #[error("circuit id {circuit_id} parses to a circuit whose id is {planned}: another version of the fold circuit")]
+    Planned {
+        /// The id.
+        circuit_id: String,
+        /// The id the parsed spec plans.
+        planned: String,
+    },
 }
 
 /// Proving key of a commit-and-prove aggregate circuit ([`crate::circuit::fast`], design N(W)),
@@ -900,6 +1003,83 @@ impl FixedBaseTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_spec_round_trips_through_its_circuit_id() {
+        let schema = Schema::clinical_default();
+        let fold = FoldSchema::of(&schema).unwrap();
+        let values = schema.value_columns().count();
+        let statistics: Vec<usize> = (0..values)
+            .filter(|&i| fold.statistic_field(i).is_ok())
+            .take(2)
+            .collect();
+        assert_eq!(
+            statistics.len(),
+            2,
+            "the clinical schema has two statistics"
+        );
+        let spec = FoldSpec {
+            capacity: 48,
+            mask_rows: 16,
+            data_columns: 2,
+            statistics: vec![statistics[1], statistics[0]],
+        };
+        let params = spec.params(&fold).unwrap();
+        let id = fold.circuit_id(&params, params.min_k());
+        assert_eq!(FoldSpec::from_circuit_id(&schema, &id).unwrap(), spec);
+
+        let mut other = schema.clone();
+        other.name.push_str("-other");
+        assert!(matches!(
+            FoldSpec::from_circuit_id(&other, &id),
+            Err(FoldIdError::OtherSchema { .. })
+        ));
+        // Another k: the spec parses, but plans another id.
+        let k = params.min_k();
+        let bumped = id.replace(&format!("-k{k}"), &format!("-k{}", k + 1));
+        assert!(matches!(
+            FoldSpec::from_circuit_id(&schema, &bumped),
+            Err(FoldIdError::Planned { .. })
+        ));
+        let padded = id.replace("-n48-", "-n048-");
+        assert!(matches!(
+            FoldSpec::from_circuit_id(&schema, &padded),
+            Err(FoldIdError::Planned { .. })
+        ));
+        for garbage in [
+            "",
+            "fold2",
+            "agg2-00000000-n48-k12",
+            &id.replace("fold2", "fold3"),
+            &id.replace("-w2-", "-w-"),
+            &id.replace("-w2-", "-w+2-"),
+            &id.replace("-s", "-x"),
+            &format!("{id}-extra"),
+        ] {
+            assert!(
+                matches!(
+                    FoldSpec::from_circuit_id(&schema, garbage),
+                    Err(FoldIdError::NotAFoldId(_))
+                ),
+                "{garbage}"
+            );
+        }
+        // A field index that is no statistic's (field 9999).
+        let stats = format!(
+            "-s{}-",
+            params
+                .stats
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("_")
+        );
+        let no_stat = id.replace(&stats, "-s9999-");
+        assert!(matches!(
+            FoldSpec::from_circuit_id(&schema, &no_stat),
+            Err(FoldIdError::NoStatistic { field: 9999, .. })
+        ));
+    }
 
     #[test]
     fn dev_params_match_halo2_setup_shape() {

@@ -33,7 +33,7 @@ use zkcohort::{
         SeededRng,
     },
     commitment::{fr_from_hex, fr_to_hex},
-    dataset::{write_atomic, Dataset},
+    dataset::{write_atomic, Dataset, Overwrite},
     evm,
     keys::{FoldKeys, KeyStore, ParamsSource},
     query::{ClaimBinding, QuerySpec},
@@ -94,16 +94,46 @@ fn setup() -> Setup {
     }
 }
 
-/// The verifier's source, generated from today's verifying key.
-fn verifier_source(s: &Setup) -> String {
-    evm::verifier_source(
-        &s.kzg,
-        &s.keys.params,
-        s.keys.pk.get_vk(),
-        s.params.inputs().len(),
-        VERIFIER,
-        &s.keys.circuit_id,
-    )
+/// Checks that the committed `contracts/verifiers/<name>.sol` is what today's verifying key
+/// of `keys` generates, byte for byte, and that the committed manifest deploys it as that
+/// circuit's verifier (what `Deploy.s.sol` registers); rewrites both when updating.
+fn check_verifier(kzg: &ParamsKZG<Bn256>, keys: &FoldKeys, name: &str) {
+    let dir = root().join("contracts/verifiers");
+    if updating() {
+        let written = evm::write_fold_verifier(&dir, kzg, keys, Overwrite::Force).unwrap();
+        assert_eq!(written, name);
+    }
+    let source = evm::verifier_source(
+        kzg,
+        &keys.params,
+        keys.pk.get_vk(),
+        keys.shape.inputs().len(),
+        name,
+        &keys.circuit_id,
+    );
+    let committed = fs::read_to_string(dir.join(format!("{name}.sol"))).unwrap_or_default();
+    assert!(
+        committed == source,
+        "contracts/verifiers/{name}.sol is not what today's verifying key generates: {REFRESH}"
+    );
+    let manifest = evm::Manifest::load(&dir.join(evm::MANIFEST)).unwrap();
+    let (found, entry) = manifest
+        .find(&keys.circuit_id)
+        .unwrap_or_else(|| panic!("{} is not in the manifest: {REFRESH}", keys.circuit_id));
+    assert_eq!(found, name);
+    assert_eq!(
+        (
+            entry.vk_hash.as_deref(),
+            entry.data_columns,
+            entry.constants
+        ),
+        (
+            Some(keys.vk_hash.as_str()),
+            keys.shape.slots,
+            keys.shape.inputs().constants()
+        ),
+        "the manifest's entry for {name} is stale: {REFRESH}"
+    );
 }
 
 /// A hospital's dataset salt (reproducible).
@@ -203,8 +233,6 @@ fn writes_fold_market_fixture() {
         "constants": constants,
         "hospitals": hospitals,
     });
-    let source = verifier_source(&s);
-    let sol = root().join(format!("contracts/verifiers/{VERIFIER}.sol"));
     let file = root().join(FIXTURE);
     if updating() {
         for (i, &(records, seed)) in shapes.iter().enumerate() {
@@ -218,16 +246,10 @@ fn writes_fold_market_fixture() {
             );
             h["proof"] = json!(format!("0x{}", hex::encode(proof)));
         }
-        write_atomic(&sol, source.as_bytes()).unwrap();
         let text = serde_json::to_string_pretty(&fixture).unwrap() + "\n";
         write_atomic(&file, text.as_bytes()).unwrap();
     }
-    // The committed verifier is today's, byte for byte.
-    let committed_sol = fs::read_to_string(&sol).unwrap_or_default();
-    assert!(
-        committed_sol == source,
-        "contracts/verifiers/{VERIFIER}.sol is not what today's verifying key generates: {REFRESH}"
-    );
+    check_verifier(&s.kzg, &s.keys, VERIFIER);
     // The committed proofs verify with today's key, start with their dataset's commitment,
     // and everything else in the fixture is what today's code computes.
     let committed: Value = serde_json::from_slice(&fs::read(&file).unwrap())
@@ -398,4 +420,23 @@ fn fold_artifact_proves_and_verifies_offline() {
         refused(&|t| t.fold.capacity += 1),
         VerifyError::CircuitId { .. }
     ));
+}
+
+/// The demo's verifier (`make demo`: `Scenario::standard`'s hospitals answer with it) is
+/// committed and current, so the demo deploys it without writing into the work tree.
+#[test]
+fn demo_fold_verifier_is_current() {
+    use zkcohort::{demo::Scenario, keys::FoldSpec};
+    let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
+    let demo = Scenario::standard(&root(), store.clone());
+    let schema = Schema::clinical_default();
+    let query = QuerySpec::load(&demo.query).unwrap();
+    let spec = FoldSpec {
+        capacity: demo.capacity,
+        mask_rows: demo.mask_rows,
+        data_columns: demo.data_columns,
+        statistics: vec![query.compile(&schema).unwrap().statistic as usize],
+    };
+    let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();
+    check_verifier(&kzg, &keys, &evm::fold_contract_name(&keys));
 }

@@ -27,6 +27,9 @@ async fn market_flow_on_anvil_with_real_proofs() {
         root: root.clone(),
         work: work.path().to_owned(),
         capacity: 48,
+        data_columns: 1,
+        // The fold fixture's shape (`fold_market.rs`): its verifier is committed.
+        mask_rows: 16,
         hospitals: vec![h("A", 45, 3), h("B", 38, 4), h("C", 12, 5)],
         query: root.join("examples/query-all-adults-bmi.json"),
         price: U256::from(10u64.pow(17)),
@@ -37,7 +40,7 @@ async fn market_flow_on_anvil_with_real_proofs() {
     };
     let report = demo::run(&scenario, true).await.unwrap();
 
-    assert_eq!(report.circuit_id, "agg2-b3d88f65-n48-k14");
+    assert_eq!(report.circuit_id, "fold2-b3d88f65-n48-m16-w1-s11-k12");
     for r in &report.hospitals {
         assert_eq!(
             r.result, r.native,
@@ -68,7 +71,7 @@ async fn market_flow_on_anvil_with_real_proofs() {
          count, mean and variance of `bmi`, suppressed when fewer than 11 (but some) patients match"
     );
     // A claim re-verified off-chain from its transaction alone (calldata, published spec).
-    assert_eq!(report.reverified_from_tx, "AggregateVerifierN48");
+    assert_eq!(report.reverified_from_tx, "FoldVerifierN48W1");
     assert_eq!(report.trial.reverified_from_tx, "EligibilityVerifierB4");
     let trial_spec = zkcohort::trial::TrialSpec::load(&scenario.trial).unwrap();
     assert_eq!(report.trial.published_spec, trial_spec.describe());

@@ -267,7 +267,9 @@ pub fn query(
         .into_iter()
         .map(|a| a.query(q.id))
         .collect::<Vec<_>>();
-    let constants = schema.and_then(|s| words::query_constants(s, &q.constants));
+    let constants = schema
+        .and_then(|s| words::query_constants(s, &q.constants))
+        .or_else(|| spec.query.clone());
     let min_cohort = q.constants.last().copied().unwrap_or_default();
     let mut answered = BTreeSet::new();
     for c in &q.claims {

@@ -654,7 +654,9 @@ fn query_view(
     first_proof: usize,
     checks: &[ProofCheck],
 ) -> QueryView {
-    let constants = schema.and_then(|s| words::query_constants(s, &q.constants));
+    let constants = schema
+        .and_then(|s| words::query_constants(s, &q.constants))
+        .or_else(|| spec.query.clone());
     let column = schema
         .zip(constants.as_ref())
         .and_then(|(s, k)| words::statistic_column(s, k.statistic));

@@ -20,9 +20,13 @@ use serde::{Serialize, Serializer};
 use super::model::{word_hex, Contract, History, Query, Trial};
 use crate::{
     chain::{circuit_key, fr_to_u256, QueryMarket, TrialMarket},
-    circuit::{eligibility::EligibilityPublic, InputIndex},
+    circuit::{
+        eligibility::EligibilityPublic,
+        fast::{commit::DataCommitment, fold::InputLayout, record::FoldSchema},
+        InputIndex,
+    },
     commitment::{fr_from_hex, RecordLayout},
-    keys::{vk_hash, CircuitConfig, KeyStore},
+    keys::{vk_hash, CircuitConfig, FoldSpec, KeyStore},
     proof::verify_instances,
     query::ClaimBinding,
     schema::Schema,
@@ -107,12 +111,17 @@ impl ProofCheck {
     }
 }
 
-type Key = (
-    ParamsKZG<Bn256>,
-    VerifyingKey<G1Affine>,
-    CircuitConfig,
-    String,
-);
+/// A circuit's verifying key, derived here.
+struct Key {
+    params: ParamsKZG<Bn256>,
+    vk: VerifyingKey<G1Affine>,
+    /// Its number of public inputs.
+    instances: usize,
+    /// SHA-256 of the verifying key.
+    hash: String,
+    /// A fold circuit's input layout and data columns `W` (`None`: a Poseidon circuit).
+    fold: Option<(InputLayout, usize)>,
+}
 
 /// Verifying keys per circuit id, derived from the circuit id and a known schema with the
 /// store's params (cached keys are used when present).
@@ -155,11 +164,11 @@ impl<'a> Keys<'a> {
         if !self.cache.contains_key(circuit_id) {
             let key = derive(self.store, self.schemas, circuit_id).and_then(|k| {
                 match self.recorded.get(circuit_id) {
-                    Some(recorded) if !recorded.eq_ignore_ascii_case(&k.3) => Err(format!(
+                    Some(recorded) if !recorded.eq_ignore_ascii_case(&k.hash) => Err(format!(
                         "the verifying key derived here for {circuit_id} (vk {}) is not the one \
                          the verifier manifest records ({recorded}): the params given here are \
                          not the verifiers' (pass the same --params)",
-                        k.3
+                        k.hash
                     )),
                     _ => Ok(k),
                 }
@@ -170,13 +179,22 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// Plans the circuit a circuit id names (`agg2-<schema>-n<capacity>-k<k>` or
-/// `elig2-<schema>-b<batch>-k<k>`) for the known schema with that hash prefix, checks that the
-/// plan has this very id, and derives its verifying key with the store's params (cached; key
-/// generation is deterministic, so this is the key of every honest prover of the circuit).
+/// Plans the circuit a circuit id names (`agg2-<schema>-n<capacity>-k<k>`,
+/// `elig2-<schema>-b<batch>-k<k>` or a fold circuit's `fold2-<schema>-…`) for the known schema
+/// with that hash prefix, checks that the plan has this very id, and derives its verifying key
+/// with the store's params (cached; key generation is deterministic, so this is the key of
+/// every honest prover of the circuit).
 fn derive(store: &KeyStore, schemas: &[Schema], circuit_id: &str) -> Result<Key, String> {
     let parts: Vec<&str> = circuit_id.split('-').collect();
     let bad = || format!("`{circuit_id}` is not a zkcohort circuit id");
+    if parts.first() == Some(&crate::circuit::fast::record::FOLD_FAMILY) {
+        return derive_fold(
+            store,
+            schemas,
+            circuit_id,
+            parts.get(1).copied().unwrap_or(""),
+        );
+    }
     let [kind, prefix, size, k] = parts.as_slice() else {
         return Err(bad());
     };
@@ -213,7 +231,43 @@ fn derive(store: &KeyStore, schemas: &[Schema], circuit_id: &str) -> Result<Key,
         .verifying_key_for(&config, &params, false)
         .map_err(|e| e.to_string())?;
     let hash = vk_hash(&vk);
-    Ok((params, vk, config, hash))
+    Ok(Key {
+        params,
+        vk,
+        instances: config.num_instances(),
+        hash,
+        fold: None,
+    })
+}
+
+/// [`derive`] for a fold circuit: its spec parsed from the id ([`FoldSpec::from_circuit_id`],
+/// which re-derives the id), its keys from the store (cached).
+fn derive_fold(
+    store: &KeyStore,
+    schemas: &[Schema],
+    circuit_id: &str,
+    prefix: &str,
+) -> Result<Key, String> {
+    let schema = schemas
+        .iter()
+        .find(|s| hex::encode(&s.hash()[..4]) == prefix)
+        .ok_or_else(|| {
+            format!("circuit {circuit_id} is for schema {prefix}…, which is not among the schemas given (--schema)")
+        })?;
+    let spec = FoldSpec::from_circuit_id(schema, circuit_id).map_err(|e| e.to_string())?;
+    let fold = FoldSchema::of(schema).map_err(|e| e.to_string())?;
+    let params = spec.params(&fold).map_err(|e| e.to_string())?;
+    let (kzg, keys) = store
+        .fold_circuit(&fold, &params)
+        .map_err(|e| e.to_string())?;
+    let layout = params.inputs();
+    Ok(Key {
+        params: kzg,
+        vk: keys.pk.get_vk().clone(),
+        instances: layout.len(),
+        hash: keys.vk_hash,
+        fold: Some((layout, spec.data_columns)),
+    })
 }
 
 fn field(x: &U256) -> Option<Fr> {
@@ -229,17 +283,17 @@ fn verify(
     proof: &[u8],
     check: &mut ProofCheck,
 ) -> Outcome {
-    let (params, vk, config, hash) = match keys.key(circuit_id) {
+    let key = match keys.key(circuit_id) {
         Ok(k) => k,
         Err(reason) => return Outcome::NotChecked { reason },
     };
-    check.vk_hash = Some(hash.clone());
-    if inputs.len() != config.num_instances() {
+    check.vk_hash = Some(key.hash.clone());
+    if inputs.len() != key.instances {
         return Outcome::Failed {
             reason: format!(
                 "{} public inputs, circuit {circuit_id} has {}",
                 inputs.len(),
-                config.num_instances()
+                key.instances
             ),
         };
     }
@@ -248,7 +302,7 @@ fn verify(
             reason: "a public input is not a field element".into(),
         };
     };
-    match verify_instances(params, vk, &instances, proof) {
+    match verify_instances(&key.params, &key.vk, &instances, proof) {
         Ok(()) => Outcome::Verified,
         Err(e) => Outcome::Failed {
             reason: format!("halo2 rejects the proof with the verifying key of {circuit_id}: {e}"),
@@ -350,6 +404,44 @@ fn check_claim(
     if keccak256(&call.proof) != claim.proof_hash {
         return Err("the calldata's proof does not hash to the proof hash in the event".into());
     }
+    // The context the market computed for this claim: its chain, itself, the query and the
+    // custodian that sent it.
+    let binding = ClaimBinding {
+        chain_id,
+        market,
+        query_id: query.id,
+        claimant: claim.custodian,
+    };
+    // Unnamed, the circuit's family (so its input layout: a Poseidon circuit's and a fold
+    // circuit's have the same length) is unknown.
+    let Some(named) = check.circuit_id.clone() else {
+        return Ok(Outcome::NotChecked {
+            reason: format!(
+                "circuit {} is named neither in the deployment file nor in the verifier manifest",
+                check.circuit
+            ),
+        });
+    };
+    if named.split('-').next() == Some(crate::circuit::fast::record::FOLD_FAMILY) {
+        let circuit_id = named;
+        let layout = match keys.key(&circuit_id).map(|k| k.fold.clone()) {
+            Ok(Some(fold)) => fold,
+            Ok(None) => {
+                return Ok(Outcome::NotChecked {
+                    reason: format!("{circuit_id} did not derive a fold circuit"),
+                })
+            }
+            Err(reason) => return Ok(Outcome::NotChecked { reason }),
+        };
+        check_fold_claim(query, claim, dataset, &binding, &call, &layout)?;
+        return Ok(verify(
+            keys,
+            &circuit_id,
+            &call.publicInputs,
+            &call.proof,
+            check,
+        ));
+    }
     let inputs = &call.publicInputs;
     let at = InputIndex {
         constants: query.constants.len(),
@@ -382,14 +474,6 @@ fn check_claim(
             ));
         }
     }
-    // The context the market computed for this claim: its chain, itself, the query and the
-    // custodian that sent it.
-    let binding = ClaimBinding {
-        chain_id,
-        market,
-        query_id: query.id,
-        claimant: claim.custodian,
-    };
     if inputs[at.context()] != fr_to_u256(&binding.context()) {
         return Err(format!(
             "the proof's claim context is not that of query #{} claimed by {}",
@@ -405,15 +489,69 @@ fn check_claim(
     {
         return Err("the released results in the event differ from the proof's inputs".into());
     }
-    let Some(circuit_id) = check.circuit_id.clone() else {
-        return Ok(Outcome::NotChecked {
-            reason: format!(
-                "circuit {} is named neither in the deployment file nor in the verifier manifest",
-                check.circuit
-            ),
-        });
-    };
-    Ok(verify(keys, &circuit_id, inputs, &call.proof, check))
+    Ok(verify(keys, &named, inputs, &call.proof, check))
+}
+
+/// The checks of a fold claim's calldata against the events and the registry (the layout:
+/// [`InputLayout`], with `w` data columns): the posted constants, the dataset's commitment
+/// (the hash of the proof's first `64·W` bytes, as the market computes it) and record count,
+/// the claim context, and the released values (with the non-missing count) the `Claimed`
+/// event reports. `Err` is a disagreement.
+fn check_fold_claim(
+    query: &Query,
+    claim: &super::model::Claim,
+    dataset: Option<&super::model::Dataset>,
+    binding: &ClaimBinding,
+    call: &QueryMarket::claimCall,
+    (layout, w): &(InputLayout, usize),
+) -> Result<(), String> {
+    let inputs = &call.publicInputs;
+    if inputs.len() != layout.len() {
+        return Err(format!(
+            "{} public inputs, the fold circuit has {}",
+            inputs.len(),
+            layout.len()
+        ));
+    }
+    if inputs[..layout.constants()] != query.constants[..] {
+        return Err("the proof's constants are not the query's posted constants".into());
+    }
+    if let Some(d) = dataset {
+        let commitment = DataCommitment::from_proof(&call.proof, *w)
+            .map(|c| B256::from(fr_to_u256(&c.hash())))
+            .map_err(|e| format!("the proof does not start with a data commitment: {e}"))?;
+        if commitment != d.commitment {
+            return Err(format!(
+                "the proof opens commitment {commitment}, dataset #{} registered {}",
+                d.id, d.commitment
+            ));
+        }
+        if inputs[layout.records()] != U256::from(d.record_count) {
+            return Err(format!(
+                "the proof counts {} records, dataset #{} registered {}",
+                inputs[layout.records()],
+                d.id,
+                d.record_count
+            ));
+        }
+    }
+    if inputs[layout.context()] != fr_to_u256(&binding.context()) {
+        return Err(format!(
+            "the proof's claim context is not that of query #{} claimed by {}",
+            query.id, claim.custodian
+        ));
+    }
+    let released = [
+        (layout.count(), claim.count),
+        (layout.nonmissing(), claim.nonmissing),
+        (layout.sum(), claim.sum),
+        (layout.sum_squares(), claim.sum_squares),
+        (layout.suppressed(), U256::from(claim.suppressed as u8)),
+    ];
+    if released.iter().any(|&(i, event)| inputs[i] != event) {
+        return Err("the released results in the event differ from the proof's inputs".into());
+    }
+    Ok(())
 }
 
 /// Re-verifies every enrolment proof of `trial` (one per transaction and proof).

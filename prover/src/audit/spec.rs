@@ -6,7 +6,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::model::PublishedSpec;
-use crate::{chain::fr_to_u256, query::QuerySpec, schema::Schema, trial::TrialSpec};
+use crate::{
+    chain::fr_to_u256,
+    circuit::fast::record::FoldSchema,
+    query::{QueryConstants, QuerySpec},
+    schema::Schema,
+    trial::TrialSpec,
+};
 
 /// What a published spec says and whether it is the one posted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -21,10 +27,15 @@ pub struct SpecCheck {
     pub hash_matches: Option<bool>,
     /// Whether it compiles to exactly the posted constants (needs the schema).
     pub constants_match: Option<bool>,
+    /// A query spec's compiled constants, when they are exactly the posted ones: how the
+    /// audit reads constants posted in a layout it does not decode (the fold circuits').
+    #[serde(skip)]
+    pub query: Option<QueryConstants>,
     /// What is wrong, in words.
     pub problems: Vec<String>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Query,
     Trial,
@@ -60,10 +71,19 @@ fn check(
         Kind::Query => serde_json::from_slice::<QuerySpec>(&spec.bytes)
             .ok()
             .map(|q| {
+                // Posted in the layout of the targets' circuits: the Poseidon circuits' or
+                // the fold circuits' (their counts differ, so the count says which).
                 let constants = schema.map(|s| {
-                    q.compile(s)
-                        .map(|c| c.to_fields().iter().map(fr_to_u256).collect())
-                        .map_err(|e| e.to_string())
+                    let c = q.compile(s).map_err(|e| e.to_string())?;
+                    let fold = FoldSchema::of(s)
+                        .and_then(|f| f.query_constants(&c))
+                        .ok()
+                        .filter(|f| f.len() == posted.len());
+                    Ok(fold
+                        .unwrap_or_else(|| c.to_fields())
+                        .iter()
+                        .map(fr_to_u256)
+                        .collect())
                 });
                 (q.name.clone(), B256::from(q.hash()), constants)
             }),
@@ -115,6 +135,12 @@ fn check(
                 None => {}
             }
         }
+    }
+    if kind == Kind::Query && out.constants_match == Some(true) {
+        out.query = serde_json::from_slice::<QuerySpec>(&spec.bytes)
+            .ok()
+            .zip(schema)
+            .and_then(|(q, s)| q.compile(s).ok());
     }
     out
 }

@@ -18,14 +18,24 @@ use super::{
     fr_to_u256, ChainError, Client, DatasetRegistry, Deployment, QueryMarket, TrialMarket,
 };
 use crate::{
-    circuit::eligibility::EligibilityPublic,
+    circuit::{
+        eligibility::EligibilityPublic,
+        fast::{
+            commit::{CommitError, DataCommitment},
+            record::FoldSchema,
+        },
+    },
     commitment::{fr_from_hex, fr_to_hex, RecordLayout},
     eligibility::{EligibilityArtifact, EnrolledSlot, ELIGIBILITY_VERSION},
     error::QueryError,
     evm::Manifest,
-    keys::{CircuitShape, CircuitSpec},
-    proof::{calldata_hex, decode_public, Artifact, ProofArtifact, ARTIFACT_VERSION},
-    query::{ClaimBinding, QuerySpec},
+    keys::{CircuitShape, CircuitSpec, FoldIdError, FoldSpec},
+    proof::{
+        calldata_hex, decode_public,
+        fold::{FoldArtifact, FoldPublic, FOLD_ARTIFACT_VERSION},
+        Artifact, ProofArtifact, ARTIFACT_VERSION,
+    },
+    query::{ClaimBinding, QueryResult, QuerySpec},
     schema::Schema,
     trial::{TrialCriteria, TrialSpec},
     Fr,
@@ -110,6 +120,31 @@ pub enum TxArtifactError {
     /// The public inputs are not the circuit's (count, or a word out of its range).
     #[error("the public inputs are not circuit's: {0}")]
     Inputs(#[source] crate::error::ProofError),
+    /// A fold circuit's id does not name a fold circuit over its schema.
+    #[error("fold circuit: {0}")]
+    FoldCircuit(#[source] FoldIdError),
+    /// A fold claim carries another number of public inputs than its circuit's layout.
+    #[error("{found} public inputs, fold circuit {circuit_id} has {expected}")]
+    FoldInputCount {
+        /// The circuit.
+        circuit_id: String,
+        /// Its layout's count.
+        expected: usize,
+        /// The calldata's.
+        found: usize,
+    },
+    /// A fold claim's released word is out of its range (a result above 64 bits, a
+    /// suppressed flag not 0 or 1).
+    #[error("public input {index} ({what}) is out of range")]
+    FoldResult {
+        /// Its index.
+        index: usize,
+        /// What it holds.
+        what: &'static str,
+    },
+    /// A fold proof too short to start with its data columns' commitment.
+    #[error("the fold proof: {0}")]
+    FoldCommitment(#[source] CommitError),
     /// Talking to the chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
@@ -177,10 +212,7 @@ fn circuit_of(
     schema_hash: &str,
     schemas: &[Schema],
 ) -> Result<CircuitSpec, TxArtifactError> {
-    let schema = schemas
-        .iter()
-        .find(|s| format!("0x{}", hex::encode(s.hash())) == schema_hash)
-        .ok_or_else(|| TxArtifactError::UnknownSchema(schema_hash.to_owned()))?;
+    let schema = schema_of(schema_hash, schemas)?;
     let bad = || TxArtifactError::CircuitId(circuit_id.to_owned());
     let parts: Vec<&str> = circuit_id.split('-').collect();
     let [kind, _, size, _] = parts.as_slice() else {
@@ -204,6 +236,102 @@ fn circuit_of(
     Ok(CircuitSpec {
         schema: schema.clone(),
         shape,
+    })
+}
+
+/// The schema among `schemas` whose hash (0x-prefixed hex) is `schema_hash`.
+fn schema_of<'a>(schema_hash: &str, schemas: &'a [Schema]) -> Result<&'a Schema, TxArtifactError> {
+    schemas
+        .iter()
+        .find(|s| format!("0x{}", hex::encode(s.hash())) == schema_hash)
+        .ok_or_else(|| TxArtifactError::UnknownSchema(schema_hash.to_owned()))
+}
+
+/// What a fold claim's artifact takes besides its calldata: the circuit (from the manifest),
+/// the query (the sponsor's published spec) and the binding (from the transaction).
+#[derive(Clone, Debug)]
+pub struct FoldClaimContext<'a> {
+    /// The dataset's schema.
+    pub schema: &'a Schema,
+    /// The circuit id (`fold2-…`).
+    pub circuit_id: &'a str,
+    /// The verifying-key hash the manifest records for it.
+    pub vk_hash: String,
+    /// The hash the spec was published under.
+    pub query_hash: String,
+    /// The published spec.
+    pub query: QuerySpec,
+    /// The claim's binding: chain, market, query and the transaction's sender.
+    pub binding: ClaimBinding,
+}
+
+/// Rebuilds the [`FoldArtifact`] a fold claim's public inputs and proof amount to (the
+/// layout: [`crate::circuit::fast::fold::InputLayout`]): the spec from the circuit id
+/// ([`FoldSpec::from_circuit_id`]), the commitment from the proof's first `64·W` bytes, the
+/// constants as the published spec compiles for the schema, the released values decoded
+/// strictly (each a 64-bit word, the suppressed flag 0 or 1). Nothing here is trusted by
+/// [`crate::proof::verify_artifact`], which checks every value against the instances and the
+/// proof.
+pub fn fold_artifact_of_claim(
+    c: FoldClaimContext<'_>,
+    inputs: &[U256],
+    proof: &[u8],
+) -> Result<FoldArtifact, TxArtifactError> {
+    let fold_err = |e: FoldIdError| TxArtifactError::FoldCircuit(e);
+    let spec = FoldSpec::from_circuit_id(c.schema, c.circuit_id).map_err(fold_err)?;
+    let fold = FoldSchema::of(c.schema).map_err(|e| fold_err(e.into()))?;
+    let layout = spec.params(&fold).map_err(|e| fold_err(e.into()))?.inputs();
+    if inputs.len() != layout.len() {
+        return Err(TxArtifactError::FoldInputCount {
+            circuit_id: c.circuit_id.to_owned(),
+            expected: layout.len(),
+            found: inputs.len(),
+        });
+    }
+    let instances = fields(inputs)?;
+    let word = |index: usize, what: &'static str| {
+        u64::try_from(inputs[index]).map_err(|_| TxArtifactError::FoldResult { index, what })
+    };
+    let suppressed = match word(layout.suppressed(), "suppressed")? {
+        0 => false,
+        1 => true,
+        _ => {
+            return Err(TxArtifactError::FoldResult {
+                index: layout.suppressed(),
+                what: "suppressed",
+            })
+        }
+    };
+    let result = QueryResult {
+        records: word(layout.records(), "records")?,
+        count: word(layout.count(), "count")?,
+        sum: word(layout.sum(), "sum")?.into(),
+        sum_squares: word(layout.sum_squares(), "sum of squares")?.into(),
+        suppressed,
+    };
+    let nonmissing = word(layout.nonmissing(), "nonmissing")?;
+    let commitment = DataCommitment::from_proof(proof, spec.data_columns)
+        .map_err(TxArtifactError::FoldCommitment)?;
+    let constants = c.query.compile(c.schema).map_err(TxArtifactError::Spec)?;
+    Ok(FoldArtifact {
+        version: FOLD_ARTIFACT_VERSION,
+        circuit_id: c.circuit_id.to_owned(),
+        schema: c.schema.clone(),
+        fold: spec,
+        vk_hash: c.vk_hash,
+        query_hash: c.query_hash,
+        query: c.query,
+        binding: Some(c.binding),
+        public: FoldPublic {
+            commitment: fr_to_hex(&commitment.hash()),
+            query: constants,
+            context: fr_to_hex(&instances[layout.context()]),
+            result,
+            nonmissing,
+        },
+        instances: instances.iter().map(fr_to_hex).collect(),
+        calldata: calldata_hex(&instances, proof),
+        proof: format!("0x{}", hex::encode(proof)),
     })
 }
 
@@ -263,7 +391,6 @@ impl Client {
                 key,
                 manifest: manifest.source.clone(),
             })?;
-        let circuit = circuit_of(circuit_id, &entry.schema_hash, schemas)?;
         let vk_hash = entry.vk_hash.clone().unwrap_or_default();
         let artifact = match &call {
             MarketCall::Claim {
@@ -278,9 +405,6 @@ impl Client {
                     .ok_or(TxArtifactError::NoSpec(*query_id))?;
                 let query =
                     QuerySpec::from_document(&published.document).map_err(TxArtifactError::Spec)?;
-                let instances = fields(inputs)?;
-                let public =
-                    decode_public(&circuit.schema, &instances).map_err(TxArtifactError::Inputs)?;
                 // The context the market computed when the claim was sent: verifying the
                 // artifact checks the proof's context against it.
                 let binding = ClaimBinding {
@@ -293,19 +417,36 @@ impl Client {
                     })?,
                     claimant: t.from(),
                 };
-                Artifact::Aggregate(ProofArtifact {
-                    version: ARTIFACT_VERSION,
-                    circuit_id: circuit_id.to_owned(),
-                    circuit,
-                    vk_hash,
-                    query_hash: published.hash.to_string(),
-                    query,
-                    binding: Some(binding),
-                    public,
-                    instances: instances.iter().map(fr_to_hex).collect(),
-                    calldata: calldata_hex(&instances, proof),
-                    proof: proof.to_string(),
-                })
+                if entry.data_columns > 0 {
+                    let schema = schema_of(&entry.schema_hash, schemas)?;
+                    let context = FoldClaimContext {
+                        schema,
+                        circuit_id,
+                        vk_hash,
+                        query_hash: published.hash.to_string(),
+                        query,
+                        binding,
+                    };
+                    Artifact::Fold(fold_artifact_of_claim(context, inputs, proof)?)
+                } else {
+                    let circuit = circuit_of(circuit_id, &entry.schema_hash, schemas)?;
+                    let instances = fields(inputs)?;
+                    let public = decode_public(&circuit.schema, &instances)
+                        .map_err(TxArtifactError::Inputs)?;
+                    Artifact::Aggregate(ProofArtifact {
+                        version: ARTIFACT_VERSION,
+                        circuit_id: circuit_id.to_owned(),
+                        circuit,
+                        vk_hash,
+                        query_hash: published.hash.to_string(),
+                        query,
+                        binding: Some(binding),
+                        public,
+                        instances: instances.iter().map(fr_to_hex).collect(),
+                        calldata: calldata_hex(&instances, proof),
+                        proof: proof.to_string(),
+                    })
+                }
             }
             MarketCall::Enroll {
                 trial_id,
@@ -320,6 +461,7 @@ impl Client {
                     .ok_or(TxArtifactError::NoSpec(*trial_id))?;
                 let trial =
                     TrialSpec::from_document(&published.document).map_err(TxArtifactError::Spec)?;
+                let circuit = circuit_of(circuit_id, &entry.schema_hash, schemas)?;
                 let instances = fields(inputs)?;
                 let (public, registrant) =
                     decode_eligibility(&circuit, &instances).ok_or_else(|| {

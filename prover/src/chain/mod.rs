@@ -6,7 +6,10 @@ mod calldata;
 mod history;
 mod trials;
 
-pub use calldata::{decode_market_call, MarketCall, TxArtifact, TxArtifactError};
+pub use calldata::{
+    decode_market_call, fold_artifact_of_claim, FoldClaimContext, MarketCall, TxArtifact,
+    TxArtifactError,
+};
 pub use history::{FetchPolicy, HistoryReader};
 pub use trials::{random_salt, trial_id_of, TrialStatus, TrialTerms};
 
@@ -808,6 +811,17 @@ impl Client {
             .call()
             .await
             .map_err(|e| self.classify("query", e))
+    }
+
+    /// The data columns `W` of circuit `circuit` (its [`circuit_key`]) in the query market: 0
+    /// for a Poseidon circuit, at least 1 for a commit-and-prove (fold) one; a read.
+    pub async fn circuit_data_columns(&self, circuit: B256) -> Result<u32, ChainError> {
+        self.market
+            .circuits(circuit)
+            .call()
+            .await
+            .map(|c| c.dataColumns)
+            .map_err(|e| self.classify("circuits", e))
     }
 }
 

@@ -30,10 +30,10 @@ use crate::{
     chain::{
         ChainError, Client, Deployment, FetchPolicy, HistoryReader, LocalNode, ANVIL_DEV_KEYS,
     },
-    commitment::RecordLayout,
-    dataset::{Dataset, DatasetDir, Overwrite},
+    circuit::fast::record::FoldSchema,
+    dataset::{CommitmentInfo, Dataset, DatasetDir, Overwrite},
     evm::{self, Manifest},
-    keys::KeyStore,
+    keys::{FoldSpec, KeyStore},
     membership::Identity,
     proof::{self, Artifact},
     query::{evaluate, QueryResult, QuerySpec},
@@ -60,6 +60,10 @@ pub struct Scenario {
     pub work: PathBuf,
     /// Circuit capacity shared by all hospitals (one verifier).
     pub capacity: usize,
+    /// Data columns of the commit-and-prove circuit the hospitals answer with.
+    pub data_columns: usize,
+    /// Its masking rows per data column (they fix each commitment's query budget).
+    pub mask_rows: usize,
     /// The hospitals.
     pub hospitals: Vec<Hospital>,
     /// The sponsor's query spec.
@@ -88,6 +92,9 @@ impl Scenario {
             root: root.to_owned(),
             work: root.join("demo-data"),
             capacity: 408,
+            data_columns: 1,
+            // A query budget of 512 proofs per commitment (2 openings per proof).
+            mask_rows: 1025,
             hospitals: vec![
                 h("St Mary's", 400, 11),
                 h("Riverside General", 300, 22),
@@ -112,8 +119,10 @@ pub struct HospitalReport {
     pub custodian: Address,
     /// Dataset id on-chain.
     pub dataset_id: U256,
-    /// Commitment.
+    /// Commitment (the commit-and-prove one, as registered).
     pub commitment: String,
+    /// Proofs its commitment may still give after this one (its query budget less one).
+    pub budget_left: usize,
     /// The proven (released) result.
     pub result: QueryResult,
     /// The plain result computed from the records.
@@ -153,7 +162,7 @@ pub struct AuditReport {
 pub struct Report {
     /// Deployed addresses.
     pub deployment: Deployment,
-    /// Circuit used by every hospital.
+    /// Circuit used by every hospital (a commit-and-prove circuit).
     pub circuit_id: String,
     /// Query id on-chain.
     pub query_id: U256,
@@ -210,16 +219,30 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         quiet,
         "\n== Setup: circuit, keys and the generated Solidity verifier",
     );
-    let (params, keys) = s
-        .store
-        .circuit(&schema, &RecordLayout::new(&schema, s.capacity))?;
-    let config = &keys.config;
-    let name = evm::write_verifier(&s.root.join("contracts/verifiers"), &params, &keys)?;
+    // Commit-and-prove: the dataset commitment is the circuit's data columns, and each
+    // proof carries it; the statistic is accumulated by the circuit (one verifier per shape).
+    let fold_spec = FoldSpec {
+        capacity: s.capacity,
+        mask_rows: s.mask_rows,
+        data_columns: s.data_columns,
+        statistics: vec![constants.statistic as usize],
+    };
+    let (kzg, keys) = s.store.fold_keys(&schema, &fold_spec)?;
+    let name = evm::write_fold_verifier(
+        &s.root.join("contracts/verifiers"),
+        &kzg,
+        &keys,
+        Overwrite::Refuse,
+    )?;
     say(
         quiet,
         format!(
-            "circuit {} → contract {name}, vk {}",
-            config.circuit_id, keys.vk_hash
+            "circuit {} (k = {}, {} data column(s), query budget {} proofs per commitment) → contract {name}, vk {}",
+            keys.circuit_id,
+            keys.k,
+            keys.shape.slots,
+            keys.shape.query_budget(),
+            keys.vk_hash
         ),
     );
 
@@ -261,13 +284,14 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         );
     }
     ensure!(
-        deployment.verifiers.contains_key(&config.circuit_id),
+        deployment.verifiers.contains_key(&keys.circuit_id),
         "the deployment has no verifier for {}",
-        config.circuit_id
+        keys.circuit_id
     );
 
     let sponsor = Client::connect(&url, keys_of[1].clone(), deployment.clone()).await?;
     let mut hospitals = Vec::new();
+    let mut folds = Vec::new();
     say(
         quiet,
         "\n== Hospitals: synthesise cohorts, commit, register the commitment",
@@ -284,18 +308,33 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         // without identities (its commitment moves to history/, as any forced replacement).
         dir.add_identities(&identities, Overwrite::Force)?;
         let committed = dir.commit(Some(s.capacity))?;
-        let (dataset_id, mined) = client.register(&committed.info, &config.circuit_id).await?;
+        // The commit-and-prove commitment (data columns laid out from salt.json): registered
+        // with the fold circuit; the membership root (trials) comes with it.
+        let fold = match dir.fold_commitment()? {
+            Some(f) if f.circuit_id == keys.circuit_id => f,
+            _ => {
+                let f = proof::fold::commit(&committed, &kzg, &keys, &fold_spec)?;
+                dir.write_fold_commitment(&f)?;
+                f
+            }
+        };
+        let registered = CommitmentInfo {
+            commitment: fold.commitment.clone(),
+            ..committed.info.clone()
+        };
+        let (dataset_id, mined) = client.register(&registered, &keys.circuit_id).await?;
         say(
             quiet,
             format!(
                 "{:<18} {:>4} records  dataset #{dataset_id}  commitment {}…  ({} gas)",
                 h.name,
                 h.records,
-                &committed.info.commitment[..18],
+                &fold.commitment[..18],
                 mined.gas_used
             ),
         );
         hospitals.push((h.clone(), client, dir, committed, dataset_id));
+        folds.push(fold);
     }
 
     say(
@@ -326,7 +365,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     let (query_id, posted) = sponsor
         .post_query(
             &spec,
-            &constants.to_fields(),
+            &FoldSchema::of(&schema)?.query_constants(&constants)?,
             &ids,
             Address::ZERO,
             s.price,
@@ -369,7 +408,8 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         let t = Instant::now();
         let query_no = u64::try_from(query_id)?;
         let binding = client.deployment.claim_binding(query_no, client.account);
-        let artifact = proof::prove(&keys, &params, committed, &spec, Some(&binding))?;
+        let artifact =
+            proof::fold::prove(&keys, &kzg, committed, &folds[i], &spec, Some(&binding))?;
         let prove_seconds = t.elapsed().as_secs_f64();
         let path = dir.path.join("proof.json");
         crate::dataset::write_atomic(&path, &serde_json::to_vec_pretty(&artifact)?)?;
@@ -408,7 +448,9 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
             name: h.name.clone(),
             custodian: client.account,
             dataset_id: *dataset_id,
-            commitment: committed.info.commitment.clone(),
+            commitment: folds[i].commitment.clone(),
+            // This proof is the commitment's first.
+            budget_left: folds[i].query_budget - 1,
             result: r.clone(),
             native,
             prove_seconds,
@@ -504,11 +546,15 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         .artifact_of_tx(claim_txs[0], &manifest, std::slice::from_ref(&schema))
         .await?;
     let verified = proof::verify_artifact(&read.artifact, &s.store, &manifest)?;
-    let Artifact::Aggregate(from_tx) = &read.artifact else {
-        anyhow::bail!("a claim transaction read back as an eligibility proof");
+    let from_tx = match &read.artifact {
+        Artifact::Fold(a) => &a.public.result,
+        Artifact::Aggregate(a) => &a.public.result,
+        Artifact::Eligibility(_) => {
+            anyhow::bail!("a claim transaction read back as an eligibility proof")
+        }
     };
     ensure!(
-        from_tx.public.result == reports[0].result && read.succeeded == Some(true),
+        *from_tx == reports[0].result && read.succeeded == Some(true),
         "the claim read back from the chain is not the one made"
     );
     say(
@@ -519,7 +565,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
             reports[0].name,
             &claim_txs[0].to_string()[..18],
             verified.verifier,
-            from_tx.public.result.count
+            from_tx.count
         ),
     );
     let reverified_from_tx = verified.verifier;
@@ -570,7 +616,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
     drop(anvil);
     Ok(Report {
         deployment,
-        circuit_id: config.circuit_id.clone(),
+        circuit_id: keys.circuit_id.clone(),
         query_id,
         published_spec,
         hospitals: reports,

@@ -55,6 +55,8 @@ pub(crate) enum DatasetCmd {
         #[arg(long)]
         capacity: Option<usize>,
         #[command(flatten)]
+        fold: crate::fold::FoldArgs,
+        #[command(flatten)]
         force: Force,
     },
     /// Record the identity commitment a patient gave you against their record (the next
@@ -131,36 +133,9 @@ impl DatasetCmd {
             DatasetCmd::Commit {
                 dataset,
                 capacity,
+                fold,
                 force,
-            } => {
-                let (c, outcome) =
-                    DatasetDir::new(&dataset).commit_with(capacity, force.overwrite())?;
-                let (status, history) = match &outcome {
-                    CommitOutcome::Committed => ("committed", None),
-                    CommitOutcome::AlreadyCommitted => ("already_committed", None),
-                    CommitOutcome::Replaced { history } => ("replaced", Some(history)),
-                };
-                let mut value = serde_json::to_value(&c.info)?;
-                value["status"] = json!(status);
-                value["history"] = json!(history);
-                emit(g, value, || {
-                    if outcome == CommitOutcome::AlreadyCommitted {
-                        println!(
-                            "already committed: commitment {} ({} records, capacity {}); nothing changed",
-                            c.info.commitment, c.info.record_count, c.info.capacity
-                        );
-                    } else {
-                        println!(
-                            "commitment {} ({} records, capacity {}); salt kept in {}",
-                            c.info.commitment,
-                            c.info.record_count,
-                            c.info.capacity,
-                            Path::new(&dataset).join("salt.json").display()
-                        );
-                    }
-                    print_history(history);
-                });
-            }
+            } => commit(g, &dataset, capacity, &fold, &force)?,
             DatasetCmd::Ledger(args) => args.execute(g)?,
             DatasetCmd::AddIdentity(args) => args.execute(g)?,
             DatasetCmd::Inspect { dataset } => {
@@ -404,6 +379,122 @@ fn print_history(history: Option<&PathBuf>) {
 fn import_errors(errors: Vec<zkcohort::error::DatasetError>) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     anyhow::anyhow!("import failed, nothing written:\n  {}", lines.join("\n  "))
+}
+
+/// `dataset commit`: the Poseidon commitment (commitment.json), and with --fold the fold one
+/// (fold.json).
+fn commit(
+    g: &Global,
+    dataset: &Path,
+    capacity: Option<usize>,
+    fold: &crate::fold::FoldArgs,
+    force: &Force,
+) -> Result<()> {
+    let dir = DatasetDir::new(dataset);
+    let previous_fold = dir.fold_commitment()?;
+    let (mut c, mut outcome) = dir.commit_with(capacity, force.overwrite())?;
+    let mut fold_value = serde_json::Value::Null;
+    let mut fold_status = None;
+    if fold.fold {
+        // A replaced commitment took the old fold.json into history/ with it.
+        let previous = match outcome {
+            CommitOutcome::Replaced { .. } => None,
+            _ => previous_fold,
+        };
+        let spec = fold.spec(&c.dataset.schema, c.info.capacity)?;
+        let used = match &previous {
+            Some(old) => crate::fold::proofs_against(
+                &zkcohort::disclosure::Ledger::read(dataset)?,
+                &old.commitment,
+            ),
+            None => 0,
+        };
+        let bound = dir.is_registered() || used > 0;
+        let unchanged = previous.as_ref().filter(|old| old.spec == spec);
+        let info = match unchanged {
+            Some(old) if !(force.force && bound) => {
+                fold_status = Some("already_committed");
+                old.clone()
+            }
+            _ => {
+                if bound {
+                    if !force.force {
+                        bail!(
+                            "{} is {}: another fold commitment would {}; add --force to \
+                             re-commit under a fresh salt (the old files move to history/), \
+                             then register again",
+                            dataset.display(),
+                            if dir.is_registered() {
+                                "registered"
+                            } else {
+                                "committed for a fold circuit answers were proven from"
+                            },
+                            if dir.is_registered() {
+                                "no longer match its registration"
+                            } else {
+                                "reuse its masking rows"
+                            }
+                        );
+                    }
+                    (c, outcome) = dir.renew(capacity)?;
+                }
+                let store = crate::store(g)?;
+                let (kzg, keys) = store.fold_keys(&c.dataset.schema, &spec)?;
+                let info = zkcohort::proof::fold::commit(&c, &kzg, &keys, &spec)?;
+                dir.write_fold_commitment(&info)?;
+                fold_status = Some(
+                    if previous.is_some() && outcome == CommitOutcome::AlreadyCommitted {
+                        "replaced"
+                    } else {
+                        "committed"
+                    },
+                );
+                info
+            }
+        };
+        fold_value = serde_json::to_value(&info)?;
+        fold_value["status"] = json!(fold_status);
+        fold_value["file"] = json!(dataset.join("fold.json"));
+    }
+    let (status, history) = match &outcome {
+        CommitOutcome::Committed => ("committed", None),
+        CommitOutcome::AlreadyCommitted => ("already_committed", None),
+        CommitOutcome::Replaced { history } => ("replaced", Some(history)),
+    };
+    let mut value = serde_json::to_value(&c.info)?;
+    value["status"] = json!(status);
+    value["history"] = json!(history);
+    if fold.fold {
+        value["fold"] = fold_value.clone();
+    }
+    emit(g, value, || {
+        if outcome == CommitOutcome::AlreadyCommitted {
+            println!(
+                "already committed: commitment {} ({} records, capacity {}); nothing changed",
+                c.info.commitment, c.info.record_count, c.info.capacity
+            );
+        } else {
+            println!(
+                "commitment {} ({} records, capacity {}); salt kept in {}",
+                c.info.commitment,
+                c.info.record_count,
+                c.info.capacity,
+                dataset.join("salt.json").display()
+            );
+        }
+        if fold.fold {
+            println!(
+                "fold commitment {} ({}): circuit {}, query budget {} proofs; in {}",
+                fold_value["commitment"].as_str().unwrap_or_default(),
+                fold_status.unwrap_or_default().replace('_', " "),
+                fold_value["circuit_id"].as_str().unwrap_or_default(),
+                fold_value["query_budget"],
+                dataset.join("fold.json").display()
+            );
+        }
+        print_history(history);
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod add_identity;
 mod audit;
 mod custodian_transfer;
 mod dataset;
+mod fold;
 mod ledger;
 mod status;
 mod trial_id;
@@ -22,11 +23,13 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use zkcohort::{
     chain,
-    dataset::{write_atomic, DatasetDir, Overwrite, Registration},
+    dataset::{
+        write_atomic, CommitmentInfo, DatasetDir, FoldCommitmentInfo, Overwrite, Registration,
+    },
     demo, disclosure, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
-    proof,
-    query::{self, ClaimBinding, QuerySpec},
+    proof::{self, Answer},
+    query::{self, ClaimBinding, QueryResult, QuerySpec},
     schema::Schema,
 };
 
@@ -507,7 +510,18 @@ fn run(cli: Cli) -> Result<()> {
             let store = store(g)?;
             let (params, keys) = match (dataset, batch) {
                 (Some(dataset), _) => {
-                    let data = DatasetDir::new(&dataset).load_committed()?;
+                    let dir = DatasetDir::new(&dataset);
+                    let data = dir.load_committed()?;
+                    if let Some(info) = dir.fold_commitment()? {
+                        return setup_fold(
+                            g,
+                            &store,
+                            &data.dataset.schema,
+                            &info,
+                            verifier_dir,
+                            force,
+                        );
+                    }
                     store.circuit(&data.dataset.schema, &data.layout)?
                 }
                 (None, Some(batch)) if batch >= 1 => {
@@ -559,6 +573,28 @@ fn run(cli: Cli) -> Result<()> {
                 ledger::admit(&dataset, policy.as_deref(), &data.dataset, &spec, None)
                     .with_context(|| format!("{} not proven", query.display()))?;
             let store = store(g)?;
+            if let Some(info) = DatasetDir::new(&dataset).fold_commitment()? {
+                let used = fold::check_budget(ledger.ledger(), &info)
+                    .with_context(|| format!("{} not proven", query.display()))?;
+                let (kzg, keys) = store.fold_keys(&data.dataset.schema, &info.spec)?;
+                let started = std::time::Instant::now();
+                let artifact =
+                    proof::fold::prove(&keys, &kzg, &data, &info, &spec, binding.as_ref())?;
+                let secs = started.elapsed().as_secs_f64();
+                ledger.record(&candidate, &info.commitment, &artifact.public.result)?;
+                drop(ledger);
+                write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
+                let remaining = info.query_budget - used - 1;
+                return print_proved(
+                    g,
+                    &out,
+                    &artifact.circuit_id,
+                    &artifact.public.result,
+                    artifact.query.min_cohort,
+                    secs,
+                    Some(remaining),
+                );
+            }
             let (params, keys) = store.circuit(&data.dataset.schema, &data.layout)?;
             let started = std::time::Instant::now();
             let artifact = proof::prove(&keys, &params, &data, &spec, binding.as_ref())?;
@@ -567,31 +603,15 @@ fn run(cli: Cli) -> Result<()> {
             ledger.record(&candidate, &data.info.commitment, &artifact.public.result)?;
             drop(ledger);
             write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
-            tracing::info!(circuit = %artifact.circuit_id, seconds = secs, out = %out.display(), "proof written");
-            let r = &artifact.public.result;
-            emit(
+            print_proved(
                 g,
-                json!({"artifact": out, "circuit_id": artifact.circuit_id, "result": r, "prove_seconds": secs}),
-                || {
-                    println!(
-                        "proved {} in {secs:.1}s → {}",
-                        artifact.circuit_id,
-                        out.display()
-                    );
-                    if r.suppressed {
-                        println!(
-                            "result suppressed (0 < count < {})",
-                            artifact.public.query.min_cohort
-                        );
-                    } else {
-                        println!(
-                            "count {} sum {} sum_squares {}",
-                            r.count, r.sum, r.sum_squares
-                        );
-                    }
-                },
-            );
-            Ok(())
+                &out,
+                &artifact.circuit_id,
+                &artifact.public.result,
+                artifact.public.query.min_cohort,
+                secs,
+                None,
+            )
         }
         Command::Chain(cmd) => runtime()?.block_on(chain_cmd(g, cmd)),
         Command::Custodian(cmd) => runtime()?.block_on(custodian(g, cmd)),
@@ -678,24 +698,39 @@ async fn chain_cmd(g: &Global, cmd: ChainCmd) -> Result<()> {
 async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
     match cmd {
         CustodianCmd::Register { dataset, chain } => {
-            let data = DatasetDir::new(&dataset).load_committed()?;
-            let config = CircuitConfig::plan(&data.dataset.schema, &data.layout);
+            let dir = DatasetDir::new(&dataset);
+            let data = dir.load_committed()?;
+            // A fold dataset registers its fold commitment and circuit (the member root stays
+            // the Poseidon one, which trials use).
+            let (info, circuit_id) = match dir.fold_commitment()? {
+                Some(fold) => (
+                    CommitmentInfo {
+                        commitment: fold.commitment,
+                        ..data.info.clone()
+                    },
+                    fold.circuit_id,
+                ),
+                None => (
+                    data.info.clone(),
+                    CircuitConfig::plan(&data.dataset.schema, &data.layout).circuit_id,
+                ),
+            };
             let c = client(&chain).await?;
-            let (id, mined) = c.register(&data.info, &config.circuit_id).await?;
-            DatasetDir::new(&dataset).write_registration(&Registration {
+            let (id, mined) = c.register(&info, &circuit_id).await?;
+            dir.write_registration(&Registration {
                 dataset_id: id.to::<u64>(),
                 chain_id: Some(c.deployment.chain_id),
                 registry: Some(c.deployment.registry),
-                circuit_id: Some(config.circuit_id.clone()),
+                circuit_id: Some(circuit_id.clone()),
                 registrant: Some(c.account),
             })?;
             emit(
                 g,
-                json!({"dataset_id": id.to::<u64>(), "tx": mined.tx, "gas_used": mined.gas_used}),
+                json!({"dataset_id": id.to::<u64>(), "commitment": info.commitment, "circuit_id": circuit_id, "tx": mined.tx, "gas_used": mined.gas_used}),
                 || {
                     println!(
-                        "registered {} as dataset #{id} (tx {}, {} gas)",
-                        data.info.commitment, mined.tx, mined.gas_used
+                        "registered {} (circuit {circuit_id}) as dataset #{id} (tx {}, {} gas)",
+                        info.commitment, mined.tx, mined.gas_used
                     )
                 },
             );
@@ -722,12 +757,23 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                         .dataset_id
                 }
             };
-            let a: proof::ProofArtifact = proof::read_artifact(&artifact)?;
-            let data = DatasetDir::new(&dataset).load_committed()?;
-            if a.public.commitment != data.info.commitment {
+            let parsed = proof::Artifact::read(&artifact)
+                .with_context(|| format!("reading {}", artifact.display()))?;
+            let a: &dyn Answer = match &parsed {
+                proof::Artifact::Aggregate(a) => a,
+                proof::Artifact::Fold(a) => a,
+                proof::Artifact::Eligibility(_) => bail!(not_an_answer(&artifact)),
+            };
+            let dir = DatasetDir::new(&dataset);
+            let data = dir.load_committed()?;
+            let commitment = match dir.fold_commitment()? {
+                Some(fold) => fold.commitment,
+                None => data.info.commitment.clone(),
+            };
+            if a.commitment() != commitment {
                 return Err(disclosure::DisclosureError::WrongDataset {
-                    artifact: a.public.commitment.clone(),
-                    dataset: data.info.commitment.clone(),
+                    artifact: a.commitment().to_owned(),
+                    dataset: commitment,
                 }
                 .into());
             }
@@ -743,7 +789,7 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 &dataset,
                 policy.as_deref(),
                 &data.dataset,
-                &a.query,
+                a.query(),
                 Some((on_chain, sponsor.to_string())),
             )
             .with_context(|| {
@@ -752,20 +798,23 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                      dataset is refundable after the deadline, `sponsor refund`)"
                 )
             })?;
-            let mined = c
-                .claim(U256::from(query_id), U256::from(dataset_id), &a)
-                .await
-                .with_context(|| {
-                    format!(
-                        "claim failed; the artifact {} is kept, retry when fixed",
-                        artifact.display()
-                    )
-                })?;
+            let (q, d) = (U256::from(query_id), U256::from(dataset_id));
+            let mined = match &parsed {
+                proof::Artifact::Aggregate(a) => c.claim(q, d, a).await,
+                proof::Artifact::Fold(a) => c.claim(q, d, a).await,
+                proof::Artifact::Eligibility(_) => bail!(not_an_answer(&artifact)),
+            }
+            .with_context(|| {
+                format!(
+                    "claim failed; the artifact {} is kept, retry when fixed",
+                    artifact.display()
+                )
+            })?;
             if let Some(q) = &mut candidate.on_chain {
                 q.tx = Some(mined.tx.to_string());
             }
             ledger
-                .record(&candidate, &data.info.commitment, &a.public.result)
+                .record(&candidate, &commitment, a.result())
                 .with_context(|| {
                     format!(
                         "query #{query_id} WAS claimed (tx {}) but the ledger was not updated: \
@@ -844,10 +893,12 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
             let ids: Vec<U256> = datasets.iter().map(|d| U256::from(*d)).collect();
+            let columns = target_data_columns(&c, &datasets).await?;
+            let words = fold::constants_words(&schema, &constants, columns)?;
             let (id, mined) = c
                 .post_query(
                     &spec,
-                    &constants.to_fields(),
+                    &words,
                     &ids,
                     token,
                     price,
@@ -898,4 +949,117 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints what `prove` wrote (and, for fold datasets, the query budget left).
+fn print_proved(
+    g: &Global,
+    out: &Path,
+    circuit_id: &str,
+    r: &QueryResult,
+    min_cohort: u64,
+    secs: f64,
+    remaining: Option<usize>,
+) -> Result<()> {
+    tracing::info!(circuit = %circuit_id, seconds = secs, out = %out.display(), "proof written");
+    let mut value =
+        json!({"artifact": out, "circuit_id": circuit_id, "result": r, "prove_seconds": secs});
+    if let Some(left) = remaining {
+        value["query_budget_remaining"] = json!(left);
+    }
+    emit(g, value, || {
+        println!("proved {circuit_id} in {secs:.1}s → {}", out.display());
+        if r.suppressed {
+            println!("result suppressed (0 < count < {min_cohort})");
+        } else {
+            println!(
+                "count {} sum {} sum_squares {}",
+                r.count, r.sum, r.sum_squares
+            );
+        }
+        if let Some(left) = remaining {
+            println!(
+                "fold commitment: {left} more proof(s) before the dataset must be re-committed \
+                 (`dataset commit --fold --force`)"
+            );
+        }
+    });
+    Ok(())
+}
+
+/// `setup --dataset` of a dataset committed for a fold circuit: its keys and verifier.
+fn setup_fold(
+    g: &Global,
+    store: &KeyStore,
+    schema: &Schema,
+    info: &FoldCommitmentInfo,
+    verifier_dir: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    let (kzg, keys) = store.fold_keys(schema, &info.spec)?;
+    let verifier_out = match &verifier_dir {
+        Some(dir) => {
+            let name = evm::write_fold_verifier(dir, &kzg, &keys, Force { force }.overwrite())?;
+            Some(dir.join(format!("{name}.sol")))
+        }
+        None => None,
+    };
+    emit(
+        g,
+        json!({"circuit_id": keys.circuit_id, "k": keys.k, "data_columns": info.spec.data_columns, "query_budget": info.query_budget, "vk_hash": keys.vk_hash, "verifier": verifier_out}),
+        || {
+            println!(
+                "fold circuit {} (k = {}, {} data column(s), query budget {}), vk {}",
+                keys.circuit_id, keys.k, info.spec.data_columns, info.query_budget, keys.vk_hash
+            );
+            if let Some(out) = &verifier_out {
+                println!("verifier written to {}", out.display());
+            }
+        },
+    );
+    Ok(())
+}
+
+fn not_an_answer(path: &Path) -> String {
+    format!(
+        "{} is an eligibility proof, not an answer to a query (`patient enrol` submits those)",
+        path.display()
+    )
+}
+
+/// The data columns of the circuits `datasets` are registered with (0: Poseidon circuits):
+/// one query's constants have one layout, so every target must be of one family.
+async fn target_data_columns(c: &chain::Client, datasets: &[u64]) -> Result<u32> {
+    let mut family: Option<(u64, u32)> = None;
+    for &d in datasets {
+        let circuit = c
+            .dataset(U256::from(d))
+            .await
+            .with_context(|| format!("reading dataset #{d}"))?
+            .circuitId;
+        let columns = c
+            .circuit_data_columns(circuit)
+            .await
+            .with_context(|| format!("reading the circuit of dataset #{d}"))?;
+        let fold = columns > 0;
+        match family {
+            Some((first, w)) if (w > 0) != fold => bail!(
+                "datasets #{first} and #{d} are registered with circuits of different families \
+                 ({} and {}): their query constants differ; post one query per family",
+                kind(w),
+                kind(columns)
+            ),
+            Some(_) => {}
+            None => family = Some((d, columns)),
+        }
+    }
+    Ok(family.map_or(0, |(_, w)| w))
+}
+
+fn kind(data_columns: u32) -> &'static str {
+    if data_columns > 0 {
+        "commit-and-prove (fold)"
+    } else {
+        "Poseidon"
+    }
 }

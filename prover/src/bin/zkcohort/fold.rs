@@ -1,0 +1,133 @@
+//! Commit-and-prove ("fold") answers in the command line: the `dataset commit --fold` flags,
+//! the fold circuit they fix, and the query budget `prove` counts against the disclosure
+//! ledger (docs/circuits.md; `zkcohort::proof::fold`).
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use zkcohort::{
+    circuit::fast::record::FoldSchema, dataset::FoldCommitmentInfo, disclosure::Ledger,
+    keys::FoldSpec, query::QueryConstants, schema::Schema,
+};
+
+/// `dataset commit --fold …`: also commit to the records for a commit-and-prove circuit
+/// (`fold.json`).
+#[derive(Args, Debug)]
+pub(crate) struct FoldArgs {
+    /// Also commit for a commit-and-prove (fold) circuit: writes `fold.json`, which `custodian
+    /// register`, `prove` and `setup --dataset` then use. Its salt is derived from salt.json
+    /// (no re-salting). Replacing an existing fold commitment of a registered dataset, or one
+    /// answers were already proven from, needs --force (a fresh salt; register again).
+    #[arg(long)]
+    pub(crate) fold: bool,
+    /// Data columns W of the fold circuit (more: faster proofs, more gas to verify).
+    #[arg(long, requires = "fold", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) data_columns: u64,
+    /// Proofs the fold commitment may give before the dataset must be re-committed under a
+    /// fresh salt (each proof opens the data columns; the masking rows hide the records while
+    /// fewer openings than rows are public).
+    #[arg(long, requires = "fold", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) query_budget: u64,
+    /// Value columns every fold proof accumulates, comma-separated names (a query may release
+    /// any one of them). Default: every value column the fold circuit can sum.
+    #[arg(long, requires = "fold", value_delimiter = ',')]
+    pub(crate) statistics: Vec<String>,
+}
+
+impl FoldArgs {
+    /// The fold circuit these flags fix over `schema` at `capacity` records: its masking rows
+    /// give the asked query budget exactly.
+    pub(crate) fn spec(&self, schema: &Schema, capacity: usize) -> Result<FoldSpec> {
+        let fold = FoldSchema::of(schema)
+            .with_context(|| format!("schema `{}` has no fold circuit", schema.name))?;
+        let statistics = statistics(schema, &fold, &self.statistics)?;
+        let data_columns = usize::try_from(self.data_columns)?;
+        let budget = usize::try_from(self.query_budget)?;
+        let mut spec = FoldSpec {
+            capacity,
+            mask_rows: 0,
+            data_columns,
+            statistics,
+        };
+        let openings = spec.params(&fold)?.openings_per_proof();
+        spec.mask_rows = budget
+            .checked_mul(openings)
+            .and_then(|m| m.checked_add(1))
+            .with_context(|| format!("--query-budget {budget} is too large"))?;
+        Ok(spec)
+    }
+}
+
+/// Indices among the schema's value columns of the named statistics, or of every summable one.
+fn statistics(schema: &Schema, fold: &FoldSchema, names: &[String]) -> Result<Vec<usize>> {
+    let columns: Vec<&str> = schema
+        .value_columns()
+        .map(|(_, c)| c.name.as_str())
+        .collect();
+    if names.is_empty() {
+        let all: Vec<usize> = (0..columns.len())
+            .filter(|&i| fold.statistic_field(i).is_ok())
+            .collect();
+        if all.is_empty() {
+            bail!(
+                "schema `{}` has no value column a fold circuit can sum",
+                schema.name
+            );
+        }
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|name| {
+            let i = columns.iter().position(|c| c == name).with_context(|| {
+                format!(
+                    "--statistics: schema `{}` has no value column `{name}` (it has {})",
+                    schema.name,
+                    columns.join(", ")
+                )
+            })?;
+            fold.statistic_field(i)
+                .with_context(|| format!("--statistics: `{name}`"))?;
+            Ok(i)
+        })
+        .collect()
+}
+
+/// Proofs made (`prove`) against commitment `commitment`: each opens its data columns once
+/// more (a claim re-sends a proof already counted).
+pub(crate) fn proofs_against(ledger: &Ledger, commitment: &str) -> usize {
+    ledger
+        .entries
+        .iter()
+        .filter(|e| e.commitment == commitment && e.on_chain.is_none())
+        .count()
+}
+
+/// Refuses a proof once `info`'s query budget is spent; returns the proofs already made.
+pub(crate) fn check_budget(ledger: &Ledger, info: &FoldCommitmentInfo) -> Result<usize> {
+    let used = proofs_against(ledger, &info.commitment);
+    if used >= info.query_budget {
+        bail!(
+            "the fold commitment {} has given its query budget of {} proofs ({used} in the \
+             disclosure ledger): another proof could reveal the records. Re-commit under a \
+             fresh salt (`dataset commit --fold --force`), then register again (`custodian \
+             register`)",
+            info.commitment,
+            info.query_budget
+        );
+    }
+    Ok(used)
+}
+
+/// The public words of `constants` in the layout of circuits with `data_columns` data columns
+/// (0: Poseidon circuits; otherwise fold circuits).
+pub(crate) fn constants_words(
+    schema: &Schema,
+    constants: &QueryConstants,
+    data_columns: u32,
+) -> Result<Vec<zkcohort::Fr>> {
+    if data_columns == 0 {
+        Ok(constants.to_fields())
+    } else {
+        Ok(FoldSchema::of(schema)?.query_constants(constants)?)
+    }
+}
