@@ -66,6 +66,20 @@ fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
         args.extend_from_slice(extra);
         zkcohort(&args)
     };
+    // Without --statistics: refused, naming the columns it could sum; nothing written.
+    let (refused, _, stderr) = zkcohort(&[
+        "dataset",
+        "commit",
+        "--dataset",
+        ds,
+        "--capacity",
+        "48",
+        "--fold",
+    ]);
+    assert!(!refused);
+    assert!(stderr.contains("--fold needs --statistics"), "{stderr}");
+    assert!(stderr.contains("bmi"), "{stderr}");
+    assert!(!d.join("fold.json").exists());
     let (committed, stdout, stderr) = commit(&[]);
     assert!(committed, "{stderr}");
     let c: Value = serde_json::from_str(&stdout).unwrap();

@@ -1,7 +1,7 @@
 //! Findings: what an auditor should look at, from a forged proof to a refund that does not add
 //! up. Each has a severity, a kind (explained in docs/audit.md) and a message in plain words.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{Address, B256, U256};
 use serde::{Serialize, Serializer};
@@ -13,7 +13,7 @@ use super::{
     spec::SpecCheck,
     words,
 };
-use crate::schema::Schema;
+use crate::{circuit::fast::record::FoldSchema, keys::FoldSpec, schema::Schema};
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -71,6 +71,9 @@ pub enum Kind {
     ImpossibleStatistics,
     /// A claim or enrolment after its deadline.
     AfterDeadline,
+    /// A commit-and-prove dataset answered more claims than its commitment's query budget:
+    /// its data columns were opened often enough that its records may no longer be hidden.
+    QueryBudgetExceeded,
     /// A custodian was paid while the named accreditor did not attest it.
     UnaccreditedCustodianPaid,
     /// A claim for a dataset the query did not target, twice for one dataset, or paid to an
@@ -120,6 +123,7 @@ impl Kind {
             Kind::SmallCellReleased => "small cell released",
             Kind::ImpossibleStatistics => "impossible statistics",
             Kind::AfterDeadline => "after the deadline",
+            Kind::QueryBudgetExceeded => "query budget exceeded",
             Kind::UnaccreditedCustodianPaid => "unaccredited custodian paid",
             Kind::ClaimNotAllowed => "claim not allowed",
             Kind::DoubleEnrolment => "patient enrolled twice",
@@ -646,6 +650,50 @@ pub fn money(m: &Money) -> Vec<Anomaly> {
     out
 }
 
+/// Commit-and-prove datasets whose commitment answered more claims (over all queries) than its
+/// query budget (`FoldParams::query_budget`, from the circuit id `names` gives for the
+/// dataset's circuit): each claim's proof opened its data columns once more. Proofs made and
+/// never claimed open them too, but the chain does not see those, so this is a lower bound.
+pub fn budgets(h: &History, names: &BTreeMap<B256, String>, schemas: &[Schema]) -> Vec<Anomaly> {
+    let mut claims: BTreeMap<u64, (usize, At)> = BTreeMap::new();
+    for c in h.queries.values().flat_map(|q| &q.claims) {
+        let e = claims.entry(c.dataset).or_insert((0, c.at));
+        e.0 += 1;
+        if c.at > e.1 {
+            e.1 = c.at;
+        }
+    }
+    let mut out = Vec::new();
+    for (id, (n, last)) in claims {
+        let Some(d) = h.datasets.get(&id) else {
+            continue;
+        };
+        let budget = names.get(&d.circuit).and_then(|circuit| {
+            let schema = schemas
+                .iter()
+                .find(|s| B256::from(s.hash()) == d.schema_hash)?;
+            let spec = FoldSpec::from_circuit_id(schema, circuit).ok()?;
+            let params = spec.params(&FoldSchema::of(schema).ok()?).ok()?;
+            Some((circuit, params.query_budget()))
+        });
+        // Poseidon circuits (or an unknown circuit or schema): no budget to check.
+        if let Some((circuit, budget)) = budget.filter(|&(_, b)| n > b) {
+            out.push(
+                Anomaly::at(
+                    Severity::Warning,
+                    Kind::QueryBudgetExceeded,
+                    Some(last),
+                    format!(
+                        "dataset #{id} answered {n} claims from one commitment of circuit {circuit}, whose query budget is {budget} proofs: its records may no longer be hidden (the custodian should have re-committed under a fresh salt)"
+                    ),
+                )
+                .dataset(id),
+            );
+        }
+    }
+    out
+}
+
 /// `ProofAccepted` events and payments that do not pair up, and events outside the window.
 pub fn bookkeeping(h: &History) -> Vec<Anomaly> {
     let mut out = Vec::new();
@@ -781,6 +829,47 @@ mod tests {
             },
         );
         h
+    }
+
+    /// A fold dataset's claims beyond its commitment's query budget are flagged; a Poseidon
+    /// dataset's are not (no budget), nor a fold dataset within its budget.
+    #[test]
+    fn claims_beyond_a_query_budget_are_flagged() {
+        let schema = Schema::clinical_default();
+        let fold = FoldSchema::of(&schema).unwrap();
+        // 5 masking rows, 2 openings per proof: a budget of 2 proofs.
+        let spec = FoldSpec {
+            capacity: 48,
+            mask_rows: 5,
+            data_columns: 1,
+            statistics: vec![3],
+        };
+        let params = spec.params(&fold).unwrap();
+        assert_eq!(params.query_budget(), 2);
+        let circuit = fold.circuit_id(&params, params.min_k());
+        let key = alloy::primitives::keccak256(circuit.as_bytes());
+        let names = BTreeMap::from([(key, circuit.clone())]);
+        let mut h = history(vec![
+            claim(1, 4, 20, 30, false),
+            claim(1, 5, 20, 30, false),
+            claim(2, 4, 20, 30, false),
+            claim(2, 5, 20, 30, false),
+            claim(3, 4, 20, 30, false),
+            claim(3, 5, 20, 30, false),
+            claim(3, 6, 20, 30, false),
+        ]);
+        for (id, fold_circuit) in [(1, true), (2, false), (3, true)] {
+            let d = h.datasets.get_mut(&id).unwrap();
+            d.schema_hash = B256::from(schema.hash());
+            d.circuit = if fold_circuit { key } else { B256::ZERO };
+        }
+        let found: Vec<(Kind, Option<u64>)> = budgets(&h, &names, std::slice::from_ref(&schema))
+            .into_iter()
+            .map(|a| (a.kind, a.dataset))
+            .collect();
+        assert_eq!(found, vec![(Kind::QueryBudgetExceeded, Some(3))]);
+        // Without the schema the circuit cannot be read: nothing is claimed either way.
+        assert!(budgets(&h, &names, &[]).is_empty());
     }
 
     #[test]

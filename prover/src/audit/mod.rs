@@ -499,7 +499,7 @@ pub fn analyse(c: &Collected, store: &KeyStore, opts: &Options) -> Audit {
     let money = money::reconcile(h, &c.onchain);
     let complete = c.from_block == 0;
 
-    let mut anomalies = Vec::new();
+    let mut anomalies = anomaly::budgets(h, &names, &opts.schemas);
     let mut proofs = Vec::new();
     let mut queries = Vec::new();
     let shown: Vec<&model::Query> = h

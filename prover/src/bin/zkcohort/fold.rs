@@ -28,7 +28,7 @@ pub(crate) struct FoldArgs {
     #[arg(long, requires = "fold", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) query_budget: u64,
     /// Value columns every fold proof accumulates, comma-separated names (a query may release
-    /// any one of them). Default: every value column the fold circuit can sum.
+    /// any one of them). Required with --fold; one or two keep the verifier deployable.
     #[arg(long, requires = "fold", value_delimiter = ',')]
     pub(crate) statistics: Vec<String>,
 }
@@ -64,16 +64,18 @@ fn statistics(schema: &Schema, fold: &FoldSchema, names: &[String]) -> Result<Ve
         .map(|(_, c)| c.name.as_str())
         .collect();
     if names.is_empty() {
-        let all: Vec<usize> = (0..columns.len())
+        // Each statistic costs the verifier bytecode and gas: a default of every summable
+        // column would make verifiers that do not deploy (over EIP-170's 24,576 bytes).
+        let summable: Vec<&str> = (0..columns.len())
             .filter(|&i| fold.statistic_field(i).is_ok())
+            .map(|i| columns[i])
             .collect();
-        if all.is_empty() {
-            bail!(
-                "schema `{}` has no value column a fold circuit can sum",
-                schema.name
-            );
-        }
-        return Ok(all);
+        bail!(
+            "--fold needs --statistics: the value columns every proof accumulates, one or two \
+             (each adds to the verifier's size; schema `{}` can sum {})",
+            schema.name,
+            summable.join(", ")
+        );
     }
     names
         .iter()
