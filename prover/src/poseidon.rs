@@ -48,6 +48,25 @@ fn permutation() -> &'static Permutation {
     P.get_or_init(Permutation::init)
 }
 
+/// Applies the permutation to `state` in place (the one [`hash`] runs).
+pub(crate) fn permute(state: &mut [Fr; T]) {
+    permutation().permute(state);
+}
+
+/// A `T × T` matrix (the MDS matrix), row-major.
+pub(crate) type Mds = [[Fr; T]; T];
+
+/// The permutation's round constants (one `[Fr; T]` per round, `R_F + R_P` of them, in round
+/// order) and its MDS matrix, as `poseidon-primitives` generates them for [`Poseidon128T4`]
+/// (the same values [`permute`] uses).
+pub(crate) fn round_constants_and_mds() -> &'static (Vec<[Fr; T]>, Mds) {
+    static C: OnceLock<(Vec<[Fr; T]>, Mds)> = OnceLock::new();
+    C.get_or_init(|| {
+        let (round_constants, mds, _mds_inv) = <Poseidon128T4 as Spec<Fr, T, RATE>>::constants();
+        (round_constants, mds)
+    })
+}
+
 /// Sponge hash of a fixed-length input: capacity element `2^64`, absorb `RATE` elements per
 /// permutation, pad with a single 1 (an extra permutation when the length is a multiple of
 /// `RATE`), output the first rate element.

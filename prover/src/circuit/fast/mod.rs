@@ -1,5 +1,5 @@
-//! **Fast aggregate circuit (issue #8): design N(W), commit-and-prove.** Not wired into the
-//! CLI, the markets or any artifact yet; its API is unstable. [`fold::FoldCircuit`] lays a
+//! **Fast aggregate circuit (issue #8): design N(W), commit-and-prove.** What the product
+//! answers queries with (`proof::fold`, `dataset commit --fold`). [`fold::FoldCircuit`] lays a
 //! record over rows of `W` data columns and folds the match into one lookup per column;
 //! `fold_results` proves the product's outputs (statistic, suppression, records) below the
 //! records. Cost models and measurements: docs/circuits.md ("Fast circuits (issue #8)") and
