@@ -233,12 +233,12 @@ pub fn prove(
         criteria: criteria.clone(),
         slots,
     };
-    let mut builder = config.prover_builder();
-    eligibility::build(&mut builder, schema, &witness);
+    let mut circuit = config.prover_circuit();
+    eligibility::build(&mut circuit, schema, &witness);
     let (instances, proof) = create(
         keys,
         params,
-        builder,
+        circuit,
         &format!("proving eligibility of {} patient(s)", candidates.len()),
     )?;
 

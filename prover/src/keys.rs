@@ -49,6 +49,8 @@ use crate::{
             fold::{FoldCircuit, FoldParams},
             record::{FoldSchema, FoldSchemaError},
         },
+        gated::{GatedCircuit, GatedParams},
+        permutation::ROWS_PER_PERMUTATION,
         AggregateWitness, PublicInputs,
     },
     commitment::RecordLayout,
@@ -126,13 +128,14 @@ pub struct CircuitSpec {
 /// (`agg2`: the claim context joined the public inputs).
 pub const AGGREGATE_FAMILY: &str = "agg2";
 /// The eligibility circuit's family in its ids (see [`AGGREGATE_FAMILY`]; `elig2`: patient-held
-/// identities in the leaves, the registrant joined the public inputs).
-pub const ELIGIBILITY_FAMILY: &str = "elig2";
+/// identities in the leaves, the registrant joined the public inputs; `elig3`: its Poseidon
+/// permutations on the permutation gate).
+pub const ELIGIBILITY_FAMILY: &str = "elig3";
 
 /// Everything that fixes a circuit: its identity and its halo2 configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CircuitConfig {
-    /// `agg2-<schema hash prefix>-n<capacity>-k<k>` or `elig2-<schema hash prefix>-b<batch>-k<k>`
+    /// `agg2-<schema hash prefix>-n<capacity>-k<k>` or `elig3-<schema hash prefix>-b<batch>-k<k>`
     /// ([`AGGREGATE_FAMILY`], [`ELIGIBILITY_FAMILY`]).
     pub circuit_id: String,
     /// The dataset schema.
@@ -437,13 +440,16 @@ impl CircuitConfig {
 
     /// Picks the smallest `k` whose layout fits in [`MAX_ADVICE_COLUMNS`] advice columns.
     pub fn plan_shape(schema: &Schema, shape: CircuitShape) -> Self {
-        // Cells: ~1,000 per aggregate record, ~67,000 per eligibility slot (22 Poseidon
-        // permutations). Start a little below the estimate and walk up.
-        let cells = match &shape {
-            CircuitShape::Aggregate(layout) => 1000 * layout.capacity,
-            CircuitShape::Eligibility { batch } => 60_000 * batch,
+        // Cells: ~1,000 per aggregate record, ~1,500 per eligibility slot (its 24 Poseidon
+        // permutations are on the permutation gate, 129 rows each). Start a little below the
+        // estimate and walk up.
+        let (cells, rows) = match &shape {
+            CircuitShape::Aggregate(layout) => (1000 * layout.capacity, 0),
+            CircuitShape::Eligibility { batch } => {
+                (1_500 * batch, 24 * ROWS_PER_PERMUTATION * batch)
+            }
         };
-        let estimate = (cells / MAX_ADVICE_COLUMNS).max(1 << 10);
+        let estimate = (cells / MAX_ADVICE_COLUMNS).max(rows).max(1 << 10);
         let mut k = (usize::BITS - estimate.leading_zeros())
             .saturating_sub(1)
             .max(10) as usize;
@@ -456,12 +462,14 @@ impl CircuitConfig {
             break_points: Vec::new(),
         };
         loop {
-            let mut builder = keygen_builder(k);
-            config.build_dummy(&mut builder);
-            let params = builder.calculate_params(Some(MIN_ROWS));
+            let mut circuit = config.circuit(keygen_builder(k));
+            config.build_dummy(&mut circuit);
+            let params = circuit.builder.calculate_params(Some(MIN_ROWS));
             let columns: usize = params.num_advice_per_phase.iter().sum::<usize>()
                 + params.num_lookup_advice_per_phase.iter().sum::<usize>();
-            if columns <= MAX_ADVICE_COLUMNS {
+            // The permutation gate's rows, and the rows every column keeps for blinding.
+            let fits = circuit.permutation_rows() + MIN_ROWS <= 1 << k;
+            if columns <= MAX_ADVICE_COLUMNS && fits {
                 let schema_hash = hex::encode(&schema.hash()[..4]);
                 config.circuit_id = match &config.shape {
                     CircuitShape::Aggregate(layout) => {
@@ -493,11 +501,11 @@ impl CircuitConfig {
     }
 
     /// Lays out the circuit with an all-zero witness (for planning and key generation).
-    fn build_dummy(&self, builder: &mut BaseCircuitBuilder<Fr>) {
+    fn build_dummy(&self, circuit: &mut GatedCircuit) {
         match &self.shape {
             CircuitShape::Aggregate(layout) => {
                 circuit::build(
-                    builder,
+                    &mut circuit.builder,
                     &self.schema,
                     layout,
                     &AggregateWitness::dummy(&self.schema, layout),
@@ -505,11 +513,28 @@ impl CircuitConfig {
             }
             CircuitShape::Eligibility { batch } => {
                 eligibility::build(
-                    builder,
+                    circuit,
                     &self.schema,
                     &EligibilityWitness::dummy(&self.schema, *batch),
                 );
             }
+        }
+    }
+
+    /// An empty circuit of this shape around `builder`: eligibility circuits hash on the
+    /// permutation gate, aggregate circuits are halo2-base's builder alone.
+    pub fn circuit(&self, builder: BaseCircuitBuilder<Fr>) -> GatedCircuit {
+        match &self.shape {
+            CircuitShape::Aggregate(_) => GatedCircuit::plain(builder),
+            CircuitShape::Eligibility { .. } => GatedCircuit::with_permutation_gate(builder),
+        }
+    }
+
+    /// The shape parameters halo2 reads keys with.
+    pub fn gated_params(&self) -> GatedParams {
+        GatedParams {
+            base: self.params.clone(),
+            permutation_gate: matches!(self.shape, CircuitShape::Eligibility { .. }),
         }
     }
 
@@ -542,9 +567,12 @@ impl CircuitConfig {
         self.params.k as u32
     }
 
-    /// A builder that synthesizes a witness with this configuration.
-    pub fn prover_builder(&self) -> BaseCircuitBuilder<Fr> {
-        BaseCircuitBuilder::prover(self.params.clone(), self.break_points.clone())
+    /// A circuit that synthesizes a witness with this configuration.
+    pub fn prover_circuit(&self) -> GatedCircuit {
+        self.circuit(BaseCircuitBuilder::prover(
+            self.params.clone(),
+            self.break_points.clone(),
+        ))
     }
 }
 
@@ -731,10 +759,10 @@ impl KeyStore {
             .filter(|cfg| cfg.shape == config.shape && cfg.schema == config.schema);
         if let (true, Some(cfg)) = (pk_path.exists(), cached) {
             let mut r = BufReader::new(fs::File::open(&pk_path).map_err(io_err(&pk_path))?);
-            let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+            let pk = ProvingKey::<G1Affine>::read::<_, GatedCircuit>(
                 &mut r,
                 SerdeFormat::RawBytesUnchecked,
-                cfg.params.clone(),
+                cfg.gated_params(),
             )
             .map_err(io_err(&pk_path))?;
             let vk_hash = vk_hash(pk.get_vk());
@@ -749,12 +777,12 @@ impl KeyStore {
         let bar =
             crate::progress::spinner(format!("keygen {} (k = {})", config.circuit_id, config.k()));
         bar.set_message(format!("keygen {}: verifying key", config.circuit_id));
-        let (vk, builder) = derive_vk(config, params)?;
+        let (vk, circuit) = derive_vk(config, params)?;
         bar.set_message(format!("keygen {}: proving key", config.circuit_id));
-        let pk = keygen_pk(params, vk, &builder)
+        let pk = keygen_pk(params, vk, &circuit)
             .map_err(|e| ProofError::Halo2(format!("keygen_pk: {e:?}")))?;
         let mut config = config.clone();
-        config.break_points = builder.break_points();
+        config.break_points = circuit.builder.break_points();
         bar.set_message(format!(
             "keygen {}: writing {}",
             config.circuit_id,
@@ -798,10 +826,10 @@ impl KeyStore {
             });
         if let (Some(cfg), true) = (cached, vk_path.exists()) {
             let mut r = BufReader::new(fs::File::open(&vk_path).map_err(io_err(&vk_path))?);
-            if let Ok(vk) = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+            if let Ok(vk) = VerifyingKey::<G1Affine>::read::<_, GatedCircuit>(
                 &mut r,
                 SerdeFormat::RawBytes,
-                cfg.params.clone(),
+                cfg.gated_params(),
             ) {
                 return Ok(vk);
             }
@@ -812,9 +840,9 @@ impl KeyStore {
             config.circuit_id,
             config.k()
         ));
-        let (vk, builder) = derive_vk(config, params)?;
+        let (vk, circuit) = derive_vk(config, params)?;
         let mut config = config.clone();
-        config.break_points = builder.break_points();
+        config.break_points = circuit.builder.break_points();
         write_vk(&dir, &config, &vk)?;
         bar.finish_and_clear();
         Ok(vk)
@@ -836,10 +864,10 @@ impl KeyStore {
             serde_json::from_slice(&fs::read(&cfg_path).map_err(io_err(&cfg_path))?)
                 .map_err(|e| ProofError::Artifact(format!("{}: {e}", cfg_path.display())))?;
         let mut r = BufReader::new(fs::File::open(&vk_path).map_err(io_err(&vk_path))?);
-        let vk = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+        let vk = VerifyingKey::<G1Affine>::read::<_, GatedCircuit>(
             &mut r,
             SerdeFormat::RawBytes,
-            cfg.params.clone(),
+            cfg.gated_params(),
         )
         .map_err(io_err(&vk_path))?;
         Ok((cfg, vk))
@@ -847,17 +875,18 @@ impl KeyStore {
 }
 
 /// Generates the verifying key of `config` from `params`, and returns it with the keygen
-/// builder (which knows the break points the prover needs). Deterministic: the same circuit and
-/// params give the same key, byte for byte, on any machine.
+/// circuit (whose builder knows the break points the prover needs). Deterministic: the same
+/// circuit and params give the same key, byte for byte, on any machine.
 pub fn derive_vk(
     config: &CircuitConfig,
     params: &ParamsKZG<Bn256>,
-) -> Result<(VerifyingKey<G1Affine>, BaseCircuitBuilder<Fr>), ProofError> {
-    let mut builder = keygen_builder(config.params.k).use_params(config.params.clone());
-    config.build_dummy(&mut builder);
+) -> Result<(VerifyingKey<G1Affine>, GatedCircuit), ProofError> {
+    let mut circuit =
+        config.circuit(keygen_builder(config.params.k).use_params(config.params.clone()));
+    config.build_dummy(&mut circuit);
     let vk =
-        keygen_vk(params, &builder).map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
-    Ok((vk, builder))
+        keygen_vk(params, &circuit).map_err(|e| ProofError::Halo2(format!("keygen_vk: {e:?}")))?;
+    Ok((vk, circuit))
 }
 
 /// Writes `vk.bin` and `config.json` into a key directory, atomically.

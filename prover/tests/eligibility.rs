@@ -329,9 +329,9 @@ fn unsatisfied_proof(
             custodian,
         )],
     };
-    let mut builder = keys.config.prover_builder();
-    build(&mut builder, schema, &witness);
-    zkcohort::proof::create_unchecked(keys, params, builder).unwrap()
+    let mut circuit = keys.config.prover_circuit();
+    build(&mut circuit, schema, &witness);
+    zkcohort::proof::create_unchecked(keys, params, circuit).unwrap()
 }
 
 /// `test/fixtures/eligibility_proofs.json`: for one dataset and one trial, single proofs of

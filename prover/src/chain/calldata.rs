@@ -206,7 +206,7 @@ pub struct TxArtifact {
 }
 
 /// The circuit named by a zkcohort circuit id (`agg2-<schema>-n<capacity>-k<k>` or
-/// `elig2-<schema>-b<batch>-k<k>`), for the schema among `schemas` whose hash is `schema_hash`.
+/// `elig3-<schema>-b<batch>-k<k>`), for the schema among `schemas` whose hash is `schema_hash`.
 fn circuit_of(
     circuit_id: &str,
     schema_hash: &str,

@@ -27,17 +27,18 @@
 //! the patient's secret (never the custodian, who knows `blind` and `id` only) can prove.
 
 use halo2_base::{
-    gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeInstructions},
+    gates::{GateInstructions, RangeInstructions},
     halo2_proofs::halo2curves::{bn256::Fr, ff::Field},
-    poseidon::hasher::{spec::OptimizedPoseidonSpec, PoseidonHasher},
     AssignedValue,
 };
 
-use super::record::{self, one_hot};
+use super::{
+    gated::GatedCircuit,
+    record::{self, one_hot},
+};
 use crate::{
     commitment::RecordLayout,
     membership::{IDENTITY_DOMAIN, MEMBER_DEPTH},
-    poseidon::{RATE, R_F, R_P, T},
     schema::Schema,
     trial::TrialCriteria,
 };
@@ -182,17 +183,19 @@ pub struct EligibilityProbes {
     pub nullifier: Vec<AssignedValue<Fr>>,
 }
 
-/// Lays out the circuit for `witness.slots.len()` patients into `builder` and registers its
-/// public inputs. The layout depends only on the schema and the batch size.
+/// Lays out the circuit for `witness.slots.len()` patients into `circuit` (its Poseidon
+/// permutations on the permutation gate) and registers its public inputs. The layout depends
+/// only on the schema and the batch size.
 pub fn build(
-    builder: &mut BaseCircuitBuilder<Fr>,
+    circuit: &mut GatedCircuit,
     schema: &Schema,
     witness: &EligibilityWitness,
 ) -> EligibilityProbes {
     let layout = RecordLayout::new(schema, 1);
-    let range = builder.range_chip();
+    let range = circuit.builder.range_chip();
     let gate = range.gate();
-    let ctx = builder.main(0);
+    let hasher = &mut circuit.permutations;
+    let ctx = circuit.builder.main(0);
     let mut probes = EligibilityProbes::default();
 
     let member_root = ctx.load_witness(witness.member_root);
@@ -209,10 +212,6 @@ pub fn build(
         purpose_sel,
     };
 
-    let mut hasher =
-        PoseidonHasher::<Fr, T, RATE>::new(OptimizedPoseidonSpec::new::<R_F, R_P, 0>());
-    hasher.initialize_consts(ctx, gate);
-
     let mut slots_out = Vec::with_capacity(witness.slots.len());
     let mut enabled_bits = Vec::with_capacity(witness.slots.len());
     for p in &witness.slots {
@@ -227,15 +226,15 @@ pub fn build(
         );
         let secret = ctx.load_witness(p.secret);
         let blind = ctx.load_witness(p.blind);
-        let identity = hasher.hash_fix_len_array(ctx, gate, &[identity_domain, secret]);
-        let mut node = hasher.hash_fix_len_array(ctx, gate, &[blind, packed, identity]);
+        let identity = hasher.hash(ctx, gate, &[identity_domain, secret]);
+        let mut node = hasher.hash(ctx, gate, &[blind, packed, identity]);
         for (level, sibling) in p.path.iter().enumerate() {
             let bit = ctx.load_witness(Fr::from((p.index >> level & 1) as u64));
             gate.assert_bit(ctx, bit);
             let sibling = ctx.load_witness(*sibling);
             let left = gate.select(ctx, sibling, node, bit);
             let right = gate.select(ctx, node, sibling, bit);
-            node = hasher.hash_fix_len_array(ctx, gate, &[left, right]);
+            node = hasher.hash(ctx, gate, &[left, right]);
         }
         let root_ok = gate.is_equal(ctx, node, member_root);
         let ok = gate.mul(ctx, m.matched, root_ok);
@@ -244,7 +243,7 @@ pub fn build(
         // enabled ⇒ ok
         let violation = gate.mul_not(ctx, ok, enabled);
         gate.assert_is_const(ctx, &violation, &Fr::ZERO);
-        let nullifier = hasher.hash_fix_len_array(ctx, gate, &[secret, trial_id]);
+        let nullifier = hasher.hash(ctx, gate, &[secret, trial_id]);
         let nullifier = gate.mul(ctx, enabled, nullifier);
         let payout = ctx.load_witness(p.payout);
         probes.ok.push(ok);
@@ -271,6 +270,6 @@ pub fn build(
     for (n, p) in slots_out {
         public.extend([n, p]);
     }
-    builder.assigned_instances[0].extend(public);
+    circuit.builder.assigned_instances[0].extend(public);
     probes
 }

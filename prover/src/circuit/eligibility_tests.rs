@@ -10,6 +10,8 @@ use halo2_base::{
 
 use super::{
     eligibility::{build, EligibilityProbes, EligibilityPublic, EligibilityWitness, PatientSlot},
+    gated::GatedCircuit,
+    permutation::{PermutationTrace, ROWS_PER_PERMUTATION},
     tests::set_cell,
 };
 use crate::{
@@ -127,17 +129,32 @@ impl Case {
     fn run(
         &self,
         witness: &EligibilityWitness,
-        tamper: impl FnOnce(&mut BaseCircuitBuilder<Fr>, &EligibilityProbes),
+        tamper: impl FnOnce(&mut GatedCircuit, &EligibilityProbes),
         instances: Vec<Fr>,
     ) -> Result<(), String> {
-        let mut builder = BaseCircuitBuilder::new(false)
-            .use_k(self.k)
-            .use_lookup_bits(self.k - 1)
-            .use_instance_columns(1);
-        let probes = build(&mut builder, &self.schema, witness);
-        tamper(&mut builder, &probes);
-        builder.calculate_params(Some(MIN_ROWS));
-        let prover = MockProver::run(self.k as u32, &builder, vec![instances]).unwrap();
+        self.run_with(witness, |_| {}, tamper, instances)
+    }
+
+    /// [`Case::run`], with `before` applied to the empty circuit (e.g. to forge a
+    /// permutation's output as the logic loads it).
+    fn run_with(
+        &self,
+        witness: &EligibilityWitness,
+        before: impl FnOnce(&mut GatedCircuit),
+        tamper: impl FnOnce(&mut GatedCircuit, &EligibilityProbes),
+        instances: Vec<Fr>,
+    ) -> Result<(), String> {
+        let mut circuit = GatedCircuit::with_permutation_gate(
+            BaseCircuitBuilder::new(false)
+                .use_k(self.k)
+                .use_lookup_bits(self.k - 1)
+                .use_instance_columns(1),
+        );
+        before(&mut circuit);
+        let probes = build(&mut circuit, &self.schema, witness);
+        tamper(&mut circuit, &probes);
+        circuit.builder.calculate_params(Some(MIN_ROWS));
+        let prover = MockProver::run(self.k as u32, &circuit, vec![instances]).unwrap();
         prover
             .verify()
             .map_err(|failures| format!("{} failures, first: {}", failures.len(), failures[0]))
@@ -242,7 +259,11 @@ fn rejects_missing_consent() {
 fn rejects_a_forged_match_flag() {
     let case = Case::new();
     let w = case.witness(&[WRONG_DX]);
-    let result = case.run(&w, |b, p| set_cell(b, &p.ok[0], 1), case.expected(&w));
+    let result = case.run(
+        &w,
+        |c, p| set_cell(&mut c.builder, &p.ok[0], 1),
+        case.expected(&w),
+    );
     assert!(result.is_err());
 }
 
@@ -290,41 +311,100 @@ fn rejects_a_value_outside_its_declared_width() {
 }
 
 /// Keeps the cost model of docs/circuits.md true: the marginal cost of a patient slot
-/// (measured between batches of 1 and 2, so fixed costs cancel) is dominated by its 24 Poseidon
-/// permutations (identity, the 3-input leaf's two (the sponge pads a full rate block), 20 path
-/// levels, nullifier).
+/// (measured between batches of 1 and 2, so fixed costs cancel) is its 24 Poseidon
+/// permutations on the permutation gate (identity, the 3-input leaf's two (the sponge pads a
+/// full rate block), 20 path levels, nullifier) and ~1,000 flex-gate cells for the record, the
+/// criteria, the path's selections and the permutations' input and output words.
 #[test]
 fn cost_model_matches_docs() {
     let schema = Schema::clinical_default();
     let cells = |batch: usize| {
-        let k = 17;
-        let mut builder = BaseCircuitBuilder::new(false)
-            .use_k(k)
-            .use_lookup_bits(k - 1)
-            .use_instance_columns(1);
+        let k = 14;
+        let mut circuit = GatedCircuit::with_permutation_gate(
+            BaseCircuitBuilder::new(false)
+                .use_k(k)
+                .use_lookup_bits(k - 1)
+                .use_instance_columns(1),
+        );
         build(
-            &mut builder,
+            &mut circuit,
             &schema,
             &EligibilityWitness::dummy(&schema, batch),
         );
-        let stats = builder.statistics();
+        let stats = circuit.builder.statistics();
         (
             stats.gate.total_advice_per_phase[0],
             stats.total_lookup_advice_per_phase[0],
+            circuit.permutations.len(),
         )
     };
-    let ((a1, l1), (a2, l2)) = (cells(1), cells(2));
-    let (advice, lookups) = (a2 - a1, l2 - l1);
+    let ((a1, l1, p1), (a2, l2, p2)) = (cells(1), cells(2));
+    let (advice, lookups, permutations) = (a2 - a1, l2 - l1, p2 - p1);
     println!(
-        "per patient: {advice} advice cells, {lookups} lookup cells; fixed ≈ {}",
+        "per patient: {permutations} permutations, {advice} advice cells, {lookups} lookup cells; fixed ≈ {}",
         a1 - advice
     );
+    assert_eq!(permutations, 24, "permutations per patient");
     assert!(
-        (68_000..=73_000).contains(&advice),
+        (900..=1_600).contains(&advice),
         "{advice} advice cells per patient"
     );
     assert!(
         (20..=60).contains(&lookups),
         "{lookups} lookup cells per patient"
     );
+}
+
+/// The permutation gate is sound where the eligibility circuit uses it: a wrong round value in
+/// any permutation's trace, a trace of other inputs (the gate holds, the copies into it do
+/// not), or a forged output word in the builder (a path that "reaches" the root) is refused.
+#[test]
+fn permutations_are_pinned_to_the_gate() {
+    let case = Case::new();
+    let w = case.witness(&[ELIGIBLE_A]);
+    assert_eq!(case.check(&w), Ok(()));
+    let permutations = {
+        let mut c = GatedCircuit::with_permutation_gate(
+            BaseCircuitBuilder::new(false)
+                .use_k(case.k)
+                .use_lookup_bits(case.k - 1)
+                .use_instance_columns(1),
+        );
+        build(&mut c, &case.schema, &w);
+        c.permutations.len()
+    };
+    for n in [0, 3, permutations - 1] {
+        for row in [1, 20, ROWS_PER_PERMUTATION - 1] {
+            let result = case.run(
+                &w,
+                |c, _| {
+                    let trace = c.permutations.traces_mut().nth(n).unwrap();
+                    trace.rows_mut()[row][2] += Fr::ONE;
+                },
+                case.expected(&w),
+            );
+            assert!(result.is_err(), "permutation {n}, row {row} tampered");
+        }
+    }
+    // Permutation 1 is the leaf's first: its trace replaced by a valid one of other inputs.
+    let result = case.run(
+        &w,
+        |c, _| {
+            let trace = c.permutations.traces_mut().nth(1).unwrap();
+            let mut input = trace.input();
+            input[1] += Fr::ONE;
+            *trace = PermutationTrace::new(input);
+        },
+        case.expected(&w),
+    );
+    assert!(result.is_err(), "a trace of other inputs");
+    // A path with a wrong sibling, whose last level's digest (permutation 22: identity 0, leaf
+    // 1–2, levels 3–22) the prover loads as the member root, everything after it consistent:
+    // only the copy from the gate's output catches it.
+    let mut other = w.clone();
+    other.slots[0].path[0] += Fr::ONE;
+    let root = case.tree.root();
+    let forge = |c: &mut GatedCircuit| c.permutations.forge_output(22, root);
+    let result = case.run_with(&other, forge, |_, _| {}, case.expected(&other));
+    assert!(result.is_err(), "a forged output word");
 }

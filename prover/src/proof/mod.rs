@@ -17,7 +17,6 @@ pub mod fold;
 
 use std::{fs, path::Path};
 
-use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     plonk::{create_proof, verify_proof, VerifyingKey},
@@ -38,7 +37,9 @@ use snark_verifier_sdk::snark_verifier::{
 };
 
 use crate::{
-    circuit::{self, eligibility::EligibilityPublic, AggregateWitness, PublicInputs},
+    circuit::{
+        self, eligibility::EligibilityPublic, gated::GatedCircuit, AggregateWitness, PublicInputs,
+    },
     commitment::{fr_from_hex, fr_to_hex, RecordLayout},
     dataset::CommittedDataset,
     eligibility::EligibilityArtifact,
@@ -135,12 +136,12 @@ pub fn prove(
         ClaimBinding::context_of(binding),
     );
 
-    let mut builder = keys.config.prover_builder();
-    circuit::build(&mut builder, schema, &data.layout, &witness);
+    let mut circuit = keys.config.prover_circuit();
+    circuit::build(&mut circuit.builder, schema, &data.layout, &witness);
     let (instances, proof) = create(
         keys,
         params,
-        builder,
+        circuit,
         &format!("proving {} records", data.info.record_count),
     )?;
 
@@ -165,12 +166,12 @@ pub fn prove(
 pub(crate) fn create(
     keys: &CircuitKeys,
     params: &ParamsKZG<Bn256>,
-    builder: BaseCircuitBuilder<Fr>,
+    circuit: GatedCircuit,
     what: &str,
 ) -> Result<(Vec<Fr>, Vec<u8>), ProofError> {
     let bar = crate::progress::spinner(what.to_owned());
     bar.set_message(format!("{what}: polynomial commitments"));
-    let (instances, proof) = create_unchecked(keys, params, builder)?;
+    let (instances, proof) = create_unchecked(keys, params, circuit)?;
     bar.finish_and_clear();
     verify_instances(params, keys.pk.get_vk(), &instances, &proof)?;
     Ok((instances, proof))
@@ -183,12 +184,9 @@ pub(crate) fn create(
 pub fn create_unchecked(
     keys: &CircuitKeys,
     params: &ParamsKZG<Bn256>,
-    builder: BaseCircuitBuilder<Fr>,
+    circuit: GatedCircuit,
 ) -> Result<(Vec<Fr>, Vec<u8>), ProofError> {
-    let instances: Vec<Fr> = builder.assigned_instances[0]
-        .iter()
-        .map(|v| *v.value())
-        .collect();
+    let instances = circuit.instances();
     let mut transcript = TranscriptWriterBuffer::<_, G1Affine, _>::init(Vec::new());
     create_proof::<
         KZGCommitmentScheme<Bn256>,
@@ -200,7 +198,7 @@ pub fn create_unchecked(
     >(
         params,
         &keys.pk,
-        &[builder],
+        &[circuit],
         &[&[&instances]],
         OsRng,
         &mut transcript,

@@ -121,7 +121,9 @@ pub fn committed(
 pub fn verifier(params: &ParamsKZG<Bn256>, keys: &CircuitKeys) -> String {
     let dir = root().join("contracts/verifiers");
     if updating() {
-        return evm::write_verifier(&dir, params, keys).unwrap_or_else(|e| {
+        // Updating rewrites the verifiers from today's code, whichever circuit they held.
+        let force = zkcohort::dataset::Overwrite::Force;
+        return evm::write_verifier_with(&dir, params, keys, force).unwrap_or_else(|e| {
             panic!(
                 "cannot write the verifier of {}: {e}",
                 keys.config.circuit_id
