@@ -441,7 +441,7 @@ impl CircuitConfig {
     /// Picks the smallest `k` whose layout fits in [`MAX_ADVICE_COLUMNS`] advice columns.
     pub fn plan_shape(schema: &Schema, shape: CircuitShape) -> Self {
         // Cells: ~1,000 per aggregate record, ~1,500 per eligibility slot (its 24 Poseidon
-        // permutations are on the permutation gate, 129 rows each). Start a little below the
+        // permutations are on the permutation gate, 73 rows each). Start a little below the
         // estimate and walk up.
         let (cells, rows) = match &shape {
             CircuitShape::Aggregate(layout) => (1000 * layout.capacity, 0),

@@ -11,7 +11,7 @@ use halo2_base::{
 use super::{
     eligibility::{build, EligibilityProbes, EligibilityPublic, EligibilityWitness, PatientSlot},
     gated::GatedCircuit,
-    permutation::{PermutationTrace, ROWS_PER_PERMUTATION},
+    permutation::{PermutationTrace, ROWS_PER_PERMUTATION, WIDTH},
     tests::set_cell,
 };
 use crate::{
@@ -374,16 +374,25 @@ fn permutations_are_pinned_to_the_gate() {
         c.permutations.len()
     };
     for n in [0, 3, permutations - 1] {
-        for row in [1, 20, ROWS_PER_PERMUTATION - 1] {
+        // A full round's squares, a partial round's state and its square, the output.
+        for (row, word) in [
+            (1, 2),
+            (20, 2),
+            (20, WIDTH - 1),
+            (ROWS_PER_PERMUTATION - 1, 2),
+        ] {
             let result = case.run(
                 &w,
                 |c, _| {
                     let trace = c.permutations.traces_mut().nth(n).unwrap();
-                    trace.rows_mut()[row][2] += Fr::ONE;
+                    trace.rows_mut()[row][word] += Fr::ONE;
                 },
                 case.expected(&w),
             );
-            assert!(result.is_err(), "permutation {n}, row {row} tampered");
+            assert!(
+                result.is_err(),
+                "permutation {n}, row {row}, word {word} tampered"
+            );
         }
     }
     // Permutation 1 is the leaf's first: its trace replaced by a valid one of other inputs.

@@ -5,7 +5,7 @@
 //! hashes it calls [`PermutationLog::hash`] instead of halo2-base's flex-gate Poseidon. That
 //! computes the sponge natively, loads each permutation's output words into the builder as
 //! witnesses and logs the permutation. At synthesis the logged permutations are laid out on the
-//! permutation gate (129 rows of 4 advice cells each, against ~2,890 flex-gate cells), and every
+//! permutation gate (73 rows of 5 advice columns each, against ~2,890 flex-gate cells), and every
 //! input and output word of the gate is tied to its builder cell by a copy constraint (halo2-lib's
 //! zkevm keccak component imports its own custom cells the same way, with the copy manager's
 //! external cells). So the builder's witness for an output word is a free value only until the

@@ -1,40 +1,44 @@
 //! The Poseidon permutation of [`crate::poseidon`] (width `T = 4`, x⁵ S-box, `R_F = 8` full and
-//! `R_P = 56` partial rounds) as a custom gate: two rows per round.
+//! `R_P = 56` partial rounds) as a custom gate: two rows per full round, one per partial round.
 //!
 //! **Layout.** One region holds every permutation, one after another from row 0 (halo2-axiom's
 //! `SimpleFloorPlanner` starts every region at row 0, so the permutations cannot each have their
-//! own region). Permutation `k` takes rows `k · 129 .. (k + 1) · 129` ([`ROWS_PER_PERMUTATION`]):
-//! round `r` has the state before it on row `2r` and the squares `w_j = (s_j + rc_j)²` of its
-//! S-box inputs on row `2r + 1`, and the output is on the last row. The `T` advice columns are
-//! equality-enabled; the cells other regions copy are the input and output rows
-//! ([`PermutationCells`]).
+//! own region). Permutation `k` takes rows `k · 73 .. (k + 1) · 73` ([`ROWS_PER_PERMUTATION`]) of
+//! `T + 1` advice columns ([`WIDTH`]): the `T` state columns and one column `x` for the partial
+//! rounds' square. A full round has the state before it on one row and the squares
+//! `w_j = (s_j + rc_j)²` of its S-box inputs on the next (in the state columns); a partial round
+//! has the state and, in `x`, its one square `w_0`, on one row ([`round_row`]); the output is on
+//! the last row. The state columns are equality-enabled; the cells other regions copy are the
+//! input and output rows ([`PermutationCells`]).
 //!
 //! **Gates.** On the row of round `r`, the fixed columns hold the round's constants `rc` and its
 //! kind `q`: [`FULL`] (the first and last `R_F / 2` rounds), [`PARTIAL`] (the `R_P` rounds
 //! between) or 0 (square rows, output rows, unused rows). The selectors are `full = q (2 − q)`
 //! and `partial = q (q − 1) / 2` (1 on their own kind, 0 on the other and on 0). With `s` the
-//! row, `w` the next one, `s'` the one after and `M` the MDS matrix:
+//! row, `M` the MDS matrix, `w` the next row and `s'` the one after for a full round, and
+//! `w_0 = x` on the row itself and `s'` the next row for a partial round:
 //!
 //! ```text
 //!   full    · (w_j − (s_j + rc_j)²)                                          = 0   (every j)
 //!   full    · (s'_i − Σ_j M[i][j] · w_j² · (s_j + rc_j))                      = 0
-//!   partial · (w_0 − (s_0 + rc_0)²)                                          = 0
-//!   partial · (s'_i − (M[i][0] · w_0² · (s_0 + rc_0) + Σ_{j≥1} M[i][j] · (s_j + rc_j))) = 0
+//!   partial · (x − (s_0 + rc_0)²)                                            = 0
+//!   partial · (s'_i − (M[i][0] · x² · (s_0 + rc_0) + Σ_{j≥1} M[i][j] · (s_j + rc_j))) = 0
 //! ```
 //!
 //! the unoptimized round order of `poseidon-primitives`' `permute` (`w² · x = x⁵`). An output row
 //! has kind 0, so nothing links one permutation to the next: a caller chains them (a sponge's
 //! absorption, a Merkle path) with copy constraints of its own.
 //!
-//! **Why two rows a round.** halo2-axiom caps a constraint system's degree at 5 (`MAX_DEGREE`,
+//! **Why stored squares.** halo2-axiom caps a constraint system's degree at 5 (`MAX_DEGREE`,
 //! read from the environment in `ConstraintSystem::degree`): a gate of higher degree passes the
 //! `MockProver` and gives real proofs no verifier accepts. `selector · x⁵` is degree 6 (7 with
 //! the merged kind), so the S-box is split through the stored square: every constraint here is
 //! degree at most 5 (2 for the selector, 3 for `w² · x`), which also keeps halo2's extended
-//! domain at `4n`. Storing the squares on their own row costs rows, not columns: every column
-//! is a commitment in the proof and a term of the EVM verifier's MSM (~6.3k gas).
+//! domain at `4n`. A partial round raises one word, so its square takes one extra column and no
+//! extra row; a full round's four squares take a row (four more columns would cost ~6.3k gas
+//! each in the EVM verifier's MSM, to save 8 of 73 rows).
 //!
-//! **Cost.** 129 rows, `T` advice and `T + 1` fixed columns; the full-round gate has `2 T`
+//! **Cost.** 73 rows, `T + 1` advice and `T + 1` fixed columns; the full-round gate has `2 T`
 //! constraints (`T` squares, `T` words), the partial-round gate `T + 1`.
 
 use halo2_base::halo2_proofs::{
@@ -46,11 +50,12 @@ use halo2_base::halo2_proofs::{
 
 use crate::poseidon::{round_constants_and_mds, R_F, R_P, T};
 
-/// Rounds of one permutation.
-const ROUNDS: usize = R_F + R_P;
+/// Advice columns of the chip: the `T` state columns and the partial rounds' square.
+pub const WIDTH: usize = T + 1;
 
-/// Rows one permutation takes: two per round (the state, the S-box squares) and the output.
-pub const ROWS_PER_PERMUTATION: usize = 2 * ROUNDS + 1;
+/// Rows one permutation takes: two per full round (the state, the S-box squares), one per
+/// partial round, and the output.
+pub const ROWS_PER_PERMUTATION: usize = 2 * R_F + R_P + 1;
 
 /// [`PermutationConfig::kind`] of a full round.
 pub const FULL: u64 = 1;
@@ -62,11 +67,24 @@ const fn is_full(r: usize) -> bool {
     r < R_F / 2 || r >= R_F / 2 + R_P
 }
 
+/// The row (within its permutation) that holds the state before round `r`.
+pub const fn round_row(r: usize) -> usize {
+    if r < R_F / 2 {
+        2 * r
+    } else if r < R_F / 2 + R_P {
+        R_F + (r - R_F / 2)
+    } else {
+        R_F + R_P + 2 * (r - R_F / 2 - R_P)
+    }
+}
+
 /// The columns of the permutation chip.
 #[derive(Clone, Debug)]
 pub struct PermutationConfig {
-    /// The state (or the squares), one column per word (equality enabled).
+    /// The state (or a full round's squares), one column per word (equality enabled).
     pub state: [Column<Advice>; T],
+    /// A partial round's square `(s_0 + rc_0)²`, on its state row.
+    pub square: Column<Advice>,
     /// The round constants of the round whose state is on the row.
     pub round_constants: [Column<Fixed>; T],
     /// The round's kind: [`FULL`] or [`PARTIAL`] on a round's state row, 0 elsewhere (one
@@ -74,12 +92,11 @@ pub struct PermutationConfig {
     pub kind: Column<Fixed>,
 }
 
-/// The native trace, [`ROWS_PER_PERMUTATION`] rows: per round the state before it and the
-/// squares of its S-box inputs (0 for the words a partial round does not raise), then the
-/// output.
+/// The native trace, [`ROWS_PER_PERMUTATION`] rows of [`WIDTH`] words laid out as the chip's
+/// columns (the state words, then the partial square; 0 in unused cells).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PermutationTrace {
-    rows: Vec<[Fr; T]>,
+    rows: Vec<[Fr; WIDTH]>,
 }
 
 impl PermutationTrace {
@@ -88,28 +105,28 @@ impl PermutationTrace {
         let (round_constants, mds) = round_constants_and_mds();
         let mut rows = Vec::with_capacity(ROWS_PER_PERMUTATION);
         let mut state = input;
+        let widen = |words: [Fr; T], x: Fr| -> [Fr; WIDTH] {
+            std::array::from_fn(|j| if j < T { words[j] } else { x })
+        };
         for (r, rc) in round_constants.iter().enumerate() {
-            rows.push(state);
+            debug_assert_eq!(rows.len(), round_row(r));
             let added: [Fr; T] = std::array::from_fn(|j| state[j] + rc[j]);
-            let raised = if is_full(r) { T } else { 1 };
-            let squares: [Fr; T] = std::array::from_fn(|j| {
-                if j < raised {
-                    added[j].square()
-                } else {
-                    Fr::ZERO
-                }
-            });
-            rows.push(squares);
-            let sboxed: [Fr; T] = std::array::from_fn(|j| {
-                if j < raised {
-                    squares[j].square() * added[j]
-                } else {
-                    added[j]
-                }
-            });
+            let sboxed: [Fr; T] = if is_full(r) {
+                let squares: [Fr; T] = added.map(|a| a.square());
+                rows.push(widen(state, Fr::ZERO));
+                rows.push(widen(squares, Fr::ZERO));
+                std::array::from_fn(|j| squares[j].square() * added[j])
+            } else {
+                let square = added[0].square();
+                rows.push(widen(state, square));
+                std::array::from_fn(|j| match j {
+                    0 => square.square() * added[0],
+                    _ => added[j],
+                })
+            };
             state = std::array::from_fn(|i| (0..T).map(|j| mds[i][j] * sboxed[j]).sum());
         }
-        rows.push(state);
+        rows.push(widen(state, Fr::ZERO));
         debug_assert_eq!(rows.len(), ROWS_PER_PERMUTATION);
         debug_assert_eq!(state, {
             let mut native = input;
@@ -121,16 +138,16 @@ impl PermutationTrace {
 
     /// The input state (the first row).
     pub fn input(&self) -> [Fr; T] {
-        self.rows[0]
+        std::array::from_fn(|j| self.rows[0][j])
     }
 
     /// The output state (the last row).
     pub fn output(&self) -> [Fr; T] {
-        self.rows[ROWS_PER_PERMUTATION - 1]
+        std::array::from_fn(|j| self.rows[ROWS_PER_PERMUTATION - 1][j])
     }
 
     /// The rows, to tamper with in negative tests (a forged trace the gates must reject).
-    pub fn rows_mut(&mut self) -> &mut [[Fr; T]] {
+    pub fn rows_mut(&mut self) -> &mut [[Fr; WIDTH]] {
         &mut self.rows
     }
 }
@@ -151,26 +168,35 @@ impl PermutationConfig {
         for col in state {
             meta.enable_equality(col);
         }
+        let square = meta.advice_column();
         let round_constants = [(); T].map(|_| meta.fixed_column());
         let kind = meta.fixed_column();
         let (_, mds) = round_constants_and_mds();
 
-        // `(s + rc, w, s')` at the current row.
-        let query = |m: &mut VirtualCells<'_, Fr>| {
+        // A round: `s + rc` on this row, the squares `w` of its `raised` words and the state
+        // `s'` after it; `w_j² · (s_j + rc_j)` for the raised words, `s_j + rc_j` for the
+        // others, mixed by M; the square constraints of the raised words.
+        let round = |q: Expression<Fr>, m: &mut VirtualCells<'_, Fr>, full: bool| {
             let added: [Expression<Fr>; T] = std::array::from_fn(|i| {
                 m.query_advice(state[i], Rotation::cur())
                     + m.query_fixed(round_constants[i], Rotation::cur())
             });
-            let squares: [Expression<Fr>; T] =
-                std::array::from_fn(|i| m.query_advice(state[i], Rotation::next()));
+            let (raised, squares, next) = match full {
+                true => (
+                    T,
+                    (0..T)
+                        .map(|i| m.query_advice(state[i], Rotation::next()))
+                        .collect::<Vec<_>>(),
+                    Rotation(2),
+                ),
+                false => (
+                    1,
+                    vec![m.query_advice(square, Rotation::cur())],
+                    Rotation::next(),
+                ),
+            };
             let after: [Expression<Fr>; T] =
-                std::array::from_fn(|i| m.query_advice(state[i], Rotation(2)));
-            (added, squares, after)
-        };
-        // `w_j² · (s_j + rc_j)` for the raised words, `s_j + rc_j` for the others, mixed by M;
-        // and the square constraints of the raised words.
-        let round = |q: Expression<Fr>, m: &mut VirtualCells<'_, Fr>, raised: usize| {
-            let (added, squares, after) = query(m);
+                std::array::from_fn(|i| m.query_advice(state[i], next));
             let sboxed: Vec<Expression<Fr>> = (0..T)
                 .map(|j| match j < raised {
                     true => squares[j].clone() * squares[j].clone() * added[j].clone(),
@@ -197,19 +223,20 @@ impl PermutationConfig {
         let half = Expression::Constant(Fr::from(2).invert().expect("2 is invertible"));
         meta.create_gate("poseidon full round", |m| {
             let q = m.query_fixed(kind, Rotation::cur());
-            round(q.clone() * (two.clone() - q), m, T)
+            round(q.clone() * (two.clone() - q), m, true)
         });
         meta.create_gate("poseidon partial round", |m| {
             let q = m.query_fixed(kind, Rotation::cur());
             round(
                 q.clone() * (q - Expression::Constant(Fr::ONE)) * half.clone(),
                 m,
-                1,
+                false,
             )
         });
 
         Self {
             state,
+            square,
             round_constants,
             kind,
         }
@@ -223,34 +250,35 @@ impl PermutationConfig {
         traces: &[PermutationTrace],
     ) -> Result<Vec<PermutationCells>, Error> {
         let (round_constants, _) = round_constants_and_mds();
+        let columns: [Column<Advice>; WIDTH] =
+            std::array::from_fn(|j| if j < T { self.state[j] } else { self.square });
         layouter.assign_region(
             || "poseidon permutations",
             |mut region| {
                 let mut cells = Vec::with_capacity(traces.len());
                 for (k, trace) in traces.iter().enumerate() {
                     let base = k * ROWS_PER_PERMUTATION;
-                    let mut assign_row = |r: usize| -> [Cell; T] {
-                        std::array::from_fn(|i| {
+                    let mut assign_row = |r: usize| -> [Cell; WIDTH] {
+                        std::array::from_fn(|j| {
                             region
-                                .assign_advice(
-                                    self.state[i],
-                                    base + r,
-                                    Value::known(trace.rows[r][i]),
-                                )
+                                .assign_advice(columns[j], base + r, Value::known(trace.rows[r][j]))
                                 .cell()
                         })
                     };
-                    let input = assign_row(0);
+                    let state =
+                        |row: [Cell; WIDTH]| -> [Cell; T] { std::array::from_fn(|j| row[j]) };
+                    let input = state(assign_row(0));
                     for r in 1..ROWS_PER_PERMUTATION - 1 {
                         assign_row(r);
                     }
-                    let output = assign_row(ROWS_PER_PERMUTATION - 1);
+                    let output = state(assign_row(ROWS_PER_PERMUTATION - 1));
                     for (r, rc) in round_constants.iter().enumerate() {
+                        let row = base + round_row(r);
                         for (col, c) in self.round_constants.iter().zip(rc) {
-                            region.assign_fixed(*col, base + 2 * r, *c);
+                            region.assign_fixed(*col, row, *c);
                         }
                         let kind = if is_full(r) { FULL } else { PARTIAL };
-                        region.assign_fixed(self.kind, base + 2 * r, Fr::from(kind));
+                        region.assign_fixed(self.kind, row, Fr::from(kind));
                     }
                     cells.push(PermutationCells { input, output });
                 }
@@ -411,16 +439,15 @@ mod tests {
         let inputs: Vec<[Fr; T]> = (0..3).map(|_| random_state(&mut rng)).collect();
         let last = ROWS_PER_PERMUTATION - 1;
         // (row, word, gate that must catch it): input row, a first-half full round's state and
-        // a square, a partial round's state and its square, a second-half full round, the
-        // output row.
-        // Row 2r is round r's state, 2r + 1 its squares.
+        // a square, a partial round's state and its square (the extra column), a second-half
+        // full round, the output row.
         let cases = [
             (0, 2, "full round"),
-            (2 * 2, 2, "full round"),
-            (2 * 2 + 1, 3, "full round"),
-            (2 * (R_F / 2 + R_P / 2), 1, "partial round"),
-            (2 * (R_F / 2 + 3) + 1, 0, "partial round"),
-            (2 * (R_F / 2 + R_P + 2), 1, "full round"),
+            (round_row(2), 2, "full round"),
+            (round_row(2) + 1, 3, "full round"),
+            (round_row(R_F / 2 + R_P / 2), 1, "partial round"),
+            (round_row(R_F / 2 + 3), T, "partial round"),
+            (round_row(R_F / 2 + R_P + 2), 1, "full round"),
             (last, 1, "full round"),
         ];
         for (row, word, gate) in cases {
@@ -482,8 +509,14 @@ mod tests {
             .flat_map(|g| g.polynomials())
             .all(|p| p.degree() <= 5));
         assert_eq!(cs.gates().len(), 2);
-        assert_eq!(ROWS_PER_PERMUTATION, 129);
-        assert_eq!(PermutationConfig::rows(3), 387);
+        assert_eq!(ROWS_PER_PERMUTATION, 73);
+        assert_eq!(PermutationConfig::rows(3), 219);
+        assert_eq!(cs.num_advice_columns(), WIDTH);
+        // The rounds' rows: 4 full (2 rows each), 56 partial, 4 full, then the output.
+        assert_eq!(round_row(4), 8);
+        assert_eq!(round_row(59), 63);
+        assert_eq!(round_row(60), 64);
+        assert_eq!(round_row(63) + 2, ROWS_PER_PERMUTATION - 1);
     }
 
     /// A real proof (key generation, SHPLONK prover, verifier) of the chip alone verifies.
