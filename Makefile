@@ -93,9 +93,13 @@ abi: contracts
 	for c in $(ABIS); do $(FORGE) inspect $$c abi --json > prover/abi/$$c.json; done
 
 # Rewrites the committed proof fixtures and generated verifiers from the current code (the
-# Rust tests only check them), then commit the result; re-run `make gas` after it.
+# Rust tests only check them), then commit the result; re-run `make gas` after it. The writers
+# (`writes_*`) run first and alone: the other tests of these files read verifiers.json, which
+# the writers rewrite; they then run against the new files.
+FIXTURE_TESTS := --test end_to_end --test eligibility --test fold_market
 fixtures:
-	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort --test end_to_end --test eligibility --test fold_market
+	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort $(FIXTURE_TESTS) writes_
+	$(CARGO) test --release --locked -p zkcohort $(FIXTURE_TESTS)
 
 # The one way to (re)write the gas snapshots (snapshots/*.json, checked by test-contracts): gas
 # of a claim and an enrolment with real on-chain verification, and of each verifier alone, as
