@@ -524,9 +524,9 @@ impl CircuitConfig {
     /// An empty circuit of this shape around `builder`: eligibility circuits hash on the
     /// permutation gate, aggregate circuits are halo2-base's builder alone.
     pub fn circuit(&self, builder: BaseCircuitBuilder<Fr>) -> GatedCircuit {
-        match &self.shape {
-            CircuitShape::Aggregate(_) => GatedCircuit::plain(builder),
-            CircuitShape::Eligibility { .. } => GatedCircuit::with_permutation_gate(builder),
+        match self.permutation_gate() {
+            true => GatedCircuit::with_permutation_gate(builder),
+            false => GatedCircuit::plain(builder),
         }
     }
 
@@ -534,8 +534,13 @@ impl CircuitConfig {
     pub fn gated_params(&self) -> GatedParams {
         GatedParams {
             base: self.params.clone(),
-            permutation_gate: matches!(self.shape, CircuitShape::Eligibility { .. }),
+            permutation_gate: self.permutation_gate(),
         }
+    }
+
+    /// Whether the circuit has the permutation gate (it hashes: eligibility circuits).
+    fn permutation_gate(&self) -> bool {
+        matches!(self.shape, CircuitShape::Eligibility { .. })
     }
 
     /// The record layout of an aggregate circuit (`None` for eligibility circuits).
@@ -576,7 +581,9 @@ impl CircuitConfig {
     }
 }
 
-fn keygen_builder(k: usize) -> BaseCircuitBuilder<Fr> {
+/// An empty builder in key-generation (and MockProver) mode at `k`, with the lookup bits and the
+/// one instance column every circuit here uses.
+pub(crate) fn keygen_builder(k: usize) -> BaseCircuitBuilder<Fr> {
     BaseCircuitBuilder::new(false)
         .use_k(k)
         .use_lookup_bits(k - 1)

@@ -3,10 +3,7 @@
 //! foreign nullifier, duplicate patient, forged match flag, redirected payout, another
 //! registrant, a custodian without the patient's secret) is rejected.
 
-use halo2_base::{
-    gates::circuit::builder::BaseCircuitBuilder,
-    halo2_proofs::{dev::MockProver, halo2curves::bn256::Fr},
-};
+use halo2_base::halo2_proofs::{dev::MockProver, halo2curves::bn256::Fr};
 
 use super::{
     eligibility::{build, EligibilityProbes, EligibilityPublic, EligibilityWitness, PatientSlot},
@@ -18,7 +15,7 @@ use crate::{
     commitment::RecordLayout,
     dataset::Dataset,
     icd10,
-    keys::{CircuitConfig, MIN_ROWS},
+    keys::{keygen_builder, CircuitConfig, MIN_ROWS},
     membership::{identity_commitment, leaf_blind, nullifier, MemberTree},
     schema::Schema,
     trial::{TrialCriteria, TrialSpec},
@@ -144,12 +141,7 @@ impl Case {
         tamper: impl FnOnce(&mut GatedCircuit, &EligibilityProbes),
         instances: Vec<Fr>,
     ) -> Result<(), String> {
-        let mut circuit = GatedCircuit::with_permutation_gate(
-            BaseCircuitBuilder::new(false)
-                .use_k(self.k)
-                .use_lookup_bits(self.k - 1)
-                .use_instance_columns(1),
-        );
+        let mut circuit = GatedCircuit::with_permutation_gate(keygen_builder(self.k));
         before(&mut circuit);
         let probes = build(&mut circuit, &self.schema, witness);
         tamper(&mut circuit, &probes);
@@ -319,13 +311,7 @@ fn rejects_a_value_outside_its_declared_width() {
 fn cost_model_matches_docs() {
     let schema = Schema::clinical_default();
     let cells = |batch: usize| {
-        let k = 14;
-        let mut circuit = GatedCircuit::with_permutation_gate(
-            BaseCircuitBuilder::new(false)
-                .use_k(k)
-                .use_lookup_bits(k - 1)
-                .use_instance_columns(1),
-        );
+        let mut circuit = GatedCircuit::with_permutation_gate(keygen_builder(14));
         build(
             &mut circuit,
             &schema,
@@ -364,12 +350,7 @@ fn permutations_are_pinned_to_the_gate() {
     let w = case.witness(&[ELIGIBLE_A]);
     assert_eq!(case.check(&w), Ok(()));
     let permutations = {
-        let mut c = GatedCircuit::with_permutation_gate(
-            BaseCircuitBuilder::new(false)
-                .use_k(case.k)
-                .use_lookup_bits(case.k - 1)
-                .use_instance_columns(1),
-        );
+        let mut c = GatedCircuit::with_permutation_gate(keygen_builder(case.k));
         build(&mut c, &case.schema, &w);
         c.permutations.len()
     };

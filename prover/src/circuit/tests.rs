@@ -12,7 +12,7 @@ use crate::{
     commitment::{commit, RecordLayout},
     dataset::Dataset,
     icd10,
-    keys::{CircuitConfig, MIN_ROWS},
+    keys::{keygen_builder, CircuitConfig, MIN_ROWS},
     poseidon,
     query::{evaluate, QueryConstants, QuerySpec},
     schema::Schema,
@@ -85,10 +85,7 @@ impl Case {
         tamper: impl FnOnce(&mut BaseCircuitBuilder<Fr>, &Probes),
         instances: Vec<Fr>,
     ) -> Result<(), String> {
-        let mut builder = BaseCircuitBuilder::new(false)
-            .use_k(self.k)
-            .use_lookup_bits(self.k - 1)
-            .use_instance_columns(1);
+        let mut builder = keygen_builder(self.k);
         let probes = build(&mut builder, &self.schema, &self.layout, witness);
         tamper(&mut builder, &probes);
         builder.calculate_params(Some(MIN_ROWS));
@@ -376,11 +373,7 @@ fn cost_model_matches_docs() {
     let schema = Schema::clinical_default();
     let cells = |capacity: usize| {
         let layout = RecordLayout::new(&schema, capacity);
-        let k = 16;
-        let mut builder = BaseCircuitBuilder::new(false)
-            .use_k(k)
-            .use_lookup_bits(k - 1)
-            .use_instance_columns(1);
+        let mut builder = keygen_builder(16);
         build(
             &mut builder,
             &schema,
