@@ -16,6 +16,9 @@
 //! 10. [`audit`]: the regulator's view: the history rebuilt from the chain alone, every proof
 //!     re-verified off-chain, the money reconciled, anomalies flagged, a report to read.
 //!
+//! 11. [`study`]: study templates over released answers (Welch's t, 2×2 tables, correlation,
+//!     pooling and fixed-effect meta-analysis across sites).
+//!
 //! Trials: [`membership`] (the per-patient tree every dataset also commits to), [`credential`]
 //! (a patient's file), [`trial`] (criteria), [`circuit::eligibility`] and [`eligibility`]
 //! (proofs with nullifiers).
@@ -42,6 +45,7 @@ pub mod progress;
 pub mod proof;
 pub mod query;
 pub mod schema;
+pub mod study;
 pub mod trial;
 pub mod utc;
 

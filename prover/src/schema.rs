@@ -172,6 +172,12 @@ impl Column {
         Ok(offset)
     }
 
+    /// `min` in stored units (`round(min · 10^scale)`; 0 without `min`): a stored value `s`
+    /// reads `(s + min_stored) / 10^scale`. A validated schema's `min` always converts.
+    pub fn min_stored(&self) -> i64 {
+        self.offset().map_or(0, |o| o as i64)
+    }
+
     /// Parses a CSV cell into the column's encoding. An empty cell of a nullable column is
     /// the missing code.
     pub fn encode(&self, cell: &str) -> Result<u64, String> {

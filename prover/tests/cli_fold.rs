@@ -170,3 +170,117 @@ fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
     ]);
     assert!(!valid && stdout.contains("\"valid\": false"), "{stdout}");
 }
+
+#[test]
+fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ds = t.join("h1");
+    let ds = ds.to_str().unwrap();
+    ok(&[
+        "dataset",
+        "synth",
+        "--records",
+        "45",
+        "--seed",
+        "5",
+        "--out",
+        ds,
+    ]);
+    ok(&[
+        "dataset",
+        "commit",
+        "--dataset",
+        ds,
+        "--capacity",
+        "48",
+        "--fold",
+        "--query-budget",
+        "4",
+        "--statistics",
+        "bmi",
+    ]);
+    let verifiers = t.join("verifiers");
+    ok(&[
+        "setup",
+        "--dataset",
+        ds,
+        "--verifier-dir",
+        verifiers.to_str().unwrap(),
+    ]);
+    let manifest = verifiers.join("verifiers.json");
+    let manifest = manifest.to_str().unwrap();
+    // Two arms: the BMI of consenting adult women, and of men.
+    let arm = |sex: &str| {
+        let query = t.join(format!("q-{sex}.json"));
+        let spec = serde_json::json!({
+            "name": format!("BMI, sex {sex}"),
+            "criteria": { "age": [18, 127], "sex": { "eq": sex } },
+            "consent": "research",
+            "statistic": "bmi"
+        });
+        fs::write(&query, spec.to_string()).unwrap();
+        let out = t.join(format!("a-{sex}.json"));
+        let (query, path) = (query.to_str().unwrap(), out.to_str().unwrap());
+        ok(&["prove", "--dataset", ds, "--query", query, "--out", path]);
+        let a: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+        (out, a)
+    };
+    let ((f, af), (m, am)) = (arm("F"), arm("M"));
+    let (f, m) = (f.to_str().unwrap(), m.to_str().unwrap());
+    let two_arm = |a: &str, b: &str| {
+        zkcohort(&[
+            "study",
+            "two-arm",
+            "--arm1",
+            a,
+            "--arm2",
+            b,
+            "--names",
+            "women,men",
+            "--manifest",
+            manifest,
+        ])
+    };
+    let (done, stdout, stderr) = two_arm(f, m);
+    assert!(done, "{stderr}");
+    let s: Value = serde_json::from_str(&stdout).unwrap();
+    // The comparison is of the proven sums: n and means from the artifacts' released values.
+    let released = |a: &Value| {
+        let r = &a["public"]["result"];
+        let n = a["public"]["nonmissing"].as_f64().unwrap();
+        let sum: f64 = r["sum"].as_str().unwrap().parse().unwrap();
+        (n, sum / n / 10.0) // bmi: scale 1, no min
+    };
+    let ((nf, mean_f), (nm, mean_m)) = (released(&af), released(&am));
+    let w = &s["welch"];
+    assert_eq!(w["n"], serde_json::json!([nf as u64, nm as u64]), "{s}");
+    assert!(
+        (w["mean"][0].as_f64().unwrap() - mean_f).abs() < 1e-9,
+        "{s}"
+    );
+    assert!(
+        (w["difference"].as_f64().unwrap() - (mean_f - mean_m)).abs() < 1e-9,
+        "{s}"
+    );
+    let p = w["p"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{s}");
+    assert_eq!(s["suppressed"], serde_json::json!([]));
+
+    // One site per arm each: a mismatched site count is refused.
+    let (done, _, stderr) = two_arm(&format!("{f},{f}"), m);
+    assert!(!done && stderr.contains("one per site"), "{stderr}");
+    // An answer whose stated mean the proof does not prove: refused, nothing compared.
+    let mut tampered = am.clone();
+    let sum: u64 = tampered["public"]["result"]["sum"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tampered["public"]["result"]["sum"] = (sum + 10).to_string().into();
+    let bad = t.join("tampered.json");
+    fs::write(&bad, serde_json::to_vec_pretty(&tampered).unwrap()).unwrap();
+    let (done, stdout, stderr) = two_arm(f, bad.to_str().unwrap());
+    assert!(!done && stderr.contains("does not verify"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}

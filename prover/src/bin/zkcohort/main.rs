@@ -8,6 +8,7 @@ mod dataset;
 mod fold;
 mod ledger;
 mod status;
+mod study;
 mod trial_id;
 mod trials;
 mod verify;
@@ -124,6 +125,10 @@ enum Command {
     /// verifying key is derived from the circuit the artifact records and must be the deployed
     /// verifier's (verifiers.json); prints what it proves in natural units.
     Verify(verify::VerifyArgs),
+    /// Study templates over verified answers (issue #13): `two-arm` compares two arms' answers
+    /// (Welch's t, or a 2×2 table for a 0/1 statistic; fixed-effect meta-analysis across sites).
+    #[command(subcommand)]
+    Study(study::StudyCmd),
     /// Local chain: start anvil and deploy the contracts.
     #[command(subcommand)]
     Chain(ChainCmd),
@@ -641,6 +646,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify(args) => args.execute(g),
+        Command::Study(cmd) => cmd.execute(g),
     }
 }
 
