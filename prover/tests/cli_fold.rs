@@ -33,22 +33,27 @@ fn ok(args: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-#[test]
-fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let d = t.join("h1");
-    let ds = d.to_str().unwrap();
+/// `dataset synth` of 45 records (the fold circuits here have 48 slots).
+fn synth(ds: &str, seed: &str) {
     ok(&[
         "dataset",
         "synth",
         "--records",
         "45",
         "--seed",
-        "3",
+        seed,
         "--out",
         ds,
     ]);
+}
+
+#[test]
+fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let d = t.join("h1");
+    let ds = d.to_str().unwrap();
+    synth(ds, "3");
     let commit = |extra: &[&str]| {
         let mut args = vec![
             "dataset",
@@ -177,16 +182,7 @@ fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
     let t = tmp.path();
     let ds = t.join("h1");
     let ds = ds.to_str().unwrap();
-    ok(&[
-        "dataset",
-        "synth",
-        "--records",
-        "45",
-        "--seed",
-        "5",
-        "--out",
-        ds,
-    ]);
+    synth(ds, "5");
     ok(&[
         "dataset",
         "commit",
