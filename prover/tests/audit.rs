@@ -688,6 +688,41 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
     assert!(std::fs::read_to_string(&html_out)
         .unwrap()
         .contains("re-verified here: yes"));
+    // `study two-arm --query-ids`: the arms read from the market's Claimed events, no key.
+    // Query 1 against itself: every site's two cells are the same released answer (the
+    // 12-patient hospital's suppressed, named and left out), so the difference is 0.
+    let study = |ids: &str| {
+        cli(&[
+            "--json",
+            "study",
+            "two-arm",
+            "--query-ids",
+            ids,
+            "--rpc-url",
+            &node.url,
+            "--deployment",
+            deployment_file,
+        ])
+    };
+    let (ok, stdout, stderr) = study("1,1");
+    assert!(ok, "{stdout}\n{stderr}");
+    let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(s["study"]["sites"], 3, "{s}");
+    assert_eq!(s["study"]["suppressed"], serde_json::json!([2]), "{s}");
+    assert_eq!(s["sites"][2], format!("dataset #{}", ids[2]), "{s}");
+    assert_eq!(s["study"]["welch"]["difference"], 0.0, "{s}");
+    let pooled_n = artifacts[..2]
+        .iter()
+        .map(|a| a.public.result.count)
+        .sum::<u64>();
+    assert_eq!(s["study"]["welch"]["n"][0], pooled_n, "{s}");
+    // Query 2 releases another column (HbA1c, not BMI): no comparison.
+    let (ok, _, stderr) = study("1,2");
+    assert!(
+        !ok && stderr.contains("different statistics (`bmi`, `hba1c`)"),
+        "{stderr}"
+    );
+
     let (accreditor, custodian) = (
         network.account.to_string(),
         hospitals[0].account.to_string(),

@@ -249,7 +249,7 @@ fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
         (n, sum / n / 10.0) // bmi: scale 1, no min
     };
     let ((nf, mean_f), (nm, mean_m)) = (released(&af), released(&am));
-    let w = &s["welch"];
+    let w = &s["study"]["welch"];
     assert_eq!(w["n"], serde_json::json!([nf as u64, nm as u64]), "{s}");
     assert!(
         (w["mean"][0].as_f64().unwrap() - mean_f).abs() < 1e-9,
@@ -261,7 +261,7 @@ fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
     );
     let p = w["p"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p), "{s}");
-    assert_eq!(s["suppressed"], serde_json::json!([]));
+    assert_eq!(s["study"]["suppressed"], serde_json::json!([]));
 
     // One site per arm each: a mismatched site count is refused.
     let (done, _, stderr) = two_arm(&format!("{f},{f}"), m);

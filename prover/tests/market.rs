@@ -32,6 +32,11 @@ async fn market_flow_on_anvil_with_real_proofs() {
         mask_rows: 16,
         hospitals: vec![h("A", 45, 3), h("B", 38, 4), h("C", 12, 5)],
         query: root.join("examples/query-all-adults-bmi.json"),
+        arms: demo::study::Arms {
+            query: root.join("examples/query-all-adults-bmi.json"),
+            column: "sex".into(),
+            codes: ["F".into(), "M".into()],
+        },
         price: U256::from(10u64.pow(17)),
         trial: root.join("examples/trial-adults-bp.json"),
         bounty: U256::from(10u64.pow(16)),
@@ -105,9 +110,24 @@ async fn market_flow_on_anvil_with_real_proofs() {
 
     // Before its chain stopped, the demo audited it (what `zkcohort audit` runs): every claim
     // and enrolment transaction re-verified, the money reconciled, the report written.
+    // The two-arm study, read back from the chain (the demo checked it equals the study of the
+    // records): hospital C's arms (12 patients) are suppressed and C is left out.
+    let study = &report.study;
+    assert_eq!(study.suppressed_sites, ["C"], "{:?}", study.lines);
+    assert_eq!(study.onchain.sites, 3);
+    let w = study.onchain.welch.as_ref().unwrap();
+    assert!(w.n.iter().all(|&n| n >= 11), "{w:?}");
+    assert!((0.0..=1.0).contains(&w.p), "{w:?}");
+    assert!(
+        study.lines[0].starts_with("two-arm comparison of bmi: F vs M"),
+        "{:?}",
+        study.lines
+    );
+
     let a = &report.audit;
     let enrolment_txs = t.enrolments.len();
-    assert_eq!(a.summary.proofs, report.hospitals.len() + enrolment_txs);
+    // One claim per hospital for the query, two more for the study's arms.
+    assert_eq!(a.summary.proofs, 3 * report.hospitals.len() + enrolment_txs);
     assert_eq!(a.summary.verified, a.summary.proofs);
     assert!(a.summary.money_reconciles);
     assert_eq!(a.summary.critical + a.summary.warnings, 0);

@@ -188,6 +188,17 @@ pub struct Collected {
     pub code: BTreeMap<Address, Bytes>,
 }
 
+/// The market's history from block 0 to the head, from its logs alone (queries, their published
+/// specs and their claims with the released values; no block times, no balances): what a
+/// study over market queries reads ([`crate::study::OnChainArms`]).
+pub async fn market_history(reader: &HistoryReader) -> Result<History, AuditError> {
+    let head = reader.head().await?;
+    let logs = reader
+        .logs(&[reader.deployment.market], 0, head, |_| {})
+        .await?;
+    Ok(History::from_logs(&reader.deployment, &logs, |_| 0))
+}
+
 /// Reads everything an audit needs from the chain. Progress goes to a spinner on stderr.
 pub async fn collect(reader: &HistoryReader, opts: &Options) -> Result<Collected, AuditError> {
     let deployment = reader.deployment.clone();

@@ -1,6 +1,8 @@
 //! The whole story on a local anvil chain: deploy, three hospitals commit and register, a
 //! sponsor funds a query, every hospital proves and claims, the generated verifier checks each
 //! proof on-chain, the market pays, and the pooled result is compared with the plain answer.
+//! A two-arm study follows ([`study`]): one query per arm, both proven and claimed at every
+//! hospital, compared from the chain's records (Welch's t, fixed effect, a suppressed site).
 //! Then a recruitment trial ([`trial`]): patients prove eligibility and enrol, one ineligible
 //! patient gets no proof, a double enrolment is stopped by the nullifier.
 //! Last, before the chain stops, a regulator audits its whole history ([`crate::audit`], what
@@ -8,6 +10,7 @@
 //! reconciled; the report (HTML, Markdown, JSON) is written into the work directory.
 //! `zkcohort demo` runs it; `tests/market.rs` runs it small.
 
+pub mod study;
 pub mod trial;
 
 use std::{
@@ -68,6 +71,8 @@ pub struct Scenario {
     pub hospitals: Vec<Hospital>,
     /// The sponsor's query spec.
     pub query: PathBuf,
+    /// How the two-arm study splits the query (its statistic is the query's).
+    pub arms: study::Arms,
     /// Payment per answered dataset, in wei.
     pub price: U256,
     /// The sponsor's trial spec.
@@ -101,6 +106,11 @@ impl Scenario {
                 h("Hilltop Clinic", 60, 13),
             ],
             query: root.join("examples/query-e11-hba1c.json"),
+            arms: study::Arms {
+                query: root.join("examples/query-hba1c-40-65.json"),
+                column: "sex".into(),
+                codes: ["F".into(), "M".into()],
+            },
             price: U256::from(500_000_000_000_000_000u64),
             trial: root.join("examples/trial-t2d.json"),
             bounty: U256::from(50_000_000_000_000_000u64),
@@ -183,6 +193,8 @@ pub struct Report {
     pub reverified_from_tx: String,
     /// Gas of the query posting.
     pub post_gas: u64,
+    /// The two-arm study.
+    pub study: study::StudyReport,
     /// The trial act.
     pub trial: trial::TrialReport,
     /// The audit of the whole chain history, and where its report was written.
@@ -536,6 +548,31 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         pooled_onchain == pooled_native,
         "pooled on-chain result differs from the plain computation"
     );
+
+    let study_sites: Vec<study::Site<'_>> = hospitals
+        .iter()
+        .zip(&folds)
+        .map(
+            |((h, client, _, committed, dataset_id), fold)| study::Site {
+                name: &h.name,
+                client,
+                data: committed,
+                fold,
+                dataset_id: *dataset_id,
+            },
+        )
+        .collect();
+    let study = study::run(
+        &url,
+        &sponsor,
+        &study_sites,
+        (&keys, &kzg),
+        &spec,
+        &s.arms,
+        (s.price, now + 3600, network.account),
+        quiet,
+    )
+    .await?;
     say(
         quiet,
         "\n== A regulator (no key, no artifact file): re-verify a claim from its transaction",
@@ -626,6 +663,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         replay_rejected_with,
         reverified_from_tx,
         post_gas: posted.gas_used,
+        study,
         trial,
         audit,
         seconds,

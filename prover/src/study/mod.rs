@@ -6,20 +6,25 @@
 //! study reports is a function of those: a difference of means with Welch's t ([`Welch`]), a
 //! 2×2 table's risk difference, risk and odds ratios and χ² ([`TwoByTwo`]), a correlation from
 //! `Σ x y` ([`Pearson`]), and across sites the pooled cells ([`Moments`] add) or a fixed-effect
-//! meta-analysis of per-site differences ([`FixedEffect`]). Distributions come from `statrs`;
+//! meta-analysis of per-site differences ([`FixedEffect`]); [`TwoArm`] puts them together over
+//! sites, from answers verified offline or from the market's records ([`OnChainArms`]). Distributions come from `statrs`;
 //! the cancellation-prone sums are combined in exact integers first.
 //!
 //! Every template is checked against scipy and statsmodels on two public datasets to 1e-9
 //! relative (`prover/tests/study.rs`, reference `examples/public/study-reference.json`).
 
+mod arms;
 mod correlation;
 mod meta;
 mod moments;
+mod onchain;
 mod two_arm;
 
+pub use arms::TwoArm;
 pub use correlation::{PairMoments, Pearson};
 pub use meta::FixedEffect;
 pub use moments::{Moments, Units};
+pub use onchain::OnChainArms;
 use statrs::distribution::{ContinuousCDF, Normal};
 pub use two_arm::{Table2x2, TwoByTwo, Welch};
 
@@ -58,6 +63,18 @@ pub enum StudyError {
     /// A meta-analysis needs at least two sites.
     #[error("{0} site(s); a meta-analysis needs at least 2")]
     TooFewSites(usize),
+    /// No query with this id in the market's history.
+    #[error("query #{0} is not in the market's history")]
+    UnknownQuery(u64),
+    /// A query's spec document was not published (or does not read as a query spec).
+    #[error("query #{0} has no readable published spec: its statistic is unknown")]
+    Unpublished(u64),
+    /// The statistic is not a column of the schema.
+    #[error("`{0}` is not a column of the schema")]
+    UnknownColumn(String),
+    /// The arms release different columns.
+    #[error("the arms release different statistics (`{0}`, `{1}`): compare one column")]
+    DifferentStatistics(String, String),
     /// The sums exceed exact 128-bit arithmetic.
     #[error("the released sums overflow 128-bit arithmetic")]
     Overflow,

@@ -1,30 +1,34 @@
-//! `zkcohort study two-arm`: a two-arm comparison from verified answers (issue #13's
-//! `two_arm` template). Each arm is one released answer per site (`prove` artifacts); every
-//! artifact is verified offline first, as `verify` does, and the comparison is computed from
-//! the proven sufficient statistics only: Welch's t for a numeric statistic, the 2×2 table
-//! (risk difference, risk and odds ratios, χ²) for a 0/1 statistic; with two or more sites,
-//! the per-site differences and their fixed-effect meta-analysis beside the pooled test.
+//! `zkcohort study two-arm`: a two-arm comparison from proven answers (issue #13's `two_arm`
+//! template, [`zkcohort::study::TwoArm`]). The arms are either one released answer per site
+//! (`prove` artifacts, each verified offline first, as `verify` does) or two market queries
+//! (`--query-ids`: each dataset's answers as the market's verifier accepted them, read from
+//! the chain with no key). The comparison uses the proven sufficient statistics only: Welch's t
+//! for a numeric statistic, the 2×2 table (risk difference, risk and odds ratios, χ²) for a 0/1
+//! statistic; with two or more sites, the per-site differences and their fixed-effect
+//! meta-analysis beside the pooled test.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 use zkcohort::{
+    audit,
+    chain::{FetchPolicy, HistoryReader},
     proof::{self, Answer, Artifact},
-    schema::{Column, Schema},
-    study::{FixedEffect, Interval, Moments, Table2x2, TwoByTwo, Units, Welch, LEVEL},
+    schema::Schema,
+    study::{Moments, OnChainArms, TwoArm},
 };
 
-use crate::{emit, store, verify::load_manifest, Global};
+use crate::{emit, store, verify::load_manifest, DeploymentArg, Global};
 
 /// `study` subcommands.
 #[derive(Subcommand)]
 pub(crate) enum StudyCmd {
     /// Compare two arms (two cohorts: treated and control, exposed and unexposed) from their
-    /// verified answers. Both arms' queries must release the same statistic column; a 0/1
-    /// column (a 1-bit field) gives a 2×2 table, any other a difference of means. Give one
-    /// answer per site and arm, in the same site order for both arms.
+    /// proven answers: artifacts (`--arm1`, `--arm2`, one per site, same site order) or two
+    /// market queries (`--query-ids`). Both arms must release the same statistic column; a 0/1
+    /// column (a 1-bit field) gives a 2×2 table, any other a difference of means.
     TwoArm(TwoArmArgs),
 }
 
@@ -41,11 +45,29 @@ impl StudyCmd {
 #[derive(Args)]
 pub(crate) struct TwoArmArgs {
     /// Arm 1's answers, one per site (comma-separated or repeated).
-    #[arg(long, required = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "query_ids",
+        conflicts_with = "query_ids"
+    )]
     arm1: Vec<PathBuf>,
     /// Arm 2's answers, one per site, in arm 1's site order.
-    #[arg(long, required = true, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', required_unless_present = "query_ids")]
     arm2: Vec<PathBuf>,
+    /// Instead of artifacts: the two market queries of the arms (`ARM1,ARM2`); every dataset
+    /// that answered both is a site.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "arm2")]
+    query_ids: Vec<u64>,
+    /// JSON-RPC endpoint (with --query-ids; only reads).
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Deployment file (with --query-ids).
+    #[command(flatten)]
+    deployment: DeploymentArg,
+    /// Schema of the queries (with --query-ids; default: the built-in clinical schema).
+    #[arg(long)]
+    schema: Option<PathBuf>,
     /// Arm names for the table.
     #[arg(long, value_delimiter = ',', default_values_t = ["arm 1".to_string(), "arm 2".to_string()])]
     names: Vec<String>,
@@ -65,17 +87,69 @@ struct Cell {
 }
 
 impl TwoArmArgs {
-    /// Verifies every answer, then prints the comparison (`--json`: as an object).
+    /// Verifies every answer (or reads the market's), then prints the comparison (`--json`: as
+    /// an object).
     pub(crate) fn execute(self, g: &Global) -> Result<()> {
+        if self.names.len() != 2 {
+            bail!("--names takes two names, one per arm");
+        }
+        let names = [self.names[0].as_str(), self.names[1].as_str()];
+        let (study, sites) = if self.query_ids.is_empty() {
+            self.of_artifacts(g)?
+        } else {
+            self.of_market()?
+        };
+        let lines = study.describe(names, &sites);
+        emit(
+            g,
+            json!({"arms": names, "sites": sites, "study": study}),
+            || {
+                for line in &lines {
+                    println!("{line}");
+                }
+            },
+        );
+        Ok(())
+    }
+
+    /// The study of two market queries' answers.
+    fn of_market(&self) -> Result<(TwoArm, Vec<String>)> {
+        let [a, b] = self.query_ids[..] else {
+            bail!("--query-ids takes two query ids, one per arm");
+        };
+        let schema = match &self.schema {
+            Some(p) => Schema::load(p).with_context(|| format!("--schema {}", p.display()))?,
+            None => Schema::clinical_default(),
+        };
+        let deployment = self.deployment.load()?;
+        let history = crate::runtime()?.block_on(async {
+            let reader =
+                HistoryReader::connect(&self.rpc_url, deployment, FetchPolicy::default()).await?;
+            anyhow::Ok(audit::market_history(&reader).await?)
+        })?;
+        let arms = OnChainArms::read(&history, [a, b])?;
+        let statistic = &arms.specs[0].statistic;
+        if !arms.unpaired.is_empty() {
+            tracing::warn!(datasets = ?arms.unpaired, "answered one arm only: left out");
+        }
+        let sites = arms
+            .datasets
+            .iter()
+            .map(|d| format!("dataset #{d}"))
+            .collect();
+        let study = TwoArm::of_sites(&arms.cells, &schema, statistic)
+            .with_context(|| format!("schema `{}` (another: --schema)", schema.name))?;
+        Ok((study, sites))
+    }
+
+    /// The study of artifacts, each verified offline first.
+    fn of_artifacts(&self, g: &Global) -> Result<(TwoArm, Vec<String>)> {
         if self.arm1.len() != self.arm2.len() {
             bail!(
                 "{} answers for arm 1 and {} for arm 2: give one per site for each arm",
                 self.arm1.len(),
                 self.arm2.len()
             );
-        }
-        if self.names.len() != 2 {
-            bail!("--names takes two names, one per arm");
         }
         let manifest = load_manifest(self.manifest.as_ref())?;
         let store = store(g)?;
@@ -132,162 +206,12 @@ impl TwoArmArgs {
                 );
             }
         }
-        let column = first
-            .schema
-            .column(&first.statistic)
-            .context("the statistic is not a column of its schema")?;
-        let report = Report::new(&sites, column, &self.names)?;
-        emit(g, report.json, || {
-            for line in &report.lines {
-                println!("{line}");
-            }
-        });
-        Ok(())
-    }
-}
-
-/// The comparison, as lines and as JSON.
-struct Report {
-    lines: Vec<String>,
-    json: Value,
-}
-
-impl Report {
-    fn new(sites: &[[Cell; 2]], column: &Column, names: &[String]) -> Result<Self> {
-        let units = Units::of(column);
-        let binary = column.bits() == 1 && column.min_stored() == 0;
-        let released: Vec<[Moments; 2]> = sites
-            .iter()
-            .filter_map(|[a, b]| Some([a.moments?, b.moments?]))
-            .collect();
-        let suppressed: Vec<String> = sites
-            .iter()
-            .flatten()
-            .filter(|c| c.moments.is_none())
-            .map(|c| c.path.display().to_string())
-            .collect();
-        if released.is_empty() {
-            bail!("every site has a suppressed arm: there is nothing to compare");
-        }
-        let pooled = released
-            .iter()
-            .fold([Moments::default(); 2], |[x, y], [a, b]| [x + *a, y + *b]);
-        let statistic = &column.name;
-        let mut lines = vec![format!(
-            "two-arm comparison of {statistic}: {} vs {}, {} site(s) ({} released)",
-            names[0],
-            names[1],
-            sites.len(),
-            released.len()
-        )];
-        for path in &suppressed {
-            lines.push(format!(
-                "  suppressed (below its floor, left out of every estimate): {path}"
-            ));
-        }
-        let mut json = json!({
-            "statistic": statistic,
-            "arms": names,
-            "sites": sites.len(),
-            "suppressed": suppressed,
-            "level": LEVEL,
-        });
-        if binary {
-            let cells = pooled.map(|m| [m.sum as u64, m.n - m.sum as u64]);
-            let t = TwoByTwo::test(Table2x2 { cells })?;
-            for (i, name) in names.iter().enumerate() {
-                lines.push(format!(
-                    "  {name:>12}: {} of {} ({:.1}%)",
-                    cells[i][0],
-                    cells[i][0] + cells[i][1],
-                    100.0 * t.risk[i]
-                ));
-            }
-            lines.push(format!(
-                "  risk difference {:+.4} {}",
-                t.risk_difference.0,
-                interval(t.risk_difference.1)
-            ));
-            if let Some((rr, ci)) = t.risk_ratio {
-                lines.push(format!("  risk ratio {rr:.4} {}", interval(ci)));
-            }
-            if let Some((or, ci)) = t.odds_ratio {
-                lines.push(format!("  odds ratio {or:.4} {}", interval(ci)));
-            }
-            lines.push(format!(
-                "  Pearson χ² {:.4} (1 df), p = {}; with Yates' correction {:.4}, p = {}",
-                t.chi2.0,
-                p_value(t.chi2.1),
-                t.chi2_yates.0,
-                p_value(t.chi2_yates.1)
-            ));
-            lines.push(
-                "  assumes independent patients; Wald intervals (ratios on the log scale) and \
-                 χ² are large-sample approximations"
-                    .into(),
-            );
-            if t.small_expected() {
-                lines.push(format!(
-                    "  WARNING: an expected cell is {:.1} (< 5): the χ² p-value and the \
-                     intervals are unreliable",
-                    t.min_expected
-                ));
-            }
-            json["two_by_two"] = serde_json::to_value(t)?;
-        } else {
-            let w = Welch::test(pooled, units)?;
-            let unit = column
-                .unit
-                .as_deref()
-                .map_or(String::new(), |u| format!(" {u}"));
-            for (i, name) in names.iter().enumerate() {
-                lines.push(format!(
-                    "  {name:>12}: n {}, mean {:.4}{unit} (sd {:.4})",
-                    w.n[i], w.mean[i], w.sd[i]
-                ));
-            }
-            lines.push(format!(
-                "  difference {:+.4}{unit} {}; Welch t = {:.4}, df {:.1}, p = {}",
-                w.difference,
-                interval(w.ci),
-                w.t,
-                w.df,
-                p_value(w.p)
-            ));
-            lines.push(
-                "  assumes independent arms and approximately normal means (large arms or \
-                 normal values); unequal variances allowed"
-                    .into(),
-            );
-            json["welch"] = serde_json::to_value(w)?;
-            if released.len() >= 2 {
-                let fe = FixedEffect::of_sites(&released, units)?;
-                lines.push(format!(
-                    "  fixed effect over {} sites: {:+.4}{unit} {}, z = {:.4}, p = {}; \
-                     Cochran's Q {:.3}, I² {:.0}%",
-                    released.len(),
-                    fe.effect,
-                    interval(fe.ci),
-                    fe.z,
-                    p_value(fe.p),
-                    fe.q,
-                    100.0 * fe.i2
-                ));
-                json["fixed_effect"] = serde_json::to_value(fe)?;
-            }
-        }
-        Ok(Report { lines, json })
-    }
-}
-
-fn interval(ci: Interval) -> String {
-    format!("({:.0}% CI {:.4} to {:.4})", 100.0 * LEVEL, ci.low, ci.high)
-}
-
-fn p_value(p: f64) -> String {
-    if p < 1e-4 {
-        format!("{p:.2e}")
-    } else {
-        format!("{p:.4}")
+        let cells: Vec<[Option<Moments>; 2]> =
+            sites.iter().map(|[a, b]| [a.moments, b.moments]).collect();
+        let names = self.arm1.iter().map(|p| p.display().to_string()).collect();
+        Ok((
+            TwoArm::of_sites(&cells, &first.schema, &first.statistic)?,
+            names,
+        ))
     }
 }
