@@ -176,51 +176,105 @@ fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
     assert!(!valid && stdout.contains("\"valid\": false"), "{stdout}");
 }
 
+/// A synthetic fold dataset in `dir` with one statistic, committed (budget 4) and set up: the
+/// directory and the manifest `setup` wrote.
+struct FoldData {
+    dir: std::path::PathBuf,
+    manifest: std::path::PathBuf,
+}
+
+impl FoldData {
+    /// 45 synthetic records of the clinical schema.
+    fn synth(dir: &Path, seed: &str, statistic: &str) -> Self {
+        let ds = dir.join("h1");
+        synth(ds.to_str().unwrap(), seed);
+        Self::commit(dir, ds, statistic)
+    }
+
+    /// A public dataset of `examples/public/` (its `schema.json` and `csv`).
+    fn import(dir: &Path, public: &str, csv: &str, statistic: &str) -> Self {
+        let ds = dir.join("h1");
+        let src = root().join("examples/public").join(public);
+        ok(&[
+            "dataset",
+            "import",
+            "--schema",
+            src.join("schema.json").to_str().unwrap(),
+            "--csv",
+            src.join(csv).to_str().unwrap(),
+            "--ignore-extra",
+            "--out",
+            ds.to_str().unwrap(),
+        ]);
+        Self::commit(dir, ds, statistic)
+    }
+
+    fn commit(dir: &Path, ds: std::path::PathBuf, statistic: &str) -> Self {
+        let d = ds.to_str().unwrap();
+        ok(&[
+            "dataset",
+            "commit",
+            "--dataset",
+            d,
+            "--capacity",
+            "48",
+            "--fold",
+            "--query-budget",
+            "4",
+            "--statistics",
+            statistic,
+        ]);
+        let verifiers = dir.join("verifiers");
+        ok(&[
+            "setup",
+            "--dataset",
+            d,
+            "--verifier-dir",
+            verifiers.to_str().unwrap(),
+        ]);
+        FoldData {
+            dir: ds,
+            manifest: verifiers.join("verifiers.json"),
+        }
+    }
+
+    /// Proves `spec` (written beside the dataset as `q-NAME.json`) into `a-NAME.json`: its
+    /// path and its JSON.
+    fn prove(&self, name: &str, spec: Value) -> (std::path::PathBuf, Value) {
+        let dir = self.dir.parent().unwrap();
+        let query = dir.join(format!("q-{name}.json"));
+        fs::write(&query, spec.to_string()).unwrap();
+        let out = dir.join(format!("a-{name}.json"));
+        ok(&[
+            "prove",
+            "--dataset",
+            self.dir.to_str().unwrap(),
+            "--query",
+            query.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let a = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+        (out, a)
+    }
+}
+
 #[test]
 fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let ds = t.join("h1");
-    let ds = ds.to_str().unwrap();
-    synth(ds, "5");
-    ok(&[
-        "dataset",
-        "commit",
-        "--dataset",
-        ds,
-        "--capacity",
-        "48",
-        "--fold",
-        "--query-budget",
-        "4",
-        "--statistics",
-        "bmi",
-    ]);
-    let verifiers = t.join("verifiers");
-    ok(&[
-        "setup",
-        "--dataset",
-        ds,
-        "--verifier-dir",
-        verifiers.to_str().unwrap(),
-    ]);
-    let manifest = verifiers.join("verifiers.json");
-    let manifest = manifest.to_str().unwrap();
+    let data = FoldData::synth(tmp.path(), "5", "bmi");
+    let manifest = data.manifest.to_str().unwrap();
     // Two arms: the BMI of consenting adult women, and of men.
     let arm = |sex: &str| {
-        let query = t.join(format!("q-{sex}.json"));
-        let spec = serde_json::json!({
-            "name": format!("BMI, sex {sex}"),
-            "criteria": { "age": [18, 127], "sex": { "eq": sex } },
-            "consent": "research",
-            "statistic": "bmi"
-        });
-        fs::write(&query, spec.to_string()).unwrap();
-        let out = t.join(format!("a-{sex}.json"));
-        let (query, path) = (query.to_str().unwrap(), out.to_str().unwrap());
-        ok(&["prove", "--dataset", ds, "--query", query, "--out", path]);
-        let a: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
-        (out, a)
+        data.prove(
+            sex,
+            serde_json::json!({
+                "name": format!("BMI, sex {sex}"),
+                "criteria": { "age": [18, 127], "sex": { "eq": sex } },
+                "consent": "research",
+                "statistic": "bmi"
+            }),
+        )
     };
     let ((f, af), (m, am)) = (arm("F"), arm("M"));
     let (f, m) = (f.to_str().unwrap(), m.to_str().unwrap());
@@ -274,9 +328,55 @@ fn study_two_arm_compares_verified_answers_and_refuses_unverified_ones() {
         .parse()
         .unwrap();
     tampered["public"]["result"]["sum"] = (sum + 10).to_string().into();
-    let bad = t.join("tampered.json");
+    let bad = tmp.path().join("tampered.json");
     fs::write(&bad, serde_json::to_vec_pretty(&tampered).unwrap()).unwrap();
     let (done, stdout, stderr) = two_arm(f, bad.to_str().unwrap());
     assert!(!done && stderr.contains("does not verify"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[test]
+fn study_two_arm_of_a_binary_statistic_is_a_two_by_two_table_equal_to_scipy() {
+    // NCCTG lung (48 real patients): `status` has two codes (1 censored, 2 dead), so its sum is
+    // the deaths and two arms (sex 1, sex 2) give a 2×2 table, from two real proofs. The
+    // table and its statistics equal scipy/statsmodels' (examples/public/study-reference.json).
+    let tmp = tempfile::tempdir().unwrap();
+    let data = FoldData::import(tmp.path(), "ncctg-lung", "lung.csv", "status");
+    let arm = |sex: &str| {
+        let spec = serde_json::json!({
+            "criteria": { "sex": { "eq": sex } },
+            "consent": "research",
+            "statistic": "status"
+        });
+        data.prove(&format!("sex{sex}"), spec).0
+    };
+    let (men, women) = (arm("1"), arm("2"));
+    let s = ok(&[
+        "study",
+        "two-arm",
+        "--arm1",
+        men.to_str().unwrap(),
+        "--arm2",
+        women.to_str().unwrap(),
+        "--manifest",
+        data.manifest.to_str().unwrap(),
+    ]);
+    let reference: Value = serde_json::from_slice(
+        &fs::read(root().join("examples/public/study-reference.json")).unwrap(),
+    )
+    .unwrap();
+    let want = &reference["two_by_two"]["ncctg-lung/sex/status=2"];
+    let got = &s["study"]["two_by_two"];
+    assert!(s["study"]["welch"].is_null(), "{s}");
+    assert_eq!(got["table"]["cells"], want["table"], "{s}");
+    let close = |got: &Value, want: &Value| {
+        let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+        assert!((g - w).abs() <= 1e-9 * w.abs(), "{g} vs scipy {w}: {s}");
+    };
+    close(&got["risk_difference"][0], &want["risk_difference"]);
+    close(&got["odds_ratio"][0], &want["odds_ratio"]);
+    close(&got["odds_ratio"][1]["low"], &want["odds_ratio_ci"][0]);
+    close(&got["chi2"][0], &want["chi2"]);
+    close(&got["chi2"][1], &want["chi2_p"]);
+    close(&got["chi2_yates"][1], &want["chi2_yates_p"]);
 }

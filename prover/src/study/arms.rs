@@ -11,7 +11,8 @@ use crate::schema::Schema;
 /// A site with a suppressed arm is left out of every estimate and named in
 /// [`TwoArm::suppressed`]; it is never counted as zero. The arms are pooled over the other
 /// sites (sums added) for the test: Welch's t for a numeric column, the 2×2 table for a 0/1
-/// column (a 1-bit field: events are `Σ x`). With two or more such sites and a numeric
+/// column (stored values 0 and 1: a 1-bit field or a two-code categorical; events are `Σ x`,
+/// the second code's count). With two or more such sites and a numeric
 /// column, the per-site differences are also combined by the fixed-effect model.
 #[derive(Clone, Debug, Serialize)]
 pub struct TwoArm {
@@ -47,7 +48,7 @@ impl TwoArm {
             .filter_map(|[a, b]| Some([(*a)?, (*b)?]))
             .collect();
         if released.is_empty() {
-            return Err(StudyError::Suppressed);
+            return Err(StudyError::NoReleasedSite);
         }
         let pooled = released
             .iter()
@@ -63,7 +64,7 @@ impl TwoArm {
             two_by_two: None,
             fixed_effect: None,
         };
-        if column.bits() == 1 && column.min_stored() == 0 {
+        if column.max_value() == 1 && column.min_stored() == 0 {
             let cells = pooled.map(|m| {
                 let events = m.sum as u64;
                 [events, m.n - events]

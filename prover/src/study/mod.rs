@@ -46,6 +46,9 @@ pub enum StudyError {
     /// A cell was suppressed below its floor: its zeros are not data.
     #[error("a cell was suppressed (below the disclosure floor): it has no statistics")]
     Suppressed,
+    /// Every site has a suppressed arm: nothing to compare.
+    #[error("every site has an arm suppressed below its floor: nothing to compare")]
+    NoReleasedSite,
     /// Too few values for the estimate.
     #[error("{n} values; this estimate needs at least {need}")]
     TooFew {

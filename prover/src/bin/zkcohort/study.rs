@@ -28,7 +28,8 @@ pub(crate) enum StudyCmd {
     /// Compare two arms (two cohorts: treated and control, exposed and unexposed) from their
     /// proven answers: artifacts (`--arm1`, `--arm2`, one per site, same site order) or two
     /// market queries (`--query-ids`). Both arms must release the same statistic column; a 0/1
-    /// column (a 1-bit field) gives a 2×2 table, any other a difference of means.
+    /// column (stored 0 and 1: a 1-bit field, a two-code categorical) gives a 2×2 table, any
+    /// other a difference of means.
     TwoArm(TwoArmArgs),
 }
 
