@@ -15,7 +15,6 @@
 //! 9. [`chain`]: alloy bindings and clients for the registry and markets; [`demo`]: the story.
 //! 10. [`audit`]: the regulator's view: the history rebuilt from the chain alone, every proof
 //!     re-verified off-chain, the money reconciled, anomalies flagged, a report to read.
-//!
 //! 11. [`study`]: study templates over released answers (Welch's t, 2×2 tables, correlation,
 //!     pooling and fixed-effect meta-analysis across sites).
 //!

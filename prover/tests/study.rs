@@ -74,7 +74,9 @@ impl Public {
             &self.records,
             &spec.compile(&self.schema).unwrap(),
         );
-        Moments::of_released(&result, result.count).unwrap()
+        Moments::of_released(&result, result.count)
+            .unwrap()
+            .expect("released (floor 1)")
     }
 
     fn units(&self, column: &str) -> Units {

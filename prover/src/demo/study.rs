@@ -112,10 +112,11 @@ pub(super) async fn run(
             spec.statistic, arms.column, arms.codes[0], arms.codes[1]
         ),
     );
+    let compiled = [specs[0].compile(&schema)?, specs[1].compile(&schema)?];
     let ids: Vec<U256> = sites.iter().map(|s| s.dataset_id).collect();
     let mut query_ids = [U256::ZERO; 2];
     for (i, arm) in specs.iter().enumerate() {
-        let constants = FoldSchema::of(&schema)?.query_constants(&arm.compile(&schema)?)?;
+        let constants = FoldSchema::of(&schema)?.query_constants(&compiled[i])?;
         let (id, posted) = sponsor
             .post_query(
                 arm,
@@ -180,19 +181,12 @@ pub(super) async fn run(
         .datasets
         .iter()
         .map(|d| {
-            specs.clone().map(|arm| {
-                let r = evaluate(
-                    &schema,
-                    &by_id[d].data.dataset.records,
-                    &arm.compile(&schema)?,
-                );
-                (!r.suppressed)
-                    .then(|| Moments::of_released(&r, r.count))
-                    .transpose()
-                    .map_err(anyhow::Error::from)
-            })
+            let [a, b] = compiled.each_ref().map(|q| {
+                let r = evaluate(&schema, &by_id[d].data.dataset.records, q);
+                Moments::of_released(&r, r.count)
+            });
+            Ok([a?, b?])
         })
-        .map(|[a, b]| Ok([a?, b?]))
         .collect::<Result<_>>()?;
     let plain = TwoArm::of_sites(&native, &schema, &spec.statistic)?;
     ensure!(

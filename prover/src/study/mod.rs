@@ -43,9 +43,6 @@ pub struct Interval {
 /// Why a template has no answer for the given statistics.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
-    /// A cell was suppressed below its floor: its zeros are not data.
-    #[error("a cell was suppressed (below the disclosure floor): it has no statistics")]
-    Suppressed,
     /// Every site has a suppressed arm: nothing to compare.
     #[error("every site has an arm suppressed below its floor: nothing to compare")]
     NoReleasedSite,

@@ -37,16 +37,16 @@ impl Moments {
 
     /// The moments a released answer carries: `n` is its non-missing count (the count itself
     /// for a statistic that is never missing), the sums are the proof's. A suppressed answer
-    /// has none ([`StudyError::Suppressed`]): its zeros are not data.
-    pub fn of_released(result: &QueryResult, nonmissing: u64) -> Result<Self, StudyError> {
+    /// has none (`None`): its zeros are not data.
+    pub fn of_released(result: &QueryResult, nonmissing: u64) -> Result<Option<Self>, StudyError> {
         if result.suppressed {
-            return Err(StudyError::Suppressed);
+            return Ok(None);
         }
-        Ok(Self {
+        Ok(Some(Self {
             n: nonmissing,
             sum: to_i128(&result.sum)?,
             sum_squares: to_i128(&result.sum_squares)?,
-        })
+        }))
     }
 
     /// The mean in stored units (`None` without values).
@@ -160,9 +160,6 @@ mod tests {
             sum_squares: 0u32.into(),
             suppressed: true,
         };
-        assert!(matches!(
-            Moments::of_released(&r, 0),
-            Err(StudyError::Suppressed)
-        ));
+        assert!(matches!(Moments::of_released(&r, 0), Ok(None)));
     }
 }

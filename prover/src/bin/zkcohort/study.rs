@@ -171,9 +171,7 @@ impl TwoArmArgs {
                 schema: schema.clone(),
                 statistic: answer.query().statistic.clone(),
                 commitment: answer.commitment().to_owned(),
-                moments: (!result.suppressed)
-                    .then(|| Moments::of_released(result, nonmissing))
-                    .transpose()?,
+                moments: Moments::of_released(result, nonmissing)?,
             })
         };
         let sites: Vec<[Cell; 2]> = self
