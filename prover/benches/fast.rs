@@ -18,7 +18,8 @@
 //! sums skip missing values; a tenth of their values are missing). `ZKCOHORT_FAST_SEED=S` (prove
 //! phase) draws other records and another salt, i.e. another dataset of the same size proven
 //! with the same key: `tools/bench-large.sh` proves 1,000,000 records as ten such 100,000-record
-//! chunks. Results are in docs/benchmarks.md and docs/circuits.md.
+//! chunks. `ZKCOHORT_FAST_STRATA=2` (or 3) releases one cell per sex code in the same proof
+//! (issue #13). Results are in docs/benchmarks.md and docs/circuits.md.
 
 use std::{
     fs,
@@ -45,7 +46,7 @@ use snark_verifier_sdk::{
 use zkcohort::{
     circuit::fast::{
         self,
-        fold::{self, FoldCircuit, FoldParams, FoldQuery},
+        fold::{self, FoldCircuit, FoldParams, FoldQuery, Strata},
         FastShape,
     },
     keys::{KeyStore, ParamsSource},
@@ -144,7 +145,17 @@ fn params(shape: &FastShape) -> FoldParams {
         shape: shape.clone(),
         slots: slots(),
         stats: stats().into_iter().map(field).collect(),
+        strata: strata(),
     }
+}
+
+/// `ZKCOHORT_FAST_STRATA=N` (2 or 3): one cell per code `0..N` of the sex field (issue #13;
+/// its codes `N..4` are in no cell).
+fn strata() -> Option<Strata> {
+    std::env::var("ZKCOHORT_FAST_STRATA").ok().map(|n| Strata {
+        field: field(1),
+        count: n.parse().expect("ZKCOHORT_FAST_STRATA: 2 or 3"),
+    })
 }
 
 /// `ZKCOHORT_FAST_NULLABLE=1`.
@@ -187,7 +198,8 @@ fn name() -> String {
 
 /// Public inputs for the workload's query over `recs`.
 fn inputs(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> Vec<Fr> {
-    p.inputs().instances(q, &fold::evaluate(p, recs, q))
+    p.inputs()
+        .strata_instances(q, &fold::evaluate_strata(p, recs, q))
 }
 
 fn keygen(kzg: &ParamsKZG<Bn256>, p: &FoldParams) -> ProvingKey<G1Affine> {
@@ -246,10 +258,11 @@ fn bench(c: &mut Criterion) {
         assert!(fast::verify(&kzg, pk.get_vk(), &inst, &proof));
         group.throughput(Throughput::Elements(n as u64));
         let id = format!(
-            "{}-s{}-f{}-k{}",
+            "{}-s{}-f{}-c{}-k{}",
             name(),
             p.stats.len(),
             p.shape.fields(),
+            p.cells(),
             params_k(&kzg)
         );
         group.bench_with_input(BenchmarkId::new(id, n), &n, |b, _| {
@@ -267,9 +280,10 @@ fn oneshot(n: usize) {
     let k = params_k(&kzg);
     eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
     let pk_path = root().join(".zkcohort/fast").join(format!(
-        "pk-{}{}-s{}-n{n}-k{k}.bin",
+        "pk-{}{}{}-s{}-n{n}-k{k}.bin",
         name(),
         if p.nullable() { "-null" } else { "" },
+        p.strata.map_or(String::new(), |s| format!("-c{}", s.count)),
         p.stats
             .iter()
             .map(|s| s.to_string())

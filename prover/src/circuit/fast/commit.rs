@@ -44,7 +44,7 @@ use halo2_base::halo2_proofs::{
 };
 use rand::RngCore;
 
-use super::fold::{FoldCircuit, FoldParams, BOUND_BITS};
+use super::fold::{FoldCircuit, FoldParams, BOUND_BITS, MAX_STRATA, STRATA_CAPACITY};
 use super::SeededRng;
 
 /// Bytes of one G1 point in the EVM transcript (`x` then `y`, 32-byte big-endian each).
@@ -75,6 +75,36 @@ pub enum CommitError {
         index: usize,
         /// Statistics the shape accumulates.
         count: usize,
+    },
+    /// A stratified shape with fewer than 2 or more than [`MAX_STRATA`] strata.
+    #[error("{count} strata: a stratified proof releases 2 to {MAX_STRATA} cells")]
+    StrataCount {
+        /// The strata asked for.
+        count: usize,
+    },
+    /// The strata's field is not a field of the shape.
+    #[error("strata field {field} is not one of the shape's {fields} fields")]
+    StrataNotAField {
+        /// The field named.
+        field: usize,
+        /// Fields in the shape.
+        fields: usize,
+    },
+    /// More strata than the field has values.
+    #[error("field {field} is {width} bits wide: it cannot hold {count} strata codes")]
+    StrataBeyondField {
+        /// The strata's field.
+        field: usize,
+        /// Its width.
+        width: u32,
+        /// The strata asked for.
+        count: usize,
+    },
+    /// A stratified shape holding so many records that a stratum's lane could overflow.
+    #[error("a stratified shape holds fewer than {STRATA_CAPACITY} records, not {capacity}")]
+    StrataCapacity {
+        /// The shape's capacity.
+        capacity: usize,
     },
     /// A statistic field's `known` bit is not a 1-bit field of the shape.
     #[error(
@@ -542,6 +572,7 @@ mod tests {
             },
             slots: 2,
             stats: vec![3],
+            strata: None,
         };
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let recs: Vec<Vec<u64>> = (0..10_000)

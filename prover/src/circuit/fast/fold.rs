@@ -58,6 +58,19 @@
 //! the released `N`; no column, no running sum. A shape without nullable statistics has none
 //! of it.
 //!
+//! **Strata** ([`Strata`], issue #13): the records split by the code `v` of one field, each
+//! stratum a released cell, in one proof and with no new running sum. The stratum field's
+//! data column's lookup gains one tuple element, `(λ, t_λ)`: a fixed table column holding
+//! `B^v` (`B = 2^84`) on that field's value rows `v < count` and 0 on every other row (other
+//! blocks, the failed block), and one advice column `λ`. So a record that still matches at its
+//! stratum slot gets `λ = B^v`, fixed by the table (not by the prover), and every running sum
+//! but the records total adds `λ ·` its term: `q · p_end · λ · x²` is degree 5, halo2-axiom's
+//! cap. Each stratum's sums land in their own 84-bit lane of the same accumulator (a count,
+//! `Σ x + 2^64 · N` and `Σ x²` below `2^84` while the shape holds fewer than
+//! [`STRATA_CAPACITY`] records), and the results program splits the lanes with proven bits
+//! and applies each cell's floor and complementary suppression there. Per record that is one
+//! advice cell and a wider tuple on one lookup.
+//!
 //! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
 //! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
 //! every released value and sets `suppressed`) and the choice of the statistic the query asks
@@ -69,8 +82,8 @@
 //! per input ([`pack_bounds`]), the consent purpose (a shape with [`FastShape::purposes`]:
 //! the circuit derives those fields' ranges from it, so a query can only ask for one purpose
 //! and cannot drop the requirement), the statistic's index, `min_cohort`, `context`, then
-//! records, count, the non-missing count (the count itself for a statistic that is not
-//! nullable), `Σ x`, `Σ x²`, suppressed. The constants thus end with `purpose, statistic,
+//! records, then per released cell (one, or one per stratum) count, the non-missing count
+//! (the count itself for a statistic that is not nullable), `Σ x`, `Σ x²`, suppressed. The constants thus end with `purpose, statistic,
 //! min_cohort` as in the Poseidon circuit's layout, which `QueryMarket` reads. `context` (the
 //! market's hash of chain, market, query and claimant) is in no constraint: the transcript
 //! absorbs every public input, so a proof verifies under exactly one context.
@@ -105,6 +118,32 @@ pub struct FoldParams {
     /// releases the one it names). At least one, distinct. A nullable one
     /// ([`FastShape::nullable`]) skips missing values and counts the others.
     pub stats: Vec<usize>,
+    /// The strata each proof releases a cell of (`None`: one cell, the whole cohort).
+    pub strata: Option<Strata>,
+}
+
+/// Strata of a fold circuit: the records split by the code of one field (an arm, a sex, a
+/// site, an age band imported as a column), each stratum a released cell. A record whose code
+/// is `count` or more is in no stratum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strata {
+    /// The field whose value `v < count` is a record's stratum.
+    pub field: usize,
+    /// Number of strata, 2 ..= [`MAX_STRATA`].
+    pub count: usize,
+}
+
+/// Most strata one proof releases: one lane of [`LANE_BITS`] per stratum in a field element
+/// (`3 · 84 = 252` bits, below the modulus).
+pub const MAX_STRATA: usize = 3;
+/// Bits of one stratum's lane in a running sum: it holds `Σ x + 2^64 · N` with `N < 2^20`.
+pub const LANE_BITS: u32 = 84;
+/// A stratified shape holds fewer records than this (no lane can then overflow).
+pub const STRATA_CAPACITY: usize = 1 << 20;
+
+/// `B = 2^84`, the weight of stratum 1's lane (stratum `v`'s is `B^v`).
+pub(super) fn lane_base() -> Fr {
+    Fr::from(1u64 << (LANE_BITS / 2)).square()
 }
 
 /// A query over a fold circuit: the predicate, the statistic to release, the smallest cell
@@ -139,6 +178,43 @@ pub struct FoldResult {
     pub sum_squares: u64,
     /// `0 < count < min_cohort`.
     pub suppressed: bool,
+}
+
+/// One released cell of a stratified proof (a [`FoldResult`] without the records total).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CellResult {
+    /// Matching records in the cell (0 when suppressed).
+    pub count: u64,
+    /// Those whose statistic is not missing (0 when suppressed).
+    pub nonmissing: u64,
+    /// `Σ x` (0 when suppressed).
+    pub sum: u64,
+    /// `Σ x²` (0 when suppressed).
+    pub sum_squares: u64,
+    /// Suppressed: below the floor itself, or as the complement of the only such cell.
+    pub suppressed: bool,
+}
+
+/// What a stratified proof releases: the records total and one cell per stratum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrataResult {
+    /// Records present (not padding).
+    pub records: u64,
+    /// One cell per stratum, in code order.
+    pub cells: Vec<CellResult>,
+}
+
+impl FoldResult {
+    /// The released cell.
+    pub fn cell(&self) -> CellResult {
+        CellResult {
+            count: self.count,
+            nonmissing: self.nonmissing,
+            sum: self.sum,
+            sum_squares: self.sum_squares,
+            suppressed: self.suppressed,
+        }
+    }
 }
 
 /// Bits of each bound (`lo`, `hi`) in a packed public input: a field is at most 16 bits wide
@@ -186,6 +262,23 @@ pub struct InputLayout {
     fields: usize,
     purposes: Option<Range<usize>>,
     stats: Vec<usize>,
+    /// Released cells: 1, or one per stratum.
+    cells: usize,
+}
+
+/// Where one released cell's values are among the public inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellAt {
+    /// The count.
+    pub count: usize,
+    /// The non-missing count.
+    pub nonmissing: usize,
+    /// `Σ x`.
+    pub sum: usize,
+    /// `Σ x²`.
+    pub sum_squares: usize,
+    /// The suppressed flag.
+    pub suppressed: usize,
 }
 
 impl InputLayout {
@@ -229,29 +322,46 @@ impl InputLayout {
     pub fn records(&self) -> usize {
         self.context() + 1
     }
-    /// Index of the released count.
+    /// Released cells (1, or one per stratum).
+    pub fn cells(&self) -> usize {
+        self.cells
+    }
+    /// Where cell `v`'s five values are: `count, nonmissing, Σx, Σx², suppressed`, after the
+    /// records total, cell by cell.
+    pub fn cell(&self, v: usize) -> CellAt {
+        debug_assert!(v < self.cells);
+        let at = self.records() + 1 + 5 * v;
+        CellAt {
+            count: at,
+            nonmissing: at + 1,
+            sum: at + 2,
+            sum_squares: at + 3,
+            suppressed: at + 4,
+        }
+    }
+    /// Index of the released count (of the first cell).
     pub fn count(&self) -> usize {
-        self.records() + 1
+        self.cell(0).count
     }
     /// Index of the non-missing count (the count, for a statistic that is not nullable).
     pub fn nonmissing(&self) -> usize {
-        self.count() + 1
+        self.cell(0).nonmissing
     }
     /// Index of `Σ x`.
     pub fn sum(&self) -> usize {
-        self.nonmissing() + 1
+        self.cell(0).sum
     }
     /// Index of `Σ x²`.
     pub fn sum_squares(&self) -> usize {
-        self.sum() + 1
+        self.cell(0).sum_squares
     }
     /// Index of the suppressed flag.
     pub fn suppressed(&self) -> usize {
-        self.sum() + 2
+        self.cell(0).suppressed
     }
     /// Number of public inputs.
     pub fn len(&self) -> usize {
-        self.suppressed() + 1
+        self.records() + 1 + 5 * self.cells
     }
     /// Never: every layout has outputs.
     pub fn is_empty(&self) -> bool {
@@ -274,58 +384,137 @@ impl InputLayout {
         v
     }
 
-    /// The public inputs of `query` with `result`, in order.
+    /// The public inputs of `query` with `result` (an unstratified layout), in order.
     pub fn instances(&self, query: &FoldQuery, result: &FoldResult) -> Vec<Fr> {
+        self.instances_of(query, result.records, &[result.cell()])
+    }
+
+    /// The public inputs of `query` with `result` (a stratified layout), in order.
+    pub fn strata_instances(&self, query: &FoldQuery, result: &StrataResult) -> Vec<Fr> {
+        self.instances_of(query, result.records, &result.cells)
+    }
+
+    fn instances_of(&self, query: &FoldQuery, records: u64, cells: &[CellResult]) -> Vec<Fr> {
+        debug_assert_eq!(cells.len(), self.cells);
         let mut v = self.query_constants(query);
         v.push(query.context);
-        v.extend(
-            [
-                result.records,
-                result.count,
-                result.nonmissing,
-                result.sum,
-                result.sum_squares,
-                result.suppressed as u64,
-            ]
-            .map(Fr::from),
-        );
+        v.push(Fr::from(records));
+        for c in cells {
+            v.extend(
+                [
+                    c.count,
+                    c.nonmissing,
+                    c.sum,
+                    c.sum_squares,
+                    c.suppressed as u64,
+                ]
+                .map(Fr::from),
+            );
+        }
         debug_assert_eq!(v.len(), self.len());
         v
     }
 }
 
-/// The plain computation a proof must agree with (present records matching every range; a
-/// missing statistic, stored as 0 with its `known` bit 0, adds nothing to the sums and is not
-/// counted in `nonmissing`). The cell is suppressed
-/// when `0 < count < min_cohort` or `0 < nonmissing < min_cohort` (a mean over fewer values
-/// than the floor is as revealing as a count below it).
+/// The plain computation a proof must agree with, for the whole cohort as one cell (what an
+/// unstratified proof releases): present records matching every range; a missing statistic,
+/// stored as 0 with its `known` bit 0, adds nothing to the sums and is not counted in
+/// `nonmissing`. The cell is suppressed when `0 < count < min_cohort` or
+/// `0 < nonmissing < min_cohort` (a mean over fewer values than the floor is as revealing as a
+/// count below it).
 pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) -> FoldResult {
-    let f = params.stats[query.stat];
-    let known = params.shape.known_field(f);
-    let (mut count, mut nonmissing, mut sum, mut sum_squares) = (0, 0, 0, 0);
-    for r in records {
-        if r.iter()
-            .zip(&query.ranges)
-            .all(|(v, (lo, hi))| lo <= v && v <= hi)
-        {
-            count += 1;
-            // A missing value is stored as 0: the sums skip it as they are.
-            nonmissing += known.map_or(1, |b| r[b]);
-            sum += r[f];
-            sum_squares += r[f] * r[f];
-        }
-    }
-    let small = |n: u64| n > 0 && n < query.min_cohort;
-    let suppressed = small(count) || small(nonmissing);
-    let keep = !suppressed as u64;
+    let [c] = release(
+        tally(params, records, query, 1, |_| Some(0)),
+        query.min_cohort,
+    )[..] else {
+        unreachable!("one cell")
+    };
     FoldResult {
         records: records.len() as u64,
-        count: keep * count,
-        nonmissing: keep * nonmissing,
-        sum: keep * sum,
-        sum_squares: keep * sum_squares,
-        suppressed,
+        count: c.count,
+        nonmissing: c.nonmissing,
+        sum: c.sum,
+        sum_squares: c.sum_squares,
+        suppressed: c.suppressed,
     }
+}
+
+/// The plain computation a stratified proof must agree with: [`evaluate`] per stratum (a
+/// record in stratum `v` when its [`Strata::field`] holds `v`), then *complementary
+/// suppression*: when exactly one cell is below the floor, the smallest other cell that is
+/// released and not empty is suppressed too (the lowest code among equals), so that the
+/// suppressed cell cannot be recovered from the cohort's total. Unstratified params give the
+/// whole cohort as one cell.
+pub fn evaluate_strata(
+    params: &FoldParams,
+    records: &[Vec<u64>],
+    query: &FoldQuery,
+) -> StrataResult {
+    let cells = params.cells();
+    let tallied = match params.strata {
+        Some(s) => tally(params, records, query, cells, |r| {
+            let v = r[s.field] as usize;
+            (v < s.count).then_some(v)
+        }),
+        None => tally(params, records, query, 1, |_| Some(0)),
+    };
+    StrataResult {
+        records: records.len() as u64,
+        cells: release(tallied, query.min_cohort),
+    }
+}
+
+/// Per cell, the unsuppressed tallies of the matching records (`cell_of` a record's cell).
+fn tally(
+    params: &FoldParams,
+    records: &[Vec<u64>],
+    query: &FoldQuery,
+    cells: usize,
+    cell_of: impl Fn(&[u64]) -> Option<usize>,
+) -> Vec<CellResult> {
+    let f = params.stats[query.stat];
+    let known = params.shape.known_field(f);
+    let mut out = vec![CellResult::default(); cells];
+    for r in records {
+        let matches = r
+            .iter()
+            .zip(&query.ranges)
+            .all(|(v, (lo, hi))| lo <= v && v <= hi);
+        let Some(c) = cell_of(r).filter(|_| matches) else {
+            continue;
+        };
+        let cell = &mut out[c];
+        cell.count += 1;
+        // A missing value is stored as 0: the sums skip it as they are.
+        cell.nonmissing += known.map_or(1, |b| r[b]);
+        cell.sum += r[f];
+        cell.sum_squares += r[f] * r[f];
+    }
+    out
+}
+
+/// The disclosure rules on tallied cells: the floor, then complementary suppression
+/// ([`evaluate_strata`]); a suppressed cell releases zeros.
+fn release(mut cells: Vec<CellResult>, min_cohort: u64) -> Vec<CellResult> {
+    let small = |n: u64| n > 0 && n < min_cohort;
+    for c in cells.iter_mut() {
+        c.suppressed = small(c.count) || small(c.nonmissing);
+    }
+    if cells.iter().filter(|c| c.suppressed).count() == 1 {
+        let second = (0..cells.len())
+            .filter(|&v| !cells[v].suppressed && cells[v].count > 0)
+            .min_by_key(|&v| (cells[v].count, v));
+        if let Some(v) = second {
+            cells[v].suppressed = true;
+        }
+    }
+    for c in cells.iter_mut().filter(|c| c.suppressed) {
+        *c = CellResult {
+            suppressed: true,
+            ..CellResult::default()
+        };
+    }
+    cells
 }
 
 /// Tag of the failed block (slot `s` has tag `s + 2`: `present` 2, field `c` at `c + 3`).
@@ -406,7 +595,19 @@ impl FoldParams {
             fields: self.shape.fields(),
             purposes: self.shape.purposes.clone(),
             stats: self.stats.clone(),
+            cells: self.cells(),
         }
+    }
+
+    /// Released cells: one per stratum, or 1.
+    pub fn cells(&self) -> usize {
+        self.strata.map_or(1, |s| s.count)
+    }
+
+    /// Where the stratum field sits in a record (its lookup also gives the record's lane
+    /// weight `λ`).
+    fn stratum_slot(&self) -> Option<Slot> {
+        self.strata.map(|s| self.slot_of(s.field))
     }
 
     /// Whether some statistic is nullable (the shape then pays for skipping missing values).
@@ -584,16 +785,10 @@ impl FoldParams {
                 .iter()
                 .map(|t| ([src(t.sum), src(t.squares)], t.packed))
                 .collect(),
-            nonmissing: layout.nonmissing(),
             stat: (self.stats[query.stat] as u64, layout.stat()),
             stat_fields: self.stats.iter().map(|&f| f as u64).collect(),
             min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
-            outputs: [
-                layout.count(),
-                layout.sum(),
-                layout.sum_squares(),
-                layout.suppressed(),
-            ],
+            cells: (0..layout.cells()).map(|v| layout.cell(v)).collect(),
         }
     }
 
@@ -713,6 +908,35 @@ impl FoldParams {
         if let Some((field, &width)) = wide.clone().find(|(_, &w)| w > BOUND_BITS) {
             return Err(CommitError::FieldOverBoundBits { field, width });
         }
+        if let Some(strata) = params.strata {
+            let width = shape.widths.get(strata.field).copied();
+            if !(2..=MAX_STRATA).contains(&strata.count) {
+                return Err(CommitError::StrataCount {
+                    count: strata.count,
+                });
+            }
+            match width {
+                None => {
+                    return Err(CommitError::StrataNotAField {
+                        field: strata.field,
+                        fields: shape.fields(),
+                    })
+                }
+                Some(w) if (strata.count as u64) > 1u64 << w => {
+                    return Err(CommitError::StrataBeyondField {
+                        field: strata.field,
+                        width: w,
+                        count: strata.count,
+                    })
+                }
+                _ => {}
+            }
+            if shape.capacity >= STRATA_CAPACITY {
+                return Err(CommitError::StrataCapacity {
+                    capacity: shape.capacity,
+                });
+            }
+        }
         let purposes = shape.purposes.clone().unwrap_or_default();
         if let Some(field) = purposes.clone().find(|&c| shape.widths.get(c) != Some(&1)) {
             return Err(CommitError::PurposeNotABit { field });
@@ -787,6 +1011,9 @@ pub struct FoldAssignment {
     pub lo: Vec<Fr>,
     /// Table: running count of a field block's ones, from `lo − 1 − hi`.
     pub cm: Vec<Fr>,
+    /// A stratified shape's lane weights `λ`, in the stratum field's data column: `B^v` on a
+    /// record's stratum row while it still matches there and its code `v` is a stratum, else 0.
+    pub lambda: Vec<Fr>,
 }
 
 /// The N(W) circuit.
@@ -837,7 +1064,11 @@ impl FoldCircuit {
             t_m: zeros(),
             lo: zeros(),
             cm: zeros(),
+            lambda: zeros(),
         };
+        let stratum = params
+            .strata
+            .map(|st| (st.field + 1, st.count as u64, lane_base()));
         for i in 0..shape.capacity {
             let rec = records.get(i);
             let mut p = true;
@@ -855,8 +1086,13 @@ impl FoldCircuit {
                     }
                     _ => true,
                 };
-                p &= ok;
                 let row = i * r + s / w;
+                if let Some((slot, count, base)) = stratum {
+                    if s == slot && p && v < count {
+                        a.lambda[row] = base.pow_vartime([v]);
+                    }
+                }
+                p &= ok;
                 a.data[s % w][row] = Fr::from(v);
                 a.bits[s % w][row] = Fr::from(p as u64);
             }
@@ -920,9 +1156,11 @@ impl FoldCircuit {
         let (w, r) = (params.slots, params.rows_per_record());
         let terms = params.terms();
         let places = params.sum_places();
+        let lane = params.stratum_slot();
         let mut totals = vec![Fr::ZERO; terms.len()];
         for i in 0..params.shape.capacity {
             let p_end = a.bits[w - 1][i * r + r - 1];
+            let lambda = lane.map_or(Fr::ONE, |s| a.lambda[i * r + s.row]);
             for (u, term) in terms.iter().enumerate() {
                 let (col, o) = places[u];
                 let value = match term {
@@ -938,6 +1176,11 @@ impl FoldCircuit {
                         p_end * x * x
                     }
                 };
+                let value = if *term == Term::Present {
+                    value
+                } else {
+                    value * lambda
+                };
                 totals[u] += tweak(i, u, value);
                 a.acc[col][i * r + o] = totals[u];
             }
@@ -946,15 +1189,11 @@ impl FoldCircuit {
         let start = params.results_start();
         a.acc[0][start..start + region.values.len()].copy_from_slice(&region.values);
         let layout = params.inputs();
-        let mut inst = layout.instances(
+        let mut inst = layout.strata_instances(
             query,
-            &FoldResult {
+            &StrataResult {
                 records: 0,
-                count: 0,
-                nonmissing: 0,
-                sum: 0,
-                sum_squares: 0,
-                suppressed: false,
+                cells: vec![CellResult::default(); layout.cells()],
             },
         );
         inst[layout.records()] = totals[1];
@@ -995,6 +1234,9 @@ pub struct FoldConfig {
     t_fix: Column<Fixed>,
     q_tab: Column<Fixed>,
     q_tstart: Column<Fixed>,
+    /// A stratified shape's `λ` (advice, in the stratum field's slot lookup) and the table's
+    /// `t_λ` (fixed: `B^v` on the stratum field's value rows `v < count`, else 0).
+    lane: Option<(Column<Advice>, Column<Fixed>)>,
     instance: Column<Instance>,
 }
 
@@ -1026,6 +1268,10 @@ impl Circuit<Fr> for FoldCircuit {
         let [t_m, lo, cm] = [(); 3].map(|_| meta.advice_column());
         let [q_start, base, q_rec, t_tag, t_val, t_fix, q_tab, q_tstart] =
             [(); 8].map(|_| meta.fixed_column());
+        let lane = params
+            .strata
+            .map(|_| (meta.advice_column(), meta.fixed_column()));
+        let stratum = params.stratum_slot();
         let instance = meta.instance_column();
         for col in acc.iter().chain([&lo]) {
             meta.enable_equality(*col);
@@ -1047,7 +1293,7 @@ impl Circuit<Fr> for FoldCircuit {
                             * m.query_advice(bits[j - 1], Rotation::cur())
                 };
                 let q = m.query_fixed(q_rec, Rotation::cur());
-                vec![
+                let mut tuple = vec![
                     (key, m.query_fixed(t_tag, Rotation::cur())),
                     (
                         q * m.query_advice(data[j], Rotation::cur()),
@@ -1057,7 +1303,19 @@ impl Circuit<Fr> for FoldCircuit {
                         m.query_advice(bits[j], Rotation::cur()),
                         m.query_advice(t_m, Rotation::cur()),
                     ),
-                ]
+                ];
+                // The stratum field's column also gives each slot its lane weight: `B^v` for
+                // the stratum field's value `v` while the record matches, 0 for any other
+                // block (every other slot of the column, and the failed block).
+                if let (Some((lambda, t_lambda)), Some(s)) = (lane, stratum) {
+                    if s.col == j {
+                        tuple.push((
+                            m.query_advice(lambda, Rotation::cur()),
+                            m.query_fixed(t_lambda, Rotation::cur()),
+                        ));
+                    }
+                }
+                tuple
             });
         }
 
@@ -1071,6 +1329,12 @@ impl Circuit<Fr> for FoldCircuit {
                     let q = m.query_fixed(q_start, Rotation(-(o as i32)));
                     let later = m.query_fixed(q_start, Rotation(-((r + o) as i32)));
                     let p_end = m.query_advice(bits[w - 1], rot(r - 1));
+                    // A stratified term lands in its record's lane: `· λ` (degree 5 with
+                    // `q · p_end · x²`, halo2-axiom's cap).
+                    let lambda = match (lane, stratum, &terms[u]) {
+                        (_, _, Term::Present) | (None, _, _) | (_, None, _) => None,
+                        (Some((lambda, _)), Some(s), _) => Some(m.query_advice(lambda, rot(s.row))),
+                    };
                     let term = match &terms[u] {
                         Term::Count => p_end,
                         Term::Present => m.query_advice(data[0], rot(0)),
@@ -1088,6 +1352,10 @@ impl Circuit<Fr> for FoldCircuit {
                             let x = m.query_advice(data[s.col], rot(s.row));
                             p_end * x.clone() * x
                         }
+                    };
+                    let term = match lambda {
+                        Some(lambda) => term * lambda,
+                        None => term,
                     };
                     let cur = m.query_advice(acc[col], Rotation::cur());
                     let prev = m.query_advice(acc[col], Rotation(-(r as i32)));
@@ -1202,6 +1470,7 @@ impl Circuit<Fr> for FoldCircuit {
             t_fix,
             q_tab,
             q_tstart,
+            lane,
             instance,
         }
     }
@@ -1237,6 +1506,14 @@ impl Circuit<Fr> for FoldCircuit {
                 put(config.t_m, &a.t_m);
                 let lo = put(config.lo, &a.lo);
                 put(config.cm, &a.cm);
+                if let (Some((lambda, t_lambda)), Some(strata)) = (config.lane, params.strata) {
+                    put(lambda, &a.lambda);
+                    let first = table.fields[strata.field] + 2;
+                    for v in 0..strata.count {
+                        let weight = lane_base().pow_vartime([v as u64]);
+                        region.assign_fixed(t_lambda, first + v, weight);
+                    }
+                }
 
                 let mut out: Vec<(Cell, usize)> = Vec::new();
                 let last = (params.shape.capacity - 1) * r;

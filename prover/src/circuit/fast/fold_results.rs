@@ -40,6 +40,27 @@
 //!   (`a + b − a·b`); else `suppressed = small(C)`;
 //! - `keep = 1 − suppressed`; released: `count = keep·C`, `nonmissing = keep·N`,
 //!   `sum = keep·S`, `sumsq = keep·Q`.
+//!
+//! **Strata** (a stratified shape, [`super::fold::Strata`]): every running sum but the
+//! records total holds one lane per stratum, `T = Σ_v B^v T_v` with `B = 2^84`. Its own
+//! program (the unstratified one above is unchanged, and so are its keys):
+//!
+//! - `σ_k` as above, then the chosen totals `T = Σ σ_k T_k`, `Q = Σ σ_k Q_k` and
+//!   `π = Σ_{k nullable} σ_k` (the choice is linear, so it applies lane by lane);
+//! - per stratum `C_v` (32 proven bits), `T_v = S_v + 2^64 · n_v` (64 and 20 bits) and `Q_v`
+//!   (64 bits), recombined as `Σ B^v ·` and equal to `C`, `T` and `Q`: each lane is below
+//!   `2^84` and `3 · 84 < 254`, so the split is unique and no record can move between cells;
+//! - `(1 − π) · n_v = 0` (a statistic that is not nullable has no count above bit 64) and
+//!   `N_v = C_v + π · (n_v − C_v)`;
+//! - each cell's floor, `primary_v = small(C_v) ∨ small(N_v)`;
+//! - **complementary suppression**: `u = Σ primary_v`; a candidate is a cell neither below the
+//!   floor nor empty, `cand_v = (1 − primary_v)(1 − [C_v = 0])`; `ρ_v` boolean with
+//!   `Σ ρ_v = [u = 1] · [Σ cand_v ≠ 0]`, `ρ_v (1 − cand_v) = 0`, and for every other cell `u`,
+//!   `ρ_v · cand_u · [C_u < C_v, or C_u = C_v and u < v] = 0`: with exactly one cell below the
+//!   floor, the smallest candidate (the lowest code among equals) is suppressed too, and
+//!   nothing else is;
+//! - `suppressed_v = primary_v + ρ_v` (disjoint), `keep_v = 1 − suppressed_v`; released per
+//!   cell: `keep_v · (C_v, N_v, S_v, Q_v)` and `suppressed_v`.
 
 use halo2_base::halo2_proofs::halo2curves::{
     bn256::Fr,
@@ -50,7 +71,7 @@ use std::ops::Range;
 
 #[cfg(doc)]
 use super::fold::BOUNDS_PER_INPUT;
-use super::fold::{pack_bounds, packed_shift, BOUND_BITS};
+use super::fold::{lane_base, pack_bounds, packed_shift, CellAt, BOUND_BITS, LANE_BITS};
 
 /// `q_rec` value of an arith row (1 marks record rows).
 pub(super) const KIND_ARITH: u64 = 2;
@@ -95,16 +116,15 @@ pub(super) struct ResultInputs {
     /// Per statistic: `(S_k, its source)`, `(Q_k, its source)`, and whether the first is
     /// packed, `S_k + 2^64 · N_k` (a nullable statistic).
     pub sums: Vec<([(Fr, Source); 2], bool)>,
-    /// The public index of the released non-missing count `N`.
-    pub nonmissing: usize,
     /// The released statistic's field index `t` and its public index.
     pub stat: (u64, usize),
     /// Per statistic, its field index `f_k` (the value `t` names it by).
     pub stat_fields: Vec<u64>,
     /// `min_cohort` and its public index.
     pub min_cohort: (Fr, usize),
-    /// Public indices of the outputs: count, sum, sum of squares, suppressed.
-    pub outputs: [usize; 4],
+    /// Public indices of each released cell's outputs (one cell: the unstratified program;
+    /// more: one per stratum, each of `C`, `S_k`, `Q_k` then a lane-packed total).
+    pub cells: Vec<CellAt>,
 }
 
 /// Tests: witness values a cheating prover would choose instead of the honest ones (in the
@@ -122,6 +142,14 @@ pub struct ResultForgery {
     /// Split a nullable statistic's packed sum with this non-missing count instead (its
     /// `S_k` then takes the low 64 bits of `T_k − 2^64 · N_k`).
     pub nonmissing: Option<u64>,
+    /// A stratified program: the cell whose count comparison `lt` and `zero` forge.
+    pub stratum: usize,
+    /// A stratified program: the complementary cell chosen (`Some(None)`: none) instead of
+    /// the honest one.
+    pub secondary: Option<Option<usize>>,
+    /// A stratified program: this cell's count split off the packed count as this value
+    /// instead.
+    pub lane_count: Option<(usize, u64)>,
 }
 
 /// The region's cells and its wiring, built by one deterministic program (the layout never
@@ -243,6 +271,11 @@ impl ResultRegion {
             r.ranges.push(cells.expect("a range per field"));
         }
 
+        if inputs.cells.len() > 1 {
+            r.strata(inputs, consts, two32, forge);
+            return r;
+        }
+        let at = inputs.cells[0];
         let (c_val, c_src) = inputs.count;
         let c = r.input(c_val, c_src);
         let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
@@ -295,12 +328,14 @@ impl ResultRegion {
             arith(&mut r, zero, keep, squares),
             suppressed,
         ];
-        for (cell, at) in outs.into_iter().zip(inputs.outputs) {
+        for (cell, at) in outs
+            .into_iter()
+            .zip([at.count, at.sum, at.sum_squares, at.suppressed])
+        {
             r.sources.push((cell, Source::Instance(at)));
         }
         let released = arith(&mut r, zero, keep, n);
-        r.sources
-            .push((released, Source::Instance(inputs.nonmissing)));
+        r.sources.push((released, Source::Instance(at.nonmissing)));
         r
     }
 
@@ -348,8 +383,56 @@ impl ResultRegion {
     }
 
     /// `small(C) = [0 < C < k]` for the cells `c` and `k` (module docs), with the count
-    /// comparison's forgeries applied.
+    /// comparison's forgeries applied; also returns `z = [C = 0]`.
     fn small(
+        &mut self,
+        consts: Constants,
+        two32: usize,
+        c: usize,
+        k: usize,
+        forge: ResultForgery,
+    ) -> usize {
+        self.small_zero(consts, two32, c, k, forge).0
+    }
+
+    /// [`Self::small`] and `z = [C = 0]`.
+    fn small_zero(
+        &mut self,
+        consts: Constants,
+        two32: usize,
+        c: usize,
+        k: usize,
+        forge: ResultForgery,
+    ) -> (usize, usize) {
+        let Constants { zero, one, minus } = consts;
+        let z = self.is_zero(consts, c, forge.zero);
+        let lt = self.less(consts, two32, c, k, forge);
+        // small = (1 − z)·lt.
+        let nz = self.mul_add(consts, one, minus, z);
+        (self.mul_add(consts, zero, nz, lt), z)
+    }
+
+    /// `z = [x = 0]`: `z = 1 − x·inv`, `x·z = 0` (`forged`: claim it is, or is not).
+    fn is_zero(&mut self, consts: Constants, x: usize, forged: Option<bool>) -> usize {
+        let Constants { zero, one, minus } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let x_val = self.values[x];
+        let is_zero = forged.unwrap_or(x_val == Fr::ZERO);
+        let inv = self.cell(if is_zero {
+            Fr::ZERO
+        } else {
+            x_val.invert().unwrap_or(Fr::ZERO)
+        });
+        let x_inv = arith(self, zero, x, inv);
+        let z = arith(self, one, minus, x_inv);
+        let xz = arith(self, zero, x, z);
+        self.copies.push((xz, zero));
+        z
+    }
+
+    /// `lt = [C < k]` for cells below `2^32`: `lt` boolean and
+    /// `C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}` (forgeries: `lt`, `unbounded_bits`).
+    fn less(
         &mut self,
         consts: Constants,
         two32: usize,
@@ -360,20 +443,6 @@ impl ResultRegion {
         let Constants { zero, one, minus } = consts;
         let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
         let (c_val, k_val) = (self.values[c], self.values[k]);
-
-        // z = 1 − C·inv, C·z = 0.
-        let is_zero = forge.zero.unwrap_or(c_val == Fr::ZERO);
-        let inv = self.cell(if is_zero {
-            Fr::ZERO
-        } else {
-            c_val.invert().unwrap_or(Fr::ZERO)
-        });
-        let c_inv = arith(self, zero, c, inv);
-        let z = arith(self, one, minus, c_inv);
-        let cz = arith(self, zero, c, z);
-        self.copies.push((cz, zero));
-
-        // lt boolean; C + 2^32 − k = (1 − lt)·2^32 + Σ b_i 2^{31−i}.
         let (cu, ku) = (fr_u64(c_val), fr_u64(k_val));
         let honest_lt = match (cu, ku) {
             (Some(c), Some(k)) => c < k,
@@ -402,11 +471,186 @@ impl ResultRegion {
             acc = self.bit_step(Some(acc), b).0;
         }
         self.copies.push((diff, acc));
-
-        // small = (1 − z)·lt.
-        let nz = arith(self, one, minus, z);
-        arith(self, zero, nz, lt)
+        lt
     }
+}
+
+impl ResultRegion {
+    /// The stratified program (module docs, "Strata"): the choice of statistic on the
+    /// lane-packed totals, their split into one lane per stratum, each cell's floor,
+    /// complementary suppression and the release of every cell.
+    fn strata(
+        &mut self,
+        inputs: &ResultInputs,
+        consts: Constants,
+        two32: usize,
+        forge: ResultForgery,
+    ) {
+        let Constants { zero, one, minus } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let cells = inputs.cells.len();
+
+        let (c_val, c_src) = inputs.count;
+        let c = self.input(c_val, c_src);
+        let k = self.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
+        let (t_val, t_at) = inputs.stat;
+        let t = self.input(Fr::from(t_val), Source::Instance(t_at));
+        let sigmas = self.one_hot(consts, t_val, &inputs.stat_fields, t);
+        // The choice is linear, so it applies to the packed totals lane by lane: `π` says
+        // whether the statistic chosen is nullable (its lanes are `S_v + 2^64 · N_v`).
+        let (mut total, mut squares, mut pi) = (zero, zero, zero);
+        for ((pair, packed), &sigma) in inputs.sums.iter().zip(&sigmas) {
+            let [(s_val, s_src), (q_val, q_src)] = *pair;
+            let t_k = self.input(s_val, s_src);
+            let q_k = self.input(q_val, q_src);
+            total = arith(self, total, sigma, t_k);
+            squares = arith(self, squares, sigma, q_k);
+            if *packed {
+                pi = arith(self, pi, one, sigma);
+            }
+        }
+        let two64 = arith(self, zero, two32, two32);
+        let mut base = two64;
+        for _ in 64..LANE_BITS {
+            base = arith(self, base, one, base);
+        }
+        debug_assert_eq!(self.values[base], lane_base());
+
+        // The lanes, each proven below `2^84` (so the split is unique: 3 · 84 < 254 bits),
+        // recombined from the highest stratum down.
+        let mut counts = lanes(self.values[c], cells);
+        if let Some((v, forged)) = forge.lane_count {
+            counts[v] = forged.into();
+        }
+        let (totals, square_lanes) = (
+            lanes(self.values[total], cells),
+            lanes(self.values[squares], cells),
+        );
+        let mut per_cell = Vec::with_capacity(cells);
+        let (mut whole_c, mut whole_t, mut whole_q) = (zero, zero, zero);
+        for v in (0..cells).rev() {
+            let c_v = self.bits(counts[v] as u64, CMP_BITS);
+            whole_c = arith(self, c_v, base, whole_c);
+            let n_raw = self.bits((totals[v] >> 64) as u64, LANE_BITS - 64);
+            let s_v = self.bits(totals[v] as u64, 64);
+            let lane = arith(self, s_v, two64, n_raw);
+            whole_t = arith(self, lane, base, whole_t);
+            let q_v = self.bits(square_lanes[v] as u64, 64);
+            whole_q = arith(self, q_v, base, whole_q);
+            // A statistic that is not nullable has no count above bit 64: (1 − π)·n = 0;
+            // its non-missing count is the cell's count: N_v = C_v + π·(n − C_v).
+            let idle = self.sub_mul(n_raw, pi, n_raw);
+            self.copies.push((idle, zero));
+            let gap = self.sub_mul(n_raw, one, c_v);
+            let n_v = arith(self, c_v, pi, gap);
+            per_cell.push((c_v, n_v, s_v, q_v));
+        }
+        per_cell.reverse();
+        self.copies
+            .extend([(whole_c, c), (whole_t, total), (whole_q, squares)]);
+
+        // Each cell's floor: small(C_v) ∨ small(N_v).
+        let honest = ResultForgery::default();
+        let mut primary = Vec::with_capacity(cells);
+        let mut empty = Vec::with_capacity(cells);
+        for (v, &(c_v, n_v, _, _)) in per_cell.iter().enumerate() {
+            let f = if v == forge.stratum { forge } else { honest };
+            let (small_c, z) = self.small_zero(consts, two32, c_v, k, f);
+            let small_n = self.small(consts, two32, n_v, k, honest);
+            let both = arith(self, zero, small_c, small_n);
+            let either = arith(self, small_c, one, small_n);
+            primary.push(arith(self, either, minus, both));
+            empty.push(z);
+        }
+
+        // Complementary suppression: with exactly one cell below the floor, the smallest
+        // released non-empty cell (the lowest code among equals) is suppressed too. `ρ_v`
+        // marks it: boolean, `Σ ρ_v = [one below]·[some candidate]`, only on a candidate,
+        // and no candidate smaller (or equal and earlier).
+        let mut below = zero;
+        let mut cand = Vec::with_capacity(cells);
+        let mut candidates = zero;
+        for v in 0..cells {
+            below = arith(self, below, one, primary[v]);
+            let released = arith(self, one, minus, primary[v]);
+            let filled = arith(self, one, minus, empty[v]);
+            let cv = arith(self, zero, released, filled);
+            candidates = arith(self, candidates, one, cv);
+            cand.push(cv);
+        }
+        let off_one = arith(self, below, minus, one);
+        let one_below = self.is_zero(consts, off_one, None);
+        let none = self.is_zero(consts, candidates, None);
+        let some = arith(self, one, minus, none);
+        let wanted = arith(self, zero, one_below, some);
+
+        let value = |r: &Self, x: usize| fr_u64(r.values[x]).unwrap_or(u64::MAX);
+        let honest_second = (value(self, wanted) == 1)
+            .then(|| {
+                (0..cells)
+                    .filter(|&v| value(self, cand[v]) == 1)
+                    .min_by_key(|&v| (value(self, per_cell[v].0), v))
+            })
+            .flatten();
+        let second = forge.secondary.unwrap_or(honest_second);
+        let rho: Vec<usize> = (0..cells)
+            .map(|v| self.cell(Fr::from((second == Some(v)) as u64)))
+            .collect();
+        let mut marked = zero;
+        for v in 0..cells {
+            let sq = arith(self, zero, rho[v], rho[v]);
+            self.copies.push((sq, rho[v]));
+            marked = arith(self, marked, one, rho[v]);
+            let outside = self.sub_mul(rho[v], rho[v], cand[v]);
+            self.copies.push((outside, zero));
+        }
+        self.copies.push((marked, wanted));
+        for v in 0..cells {
+            for u in (0..cells).filter(|&u| u != v) {
+                // Forbidden: C_u < C_v, or C_u = C_v with u before v.
+                let smaller = if u < v {
+                    let lt = self.less(consts, two32, per_cell[v].0, per_cell[u].0, honest);
+                    arith(self, one, minus, lt)
+                } else {
+                    self.less(consts, two32, per_cell[u].0, per_cell[v].0, honest)
+                };
+                let both = arith(self, zero, rho[v], cand[u]);
+                let bad = arith(self, zero, both, smaller);
+                self.copies.push((bad, zero));
+            }
+        }
+
+        for (v, &(c_v, n_v, s_v, q_v)) in per_cell.iter().enumerate() {
+            let suppressed = arith(self, primary[v], one, rho[v]);
+            let keep = arith(self, one, minus, suppressed);
+            let at = inputs.cells[v];
+            for (x, i) in [
+                (c_v, at.count),
+                (n_v, at.nonmissing),
+                (s_v, at.sum),
+                (q_v, at.sum_squares),
+            ] {
+                let out = arith(self, zero, keep, x);
+                self.sources.push((out, Source::Instance(i)));
+            }
+            self.sources
+                .push((suppressed, Source::Instance(at.suppressed)));
+        }
+    }
+}
+
+/// The base-`2^84` digits of `v` (a lane-packed total), lowest stratum first.
+fn lanes(v: Fr, cells: usize) -> Vec<u128> {
+    let bytes = v.to_bytes();
+    let bit = |i: usize| (bytes[i / 8] >> (i % 8)) & 1;
+    (0..cells)
+        .map(|lane| {
+            let start = lane * LANE_BITS as usize;
+            (0..LANE_BITS as usize)
+                .rev()
+                .fold(0u128, |acc, i| (acc << 1) | u128::from(bit(start + i)))
+        })
+        .collect()
 }
 
 /// The cells holding 0, 1 and −1.

@@ -29,6 +29,7 @@ pub(super) fn params(slots: usize) -> FoldParams {
         },
         slots,
         stats: vec![3, 0],
+        strata: None,
     }
 }
 
@@ -639,6 +640,7 @@ fn bounds_pack_seven_fields_per_input() {
             },
             slots: 2,
             stats: vec![0],
+            strata: None,
         }
         .inputs()
     };
@@ -949,6 +951,7 @@ fn a_nullable_statistic_costs_no_column() {
         },
         slots: 2,
         stats: vec![3],
+        strata: None,
     };
     let (plain, null) = (bench(false), bench(true));
     assert_eq!(plain.rows_per_record(), null.rows_per_record());

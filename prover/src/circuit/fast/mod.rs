@@ -36,6 +36,8 @@ pub mod commit;
 pub mod fold;
 mod fold_results;
 #[cfg(test)]
+mod fold_strata_tests;
+#[cfg(test)]
 mod fold_tests;
 pub mod record;
 

@@ -346,6 +346,7 @@ impl FoldSchema {
             shape: self.shape(capacity, mask_rows),
             slots,
             stats,
+            strata: None,
         })
     }
 
