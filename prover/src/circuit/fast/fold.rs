@@ -124,7 +124,9 @@ pub struct FoldParams {
 
 /// Strata of a fold circuit: the records split by the code of one field (an arm, a sex, a
 /// site, an age band imported as a column), each stratum a released cell. A record whose code
-/// is `count` or more is in no stratum.
+/// is `count` or more is in no stratum. A missing value is stored as 0 (with its `known` bit
+/// 0): over the strata of a nullable column, a query must ask the `known` bit `[1, 1]` (any
+/// criterion on the column does), or records missing the column count in stratum 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Strata {
     /// The field whose value `v < count` is a record's stratum.
