@@ -251,8 +251,9 @@ pub fn purpose_of(ranges: &[(u64, u64)], purposes: &Range<usize>) -> u64 {
 
 /// The public-input layout of a fold circuit: the one place that says which input is where.
 ///
-/// `[bounds ×G, (purpose), statistic, min_cohort, context, records, count, nonmissing, Σx, Σx²,
-/// suppressed]`: the bounds of every field but the consent purposes' in groups of
+/// `[bounds ×G, (purpose), statistic, min_cohort, context, records, then per released cell
+/// count, nonmissing, Σx, Σx², suppressed]` (one cell, or one per stratum: [`Self::cell`]):
+/// the bounds of every field but the consent purposes' in groups of
 /// [`BOUNDS_PER_INPUT`] ([`pack_bounds`]), then, for a shape with consent purposes
 /// ([`FastShape::purposes`]), the purpose a record must have consented to (the circuit sets
 /// those fields' ranges from it). The statistic is named by its field index (the same in every
