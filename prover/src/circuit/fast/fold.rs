@@ -148,6 +148,11 @@ pub(super) fn lane_base() -> Fr {
     Fr::from(1u64 << (LANE_BITS / 2)).square()
 }
 
+/// `B^v`, stratum `v`'s lane weight (the table's `t_λ` on the stratum field's value `v`).
+fn lane_weight(v: u64) -> Fr {
+    lane_base().pow_vartime([v])
+}
+
 /// A query over a fold circuit: the predicate, the statistic to release, the smallest cell
 /// and the context the proof is bound to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -453,14 +458,12 @@ pub fn evaluate_strata(
     records: &[Vec<u64>],
     query: &FoldQuery,
 ) -> StrataResult {
-    let cells = params.cells();
-    let tallied = match params.strata {
-        Some(s) => tally(params, records, query, cells, |r| {
-            let v = r[s.field] as usize;
-            (v < s.count).then_some(v)
-        }),
-        None => tally(params, records, query, 1, |_| Some(0)),
-    };
+    let tallied = tally(params, records, query, params.cells(), |r| {
+        match params.strata {
+            Some(s) => Some(r[s.field] as usize).filter(|&v| v < s.count),
+            None => Some(0),
+        }
+    });
     StrataResult {
         records: records.len() as u64,
         cells: release(tallied, query.min_cohort),
@@ -1069,9 +1072,7 @@ impl FoldCircuit {
             cm: zeros(),
             lambda: zeros(),
         };
-        let stratum = params
-            .strata
-            .map(|st| (st.field + 1, st.count as u64, lane_base()));
+        let stratum = params.strata.map(|st| (st.field + 1, st.count as u64));
         for i in 0..shape.capacity {
             let rec = records.get(i);
             let mut p = true;
@@ -1090,9 +1091,9 @@ impl FoldCircuit {
                     _ => true,
                 };
                 let row = i * r + s / w;
-                if let Some((slot, count, base)) = stratum {
+                if let Some((slot, count)) = stratum {
                     if s == slot && p && v < count {
-                        a.lambda[row] = base.pow_vartime([v]);
+                        a.lambda[row] = lane_weight(v);
                     }
                 }
                 p &= ok;
@@ -1271,10 +1272,10 @@ impl Circuit<Fr> for FoldCircuit {
         let [t_m, lo, cm] = [(); 3].map(|_| meta.advice_column());
         let [q_start, base, q_rec, t_tag, t_val, t_fix, q_tab, q_tstart] =
             [(); 8].map(|_| meta.fixed_column());
+        // A stratified shape's `λ` and `t_λ` columns, with where the stratum field sits.
         let lane = params
-            .strata
-            .map(|_| (meta.advice_column(), meta.fixed_column()));
-        let stratum = params.stratum_slot();
+            .stratum_slot()
+            .map(|s| (meta.advice_column(), meta.fixed_column(), s));
         let instance = meta.instance_column();
         for col in acc.iter().chain([&lo]) {
             meta.enable_equality(*col);
@@ -1310,7 +1311,7 @@ impl Circuit<Fr> for FoldCircuit {
                 // The stratum field's column also gives each slot its lane weight: `B^v` for
                 // the stratum field's value `v` while the record matches, 0 for any other
                 // block (every other slot of the column, and the failed block).
-                if let (Some((lambda, t_lambda)), Some(s)) = (lane, stratum) {
+                if let Some((lambda, t_lambda, s)) = lane {
                     if s.col == j {
                         tuple.push((
                             m.query_advice(lambda, Rotation::cur()),
@@ -1334,9 +1335,11 @@ impl Circuit<Fr> for FoldCircuit {
                     let p_end = m.query_advice(bits[w - 1], rot(r - 1));
                     // A stratified term lands in its record's lane: `· λ` (degree 5 with
                     // `q · p_end · x²`, halo2-axiom's cap).
-                    let lambda = match (lane, stratum, &terms[u]) {
-                        (_, _, Term::Present) | (None, _, _) | (_, None, _) => None,
-                        (Some((lambda, _)), Some(s), _) => Some(m.query_advice(lambda, rot(s.row))),
+                    let lambda = match (lane, &terms[u]) {
+                        (Some((lambda, _, s)), term) if *term != Term::Present => {
+                            Some(m.query_advice(lambda, rot(s.row)))
+                        }
+                        _ => None,
                     };
                     let term = match &terms[u] {
                         Term::Count => p_end,
@@ -1473,7 +1476,7 @@ impl Circuit<Fr> for FoldCircuit {
             t_fix,
             q_tab,
             q_tstart,
-            lane,
+            lane: lane.map(|(lambda, t_lambda, _)| (lambda, t_lambda)),
             instance,
         }
     }
@@ -1513,8 +1516,7 @@ impl Circuit<Fr> for FoldCircuit {
                     put(lambda, &a.lambda);
                     let first = table.fields[strata.field] + 2;
                     for v in 0..strata.count {
-                        let weight = lane_base().pow_vartime([v as u64]);
-                        region.assign_fixed(t_lambda, first + v, weight);
+                        region.assign_fixed(t_lambda, first + v, lane_weight(v as u64));
                     }
                 }
 

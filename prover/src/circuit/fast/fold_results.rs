@@ -549,17 +549,23 @@ impl ResultRegion {
         self.copies
             .extend([(whole_c, c), (whole_t, total), (whole_q, squares)]);
 
-        // Each cell's floor: small(C_v) ∨ small(N_v).
+        // Each cell's floor: small(C_v) ∨ small(N_v), or small(C_v) alone when no statistic
+        // is nullable (then N_v = C_v), as in the unstratified program.
+        let nullable = inputs.sums.iter().any(|(_, packed)| *packed);
         let honest = ResultForgery::default();
         let mut primary = Vec::with_capacity(cells);
         let mut empty = Vec::with_capacity(cells);
         for (v, &(c_v, n_v, _, _)) in per_cell.iter().enumerate() {
             let f = if v == forge.stratum { forge } else { honest };
             let (small_c, z) = self.small_zero(consts, two32, c_v, k, f);
-            let small_n = self.small(consts, two32, n_v, k, honest);
-            let both = arith(self, zero, small_c, small_n);
-            let either = arith(self, small_c, one, small_n);
-            primary.push(arith(self, either, minus, both));
+            primary.push(if nullable {
+                let small_n = self.small(consts, two32, n_v, k, honest);
+                let both = arith(self, zero, small_c, small_n);
+                let either = arith(self, small_c, one, small_n);
+                arith(self, either, minus, both)
+            } else {
+                small_c
+            });
             empty.push(z);
         }
 

@@ -350,3 +350,29 @@ fn a_real_stratified_proof_verifies_and_binds_every_cell() {
     let commitment = commit::data_commitment(&kp, &p, &SALT, &recs).unwrap();
     assert_eq!(proof[..64 * p.slots], commitment.to_proof_bytes()[..]);
 }
+
+#[test]
+fn a_shape_with_no_nullable_statistic_has_the_same_rules() {
+    // Statistic field 0 only: each cell's floor is its count's.
+    let mut p = strata_params(2);
+    p.stats = vec![0];
+    let q = everything(0, 5);
+    for (codes, want) in [
+        (&[12, 2, 8, 3][..], [false, true, true]),
+        (&[3, 2, 9, 0][..], [true, true, false]),
+    ] {
+        let recs = with_codes(codes, 2);
+        let r = evaluate_strata(&p, &recs, &q);
+        assert_eq!(suppressed(&r), want, "{codes:?}");
+        let (c, inst) = honest(&p, &recs, &q);
+        assert_eq!(mock(&c, &inst), Ok(()), "{codes:?}");
+    }
+    let recs = with_codes(&[12, 2, 8, 3], 2);
+    let forge = ResultForgery {
+        lt: Some(false),
+        stratum: 1,
+        ..Default::default()
+    };
+    let (c, inst) = forged(&p, &recs, &q, forge);
+    assert!(mock(&c, &inst).is_err(), "a small cell released");
+}
