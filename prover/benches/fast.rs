@@ -19,7 +19,9 @@
 //! phase) draws other records and another salt, i.e. another dataset of the same size proven
 //! with the same key: `tools/bench-large.sh` proves 1,000,000 records as ten such 100,000-record
 //! chunks. `ZKCOHORT_FAST_STRATA=2` (or 3) releases one cell per sex code in the same proof
-//! (issue #13). Results are in docs/benchmarks.md and docs/circuits.md.
+//! (issue #13); `ZKCOHORT_FAST_ATTEST=1` releases a verdict instead (an attestation: the mean
+//! of the statistic reaches a threshold). Results are in docs/benchmarks.md and
+//! docs/circuits.md.
 
 use std::{
     fs,
@@ -130,6 +132,8 @@ fn query(shape: &FastShape) -> FoldQuery {
         stat: 0,
         min_cohort: 11,
         context: Fr::from(0x5eed),
+        // A mean of at least 7 in the statistic's encoded units.
+        threshold: attestation().then_some((7, 1)),
     }
 }
 
@@ -146,7 +150,13 @@ fn params(shape: &FastShape) -> FoldParams {
         slots: slots(),
         stats: stats().into_iter().map(field).collect(),
         strata: strata(),
+        attestation: attestation(),
     }
+}
+
+/// `ZKCOHORT_FAST_ATTEST=1`: an attestation shape (issue #13).
+fn attestation() -> bool {
+    std::env::var("ZKCOHORT_FAST_ATTEST").as_deref() == Ok("1")
 }
 
 /// `ZKCOHORT_FAST_STRATA=N` (2 or 3): one cell per code `0..N` of the sex field (issue #13;
@@ -198,8 +208,13 @@ fn name() -> String {
 
 /// Public inputs for the workload's query over `recs`.
 fn inputs(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> Vec<Fr> {
-    p.inputs()
-        .strata_instances(q, &fold::evaluate_strata(p, recs, q))
+    if p.attestation {
+        p.inputs()
+            .attestation_instances(q, &fold::evaluate_attestation(p, recs, q))
+    } else {
+        p.inputs()
+            .strata_instances(q, &fold::evaluate_strata(p, recs, q))
+    }
 }
 
 fn keygen(kzg: &ParamsKZG<Bn256>, p: &FoldParams) -> ProvingKey<G1Affine> {
@@ -280,10 +295,11 @@ fn oneshot(n: usize) {
     let k = params_k(&kzg);
     eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
     let pk_path = root().join(".zkcohort/fast").join(format!(
-        "pk-{}{}{}-s{}-n{n}-k{k}.bin",
+        "pk-{}{}{}{}-s{}-n{n}-k{k}.bin",
         name(),
         if p.nullable() { "-null" } else { "" },
         p.strata.map_or(String::new(), |s| format!("-c{}", s.count)),
+        if p.attestation { "-v" } else { "" },
         p.stats
             .iter()
             .map(|s| s.to_string())

@@ -318,6 +318,17 @@ impl MatchingSet {
         self.bits.iter().all(|b| *b == 0)
     }
 
+    /// Whether record `index` is in the set.
+    pub fn contains(&self, index: usize) -> bool {
+        index < self.records && self.bits[index / 8] >> (index % 8) & 1 == 1
+    }
+
+    /// The set's records for which `keep(index)` holds.
+    pub fn filter(&self, keep: impl Fn(usize) -> bool) -> Self {
+        let indices = (0..self.records).filter(|&i| self.contains(i) && keep(i));
+        Self::from_indices(self.records, indices)
+    }
+
     /// `|A Δ B|`: records in exactly one of the two sets (sets over the same records).
     pub fn symmetric_difference(&self, other: &MatchingSet) -> usize {
         debug_assert_eq!(self.records, other.records);
@@ -438,6 +449,23 @@ impl Candidate {
             on_chain: None,
             sponsor: None,
         })
+    }
+
+    /// The cells a stratified answer releases instead of the cohort they partition: per
+    /// stratum `v < count` of schema column `column`, the matching records whose `column` is
+    /// stored as `v`, each named `<query> [<column> = <code>]`. The ledger checks and records
+    /// each cell as an answer of its own (a later query differing from one cell by a record
+    /// would reveal that record as surely as one differing from a whole cohort).
+    pub fn strata(&self, dataset: &Dataset, column: usize, count: usize) -> Vec<Candidate> {
+        let c = &dataset.schema.columns[column];
+        (0..count as u64)
+            .map(|v| {
+                let mut cell = self.clone();
+                cell.spec.name = format!("{} [{} = {}]", self.spec.name, c.name, c.decode(v));
+                cell.matching = self.matching.filter(|i| dataset.records[i][column] == v);
+                cell
+            })
+            .collect()
     }
 
     /// The candidate as the answer to a market query posted by `sponsor`.
@@ -792,6 +820,45 @@ mod tests {
             ..Policy::default()
         };
         check(&lax, &ledger, &a).unwrap();
+    }
+
+    #[test]
+    fn a_stratified_answer_releases_its_cells_and_each_is_checked() {
+        let policy = Policy::default();
+        let data = dataset();
+        let a = candidate((40, 65), "hba1c");
+        // Sex is stored as age % 2: the cells split the cohort into even and odd ages.
+        let cells = a.strata(&data, 1, 2);
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cells[0].matching.len() + cells[1].matching.len(), 21);
+        assert_eq!(
+            cells[0].matching.symmetric_difference(&cells[1].matching),
+            21
+        );
+        assert!(
+            cells[1].spec.name.ends_with("[sex = M]"),
+            "{}",
+            cells[1].spec.name
+        );
+        let mut ledger = Ledger::default();
+        for c in &cells {
+            check(&policy, &ledger, c).unwrap();
+            answered(&mut ledger, c);
+        }
+        // A later cohort one record away from a released cell (not from the whole cohort,
+        // which was never released) is a differencing attack on that cell.
+        let f = &cells[0].matching;
+        let extra = 21; // aged 20: in no cell
+        let mut b = candidate((18, 39), "hba1c");
+        b.matching = MatchingSet::from_indices(
+            data.records.len(),
+            (0..data.records.len()).filter(|&i| i == extra || f.contains(i)),
+        );
+        assert_eq!(b.matching.symmetric_difference(f), 1);
+        assert!(matches!(
+            check(&policy, &ledger, &b).unwrap_err(),
+            DisclosureError::TooCloseToAnswered { difference: 1, .. }
+        ));
     }
 
     #[test]

@@ -596,6 +596,10 @@ pub enum VerifyError {
     /// A fold artifact's schema or query has no fold circuit form.
     #[error("fold circuit: {0}")]
     FoldSchema(#[source] crate::circuit::fast::record::FoldSchemaError),
+    /// A fold artifact's query does not fit its circuit (e.g. strata over a nullable column
+    /// without asking its known bit).
+    #[error("fold query: {0}")]
+    FoldQuery(#[source] crate::circuit::fast::commit::CommitError),
     /// The manifest's verifier for the circuit reads another number of data columns.
     #[error("the manifest's {name} reads {manifest} data columns, the artifact's circuit has {artifact}")]
     ManifestDataColumns {

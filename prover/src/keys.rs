@@ -289,17 +289,38 @@ pub struct FoldSpec {
     /// The statistics every proof accumulates (indices among the schema's value columns, as a
     /// query names its statistic); a query may release any one of them.
     pub statistics: Vec<usize>,
+    /// The strata every proof releases one cell of (`None`: one cell, the whole cohort).
+    /// Absent from the JSON of an unstratified spec, which therefore reads as it always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strata: Option<FoldStrata>,
+}
+
+/// The strata of a fold circuit as a spec names them: the records split by the code of one
+/// value column (codes `0 .. count`: a categorical column's first `count` codes, an integer
+/// column's `min .. min + count`), each stratum a released cell
+/// ([`crate::circuit::fast::fold::Strata`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldStrata {
+    /// The column, as an index among the schema's value columns.
+    pub column: usize,
+    /// Number of strata (2 ..= [`crate::circuit::fast::fold::MAX_STRATA`]).
+    pub count: usize,
 }
 
 impl FoldSpec {
     /// The circuit parameters over `schema`.
     pub fn params(&self, schema: &FoldSchema) -> Result<FoldParams, FoldSchemaError> {
-        schema.fold_params(
+        let mut params = schema.fold_params(
             self.capacity,
             self.mask_rows,
             self.data_columns,
             &self.statistics,
-        )
+        )?;
+        if let Some(s) = self.strata {
+            params.strata = Some(schema.strata(s.column, s.count)?);
+        }
+        Ok(params)
     }
 
     /// The spec a fold circuit id names over `schema` (the inverse of
@@ -310,8 +331,10 @@ impl FoldSpec {
     pub fn from_circuit_id(schema: &Schema, circuit_id: &str) -> Result<Self, FoldIdError> {
         let bad = || FoldIdError::NotAFoldId(circuit_id.to_owned());
         let parts: Vec<&str> = circuit_id.split('-').collect();
-        let [family, prefix, n, m, w, s, k] = parts.as_slice() else {
-            return Err(bad());
+        let (family, prefix, n, m, w, s, t, k) = match parts.as_slice() {
+            [family, prefix, n, m, w, s, k] => (family, prefix, n, m, w, s, None, k),
+            [family, prefix, n, m, w, s, t, k] => (family, prefix, n, m, w, s, Some(t), k),
+            _ => return Err(bad()),
         };
         if *family != fast::record::FOLD_FAMILY {
             return Err(bad());
@@ -349,11 +372,30 @@ impl FoldSpec {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // `t<field>x<count>`: the strata's fold field and count.
+        let strata = match t {
+            None => None,
+            Some(t) => {
+                let (field, count) = t
+                    .strip_prefix('t')
+                    .and_then(|t| t.split_once('x'))
+                    .ok_or_else(bad)?;
+                let (field, count) = (
+                    number(&format!("t{field}"), 't')?,
+                    number(&format!("x{count}"), 'x')?,
+                );
+                let column = (0..values)
+                    .find(|&i| fold.statistic_field(i).ok() == Some(field))
+                    .ok_or_else(bad)?;
+                Some(FoldStrata { column, count })
+            }
+        };
         let spec = FoldSpec {
             capacity,
             mask_rows,
             data_columns,
             statistics,
+            strata,
         };
         let params = spec.params(&fold)?;
         let planned = fold.circuit_id(&params, params.min_k());
@@ -370,8 +412,8 @@ impl FoldSpec {
 /// Why a circuit id does not name a fold circuit over a schema ([`FoldSpec::from_circuit_id`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FoldIdError {
-    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>-k<k>`.
-    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>-k<k>)")]
+    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>]-k<k>`.
+    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>]-k<k>)")]
     NotAFoldId(String),
     /// The id's schema hash prefix is not the schema's.
     #[error("circuit {circuit_id} is not over schema `{schema}` (whose hash starts {prefix})")]
@@ -1059,6 +1101,7 @@ mod tests {
             mask_rows: 16,
             data_columns: 2,
             statistics: vec![statistics[1], statistics[0]],
+            strata: None,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
@@ -1114,6 +1157,66 @@ mod tests {
         assert!(matches!(
             FoldSpec::from_circuit_id(&schema, &no_stat),
             Err(FoldIdError::NoStatistic { field: 9999, .. })
+        ));
+    }
+
+    #[test]
+    fn a_stratified_fold_spec_round_trips_through_its_circuit_id() {
+        let schema = Schema::clinical_default();
+        let fold = FoldSchema::of(&schema).unwrap();
+        let column = |name: &str| {
+            schema
+                .value_columns()
+                .position(|(_, c)| c.name == name)
+                .unwrap()
+        };
+        let spec = FoldSpec {
+            capacity: 48,
+            mask_rows: 16,
+            data_columns: 1,
+            statistics: vec![column("bmi")],
+            strata: Some(FoldStrata {
+                column: column("sex"),
+                count: 3,
+            }),
+        };
+        let params = spec.params(&fold).unwrap();
+        let id = fold.circuit_id(&params, params.min_k());
+        let field = fold.statistic_field(column("sex")).unwrap();
+        assert!(id.contains(&format!("-t{field}x3-")), "{id}");
+        assert_eq!(FoldSpec::from_circuit_id(&schema, &id).unwrap(), spec);
+        // The unstratified circuit is another circuit, with another id.
+        let plain = FoldSpec {
+            strata: None,
+            ..spec.clone()
+        };
+        let p = plain.params(&fold).unwrap();
+        assert_ne!(fold.circuit_id(&p, p.min_k()), id);
+        for garbage in [
+            id.replace(&format!("-t{field}x3-"), "-t-"),
+            id.replace(&format!("-t{field}x3-"), &format!("-t{field}-")),
+            id.replace(&format!("-t{field}x3-"), &format!("-u{field}x3-")),
+            id.replace(&format!("-t{field}x3-"), "-t9999x3-"),
+        ] {
+            assert!(
+                matches!(
+                    FoldSpec::from_circuit_id(&schema, &garbage),
+                    Err(FoldIdError::NotAFoldId(_))
+                ),
+                "{garbage}"
+            );
+        }
+        // An ICD-10 column spans seven fields: no strata.
+        let dx = FoldSpec {
+            strata: Some(FoldStrata {
+                column: column("dx"),
+                count: 2,
+            }),
+            ..spec
+        };
+        assert!(matches!(
+            dx.params(&fold),
+            Err(FoldSchemaError::NotAStatistic { .. })
         ));
     }
 

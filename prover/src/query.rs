@@ -221,7 +221,7 @@ impl QueryResult {
 }
 
 /// Big integers as decimal strings in JSON (numbers would lose precision in most readers).
-mod decimal {
+pub(crate) mod decimal {
     use num_bigint::BigUint;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 

@@ -210,8 +210,14 @@ impl FoldData {
     }
 
     fn commit(dir: &Path, ds: std::path::PathBuf, statistic: &str) -> Self {
+        Self::commit_with(dir, ds, statistic, &[])
+    }
+
+    /// [`Self::commit`] with more `dataset commit` flags (`--strata`), verifiers in
+    /// `dir/verifiers`.
+    fn commit_with(dir: &Path, ds: std::path::PathBuf, statistic: &str, extra: &[&str]) -> Self {
         let d = ds.to_str().unwrap();
-        ok(&[
+        let mut args = vec![
             "dataset",
             "commit",
             "--dataset",
@@ -223,7 +229,9 @@ impl FoldData {
             "4",
             "--statistics",
             statistic,
-        ]);
+        ];
+        args.extend(extra);
+        ok(&args);
         let verifiers = dir.join("verifiers");
         ok(&[
             "setup",
@@ -379,4 +387,137 @@ fn study_two_arm_of_a_binary_statistic_is_a_two_by_two_table_equal_to_scipy() {
     close(&got["chi2"][0], &want["chi2"]);
     close(&got["chi2"][1], &want["chi2_p"]);
     close(&got["chi2_yates"][1], &want["chi2_yates_p"]);
+}
+
+#[test]
+fn one_stratified_answer_equals_one_answer_per_arm_and_its_cells_are_proven() {
+    // The same 45 records committed twice: stratified by sex (F, M) and not. One stratified
+    // proof must release, per stratum, exactly what a single-cohort proof of that stratum
+    // does, and `study two-arm --stratified` must equal `--arm1 --arm2` on those answers.
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    let (ds_a, ds_b) = (a.join("h1"), b.join("h1"));
+    synth(ds_a.to_str().unwrap(), "5");
+    synth(ds_b.to_str().unwrap(), "5");
+    let strat = FoldData::commit_with(&a, ds_a, "bmi", &["--strata", "sex:2"]);
+    let plain = FoldData::commit(&b, ds_b, "bmi");
+    let spec = |criteria: Value| {
+        serde_json::json!({
+            "name": "BMI of adults",
+            "criteria": criteria,
+            "consent": "research",
+            "statistic": "bmi"
+        })
+    };
+    let adults = serde_json::json!({ "age": [18, 127] });
+    let (sa, s) = strat.prove("by-sex", spec(adults.clone()));
+    let cells = s["public"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{s}");
+    assert!(s["circuit_id"].as_str().unwrap().contains("-t"), "{s}");
+    let mut arms = Vec::new();
+    for (code, cell) in ["F", "M"].iter().zip(cells) {
+        assert_eq!(cell["stratum"], *code, "{s}");
+        let (path, one) = plain.prove(
+            code,
+            spec(serde_json::json!({ "age": [18, 127], "sex": { "eq": code } })),
+        );
+        let r = &one["public"]["result"];
+        assert_eq!(r["suppressed"], false, "{one}");
+        for (field, want) in [
+            ("count", &r["count"]),
+            ("sum", &r["sum"]),
+            ("sum_squares", &r["sum_squares"]),
+            ("nonmissing", &one["public"]["nonmissing"]),
+            ("suppressed", &r["suppressed"]),
+        ] {
+            assert_eq!(&cell[field], want, "stratum {code}, {field}: {s}");
+        }
+        arms.push(path);
+    }
+
+    // verify names the strata; the study of the one answer is the study of the two.
+    let v = ok(&[
+        "verify",
+        sa.to_str().unwrap(),
+        "--manifest",
+        strat.manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(v["strata"]["column"], "sex", "{v}");
+    assert_eq!(v["strata"]["cells"][1]["stratum"], "M", "{v}");
+    let stratified = ok(&[
+        "study",
+        "two-arm",
+        "--stratified",
+        sa.to_str().unwrap(),
+        "--arms",
+        "F,M",
+        "--manifest",
+        strat.manifest.to_str().unwrap(),
+    ]);
+    let two = ok(&[
+        "study",
+        "two-arm",
+        "--arm1",
+        arms[0].to_str().unwrap(),
+        "--arm2",
+        arms[1].to_str().unwrap(),
+        "--manifest",
+        plain.manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(stratified["study"], two["study"]);
+    assert_eq!(
+        stratified["arms"],
+        serde_json::json!(["sex = F", "sex = M"])
+    );
+    let (done, _, stderr) = zkcohort(&[
+        "study",
+        "two-arm",
+        "--stratified",
+        sa.to_str().unwrap(),
+        "--arms",
+        "F,X",
+        "--manifest",
+        strat.manifest.to_str().unwrap(),
+    ]);
+    assert!(!done && stderr.contains("no stratum `X`"), "{stderr}");
+
+    // A cell the proof does not prove, or a pooled result that is not the cells': refused.
+    let verify = |a: &Value| {
+        let bad = tmp.path().join("tampered.json");
+        fs::write(&bad, serde_json::to_vec_pretty(a).unwrap()).unwrap();
+        zkcohort(&[
+            "verify",
+            bad.to_str().unwrap(),
+            "--manifest",
+            strat.manifest.to_str().unwrap(),
+        ])
+    };
+    let mut moved = s.clone();
+    let one = |v: &Value| v.as_u64().unwrap();
+    let n = one(&moved["public"]["cells"][0]["count"]);
+    moved["public"]["cells"][0]["count"] = (n + 1).into();
+    let n = one(&moved["public"]["result"]["count"]);
+    moved["public"]["result"]["count"] = (n + 1).into();
+    let (done, _, stderr) = verify(&moved);
+    assert!(!done && stderr.contains("instances["), "{stderr}");
+    let mut pooled = s.clone();
+    pooled["public"]["result"]["count"] = 1.into();
+    let (done, _, stderr) = verify(&pooled);
+    assert!(!done && stderr.contains("public.result.count"), "{stderr}");
+    // A stratified answer is not claimable on the market (nothing is sent).
+    let (done, _, stderr) = zkcohort(&[
+        "custodian",
+        "claim",
+        "--dataset",
+        strat.dir.to_str().unwrap(),
+        "--query-id",
+        "1",
+        "--dataset-id",
+        "1",
+        "--artifact",
+        sa.to_str().unwrap(),
+    ]);
+    assert!(!done && stderr.contains("stratified answer"), "{stderr}");
 }

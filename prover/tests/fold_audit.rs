@@ -34,6 +34,7 @@ fn fold_claim_calldata_rebuilds_the_artifact() {
         mask_rows: 16,
         data_columns: 1,
         statistics: vec![statistic],
+        strata: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();

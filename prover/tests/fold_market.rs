@@ -330,6 +330,7 @@ fn fold_artifact_proves_and_verifies_offline() {
         mask_rows: MASK_ROWS,
         data_columns: SLOTS,
         statistics: vec![s.statistic],
+        strata: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&s.schema, &spec).unwrap();
@@ -436,6 +437,7 @@ fn demo_fold_verifier_is_current() {
         mask_rows: demo.mask_rows,
         data_columns: demo.data_columns,
         statistics: vec![query.compile(&schema).unwrap().statistic as usize],
+        strata: None,
     };
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();
     check_verifier(&kzg, &keys, &evm::fold_contract_name(&keys));

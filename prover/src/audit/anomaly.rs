@@ -843,6 +843,7 @@ mod tests {
             mask_rows: 5,
             data_columns: 1,
             statistics: vec![3],
+            strata: None,
         };
         let params = spec.params(&fold).unwrap();
         assert_eq!(params.query_budget(), 2);

@@ -328,6 +328,8 @@ pub fn fold_artifact_of_claim(
             context: fr_to_hex(&instances[layout.context()]),
             result,
             nonmissing,
+            // The market pools one cell per answer: it accepts no stratified circuit.
+            cells: Vec::new(),
         },
         instances: instances.iter().map(fr_to_hex).collect(),
         calldata: calldata_hex(&instances, proof),

@@ -238,6 +238,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         mask_rows: s.mask_rows,
         data_columns: s.data_columns,
         statistics: vec![constants.statistic as usize],
+        strata: None,
     };
     let (kzg, keys) = s.store.fold_keys(&schema, &fold_spec)?;
     let name = evm::write_fold_verifier(

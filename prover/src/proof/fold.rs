@@ -17,6 +17,7 @@ use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr},
     poly::kzg::commitment::ParamsKZG,
 };
+use num_bigint::BigUint;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,7 @@ use crate::{
     circuit::fast::{
         self,
         commit::{data_commitment, DataCommitment},
-        fold::{self, FoldCircuit, FoldQuery, FoldResult},
+        fold::{self, CellResult, FoldCircuit, FoldQuery, StrataResult},
         record::FoldSchema,
         SeededRng,
     },
@@ -88,6 +89,46 @@ pub struct FoldPublic {
     /// Matching records whose statistic is not missing (0 when suppressed): the mean's
     /// denominator.
     pub nonmissing: u64,
+    /// A stratified circuit's cells ([`FoldSpec::strata`]), one per stratum in code order;
+    /// empty (and absent from the JSON) for an unstratified one. `result` and `nonmissing` are
+    /// then the released cells' pooled values (a suppressed cell adds nothing), with
+    /// `result.suppressed` set when no cell is released.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<FoldCell>,
+}
+
+/// One stratum's released cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldCell {
+    /// The stratum's value of the strata column, as the data states it (a categorical
+    /// column's code, an integer).
+    pub stratum: String,
+    /// Matching records in the stratum (0 when suppressed).
+    pub count: u64,
+    /// Those whose statistic is not missing (0 when suppressed).
+    pub nonmissing: u64,
+    /// `Σ x` of the statistic, encoded units (0 when suppressed).
+    #[serde(with = "crate::query::decimal")]
+    pub sum: BigUint,
+    /// `Σ x²`, encoded units² (0 when suppressed).
+    #[serde(with = "crate::query::decimal")]
+    pub sum_squares: BigUint,
+    /// Below the floor itself, or suppressed as the complement of the only such cell.
+    pub suppressed: bool,
+}
+
+impl FoldCell {
+    /// The cell as a [`QueryResult`] of the dataset's `records`.
+    pub fn result(&self, records: u64) -> QueryResult {
+        QueryResult {
+            records,
+            count: self.count,
+            sum: self.sum.clone(),
+            sum_squares: self.sum_squares.clone(),
+            suppressed: self.suppressed,
+        }
+    }
 }
 
 /// The fold query of `spec` on the circuit of `keys`, bound to `binding`.
@@ -168,9 +209,9 @@ pub fn prove(
     let constants = query.compile(schema)?;
     let q = fold_query(&keys.schema, &info.spec.statistics, &constants, binding)?;
     let records = encode(data, keys);
-    let result = fold::evaluate(&keys.shape, &records, &q);
-    let layout = keys.shape.inputs();
-    let instances = layout.instances(&q, &result);
+    keys.shape.check_query(&q)?;
+    let result = fold::evaluate_strata(&keys.shape, &records, &q);
+    let instances = keys.shape.inputs().strata_instances(&q, &result);
     let salt = data.fold_salt();
     let circuit = FoldCircuit::new(&keys.shape, keys.k, &salt, &records, &q)?;
     let rng = SeededRng::with_unusable(&salt, keys.shape.slots, keys.shape.unusable_rows(), OsRng);
@@ -199,39 +240,96 @@ pub fn prove(
         query_hash: format!("0x{}", hex::encode(query.hash())),
         query: query.clone(),
         binding: binding.cloned(),
-        public: FoldPublic {
-            commitment: proven,
-            query: constants,
-            context: fr_to_hex(&q.context),
-            result: released(&result),
-            nonmissing: result.nonmissing,
-        },
+        public: public_of(schema, &info.spec, proven, constants, &q, &result),
         instances: instances.iter().map(fr_to_hex).collect(),
         calldata: calldata_hex(&instances, &proof),
         proof: format!("0x{}", hex::encode(proof)),
     })
 }
 
-/// A fold result as the product reports results.
-fn released(r: &FoldResult) -> QueryResult {
-    QueryResult {
-        records: r.records,
-        count: r.count,
-        sum: r.sum.into(),
-        sum_squares: r.sum_squares.into(),
-        suppressed: r.suppressed,
+/// The readable public values of a proof of `q` releasing `result`: for an unstratified
+/// circuit its one cell as the result, for a stratified one the cells and, as the result, the
+/// released cells pooled ([`FoldPublic::cells`]).
+fn public_of(
+    schema: &Schema,
+    spec: &FoldSpec,
+    commitment: String,
+    query: QueryConstants,
+    q: &FoldQuery,
+    result: &StrataResult,
+) -> FoldPublic {
+    let stratum = |v: usize| -> String {
+        spec.strata
+            .and_then(|s| schema.value_columns().nth(s.column))
+            .map_or_else(|| v.to_string(), |(_, c)| c.decode(v as u64))
+    };
+    let cells: Vec<FoldCell> = result
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(v, c)| FoldCell {
+            stratum: stratum(v),
+            count: c.count,
+            nonmissing: c.nonmissing,
+            sum: c.sum.into(),
+            sum_squares: c.sum_squares.into(),
+            suppressed: c.suppressed,
+        })
+        .collect();
+    let pooled = |f: fn(&FoldCell) -> BigUint| -> BigUint {
+        cells.iter().filter(|c| !c.suppressed).map(f).sum()
+    };
+    let count = pooled(|c| c.count.into());
+    let nonmissing = pooled(|c| c.nonmissing.into());
+    FoldPublic {
+        commitment,
+        query,
+        context: fr_to_hex(&q.context),
+        result: QueryResult {
+            records: result.records,
+            count: u64::try_from(count).expect("a sum of u64 counts below the capacity"),
+            sum: pooled(|c| c.sum.clone()),
+            sum_squares: pooled(|c| c.sum_squares.clone()),
+            suppressed: cells.iter().all(|c| c.suppressed),
+        },
+        nonmissing: u64::try_from(nonmissing).expect("a sum of u64 counts below the capacity"),
+        cells: if spec.strata.is_some() {
+            cells
+        } else {
+            Vec::new()
+        },
     }
 }
 
-/// The fold result a [`FoldPublic`] states (`None` if a sum does not fit the circuit's words).
-fn stated(p: &FoldPublic) -> Option<FoldResult> {
-    Some(FoldResult {
+/// The cells a [`FoldPublic`] states, as the circuit releases them (`None` if a sum does not
+/// fit the circuit's words): its one result for an unstratified circuit, else its cells.
+fn stated(p: &FoldPublic) -> Option<StrataResult> {
+    let word = |b: &BigUint| u64::try_from(b).ok();
+    let cells = if p.cells.is_empty() {
+        vec![CellResult {
+            count: p.result.count,
+            nonmissing: p.nonmissing,
+            sum: word(&p.result.sum)?,
+            sum_squares: word(&p.result.sum_squares)?,
+            suppressed: p.result.suppressed,
+        }]
+    } else {
+        p.cells
+            .iter()
+            .map(|c| {
+                Some(CellResult {
+                    count: c.count,
+                    nonmissing: c.nonmissing,
+                    sum: word(&c.sum)?,
+                    sum_squares: word(&c.sum_squares)?,
+                    suppressed: c.suppressed,
+                })
+            })
+            .collect::<Option<_>>()?
+    };
+    Some(StrataResult {
         records: p.result.records,
-        count: p.result.count,
-        nonmissing: p.nonmissing,
-        sum: u64::try_from(&p.result.sum).ok()?,
-        sum_squares: u64::try_from(&p.result.sum_squares).ok()?,
-        suppressed: p.result.suppressed,
+        cells,
     })
 }
 
@@ -321,11 +419,24 @@ pub fn verify(
     }
     let q = fold_query(&fold, &a.fold.statistics, &constants, a.binding.as_ref())
         .map_err(VerifyError::FoldSchema)?;
+    params.check_query(&q).map_err(VerifyError::FoldQuery)?;
     let result = stated(&a.public).ok_or_else(|| VerifyError::Public {
         field: "public.result".into(),
     })?;
-    let layout = params.inputs();
-    let expected = layout.instances(&q, &result);
+    // The readable values must be the ones the cells give (the cells are checked by the proof).
+    let restated = public_of(
+        &a.schema,
+        &a.fold,
+        a.public.commitment.clone(),
+        constants,
+        &q,
+        &result,
+    );
+    let json = |p: &FoldPublic| serde_json::to_value(p).expect("public values serialise");
+    if let Some(field) = super::first_difference(&json(&restated), &json(&a.public), "public") {
+        return Err(VerifyError::Public { field });
+    }
+    let expected = params.inputs().strata_instances(&q, &result);
     let instances = a
         .instances
         .iter()

@@ -5,8 +5,12 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use zkcohort::{
-    circuit::fast::record::FoldSchema, dataset::FoldCommitmentInfo, disclosure::Ledger,
-    keys::FoldSpec, query::QueryConstants, schema::Schema,
+    circuit::fast::{fold::MAX_STRATA, record::FoldSchema},
+    dataset::FoldCommitmentInfo,
+    disclosure::Ledger,
+    keys::{FoldSpec, FoldStrata},
+    query::QueryConstants,
+    schema::{ColumnKind, Schema},
 };
 
 /// `dataset commit --fold …`: also commit to the records for a commit-and-prove circuit
@@ -31,6 +35,12 @@ pub(crate) struct FoldArgs {
     /// any one of them). Required with --fold; one or two keep the verifier deployable.
     #[arg(long, requires = "fold", value_delimiter = ',')]
     pub(crate) statistics: Vec<String>,
+    /// Stratify every fold proof by a value column: `COLUMN` (each code of a categorical
+    /// column with 2 or 3 codes, or a 1-bit integer's 0 and 1) or `COLUMN:N` (its first N
+    /// codes, 2 ≤ N ≤ 3). Each proof then releases one cell per stratum, each under the
+    /// disclosure floor, with complementary suppression.
+    #[arg(long, requires = "fold", value_name = "COLUMN[:N]")]
+    pub(crate) strata: Option<String>,
 }
 
 impl FoldArgs {
@@ -42,11 +52,17 @@ impl FoldArgs {
         let statistics = statistics(schema, &fold, &self.statistics)?;
         let data_columns = usize::try_from(self.data_columns)?;
         let budget = usize::try_from(self.query_budget)?;
+        let strata = self
+            .strata
+            .as_deref()
+            .map(|arg| strata(schema, arg))
+            .transpose()?;
         let mut spec = FoldSpec {
             capacity,
             mask_rows: 0,
             data_columns,
             statistics,
+            strata,
         };
         let openings = spec.params(&fold)?.openings_per_proof();
         spec.mask_rows = budget
@@ -55,6 +71,56 @@ impl FoldArgs {
             .with_context(|| format!("--query-budget {budget} is too large"))?;
         Ok(spec)
     }
+}
+
+/// The strata `--strata COLUMN[:N]` names: the column's index among the value columns and the
+/// number of strata (a categorical column's codes, or 2 for a 1-bit integer, unless `:N`).
+fn strata(schema: &Schema, arg: &str) -> Result<FoldStrata> {
+    let (name, count) = match arg.split_once(':') {
+        Some((name, n)) => (
+            name,
+            Some(
+                n.parse::<usize>()
+                    .ok()
+                    .filter(|n| (2..=MAX_STRATA).contains(n))
+                    .with_context(|| {
+                        format!("--strata {arg}: N must be a number from 2 to {MAX_STRATA}")
+                    })?,
+            ),
+        ),
+        None => (arg, None),
+    };
+    let (column, (_, c)) = schema
+        .value_columns()
+        .enumerate()
+        .find(|(_, (_, c))| c.name == name)
+        .with_context(|| {
+            let names: Vec<&str> = schema
+                .value_columns()
+                .map(|(_, c)| c.name.as_str())
+                .collect();
+            format!(
+                "--strata: schema `{}` has no value column `{name}` (it has {})",
+                schema.name,
+                names.join(", ")
+            )
+        })?;
+    let codes = match &c.kind {
+        ColumnKind::Categorical { codes } => Some(codes.len()),
+        ColumnKind::Uint { bits: 1 } => Some(2),
+        _ => None,
+    };
+    let count = match (count, codes) {
+        (Some(n), _) => n,
+        (None, Some(n)) if (2..=MAX_STRATA).contains(&n) => n,
+        (None, Some(n)) => bail!(
+            "--strata {name}: the column has {n} codes and a proof releases 2 to {MAX_STRATA}              strata: name how many of its first codes (`--strata {name}:N`)"
+        ),
+        (None, None) => bail!(
+            "--strata {name}: not a categorical or 0/1 column: name how many of its first codes              are strata (`--strata {name}:N`, 2 ≤ N ≤ {MAX_STRATA})"
+        ),
+    };
+    Ok(FoldStrata { column, count })
 }
 
 /// Indices among the schema's value columns of the named statistics, or of every summable one.

@@ -92,7 +92,9 @@ impl LedgerArgs {
 
 /// Locks the ledger of dataset directory `dir`, and checks `spec` over `dataset` (as the
 /// answer to `on_chain` posted by `sponsor`, for claims) against the policy (`policy`, else
-/// `dir/policy.json`, else the defaults). The caller records the answer once it is released
+/// `dir/policy.json`, else the defaults). Returns the answers to record: the cohort, or for a
+/// proof stratified by schema column `strata.0` into `strata.1` strata, each cell
+/// ([`Candidate::strata`]), each checked. The caller records them once the answer is released
 /// and drops the lock.
 pub(crate) fn admit(
     dir: &Path,
@@ -100,13 +102,18 @@ pub(crate) fn admit(
     dataset: &Dataset,
     spec: &QuerySpec,
     on_chain: Option<(OnChainAnswer, String)>,
-) -> Result<(LedgerFile, Candidate)> {
+    strata: Option<(usize, usize)>,
+) -> Result<(LedgerFile, Vec<Candidate>)> {
     let (policy, source) = Policy::for_dataset(dir, policy)?;
     let ledger = LedgerFile::open(dir)?;
     let mut candidate = Candidate::new(dataset, spec)?;
     if let Some((q, sponsor)) = on_chain {
         candidate = candidate.for_query(q, sponsor);
     }
+    let released = match strata {
+        Some((column, count)) => candidate.strata(dataset, column, count),
+        None => vec![candidate],
+    };
     tracing::info!(
         "disclosure check ({source}: min_cohort_floor {}, min_difference {}, {}) against {} answer(s) in the ledger",
         policy.min_cohort_floor,
@@ -116,8 +123,10 @@ pub(crate) fn admit(
             .map_or("no sponsor budget".into(), |m| format!("{m} answers per sponsor")),
         ledger.ledger().entries.len()
     );
-    ledger.check(&policy, &candidate)?;
-    Ok((ledger, candidate))
+    for candidate in &released {
+        ledger.check(&policy, candidate)?;
+    }
+    Ok((ledger, released))
 }
 
 #[cfg(test)]

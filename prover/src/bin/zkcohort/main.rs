@@ -29,7 +29,7 @@ use zkcohort::{
     },
     demo, disclosure, evm,
     keys::{CircuitConfig, KeyStore, ParamsSource},
-    proof::{self, Answer},
+    proof::{self, fold::FoldCell, Answer},
     query::{self, ClaimBinding, QueryResult, QuerySpec},
     schema::Schema,
 };
@@ -571,14 +571,32 @@ fn run(cli: Cli) -> Result<()> {
             bind,
         } => {
             let binding = bind.binding()?;
-            let data = DatasetDir::new(&dataset).load_committed()?;
+            let dir = DatasetDir::new(&dataset);
+            let data = dir.load_committed()?;
             let spec = QuerySpec::load(&query)?;
             spec.compile(&data.dataset.schema)?;
-            let (mut ledger, candidate) =
-                ledger::admit(&dataset, policy.as_deref(), &data.dataset, &spec, None)
-                    .with_context(|| format!("{} not proven", query.display()))?;
+            let fold = dir.fold_commitment()?;
+            // A stratified proof releases its cells, not the cohort: the ledger checks each.
+            let strata = fold.as_ref().and_then(|info| info.spec.strata).map(|s| {
+                let (column, _) = data
+                    .dataset
+                    .schema
+                    .value_columns()
+                    .nth(s.column)
+                    .expect("a fold spec's strata column is a value column");
+                (column, s.count)
+            });
+            let (mut ledger, released) = ledger::admit(
+                &dataset,
+                policy.as_deref(),
+                &data.dataset,
+                &spec,
+                None,
+                strata,
+            )
+            .with_context(|| format!("{} not proven", query.display()))?;
             let store = store(g)?;
-            if let Some(info) = DatasetDir::new(&dataset).fold_commitment()? {
+            if let Some(info) = fold {
                 let used = fold::check_budget(ledger.ledger(), &info)
                     .with_context(|| format!("{} not proven", query.display()))?;
                 let (kzg, keys) = store.fold_keys(&data.dataset.schema, &info.spec)?;
@@ -586,7 +604,16 @@ fn run(cli: Cli) -> Result<()> {
                 let artifact =
                     proof::fold::prove(&keys, &kzg, &data, &info, &spec, binding.as_ref())?;
                 let secs = started.elapsed().as_secs_f64();
-                ledger.record(&candidate, &info.commitment, &artifact.public.result)?;
+                // Recorded before the artifact is written: a released answer is never missing.
+                let public = &artifact.public;
+                if public.cells.is_empty() {
+                    ledger.record(&released[0], &info.commitment, &public.result)?;
+                } else {
+                    for (candidate, cell) in released.iter().zip(&public.cells) {
+                        let result = cell.result(public.result.records);
+                        ledger.record(candidate, &info.commitment, &result)?;
+                    }
+                }
                 drop(ledger);
                 write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
                 let remaining = info.query_budget - used - 1;
@@ -594,7 +621,7 @@ fn run(cli: Cli) -> Result<()> {
                     g,
                     &out,
                     &artifact.circuit_id,
-                    &artifact.public.result,
+                    (&public.result, &public.cells),
                     artifact.query.min_cohort,
                     secs,
                     Some(remaining),
@@ -605,14 +632,14 @@ fn run(cli: Cli) -> Result<()> {
             let artifact = proof::prove(&keys, &params, &data, &spec, binding.as_ref())?;
             let secs = started.elapsed().as_secs_f64();
             // Recorded before the artifact is written: a released answer is never missing.
-            ledger.record(&candidate, &data.info.commitment, &artifact.public.result)?;
+            ledger.record(&released[0], &data.info.commitment, &artifact.public.result)?;
             drop(ledger);
             write_atomic(&out, &serde_json::to_vec_pretty(&artifact)?)?;
             print_proved(
                 g,
                 &out,
                 &artifact.circuit_id,
-                &artifact.public.result,
+                (&artifact.public.result, &[]),
                 artifact.public.query.min_cohort,
                 secs,
                 None,
@@ -709,6 +736,14 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             // A fold dataset registers its fold commitment and circuit (the member root stays
             // the Poseidon one, which trials use).
             let (info, circuit_id) = match dir.fold_commitment()? {
+                Some(fold) if fold.spec.strata.is_some() => bail!(
+                    "{} is committed for a stratified fold circuit ({}): the market pools one \
+                     cell per answer and accepts no stratified circuit yet. Its proofs are \
+                     verified offline (`zkcohort verify`, `zkcohort study two-arm`); to \
+                     register, commit without --strata",
+                    dataset.display(),
+                    fold.circuit_id
+                ),
                 Some(fold) => (
                     CommitmentInfo {
                         commitment: fold.commitment,
@@ -767,6 +802,11 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 .with_context(|| format!("reading {}", artifact.display()))?;
             let a: &dyn Answer = match &parsed {
                 proof::Artifact::Aggregate(a) => a,
+                proof::Artifact::Fold(a) if !a.public.cells.is_empty() => bail!(
+                    "{} is a stratified answer: the market pools one cell per answer and \
+                     accepts no stratified circuit yet (verify it offline: `zkcohort verify`)",
+                    artifact.display()
+                ),
                 proof::Artifact::Fold(a) => a,
                 proof::Artifact::Eligibility(_) => bail!(not_an_answer(&artifact)),
             };
@@ -791,12 +831,13 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 query_id,
                 tx: None,
             };
-            let (mut ledger, mut candidate) = ledger::admit(
+            let (mut ledger, released) = ledger::admit(
                 &dataset,
                 policy.as_deref(),
                 &data.dataset,
                 a.query(),
                 Some((on_chain, sponsor.to_string())),
+                None,
             )
             .with_context(|| {
                 format!(
@@ -804,6 +845,7 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                      dataset is refundable after the deadline, `sponsor refund`)"
                 )
             })?;
+            let [mut candidate] = <[_; 1]>::try_from(released).expect("one unstratified answer");
             let (q, d) = (U256::from(query_id), U256::from(dataset_id));
             let mined = match &parsed {
                 proof::Artifact::Aggregate(a) => c.claim(q, d, a).await,
@@ -958,11 +1000,13 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
 }
 
 /// Prints what `prove` wrote (and, for fold datasets, the query budget left).
+/// Prints what `prove` released: the result, or a stratified proof's cells (then `result` is
+/// their pooled released values and is not printed).
 fn print_proved(
     g: &Global,
     out: &Path,
     circuit_id: &str,
-    r: &QueryResult,
+    (r, cells): (&QueryResult, &[FoldCell]),
     min_cohort: u64,
     secs: f64,
     remaining: Option<usize>,
@@ -970,12 +1014,32 @@ fn print_proved(
     tracing::info!(circuit = %circuit_id, seconds = secs, out = %out.display(), "proof written");
     let mut value =
         json!({"artifact": out, "circuit_id": circuit_id, "result": r, "prove_seconds": secs});
+    if !cells.is_empty() {
+        value["cells"] = json!(cells);
+    }
     if let Some(left) = remaining {
         value["query_budget_remaining"] = json!(left);
     }
     emit(g, value, || {
         println!("proved {circuit_id} in {secs:.1}s → {}", out.display());
-        if r.suppressed {
+        for c in cells {
+            if c.suppressed {
+                println!("stratum {}: suppressed", c.stratum);
+            } else {
+                println!(
+                    "stratum {}: count {} sum {} sum_squares {}",
+                    c.stratum, c.count, c.sum, c.sum_squares
+                );
+            }
+        }
+        if !cells.is_empty() {
+            if cells.iter().any(|c| c.suppressed) {
+                println!(
+                    "suppressed: below the floor (0 < n < {min_cohort}), or as the complement \
+                     of the only such stratum"
+                );
+            }
+        } else if r.suppressed {
             println!("result suppressed (0 < count < {min_cohort})");
         } else {
             println!(

@@ -1,6 +1,7 @@
 //! `zkcohort study two-arm`: a two-arm comparison from proven answers (issue #13's `two_arm`
 //! template, [`zkcohort::study::TwoArm`]). The arms are either one released answer per site
-//! (`prove` artifacts, each verified offline first, as `verify` does) or two market queries
+//! (`prove` artifacts, each verified offline first, as `verify` does; or one stratified
+//! artifact per site, whose strata are the arms) or two market queries
 //! (`--query-ids`: each dataset's answers as the market's verifier accepted them, read from
 //! the chain with no key). The comparison uses the proven sufficient statistics only: Welch's t
 //! for a numeric statistic, the 2×2 table (risk difference, risk and odds ratios, χ²) for a 0/1
@@ -15,7 +16,7 @@ use serde_json::json;
 use zkcohort::{
     audit,
     chain::{FetchPolicy, HistoryReader},
-    proof::{self, Answer, Artifact},
+    proof::{self, fold::FoldArtifact, Answer, Artifact},
     schema::Schema,
     study::{Moments, OnChainArms, TwoArm},
 };
@@ -26,8 +27,9 @@ use crate::{emit, store, verify::load_manifest, DeploymentArg, Global};
 #[derive(Subcommand)]
 pub(crate) enum StudyCmd {
     /// Compare two arms (two cohorts: treated and control, exposed and unexposed) from their
-    /// proven answers: artifacts (`--arm1`, `--arm2`, one per site, same site order) or two
-    /// market queries (`--query-ids`). Both arms must release the same statistic column; a 0/1
+    /// proven answers: artifacts (`--arm1`, `--arm2`, one per site, same site order), one
+    /// stratified artifact per site whose strata are the arms (`--stratified`), or two market
+    /// queries (`--query-ids`). Both arms must release the same statistic column; a 0/1
     /// column (stored 0 and 1: a 1-bit field, a two-code categorical) gives a 2×2 table, any
     /// other a difference of means.
     TwoArm(TwoArmArgs),
@@ -49,12 +51,20 @@ pub(crate) struct TwoArmArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        required_unless_present = "query_ids",
-        conflicts_with = "query_ids"
+        required_unless_present_any = ["query_ids", "stratified"],
+        conflicts_with_all = ["query_ids", "stratified"]
     )]
     arm1: Vec<PathBuf>,
+    /// Instead of two answers per site: one stratified answer per site (a fold circuit
+    /// committed with `--strata`), whose strata are the arms: its first two, or `--arms`.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["query_ids", "arm2"])]
+    stratified: Vec<PathBuf>,
+    /// With --stratified: the two strata that are the arms, by their value of the strata
+    /// column (`--arms placebo,D-penicillamine`).
+    #[arg(long, value_delimiter = ',', requires = "stratified")]
+    arms: Vec<String>,
     /// Arm 2's answers, one per site, in arm 1's site order.
-    #[arg(long, value_delimiter = ',', required_unless_present = "query_ids")]
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["query_ids", "stratified"])]
     arm2: Vec<PathBuf>,
     /// Instead of artifacts: the two market queries of the arms (`ARM1,ARM2`); every dataset
     /// that answered both is a site.
@@ -69,8 +79,9 @@ pub(crate) struct TwoArmArgs {
     /// Schema of the queries (with --query-ids; default: the built-in clinical schema).
     #[arg(long)]
     schema: Option<PathBuf>,
-    /// Arm names for the table.
-    #[arg(long, value_delimiter = ',', default_values_t = ["arm 1".to_string(), "arm 2".to_string()])]
+    /// Arm names for the table (default: `arm 1,arm 2`, or with --stratified the strata,
+    /// `<column> = <value>`).
+    #[arg(long, value_delimiter = ',')]
     names: Vec<String>,
     /// Verifier manifest the answers' circuits must be in (default: as for `verify`).
     #[arg(long)]
@@ -91,14 +102,21 @@ impl TwoArmArgs {
     /// Verifies every answer (or reads the market's), then prints the comparison (`--json`: as
     /// an object).
     pub(crate) fn execute(self, g: &Global) -> Result<()> {
-        if self.names.len() != 2 {
+        if !matches!(self.names.len(), 0 | 2) {
             bail!("--names takes two names, one per arm");
         }
-        let names = [self.names[0].as_str(), self.names[1].as_str()];
-        let (study, sites) = if self.query_ids.is_empty() {
-            self.of_artifacts(g)?
+        let (study, sites, arms) = if !self.stratified.is_empty() {
+            self.of_stratified(g)?
+        } else if self.query_ids.is_empty() {
+            let (study, sites) = self.of_artifacts(g)?;
+            (study, sites, ["arm 1".to_string(), "arm 2".to_string()])
         } else {
-            self.of_market()?
+            let (study, sites) = self.of_market()?;
+            (study, sites, ["arm 1".to_string(), "arm 2".to_string()])
+        };
+        let names = match &self.names[..] {
+            [a, b] => [a.as_str(), b.as_str()],
+            _ => [arms[0].as_str(), arms[1].as_str()],
         };
         let lines = study.describe(names, &sites);
         emit(
@@ -141,6 +159,83 @@ impl TwoArmArgs {
         let study = TwoArm::of_sites(&arms.cells, &schema, statistic)
             .with_context(|| format!("schema `{}` (another: --schema)", schema.name))?;
         Ok((study, sites))
+    }
+
+    /// The study of one stratified artifact per site, each verified offline first: the arms
+    /// are two of its cells. Returns the arms' names (`<column> = <value>`) too.
+    fn of_stratified(&self, g: &Global) -> Result<(TwoArm, Vec<String>, [String; 2])> {
+        let manifest = load_manifest(self.manifest.as_ref())?;
+        let store = store(g)?;
+        let mut sites = Vec::new();
+        let mut first: Option<(FoldArtifact, [usize; 2], String)> = None;
+        for path in &self.stratified {
+            let a = match Artifact::read(path).with_context(|| path.display().to_string())? {
+                Artifact::Fold(a) if !a.public.cells.is_empty() => a,
+                _ => bail!(
+                    "{} is not a stratified answer (a fold circuit committed with --strata);                      give two answers per site with --arm1 and --arm2",
+                    path.display()
+                ),
+            };
+            proof::verify_artifact(&Artifact::Fold(a.clone()), &store, &manifest)
+                .with_context(|| format!("{} does not verify", path.display()))?;
+            let column = a
+                .fold
+                .strata
+                .and_then(|s| a.schema.value_columns().nth(s.column))
+                .map(|(_, c)| c.name.clone())
+                .context("a stratified answer names its strata column")?;
+            let strata: Vec<&str> = a.public.cells.iter().map(|c| c.stratum.as_str()).collect();
+            let arms = match &self.arms[..] {
+                [] => [0, 1],
+                [x, y] => {
+                    let at = |code: &String| {
+                        strata.iter().position(|s| s == code).with_context(|| {
+                            format!(
+                                "--arms: {} has no stratum `{code}` of `{column}` (it has {})",
+                                path.display(),
+                                strata.join(", ")
+                            )
+                        })
+                    };
+                    [at(x)?, at(y)?]
+                }
+                _ => bail!("--arms takes two strata, one per arm"),
+            };
+            if let Some((f, _, _)) = &first {
+                if (&f.schema, &f.query.statistic, f.fold.strata)
+                    != (&a.schema, &a.query.statistic, a.fold.strata)
+                {
+                    bail!(
+                        "{} answers `{}` of schema `{}` by `{column}`, {} another column, schema \
+                         or strata: every site must release the same column by the same strata",
+                        path.display(),
+                        a.query.statistic,
+                        a.schema.name,
+                        self.stratified[0].display()
+                    );
+                }
+            }
+            let moments = |v: usize| {
+                let c = &a.public.cells[v];
+                Moments::of_released(&c.result(a.public.result.records), c.nonmissing)
+            };
+            sites.push([moments(arms[0])?, moments(arms[1])?]);
+            if first.is_none() {
+                first = Some((a, arms, column));
+            }
+        }
+        let (a, arms, column) = first.context("--stratified names no answer")?;
+        let name = |v: usize| format!("{column} = {}", a.public.cells[v].stratum);
+        let names = self
+            .stratified
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        Ok((
+            TwoArm::of_sites(&sites, &a.schema, &a.query.statistic)?,
+            names,
+            [name(arms[0]), name(arms[1])],
+        ))
     }
 
     /// The study of artifacts, each verified offline first.

@@ -15,8 +15,8 @@ use zkcohort::{
     eligibility::EligibilityArtifact,
     evm::{Manifest, MANIFEST},
     keys::ParamsKind,
-    proof::{self, Answer, Artifact, Verified},
-    query::{ClaimBinding, QueryResult},
+    proof::{self, fold::FoldArtifact, Answer, Artifact, Verified},
+    query::{ClaimBinding, QueryResult, QuerySpec},
     schema::Schema,
 };
 
@@ -109,6 +109,9 @@ impl VerifyArgs {
                 let mut report = aggregate("fold", &verified, &a.schema, a, a.public.nonmissing);
                 report.json["nonmissing"] = json!(a.public.nonmissing);
                 report.json["data_columns"] = json!(a.fold.data_columns);
+                if !a.public.cells.is_empty() {
+                    strata(&mut report, a);
+                }
                 report
             }
             Artifact::Eligibility(a) => eligibility(a, &verified),
@@ -211,6 +214,37 @@ fn aggregate(
     let r = a.result();
     let query = a.query();
     let query_hash = format!("0x{}", hex::encode(query.hash()));
+    lines.push(format!("  query {}: {}", query_hash, query.describe()));
+    lines.push(format!(
+        "  dataset: commitment {}, {} records (schema `{}`)",
+        a.commitment(),
+        r.records,
+        schema.name
+    ));
+    lines.push(format!(
+        "  claimable for: {}",
+        ClaimBinding::describe(a.binding())
+    ));
+    let (line, result) = released(schema, query, r, nonmissing);
+    lines.push(format!("  result: {line}"));
+    json["query_hash"] = json!(query_hash);
+    json["query"] = json!(query);
+    json["query_in_words"] = json!(query.describe());
+    json["schema"] = json!(schema.name);
+    json["commitment"] = json!(a.commitment());
+    json["binding"] = json!(a.binding());
+    json["records"] = json!(r.records);
+    json["result"] = result;
+    Report { json, lines }
+}
+
+/// A released cell in words and as JSON (`nonmissing`: the values the mean is over).
+fn released(
+    schema: &Schema,
+    query: &QuerySpec,
+    r: &QueryResult,
+    nonmissing: u64,
+) -> (String, serde_json::Value) {
     let statistic = &query.statistic;
     let scale = schema.decimal_scale(statistic).unwrap_or(0);
     let decimals = scale.max(1) as usize;
@@ -224,43 +258,25 @@ fn aggregate(
         None => over.mean_variance(scale),
     };
     let missing = r.count - nonmissing.min(r.count);
-    lines.push(format!("  query {}: {}", query_hash, query.describe()));
-    lines.push(format!(
-        "  dataset: commitment {}, {} records (schema `{}`)",
-        a.commitment(),
-        r.records,
-        schema.name
-    ));
-    lines.push(format!(
-        "  claimable for: {}",
-        ClaimBinding::describe(a.binding())
-    ));
-    lines.push(match (r.suppressed, mv) {
+    let line = match (r.suppressed, mv) {
         (true, _) => format!(
-            "  result: SUPPRESSED: fewer than {} patients match (but some do), so nothing is released",
+            "SUPPRESSED: fewer than {} patients match (but some do), so nothing is released",
             query.min_cohort
         ),
-        (false, None) if r.count == 0 => "  result: no patient matches (count 0)".into(),
-        (false, None) => format!("  result: {} patients, none with a {statistic} value", r.count),
+        (false, None) if r.count == 0 => "no patient matches (count 0)".into(),
+        (false, None) => format!("{} patients, none with a {statistic} value", r.count),
         (false, Some((mean, var))) if missing > 0 => format!(
-            "  result: {} patients; {} (over the {nonmissing} with a value; {missing} missing)",
+            "{} patients; {} (over the {nonmissing} with a value; {missing} missing)",
             r.count,
             words::mean_sd(statistic, unit, mean, var.sqrt(), decimals)
         ),
         (false, Some((mean, var))) => format!(
-            "  result: {} patients; {}",
+            "{} patients; {}",
             r.count,
             words::mean_sd(statistic, unit, mean, var.sqrt(), decimals)
         ),
-    });
-    json["query_hash"] = json!(query_hash);
-    json["query"] = json!(query);
-    json["query_in_words"] = json!(query.describe());
-    json["schema"] = json!(schema.name);
-    json["commitment"] = json!(a.commitment());
-    json["binding"] = json!(a.binding());
-    json["records"] = json!(r.records);
-    json["result"] = json!({
+    };
+    let json = json!({
         "suppressed": r.suppressed,
         "count": r.count,
         "statistic": statistic,
@@ -271,7 +287,48 @@ fn aggregate(
         "sum": r.sum.to_string(),
         "sum_squares": r.sum_squares.to_string(),
     });
-    Report { json, lines }
+    (line, json)
+}
+
+/// A stratified fold answer's cells, replacing the pooled result line (see
+/// [`FoldPublic::cells`](zkcohort::proof::fold::FoldPublic::cells)).
+fn strata(report: &mut Report, a: &FoldArtifact) {
+    let column = a
+        .fold
+        .strata
+        .and_then(|s| a.schema.value_columns().nth(s.column))
+        .map_or("stratum", |(_, c)| c.name.as_str());
+    let at = report
+        .lines
+        .iter()
+        .position(|l| l.starts_with("  result: "))
+        .unwrap_or(report.lines.len());
+    report.lines.remove(at);
+    let mut lines = vec![format!(
+        "  result, by {column} (one cell per stratum; a cell below {} is suppressed, and so is \
+         the smallest other cell when it is the only one):",
+        a.query.min_cohort
+    )];
+    let mut cells = Vec::new();
+    for c in &a.public.cells {
+        let (line, mut json) = released(
+            &a.schema,
+            &a.query,
+            &c.result(a.public.result.records),
+            c.nonmissing,
+        );
+        let line = if c.suppressed {
+            "SUPPRESSED (below the floor, or as its complement)".into()
+        } else {
+            line
+        };
+        lines.push(format!("    {column} = {}: {line}", c.stratum));
+        json["stratum"] = json!(c.stratum);
+        json["nonmissing"] = json!(c.nonmissing);
+        cells.push(json);
+    }
+    report.lines.splice(at..at, lines);
+    report.json["strata"] = json!({"column": column, "cells": cells});
 }
 
 fn eligibility(a: &EligibilityArtifact, v: &Verified) -> Report {

@@ -100,6 +100,32 @@ pub enum CommitError {
         /// The strata asked for.
         count: usize,
     },
+    /// An attestation shape with strata (an attestation releases one verdict).
+    #[error("an attestation releases one verdict over the whole cohort: it cannot be stratified")]
+    AttestationStratified,
+    /// A query with a threshold for a shape that releases cells, or none for an attestation.
+    #[error("{}", if *attestation { "an attestation query needs a threshold" } else { "a threshold is for an attestation shape, which this is not" })]
+    ThresholdShape {
+        /// Whether the shape is an attestation.
+        attestation: bool,
+    },
+    /// A threshold whose denominator is 0 or not below `2^32`.
+    #[error(
+        "an attestation threshold's denominator must be from 1 to 2^32 − 1, not {denominator}"
+    )]
+    ThresholdDenominator {
+        /// The denominator.
+        denominator: u64,
+    },
+    /// A query over the strata of a nullable field that does not ask the field's `known` bit
+    /// (records missing the field would be counted in stratum 0).
+    #[error("the strata's field {field} may be missing: the query must ask its known bit (field {known}) to be 1, e.g. by any criterion on the column")]
+    StrataKnownNotAsked {
+        /// The strata's field.
+        field: usize,
+        /// Its `known` bit.
+        known: usize,
+    },
     /// A stratified shape holding so many records that a stratum's lane could overflow.
     #[error("a stratified shape holds fewer than {STRATA_CAPACITY} records, not {capacity}")]
     StrataCapacity {
@@ -365,6 +391,7 @@ mod tests {
             stat: 0,
             min_cohort: 3,
             context: Fr::from(77),
+            threshold: None,
         }
     }
 
@@ -573,6 +600,7 @@ mod tests {
             slots: 2,
             stats: vec![3],
             strata: None,
+            attestation: false,
         };
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let recs: Vec<Vec<u64>> = (0..10_000)

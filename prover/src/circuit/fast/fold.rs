@@ -102,7 +102,9 @@ use halo2_base::halo2_proofs::{
 
 use super::commit::CommitError;
 pub use super::fold_results::ResultForgery;
-use super::fold_results::{Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT};
+use super::fold_results::{
+    Attestation, Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT,
+};
 use super::{salt_rng, FastShape};
 use std::ops::Range;
 
@@ -120,6 +122,10 @@ pub struct FoldParams {
     pub stats: Vec<usize>,
     /// The strata each proof releases a cell of (`None`: one cell, the whole cohort).
     pub strata: Option<Strata>,
+    /// An attestation shape: each proof releases a verdict instead of the cell, whether the
+    /// statistic's mean over at least `min_cohort` values reaches the query's threshold
+    /// ([`FoldQuery::threshold`]). Not with strata.
+    pub attestation: bool,
 }
 
 /// Strata of a fold circuit: the records split by the code of one field (an arm, a sex, a
@@ -167,6 +173,29 @@ pub struct FoldQuery {
     pub min_cohort: u64,
     /// The market's binding of chain, market, query and claimant (any field element).
     pub context: Fr,
+    /// An attestation's threshold `(a, b)`: the verdict is `mean ≥ a / b` in the statistic's
+    /// encoded units (`a < 2^64`, `1 ≤ b < 2^32`). `Some` exactly for an attestation shape
+    /// ([`FoldParams::attestation`]).
+    pub threshold: Option<(u64, u64)>,
+}
+
+/// Bits of an attestation threshold's numerator `a` (the denominator `b` has 32).
+pub const THRESHOLD_BITS: u32 = 64;
+
+/// An attestation's threshold `(a, b)` as its public input, `a + 2^64 · b` (the circuit splits
+/// it into proven 64- and 32-bit parts).
+pub fn pack_threshold((a, b): (u64, u64)) -> Fr {
+    Fr::from(a) + packed_shift() * Fr::from(b)
+}
+
+/// What an attestation proof releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Records present (not padding).
+    pub records: u64,
+    /// At least `min_cohort` matching records have the statistic, and their mean reaches the
+    /// threshold: `N ≥ k` and `b · Σx ≥ a · N`.
+    pub holds: bool,
 }
 
 /// What a proof releases.
@@ -270,8 +299,10 @@ pub struct InputLayout {
     fields: usize,
     purposes: Option<Range<usize>>,
     stats: Vec<usize>,
-    /// Released cells: 1, or one per stratum.
+    /// Released cells: 1, or one per stratum (0 for an attestation).
     cells: usize,
+    /// An attestation: a threshold among the constants and a verdict for output.
+    attestation: bool,
 }
 
 /// Where one released cell's values are among the public inputs.
@@ -306,13 +337,18 @@ impl InputLayout {
     pub fn bound_inputs(&self) -> usize {
         self.bounded_fields().len().div_ceil(BOUNDS_PER_INPUT)
     }
+    /// Index of an attestation's threshold ([`pack_threshold`]), right after the bounds.
+    pub fn threshold(&self) -> Option<usize> {
+        self.attestation.then(|| self.bound_inputs())
+    }
     /// Index of the consent purpose, for a shape with purposes.
     pub fn purpose(&self) -> Option<usize> {
-        self.purposes.as_ref().map(|_| self.bound_inputs())
+        let at = self.bound_inputs() + self.attestation as usize;
+        self.purposes.as_ref().map(|_| at)
     }
     /// Index of the released statistic's field index.
     pub fn stat(&self) -> usize {
-        self.bound_inputs() + self.purposes.is_some() as usize
+        self.bound_inputs() + self.attestation as usize + self.purposes.is_some() as usize
     }
     /// Index of `min_cohort`.
     pub fn min_cohort(&self) -> usize {
@@ -330,9 +366,13 @@ impl InputLayout {
     pub fn records(&self) -> usize {
         self.context() + 1
     }
-    /// Released cells (1, or one per stratum).
+    /// Released cells (1, or one per stratum; 0 for an attestation).
     pub fn cells(&self) -> usize {
         self.cells
+    }
+    /// Index of an attestation's verdict, after the records total.
+    pub fn verdict(&self) -> Option<usize> {
+        self.attestation.then(|| self.records() + 1)
     }
     /// Where cell `v`'s five values are: `count, nonmissing, Σx, Σx², suppressed`, after the
     /// records total, cell by cell.
@@ -369,7 +409,7 @@ impl InputLayout {
     }
     /// Number of public inputs.
     pub fn len(&self) -> usize {
-        self.records() + 1 + 5 * self.cells
+        self.records() + 1 + 5 * self.cells + self.attestation as usize
     }
     /// Never: every layout has outputs.
     pub fn is_empty(&self) -> bool {
@@ -384,6 +424,9 @@ impl InputLayout {
             .map(|c| query.ranges[c])
             .collect();
         let mut v: Vec<Fr> = bounded.chunks(BOUNDS_PER_INPUT).map(pack_bounds).collect();
+        if self.attestation {
+            v.push(pack_threshold(query.threshold.unwrap_or((0, 0))));
+        }
         if let Some(p) = &self.purposes {
             v.push(Fr::from(purpose_of(&query.ranges, p)));
         }
@@ -400,6 +443,16 @@ impl InputLayout {
     /// The public inputs of `query` with `result` (a stratified layout), in order.
     pub fn strata_instances(&self, query: &FoldQuery, result: &StrataResult) -> Vec<Fr> {
         self.instances_of(query, result.records, &result.cells)
+    }
+
+    /// The public inputs of `query` with `verdict` (an attestation layout), in order.
+    pub fn attestation_instances(&self, query: &FoldQuery, verdict: &Verdict) -> Vec<Fr> {
+        debug_assert!(self.attestation);
+        let mut v = self.query_constants(query);
+        v.push(query.context);
+        v.extend([verdict.records, verdict.holds as u64].map(Fr::from));
+        debug_assert_eq!(v.len(), self.len());
+        v
     }
 
     fn instances_of(&self, query: &FoldQuery, records: u64, cells: &[CellResult]) -> Vec<Fr> {
@@ -467,6 +520,27 @@ pub fn evaluate_strata(
     StrataResult {
         records: records.len() as u64,
         cells: release(tallied, query.min_cohort),
+    }
+}
+
+/// The plain computation an attestation proof must agree with: over the matching records,
+/// `N` non-missing values of the statistic with sum `S` (as [`evaluate`] counts them, before
+/// suppression), the verdict is `N ≥ min_cohort` and `b · S ≥ a · N` for the threshold
+/// `(a, b)`: the mean reaches `a / b` over at least `min_cohort` values.
+pub fn evaluate_attestation(
+    params: &FoldParams,
+    records: &[Vec<u64>],
+    query: &FoldQuery,
+) -> Verdict {
+    let [c] = &tally(params, records, query, 1, |_| Some(0))[..] else {
+        unreachable!("one cell")
+    };
+    let (a, b) = query.threshold.unwrap_or((0, 0));
+    let holds = c.nonmissing >= query.min_cohort
+        && u128::from(b) * u128::from(c.sum) >= u128::from(a) * u128::from(c.nonmissing);
+    Verdict {
+        records: records.len() as u64,
+        holds,
     }
 }
 
@@ -602,12 +676,17 @@ impl FoldParams {
             purposes: self.shape.purposes.clone(),
             stats: self.stats.clone(),
             cells: self.cells(),
+            attestation: self.attestation,
         }
     }
 
-    /// Released cells: one per stratum, or 1.
+    /// Released cells: one per stratum, 1, or none for an attestation.
     pub fn cells(&self) -> usize {
-        self.strata.map_or(1, |s| s.count)
+        if self.attestation {
+            0
+        } else {
+            self.strata.map_or(1, |s| s.count)
+        }
     }
 
     /// Where the stratum field sits in a record (its lookup also gives the record's lane
@@ -795,6 +874,14 @@ impl FoldParams {
             stat_fields: self.stats.iter().map(|&f| f as u64).collect(),
             min_cohort: (Fr::from(query.min_cohort), layout.min_cohort()),
             cells: (0..layout.cells()).map(|v| layout.cell(v)).collect(),
+            attestation: layout
+                .threshold()
+                .zip(layout.verdict())
+                .map(|(at, verdict)| Attestation {
+                    threshold: query.threshold.unwrap_or((0, 0)),
+                    at,
+                    verdict,
+                }),
         }
     }
 
@@ -815,6 +902,7 @@ impl FoldParams {
             stat: 0,
             min_cohort: 0,
             context: Fr::ZERO,
+            threshold: self.attestation.then_some((0, 1)),
         }
     }
 
@@ -914,6 +1002,9 @@ impl FoldParams {
         if let Some((field, &width)) = wide.clone().find(|(_, &w)| w > BOUND_BITS) {
             return Err(CommitError::FieldOverBoundBits { field, width });
         }
+        if params.attestation && params.strata.is_some() {
+            return Err(CommitError::AttestationStratified);
+        }
         if let Some(strata) = params.strata {
             let width = shape.widths.get(strata.field).copied();
             if !(2..=MAX_STRATA).contains(&strata.count) {
@@ -983,7 +1074,9 @@ impl FoldParams {
         }
     }
 
-    /// Whether `query` fits the shape: one range per field (the circuit indexes them).
+    /// Whether `query` fits the shape: one range per field (the circuit indexes them), a
+    /// statistic the shape accumulates, and over the strata of a nullable field, the field's
+    /// `known` bit asked to be 1 ([`Strata`]).
     pub fn check_query(&self, query: &FoldQuery) -> Result<(), CommitError> {
         let expected = self.shape.fields();
         if query.ranges.len() != expected {
@@ -996,6 +1089,22 @@ impl FoldParams {
             return Err(CommitError::NoSuchStatistic {
                 index: query.stat,
                 count: self.stats.len(),
+            });
+        }
+        match (self.attestation, query.threshold) {
+            (true, Some((_, b))) if b == 0 || b >> 32 != 0 => {
+                return Err(CommitError::ThresholdDenominator { denominator: b })
+            }
+            (true, Some(_)) | (false, None) => {}
+            (attestation, _) => return Err(CommitError::ThresholdShape { attestation }),
+        }
+        // A missing stratum value is stored as code 0: unless the query asks the `known` bit,
+        // records missing it would be counted in stratum 0.
+        let strata_known = self.strata.and_then(|s| self.shape.known_field(s.field));
+        if let Some(known) = strata_known.filter(|&k| query.ranges[k] != (1, 1)) {
+            return Err(CommitError::StrataKnownNotAsked {
+                field: self.strata.map_or(0, |s| s.field),
+                known,
             });
         }
         Ok(())
@@ -1193,17 +1302,14 @@ impl FoldCircuit {
         let start = params.results_start();
         a.acc[0][start..start + region.values.len()].copy_from_slice(&region.values);
         let layout = params.inputs();
-        let mut inst = layout.strata_instances(
-            query,
-            &StrataResult {
-                records: 0,
-                cells: vec![CellResult::default(); layout.cells()],
-            },
-        );
-        inst[layout.records()] = totals[1];
+        let mut inst = layout.query_constants(query);
+        inst.push(query.context);
+        inst.push(totals[1]);
+        inst.resize(layout.len(), Fr::ZERO);
+        // The outputs, after the records total, are what the program released.
         for &(cell, src) in &region.sources {
             if let Source::Instance(i) = src {
-                if i >= layout.count() {
+                if i > layout.records() {
                     inst[i] = region.values[cell];
                 }
             }

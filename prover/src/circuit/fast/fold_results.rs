@@ -61,6 +61,17 @@
 //!   nothing else is;
 //! - `suppressed_v = primary_v + ρ_v` (disjoint), `keep_v = 1 − suppressed_v`; released per
 //!   cell: `keep_v · (C_v, N_v, S_v, Q_v)` and `suppressed_v`.
+//!
+//! **Attestation** (an attestation shape, [`super::fold::FoldParams::attestation`]): the
+//! statistic chosen as above (`N`, `S`), then instead of a cell a verdict:
+//!
+//! - the threshold input `a + 2^64 · b` split into `a` (64 proven bits) and `b` (32), with
+//!   `[b = 0] = 0`;
+//! - `d = b·S − a·N`; as `S < 2^64` and `N < 2^32`, `|d| < 2^96`, and
+//!   `d + 2^96 = ge · 2^96 + Σ b_i 2^{95−i}` with `ge` boolean and 96 boolean `b_i` has one
+//!   solution: `ge = [d ≥ 0] = [S / N ≥ a / b]`;
+//! - `enough = 1 − [N < k]` (the comparison above);
+//! - released: `verdict = enough · ge`, and nothing else about the cohort (no count, no sums).
 
 use halo2_base::halo2_proofs::halo2curves::{
     bn256::Fr,
@@ -71,7 +82,23 @@ use std::ops::Range;
 
 #[cfg(doc)]
 use super::fold::BOUNDS_PER_INPUT;
-use super::fold::{lane_base, pack_bounds, packed_shift, CellAt, BOUND_BITS, LANE_BITS};
+use super::fold::{
+    lane_base, pack_bounds, pack_threshold, packed_shift, CellAt, BOUND_BITS, LANE_BITS,
+    THRESHOLD_BITS,
+};
+
+/// The released statistic's totals over the cohort, as [`ResultRegion::choose`] leaves them.
+#[derive(Clone, Copy, Debug)]
+struct Chosen {
+    /// `N`: the values that are not missing (`C` for a statistic that is not nullable).
+    n: usize,
+    /// `S`.
+    sum: usize,
+    /// `Q`.
+    squares: usize,
+    /// Whether some statistic of the shape is nullable.
+    nullable: bool,
+}
 
 /// `q_rec` value of an arith row (1 marks record rows).
 pub(super) const KIND_ARITH: u64 = 2;
@@ -123,8 +150,23 @@ pub(super) struct ResultInputs {
     /// `min_cohort` and its public index.
     pub min_cohort: (Fr, usize),
     /// Public indices of each released cell's outputs (one cell: the unstratified program;
-    /// more: one per stratum, each of `C`, `S_k`, `Q_k` then a lane-packed total).
+    /// more: one per stratum, each of `C`, `S_k`, `Q_k` then a lane-packed total; none for
+    /// an attestation).
     pub cells: Vec<CellAt>,
+    /// An attestation shape's threshold and where its inputs are (its program releases the
+    /// verdict instead of a cell).
+    pub attestation: Option<Attestation>,
+}
+
+/// An attestation's inputs to the results program.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Attestation {
+    /// The threshold `(a, b)`: the verdict is `b · S ≥ a · N` (and `N ≥ k`).
+    pub threshold: (u64, u64),
+    /// Public index of the packed threshold `a + 2^64 · b`.
+    pub at: usize,
+    /// Public index of the verdict.
+    pub verdict: usize,
 }
 
 /// Tests: witness values a cheating prover would choose instead of the honest ones (in the
@@ -150,6 +192,11 @@ pub struct ResultForgery {
     /// A stratified program: this cell's count split off the packed count as this value
     /// instead.
     pub lane_count: Option<(usize, u64)>,
+    /// An attestation: claim `b · S ≥ a · N` (or not) whatever it is; the bits are then the
+    /// low 96 bits of `b·S − a·N + 2^96 − ge · 2^96`.
+    pub ge: Option<bool>,
+    /// An attestation: split the threshold as this `(a, b)` instead.
+    pub threshold: Option<(u64, u64)>,
 }
 
 /// The region's cells and its wiring, built by one deterministic program (the layout never
@@ -275,42 +322,22 @@ impl ResultRegion {
             r.strata(inputs, consts, two32, forge);
             return r;
         }
-        let at = inputs.cells[0];
         let (c_val, c_src) = inputs.count;
         let c = r.input(c_val, c_src);
         let k = r.input(inputs.min_cohort.0, Source::Instance(inputs.min_cohort.1));
-        let mut suppressed = r.small(consts, two32, c, k, forge);
-
-        // One-hot choice of the statistic: σ_k boolean, Σ σ_k = 1, Σ f_k·σ_k = t.
-        let (t_val, t_at) = inputs.stat;
-        let t = r.input(Fr::from(t_val), Source::Instance(t_at));
-        debug_assert_eq!(inputs.stat_fields.len(), inputs.sums.len());
-        let sigmas = r.one_hot(consts, t_val, &inputs.stat_fields, t);
-        let (mut sum, mut squares, mut n) = (zero, zero, zero);
-        let two64 = arith(&mut r, zero, two32, two32);
-        let mut nullable = false;
-        for ((pair, packed), sigma) in inputs.sums.iter().zip(sigmas) {
-            let [(s_val, s_src), (q_val, q_src)] = *pair;
-            let mut s_k = r.input(s_val, s_src);
-            let q_k = r.input(q_val, q_src);
-            let mut n_k = c;
-            if *packed {
-                // T = S + 2^64 · N with S < 2^64 and N < 2^32: both proven by their bits.
-                nullable = true;
-                let t = fr_u128(s_val).unwrap_or(0);
-                let n_val = forge.nonmissing.map_or(t >> 64, u128::from);
-                let low = s_val - packed_shift() * Fr::from_u128(n_val);
-                let low = fr_u128(low).map_or(0, |v| v as u64);
-                n_k = r.bits(n_val as u64, 32);
-                let low = r.bits(low, 64);
-                let whole = arith(&mut r, low, two64, n_k);
-                r.copies.push((whole, s_k));
-                s_k = low;
-            }
-            n = arith(&mut r, n, sigma, n_k);
-            sum = arith(&mut r, sum, sigma, s_k);
-            squares = arith(&mut r, squares, sigma, q_k);
+        if let Some(a) = inputs.attestation {
+            let chosen = r.choose(inputs, consts, two32, c, forge);
+            r.attest(a, consts, two32, chosen, k, forge);
+            return r;
         }
+        let at = inputs.cells[0];
+        let mut suppressed = r.small(consts, two32, c, k, forge);
+        let Chosen {
+            n,
+            sum,
+            squares,
+            nullable,
+        } = r.choose(inputs, consts, two32, c, forge);
 
         // A mean over fewer than `k` values is suppressed like a count below `k` (with no
         // nullable statistic `N = C`, and `small(N) = small(C)`).
@@ -337,6 +364,111 @@ impl ResultRegion {
         let released = arith(&mut r, zero, keep, n);
         r.sources.push((released, Source::Instance(at.nonmissing)));
         r
+    }
+
+    /// The one-hot choice of the released statistic (`σ_k` boolean, `Σ σ_k = 1`,
+    /// `Σ f_k·σ_k = t`) and its totals over the cohort `c`: a nullable statistic's packed sum
+    /// split into `S_k` (64 proven bits) and `N_k` (32).
+    fn choose(
+        &mut self,
+        inputs: &ResultInputs,
+        consts: Constants,
+        two32: usize,
+        c: usize,
+        forge: ResultForgery,
+    ) -> Chosen {
+        let zero = consts.zero;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let (t_val, t_at) = inputs.stat;
+        let t = self.input(Fr::from(t_val), Source::Instance(t_at));
+        debug_assert_eq!(inputs.stat_fields.len(), inputs.sums.len());
+        let sigmas = self.one_hot(consts, t_val, &inputs.stat_fields, t);
+        let (mut sum, mut squares, mut n) = (zero, zero, zero);
+        let two64 = arith(self, zero, two32, two32);
+        let mut nullable = false;
+        for ((pair, packed), sigma) in inputs.sums.iter().zip(sigmas) {
+            let [(s_val, s_src), (q_val, q_src)] = *pair;
+            let mut s_k = self.input(s_val, s_src);
+            let q_k = self.input(q_val, q_src);
+            let mut n_k = c;
+            if *packed {
+                // T = S + 2^64 · N with S < 2^64 and N < 2^32: both proven by their bits.
+                nullable = true;
+                let t = fr_u128(s_val).unwrap_or(0);
+                let n_val = forge.nonmissing.map_or(t >> 64, u128::from);
+                let low = s_val - packed_shift() * Fr::from_u128(n_val);
+                let low = fr_u128(low).map_or(0, |v| v as u64);
+                n_k = self.bits(n_val as u64, 32);
+                let low = self.bits(low, 64);
+                let whole = arith(self, low, two64, n_k);
+                self.copies.push((whole, s_k));
+                s_k = low;
+            }
+            n = arith(self, n, sigma, n_k);
+            sum = arith(self, sum, sigma, s_k);
+            squares = arith(self, squares, sigma, q_k);
+        }
+        Chosen {
+            n,
+            sum,
+            squares,
+            nullable,
+        }
+    }
+
+    /// The attestation program (module docs, "Attestation"): the threshold split into proven
+    /// `a < 2^64` and `1 ≤ b < 2^32`, `ge = [b·S − a·N ≥ 0]` from a proven 96-bit split of
+    /// `b·S − a·N + 2^96`, `enough = 1 − [N < k]`, and the verdict `enough · ge` released.
+    fn attest(
+        &mut self,
+        a: Attestation,
+        consts: Constants,
+        two32: usize,
+        chosen: Chosen,
+        k: usize,
+        forge: ResultForgery,
+    ) {
+        let Constants { zero, one, minus } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let (num_val, den_val) = forge.threshold.unwrap_or(a.threshold);
+        let packed = self.input(pack_threshold(a.threshold), Source::Instance(a.at));
+        let den = self.bits(den_val, 32);
+        let num = self.bits(num_val, THRESHOLD_BITS);
+        let two64 = arith(self, zero, two32, two32);
+        let whole = arith(self, num, two64, den);
+        self.copies.push((whole, packed));
+        // b ≠ 0: a zero denominator would make every mean reach the threshold.
+        let den_zero = self.is_zero(consts, den, None);
+        self.copies.push((den_zero, zero));
+
+        // d = b·S − a·N, |d| < 2^96 (S < 2^64, N < 2^32), so d + 2^96 ∈ [1, 2^97) and its
+        // split into a bit `ge` at 2^96 and 96 proven bits below is unique.
+        let bs = arith(self, zero, den, chosen.sum);
+        let an = arith(self, zero, num, chosen.n);
+        let d = arith(self, bs, minus, an);
+        let two96 = arith(self, zero, two64, two32);
+        let shifted = arith(self, d, one, two96);
+        let (s, n) = (
+            fr_u128(self.values[chosen.sum]),
+            fr_u128(self.values[chosen.n]),
+        );
+        let honest = match (s, n) {
+            (Some(s), Some(n)) => u128::from(den_val) * s >= u128::from(num_val) * n,
+            _ => false,
+        };
+        let ge_val = forge.ge.unwrap_or(honest);
+        let ge = self.cell(Fr::from(ge_val as u64));
+        let ge2 = arith(self, zero, ge, ge);
+        self.copies.push((ge2, ge));
+        let low = self.values[shifted] - Fr::from(ge_val as u64) * self.values[two96];
+        let low = self.bits(fr_u128(low).unwrap_or(0) & ((1 << 96) - 1), 96);
+        let split = arith(self, low, ge, two96);
+        self.copies.push((split, shifted));
+
+        let lt = self.less(consts, two32, chosen.n, k, forge);
+        let enough = arith(self, one, minus, lt);
+        let verdict = arith(self, zero, enough, ge);
+        self.sources.push((verdict, Source::Instance(a.verdict)));
     }
 
     /// One-hot cells `σ_i`, one per weight `w_i` (distinct), for the value of cell `index`
@@ -374,10 +506,11 @@ impl ResultRegion {
     }
 
     /// A cell holding `v`, proven below `2^n` by `n` bit steps (most significant first).
-    fn bits(&mut self, v: u64, n: u32) -> usize {
+    fn bits(&mut self, v: impl Into<u128>, n: u32) -> usize {
+        let v: u128 = v.into();
         let mut acc = None;
         for i in (0..n).rev() {
-            acc = Some(self.bit_step(acc, Fr::from((v >> i) & 1)).0);
+            acc = Some(self.bit_step(acc, Fr::from(((v >> i) & 1) as u64)).0);
         }
         acc.expect("at least one bit")
     }

@@ -59,6 +59,7 @@ fn everything(stat: usize, min_cohort: u64) -> FoldQuery {
         stat,
         min_cohort,
         context: Fr::from(99),
+        threshold: None,
     }
 }
 
@@ -375,4 +376,21 @@ fn a_shape_with_no_nullable_statistic_has_the_same_rules() {
     };
     let (c, inst) = forged(&p, &recs, &q, forge);
     assert!(mock(&c, &inst).is_err(), "a small cell released");
+}
+
+#[test]
+fn strata_of_a_nullable_field_need_its_known_bit_asked() {
+    // Strata by field 2, which may be missing (its known bit is field 4): a missing value is
+    // stored as code 0, so a query that does not ask the known bit is refused.
+    let mut p = strata_params(2);
+    p.strata = Some(Strata { field: 2, count: 2 });
+    let recs = with_codes(&[12, 12], 3);
+    let mut q = everything(1, 5);
+    assert!(matches!(
+        p.check_query(&q),
+        Err(CommitError::StrataKnownNotAsked { field: 2, known: 4 })
+    ));
+    assert!(FoldCircuit::new(&p, p.min_k(), &SALT, &recs, &q).is_err());
+    q.ranges[4] = (1, 1);
+    p.check_query(&q).unwrap();
 }

@@ -30,6 +30,7 @@ pub(super) fn params(slots: usize) -> FoldParams {
         slots,
         stats: vec![3, 0],
         strata: None,
+        attestation: false,
     }
 }
 
@@ -62,6 +63,7 @@ fn ranged(ranges: Vec<(u64, u64)>) -> FoldQuery {
         stat: 0,
         min_cohort: 3,
         context: Fr::from(77),
+        threshold: None,
     }
 }
 
@@ -641,6 +643,7 @@ fn bounds_pack_seven_fields_per_input() {
             slots: 2,
             stats: vec![0],
             strata: None,
+            attestation: false,
         }
         .inputs()
     };
@@ -952,6 +955,7 @@ fn a_nullable_statistic_costs_no_column() {
         slots: 2,
         stats: vec![3],
         strata: None,
+        attestation: false,
     };
     let (plain, null) = (bench(false), bench(true));
     assert_eq!(plain.rows_per_record(), null.rows_per_record());
@@ -1001,6 +1005,7 @@ mod property {
             stat,
             min_cohort,
             context: Fr::from(min_cohort + 1000),
+            threshold: None,
         })
     }
 
@@ -1152,6 +1157,7 @@ mod property {
                 stat,
                 min_cohort,
                 context: Fr::from(min_cohort + 2000),
+                threshold: None,
             };
             let expected = plain(&nan, &crit, p.stats[stat], min_cohort);
             prop_assert_eq!(&evaluate(&p, &recs, &q), &expected);

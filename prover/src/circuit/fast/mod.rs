@@ -34,6 +34,8 @@ use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTrans
 
 pub mod commit;
 pub mod fold;
+#[cfg(test)]
+mod fold_attest_tests;
 mod fold_results;
 #[cfg(test)]
 mod fold_strata_tests;

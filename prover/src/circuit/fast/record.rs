@@ -35,7 +35,7 @@
 use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 use thiserror::Error;
 
-use super::fold::{FoldParams, FoldQuery};
+use super::fold::{FoldParams, FoldQuery, Strata};
 use super::FastShape;
 use crate::{
     icd10,
@@ -68,8 +68,9 @@ pub enum FoldSchemaError {
         /// Number of value columns.
         count: usize,
     },
-    /// An ICD-10 column as a statistic (its value is split over seven fields).
-    #[error("column `{column}` is an ICD-10 column: it cannot be a statistic")]
+    /// An ICD-10 or consent column as a statistic or the strata (its value is split over
+    /// several fields).
+    #[error("column `{column}` spans several fold fields (ICD-10 or consent): it cannot be a statistic or the strata")]
     NotAStatistic {
         /// The column.
         column: String,
@@ -347,16 +348,31 @@ impl FoldSchema {
             slots,
             stats,
             strata: None,
+            attestation: false,
         })
+    }
+
+    /// The strata of value column `index`'s first `count` codes: the column must be one
+    /// field (an integer or categorical column, as a statistic is). The count and the field's
+    /// width are checked with the rest of the shape ([`FoldParams::check`]).
+    pub fn strata(&self, index: usize, count: usize) -> Result<Strata, FoldSchemaError> {
+        let field = self.statistic_field(index)?;
+        Ok(Strata { field, count })
     }
 
     /// The id of the fold circuit of `params` at `k` over this schema:
     /// `fold2-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
-    /// ([`FOLD_FAMILY`]; the statistics as fold field indices).
+    /// ([`FOLD_FAMILY`]; the statistics as fold field indices), with `-t<field>x<count>`
+    /// before `-k` for a stratified circuit and `-v` for an attestation (a verdict).
     pub fn circuit_id(&self, params: &FoldParams, k: u32) -> String {
         let stats: Vec<String> = params.stats.iter().map(usize::to_string).collect();
+        let strata = params
+            .strata
+            .map(|s| format!("-t{}x{}", s.field, s.count))
+            .unwrap_or_default();
+        let verdict = if params.attestation { "-v" } else { "" };
         format!(
-            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}-k{k}",
+            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}{strata}{verdict}-k{k}",
             &hex::encode(self.schema.hash())[..8],
             params.shape.capacity,
             params.shape.mask_rows,
@@ -437,6 +453,7 @@ impl FoldSchema {
             stat,
             min_cohort: q.min_cohort,
             context: Fr::ZERO,
+            threshold: None,
         })
     }
 
