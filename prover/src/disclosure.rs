@@ -504,6 +504,9 @@ pub struct LedgerEntry {
     pub records_digest: String,
     /// The matching records (private).
     pub matching: MatchingSet,
+    /// An attestation's verdict (`result` then releases only the records total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<bool>,
 }
 
 impl LedgerEntry {
@@ -693,6 +696,28 @@ impl LedgerFile {
         commitment: &str,
         result: &QueryResult,
     ) -> Result<(), DisclosureError> {
+        self.append(candidate, commitment, result, None)
+    }
+
+    /// [`Self::record`] for an attestation that released `verdict` over `result` (which
+    /// releases the records total alone).
+    pub fn record_verdict(
+        &mut self,
+        candidate: &Candidate,
+        commitment: &str,
+        result: &QueryResult,
+        verdict: bool,
+    ) -> Result<(), DisclosureError> {
+        self.append(candidate, commitment, result, Some(verdict))
+    }
+
+    fn append(
+        &mut self,
+        candidate: &Candidate,
+        commitment: &str,
+        result: &QueryResult,
+        verdict: Option<bool>,
+    ) -> Result<(), DisclosureError> {
         let entry = LedgerEntry {
             answered_at: utc_now(),
             spec_hash: candidate.spec_hash.clone(),
@@ -705,6 +730,7 @@ impl LedgerFile {
             sponsor: candidate.sponsor.clone(),
             records_digest: candidate.records_digest.clone(),
             matching: candidate.matching.clone(),
+            verdict,
         };
         self.ledger.entries.push(entry);
         let bytes = serde_json::to_vec_pretty(&self.ledger).expect("a ledger serialises");
@@ -1187,6 +1213,7 @@ mod tests {
             sponsor: c.sponsor.clone(),
             records_digest: c.records_digest.clone(),
             matching: c.matching.clone(),
+            verdict: None,
         });
     }
 }

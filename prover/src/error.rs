@@ -415,6 +415,9 @@ pub enum ProofError {
     /// An artifact is malformed or inconsistent.
     #[error("artifact: {0}")]
     Artifact(String),
+    /// A query with `attest` for a circuit that releases numbers.
+    #[error("an attestation query (`attest`) needs a fold circuit committed with `dataset commit --fold --attest`; this dataset's circuit releases numbers")]
+    AttestationNeedsFold,
     /// A patient does not meet a trial's criteria: no proof can be made.
     #[error("not eligible: {0}")]
     Ineligible(String),

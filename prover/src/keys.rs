@@ -293,6 +293,10 @@ pub struct FoldSpec {
     /// Absent from the JSON of an unstratified spec, which therefore reads as it always did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strata: Option<FoldStrata>,
+    /// An attestation circuit: every proof releases a verdict on the statistic's mean instead
+    /// of numbers (a query with `attest`). Absent from the JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attestation: bool,
 }
 
 /// The strata of a fold circuit as a spec names them: the records split by the code of one
@@ -320,6 +324,7 @@ impl FoldSpec {
         if let Some(s) = self.strata {
             params.strata = Some(schema.strata(s.column, s.count)?);
         }
+        params.attestation = self.attestation;
         Ok(params)
     }
 
@@ -331,6 +336,11 @@ impl FoldSpec {
     pub fn from_circuit_id(schema: &Schema, circuit_id: &str) -> Result<Self, FoldIdError> {
         let bad = || FoldIdError::NotAFoldId(circuit_id.to_owned());
         let parts: Vec<&str> = circuit_id.split('-').collect();
+        // `-v` (an attestation) is last before `-k`, after the strata if any.
+        let (parts, attestation) = match parts.split_last() {
+            Some((k, [rest @ .., v])) if *v == "v" => ([rest, &[*k]].concat(), true),
+            _ => (parts, false),
+        };
         let (family, prefix, n, m, w, s, t, k) = match parts.as_slice() {
             [family, prefix, n, m, w, s, k] => (family, prefix, n, m, w, s, None, k),
             [family, prefix, n, m, w, s, t, k] => (family, prefix, n, m, w, s, Some(t), k),
@@ -396,6 +406,7 @@ impl FoldSpec {
             data_columns,
             statistics,
             strata,
+            attestation,
         };
         let params = spec.params(&fold)?;
         let planned = fold.circuit_id(&params, params.min_k());
@@ -412,8 +423,8 @@ impl FoldSpec {
 /// Why a circuit id does not name a fold circuit over a schema ([`FoldSpec::from_circuit_id`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FoldIdError {
-    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>]-k<k>`.
-    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>]-k<k>)")]
+    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>][-v]-k<k>`.
+    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>][-v]-k<k>)")]
     NotAFoldId(String),
     /// The id's schema hash prefix is not the schema's.
     #[error("circuit {circuit_id} is not over schema `{schema}` (whose hash starts {prefix})")]
@@ -1102,6 +1113,7 @@ mod tests {
             data_columns: 2,
             statistics: vec![statistics[1], statistics[0]],
             strata: None,
+            attestation: false,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
@@ -1179,19 +1191,31 @@ mod tests {
                 column: column("sex"),
                 count: 3,
             }),
+            attestation: false,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
         let field = fold.statistic_field(column("sex")).unwrap();
         assert!(id.contains(&format!("-t{field}x3-")), "{id}");
         assert_eq!(FoldSpec::from_circuit_id(&schema, &id).unwrap(), spec);
-        // The unstratified circuit is another circuit, with another id.
+        // The unstratified circuit is another circuit, with another id; so is an attestation.
         let plain = FoldSpec {
             strata: None,
             ..spec.clone()
         };
         let p = plain.params(&fold).unwrap();
         assert_ne!(fold.circuit_id(&p, p.min_k()), id);
+        let attest = FoldSpec {
+            attestation: true,
+            ..plain.clone()
+        };
+        let p = attest.params(&fold).unwrap();
+        let attest_id = fold.circuit_id(&p, p.min_k());
+        assert!(attest_id.contains("-v-k"), "{attest_id}");
+        assert_eq!(
+            FoldSpec::from_circuit_id(&schema, &attest_id).unwrap(),
+            attest
+        );
         for garbage in [
             id.replace(&format!("-t{field}x3-"), "-t-"),
             id.replace(&format!("-t{field}x3-"), &format!("-t{field}-")),

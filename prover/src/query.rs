@@ -86,6 +86,21 @@ pub struct QuerySpec {
     /// Minimum cohort size; smaller non-empty cohorts are suppressed.
     #[serde(default = "default_min_cohort")]
     pub min_cohort: u64,
+    /// A signal attestation instead of numbers: the answer is one proven verdict, whether the
+    /// statistic's mean over at least `min_cohort` values reaches the threshold (a fold
+    /// circuit committed with `--attest`). Absent from the canonical JSON of a query without
+    /// one, whose hash is therefore unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attest: Option<Attest>,
+}
+
+/// What a signal attestation claims.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attest {
+    /// The threshold the mean must reach, in the statistic's natural units (`0.8`: a success
+    /// rate of at least 80 % for a 0/1 outcome).
+    pub mean_at_least: serde_json::Value,
 }
 
 fn default_min_cohort() -> u64 {
@@ -103,6 +118,11 @@ pub struct QueryConstants {
     pub statistic: u64,
     /// Minimum cohort size.
     pub min_cohort: u64,
+    /// An attestation's threshold `(a, b)` on the statistic's mean, in encoded units
+    /// ([`crate::schema::Column::encode_mean_threshold`]); `None` for a query releasing
+    /// numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<(u64, u64)>,
 }
 
 impl QueryConstants {
@@ -285,14 +305,25 @@ impl QuerySpec {
     /// with age 40–65 and dx under E11 who consented to research; count, mean and variance of
     /// hba1c, suppressed when fewer than 11 (but some) patients match`. Public criteria only.
     pub fn describe(&self) -> String {
-        format!(
-            "{}patients {}; count, mean and variance of `{}`, suppressed when fewer than {} (but \
-             some) patients match",
-            quoted_name(&self.name),
-            describe_criteria(&self.criteria, &self.consent),
-            self.statistic,
-            self.min_cohort
-        )
+        match &self.attest {
+            Some(a) => format!(
+                "{}patients {}; attest that the mean of `{}` is at least {} over at least {} \
+                 patients with a value (a yes or a no, no numbers)",
+                quoted_name(&self.name),
+                describe_criteria(&self.criteria, &self.consent),
+                self.statistic,
+                a.mean_at_least,
+                self.min_cohort
+            ),
+            None => format!(
+                "{}patients {}; count, mean and variance of `{}`, suppressed when fewer than {} \
+                 (but some) patients match",
+                quoted_name(&self.name),
+                describe_criteria(&self.criteria, &self.consent),
+                self.statistic,
+                self.min_cohort
+            ),
+        }
     }
 
     /// Checks the query against a schema and compiles it into public constants.
@@ -331,11 +362,19 @@ impl QuerySpec {
         if self.min_cohort == 0 || self.min_cohort >= 1 << COUNT_BITS {
             return Err(invalid(format!("min_cohort must be 1..2^{COUNT_BITS}")));
         }
+        let threshold = match &self.attest {
+            Some(a) => Some(
+                stat.encode_mean_threshold(&a.mean_at_least)
+                    .map_err(|e| invalid(format!("attest: mean of `{}`: {e}", self.statistic)))?,
+            ),
+            None => None,
+        };
         Ok(QueryConstants {
             ranges,
             purpose,
             statistic,
             min_cohort: self.min_cohort,
+            threshold,
         })
     }
 }

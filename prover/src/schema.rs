@@ -317,6 +317,47 @@ impl Column {
         self.encode_present(&text)
     }
 
+    /// A threshold on this column's mean, `t` in natural units (a decimal, at most 9 digits
+    /// after the point), as the fraction `(a, b)` of encoded units an attestation compares
+    /// the mean with (`mean ≥ t` exactly when `b · Σx ≥ a · N` over the encoded values):
+    /// `a = t · 10^(scale + d) − round(min · 10^scale) · 10^d` and `b = 10^d` for `d` digits
+    /// after the point, reduced. A threshold below `min` is `(0, 1)` (every mean reaches it). For a
+    /// categorical column of two codes, `t` is the share of the second code (`0.8`).
+    pub fn encode_mean_threshold(
+        &self,
+        threshold: &serde_json::Value,
+    ) -> Result<(u64, u64), String> {
+        let text = match threshold {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(format!("threshold {other} must be a number or a string")),
+        };
+        match &self.kind {
+            ColumnKind::Uint { .. } | ColumnKind::Decimal { .. } => {}
+            ColumnKind::Categorical { codes } if codes.len() == 2 => {}
+            _ => {
+                return Err(
+                    "only an integer, decimal or two-code column has a mean to attest".into(),
+                )
+            }
+        }
+        let digits = text.split_once('.').map_or(0, |(_, f)| f.len()) as u32;
+        if digits > 9 {
+            return Err(format!(
+                "threshold {text}: at most 9 digits after the point"
+            ));
+        }
+        let scaled = parse_signed(&text, self.scale() + digits)
+            .map_err(|()| format!("threshold {text} is not a decimal number"))?;
+        let den = 10i128.pow(digits);
+        let a = scaled - self.offset()? * den;
+        let a = a.max(0);
+        let g = gcd(a, den);
+        let a = u64::try_from(a / g)
+            .map_err(|_| format!("threshold {text} is too large for the column"))?;
+        Ok((a, (den / g) as u64))
+    }
+
     /// Mean and (population) variance of a released statistic over this column in natural
     /// units: undoes the scale and adds back `min` (released sums are `Σ (v − min)`).
     pub fn natural_mean_variance(&self, result: &QueryResult) -> Option<(f64, f64)> {
@@ -567,6 +608,15 @@ pub fn low_mask(bits: u32) -> u64 {
 }
 
 /// `[-+]digits[.digits]` with at most `scale` decimals, as an integer scaled by `10^scale`.
+/// Greatest common divisor (`gcd(0, b) = b`).
+fn gcd(a: i128, b: i128) -> i128 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 fn parse_signed(text: &str, scale: u32) -> Result<i128, ()> {
     let (negative, unsigned) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -729,6 +779,24 @@ mod tests {
         let plain = column(r#"{"name":"n","kind":"uint","bits":7}"#);
         let err = plain.encode("-1").unwrap_err();
         assert!(err.contains("negative") && err.contains("`min`"), "{err}");
+    }
+
+    #[test]
+    fn a_mean_threshold_is_the_exact_fraction_of_encoded_units() {
+        let json = |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap();
+        // Stored `round(x · 10) + 305`: a mean of 1.25 is 317.5 stored units, 635 / 2.
+        let col = column(r#"{"name":"be","kind":"decimal","scale":1,"bits":10,"min":-30.5}"#);
+        assert_eq!(col.encode_mean_threshold(&json("1.25")), Ok((635, 2)));
+        assert_eq!(col.encode_mean_threshold(&json("\"-30.5\"")), Ok((0, 1)));
+        // Below `min`: every mean reaches it.
+        assert_eq!(col.encode_mean_threshold(&json("-40")), Ok((0, 1)));
+        assert!(col.encode_mean_threshold(&json("0.0000000001")).is_err());
+        assert!(col.encode_mean_threshold(&json("\"high\"")).is_err());
+        // A share of the second code of a two-code column.
+        let yes = column(r#"{"name":"cured","kind":"categorical","codes":["no","yes"]}"#);
+        assert_eq!(yes.encode_mean_threshold(&json("0.8")), Ok((4, 5)));
+        let three = column(r#"{"name":"arm","kind":"categorical","codes":["a","b","c"]}"#);
+        assert!(three.encode_mean_threshold(&json("0.5")).is_err());
     }
 
     #[test]

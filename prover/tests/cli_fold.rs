@@ -521,3 +521,95 @@ fn one_stratified_answer_equals_one_answer_per_arm_and_its_cells_are_proven() {
     ]);
     assert!(!done && stderr.contains("stratified answer"), "{stderr}");
 }
+
+#[test]
+fn an_attestation_answers_yes_or_no_as_the_plain_mean_does() {
+    // The same 45 records committed for an attestation circuit and for a plain one: the
+    // attestation's verdict on "mean BMI ≥ t" must be what the plain answer's mean says, on
+    // both sides of it, and releases nothing else.
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    let (ds_a, ds_b) = (a.join("h1"), b.join("h1"));
+    synth(ds_a.to_str().unwrap(), "7");
+    synth(ds_b.to_str().unwrap(), "7");
+    let attest = FoldData::commit_with(&a, ds_a, "bmi", &["--attest"]);
+    let plain = FoldData::commit(&b, ds_b, "bmi");
+    let spec = |attest: Option<String>| {
+        let mut s = serde_json::json!({
+            "name": "BMI of adults",
+            "criteria": { "age": [18, 127] },
+            "consent": "research",
+            "statistic": "bmi"
+        });
+        if let Some(t) = attest {
+            s["attest"] = serde_json::json!({ "mean_at_least": t });
+        }
+        s
+    };
+    let (_, numbers) = plain.prove("numbers", spec(None));
+    let r = &numbers["public"]["result"];
+    assert_eq!(r["suppressed"], false, "{numbers}");
+    let n = numbers["public"]["nonmissing"].as_u64().unwrap();
+    let sum: u64 = r["sum"].as_str().unwrap().parse().unwrap();
+    // BMI has one decimal: the mean in tenths is sum / n; floor(sum / n) tenths is reached,
+    // one tenth more is not.
+    let tenths = |q: u64| format!("{}.{}", q / 10, q % 10);
+    let (low, high) = (tenths(sum / n), tenths(sum / n + 1));
+    for (t, want) in [(low, true), (high, false)] {
+        let (path, art) = attest.prove(&format!("t{t}"), spec(Some(t.clone())));
+        assert_eq!(art["public"]["verdict"], want, "mean ≥ {t}: {art}");
+        assert!(art["public"]["cells"].is_null(), "{art}");
+        assert_eq!(
+            art["public"]["result"]["count"], 0,
+            "nothing but the verdict: {art}"
+        );
+        assert_eq!(art["public"]["result"]["sum"], "0", "{art}");
+        let v = ok(&[
+            "verify",
+            path.to_str().unwrap(),
+            "--manifest",
+            attest.manifest.to_str().unwrap(),
+        ]);
+        assert_eq!(v["verdict"], want, "{v}");
+        // The opposite verdict is not what the proof proves.
+        let mut flipped = art.clone();
+        flipped["public"]["verdict"] = (!want).into();
+        let bad = tmp.path().join("flipped.json");
+        fs::write(&bad, serde_json::to_vec_pretty(&flipped).unwrap()).unwrap();
+        let (done, _, stderr) = zkcohort(&[
+            "verify",
+            bad.to_str().unwrap(),
+            "--manifest",
+            attest.manifest.to_str().unwrap(),
+        ]);
+        assert!(!done && stderr.contains("instances["), "{stderr}");
+    }
+    // The ledger holds the attestations as answers.
+    let ledger = ok(&["dataset", "ledger", attest.dir.to_str().unwrap()]);
+    assert!(ledger.to_string().contains("\"verdict\":true"), "{ledger}");
+
+    // An attestation query needs an attestation circuit, and such a circuit answers only
+    // attestation queries: both refused, nothing written.
+    let refused = |data: &FoldData, spec: Value| {
+        let q = tmp.path().join("q-refused.json");
+        fs::write(&q, spec.to_string()).unwrap();
+        let out = tmp.path().join("a-refused.json");
+        let (done, _, stderr) = zkcohort(&[
+            "prove",
+            "--dataset",
+            data.dir.to_str().unwrap(),
+            "--query",
+            q.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!done && !out.exists(), "{stderr}");
+        stderr
+    };
+    let stderr = refused(&plain, spec(Some("20.0".into())));
+    assert!(stderr.contains("--attest"), "{stderr}");
+    let stderr = refused(&attest, spec(None));
+    assert!(stderr.contains("threshold"), "{stderr}");
+}

@@ -35,6 +35,7 @@ fn fold_claim_calldata_rebuilds_the_artifact() {
         data_columns: 1,
         statistics: vec![statistic],
         strata: None,
+        attestation: false,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();

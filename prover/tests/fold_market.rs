@@ -331,6 +331,7 @@ fn fold_artifact_proves_and_verifies_offline() {
         data_columns: SLOTS,
         statistics: vec![s.statistic],
         strata: None,
+        attestation: false,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&s.schema, &spec).unwrap();
@@ -438,6 +439,7 @@ fn demo_fold_verifier_is_current() {
         data_columns: demo.data_columns,
         statistics: vec![query.compile(&schema).unwrap().statistic as usize],
         strata: None,
+        attestation: false,
     };
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();
     check_verifier(&kzg, &keys, &evm::fold_contract_name(&keys));

@@ -75,6 +75,7 @@ impl Public {
             consent: "research".into(),
             statistic: column.into(),
             min_cohort,
+            attest: None,
         }
     }
 

@@ -844,6 +844,7 @@ mod tests {
             data_columns: 1,
             statistics: vec![3],
             strata: None,
+            attestation: false,
         };
         let params = spec.params(&fold).unwrap();
         assert_eq!(params.query_budget(), 2);

@@ -37,6 +37,7 @@ pub fn query_constants(schema: &Schema, words: &[U256]) -> Option<QueryConstants
         purpose: w[2 * v],
         statistic: w[2 * v + 1],
         min_cohort: w[2 * v + 2],
+        threshold: None,
     })
 }
 

@@ -330,6 +330,7 @@ pub fn fold_artifact_of_claim(
             nonmissing,
             // The market pools one cell per answer: it accepts no stratified circuit.
             cells: Vec::new(),
+            verdict: None,
         },
         instances: instances.iter().map(fr_to_hex).collect(),
         calldata: calldata_hex(&instances, proof),

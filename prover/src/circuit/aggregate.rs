@@ -87,6 +87,7 @@ impl AggregateWitness {
             purpose: 0,
             statistic: 0,
             min_cohort: 1,
+            threshold: None,
         };
         AggregateWitness::new(layout, Fr::ZERO, &[], query, Fr::ZERO)
     }
@@ -162,6 +163,7 @@ impl PublicInputs {
                 purpose: small(&x[o])?,
                 statistic: small(&x[o + 1])?,
                 min_cohort: small(&x[o + 2])?,
+                threshold: None,
             },
             context: x[at.context()],
             result: QueryResult {

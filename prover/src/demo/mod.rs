@@ -239,6 +239,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         data_columns: s.data_columns,
         statistics: vec![constants.statistic as usize],
         strata: None,
+        attestation: false,
     };
     let (kzg, keys) = s.store.fold_keys(&schema, &fold_spec)?;
     let name = evm::write_fold_verifier(

@@ -26,7 +26,7 @@ use crate::{
     circuit::fast::{
         self,
         commit::{data_commitment, DataCommitment},
-        fold::{self, CellResult, FoldCircuit, FoldQuery, StrataResult},
+        fold::{self, CellResult, FoldCircuit, FoldParams, FoldQuery, StrataResult, Verdict},
         record::FoldSchema,
         SeededRng,
     },
@@ -95,6 +95,37 @@ pub struct FoldPublic {
     /// `result.suppressed` set when no cell is released.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cells: Vec<FoldCell>,
+    /// An attestation circuit's verdict ([`FoldSpec::attestation`]): whether the statistic's
+    /// mean over at least `min_cohort` values reaches the query's `attest` threshold. `result`
+    /// then releases the records total alone (every other value 0), and `nonmissing` is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<bool>,
+}
+
+/// What a proof releases, as the circuit computes it: cells (one, or one per stratum) or an
+/// attestation's verdict.
+enum Released {
+    Cells(StrataResult),
+    Verdict(Verdict),
+}
+
+impl Released {
+    /// The plain computation of `q` over `records` for the circuit of `params`.
+    fn of(params: &FoldParams, records: &[Vec<u64>], q: &FoldQuery) -> Self {
+        if params.attestation {
+            Released::Verdict(fold::evaluate_attestation(params, records, q))
+        } else {
+            Released::Cells(fold::evaluate_strata(params, records, q))
+        }
+    }
+
+    /// The public inputs of `q` with these outputs.
+    fn instances(&self, params: &FoldParams, q: &FoldQuery) -> Vec<Fr> {
+        match self {
+            Released::Cells(r) => params.inputs().strata_instances(q, r),
+            Released::Verdict(v) => params.inputs().attestation_instances(q, v),
+        }
+    }
 }
 
 /// One stratum's released cell.
@@ -209,9 +240,12 @@ pub fn prove(
     let constants = query.compile(schema)?;
     let q = fold_query(&keys.schema, &info.spec.statistics, &constants, binding)?;
     let records = encode(data, keys);
+    if q.threshold.is_some() && !keys.shape.attestation {
+        return Err(ProofError::AttestationNeedsFold);
+    }
     keys.shape.check_query(&q)?;
-    let result = fold::evaluate_strata(&keys.shape, &records, &q);
-    let instances = keys.shape.inputs().strata_instances(&q, &result);
+    let result = Released::of(&keys.shape, &records, &q);
+    let instances = result.instances(&keys.shape, &q);
     let salt = data.fold_salt();
     let circuit = FoldCircuit::new(&keys.shape, keys.k, &salt, &records, &q)?;
     let rng = SeededRng::with_unusable(&salt, keys.shape.slots, keys.shape.unusable_rows(), OsRng);
@@ -256,8 +290,28 @@ fn public_of(
     commitment: String,
     query: QueryConstants,
     q: &FoldQuery,
-    result: &StrataResult,
+    result: &Released,
 ) -> FoldPublic {
+    let result = match result {
+        Released::Cells(r) => r,
+        Released::Verdict(v) => {
+            return FoldPublic {
+                commitment,
+                query,
+                context: fr_to_hex(&q.context),
+                result: QueryResult {
+                    records: v.records,
+                    count: 0,
+                    sum: BigUint::default(),
+                    sum_squares: BigUint::default(),
+                    suppressed: false,
+                },
+                nonmissing: 0,
+                cells: Vec::new(),
+                verdict: Some(v.holds),
+            }
+        }
+    };
     let stratum = |v: usize| -> String {
         spec.strata
             .and_then(|s| schema.value_columns().nth(s.column))
@@ -298,12 +352,20 @@ fn public_of(
         } else {
             Vec::new()
         },
+        verdict: None,
     }
 }
 
-/// The cells a [`FoldPublic`] states, as the circuit releases them (`None` if a sum does not
-/// fit the circuit's words): its one result for an unstratified circuit, else its cells.
-fn stated(p: &FoldPublic) -> Option<StrataResult> {
+/// What a [`FoldPublic`] states, as the circuit releases it (`None` if a sum does not fit the
+/// circuit's words): an attestation's verdict, the one result of an unstratified circuit, or
+/// the cells.
+fn stated(p: &FoldPublic) -> Option<Released> {
+    if let Some(holds) = p.verdict {
+        return Some(Released::Verdict(Verdict {
+            records: p.result.records,
+            holds,
+        }));
+    }
     let word = |b: &BigUint| u64::try_from(b).ok();
     let cells = if p.cells.is_empty() {
         vec![CellResult {
@@ -327,10 +389,10 @@ fn stated(p: &FoldPublic) -> Option<StrataResult> {
             })
             .collect::<Option<_>>()?
     };
-    Some(StrataResult {
+    Some(Released::Cells(StrataResult {
         records: p.result.records,
         cells,
-    })
+    }))
 }
 
 /// Verifies a fold artifact offline, on any machine, cheapest check first: the version; the
@@ -420,6 +482,12 @@ pub fn verify(
     let q = fold_query(&fold, &a.fold.statistics, &constants, a.binding.as_ref())
         .map_err(VerifyError::FoldSchema)?;
     params.check_query(&q).map_err(VerifyError::FoldQuery)?;
+    // An attestation circuit states a verdict, any other circuit none.
+    if a.fold.attestation != a.public.verdict.is_some() {
+        return Err(VerifyError::Public {
+            field: "public.verdict".into(),
+        });
+    }
     let result = stated(&a.public).ok_or_else(|| VerifyError::Public {
         field: "public.result".into(),
     })?;
@@ -436,7 +504,7 @@ pub fn verify(
     if let Some(field) = super::first_difference(&json(&restated), &json(&a.public), "public") {
         return Err(VerifyError::Public { field });
     }
-    let expected = params.inputs().strata_instances(&q, &result);
+    let expected = result.instances(&params, &q);
     let instances = a
         .instances
         .iter()

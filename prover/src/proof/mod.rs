@@ -128,6 +128,9 @@ pub fn prove(
     let constants = query
         .compile(schema)
         .map_err(|e| ProofError::Artifact(e.to_string()))?;
+    if constants.threshold.is_some() {
+        return Err(ProofError::AttestationNeedsFold);
+    }
     let witness = AggregateWitness::new(
         &data.layout,
         data.salt,
@@ -611,6 +614,12 @@ pub fn verify(
     store: &KeyStore,
     manifest: &Manifest,
 ) -> Result<Verified, VerifyError> {
+    // This circuit releases numbers: it proves no attestation.
+    if artifact.query.attest.is_some() {
+        return Err(VerifyError::Public {
+            field: "query.attest".into(),
+        });
+    }
     SealedProof {
         kind: "aggregate",
         version: (artifact.version, ARTIFACT_VERSION),

@@ -41,6 +41,10 @@ pub(crate) struct FoldArgs {
     /// disclosure floor, with complementary suppression.
     #[arg(long, requires = "fold", value_name = "COLUMN[:N]")]
     pub(crate) strata: Option<String>,
+    /// Commit for an attestation circuit: every fold proof answers a query with `attest`
+    /// (one proven yes or no on the statistic's mean, no numbers) and only such queries.
+    #[arg(long, requires = "fold", conflicts_with = "strata")]
+    pub(crate) attest: bool,
 }
 
 impl FoldArgs {
@@ -63,6 +67,7 @@ impl FoldArgs {
             data_columns,
             statistics,
             strata,
+            attestation: self.attest,
         };
         let openings = spec.params(&fold)?.openings_per_proof();
         spec.mask_rows = budget

@@ -30,7 +30,7 @@ impl LedgerArgs {
             .entries
             .iter()
             .map(|e| {
-                json!({
+                let mut row = json!({
                     "answered_at": e.answered_at,
                     "spec_hash": e.spec_hash,
                     "query_name": e.query_name,
@@ -40,7 +40,11 @@ impl LedgerArgs {
                     "result": e.result,
                     "on_chain": e.on_chain,
                     "sponsor": e.sponsor,
-                })
+                });
+                if let Some(yes) = e.verdict {
+                    row["verdict"] = json!(yes);
+                }
+                row
             })
             .collect();
         emit(
@@ -65,7 +69,9 @@ impl LedgerArgs {
                         ),
                         None => "proved".into(),
                     };
-                    let released = if e.result.suppressed {
+                    let released = if let Some(yes) = e.verdict {
+                        format!("attested: {}", if yes { "yes" } else { "no" })
+                    } else if e.result.suppressed {
                         format!("suppressed (0 < n < {})", e.min_cohort)
                     } else {
                         format!("n = {}", e.result.count)

@@ -606,7 +606,9 @@ fn run(cli: Cli) -> Result<()> {
                 let secs = started.elapsed().as_secs_f64();
                 // Recorded before the artifact is written: a released answer is never missing.
                 let public = &artifact.public;
-                if public.cells.is_empty() {
+                if let Some(yes) = public.verdict {
+                    ledger.record_verdict(&released[0], &info.commitment, &public.result, yes)?;
+                } else if public.cells.is_empty() {
                     ledger.record(&released[0], &info.commitment, &public.result)?;
                 } else {
                     for (candidate, cell) in released.iter().zip(&public.cells) {
@@ -621,7 +623,7 @@ fn run(cli: Cli) -> Result<()> {
                     g,
                     &out,
                     &artifact.circuit_id,
-                    (&public.result, &public.cells),
+                    (&public.result, &public.cells, public.verdict),
                     artifact.query.min_cohort,
                     secs,
                     Some(remaining),
@@ -639,7 +641,7 @@ fn run(cli: Cli) -> Result<()> {
                 g,
                 &out,
                 &artifact.circuit_id,
-                (&artifact.public.result, &[]),
+                (&artifact.public.result, &[], None),
                 artifact.public.query.min_cohort,
                 secs,
                 None,
@@ -736,6 +738,13 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             // A fold dataset registers its fold commitment and circuit (the member root stays
             // the Poseidon one, which trials use).
             let (info, circuit_id) = match dir.fold_commitment()? {
+                Some(fold) if fold.spec.attestation => bail!(
+                    "{} is committed for an attestation circuit ({}): the market accepts no \
+                     attestation circuit yet. Its proofs are verified offline (`zkcohort \
+                     verify`); to register, commit without --attest",
+                    dataset.display(),
+                    fold.circuit_id
+                ),
                 Some(fold) if fold.spec.strata.is_some() => bail!(
                     "{} is committed for a stratified fold circuit ({}): the market pools one \
                      cell per answer and accepts no stratified circuit yet. Its proofs are \
@@ -802,6 +811,11 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 .with_context(|| format!("reading {}", artifact.display()))?;
             let a: &dyn Answer = match &parsed {
                 proof::Artifact::Aggregate(a) => a,
+                proof::Artifact::Fold(a) if a.public.verdict.is_some() => bail!(
+                    "{} is an attestation: the market pays for released numbers and accepts no \
+                     attestation circuit yet (verify it offline: `zkcohort verify`)",
+                    artifact.display()
+                ),
                 proof::Artifact::Fold(a) if !a.public.cells.is_empty() => bail!(
                     "{} is a stratified answer: the market pools one cell per answer and \
                      accepts no stratified circuit yet (verify it offline: `zkcohort verify`)",
@@ -927,6 +941,14 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             let spec = QuerySpec::load(&query)?;
             let schema = Schema::load(&schema)?;
             let constants = spec.compile(&schema)?;
+            if spec.attest.is_some() {
+                bail!(
+                    "{} asks for an attestation (`attest`): the market pays for released numbers \
+                     and accepts no attestation circuit yet; a custodian answers it offline \
+                     (`zkcohort prove`, `zkcohort verify`)",
+                    query.display()
+                );
+            }
             let token = address(&token)?;
             let price: U256 = if token.is_zero() {
                 alloy::primitives::utils::parse_ether(&price)
@@ -1006,7 +1028,7 @@ fn print_proved(
     g: &Global,
     out: &Path,
     circuit_id: &str,
-    (r, cells): (&QueryResult, &[FoldCell]),
+    (r, cells, verdict): (&QueryResult, &[FoldCell], Option<bool>),
     min_cohort: u64,
     secs: f64,
     remaining: Option<usize>,
@@ -1016,6 +1038,9 @@ fn print_proved(
         json!({"artifact": out, "circuit_id": circuit_id, "result": r, "prove_seconds": secs});
     if !cells.is_empty() {
         value["cells"] = json!(cells);
+    }
+    if let Some(yes) = verdict {
+        value["verdict"] = json!(yes);
     }
     if let Some(left) = remaining {
         value["query_budget_remaining"] = json!(left);
@@ -1032,7 +1057,13 @@ fn print_proved(
                 );
             }
         }
-        if !cells.is_empty() {
+        if let Some(yes) = verdict {
+            println!(
+                "attestation: {} (the mean reaches the threshold over at least {min_cohort} \
+                 values; nothing else is released)",
+                if yes { "YES" } else { "NO" }
+            );
+        } else if !cells.is_empty() {
             if cells.iter().any(|c| c.suppressed) {
                 println!(
                     "suppressed: below the floor (0 < n < {min_cohort}), or as the complement \

@@ -255,6 +255,10 @@ impl TwoArmArgs {
                 .with_context(|| format!("{} does not verify", path.display()))?;
             let (schema, answer, nonmissing): (&Schema, &dyn Answer, u64) = match &artifact {
                 Artifact::Aggregate(a) => (&a.circuit.schema, a, a.public.result.count),
+                Artifact::Fold(a) if a.public.verdict.is_some() => bail!(
+                    "{} is an attestation (a verdict, no numbers): it cannot be an arm",
+                    path.display()
+                ),
                 Artifact::Fold(a) => (&a.schema, a, a.public.nonmissing),
                 Artifact::Eligibility(_) => {
                     bail!("{} is an eligibility proof, not an answer", path.display())

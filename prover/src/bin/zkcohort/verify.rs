@@ -112,6 +112,9 @@ impl VerifyArgs {
                 if !a.public.cells.is_empty() {
                     strata(&mut report, a);
                 }
+                if let Some(yes) = a.public.verdict {
+                    attestation(&mut report, a, yes);
+                }
                 report
             }
             Artifact::Eligibility(a) => eligibility(a, &verified),
@@ -288,6 +291,34 @@ fn released(
         "sum_squares": r.sum_squares.to_string(),
     });
     (line, json)
+}
+
+/// An attestation's verdict, replacing the result line (an attestation releases no count).
+fn attestation(report: &mut Report, a: &FoldArtifact, yes: bool) {
+    let threshold = a
+        .query
+        .attest
+        .as_ref()
+        .map_or_else(|| "?".to_owned(), |t| t.mean_at_least.to_string());
+    let line =
+        format!(
+        "  attestation: {}: the mean of `{}` is {} {threshold} over at least {} patients with a \
+         value (a proven verdict; no count or sum is released)",
+        if yes { "YES" } else { "NO" },
+        a.query.statistic,
+        if yes { "at least" } else { "not shown to reach" },
+        a.query.min_cohort
+    );
+    match report
+        .lines
+        .iter()
+        .position(|l| l.starts_with("  result: "))
+    {
+        Some(at) => report.lines[at] = line,
+        None => report.lines.push(line),
+    }
+    report.json["verdict"] = json!(yes);
+    report.json["result"] = json!({"attestation": a.query.attest, "verdict": yes});
 }
 
 /// A stratified fold answer's cells, replacing the pooled result line (see

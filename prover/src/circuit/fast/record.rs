@@ -453,7 +453,7 @@ impl FoldSchema {
             stat,
             min_cohort: q.min_cohort,
             context: Fr::ZERO,
-            threshold: None,
+            threshold: q.threshold,
         })
     }
 
