@@ -246,6 +246,21 @@ impl FoldData {
         }
     }
 
+    /// The same 45 synthetic records (`seed`) committed twice for statistic `bmi`, under
+    /// `dir/a` with the extra `dataset commit` flags `extra` and under `dir/b` without.
+    fn twins(dir: &Path, seed: &str, extra: &[&str]) -> (Self, Self) {
+        let [a, b] = ["a", "b"].map(|d| {
+            let d = dir.join(d);
+            fs::create_dir_all(&d).unwrap();
+            synth(d.join("h1").to_str().unwrap(), seed);
+            d
+        });
+        (
+            Self::commit_with(&a, a.join("h1"), "bmi", extra),
+            Self::commit(&b, b.join("h1"), "bmi"),
+        )
+    }
+
     /// Proves `spec` (written beside the dataset as `q-NAME.json`) into `a-NAME.json`: its
     /// path and its JSON.
     fn prove(&self, name: &str, spec: Value) -> (std::path::PathBuf, Value) {
@@ -395,14 +410,7 @@ fn one_stratified_answer_equals_one_answer_per_arm_and_its_cells_are_proven() {
     // proof must release, per stratum, exactly what a single-cohort proof of that stratum
     // does, and `study two-arm --stratified` must equal `--arm1 --arm2` on those answers.
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    fs::create_dir_all(&a).unwrap();
-    fs::create_dir_all(&b).unwrap();
-    let (ds_a, ds_b) = (a.join("h1"), b.join("h1"));
-    synth(ds_a.to_str().unwrap(), "5");
-    synth(ds_b.to_str().unwrap(), "5");
-    let strat = FoldData::commit_with(&a, ds_a, "bmi", &["--strata", "sex:2"]);
-    let plain = FoldData::commit(&b, ds_b, "bmi");
+    let (strat, plain) = FoldData::twins(tmp.path(), "5", &["--strata", "sex:2"]);
     let spec = |criteria: Value| {
         serde_json::json!({
             "name": "BMI of adults",
@@ -528,14 +536,7 @@ fn an_attestation_answers_yes_or_no_as_the_plain_mean_does() {
     // attestation's verdict on "mean BMI ≥ t" must be what the plain answer's mean says, on
     // both sides of it, and releases nothing else.
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    fs::create_dir_all(&a).unwrap();
-    fs::create_dir_all(&b).unwrap();
-    let (ds_a, ds_b) = (a.join("h1"), b.join("h1"));
-    synth(ds_a.to_str().unwrap(), "7");
-    synth(ds_b.to_str().unwrap(), "7");
-    let attest = FoldData::commit_with(&a, ds_a, "bmi", &["--attest"]);
-    let plain = FoldData::commit(&b, ds_b, "bmi");
+    let (attest, plain) = FoldData::twins(tmp.path(), "7", &["--attest"]);
     let spec = |attest: Option<String>| {
         let mut s = serde_json::json!({
             "name": "BMI of adults",

@@ -2,10 +2,7 @@
 //! signal attestations: one proven verdict, "the mean reaches the threshold over at least
 //! `min_cohort` values", and nothing else about the cohort).
 
-use halo2_base::halo2_proofs::{
-    dev::{MockProver, VerifyFailure},
-    halo2curves::{bn256::Fr, ff::Field},
-};
+use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 use rand::{rngs::OsRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -14,6 +11,7 @@ use super::fold::{
     evaluate_attestation, pack_threshold, FoldCircuit, FoldParams, FoldQuery, ResultForgery,
     Strata, Verdict,
 };
+use super::fold_strata_tests::{forged, mock};
 use super::fold_tests::params;
 use super::*;
 
@@ -68,23 +66,6 @@ fn honest(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> (FoldCircuit, Vec
     let c = FoldCircuit::new(p, p.min_k(), &SALT, recs, q).unwrap();
     let v = evaluate_attestation(p, recs, q);
     (c, p.inputs().attestation_instances(q, &v), v)
-}
-
-fn forged(
-    p: &FoldParams,
-    recs: &[Vec<u64>],
-    q: &FoldQuery,
-    forge: ResultForgery,
-) -> (FoldCircuit, Vec<Fr>) {
-    let mut c = FoldCircuit::new(p, p.min_k(), &SALT, recs, q).unwrap();
-    let inst = c.resum(q, forge);
-    (c, inst)
-}
-
-fn mock(c: &FoldCircuit, inst: &[Fr]) -> Result<(), Vec<VerifyFailure>> {
-    MockProver::run(c.params.min_k(), c, vec![inst.to_vec()])
-        .expect("synthesis")
-        .verify()
 }
 
 /// `(N, S)` of statistic field 3 over `recs` (every record matches [`query`]).

@@ -71,7 +71,8 @@ fn honest(p: &FoldParams, recs: &[Vec<u64>], q: &FoldQuery) -> (FoldCircuit, Vec
     )
 }
 
-fn forged(
+/// A circuit whose results a cheating prover re-summed with `forge`, and its public inputs.
+pub(super) fn forged(
     p: &FoldParams,
     recs: &[Vec<u64>],
     q: &FoldQuery,
@@ -82,7 +83,8 @@ fn forged(
     (c, inst)
 }
 
-fn mock(c: &FoldCircuit, inst: &[Fr]) -> Result<(), Vec<VerifyFailure>> {
+/// The MockProver's verdict on `c` with public inputs `inst`.
+pub(super) fn mock(c: &FoldCircuit, inst: &[Fr]) -> Result<(), Vec<VerifyFailure>> {
     MockProver::run(c.params.min_k(), c, vec![inst.to_vec()])
         .expect("synthesis")
         .verify()
