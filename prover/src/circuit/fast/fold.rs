@@ -293,7 +293,9 @@ pub fn purpose_of(ranges: &[(u64, u64)], purposes: &Range<usize>) -> u64 {
 /// those fields' ranges from it). The statistic is named by its field index (the same in every
 /// circuit of a schema, whatever statistics each accumulates). So the query's constants end
 /// with `purpose, statistic, min_cohort`, as `QueryMarket` reads them, and depend on the
-/// schema alone.
+/// schema alone. An attestation shape ([`FoldParams::attestation`]) has its threshold right
+/// after the bounds ([`Self::threshold`]) and, after the records total, one output, the
+/// verdict ([`Self::verdict`]), instead of cells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputLayout {
     fields: usize,
@@ -1075,8 +1077,9 @@ impl FoldParams {
     }
 
     /// Whether `query` fits the shape: one range per field (the circuit indexes them), a
-    /// statistic the shape accumulates, and over the strata of a nullable field, the field's
-    /// `known` bit asked to be 1 ([`Strata`]).
+    /// statistic the shape accumulates, a threshold with `1 ≤ b < 2^32` exactly for an
+    /// attestation shape, and over the strata of a nullable field, the field's `known` bit
+    /// asked to be 1 ([`Strata`]).
     pub fn check_query(&self, query: &FoldQuery) -> Result<(), CommitError> {
         let expected = self.shape.fields();
         if query.ranges.len() != expected {
