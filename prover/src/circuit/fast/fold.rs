@@ -896,11 +896,17 @@ impl FoldParams {
             .len()
     }
 
-    /// An all-zero query (key generation, and witnesses whose data columns are all that
-    /// matters: they do not depend on the query).
+    /// An all-zero query but for a nullable strata field's `known` bit (key generation, and
+    /// witnesses whose data columns are all that matters: they do not depend on the query).
     pub(super) fn dummy_query(&self) -> FoldQuery {
+        let mut ranges = vec![(0, 0); self.shape.fields()];
+        // A query the shape accepts ([`Self::check_query`]): over the strata of a nullable
+        // field, its `known` bit asked.
+        if let Some(known) = self.strata.and_then(|s| self.shape.known_field(s.field)) {
+            ranges[known] = (1, 1);
+        }
         FoldQuery {
-            ranges: vec![(0, 0); self.shape.fields()],
+            ranges,
             stat: 0,
             min_cohort: 0,
             context: Fr::ZERO,
