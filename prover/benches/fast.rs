@@ -48,7 +48,7 @@ use snark_verifier_sdk::{
 use zkcohort::{
     circuit::fast::{
         self,
-        fold::{self, FoldCircuit, FoldParams, FoldQuery, Strata},
+        fold::{self, FoldCircuit, FoldParams, FoldQuery, Rounding, Strata},
         FastShape,
     },
     keys::{KeyStore, ParamsSource},
@@ -151,6 +151,17 @@ fn params(shape: &FastShape) -> FoldParams {
         stats: stats().into_iter().map(field).collect(),
         strata: strata(),
         attestation: attestation(),
+        rounding: rounding(),
+    }
+}
+
+/// `ZKCOHORT_FAST_ROUNDING=5|6`: every released count and sum rounded to the nearest 5, or by
+/// the midpoint-6 rule (issue #13).
+fn rounding() -> Option<Rounding> {
+    match std::env::var("ZKCOHORT_FAST_ROUNDING").as_deref() {
+        Ok("5") => Some(Rounding::Nearest5),
+        Ok("6") => Some(Rounding::Midpoint6),
+        _ => None,
     }
 }
 

@@ -46,7 +46,7 @@ use crate::{
         eligibility::{self, EligibilityPublic, EligibilityWitness},
         fast::{
             self,
-            fold::{FoldCircuit, FoldParams},
+            fold::{FoldCircuit, FoldParams, Rounding},
             record::{FoldSchema, FoldSchemaError},
         },
         gated::{GatedCircuit, GatedParams},
@@ -297,6 +297,10 @@ pub struct FoldSpec {
     /// of numbers (a query with `attest`). Absent from the JSON when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attestation: bool,
+    /// The rounding every released count and sum gets (`nearest5`, `midpoint6`; absent:
+    /// exact). Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounding: Option<Rounding>,
 }
 
 /// The strata of a fold circuit as a spec names them: the records split by the code of one
@@ -325,6 +329,7 @@ impl FoldSpec {
             params.strata = Some(schema.strata(s.column, s.count)?);
         }
         params.attestation = self.attestation;
+        params.rounding = self.rounding;
         Ok(params)
     }
 
@@ -336,16 +341,30 @@ impl FoldSpec {
     pub fn from_circuit_id(schema: &Schema, circuit_id: &str) -> Result<Self, FoldIdError> {
         let bad = || FoldIdError::NotAFoldId(circuit_id.to_owned());
         let parts: Vec<&str> = circuit_id.split('-').collect();
-        // `-v` (an attestation) is last before `-k`, after the strata if any.
-        let (parts, attestation) = match parts.split_last() {
-            Some((k, [rest @ .., v])) if *v == "v" => ([rest, &[*k]].concat(), true),
-            _ => (parts, false),
-        };
-        let (family, prefix, n, m, w, s, t, k) = match parts.as_slice() {
-            [family, prefix, n, m, w, s, k] => (family, prefix, n, m, w, s, None, k),
-            [family, prefix, n, m, w, s, t, k] => (family, prefix, n, m, w, s, Some(t), k),
+        // `[-t<field>x<count>][-v][-r5|-r6]` sit between the statistics and `-k`; their order
+        // is checked by re-deriving the id below.
+        let (family, prefix, n, m, w, s, optional, k) = match parts.as_slice() {
+            [family, prefix, n, m, w, s, optional @ .., k] => {
+                (family, prefix, n, m, w, s, optional, k)
+            }
             _ => return Err(bad()),
         };
+        let mut t = None;
+        let mut attestation = false;
+        let mut rounding = None;
+        for &part in optional {
+            if part == "v" && !attestation {
+                attestation = true;
+            } else if let Some(r) = Rounding::ALL.into_iter().find(|r| r.tag() == part) {
+                if rounding.replace(r).is_some() {
+                    return Err(bad());
+                }
+            } else if part.starts_with('t') && t.is_none() {
+                t = Some(part);
+            } else {
+                return Err(bad());
+            }
+        }
         if *family != fast::record::FOLD_FAMILY {
             return Err(bad());
         }
@@ -407,6 +426,7 @@ impl FoldSpec {
             statistics,
             strata,
             attestation,
+            rounding,
         };
         let params = spec.params(&fold)?;
         let planned = fold.circuit_id(&params, params.min_k());
@@ -423,8 +443,8 @@ impl FoldSpec {
 /// Why a circuit id does not name a fold circuit over a schema ([`FoldSpec::from_circuit_id`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FoldIdError {
-    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>][-v]-k<k>`.
-    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>][-v]-k<k>)")]
+    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>][-v][-r5|-r6]-k<k>`.
+    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>][-v][-r5|-r6]-k<k>)")]
     NotAFoldId(String),
     /// The id's schema hash prefix is not the schema's.
     #[error("circuit {circuit_id} is not over schema `{schema}` (whose hash starts {prefix})")]
@@ -1114,6 +1134,7 @@ mod tests {
             statistics: vec![statistics[1], statistics[0]],
             strata: None,
             attestation: false,
+            rounding: None,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
@@ -1192,6 +1213,7 @@ mod tests {
                 count: 3,
             }),
             attestation: false,
+            rounding: None,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
@@ -1216,6 +1238,40 @@ mod tests {
             FoldSpec::from_circuit_id(&schema, &attest_id).unwrap(),
             attest
         );
+        // A rounding rule is another circuit too, its tag last before `-k`.
+        for (rule, tag) in [
+            (Rounding::Nearest5, "-r5-k"),
+            (Rounding::Midpoint6, "-r6-k"),
+        ] {
+            let round = FoldSpec {
+                rounding: Some(rule),
+                ..spec.clone()
+            };
+            let p = round.params(&fold).unwrap();
+            let round_id = fold.circuit_id(&p, p.min_k());
+            assert!(round_id.contains(&format!("x3{tag}")), "{round_id}");
+            assert_eq!(
+                FoldSpec::from_circuit_id(&schema, &round_id).unwrap(),
+                round
+            );
+            let swapped = round_id.replace(
+                &format!("-t{field}x3{}", &tag[..3]),
+                &format!("{}-t{field}x3", &tag[..3]),
+            );
+            assert_ne!(swapped, round_id);
+            assert!(
+                FoldSpec::from_circuit_id(&schema, &swapped).is_err(),
+                "{swapped}"
+            );
+            let twice = round_id.replace(tag, &format!("{}{tag}", &tag[..3]));
+            assert!(
+                matches!(
+                    FoldSpec::from_circuit_id(&schema, &twice),
+                    Err(FoldIdError::NotAFoldId(_))
+                ),
+                "{twice}"
+            );
+        }
         for garbage in [
             id.replace(&format!("-t{field}x3-"), "-t-"),
             id.replace(&format!("-t{field}x3-"), &format!("-t{field}-")),

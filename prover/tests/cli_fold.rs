@@ -614,3 +614,83 @@ fn an_attestation_answers_yes_or_no_as_the_plain_mean_does() {
     let stderr = refused(&attest, spec(None));
     assert!(stderr.contains("threshold"), "{stderr}");
 }
+
+#[test]
+fn a_rounded_answer_is_the_plain_answer_rounded_in_the_proof() {
+    // The same 45 records committed with `--rounding midpoint6` and without: every count and
+    // sum of the rounded answer is OpenSAFELY's midpoint-6 of the plain one, and an artifact
+    // restating the exact values does not verify.
+    let tmp = tempfile::tempdir().unwrap();
+    let (rounded, plain) = FoldData::twins(tmp.path(), "5", &["--rounding", "midpoint6"]);
+    let spec = serde_json::json!({
+        "name": "BMI of adults",
+        "criteria": { "age": [18, 127] },
+        "consent": "research",
+        "statistic": "bmi"
+    });
+    let (_, exact) = plain.prove("exact", spec.clone());
+    let (path, art) = rounded.prove("rounded", spec);
+    assert!(
+        art["circuit_id"].as_str().unwrap().contains("-r6-k"),
+        "{art}"
+    );
+    let midpoint6 = |x: u64| x.div_ceil(6) * 6 - 3 * u64::from(x != 0);
+    let number = |v: &Value| match v {
+        Value::String(s) => s.parse::<u64>().unwrap(),
+        v => v.as_u64().unwrap(),
+    };
+    let (e, r) = (&exact["public"], &art["public"]);
+    assert_eq!(e["result"]["suppressed"], false, "{exact}");
+    assert_eq!(
+        number(&r["nonmissing"]),
+        midpoint6(number(&e["nonmissing"]))
+    );
+    for field in ["count", "sum", "sum_squares"] {
+        let x = number(&e["result"][field]);
+        assert_eq!(number(&r["result"][field]), midpoint6(x), "{field}: {art}");
+    }
+    let v = ok(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--manifest",
+        rounded.manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(v["rounding"], "midpoint6", "{v}");
+    // The exact count restated: not what the proof proves.
+    let mut unrounded = art.clone();
+    unrounded["public"]["result"]["count"] = e["result"]["count"].clone();
+    let bad = tmp.path().join("unrounded.json");
+    fs::write(&bad, serde_json::to_vec_pretty(&unrounded).unwrap()).unwrap();
+    let (done, _, stderr) = zkcohort(&[
+        "verify",
+        bad.to_str().unwrap(),
+        "--manifest",
+        rounded.manifest.to_str().unwrap(),
+    ]);
+    assert!(!done, "{stderr}");
+
+    // An unknown rule, and a rule for an attestation: refused, nothing written.
+    for (extra, says) in [
+        (&["--rounding", "nearest10"][..], "nearest5 or midpoint6"),
+        (&["--rounding", "nearest5", "--attest"][..], "--attest"),
+    ] {
+        let ds = plain.dir.to_str().unwrap();
+        let mut args = vec![
+            "dataset",
+            "commit",
+            "--dataset",
+            ds,
+            "--capacity",
+            "48",
+            "--fold",
+            "--statistics",
+            "bmi",
+            "--force",
+        ];
+        args.extend(extra);
+        let before = fs::read(plain.dir.join("fold.json")).unwrap();
+        let (done, _, stderr) = zkcohort(&args);
+        assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
+        assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
+    }
+}

@@ -36,6 +36,7 @@ fn fold_claim_calldata_rebuilds_the_artifact() {
         statistics: vec![statistic],
         strata: None,
         attestation: false,
+        rounding: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();

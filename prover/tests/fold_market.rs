@@ -332,6 +332,7 @@ fn fold_artifact_proves_and_verifies_offline() {
         statistics: vec![s.statistic],
         strata: None,
         attestation: false,
+        rounding: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&s.schema, &spec).unwrap();
@@ -440,6 +441,7 @@ fn demo_fold_verifier_is_current() {
         statistics: vec![query.compile(&schema).unwrap().statistic as usize],
         strata: None,
         attestation: false,
+        rounding: None,
     };
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();
     check_verifier(&kzg, &keys, &evm::fold_contract_name(&keys));

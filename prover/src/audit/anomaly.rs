@@ -845,6 +845,7 @@ mod tests {
             statistics: vec![3],
             strata: None,
             attestation: false,
+            rounding: None,
         };
         let params = spec.params(&fold).unwrap();
         assert_eq!(params.query_budget(), 2);

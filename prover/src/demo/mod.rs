@@ -240,6 +240,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         statistics: vec![constants.statistic as usize],
         strata: None,
         attestation: false,
+        rounding: None,
     };
     let (kzg, keys) = s.store.fold_keys(&schema, &fold_spec)?;
     let name = evm::write_fold_verifier(

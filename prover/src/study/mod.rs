@@ -75,6 +75,13 @@ pub enum StudyError {
     /// The arms release different columns.
     #[error("the arms release different statistics (`{0}`, `{1}`): compare one column")]
     DifferentStatistics(String, String),
+    /// `n Σx² < (Σx)²`: no set of values has these moments (a circuit that rounds its counts
+    /// and sums can release such moments for a nearly constant column).
+    #[error("n·Σx² < (Σx)² ({n} values): no values have these moments (rounded answers of a nearly constant column?)")]
+    InconsistentMoments {
+        /// Values in the cell.
+        n: u64,
+    },
     /// The sums exceed exact 128-bit arithmetic.
     #[error("the released sums overflow 128-bit arithmetic")]
     Overflow,

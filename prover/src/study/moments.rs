@@ -68,8 +68,12 @@ impl Moments {
         if self.n < 2 {
             return Err(StudyError::TooFew { n: self.n, need: 2 });
         }
+        let centred = self.centred()?;
+        if centred < 0 {
+            return Err(StudyError::InconsistentMoments { n: self.n });
+        }
         let n = self.n as f64;
-        Ok(self.centred()? as f64 / (n * (n - 1.0)))
+        Ok(centred as f64 / (n * (n - 1.0)))
     }
 }
 
@@ -128,6 +132,7 @@ fn to_i128(x: &BigUint) -> Result<i128, StudyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::circuit::fast::fold::Rounding;
 
     #[test]
     fn variance_is_exact_where_floats_cancel() {
@@ -135,6 +140,22 @@ mod tests {
         let m = Moments::of([1_000_000_001, 1_000_000_002, 1_000_000_003]);
         assert_eq!(m.variance().unwrap(), 1.0);
         assert_eq!(m.mean().unwrap(), 1_000_000_002.0);
+    }
+
+    #[test]
+    fn moments_no_values_have_are_refused() {
+        // Six values of 3, rounded to the nearest 5 (n 5, Σx 20, Σx² 55): 5·55 < 20².
+        let round = |x| Rounding::Nearest5.apply(x);
+        let m = Moments {
+            n: round(6),
+            sum: round(18).into(),
+            sum_squares: round(54).into(),
+        };
+        assert_eq!((m.n, m.sum, m.sum_squares), (5, 20, 55));
+        assert!(matches!(
+            m.variance(),
+            Err(StudyError::InconsistentMoments { n: 5 })
+        ));
     }
 
     #[test]

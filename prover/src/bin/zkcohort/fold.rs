@@ -5,7 +5,10 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use zkcohort::{
-    circuit::fast::{fold::MAX_STRATA, record::FoldSchema},
+    circuit::fast::{
+        fold::{Rounding, MAX_STRATA},
+        record::FoldSchema,
+    },
     dataset::FoldCommitmentInfo,
     disclosure::Ledger,
     keys::{FoldSpec, FoldStrata},
@@ -45,6 +48,19 @@ pub(crate) struct FoldArgs {
     /// (one proven yes or no on the statistic's mean, no numbers) and only such queries.
     #[arg(long, requires = "fold", conflicts_with = "strata")]
     pub(crate) attest: bool,
+    /// Round every count and sum a fold proof releases, in the proof: `nearest5` (to the
+    /// nearest multiple of 5) or `midpoint6` (OpenSAFELY's `6·ceil(x/6) − 3`, 0 stays 0).
+    /// A sponsor cannot turn it off; not with --attest (a verdict has no count).
+    #[arg(long, requires = "fold", conflicts_with = "attest", value_name = "RULE", value_parser = rounding)]
+    pub(crate) rounding: Option<Rounding>,
+}
+
+/// `--rounding RULE`: a rule by its JSON name.
+fn rounding(arg: &str) -> Result<Rounding> {
+    Rounding::ALL
+        .into_iter()
+        .find(|r| serde_json::to_value(r).is_ok_and(|v| v == arg))
+        .with_context(|| format!("`{arg}` is not a rounding rule: nearest5 or midpoint6"))
 }
 
 impl FoldArgs {
@@ -68,6 +84,7 @@ impl FoldArgs {
             statistics,
             strata,
             attestation: self.attest,
+            rounding: self.rounding,
         };
         let openings = spec.params(&fold)?.openings_per_proof();
         spec.mask_rows = budget

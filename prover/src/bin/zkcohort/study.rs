@@ -8,7 +8,7 @@
 //! statistic; with two or more sites, the per-site differences and their fixed-effect
 //! meta-analysis beside the pooled test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
@@ -178,6 +178,7 @@ impl TwoArmArgs {
             };
             proof::verify_artifact(&Artifact::Fold(a.clone()), &store, &manifest)
                 .with_context(|| format!("{} does not verify", path.display()))?;
+            warn_rounded(path, &a);
             let column = a
                 .fold
                 .strata
@@ -259,7 +260,10 @@ impl TwoArmArgs {
                     "{} is an attestation (a verdict, no numbers): it cannot be an arm",
                     path.display()
                 ),
-                Artifact::Fold(a) => (&a.schema, a, a.public.nonmissing),
+                Artifact::Fold(a) => {
+                    warn_rounded(path, a);
+                    (&a.schema, a, a.public.nonmissing)
+                }
                 Artifact::Eligibility(_) => {
                     bail!("{} is an eligibility proof, not an answer", path.display())
                 }
@@ -311,5 +315,17 @@ impl TwoArmArgs {
             TwoArm::of_sites(&cells, &first.schema, &first.statistic)?,
             names,
         ))
+    }
+}
+
+/// Says when an answer's counts and sums were rounded by its circuit: the test is then
+/// computed from rounded values, and is approximate.
+fn warn_rounded(path: &Path, a: &FoldArtifact) {
+    if let Some(rule) = a.fold.rounding {
+        tracing::warn!(
+            answer = %path.display(),
+            rounding = ?rule,
+            "counts and sums rounded in the proof: the comparison is approximate"
+        );
     }
 }

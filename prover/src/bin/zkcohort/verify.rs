@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use zkcohort::{
     audit::words,
     chain,
+    circuit::fast::fold::Rounding,
     eligibility::EligibilityArtifact,
     evm::{Manifest, MANIFEST},
     keys::ParamsKind,
@@ -114,6 +115,9 @@ impl VerifyArgs {
                 }
                 if let Some(yes) = a.public.verdict {
                     attestation(&mut report, a, yes);
+                }
+                if let Some(rule) = a.fold.rounding {
+                    rounding(&mut report, rule);
                 }
                 report
             }
@@ -319,6 +323,20 @@ fn attestation(report: &mut Report, a: &FoldArtifact, yes: bool) {
     }
     report.json["verdict"] = json!(yes);
     report.json["result"] = json!({"attestation": a.query.attest, "verdict": yes});
+}
+
+/// A rounded fold answer: says, after the result, that its counts and sums are rounded (so
+/// a mean or variance from them is approximate).
+fn rounding(report: &mut Report, rule: Rounding) {
+    let words = match rule {
+        Rounding::Nearest5 => "to the nearest multiple of 5",
+        Rounding::Midpoint6 => "by the midpoint-6 rule (6·ceil(x/6) − 3; 0 stays 0)",
+    };
+    report.lines.push(format!(
+        "  rounded: every count and sum above was rounded {words} in the proof (the circuit's \
+         rule: a mean or variance from them is approximate)"
+    ));
+    report.json["rounding"] = json!(rule);
 }
 
 /// A stratified fold answer's cells, replacing the pooled result line (see

@@ -103,6 +103,9 @@ pub enum CommitError {
     /// An attestation shape with strata (an attestation releases one verdict).
     #[error("an attestation releases one verdict over the whole cohort: it cannot be stratified")]
     AttestationStratified,
+    /// An attestation shape with a rounding rule (an attestation releases no count to round).
+    #[error("an attestation releases a verdict and no count: it has nothing to round")]
+    AttestationRounded,
     /// A query with a threshold for a shape that releases cells, or none for an attestation.
     #[error("{}", if *attestation { "an attestation query needs a threshold" } else { "a threshold is for an attestation shape, which this is not" })]
     ThresholdShape {
@@ -601,6 +604,7 @@ mod tests {
             stats: vec![3],
             strata: None,
             attestation: false,
+            rounding: None,
         };
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let recs: Vec<Vec<u64>> = (0..10_000)

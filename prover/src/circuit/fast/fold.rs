@@ -101,7 +101,7 @@ use halo2_base::halo2_proofs::{
 };
 
 use super::commit::CommitError;
-pub use super::fold_results::ResultForgery;
+pub use super::fold_results::{ResultForgery, RoundForgery};
 use super::fold_results::{
     Attestation, Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT,
 };
@@ -126,6 +126,69 @@ pub struct FoldParams {
     /// statistic's mean over at least `min_cohort` values reaches the query's threshold
     /// ([`FoldQuery::threshold`]). Not with strata.
     pub attestation: bool,
+    /// The rounding every released count and sum gets, after suppression (`None`: exact).
+    /// Not with an attestation (which releases no count).
+    pub rounding: Option<Rounding>,
+}
+
+/// A rounding rule for released values (issue #13's proven rounding), fixed by the custodian in
+/// the circuit's shape, so a sponsor cannot turn it off. It applies to every released count
+/// and sum of every cell: a `Σ x` of a 0/1 column is a count too. Zero stays zero under both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// To the nearest multiple of 5, halves up: `5 · ⌊(x + 2) / 5⌋` (OpenSAFELY's counts).
+    Nearest5,
+    /// OpenSAFELY's midpoint-6: `6 · ⌈x / 6⌉ − 3 · [x ≠ 0]` (1–6 → 3, 7–12 → 9, 0 → 0).
+    Midpoint6,
+}
+
+impl Rounding {
+    /// Every rule, in the order of its id tag's digit.
+    pub const ALL: [Rounding; 2] = [Rounding::Nearest5, Rounding::Midpoint6];
+
+    /// `b` in `x + o = b · q + r` (`0 ≤ r < b`): the rule's step.
+    pub fn base(self) -> u64 {
+        match self {
+            Rounding::Nearest5 => 5,
+            Rounding::Midpoint6 => 6,
+        }
+    }
+
+    /// `o` in `x + o = b · q + r`: `⌊(x + 2) / 5⌋` is to the nearest, `⌊(x + 5) / 6⌋` is
+    /// `⌈x / 6⌉`.
+    pub(super) fn offset(self) -> u64 {
+        match self {
+            Rounding::Nearest5 => 2,
+            Rounding::Midpoint6 => 5,
+        }
+    }
+
+    /// The rule's tag in a circuit id: `r5`, `r6`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Rounding::Nearest5 => "r5",
+            Rounding::Midpoint6 => "r6",
+        }
+    }
+
+    /// Whether a non-zero value is moved down to its bin's midpoint (`− 3 · [x ≠ 0]`).
+    pub(super) fn midpoint(self) -> bool {
+        self == Rounding::Midpoint6
+    }
+
+    /// The rounded value (at most `x + 2`; it never overflows: at the top of `u64` the bins
+    /// end at `2^64 − 1`).
+    pub fn apply(self, x: u64) -> u64 {
+        let (b, o) = (u128::from(self.base()), u128::from(self.offset()));
+        let up = (u128::from(x) + o) / b * b;
+        let out = if self.midpoint() && x != 0 {
+            up - 3
+        } else {
+            up
+        };
+        u64::try_from(out).expect("a rounded u64 is a u64")
+    }
 }
 
 /// Strata of a fold circuit: the records split by the code of one field (an arm, a sex, a
@@ -489,6 +552,7 @@ pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) ->
     let [c] = release(
         tally(params, records, query, 1, |_| Some(0)),
         query.min_cohort,
+        params.rounding,
     )[..] else {
         unreachable!("one cell")
     };
@@ -521,7 +585,7 @@ pub fn evaluate_strata(
     });
     StrataResult {
         records: records.len() as u64,
-        cells: release(tallied, query.min_cohort),
+        cells: release(tallied, query.min_cohort, params.rounding),
     }
 }
 
@@ -576,8 +640,13 @@ fn tally(
 }
 
 /// The disclosure rules on tallied cells: the floor, then complementary suppression
-/// ([`evaluate_strata`]); a suppressed cell releases zeros.
-fn release(mut cells: Vec<CellResult>, min_cohort: u64) -> Vec<CellResult> {
+/// ([`evaluate_strata`]); a suppressed cell releases zeros; then the shape's rounding of every
+/// released count and sum.
+fn release(
+    mut cells: Vec<CellResult>,
+    min_cohort: u64,
+    rounding: Option<Rounding>,
+) -> Vec<CellResult> {
     let small = |n: u64| n > 0 && n < min_cohort;
     for c in cells.iter_mut() {
         c.suppressed = small(c.count) || small(c.nonmissing);
@@ -595,6 +664,18 @@ fn release(mut cells: Vec<CellResult>, min_cohort: u64) -> Vec<CellResult> {
             suppressed: true,
             ..CellResult::default()
         };
+    }
+    if let Some(rule) = rounding {
+        for c in cells.iter_mut() {
+            for x in [
+                &mut c.count,
+                &mut c.nonmissing,
+                &mut c.sum,
+                &mut c.sum_squares,
+            ] {
+                *x = rule.apply(*x);
+            }
+        }
     }
     cells
 }
@@ -884,6 +965,7 @@ impl FoldParams {
                     at,
                     verdict,
                 }),
+            rounding: self.rounding,
         }
     }
 
@@ -1012,6 +1094,9 @@ impl FoldParams {
         }
         if params.attestation && params.strata.is_some() {
             return Err(CommitError::AttestationStratified);
+        }
+        if params.attestation && params.rounding.is_some() {
+            return Err(CommitError::AttestationRounded);
         }
         if let Some(strata) = params.strata {
             let width = shape.widths.get(strata.field).copied();

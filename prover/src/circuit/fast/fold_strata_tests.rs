@@ -21,7 +21,7 @@ const SALT: [u8; 32] = [7; 32];
 /// Fields of 5, 2, 5 and 4 bits, then the `known` bits of fields 2 and 3; statistic 0 is
 /// field 3 (nullable), statistic 1 field 0; strata: field 1's codes 0, 1 and 2 (code 3 is in
 /// no stratum).
-fn strata_params(slots: usize) -> FoldParams {
+pub(super) fn strata_params(slots: usize) -> FoldParams {
     let mut p = params(slots);
     p.shape.widths.extend([1, 1]);
     p.shape.known = vec![None, None, Some(4), Some(5)];
@@ -31,7 +31,7 @@ fn strata_params(slots: usize) -> FoldParams {
 
 /// Random records: `codes[v]` records of stratum code `v`, field 3 missing in about one in
 /// five.
-fn with_codes(codes: &[usize], seed: u64) -> Vec<Vec<u64>> {
+pub(super) fn with_codes(codes: &[usize], seed: u64) -> Vec<Vec<u64>> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut recs = Vec::new();
     for (code, &n) in codes.iter().enumerate() {
@@ -53,7 +53,7 @@ fn with_codes(codes: &[usize], seed: u64) -> Vec<Vec<u64>> {
 }
 
 /// Everything matches; statistic `stat`, floor `min_cohort`.
-fn everything(stat: usize, min_cohort: u64) -> FoldQuery {
+pub(super) fn everything(stat: usize, min_cohort: u64) -> FoldQuery {
     FoldQuery {
         ranges: vec![(0, 31), (0, 3), (0, 31), (0, 15), (0, 1), (0, 1)],
         stat,

@@ -31,6 +31,7 @@ pub(super) fn params(slots: usize) -> FoldParams {
         stats: vec![3, 0],
         strata: None,
         attestation: false,
+        rounding: None,
     }
 }
 
@@ -644,6 +645,7 @@ fn bounds_pack_seven_fields_per_input() {
             stats: vec![0],
             strata: None,
             attestation: false,
+            rounding: None,
         }
         .inputs()
     };
@@ -956,6 +958,7 @@ fn a_nullable_statistic_costs_no_column() {
         stats: vec![3],
         strata: None,
         attestation: false,
+        rounding: None,
     };
     let (plain, null) = (bench(false), bench(true));
     assert_eq!(plain.rows_per_record(), null.rows_per_record());

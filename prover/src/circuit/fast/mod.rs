@@ -38,6 +38,8 @@ pub mod fold;
 mod fold_attest_tests;
 mod fold_results;
 #[cfg(test)]
+mod fold_round_tests;
+#[cfg(test)]
 mod fold_strata_tests;
 #[cfg(test)]
 mod fold_tests;

@@ -349,6 +349,7 @@ impl FoldSchema {
             stats,
             strata: None,
             attestation: false,
+            rounding: None,
         })
     }
 
@@ -363,7 +364,10 @@ impl FoldSchema {
     /// The id of the fold circuit of `params` at `k` over this schema:
     /// `fold2-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
     /// ([`FOLD_FAMILY`]; the statistics as fold field indices), with `-t<field>x<count>`
-    /// before `-k` for a stratified circuit and `-v` for an attestation (a verdict).
+    /// before `-k` for a stratified circuit, `-v` for an attestation (a verdict) and the
+    /// rounding's tag (`-r5`, `-r6`: [`Rounding::tag`]), in that order.
+    ///
+    /// [`Rounding::tag`]: super::fold::Rounding::tag
     pub fn circuit_id(&self, params: &FoldParams, k: u32) -> String {
         let stats: Vec<String> = params.stats.iter().map(usize::to_string).collect();
         let strata = params
@@ -371,8 +375,12 @@ impl FoldSchema {
             .map(|s| format!("-t{}x{}", s.field, s.count))
             .unwrap_or_default();
         let verdict = if params.attestation { "-v" } else { "" };
+        let rounding = params
+            .rounding
+            .map(|r| format!("-{}", r.tag()))
+            .unwrap_or_default();
         format!(
-            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}{strata}{verdict}-k{k}",
+            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}{strata}{verdict}{rounding}-k{k}",
             &hex::encode(self.schema.hash())[..8],
             params.shape.capacity,
             params.shape.mask_rows,
