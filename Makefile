@@ -4,6 +4,9 @@
 # Native linux-x64 binaries from npm (see package.json).
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 CARGO ?= cargo
+# `--features asm` where the CPU has ADX and BMI2 (tools/cargo-features.sh): every cargo command
+# below takes the same flags, so they share one build.
+CARGO_FLAGS := --locked $(shell tools/cargo-features.sh)
 BIN := target/release/zkcohort
 
 .PHONY: all setup contracts build test test-rust test-contracts lint slither abi gas gas-report fixtures demo bench clean report-screenshot
@@ -17,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 build: setup contracts
-	$(CARGO) build --release --locked
+	$(CARGO) build --release $(CARGO_FLAGS)
 
 # The wasm solc fails (out of memory, or spins) on one job holding every source, which is what
 # a fresh clone's first forge build is, and on a job holding several test files that import the
@@ -50,7 +53,7 @@ test: build lint test-rust test-contracts
 # fixtures (test/fixtures/) that test-contracts uses against what the current code generates;
 # they fail on a mismatch and say to run `make fixtures`.
 test-rust: build
-	$(CARGO) test --release --locked --workspace
+	$(CARGO) test --release $(CARGO_FLAGS) --workspace
 
 # Gas snapshots (vm.snapshotGas*, snapshots/*.json) are checked, not written: forge fails if a
 # value differs from the committed one. Plain calls (no --gas-report, no --isolate), the one
@@ -81,7 +84,7 @@ slither: setup $(SLITHER_STAMP)
 
 lint: contracts $(SLITHER_STAMP)
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	$(FORGE) fmt --check
 	$(SLITHER)
 	@for c in $(ABIS); do $(FORGE) inspect $$c abi --json | diff -q - prover/abi/$$c.json >/dev/null \
@@ -98,8 +101,8 @@ abi: contracts
 # the writers rewrite; they then run against the new files.
 FIXTURE_TESTS := --test end_to_end --test eligibility --test fold_market
 fixtures:
-	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release --locked -p zkcohort $(FIXTURE_TESTS) writes_
-	$(CARGO) test --release --locked -p zkcohort $(FIXTURE_TESTS)
+	ZKCOHORT_UPDATE_FIXTURES=1 $(CARGO) test --release $(CARGO_FLAGS) -p zkcohort $(FIXTURE_TESTS) writes_
+	$(CARGO) test --release $(CARGO_FLAGS) -p zkcohort $(FIXTURE_TESTS)
 
 # The one way to (re)write the gas snapshots (snapshots/*.json, checked by test-contracts): gas
 # of a claim and an enrolment with real on-chain verification, and of each verifier alone, as
@@ -147,7 +150,7 @@ report-screenshot:
 # ZKCOHORT_FAST_SLOTS (default 2). 100,000 and 1,000,000 records (one-shot, with peak RSS):
 # tools/bench-large.sh, not run here (~20-40 min).
 bench: build
-	$(CARGO) bench --locked -p zkcohort --bench prove --bench eligibility --bench fhir --bench fast
+	$(CARGO) bench $(CARGO_FLAGS) -p zkcohort --bench prove --bench eligibility --bench fhir --bench fast
 
 clean:
 	rm -rf target out cache .zkcohort demo-data

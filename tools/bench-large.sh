@@ -21,7 +21,8 @@
 # usage: tools/bench-large.sh [OUT_DIR]     (logs per run in OUT_DIR, default target/bench-large)
 # env: SLOTS (W, default 2), STATS (default 3), CHUNK (100000), CHUNKS (10), BIG_W3 (0),
 #      NOIR (1: run the 10k Noir/bb pair), BENCH_BIN (a fast bench binary to use instead of
-#      building one: `cargo bench --locked -p zkcohort --bench fast --no-run` prints its path)
+#      building one: `cargo bench --locked $(tools/cargo-features.sh) -p zkcohort --bench fast
+#      --no-run` prints its path)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SLOTS=${SLOTS:-2}; STATS=${STATS:-3}; CHUNK=${CHUNK:-100000}; CHUNKS=${CHUNKS:-10}
@@ -35,7 +36,8 @@ B=$TMP/fast-bench
 if [ -n "${BENCH_BIN:-}" ]; then
   cp "$BENCH_BIN" "$B"; echo "bench binary: $BENCH_BIN, run as $B"
 else
-  EXE=$(cd "$ROOT" && cargo bench --locked -p zkcohort --bench fast --no-run \
+  # shellcheck disable=SC2046 # the feature flags are words
+  EXE=$(cd "$ROOT" && cargo bench --locked $(tools/cargo-features.sh) -p zkcohort --bench fast --no-run \
     --message-format=json-render-diagnostics | python3 -c '
 import json, sys
 for line in sys.stdin:

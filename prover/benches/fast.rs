@@ -20,7 +20,8 @@
 //! with the same key: `tools/bench-large.sh` proves 1,000,000 records as ten such 100,000-record
 //! chunks. `ZKCOHORT_FAST_STRATA=2` (or 3) releases one cell per sex code in the same proof
 //! (issue #13); `ZKCOHORT_FAST_ATTEST=1` releases a verdict instead (an attestation: the mean
-//! of the statistic reaches a threshold). Results are in docs/benchmarks.md and
+//! of the statistic reaches a threshold); `ZKCOHORT_FAST_ROUNDING=5` (or 6) rounds every
+//! released count and sum (to 5, or midpoint-6). Results are in docs/benchmarks.md and
 //! docs/circuits.md.
 
 use std::{
@@ -306,11 +307,13 @@ fn oneshot(n: usize) {
     let k = params_k(&kzg);
     eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
     let pk_path = root().join(".zkcohort/fast").join(format!(
-        "pk-{}{}{}{}-s{}-n{n}-k{k}.bin",
+        "pk-{}{}{}{}{}-s{}-n{n}-k{k}.bin",
         name(),
         if p.nullable() { "-null" } else { "" },
         p.strata.map_or(String::new(), |s| format!("-c{}", s.count)),
         if p.attestation { "-v" } else { "" },
+        p.rounding
+            .map_or(String::new(), |r| format!("-{}", r.tag())),
         p.stats
             .iter()
             .map(|s| s.to_string())

@@ -101,10 +101,10 @@ use halo2_base::halo2_proofs::{
 };
 
 use super::commit::CommitError;
-pub use super::fold_results::{ResultForgery, RoundForgery};
 use super::fold_results::{
     Attestation, Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT,
 };
+pub use super::fold_results::{ResultForgery, RoundForgery};
 use super::{salt_rng, FastShape};
 use std::ops::Range;
 
