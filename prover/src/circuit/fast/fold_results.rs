@@ -458,7 +458,8 @@ impl ResultRegion {
         let shifted = arith(self, x, one, k.offset);
         let bq = arith(self, zero, k.base, q);
         let rem = arith(self, shifted, minus, bq);
-        for (of, _) in [(rem, ()), (self.sub_mul(k.top, one, rem), ())] {
+        let below = self.sub_mul(k.top, one, rem);
+        for of in [rem, below] {
             let low = fr_u64(self.values[of]).unwrap_or(0) & 7;
             let proven = self.bits(low, 3);
             self.copies.push((proven, of));
