@@ -24,6 +24,9 @@
 //! released count and sum (to 5, or midpoint-6). Results are in docs/benchmarks.md and
 //! docs/circuits.md.
 
+// `criterion_group!` defines an undocumented public fn.
+#![allow(missing_docs)]
+
 use std::{
     fs,
     io::{BufReader, BufWriter},

@@ -11,6 +11,9 @@
 //! records, and the SNOMED CT, `mmol/mol`, `[lb_av]` and `kPa` paths taken. Results are
 //! recorded in docs/benchmarks.md.
 
+// `criterion_group!` defines an undocumented public fn.
+#![allow(missing_docs)]
+
 use std::{
     fs,
     path::{Path, PathBuf},

@@ -5,6 +5,9 @@
 //! keys, generated and cached under `.zkcohort/` before timing starts). Results and the
 //! machine they came from are recorded in docs/benchmarks.md.
 
+// `criterion_group!` defines an undocumented public fn.
+#![allow(missing_docs)]
+
 use std::{path::Path, time::Duration};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

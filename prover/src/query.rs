@@ -245,11 +245,11 @@ pub(crate) mod decimal {
     use num_bigint::BigUint;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(x: &BigUint, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(x: &BigUint, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&x.to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigUint, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigUint, D::Error> {
         let s = String::deserialize(d)?;
         s.parse()
             .map_err(|_| D::Error::custom(format!("`{s}` is not a decimal integer")))

@@ -43,7 +43,7 @@ use crate::{
 /// which `sol!` turns into a module of that name in each.
 #[allow(missing_docs, clippy::too_many_arguments)]
 mod bindings {
-    pub mod query_market {
+    pub(super) mod query_market {
         alloy::sol!(
             #[sol(rpc)]
             #[derive(Debug)]
@@ -51,7 +51,7 @@ mod bindings {
             "abi/QueryMarket.json"
         );
     }
-    pub mod dataset_registry {
+    pub(super) mod dataset_registry {
         alloy::sol!(
             #[sol(rpc)]
             #[derive(Debug)]
@@ -59,7 +59,7 @@ mod bindings {
             "abi/DatasetRegistry.json"
         );
     }
-    pub mod accreditation_registry {
+    pub(super) mod accreditation_registry {
         alloy::sol!(
             #[sol(rpc)]
             #[derive(Debug)]
@@ -67,7 +67,7 @@ mod bindings {
             "abi/AccreditationRegistry.json"
         );
     }
-    pub mod trial_market {
+    pub(super) mod trial_market {
         alloy::sol!(
             #[sol(rpc)]
             #[derive(Debug)]

@@ -111,14 +111,14 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    pub fn place(&self, loc: Loc) -> Place {
+    pub(super) fn place(&self, loc: Loc) -> Place {
         Place {
             file: self.files[loc.file as usize].clone(),
             pos: loc.pos,
         }
     }
 
-    pub fn field_error(
+    pub(super) fn field_error(
         &self,
         tag: &Tag,
         field: impl Into<String>,
@@ -595,7 +595,7 @@ pub(crate) struct PatientIndex(HashMap<String, u32>);
 
 impl PatientIndex {
     /// Indexes the patients; a repeated id is an error naming both.
-    pub fn build(inputs: &Inputs) -> Result<Self, Vec<FhirError>> {
+    pub(super) fn build(inputs: &Inputs) -> Result<Self, Vec<FhirError>> {
         let mut map = HashMap::with_capacity(inputs.patients.len() * 2);
         let mut first: HashMap<&str, u32> = HashMap::new();
         let mut errors = Vec::new();
@@ -623,7 +623,7 @@ impl PatientIndex {
 
     /// The patient a reference names: `urn:uuid:<id>` or a `fullUrl`, `Patient/<id>`,
     /// `<base>/Patient/<id>[/_history/<v>]`, or a bare id.
-    pub fn resolve(&self, reference: &str) -> Option<u32> {
+    pub(super) fn resolve(&self, reference: &str) -> Option<u32> {
         if let Some(&i) = self.0.get(reference) {
             return Some(i);
         }

@@ -30,10 +30,10 @@ use zkcohort::{
 };
 
 /// Set to `1` to rewrite the committed verifiers and fixtures instead of checking them.
-pub const UPDATE_VAR: &str = "ZKCOHORT_UPDATE_FIXTURES";
+pub(crate) const UPDATE_VAR: &str = "ZKCOHORT_UPDATE_FIXTURES";
 
 /// How to refresh what these tests check, printed with every mismatch.
-pub const REFRESH: &str = "refresh with `make fixtures` (= ZKCOHORT_UPDATE_FIXTURES=1 cargo test \
+pub(crate) const REFRESH: &str = "refresh with `make fixtures` (= ZKCOHORT_UPDATE_FIXTURES=1 cargo test \
      --release --locked -p zkcohort --test end_to_end --test eligibility --test fold_market), review the diff and \
      commit it";
 
@@ -43,7 +43,7 @@ pub const REFRESH: &str = "refresh with `make fixtures` (= ZKCOHORT_UPDATE_FIXTU
 const RANDOMISED: [&str; 3] = ["proof", "calldata", "forged_proof"];
 
 /// The repository root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -51,13 +51,13 @@ pub fn root() -> PathBuf {
 }
 
 /// Whether this run rewrites the committed artifacts (`ZKCOHORT_UPDATE_FIXTURES=1`).
-pub fn updating() -> bool {
+pub(crate) fn updating() -> bool {
     std::env::var(UPDATE_VAR).is_ok_and(|v| v == "1")
 }
 
 /// The identity the patient of record `i` of the dataset committed with `seed` made (seeded,
 /// so fixtures are reproducible; a real patient's is random).
-pub fn identity(seed: u64, i: usize) -> Identity {
+pub(crate) fn identity(seed: u64, i: usize) -> Identity {
     Identity {
         secret: poseidon::hash(&[
             Fr::from(0x6964_656e_7469_7479),
@@ -73,7 +73,7 @@ pub fn identity(seed: u64, i: usize) -> Identity {
 /// patient secrets and nullifiers (and so every public input of a fixture) are reproducible.
 /// The crate's own `commit` fixes layout, schema hash and counts; its loader then re-derives
 /// and checks the commitment and membership root from the seeded salt.
-pub fn committed(
+pub(crate) fn committed(
     dataset: &Dataset,
     capacity: Option<usize>,
     seed: u64,
@@ -118,7 +118,7 @@ pub fn committed(
 /// The circuit's Solidity verifier in `contracts/verifiers/` (and its entries in the manifests
 /// next to it): checked byte for byte against the one generated from today's keys, or
 /// rewritten when updating. Returns the contract name.
-pub fn verifier(params: &ParamsKZG<Bn256>, keys: &CircuitKeys) -> String {
+pub(crate) fn verifier(params: &ParamsKZG<Bn256>, keys: &CircuitKeys) -> String {
     let dir = root().join("contracts/verifiers");
     if updating() {
         // Updating rewrites the verifiers from today's code, whichever circuit they held.
@@ -177,7 +177,7 @@ fn files(dir: &Path) -> Vec<String> {
 /// checked against `fresh`, the same fixture built from fresh proofs by this run, or rewritten
 /// with `fresh` when updating. `circuits` are the circuits whose proofs it holds; a proof is
 /// verified with the circuit named by the nearest `circuit_id` at or above it.
-pub fn fixture(path: &str, fresh: &Value, circuits: &[(&ParamsKZG<Bn256>, &CircuitKeys)]) {
+pub(crate) fn fixture(path: &str, fresh: &Value, circuits: &[(&ParamsKZG<Bn256>, &CircuitKeys)]) {
     let file = root().join(path);
     if updating() {
         verify_proofs(fresh, None, circuits, "$", &mut Vec::new());

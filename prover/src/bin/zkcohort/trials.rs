@@ -26,7 +26,7 @@ use crate::{client, emit, store, ChainArgs, Global};
 
 /// Patient actions (a custodian referring its patients may run them too).
 #[derive(Subcommand)]
-pub enum PatientCmd {
+pub(crate) enum PatientCmd {
     /// Make a patient identity: a secret only you keep, and its commitment, which you give
     /// your hospital (it puts it in your record's leaf; then only you can enrol you).
     Identity {
@@ -77,7 +77,7 @@ pub enum PatientCmd {
 }
 
 /// Parses a trial id (hex field element ≥ 2^128).
-pub fn trial_id(s: &str) -> Result<Fr> {
+pub(crate) fn trial_id(s: &str) -> Result<Fr> {
     let padded = format!("0x{:0>64}", s.trim_start_matches("0x"));
     let id = fr_from_hex(&padded).with_context(|| format!("bad trial id `{s}`"))?;
     if !eligibility::valid_trial_id(&id) {
@@ -86,7 +86,7 @@ pub fn trial_id(s: &str) -> Result<Fr> {
     Ok(id)
 }
 
-pub async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
+pub(crate) async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
     match cmd {
         PatientCmd::Identity { out } => {
             if out.exists() {
@@ -215,7 +215,7 @@ pub async fn patient(g: &Global, cmd: PatientCmd) -> Result<()> {
 }
 
 /// Withdraws the account's credit in the trial market.
-pub async fn withdraw(g: &Global, chain: &ChainArgs) -> Result<()> {
+pub(crate) async fn withdraw(g: &Global, chain: &ChainArgs) -> Result<()> {
     let c = client(chain).await?;
     let (amount, mined) = c.withdraw_trials().await?;
     emit(
@@ -227,7 +227,7 @@ pub async fn withdraw(g: &Global, chain: &ChainArgs) -> Result<()> {
 }
 
 /// `custodian issue-credential`.
-pub fn issue_credential(
+pub(crate) fn issue_credential(
     g: &Global,
     dataset: PathBuf,
     index: usize,
@@ -266,7 +266,7 @@ pub fn issue_credential(
 
 /// Arguments of `sponsor open-trial`.
 #[derive(Args)]
-pub struct OpenTrialArgs {
+pub(crate) struct OpenTrialArgs {
     /// Trial spec (JSON).
     #[arg(long)]
     trial: PathBuf,
@@ -300,7 +300,7 @@ pub struct OpenTrialArgs {
 }
 
 /// `sponsor open-trial`.
-pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
+pub(crate) async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
     let OpenTrialArgs {
         trial,
         schema,
@@ -361,13 +361,13 @@ pub async fn open_trial(g: &Global, args: OpenTrialArgs) -> Result<()> {
 }
 
 /// Parses a trial salt (32 bytes, hex).
-pub fn parse_salt(s: &str) -> Result<B256> {
+pub(crate) fn parse_salt(s: &str) -> Result<B256> {
     s.parse()
         .with_context(|| format!("bad salt `{s}` (32 bytes, hex)"))
 }
 
 /// `sponsor trial-status` (a read: no key needed).
-pub async fn trial_status(
+pub(crate) async fn trial_status(
     g: &Global,
     id: &str,
     schema: Option<PathBuf>,
@@ -399,7 +399,7 @@ pub async fn trial_status(
 }
 
 /// `sponsor refund --trial-id`.
-pub async fn refund_trial(g: &Global, id: &str, chain: ChainArgs) -> Result<()> {
+pub(crate) async fn refund_trial(g: &Global, id: &str, chain: ChainArgs) -> Result<()> {
     let id = trial_id(id)?;
     let c = client(&chain).await?;
     let mined = c.refund_trial(id).await?;

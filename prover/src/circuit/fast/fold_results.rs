@@ -292,7 +292,7 @@ impl ResultRegion {
     }
 
     /// The program: choice of statistic, suppression and release (module docs).
-    pub fn build(inputs: &ResultInputs, forge: ResultForgery) -> Self {
+    pub(super) fn build(inputs: &ResultInputs, forge: ResultForgery) -> Self {
         let mut r = ResultRegion::default();
         // The constant 1 from a bit step (0 · 2 + 0 = 0 on its way), the rest from it.
         let (_, one) = r.bit_step(None, Fr::ZERO);
