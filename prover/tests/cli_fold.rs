@@ -47,6 +47,26 @@ fn synth(ds: &str, seed: &str) {
     ]);
 }
 
+/// `dataset commit --dataset DS --capacity 48 --fold --query-budget BUDGET --statistics STAT`
+/// and `extra`: (success, stdout, stderr).
+fn fold_commit(ds: &str, budget: &str, statistic: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "dataset",
+        "commit",
+        "--dataset",
+        ds,
+        "--capacity",
+        "48",
+        "--fold",
+        "--query-budget",
+        budget,
+        "--statistics",
+        statistic,
+    ];
+    args.extend_from_slice(extra);
+    zkcohort(&args)
+}
+
 #[test]
 fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
     let tmp = tempfile::tempdir().unwrap();
@@ -54,23 +74,7 @@ fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
     let d = t.join("h1");
     let ds = d.to_str().unwrap();
     synth(ds, "3");
-    let commit = |extra: &[&str]| {
-        let mut args = vec![
-            "dataset",
-            "commit",
-            "--dataset",
-            ds,
-            "--capacity",
-            "48",
-            "--fold",
-            "--query-budget",
-            "2",
-            "--statistics",
-            "bmi",
-        ];
-        args.extend_from_slice(extra);
-        zkcohort(&args)
-    };
+    let commit = |extra: &[&str]| fold_commit(ds, "2", "bmi", extra);
     // Without --statistics: refused, naming the columns it could sum; nothing written.
     let (refused, _, stderr) = zkcohort(&[
         "dataset",
@@ -217,21 +221,8 @@ impl FoldData {
     /// `dir/verifiers`.
     fn commit_with(dir: &Path, ds: std::path::PathBuf, statistic: &str, extra: &[&str]) -> Self {
         let d = ds.to_str().unwrap();
-        let mut args = vec![
-            "dataset",
-            "commit",
-            "--dataset",
-            d,
-            "--capacity",
-            "48",
-            "--fold",
-            "--query-budget",
-            "4",
-            "--statistics",
-            statistic,
-        ];
-        args.extend(extra);
-        ok(&args);
+        let (committed, _, stderr) = fold_commit(d, "4", statistic, extra);
+        assert!(committed, "dataset commit {extra:?} failed: {stderr}");
         let verifiers = dir.join("verifiers");
         ok(&[
             "setup",
@@ -675,21 +666,9 @@ fn a_rounded_answer_is_the_plain_answer_rounded_in_the_proof() {
         (&["--rounding", "nearest5", "--attest"][..], "--attest"),
     ] {
         let ds = plain.dir.to_str().unwrap();
-        let mut args = vec![
-            "dataset",
-            "commit",
-            "--dataset",
-            ds,
-            "--capacity",
-            "48",
-            "--fold",
-            "--statistics",
-            "bmi",
-            "--force",
-        ];
-        args.extend(extra);
+        let extra = [&["--force"][..], extra].concat();
         let before = fs::read(plain.dir.join("fold.json")).unwrap();
-        let (done, _, stderr) = zkcohort(&args);
+        let (done, _, stderr) = fold_commit(ds, "4", "bmi", &extra);
         assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
         assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
     }
