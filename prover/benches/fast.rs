@@ -52,7 +52,7 @@ use snark_verifier_sdk::{
 use zkcohort::{
     circuit::fast::{
         self,
-        fold::{self, FoldCircuit, FoldParams, FoldQuery, Rounding, Strata},
+        fold::{self, Dominance, FoldCircuit, FoldParams, FoldQuery, Rounding, Strata},
         FastShape,
     },
     keys::{KeyStore, ParamsSource},
@@ -156,7 +156,18 @@ fn params(shape: &FastShape) -> FoldParams {
         strata: strata(),
         attestation: attestation(),
         rounding: rounding(),
+        dominance: dominance(),
     }
+}
+
+/// `ZKCOHORT_FAST_DOMINANCE=K`: the (2, K) dominance rule on the released sum (issue #13).
+fn dominance() -> Option<Dominance> {
+    let percent = std::env::var("ZKCOHORT_FAST_DOMINANCE").ok()?;
+    Some(Dominance {
+        percent: percent
+            .parse()
+            .expect("ZKCOHORT_FAST_DOMINANCE: a percentage"),
+    })
 }
 
 /// `ZKCOHORT_FAST_ROUNDING=5|6`: every released count and sum rounded to the nearest 5, or by
@@ -310,13 +321,15 @@ fn oneshot(n: usize) {
     let k = params_k(&kzg);
     eprintln!("{}: n = {n}, k = {k}: params {:.2?}", name(), t.elapsed());
     let pk_path = root().join(".zkcohort/fast").join(format!(
-        "pk-{}{}{}{}{}-s{}-n{n}-k{k}.bin",
+        "pk-{}{}{}{}{}{}-s{}-n{n}-k{k}.bin",
         name(),
         if p.nullable() { "-null" } else { "" },
         p.strata.map_or(String::new(), |s| format!("-c{}", s.count)),
         if p.attestation { "-v" } else { "" },
         p.rounding
             .map_or(String::new(), |r| format!("-{}", r.tag())),
+        p.dominance
+            .map_or(String::new(), |d| format!("-{}", d.tag())),
         p.stats
             .iter()
             .map(|s| s.to_string())

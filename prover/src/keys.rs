@@ -46,7 +46,7 @@ use crate::{
         eligibility::{self, EligibilityPublic, EligibilityWitness},
         fast::{
             self,
-            fold::{FoldCircuit, FoldParams, Rounding},
+            fold::{Dominance, FoldCircuit, FoldParams, Rounding},
             record::{FoldSchema, FoldSchemaError},
         },
         gated::{GatedCircuit, GatedParams},
@@ -301,6 +301,10 @@ pub struct FoldSpec {
     /// exact). Absent from the JSON when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounding: Option<Rounding>,
+    /// The dominance rule on the released sum (`{"percent": k}`: a cell whose two largest
+    /// values make more than `k` % of its sum is suppressed). Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dominance: Option<Dominance>,
 }
 
 /// The strata of a fold circuit as a spec names them: the records split by the code of one
@@ -330,6 +334,7 @@ impl FoldSpec {
         }
         params.attestation = self.attestation;
         params.rounding = self.rounding;
+        params.dominance = self.dominance;
         Ok(params)
     }
 
@@ -341,7 +346,7 @@ impl FoldSpec {
     pub fn from_circuit_id(schema: &Schema, circuit_id: &str) -> Result<Self, FoldIdError> {
         let bad = || FoldIdError::NotAFoldId(circuit_id.to_owned());
         let parts: Vec<&str> = circuit_id.split('-').collect();
-        // `[-t<field>x<count>][-v][-r5|-r6]` sit between the statistics and `-k`; their order
+        // `[-t<field>x<count>][-v][-r5|-r6][-d<k>]` sit between the statistics and `-k`; their order
         // is checked by re-deriving the id below.
         let (family, prefix, n, m, w, s, optional, k) = match parts.as_slice() {
             [family, prefix, n, m, w, s, optional @ .., k] => {
@@ -352,11 +357,20 @@ impl FoldSpec {
         let mut t = None;
         let mut attestation = false;
         let mut rounding = None;
+        let mut dominance = None;
         for &part in optional {
+            let percent = part
+                .strip_prefix('d')
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u8>().ok());
             if part == "v" && !attestation {
                 attestation = true;
             } else if let Some(r) = Rounding::ALL.into_iter().find(|r| r.tag() == part) {
                 if rounding.replace(r).is_some() {
+                    return Err(bad());
+                }
+            } else if let Some(percent) = percent {
+                if dominance.replace(Dominance { percent }).is_some() {
                     return Err(bad());
                 }
             } else if part.starts_with('t') && t.is_none() {
@@ -427,6 +441,7 @@ impl FoldSpec {
             strata,
             attestation,
             rounding,
+            dominance,
         };
         let params = spec.params(&fold)?;
         let planned = fold.circuit_id(&params, params.min_k());
@@ -1135,6 +1150,7 @@ mod tests {
             strata: None,
             attestation: false,
             rounding: None,
+            dominance: None,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());
@@ -1214,6 +1230,7 @@ mod tests {
             }),
             attestation: false,
             rounding: None,
+            dominance: None,
         };
         let params = spec.params(&fold).unwrap();
         let id = fold.circuit_id(&params, params.min_k());

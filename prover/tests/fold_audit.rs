@@ -37,6 +37,7 @@ fn fold_claim_calldata_rebuilds_the_artifact() {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();

@@ -333,6 +333,7 @@ fn fold_artifact_proves_and_verifies_offline() {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     };
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_keys(&s.schema, &spec).unwrap();
@@ -442,6 +443,7 @@ fn demo_fold_verifier_is_current() {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     };
     let (kzg, keys) = store.fold_keys(&schema, &spec).unwrap();
     check_verifier(&kzg, &keys, &evm::fold_contract_name(&keys));

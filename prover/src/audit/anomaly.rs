@@ -846,6 +846,7 @@ mod tests {
             strata: None,
             attestation: false,
             rounding: None,
+            dominance: None,
         };
         let params = spec.params(&fold).unwrap();
         assert_eq!(params.query_budget(), 2);

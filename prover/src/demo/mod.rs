@@ -241,6 +241,7 @@ pub async fn run(s: &Scenario, quiet: bool) -> Result<Report> {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     };
     let (kzg, keys) = s.store.fold_keys(&schema, &fold_spec)?;
     let name = evm::write_fold_verifier(

@@ -6,7 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use zkcohort::{
     circuit::fast::{
-        fold::{Rounding, MAX_STRATA},
+        fold::{Dominance, Rounding, MAX_STRATA},
         record::FoldSchema,
     },
     dataset::FoldCommitmentInfo,
@@ -53,6 +53,12 @@ pub(crate) struct FoldArgs {
     /// A sponsor cannot turn it off; not with --attest (a verdict has no count).
     #[arg(long, requires = "fold", conflicts_with = "attest", value_name = "RULE", value_parser = rounding)]
     pub(crate) rounding: Option<Rounding>,
+    /// The dominance rule, in the proof: a cell whose two largest values of the statistic
+    /// make more than K % of its sum is suppressed (the (2, K) rule of magnitude tables;
+    /// 85–90 is usual). One statistic, no --strata, not with --attest, and at most 2
+    /// --data-columns for a record to have the rows the rule needs.
+    #[arg(long, requires = "fold", conflicts_with_all = ["attest", "strata"], value_name = "K", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub(crate) dominance: Option<u8>,
 }
 
 /// `--rounding RULE`: a rule by its JSON name.
@@ -85,6 +91,7 @@ impl FoldArgs {
             strata,
             attestation: self.attest,
             rounding: self.rounding,
+            dominance: self.dominance.map(|percent| Dominance { percent }),
         };
         let openings = spec.params(&fold)?.openings_per_proof();
         spec.mask_rows = budget

@@ -106,6 +106,30 @@ pub enum CommitError {
     /// An attestation shape with a rounding rule (an attestation releases no count to round).
     #[error("an attestation releases a verdict and no count: it has nothing to round")]
     AttestationRounded,
+    /// A dominance rule with a percentage outside 1 ..= 99.
+    #[error("a dominance rule's k is a percentage from 1 to 99, not {percent}")]
+    DominancePercent {
+        /// The percentage given.
+        percent: u8,
+    },
+    /// A dominance rule on a shape that does not release exactly one sum of one cell.
+    #[error("the dominance rule applies to one released sum: a shape with one statistic, no strata and no attestation (this one has {stats} statistics{})", if *stratified { ", strata" } else if *attestation { ", an attestation" } else { "" })]
+    DominanceShape {
+        /// Statistics in the shape.
+        stats: usize,
+        /// Whether the shape has strata.
+        stratified: bool,
+        /// Whether it is an attestation.
+        attestation: bool,
+    },
+    /// A dominance rule on records laid over too few rows for its per-record cells.
+    #[error("the dominance rule needs {needed} rows per record, and this layout has {rows}: use fewer data columns")]
+    DominanceRows {
+        /// Rows per record.
+        rows: usize,
+        /// Rows needed.
+        needed: usize,
+    },
     /// A query with a threshold for a shape that releases cells, or none for an attestation.
     #[error("{}", if *attestation { "an attestation query needs a threshold" } else { "a threshold is for an attestation shape, which this is not" })]
     ThresholdShape {
@@ -605,6 +629,7 @@ mod tests {
             strata: None,
             attestation: false,
             rounding: None,
+            dominance: None,
         };
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let recs: Vec<Vec<u64>> = (0..10_000)

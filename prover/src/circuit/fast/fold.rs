@@ -102,9 +102,10 @@ use halo2_base::halo2_proofs::{
 
 use super::commit::CommitError;
 use super::fold_results::{
-    Attestation, Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH, KIND_BIT,
+    fr_u64, Attestation, DominanceInputs, Purposes, ResultInputs, ResultRegion, Source, KIND_ARITH,
+    KIND_BIT,
 };
-pub use super::fold_results::{ResultForgery, RoundForgery};
+pub use super::fold_results::{DominanceForgery, ResultForgery, RoundForgery};
 use super::{salt_rng, FastShape};
 use std::ops::Range;
 
@@ -129,6 +130,39 @@ pub struct FoldParams {
     /// The rounding every released count and sum gets, after suppression (`None`: exact).
     /// Not with an attestation (which releases no count).
     pub rounding: Option<Rounding>,
+    /// The dominance rule on the released sum (`None`: none). One statistic, one cell (not
+    /// with strata or an attestation), at least [`DOMINANCE_ROWS`] rows per record.
+    pub dominance: Option<Dominance>,
+}
+
+/// The `(2, k)` dominance rule statistical agencies apply to magnitude tables (issue #13's
+/// N-K rule): a cell whose two largest contributions to `Σ x` exceed `k` % of it is
+/// suppressed like a cell below the floor (every released value of it, and the `suppressed`
+/// flag set), so no released sum is mostly one or two patients' values. Fixed by the
+/// custodian in the circuit's shape, like [`Rounding`]. The proof finds the two largest
+/// values itself (module docs, "Dominance"): the prover cannot understate them to release a
+/// dominated cell, nor overstate them to withhold one that is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Dominance {
+    /// `k`, in percent, 1 ..= 99.
+    pub percent: u8,
+}
+
+/// Rows a record needs for the dominance rule's per-record cells (`e₁, e₂, g, h`).
+pub const DOMINANCE_ROWS: usize = 4;
+
+impl Dominance {
+    /// Whether a cell with total `sum` and largest contributions `top` (`top[0] ≥ top[1]`,
+    /// 0 where there are fewer) is dominated: `100 · (top₀ + top₁) > k · sum`. An empty or
+    /// all-zero cell is not.
+    pub fn dominated(self, top: [u64; 2], sum: u64) -> bool {
+        100 * (u128::from(top[0]) + u128::from(top[1])) > u128::from(self.percent) * u128::from(sum)
+    }
+
+    /// The rule's tag in a circuit id: `d90` for `k = 90`.
+    pub fn tag(self) -> String {
+        format!("d{}", self.percent)
+    }
 }
 
 /// A rounding rule for released values (issue #13's proven rounding), fixed by the custodian in
@@ -550,9 +584,9 @@ impl InputLayout {
 /// count below it).
 pub fn evaluate(params: &FoldParams, records: &[Vec<u64>], query: &FoldQuery) -> FoldResult {
     let [c] = release(
+        params,
         tally(params, records, query, 1, |_| Some(0)),
         query.min_cohort,
-        params.rounding,
     )[..] else {
         unreachable!("one cell")
     };
@@ -585,7 +619,7 @@ pub fn evaluate_strata(
     });
     StrataResult {
         records: records.len() as u64,
-        cells: release(tallied, query.min_cohort, params.rounding),
+        cells: release(params, tallied, query.min_cohort),
     }
 }
 
@@ -598,7 +632,7 @@ pub fn evaluate_attestation(
     records: &[Vec<u64>],
     query: &FoldQuery,
 ) -> Verdict {
-    let [c] = &tally(params, records, query, 1, |_| Some(0))[..] else {
+    let [Tally { cell: c, .. }] = &tally(params, records, query, 1, |_| Some(0))[..] else {
         unreachable!("one cell")
     };
     let (a, b) = query.threshold.unwrap_or((0, 0));
@@ -610,6 +644,14 @@ pub fn evaluate_attestation(
     }
 }
 
+/// A cell's tallies before the disclosure rules: its sums and its two largest values of the
+/// statistic (`top[0] ≥ top[1]`, 0 where there are fewer; the dominance rule's).
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    cell: CellResult,
+    top: [u64; 2],
+}
+
 /// Per cell, the unsuppressed tallies of the matching records (`cell_of` a record's cell).
 fn tally(
     params: &FoldParams,
@@ -617,10 +659,10 @@ fn tally(
     query: &FoldQuery,
     cells: usize,
     cell_of: impl Fn(&[u64]) -> Option<usize>,
-) -> Vec<CellResult> {
+) -> Vec<Tally> {
     let f = params.stats[query.stat];
     let known = params.shape.known_field(f);
-    let mut out = vec![CellResult::default(); cells];
+    let mut out = vec![Tally::default(); cells];
     for r in records {
         let matches = r
             .iter()
@@ -629,28 +671,38 @@ fn tally(
         let Some(c) = cell_of(r).filter(|_| matches) else {
             continue;
         };
-        let cell = &mut out[c];
+        let Tally { cell, top } = &mut out[c];
         cell.count += 1;
         // A missing value is stored as 0: the sums skip it as they are.
         cell.nonmissing += known.map_or(1, |b| r[b]);
         cell.sum += r[f];
         cell.sum_squares += r[f] * r[f];
+        if r[f] > top[0] {
+            *top = [r[f], top[0]];
+        } else if r[f] > top[1] {
+            top[1] = r[f];
+        }
     }
     out
 }
 
-/// The disclosure rules on tallied cells: the floor, then complementary suppression
-/// ([`evaluate_strata`]); a suppressed cell releases zeros; then the shape's rounding of every
-/// released count and sum.
-fn release(
-    mut cells: Vec<CellResult>,
-    min_cohort: u64,
-    rounding: Option<Rounding>,
-) -> Vec<CellResult> {
+/// The disclosure rules on tallied cells: the floor and the shape's dominance rule, then
+/// complementary suppression ([`evaluate_strata`]); a suppressed cell releases zeros; then the
+/// shape's rounding of every released count and sum.
+fn release(params: &FoldParams, tallies: Vec<Tally>, min_cohort: u64) -> Vec<CellResult> {
     let small = |n: u64| n > 0 && n < min_cohort;
-    for c in cells.iter_mut() {
-        c.suppressed = small(c.count) || small(c.nonmissing);
-    }
+    let dominated = |t: &Tally| {
+        params
+            .dominance
+            .is_some_and(|d| d.dominated(t.top, t.cell.sum))
+    };
+    let mut cells: Vec<CellResult> = tallies
+        .iter()
+        .map(|t| CellResult {
+            suppressed: small(t.cell.count) || small(t.cell.nonmissing) || dominated(t),
+            ..t.cell
+        })
+        .collect();
     if cells.iter().filter(|c| c.suppressed).count() == 1 {
         let second = (0..cells.len())
             .filter(|&v| !cells[v].suppressed && cells[v].count > 0)
@@ -665,7 +717,7 @@ fn release(
             ..CellResult::default()
         };
     }
-    if let Some(rule) = rounding {
+    if let Some(rule) = params.rounding {
         for c in cells.iter_mut() {
             for x in [
                 &mut c.count,
@@ -715,6 +767,12 @@ enum Term {
     Sum(Slot, Option<Slot>),
     /// `p_end · x_k²`.
     Squares(Slot),
+    /// The dominance rule's `i`-th largest value of the statistic (`m₁`, `m₂`): not a sum but
+    /// the same value in every record, carried down (`acc = acc(−R)` past the first record).
+    Top(usize),
+    /// Records holding `m_i`: the running sum of the dominance column's cell at record row
+    /// `2 + i` (`g` for `m₁`, `h` for `m₂`).
+    Holder(usize),
 }
 
 /// Where the non-missing count sits in a nullable statistic's running sum, `2^64` (above
@@ -813,7 +871,22 @@ impl FoldParams {
         for (slot, known) in self.stat_slots() {
             t.extend([Term::Sum(slot, known), Term::Squares(slot)]);
         }
+        if self.dominance.is_some() {
+            t.extend([Term::Top(0), Term::Top(1), Term::Holder(0), Term::Holder(1)]);
+        }
         t
+    }
+
+    /// Places of the dominance rule's `m₁, m₂` and of its holder counts `Σ g, Σ h` among
+    /// [`Self::terms`] (a shape with the rule).
+    fn dominance_sums(&self) -> Option<([usize; 2], [usize; 2])> {
+        self.dominance?;
+        let terms = self.terms();
+        let at = |want: Term| terms.iter().position(|t| *t == want);
+        Some((
+            [at(Term::Top(0))?, at(Term::Top(1))?],
+            [at(Term::Holder(0))?, at(Term::Holder(1))?],
+        ))
     }
 
     /// Where statistic `k`'s running sums are among [`Self::terms`].
@@ -858,6 +931,8 @@ impl FoldParams {
                     Term::Count => r - 1,
                     Term::Present => 0,
                     Term::Sum(s, _) | Term::Squares(s) => s.row,
+                    Term::Top(_) => self.slot_of(self.stats[0]).row,
+                    Term::Holder(i) => 2 + i,
                 };
                 let o = (0..r)
                     .flat_map(|d| [home.checked_sub(d), Some(home + d)])
@@ -966,6 +1041,15 @@ impl FoldParams {
                     verdict,
                 }),
             rounding: self.rounding,
+            dominance: self
+                .dominance
+                .zip(self.dominance_sums())
+                .map(|(rule, (tops, holders))| DominanceInputs {
+                    rule,
+                    width: self.shape.widths[self.stats[0]],
+                    top: tops.map(src),
+                    holders: holders.map(src),
+                }),
         }
     }
 
@@ -1098,6 +1182,26 @@ impl FoldParams {
         if params.attestation && params.rounding.is_some() {
             return Err(CommitError::AttestationRounded);
         }
+        if let Some(d) = params.dominance {
+            if !(1..=99).contains(&d.percent) {
+                return Err(CommitError::DominancePercent { percent: d.percent });
+            }
+            let (stats, stratified) = (params.stats.len(), params.strata.is_some());
+            if stats != 1 || stratified || params.attestation {
+                return Err(CommitError::DominanceShape {
+                    stats,
+                    stratified,
+                    attestation: params.attestation,
+                });
+            }
+            let rows = params.rows_per_record();
+            if rows < DOMINANCE_ROWS {
+                return Err(CommitError::DominanceRows {
+                    rows,
+                    needed: DOMINANCE_ROWS,
+                });
+            }
+        }
         if let Some(strata) = params.strata {
             let width = shape.widths.get(strata.field).copied();
             if !(2..=MAX_STRATA).contains(&strata.count) {
@@ -1223,6 +1327,10 @@ pub struct FoldAssignment {
     /// A stratified shape's lane weights `λ`, in the stratum field's data column: `B^v` on a
     /// record's stratum row while it still matches there and its code `v` is a stratum, else 0.
     pub lambda: Vec<Fr>,
+    /// A shape with the dominance rule: per record, on its rows 0 .. 3, `e₁ = p·(m₁ − x)`,
+    /// `e₂ = p·(1 − g)·(m₂ − x)`, and the bits `g`, `h` marking the records that hold `m₁`
+    /// and `m₂` (0 elsewhere).
+    pub dom: Vec<Fr>,
 }
 
 /// The N(W) circuit.
@@ -1234,6 +1342,42 @@ pub struct FoldCircuit {
     pub assignment: FoldAssignment,
     /// The results region's layout and wiring (values also in `assignment.acc[0]`).
     region: ResultRegion,
+}
+
+impl FoldParams {
+    /// A shape with the dominance rule: fills `a.dom` from the data and bit columns as they
+    /// stand (the two largest matching values of the statistic, `m₁ ≥ m₂`, 0 where there are
+    /// fewer; `g` on the first record holding `m₁`, `h` on the first other holding `m₂`),
+    /// or as `forge` says, and returns `[m₁, m₂]`.
+    fn dominance_witness(&self, a: &mut FoldAssignment, forge: DominanceForgery) -> [Fr; 2] {
+        if self.dominance.is_none() {
+            return [Fr::ZERO; 2];
+        }
+        let (w, r) = (self.slots, self.rows_per_record());
+        let s = self.slot_of(self.stats[0]);
+        let rec = |a: &FoldAssignment, i: usize| {
+            (a.bits[w - 1][i * r + r - 1], a.data[s.col][i * r + s.row])
+        };
+        let value = |x: Fr| fr_u64(x).unwrap_or(u64::MAX);
+        let mut order: Vec<usize> = (0..self.shape.capacity)
+            .filter(|&i| rec(a, i).0 == Fr::ONE)
+            .collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(value(rec(a, i).1)), i));
+        let holders = forge
+            .holders
+            .unwrap_or([order.first().copied(), order.get(1).copied()]);
+        let tops = match forge.top {
+            Some(t) => t.map(Fr::from),
+            None => [0, 1].map(|j| order.get(j).map_or(Fr::ZERO, |&i| rec(a, i).1)),
+        };
+        for i in 0..self.shape.capacity {
+            let (p, x) = rec(a, i);
+            let [g, h] = holders.map(|at| Fr::from((at == Some(i)) as u64));
+            let cells = [p * (tops[0] - x), p * (Fr::ONE - g) * (tops[1] - x), g, h];
+            a.dom[i * r..i * r + DOMINANCE_ROWS].copy_from_slice(&cells);
+        }
+        tops
+    }
 }
 
 impl FoldCircuit {
@@ -1274,6 +1418,7 @@ impl FoldCircuit {
             lo: zeros(),
             cm: zeros(),
             lambda: zeros(),
+            dom: zeros(),
         };
         let stratum = params.strata.map(|st| (st.field + 1, st.count as u64));
         for i in 0..shape.capacity {
@@ -1364,6 +1509,7 @@ impl FoldCircuit {
         let terms = params.terms();
         let places = params.sum_places();
         let lane = params.stratum_slot();
+        let tops = params.dominance_witness(a, forge.dominance.unwrap_or_default());
         let mut totals = vec![Fr::ZERO; terms.len()];
         for i in 0..params.shape.capacity {
             let p_end = a.bits[w - 1][i * r + r - 1];
@@ -1371,6 +1517,12 @@ impl FoldCircuit {
             for (u, term) in terms.iter().enumerate() {
                 let (col, o) = places[u];
                 let value = match term {
+                    Term::Top(j) => {
+                        totals[u] = tops[*j];
+                        a.acc[col][i * r + o] = tops[*j];
+                        continue;
+                    }
+                    Term::Holder(j) => a.dom[i * r + 2 + j],
                     Term::Count => p_end,
                     Term::Present => a.data[0][i * r],
                     Term::Sum(s, known) => {
@@ -1441,6 +1593,8 @@ pub struct FoldConfig {
     /// A stratified shape's `λ` (advice, in the stratum field's slot lookup) and the table's
     /// `t_λ` (fixed: `B^v` on the stratum field's value rows `v < count`, else 0).
     lane: Option<(Column<Advice>, Column<Fixed>)>,
+    /// A shape with the dominance rule: its per-record cells `e₁, e₂, g, h`.
+    dom: Option<Column<Advice>>,
     instance: Column<Instance>,
 }
 
@@ -1476,6 +1630,8 @@ impl Circuit<Fr> for FoldCircuit {
         let lane = params
             .stratum_slot()
             .map(|s| (meta.advice_column(), meta.fixed_column(), s));
+        // The dominance rule's per-record cells (`e₁, e₂, g, h` on a record's rows 0 .. 3).
+        let dom = params.dominance.map(|_| meta.advice_column());
         let instance = meta.instance_column();
         for col in acc.iter().chain([&lo]) {
             meta.enable_equality(*col);
@@ -1541,7 +1697,15 @@ impl Circuit<Fr> for FoldCircuit {
                         }
                         _ => None,
                     };
+                    let cur = m.query_advice(acc[col], Rotation::cur());
+                    let prev = m.query_advice(acc[col], Rotation(-(r as i32)));
                     let term = match &terms[u] {
+                        // Carried: free in the first record, then the same in every record.
+                        Term::Top(_) => return q * later * (cur - prev),
+                        Term::Holder(i) => {
+                            let dom = dom.expect("a shape with the dominance rule");
+                            m.query_advice(dom, rot(2 + i))
+                        }
                         Term::Count => p_end,
                         Term::Present => m.query_advice(data[0], rot(0)),
                         Term::Sum(s, known) => {
@@ -1563,8 +1727,6 @@ impl Circuit<Fr> for FoldCircuit {
                         Some(lambda) => term * lambda,
                         None => term,
                     };
-                    let cur = m.query_advice(acc[col], Rotation::cur());
-                    let prev = m.query_advice(acc[col], Rotation(-(r as i32)));
                     q * (cur - later * prev - term)
                 })
                 .collect::<Vec<_>>()
@@ -1588,6 +1750,50 @@ impl Circuit<Fr> for FoldCircuit {
                         Some(q * (one() - b) * x)
                     })
                     .collect::<Vec<_>>()
+            });
+        }
+
+        if let (Some(dom), Some(([t1, t2], _))) = (dom, params.dominance_sums()) {
+            let places = params.sum_places();
+            let stat = params.stats[0];
+            let s = params.slot_of(stat);
+            meta.create_gate("dominance", |m| {
+                // On a record's first row, reading its rows by rotation.
+                let q = m.query_fixed(q_start, Rotation::cur());
+                let at = |d: usize| Rotation(d as i32);
+                let p = m.query_advice(bits[w - 1], at(r - 1));
+                let x = m.query_advice(data[s.col], at(s.row));
+                let (m1, m2) = (
+                    m.query_advice(acc[places[t1].0], at(places[t1].1)),
+                    m.query_advice(acc[places[t2].0], at(places[t2].1)),
+                );
+                let [e1, e2, g, h] = [0, 1, 2, 3].map(|i| m.query_advice(dom, at(i)));
+                [
+                    // In range by the lookup below: every match is at most m₁, and every
+                    // match but g's at most m₂.
+                    e1.clone() - p.clone() * (m1 - x.clone()),
+                    e2 - p.clone() * (one() - g.clone()) * (m2.clone() - x.clone()),
+                    // g and h: bits, on matches, on two records, holding m₁ and m₂.
+                    g.clone() * (one() - g.clone()),
+                    h.clone() * (one() - h.clone()),
+                    g.clone() * (one() - p.clone()),
+                    h.clone() * (one() - p),
+                    g.clone() * e1,
+                    h.clone() * (m2 - x),
+                    g * h,
+                ]
+                .map(|e| q.clone() * e)
+            });
+            // Every dominance cell is a value of the statistic's width (the statistic's own
+            // table block; 0 and 1 are values of every field).
+            meta.lookup_any("dominance range", |m| {
+                vec![
+                    (c(stat as u64 + 3), m.query_fixed(t_tag, Rotation::cur())),
+                    (
+                        m.query_advice(dom, Rotation::cur()),
+                        m.query_fixed(t_val, Rotation::cur()),
+                    ),
+                ]
             });
         }
 
@@ -1677,6 +1883,7 @@ impl Circuit<Fr> for FoldCircuit {
             q_tab,
             q_tstart,
             lane: lane.map(|(lambda, t_lambda, _)| (lambda, t_lambda)),
+            dom,
             instance,
         }
     }
@@ -1710,6 +1917,9 @@ impl Circuit<Fr> for FoldCircuit {
                     .map(|(col, vals)| put(*col, vals))
                     .collect();
                 put(config.t_m, &a.t_m);
+                if let Some(dom) = config.dom {
+                    put(dom, &a.dom);
+                }
                 let lo = put(config.lo, &a.lo);
                 put(config.cm, &a.cm);
                 if let (Some((lambda, t_lambda)), Some(strata)) = (config.lane, params.strata) {

@@ -96,8 +96,8 @@ use std::ops::Range;
 #[cfg(doc)]
 use super::fold::BOUNDS_PER_INPUT;
 use super::fold::{
-    lane_base, pack_bounds, pack_threshold, packed_shift, CellAt, Rounding, BOUND_BITS, LANE_BITS,
-    THRESHOLD_BITS,
+    lane_base, pack_bounds, pack_threshold, packed_shift, CellAt, Dominance, Rounding, BOUND_BITS,
+    LANE_BITS, THRESHOLD_BITS,
 };
 
 /// The released statistic's totals over the cohort, as [`ResultRegion::choose`] leaves them.
@@ -120,6 +120,9 @@ pub(super) const KIND_BIT: u64 = 3;
 
 /// Bits of the cohort comparison (`count` and `min_cohort` below `2^32`).
 const CMP_BITS: u32 = 32;
+
+/// Bits of the dominance comparison, `|k · S − 100 · (m₁ + m₂)| < 2^72`.
+const DOMINANCE_BITS: u32 = 72;
 
 /// Where a region cell's value comes from, besides the gates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +174,21 @@ pub(super) struct ResultInputs {
     pub attestation: Option<Attestation>,
     /// The rounding of every released count and sum (after suppression).
     pub rounding: Option<Rounding>,
+    /// The dominance rule's inputs, in a shape with it.
+    pub dominance: Option<DominanceInputs>,
+}
+
+/// The dominance rule's inputs to the results program: what the records region left.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DominanceInputs {
+    /// The rule.
+    pub rule: Dominance,
+    /// Bits of the statistic's field (`m₁, m₂` are below `2^width`).
+    pub width: u32,
+    /// `m₁`, `m₂` and their sources (carried through every record).
+    pub top: [(Fr, Source); 2],
+    /// `Σ g`, `Σ h` (records marked as holding `m₁`, `m₂`) and their sources.
+    pub holders: [(Fr, Source); 2],
 }
 
 /// An attestation's inputs to the results program.
@@ -214,6 +232,20 @@ pub struct ResultForgery {
     pub threshold: Option<(u64, u64)>,
     /// A rounding shape: round one released value otherwise.
     pub rounding: Option<RoundForgery>,
+    /// A shape with the dominance rule: its witness otherwise.
+    pub dominance: Option<DominanceForgery>,
+}
+
+/// Tests: the dominance rule's witness as a cheating prover would choose it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DominanceForgery {
+    /// Claim these as the two largest values `m₁, m₂` (the per-record cells follow them).
+    pub top: Option<[u64; 2]>,
+    /// Mark these records as holding `m₁` and `m₂` (`None`: no record).
+    pub holders: Option<[Option<usize>; 2]>,
+    /// Claim the cell dominated (or not) whatever the comparison says; the bits are then the
+    /// low bits of the shifted difference.
+    pub dominated: Option<bool>,
 }
 
 /// Tests: a rounding a cheating prover would choose instead of the rule's, for one released
@@ -376,6 +408,12 @@ impl ResultRegion {
             let small_n = r.small(consts, two32, n, k, ResultForgery::default());
             let both = arith(&mut r, zero, suppressed, small_n);
             let either = arith(&mut r, suppressed, one, small_n);
+            suppressed = arith(&mut r, either, minus, both);
+        }
+        if let Some(d) = inputs.dominance {
+            let dominated = r.dominated(d, consts, c, sum, forge.dominance);
+            let both = arith(&mut r, zero, suppressed, dominated);
+            let either = arith(&mut r, suppressed, one, dominated);
             suppressed = arith(&mut r, either, minus, both);
         }
         let keep = arith(&mut r, one, minus, suppressed);
@@ -563,19 +601,97 @@ impl ResultRegion {
             (Some(s), Some(n)) => u128::from(den_val) * s >= u128::from(num_val) * n,
             _ => false,
         };
-        let ge_val = forge.ge.unwrap_or(honest);
-        let ge = self.cell(Fr::from(ge_val as u64));
-        let ge2 = arith(self, zero, ge, ge);
-        self.copies.push((ge2, ge));
-        let low = self.values[shifted] - Fr::from(ge_val as u64) * self.values[two96];
-        let low = self.bits(fr_u128(low).unwrap_or(0) & ((1 << 96) - 1), 96);
-        let split = arith(self, low, ge, two96);
-        self.copies.push((split, shifted));
+        let ge = self.sign(consts, shifted, (two96, 96), forge.ge.unwrap_or(honest));
 
         let lt = self.less(consts, two32, chosen.n, k, forge);
         let enough = arith(self, one, minus, lt);
         let verdict = arith(self, zero, enough, ge);
         self.sources.push((verdict, Source::Instance(a.verdict)));
+    }
+
+    /// `ge = [d ≥ 0]` for `d` with `|d| < 2^n`, from `shifted = d + 2^n` (a cell, with the
+    /// cell `two_n = 2^n`): `ge` boolean and `shifted = ge · 2^n + Σ b_i 2^{n−1−i}` with `n`
+    /// proven bits, which has one solution as `shifted ∈ [1, 2^{n+1})`. `ge_val` is the
+    /// value claimed (the honest one but in tests).
+    fn sign(
+        &mut self,
+        consts: Constants,
+        shifted: usize,
+        (two_n, n): (usize, u32),
+        ge_val: bool,
+    ) -> usize {
+        let zero = consts.zero;
+        let ge = self.cell(Fr::from(ge_val as u64));
+        let ge2 = self.mul_add(consts, zero, ge, ge);
+        self.copies.push((ge2, ge));
+        let low = self.values[shifted] - Fr::from(ge_val as u64) * self.values[two_n];
+        let low = self.bits(fr_u128(low).unwrap_or(0) & ((1 << n) - 1), n);
+        let split = self.mul_add(consts, low, ge, two_n);
+        self.copies.push((split, shifted));
+        ge
+    }
+
+    /// A cell holding the constant `v`, built from 1 by doubling and adding (most
+    /// significant bit first).
+    fn constant(&mut self, consts: Constants, v: u128) -> usize {
+        let mut acc = consts.zero;
+        for i in (0..u128::BITS - v.leading_zeros()).rev() {
+            acc = self.mul_add(consts, acc, consts.one, acc);
+            if (v >> i) & 1 == 1 {
+                acc = self.mul_add(consts, acc, consts.one, consts.one);
+            }
+        }
+        acc
+    }
+
+    /// The dominance rule (module docs, "Dominance") on the cell of count `c` and sum `sum`
+    /// (before suppression): returns `[the cell is dominated]`.
+    fn dominated(
+        &mut self,
+        d: DominanceInputs,
+        consts: Constants,
+        c: usize,
+        sum: usize,
+        forge: Option<DominanceForgery>,
+    ) -> usize {
+        let Constants { zero, one, minus } = consts;
+        let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
+        let [m1, m2] = d.top.map(|(v, src)| self.input(v, src));
+        let [g, h] = d.holders.map(|(v, src)| self.input(v, src));
+        // m₁, m₂ < 2^width: values of the field (the sums below cannot wrap).
+        for m in [m1, m2] {
+            let proven = self.bits(fr_u64(self.values[m]).unwrap_or(0), d.width);
+            self.copies.push((proven, m));
+        }
+        // Σ g = [C ≥ 1] and Σ h = [C ≥ 2]: m₁ is held by a match whenever there is one, m₂
+        // by another whenever there are two; m₁ = 0 without the first, m₂ = 0 without the
+        // second (so the holders, the bounds by the lookups and these pin both).
+        let z0 = self.is_zero(consts, c, None);
+        let c1 = arith(self, c, minus, one);
+        let z1 = self.is_zero(consts, c1, None);
+        let any = arith(self, one, minus, z0);
+        let two = arith(self, any, minus, z1);
+        self.copies.extend([(g, any), (h, two)]);
+        for (m, held) in [(m1, g), (m2, h)] {
+            let unheld = self.sub_mul(m, held, m);
+            self.copies.push((unheld, zero));
+        }
+        // Dominated: 100 · (m₁ + m₂) > k · S, i.e. not [k · S − 100 · (m₁ + m₂) ≥ 0], where
+        // |k · S − 100 · (m₁ + m₂)| < 2^72 (S < 2^64, k < 128, m_i < 2^16).
+        let k = self.constant(consts, d.rule.percent.into());
+        let hundred = self.constant(consts, 100);
+        let two72 = self.constant(consts, 1 << DOMINANCE_BITS);
+        let ks = arith(self, zero, k, sum);
+        let top = arith(self, m1, one, m2);
+        let diff = self.sub_mul(ks, hundred, top);
+        let shifted = arith(self, diff, one, two72);
+        let honest = match [sum, m1, m2].map(|x| fr_u64(self.values[x])) {
+            [Some(s), Some(a), Some(b)] => !d.rule.dominated([a, b], s),
+            _ => false,
+        };
+        let claimed = forge.and_then(|f| f.dominated).map_or(honest, |dom| !dom);
+        let ge = self.sign(consts, shifted, (two72, DOMINANCE_BITS), claimed);
+        arith(self, one, minus, ge)
     }
 
     /// One-hot cells `σ_i`, one per weight `w_i` (distinct), for the value of cell `index`
@@ -952,7 +1068,7 @@ fn fr_u128(v: Fr) -> Option<u128> {
 }
 
 /// The value of a small field element, if it fits in a `u64`.
-fn fr_u64(v: Fr) -> Option<u64> {
+pub(super) fn fr_u64(v: Fr) -> Option<u64> {
     let bytes = v.to_bytes();
     bytes[8..]
         .iter()

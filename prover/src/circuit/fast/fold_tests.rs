@@ -32,6 +32,7 @@ pub(super) fn params(slots: usize) -> FoldParams {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     }
 }
 
@@ -646,6 +647,7 @@ fn bounds_pack_seven_fields_per_input() {
             strata: None,
             attestation: false,
             rounding: None,
+            dominance: None,
         }
         .inputs()
     };
@@ -959,6 +961,7 @@ fn a_nullable_statistic_costs_no_column() {
         strata: None,
         attestation: false,
         rounding: None,
+        dominance: None,
     };
     let (plain, null) = (bench(false), bench(true));
     assert_eq!(plain.rows_per_record(), null.rows_per_record());

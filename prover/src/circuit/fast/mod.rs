@@ -36,6 +36,8 @@ pub mod commit;
 pub mod fold;
 #[cfg(test)]
 mod fold_attest_tests;
+#[cfg(test)]
+mod fold_dominance_tests;
 mod fold_results;
 #[cfg(test)]
 mod fold_round_tests;

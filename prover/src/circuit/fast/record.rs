@@ -350,6 +350,7 @@ impl FoldSchema {
             strata: None,
             attestation: false,
             rounding: None,
+            dominance: None,
         })
     }
 
@@ -365,9 +366,11 @@ impl FoldSchema {
     /// `fold2-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
     /// ([`FOLD_FAMILY`]; the statistics as fold field indices), with `-t<field>x<count>`
     /// before `-k` for a stratified circuit, `-v` for an attestation (a verdict) and the
-    /// rounding's tag (`-r5`, `-r6`: [`Rounding::tag`]), in that order.
+    /// rounding's tag (`-r5`, `-r6`: [`Rounding::tag`]) and the dominance rule's (`-d90`:
+    /// [`Dominance::tag`]), in that order.
     ///
     /// [`Rounding::tag`]: super::fold::Rounding::tag
+    /// [`Dominance::tag`]: super::fold::Dominance::tag
     pub fn circuit_id(&self, params: &FoldParams, k: u32) -> String {
         let stats: Vec<String> = params.stats.iter().map(usize::to_string).collect();
         let strata = params
@@ -379,8 +382,12 @@ impl FoldSchema {
             .rounding
             .map(|r| format!("-{}", r.tag()))
             .unwrap_or_default();
+        let dominance = params
+            .dominance
+            .map(|d| format!("-{}", d.tag()))
+            .unwrap_or_default();
         format!(
-            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}{strata}{verdict}{rounding}-k{k}",
+            "{FOLD_FAMILY}-{}-n{}-m{}-w{}-s{}{strata}{verdict}{rounding}{dominance}-k{k}",
             &hex::encode(self.schema.hash())[..8],
             params.shape.capacity,
             params.shape.mask_rows,
