@@ -1289,6 +1289,23 @@ mod tests {
                 "{twice}"
             );
         }
+        // So is the dominance rule, its tag after the rounding's.
+        let dominant = FoldSpec {
+            rounding: Some(Rounding::Midpoint6),
+            dominance: Some(Dominance { percent: 85 }),
+            ..plain.clone()
+        };
+        let p = dominant.params(&fold).unwrap();
+        let dominant_id = fold.circuit_id(&p, p.min_k());
+        assert!(dominant_id.contains("-r6-d85-k"), "{dominant_id}");
+        assert_eq!(
+            FoldSpec::from_circuit_id(&schema, &dominant_id).unwrap(),
+            dominant
+        );
+        for bad in ["-r6-d85-d85-k", "-d85-r6-k", "-r6-d-k", "-r6-d300-k"] {
+            let bad = dominant_id.replace("-r6-d85-k", bad);
+            assert!(FoldSpec::from_circuit_id(&schema, &bad).is_err(), "{bad}");
+        }
         for garbage in [
             id.replace(&format!("-t{field}x3-"), "-t-"),
             id.replace(&format!("-t{field}x3-"), &format!("-t{field}-")),

@@ -673,3 +673,46 @@ fn a_rounded_answer_is_the_plain_answer_rounded_in_the_proof() {
         assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
     }
 }
+
+#[test]
+fn a_dominance_answer_says_its_rule_and_refuses_shapes_without_one_sum() {
+    // BMI over 45 adults is spread (no two values near 90 % of the sum): the answer under
+    // `--dominance 90` is the plain one, from the circuit that enforces the rule.
+    let tmp = tempfile::tempdir().unwrap();
+    let (ruled, plain) = FoldData::twins(tmp.path(), "5", &["--dominance", "90"]);
+    let spec = serde_json::json!({
+        "name": "BMI of adults",
+        "criteria": { "age": [18, 127] },
+        "consent": "research",
+        "statistic": "bmi"
+    });
+    let (_, exact) = plain.prove("plain", spec.clone());
+    let (path, art) = ruled.prove("ruled", spec);
+    assert!(
+        art["circuit_id"].as_str().unwrap().contains("-d90-k"),
+        "{art}"
+    );
+    assert_eq!(art["public"]["result"], exact["public"]["result"], "{art}");
+    assert_eq!(art["public"]["result"]["suppressed"], false, "{art}");
+    let v = ok(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--manifest",
+        ruled.manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(v["dominance_percent"], 90, "{v}");
+
+    // Not a percentage, with --attest, over two statistics: refused, nothing written.
+    for (extra, statistics, says) in [
+        (&["--dominance", "100"][..], "bmi", "--dominance"),
+        (&["--dominance", "90", "--attest"][..], "bmi", "--attest"),
+        (&["--dominance", "90"][..], "bmi,age", "one statistic"),
+    ] {
+        let ds = plain.dir.to_str().unwrap();
+        let extra = [&["--force"][..], extra].concat();
+        let before = fs::read(plain.dir.join("fold.json")).unwrap();
+        let (done, _, stderr) = fold_commit(ds, "4", statistics, &extra);
+        assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
+        assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
+    }
+}

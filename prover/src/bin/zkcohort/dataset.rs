@@ -392,6 +392,13 @@ fn commit(
 ) -> Result<()> {
     let dir = DatasetDir::new(dataset);
     let previous_fold = dir.fold_commitment()?;
+    if fold.fold {
+        // A fold shape that cannot be built is refused before --force replaces (and moves to
+        // history/) anything.
+        let ds = dir.read_dataset()?;
+        let planned = capacity.unwrap_or(ds.records.len());
+        fold.spec(&ds.schema, RecordLayout::new(&ds.schema, planned).capacity)?;
+    }
     let (mut c, mut outcome) = dir.commit_with(capacity, force.overwrite())?;
     let mut fold_value = serde_json::Value::Null;
     let mut fold_status = None;

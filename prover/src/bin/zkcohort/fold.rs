@@ -93,7 +93,11 @@ impl FoldArgs {
             rounding: self.rounding,
             dominance: self.dominance.map(|percent| Dominance { percent }),
         };
-        let openings = spec.params(&fold)?.openings_per_proof();
+        let params = spec.params(&fold)?;
+        // The shape's own rules (e.g. what the dominance rule needs), before anything is
+        // written.
+        params.check(params.min_k(), &[]).context("fold circuit")?;
+        let openings = params.openings_per_proof();
         spec.mask_rows = budget
             .checked_mul(openings)
             .and_then(|m| m.checked_add(1))

@@ -119,6 +119,14 @@ impl VerifyArgs {
                 if let Some(rule) = a.fold.rounding {
                     rounding(&mut report, rule);
                 }
+                if let Some(rule) = a.fold.dominance {
+                    report.lines.push(format!(
+                        "  dominance: a cell whose two largest values make more than {} % of its \
+                         sum is suppressed, in the proof (the circuit's (2, k) rule)",
+                        rule.percent
+                    ));
+                    report.json["dominance_percent"] = json!(rule.percent);
+                }
                 report
             }
             Artifact::Eligibility(a) => eligibility(a, &verified),
