@@ -71,6 +71,14 @@
 //! and applies each cell's floor and complementary suppression there. Per record that is one
 //! advice cell and a wider tuple on one lookup.
 //!
+//! **Dominance** ([`Dominance`], issue #13): with the rule, one more advice column holds per
+//! record, on its rows 0 .. 3, `e₁ = p·(m₁ − x)`, `e₂ = p·(1 − g)·(m₂ − x)` and the bits `g`,
+//! `h` (only on matches, never both, `g·e₁ = 0`, `h·(m₂ − x) = 0`: the records holding `m₁`
+//! and `m₂`), and one more lookup puts every such cell in the statistic's own table block. So
+//! every match is at most `m₁`, all but `g`'s at most `m₂`, and both are held. `m₁`, `m₂` are
+//! accumulator cells carried from record to record, `Σ g` and `Σ h` running sums; the results
+//! program pins the rest ([`super::fold_results`], "Dominance").
+//!
 //! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
 //! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
 //! every released value and sets `suppressed`) and the choice of the statistic the query asks

@@ -85,6 +85,17 @@
 //!
 //! It costs rows only (~170 for a count, ~300 for a sum), not columns or gates: the
 //! unrounded shapes' programs, keys and verifiers are unchanged.
+//!
+//! **Dominance** (a shape with [`super::fold::Dominance`]): from the records region's `m₁`,
+//! `m₂` (carried cells) and `Σ g`, `Σ h` (running sums of the holder bits), before the release:
+//!
+//! - `m₁`, `m₂` below `2^w` (the statistic's width) by proven bits;
+//! - `Σ g = [C ≥ 1]`, `Σ h = [C ≥ 2]` (`[C = 0]`, `[C − 1 = 0]` as above), and
+//!   `(1 − Σ g)·m₁ = (1 − Σ h)·m₂ = 0`: with the records region's bounds and holders, `m₁` and
+//!   `m₂` are the two largest matching values (0 where there are fewer);
+//! - `d = k·S − 100·(m₁ + m₂)`, `|d| < 2^72`, and `[d ≥ 0]` from a proven 72-bit split of
+//!   `d + 2^72` (as the attestation's); `dominated = 1 − [d ≥ 0]`;
+//! - `suppressed = small(C) ∨ small(N) ∨ dominated`.
 
 use halo2_base::halo2_proofs::halo2curves::{
     bn256::Fr,
