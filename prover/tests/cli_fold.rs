@@ -252,6 +252,17 @@ impl FoldData {
         )
     }
 
+    /// `dataset commit --fold --force` with `extra` over `statistics` is refused, saying
+    /// `says`, and leaves `fold.json` as it was.
+    fn refuses_recommit(&self, statistics: &str, extra: &[&str], says: &str) {
+        let ds = self.dir.to_str().unwrap();
+        let extra = [&["--force"][..], extra].concat();
+        let before = fs::read(self.dir.join("fold.json")).unwrap();
+        let (done, _, stderr) = fold_commit(ds, "4", statistics, &extra);
+        assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
+        assert_eq!(fs::read(self.dir.join("fold.json")).unwrap(), before);
+    }
+
     /// Proves `spec` (written beside the dataset as `q-NAME.json`) into `a-NAME.json`: its
     /// path and its JSON.
     fn prove(&self, name: &str, spec: Value) -> (std::path::PathBuf, Value) {
@@ -665,12 +676,7 @@ fn a_rounded_answer_is_the_plain_answer_rounded_in_the_proof() {
         (&["--rounding", "nearest10"][..], "nearest5 or midpoint6"),
         (&["--rounding", "nearest5", "--attest"][..], "--attest"),
     ] {
-        let ds = plain.dir.to_str().unwrap();
-        let extra = [&["--force"][..], extra].concat();
-        let before = fs::read(plain.dir.join("fold.json")).unwrap();
-        let (done, _, stderr) = fold_commit(ds, "4", "bmi", &extra);
-        assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
-        assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
+        plain.refuses_recommit("bmi", extra, says);
     }
 }
 
@@ -708,11 +714,6 @@ fn a_dominance_answer_says_its_rule_and_refuses_shapes_without_one_sum() {
         (&["--dominance", "90", "--attest"][..], "bmi", "--attest"),
         (&["--dominance", "90"][..], "bmi,age", "one statistic"),
     ] {
-        let ds = plain.dir.to_str().unwrap();
-        let extra = [&["--force"][..], extra].concat();
-        let before = fs::read(plain.dir.join("fold.json")).unwrap();
-        let (done, _, stderr) = fold_commit(ds, "4", statistics, &extra);
-        assert!(!done && stderr.contains(says), "{extra:?}: {stderr}");
-        assert_eq!(fs::read(plain.dir.join("fold.json")).unwrap(), before);
+        plain.refuses_recommit(statistics, extra, says);
     }
 }

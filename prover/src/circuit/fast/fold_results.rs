@@ -405,7 +405,7 @@ impl ResultRegion {
             return r;
         }
         let at = inputs.cells[0];
-        let mut suppressed = r.small(consts, two32, c, k, forge);
+        let (mut suppressed, empty) = r.small_zero(consts, two32, c, k, forge);
         let Chosen {
             n,
             sum,
@@ -417,15 +417,11 @@ impl ResultRegion {
         // nullable statistic `N = C`, and `small(N) = small(C)`).
         if nullable {
             let small_n = r.small(consts, two32, n, k, ResultForgery::default());
-            let both = arith(&mut r, zero, suppressed, small_n);
-            let either = arith(&mut r, suppressed, one, small_n);
-            suppressed = arith(&mut r, either, minus, both);
+            suppressed = r.or(consts, suppressed, small_n);
         }
         if let Some(d) = inputs.dominance {
-            let dominated = r.dominated(d, consts, c, sum, forge.dominance);
-            let both = arith(&mut r, zero, suppressed, dominated);
-            let either = arith(&mut r, suppressed, one, dominated);
-            suppressed = arith(&mut r, either, minus, both);
+            let dominated = r.dominated(d, consts, (c, empty), sum, forge.dominance);
+            suppressed = r.or(consts, suppressed, dominated);
         }
         let keep = arith(&mut r, one, minus, suppressed);
         // The order of these cells and copies is the unrounded circuit's as it always was (its
@@ -655,13 +651,20 @@ impl ResultRegion {
         acc
     }
 
-    /// The dominance rule (module docs, "Dominance") on the cell of count `c` and sum `sum`
-    /// (before suppression): returns `[the cell is dominated]`.
+    /// `a ∨ b` of two boolean cells, `a + b − a·b`.
+    fn or(&mut self, consts: Constants, a: usize, b: usize) -> usize {
+        let both = self.mul_add(consts, consts.zero, a, b);
+        let either = self.mul_add(consts, a, consts.one, b);
+        self.mul_add(consts, either, consts.minus, both)
+    }
+
+    /// The dominance rule (module docs, "Dominance") on the cell of count `c` (with its
+    /// `[C = 0]`, `z0`) and sum `sum` (before suppression): returns `[the cell is dominated]`.
     fn dominated(
         &mut self,
         d: DominanceInputs,
         consts: Constants,
-        c: usize,
+        (c, z0): (usize, usize),
         sum: usize,
         forge: Option<DominanceForgery>,
     ) -> usize {
@@ -677,7 +680,6 @@ impl ResultRegion {
         // Σ g = [C ≥ 1] and Σ h = [C ≥ 2]: m₁ is held by a match whenever there is one, m₂
         // by another whenever there are two; m₁ = 0 without the first, m₂ = 0 without the
         // second (so the holders, the bounds by the lookups and these pin both).
-        let z0 = self.is_zero(consts, c, None);
         let c1 = arith(self, c, minus, one);
         let z1 = self.is_zero(consts, c1, None);
         let any = arith(self, one, minus, z0);
@@ -927,9 +929,7 @@ impl ResultRegion {
             let (small_c, z) = self.small_zero(consts, two32, c_v, k, f);
             primary.push(if nullable {
                 let small_n = self.small(consts, two32, n_v, k, honest);
-                let both = arith(self, zero, small_c, small_n);
-                let either = arith(self, small_c, one, small_n);
-                arith(self, either, minus, both)
+                self.or(consts, small_c, small_n)
             } else {
                 small_c
             });
