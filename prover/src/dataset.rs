@@ -365,7 +365,7 @@ pub struct CommitmentInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FoldCommitmentInfo {
-    /// The fold circuit (`fold2-…`).
+    /// The fold circuit (`fold3-…`).
     pub circuit_id: String,
     /// What fixes it.
     pub spec: crate::keys::FoldSpec,

@@ -458,8 +458,8 @@ impl FoldSpec {
 /// Why a circuit id does not name a fold circuit over a schema ([`FoldSpec::from_circuit_id`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FoldIdError {
-    /// Not of the form `fold2-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>][-v][-r5|-r6]-k<k>`.
-    #[error("`{0}` is not a fold circuit id (fold2-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>][-v][-r5|-r6]-k<k>)")]
+    /// Not of the form `fold3-<schema>-n<capacity>-m<mask rows>-w<W>-s<fields>[-t<field>x<strata>][-v][-r5|-r6][-d<percent>]-k<k>`.
+    #[error("`{0}` is not a fold circuit id (fold3-<schema>-n<capacity>-m<mask rows>-w<data columns>-s<fields>[-t<field>x<strata>][-v][-r5|-r6][-d<percent>]-k<k>)")]
     NotAFoldId(String),
     /// The id's schema hash prefix is not the schema's.
     #[error("circuit {circuit_id} is not over schema `{schema}` (whose hash starts {prefix})")]
@@ -1176,9 +1176,9 @@ mod tests {
         ));
         for garbage in [
             "",
-            "fold2",
+            "fold3",
             "agg2-00000000-n48-k12",
-            &id.replace("fold2", "fold3"),
+            &id.replace("fold3", "fold2"),
             &id.replace("-w2-", "-w-"),
             &id.replace("-w2-", "-w+2-"),
             &id.replace("-s", "-x"),

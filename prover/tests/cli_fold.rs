@@ -96,7 +96,7 @@ fn fold_dataset_proves_until_its_budget_is_spent_and_verifies_offline() {
     assert_eq!(fold["status"], "committed");
     assert_eq!(fold["query_budget"], 2);
     let circuit = fold["circuit_id"].as_str().unwrap().to_owned();
-    assert!(circuit.starts_with("fold2-"), "{circuit}");
+    assert!(circuit.starts_with("fold3-"), "{circuit}");
     let commitment = fold["commitment"].as_str().unwrap().to_owned();
     assert!(d.join("fold.json").exists());
     // Again: nothing changes (the fold salt is derived from salt.json).

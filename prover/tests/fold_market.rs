@@ -427,9 +427,11 @@ fn fold_artifact_proves_and_verifies_offline() {
 }
 
 /// The demo's verifier (`make demo`: `Scenario::standard`'s hospitals answer with it) is
-/// committed and current, so the demo deploys it without writing into the work tree.
+/// committed and current, so the demo deploys it without writing into the work tree. A
+/// writer (`make fixtures` runs the `writes_` tests first, updating): it rewrites the
+/// verifier when the circuit changes.
 #[test]
-fn demo_fold_verifier_is_current() {
+fn writes_demo_fold_verifier() {
     use zkcohort::{demo::Scenario, keys::FoldSpec};
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let demo = Scenario::standard(&root(), store.clone());

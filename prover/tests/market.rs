@@ -45,7 +45,7 @@ async fn market_flow_on_anvil_with_real_proofs() {
     };
     let report = demo::run(&scenario, true).await.unwrap();
 
-    assert_eq!(report.circuit_id, "fold2-b3d88f65-n48-m16-w1-s11-k12");
+    assert_eq!(report.circuit_id, "fold3-b3d88f65-n48-m16-w1-s11-k12");
     for r in &report.hospitals {
         assert_eq!(
             r.result, r.native,

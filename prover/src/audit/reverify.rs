@@ -180,7 +180,7 @@ impl<'a> Keys<'a> {
 }
 
 /// Plans the circuit a circuit id names (`agg2-<schema>-n<capacity>-k<k>`,
-/// `elig3-<schema>-b<batch>-k<k>` or a fold circuit's `fold2-<schema>-…`) for the known schema
+/// `elig3-<schema>-b<batch>-k<k>` or a fold circuit's `fold3-<schema>-…`) for the known schema
 /// with that hash prefix, checks that the plan has this very id, and derives its verifying key
 /// with the store's params (cached; key generation is deterministic, so this is the key of
 /// every honest prover of the circuit).

@@ -253,7 +253,7 @@ fn schema_of<'a>(schema_hash: &str, schemas: &'a [Schema]) -> Result<&'a Schema,
 pub struct FoldClaimContext<'a> {
     /// The dataset's schema.
     pub schema: &'a Schema,
-    /// The circuit id (`fold2-…`).
+    /// The circuit id (`fold3-…`).
     pub circuit_id: &'a str,
     /// The verifying-key hash the manifest records for it.
     pub vk_hash: String,

@@ -49,7 +49,7 @@ pub const FOLD_ARTIFACT_VERSION: u32 = 1;
 pub struct FoldArtifact {
     /// Format version.
     pub version: u32,
-    /// Circuit identity (`fold2-…`).
+    /// Circuit identity (`fold3-…`).
     pub circuit_id: String,
     /// The dataset schema.
     pub schema: Schema,

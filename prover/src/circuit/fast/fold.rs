@@ -71,13 +71,16 @@
 //! and applies each cell's floor and complementary suppression there. Per record that is one
 //! advice cell and a wider tuple on one lookup.
 //!
-//! **Dominance** ([`Dominance`], issue #13): with the rule, one more advice column holds per
-//! record, on its rows 0 .. 3, `e₁ = p·(m₁ − x)`, `e₂ = p·(1 − g)·(m₂ − x)` and the bits `g`,
-//! `h` (only on matches, never both, `g·e₁ = 0`, `h·(m₂ − x) = 0`: the records holding `m₁`
-//! and `m₂`), and one more lookup puts every such cell in the statistic's own table block. So
-//! every match is at most `m₁`, all but `g`'s at most `m₂`, and both are held. `m₁`, `m₂` are
-//! accumulator cells carried from record to record, `Σ g` and `Σ h` running sums; the results
-//! program pins the rest ([`super::fold_results`], "Dominance").
+//! **Dominance** ([`Dominance`], issue #13): with the rule, one more accumulator column holds
+//! per record, on its rows 0 .. 3, `m₁` and `m₂` (carried from record to record) and the
+//! running counts `Σ g`, `Σ h`, whose steps are the bits `g`, `h` marking the records that
+//! hold `m₁` and `m₂` (`g·h = 0` and `(g + h)·(p − g − h) = 0`: bits, only on matches, never
+//! both; `g·(m₁ − x) + h·(m₂ − x) = 0`). One more advice column holds per record
+//! `e = p·(1 − g)·(m₂ − x)`, and one more lookup puts it among the table's values (all below
+//! `2^widest`, where `m₂ − x < 0` is not): every match but `g`'s is at most `m₂`. The
+//! results program proves `m₂ ≤ m₁` (so every match is at most `m₁`) and pins the rest
+//! ([`super::fold_results`], "Dominance"). Every cell sits at rotations the sums already open
+//! (the verifier's size grows with each new one: this layout kept it under EIP-170).
 //!
 //! **Results** ([`super::fold_results`]): below the records and their masking rows, the first
 //! accumulator column holds a small program on a vertical arithmetic gate: suppression (`0 < count < min_cohort` zeroes
@@ -156,7 +159,8 @@ pub struct Dominance {
     pub percent: u8,
 }
 
-/// Rows a record needs for the dominance rule's per-record cells (`e₁, e₂, g, h`).
+/// Rows a record needs for the dominance rule: its accumulator column holds `m₁, m₂, Σ g, Σ h`
+/// on a record's rows 0 .. 3.
 pub const DOMINANCE_ROWS: usize = 4;
 
 impl Dominance {
@@ -778,8 +782,9 @@ enum Term {
     /// The dominance rule's `i`-th largest value of the statistic (`m₁`, `m₂`): not a sum but
     /// the same value in every record, carried down (`acc = acc(−R)` past the first record).
     Top(usize),
-    /// Records holding `m_i`: the running sum of the dominance column's cell at record row
-    /// `2 + i` (`g` for `m₁`, `h` for `m₂`).
+    /// Records holding `m_i` (`Σ g` for `m₁`, `Σ h` for `m₂`): a running sum whose step is
+    /// not a cell but the difference itself, `g = acc − acc(−R)` (the first record: `acc`),
+    /// which the dominance gate constrains.
     Holder(usize),
 }
 
@@ -920,35 +925,41 @@ impl FoldParams {
         self.terms().len()
     }
 
-    /// Accumulator columns, `A = ⌈(2 + 2S) / R⌉`.
+    /// Accumulator columns, `A = ⌈(2 + 2S) / R⌉`, and one more for the dominance rule's four
+    /// cells.
     pub fn accumulators(&self) -> usize {
-        self.terms().len().div_ceil(self.rows_per_record())
+        self.sum_columns() + usize::from(self.dominance.is_some())
     }
 
-    /// `(column, row offset)` of every running sum within a record. Each sum sits on its
-    /// *home* row when a column is free there (count: the last row, where `p_end` is;
-    /// present: the first; a statistic's sums: its slot's row), else on the nearest free row:
-    /// every rotation a gate reads is one more evaluation in the proof and in the verifier.
-    fn sum_places(&self) -> Vec<(usize, usize)> {
-        let r = self.rows_per_record();
-        let mut free = vec![self.accumulators(); r];
+    /// Accumulator columns of the count, present and statistics' sums, `⌈(2 + 2S) / R⌉`.
+    fn sum_columns(&self) -> usize {
         self.terms()
-            .into_iter()
-            .map(|t| {
-                let home = match t {
-                    Term::Count => r - 1,
-                    Term::Present => 0,
-                    Term::Sum(s, _) | Term::Squares(s) => s.row,
-                    Term::Top(_) => self.slot_of(self.stats[0]).row,
-                    Term::Holder(i) => 2 + i,
-                };
-                let o = (0..r)
-                    .flat_map(|d| [home.checked_sub(d), Some(home + d)])
-                    .flatten()
-                    .find(|&o| o < r && free[o] > 0)
-                    .expect("A·R cells hold every sum");
-                free[o] -= 1;
-                (self.accumulators() - 1 - free[o], o)
+            .iter()
+            .filter(|t| !matches!(t, Term::Top(_) | Term::Holder(_)))
+            .count()
+            .div_ceil(self.rows_per_record())
+    }
+
+    /// `(column, row offset)` of every running sum within a record: sum `u` of the `T` in
+    /// `A` columns at `(u mod A, ⌊u / A⌋)`, so every column is read at the same rotations,
+    /// `0 .. ⌈T / A⌉` and those less `R` (gates anchor on a record's first row): a verifier's
+    /// cost grows with each distinct set of rotations a column is opened at and with its size.
+    /// The dominance rule's `m₁, m₂, Σ g, Σ h` fill rows 0 .. 3 of the last column, the same
+    /// rotations again.
+    fn sum_places(&self) -> Vec<(usize, usize)> {
+        let a = self.sum_columns();
+        let (mut sums, mut rule) = (0, 0);
+        self.terms()
+            .iter()
+            .map(|t| match t {
+                Term::Top(_) | Term::Holder(_) => {
+                    rule += 1;
+                    (a, rule - 1)
+                }
+                _ => {
+                    sums += 1;
+                    ((sums - 1) % a, (sums - 1) / a)
+                }
             })
             .collect()
     }
@@ -1335,9 +1346,8 @@ pub struct FoldAssignment {
     /// A stratified shape's lane weights `λ`, in the stratum field's data column: `B^v` on a
     /// record's stratum row while it still matches there and its code `v` is a stratum, else 0.
     pub lambda: Vec<Fr>,
-    /// A shape with the dominance rule: per record, on its rows 0 .. 3, `e₁ = p·(m₁ − x)`,
-    /// `e₂ = p·(1 − g)·(m₂ − x)`, and the bits `g`, `h` marking the records that hold `m₁`
-    /// and `m₂` (0 elsewhere).
+    /// A shape with the dominance rule: per record, on its first row, `e = p·(1 − g)·(m₂ − x)`
+    /// (0 on every other row).
     pub dom: Vec<Fr>,
 }
 
@@ -1356,10 +1366,14 @@ impl FoldParams {
     /// A shape with the dominance rule: fills `a.dom` from the data and bit columns as they
     /// stand (the two largest matching values of the statistic, `m₁ ≥ m₂`, 0 where there are
     /// fewer; `g` on the first record holding `m₁`, `h` on the first other holding `m₂`),
-    /// or as `forge` says, and returns `[m₁, m₂]`.
-    fn dominance_witness(&self, a: &mut FoldAssignment, forge: DominanceForgery) -> [Fr; 2] {
+    /// or as `forge` says, and returns `[m₁, m₂]` and the records holding them.
+    fn dominance_witness(
+        &self,
+        a: &mut FoldAssignment,
+        forge: DominanceForgery,
+    ) -> ([Fr; 2], [Option<usize>; 2]) {
         if self.dominance.is_none() {
-            return [Fr::ZERO; 2];
+            return ([Fr::ZERO; 2], [None; 2]);
         }
         let (w, r) = (self.slots, self.rows_per_record());
         let s = self.slot_of(self.stats[0]);
@@ -1380,11 +1394,10 @@ impl FoldParams {
         };
         for i in 0..self.shape.capacity {
             let (p, x) = rec(a, i);
-            let [g, h] = holders.map(|at| Fr::from((at == Some(i)) as u64));
-            let cells = [p * (tops[0] - x), p * (Fr::ONE - g) * (tops[1] - x), g, h];
-            a.dom[i * r..i * r + DOMINANCE_ROWS].copy_from_slice(&cells);
+            let g = Fr::from((holders[0] == Some(i)) as u64);
+            a.dom[i * r] = p * (Fr::ONE - g) * (tops[1] - x);
         }
-        tops
+        (tops, holders)
     }
 }
 
@@ -1517,7 +1530,7 @@ impl FoldCircuit {
         let terms = params.terms();
         let places = params.sum_places();
         let lane = params.stratum_slot();
-        let tops = params.dominance_witness(a, forge.dominance.unwrap_or_default());
+        let (tops, holders) = params.dominance_witness(a, forge.dominance.unwrap_or_default());
         let mut totals = vec![Fr::ZERO; terms.len()];
         for i in 0..params.shape.capacity {
             let p_end = a.bits[w - 1][i * r + r - 1];
@@ -1530,7 +1543,7 @@ impl FoldCircuit {
                         a.acc[col][i * r + o] = tops[*j];
                         continue;
                     }
-                    Term::Holder(j) => a.dom[i * r + 2 + j],
+                    Term::Holder(j) => Fr::from((holders[*j] == Some(i)) as u64),
                     Term::Count => p_end,
                     Term::Present => a.data[0][i * r],
                     Term::Sum(s, known) => {
@@ -1601,7 +1614,7 @@ pub struct FoldConfig {
     /// A stratified shape's `λ` (advice, in the stratum field's slot lookup) and the table's
     /// `t_λ` (fixed: `B^v` on the stratum field's value rows `v < count`, else 0).
     lane: Option<(Column<Advice>, Column<Fixed>)>,
-    /// A shape with the dominance rule: its per-record cells `e₁, e₂, g, h`.
+    /// A shape with the dominance rule: its per-record cell `e`.
     dom: Option<Column<Advice>>,
     instance: Column<Instance>,
 }
@@ -1638,7 +1651,8 @@ impl Circuit<Fr> for FoldCircuit {
         let lane = params
             .stratum_slot()
             .map(|s| (meta.advice_column(), meta.fixed_column(), s));
-        // The dominance rule's per-record cells (`e₁, e₂, g, h` on a record's rows 0 .. 3).
+        // The dominance rule's per-record cell `e = p · (1 − g) · (m₂ − x)` on a record's
+        // first row.
         let dom = params.dominance.map(|_| meta.advice_column());
         let instance = meta.instance_column();
         for col in acc.iter().chain([&lo]) {
@@ -1690,12 +1704,13 @@ impl Circuit<Fr> for FoldCircuit {
         meta.create_gate("sums", |m| {
             let terms = params.terms();
             let places = params.sum_places();
+            // Anchored on a record's first row: the sums sit at rotations `o` and `o − R`.
             (0..terms.len())
-                .map(|u| {
+                .filter_map(|u| {
                     let (col, o) = places[u];
-                    let rot = |d: usize| Rotation(d as i32 - o as i32);
-                    let q = m.query_fixed(q_start, Rotation(-(o as i32)));
-                    let later = m.query_fixed(q_start, Rotation(-((r + o) as i32)));
+                    let rot = |d: usize| Rotation(d as i32);
+                    let q = m.query_fixed(q_start, Rotation::cur());
+                    let later = m.query_fixed(q_start, Rotation(-(r as i32)));
                     let p_end = m.query_advice(bits[w - 1], rot(r - 1));
                     // A stratified term lands in its record's lane: `· λ` (degree 5 with
                     // `q · p_end · x²`, halo2-axiom's cap).
@@ -1705,15 +1720,13 @@ impl Circuit<Fr> for FoldCircuit {
                         }
                         _ => None,
                     };
-                    let cur = m.query_advice(acc[col], Rotation::cur());
-                    let prev = m.query_advice(acc[col], Rotation(-(r as i32)));
+                    let cur = m.query_advice(acc[col], Rotation(o as i32));
+                    let prev = m.query_advice(acc[col], Rotation(o as i32 - r as i32));
                     let term = match &terms[u] {
                         // Carried: free in the first record, then the same in every record.
-                        Term::Top(_) => return q * later * (cur - prev),
-                        Term::Holder(i) => {
-                            let dom = dom.expect("a shape with the dominance rule");
-                            m.query_advice(dom, rot(2 + i))
-                        }
+                        Term::Top(_) => return Some(q * later * (cur - prev)),
+                        // Its step is what the dominance gate constrains.
+                        Term::Holder(_) => return None,
                         Term::Count => p_end,
                         Term::Present => m.query_advice(data[0], rot(0)),
                         Term::Sum(s, known) => {
@@ -1735,23 +1748,20 @@ impl Circuit<Fr> for FoldCircuit {
                         Some(lambda) => term * lambda,
                         None => term,
                     };
-                    q * (cur - later * prev - term)
+                    Some(q * (cur - later * prev - term))
                 })
                 .collect::<Vec<_>>()
         });
 
         if params.nullable() {
             meta.create_gate("missing is zero", |m| {
-                // On a nullable statistic's `Σ x` row: (1 − b) · x = 0 on every record.
-                let places = params.sum_places();
-                let terms = params.terms();
-                (0..terms.len())
-                    .filter_map(|u| {
-                        let Term::Sum(s, Some(b)) = terms[u] else {
-                            return None;
-                        };
-                        let o = places[u].1;
-                        let rot = |d: usize| Rotation(d as i32 - o as i32);
+                // Per nullable statistic, on a record's first row: (1 − b) · x = 0.
+                params
+                    .stat_slots()
+                    .into_iter()
+                    .filter_map(|(s, known)| {
+                        let b = known?;
+                        let rot = |d: usize| Rotation(d as i32);
                         let q = m.query_fixed(q_start, rot(0));
                         let x = m.query_advice(data[s.col], rot(s.row));
                         let b = m.query_advice(data[b.col], rot(b.row));
@@ -1761,47 +1771,47 @@ impl Circuit<Fr> for FoldCircuit {
             });
         }
 
-        if let (Some(dom), Some(([t1, t2], _))) = (dom, params.dominance_sums()) {
+        if let (Some(dom), Some(([t1, t2], [h1, h2]))) = (dom, params.dominance_sums()) {
             let places = params.sum_places();
-            let stat = params.stats[0];
-            let s = params.slot_of(stat);
+            let s = params.slot_of(params.stats[0]);
             meta.create_gate("dominance", |m| {
-                // On a record's first row, reading its rows by rotation.
+                // On a record's first row, reading its rows by rotation (the accumulators at
+                // the rotations the sums gate reads them at).
                 let q = m.query_fixed(q_start, Rotation::cur());
+                let later = m.query_fixed(q_start, Rotation(-(r as i32)));
                 let at = |d: usize| Rotation(d as i32);
                 let p = m.query_advice(bits[w - 1], at(r - 1));
                 let x = m.query_advice(data[s.col], at(s.row));
-                let (m1, m2) = (
-                    m.query_advice(acc[places[t1].0], at(places[t1].1)),
-                    m.query_advice(acc[places[t2].0], at(places[t2].1)),
-                );
-                let [e1, e2, g, h] = [0, 1, 2, 3].map(|i| m.query_advice(dom, at(i)));
+                let mut sum = |u: usize, back: usize| {
+                    let (col, o) = places[u];
+                    m.query_advice(acc[col], Rotation(o as i32 - back as i32))
+                };
+                let (m1, m2) = (sum(t1, 0), sum(t2, 0));
+                // The holder bits are the running counts' steps.
+                let [g, h] = [h1, h2].map(|u| sum(u, 0) - later.clone() * sum(u, r));
+                let e = m.query_advice(dom, Rotation::cur());
                 [
-                    // In range by the lookup below: every match is at most m₁, and every
-                    // match but g's at most m₂.
-                    e1.clone() - p.clone() * (m1 - x.clone()),
-                    e2 - p.clone() * (one() - g.clone()) * (m2.clone() - x.clone()),
-                    // g and h: bits, on matches, on two records, holding m₁ and m₂.
-                    g.clone() * (one() - g.clone()),
-                    h.clone() * (one() - h.clone()),
-                    g.clone() * (one() - p.clone()),
-                    h.clone() * (one() - p),
-                    g.clone() * e1,
-                    h.clone() * (m2 - x),
-                    g * h,
+                    // g and h: each 0, or 1 on a match (p is a bit), never both on one record:
+                    // with g · h = 0 one of them is 0, so (g + h)(p − g − h) = 0 says the
+                    // other is 0 or p.
+                    (g.clone() + h.clone()) * (p.clone() - g.clone() - h.clone()),
+                    g.clone() * h.clone(),
+                    // g's record holds m₁ and h's holds m₂ (one term is 0 as g · h = 0).
+                    g.clone() * (m1 - x.clone()) + h * (m2.clone() - x.clone()),
+                    // In range by the lookup below: every match but g's is at most m₂ (and
+                    // m₂ ≤ m₁ in the results program).
+                    e - p * (one() - g) * (m2 - x),
                 ]
                 .map(|e| q.clone() * e)
             });
-            // Every dominance cell is a value of the statistic's width (the statistic's own
-            // table block; 0 and 1 are values of every field).
+            // The dominance column (e on a record's first row, 0 elsewhere) holds values of
+            // the table, below 2^(widest field) (its failed block has them all): a match
+            // above m₂ would make e = p − (x − m₂), far outside. One input, no tag to fold in.
             meta.lookup_any("dominance range", |m| {
-                vec![
-                    (c(stat as u64 + 3), m.query_fixed(t_tag, Rotation::cur())),
-                    (
-                        m.query_advice(dom, Rotation::cur()),
-                        m.query_fixed(t_val, Rotation::cur()),
-                    ),
-                ]
+                vec![(
+                    m.query_advice(dom, Rotation::cur()),
+                    m.query_fixed(t_val, Rotation::cur()),
+                )]
             });
         }
 

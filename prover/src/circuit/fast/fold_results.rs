@@ -89,7 +89,9 @@
 //! **Dominance** (a shape with [`super::fold::Dominance`]): from the records region's `m₁`,
 //! `m₂` (carried cells) and `Σ g`, `Σ h` (running sums of the holder bits), before the release:
 //!
-//! - `m₁`, `m₂` below `2^w` (the statistic's width) by proven bits;
+//! - `m₁`, `m₂` and `m₁ − m₂` below `2^w` (the statistic's width) by proven bits: so
+//!   `m₂ ≤ m₁`, and the records region's bound on every match but `g`'s (`≤ m₂`) bounds them
+//!   all by `m₁`;
 //! - `Σ g = [C ≥ 1]`, `Σ h = [C ≥ 2]` (`[C = 0]`, `[C − 1 = 0]` as above), and
 //!   `(1 − Σ g)·m₁ = (1 − Σ h)·m₂ = 0`: with the records region's bounds and holders, `m₁` and
 //!   `m₂` are the two largest matching values (0 where there are fewer);
@@ -672,8 +674,10 @@ impl ResultRegion {
         let arith = |r: &mut Self, a, b, c| r.mul_add(consts, a, b, c);
         let [m1, m2] = d.top.map(|(v, src)| self.input(v, src));
         let [g, h] = d.holders.map(|(v, src)| self.input(v, src));
-        // m₁, m₂ < 2^width: values of the field (the sums below cannot wrap).
-        for m in [m1, m2] {
+        // m₁, m₂ < 2^width: values of the field (the sums below cannot wrap); m₁ − m₂ too, so
+        // m₂ ≤ m₁ (the records region bounds every match but g's by m₂ only).
+        let gap = self.sub_mul(m1, one, m2);
+        for m in [m1, m2, gap] {
             let proven = self.bits(fr_u64(self.values[m]).unwrap_or(0), d.width);
             self.copies.push((proven, m));
         }

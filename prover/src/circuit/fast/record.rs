@@ -191,8 +191,10 @@ struct Placed {
 }
 
 /// The fold circuit's family in its ids (as `keys::AGGREGATE_FAMILY`): bumped whenever its
-/// constraints or public inputs change (`fold2`: the statistic input is its field index).
-pub const FOLD_FAMILY: &str = "fold2";
+/// constraints or public inputs change (`fold2`: the statistic input is its field index;
+/// `fold3`: every running sum's gate anchored on the record's first row, the sums placed
+/// column-major, and the dominance rule's cells on rotations the sums already open).
+pub const FOLD_FAMILY: &str = "fold3";
 
 /// A [`Schema`] laid out as fold fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,7 +365,7 @@ impl FoldSchema {
     }
 
     /// The id of the fold circuit of `params` at `k` over this schema:
-    /// `fold2-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
+    /// `fold3-<schema hash prefix>-n<capacity>-m<mask rows>-w<W>-s<statistics>-k<k>`
     /// ([`FOLD_FAMILY`]; the statistics as fold field indices), with `-t<field>x<count>`
     /// before `-k` for a stratified circuit, `-v` for an attestation (a verdict) and the
     /// rounding's tag (`-r5`, `-r6`: [`Rounding::tag`]) and the dominance rule's (`-d90`:
