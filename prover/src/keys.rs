@@ -6,8 +6,10 @@
 //!   instead of halo2's generic `ParamsKZG::setup` (minutes), then cached.
 //! * **File params** (e.g. from a powers-of-tau ceremony, in halo2's raw format) are loaded
 //!   from a path and checked against an expected SHA-256 before use.
-//! * **Keys** are cached under `<cache>/keys/<circuit id>-<params fingerprint>/`, so a changed
-//!   circuit or different params can never pick up a stale key.
+//! * **Keys** are cached under `<cache>/keys/<circuit id>-<params fingerprint>/`, so another
+//!   circuit id or different params can never pick up a stale key; a fold circuit's entry also
+//!   names its schema and a digest of its constraint system, so a circuit whose constraints
+//!   changed under the same id is keyed anew.
 //! * Every key records a [`ParamsFingerprint`] (dev or file, SHA-256, `k`) of the params that
 //!   built it; the generated verifiers and their manifest carry it (see `evm`), and the deploy
 //!   script refuses development-parameter verifiers on any chain but the local one.
@@ -765,7 +767,9 @@ impl KeyStore {
 
     /// The params at the smallest `k` that fits the fold circuit of `params` over `schema`,
     /// and its proving key: read from the cache, or generated (key generation is
-    /// deterministic) and cached under `keys/<circuit id>-<schema hash>-<params fingerprint>/`.
+    /// deterministic) and cached under
+    /// `keys/<circuit id>-<schema hash>-<params fingerprint>-<constraints digest>/`
+    /// ([`FoldParams::constraints_digest`]: a circuit changed under the same id is keyed anew).
     pub fn fold_circuit(
         &self,
         schema: &FoldSchema,
@@ -775,9 +779,10 @@ impl KeyStore {
         let kzg = self.params(k)?;
         let circuit_id = schema.circuit_id(params, k);
         let dir = self.dir.join("keys").join(format!(
-            "{circuit_id}-{}-{}",
+            "{circuit_id}-{}-{}-{}",
             &hex::encode(schema.schema().hash())[..16],
-            Self::fingerprint(&kzg)
+            Self::fingerprint(&kzg),
+            params.constraints_digest()
         ));
         let pk_path = dir.join("pk.bin");
         let pk = if pk_path.exists() {

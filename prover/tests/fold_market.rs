@@ -299,7 +299,23 @@ fn fold_keys_are_cached() {
     let s = setup();
     let (_, fresh) = store.fold_circuit(&s.fold, &s.params).unwrap();
     let cached_dir = dir.path().join("keys");
-    assert_eq!(fs::read_dir(&cached_dir).unwrap().count(), 1);
+    let entries: Vec<_> = fs::read_dir(&cached_dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    // Named by the constraint system too: a circuit changed under the same id misses.
+    let name = entries[0].file_name().into_string().unwrap();
+    let digest = s.params.constraints_digest();
+    assert!(name.ends_with(&format!("-{digest}")), "{name}");
+    assert_eq!(
+        digest,
+        s.params.clone().constraints_digest(),
+        "deterministic"
+    );
+    let mut other = s.params.clone();
+    other.dominance = Some(zkcohort::circuit::fast::fold::Dominance { percent: 90 });
+    assert_ne!(other.constraints_digest(), digest);
     let (_, cached) = store.fold_circuit(&s.fold, &s.params).unwrap();
     assert_eq!(fresh.vk_hash, cached.vk_hash);
     assert_eq!(fresh.vk_hash, s.keys.vk_hash, "keygen is deterministic");

@@ -118,6 +118,7 @@ use super::fold_results::{
 };
 pub use super::fold_results::{DominanceForgery, ResultForgery, RoundForgery};
 use super::{salt_rng, FastShape};
+use sha2::{Digest, Sha256};
 use std::ops::Range;
 
 /// Shape of a fold circuit: the record shape, the number of data columns `W` and the
@@ -1116,6 +1117,17 @@ impl FoldParams {
         let mut cs = ConstraintSystem::<Fr>::default();
         FoldCircuit::configure_with_params(&mut cs, self.clone());
         cs.blinding_factors() + 1
+    }
+
+    /// A short digest (12 hex digits of SHA-256) of the constraint system this shape configures:
+    /// its gates, lookups, queries and copy columns. The key cache names entries with it, so a
+    /// circuit changed under the same id gets new keys instead of stale ones (the fixed columns'
+    /// values are not in it: their layout is the circuit id's and the family's to name).
+    pub fn constraints_digest(&self) -> String {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        let digest = Sha256::digest(format!("{:?}", cs.pinned()).as_bytes());
+        hex::encode(&digest[..6])
     }
 
     /// Points at which one proof opens a data column, at most: its distinct rotations in the
