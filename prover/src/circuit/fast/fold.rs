@@ -1111,11 +1111,17 @@ impl FoldParams {
         (self.results_start() + self.result_rows()).max(self.table_rows())
     }
 
+    /// The constraint system this shape configures (its gates, lookups, queries and columns).
+    pub fn constraint_system(&self) -> ConstraintSystem<Fr> {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        cs
+    }
+
     /// Rows halo2 leaves unusable at the bottom of every column (`blinding_factors + 1`;
     /// grows with the rotations at which one column is queried).
     pub fn unusable_rows(&self) -> usize {
-        let mut cs = ConstraintSystem::<Fr>::default();
-        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        let cs = self.constraint_system();
         cs.blinding_factors() + 1
     }
 
@@ -1124,8 +1130,7 @@ impl FoldParams {
     /// circuit changed under the same id gets new keys instead of stale ones (the fixed columns'
     /// values are not in it: their layout is the circuit id's and the family's to name).
     pub fn constraints_digest(&self) -> String {
-        let mut cs = ConstraintSystem::<Fr>::default();
-        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        let cs = self.constraint_system();
         let digest = Sha256::digest(format!("{:?}", cs.pinned()).as_bytes());
         hex::encode(&digest[..6])
     }
@@ -1133,8 +1138,7 @@ impl FoldParams {
     /// Points at which one proof opens a data column, at most: its distinct rotations in the
     /// constraint system (gates, lookups; the permutation opens at rotation 0, counted).
     pub fn openings_per_proof(&self) -> usize {
-        let mut cs = ConstraintSystem::<Fr>::default();
-        FoldCircuit::configure_with_params(&mut cs, self.clone());
+        let cs = self.constraint_system();
         (0..self.slots)
             .map(|j| {
                 let mut rotations: Vec<i32> = cs

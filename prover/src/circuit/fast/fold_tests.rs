@@ -932,12 +932,7 @@ fn a_mean_over_few_values_is_suppressed() {
 
 #[test]
 fn a_nullable_statistic_costs_no_column() {
-    use halo2_base::halo2_proofs::plonk::{Circuit, ConstraintSystem};
-    let cs = |p: &FoldParams| {
-        let mut cs = ConstraintSystem::<Fr>::default();
-        FoldCircuit::configure_with_params(&mut cs, p.clone());
-        cs
-    };
+    let cs = FoldParams::constraint_system;
     // The benchmark's N(2) shape (8 fields, HbA1c): its `known` bit right after it takes the
     // record's free slot (R = 5 both ways), and the non-missing count rides in `Σ x`.
     let bench = |known: bool| FoldParams {
