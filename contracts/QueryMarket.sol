@@ -13,7 +13,11 @@ import {Escrow} from "./base/Escrow.sol";
 /// @notice Sponsors post cohort queries and escrow payment per targeted dataset; custodians
 /// claim by submitting a zero-knowledge proof that the generated verifier of the dataset's
 /// circuit accepts. Results of all datasets of a query are pooled on-chain (count, sum, sum of
-/// squares), so the sponsor reads a multi-site mean and variance. Payments are pulled.
+/// squares), so the sponsor reads a multi-site mean and variance. A query may instead ask for
+/// an attestation (issue #13, "signal attestations"): each proof releases one verdict, whether
+/// the statistic's mean over the cohort reaches the sponsor's threshold over at least
+/// `min_cohort` patients; a yes is paid, a no is recorded and paid nothing (its escrow returns
+/// to the sponsor with the refund). Payments are pulled.
 /// @dev The events are the regulator's audit trail: who asked what (spec hash and public
 /// constants), against which commitments, with which proof (its hash; the calldata holds it),
 /// and who was paid.
@@ -21,8 +25,9 @@ import {Escrow} from "./base/Escrow.sol";
 /// A query is bound to one schema and one constants count n: every target is a dataset of
 /// that schema whose aggregate circuit has a verifier, some live circuit of the schema takes n
 /// constants, and a target answers only with a circuit taking n (`ProofGated`). The public
-/// inputs of an aggregate circuit, in order, take one of two layouts, by the circuit's
-/// `dataColumns` W (`_numInputs`, `_resultsAt`); the circuits taking one n share one layout:
+/// inputs of an aggregate circuit, in order, take one of three layouts, by the circuit's
+/// family (`dataColumns` W and `cells`; `_numInputs`, `_resultsAt`); the circuits taking one
+/// n share one layout, and the query's kind (numbers or attestation) is that family's:
 /// - W = 0: `[commitment, constants(n)..., context, records, count, sum, sumOfSquares,
 ///   suppressed]`, exactly `1 + n + 6` words; the commitment is public input 0.
 /// - W > 0 (commit-and-prove): `[constants(n)..., context, records, count, nonmissing, sum,
@@ -30,13 +35,17 @@ import {Escrow} from "./base/Escrow.sol";
 ///   proof's first `64 * W` bytes (its data columns' KZG commitments), which must hash to the
 ///   registered one (`ProofGate.dataCommitment`). `nonmissing` counts the matching records
 ///   whose statistic is not missing (the mean is `sum / nonmissing`).
-/// In both the constants end with `purpose, statistic, min_cohort`. For W = 0 `nonmissing` is
+/// - W > 0, cells = 0 (an attestation): `[constants(n)..., context, records, verdict]`,
+///   exactly `n + 3` words, the commitment as for W > 0; the constants hold the sponsor's
+///   threshold (a packed fraction, after the bounds), and the verdict is 1 for yes, 0 for no.
+/// In all three the constants end with `purpose, statistic, min_cohort`. For W = 0 `nonmissing` is
 /// taken to be `count`. The context (`claimContext`) binds a proof to this chain, this market,
 /// the query and the claiming custodian: it pays nowhere else.
 ///
-/// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and `accreditations`
-/// (immutable), `queryCount`,
-/// `isTarget`, `claimed`, `_queries`.
+/// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and
+/// `accreditations` (immutable), `queryCount`, `isTarget`, `claimed`, `_queries` (a `Query` in
+/// nine slots: sponsor, deadline, refunded and attestation; token and four counters; the fifth
+/// counter and accreditor; then one word per field).
 contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// @notice Public inputs after the query constants when the commitment is an input (W = 0):
     /// the context, then five results (records, count, sum, sumOfSquares, suppressed).
@@ -45,6 +54,9 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// the context, then six results (records, count, nonmissing, sum, sumOfSquares,
     /// suppressed).
     uint256 internal constant FOLD_RESULT_INPUTS = 7;
+    /// @notice Public inputs after the query constants of an attestation circuit: the context,
+    /// then the records total and the verdict.
+    uint256 internal constant VERDICT_INPUTS = 3;
     /// @notice The most data columns a commit-and-prove circuit may have.
     uint32 public constant MAX_DATA_COLUMNS = 8;
     /// @notice The smallest cell a query may release (its `min_cohort`, the last constant): a
@@ -57,16 +69,20 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// (`totalMissing`; 0 for a circuit without a `nonmissing` output, and for a statistic that
     /// is never missing: stored as the missing rather than the non-missing count so that the
     /// common case writes no new slot), and the sum and sum of squares of the statistic. The
-    /// pooled mean is `totalSum / (totalCount − totalMissing)`.
+    /// pooled mean is `totalSum / (totalCount − totalMissing)`. An attestation query
+    /// (`attestation`) pools nothing: `answered` counts its yes verdicts (each paid) and
+    /// `declined` its no verdicts (paid nothing; their escrow stays for the refund).
     struct Query {
         address sponsor;
         uint64 deadline;
         bool refunded;
+        bool attestation;
         address token;
         uint32 numConstants;
         uint32 targets;
         uint32 answered;
         uint32 suppressed;
+        uint32 declined;
         address accreditor;
         uint256 price;
         bytes32 specHash;
@@ -117,7 +133,9 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// JSON), which must hash to it and is published in `SpecPublished` so anyone can read the
     /// criteria.
     /// @param constants The query's public constants, as the circuit takes them; its consent
-    /// purpose (third from the end) must be registered for the targets' schema.
+    /// purpose (third from the end) must be registered for the targets' schema. Their number
+    /// names the family of the circuits answering, and so the query's kind: an attestation
+    /// if those circuits release a verdict.
     /// @param datasetIds Targeted datasets: strictly increasing, active, all of one schema, each
     /// with a verifier for its circuit.
     /// @param token Payment token, or address(0) for ETH (then send `price * n` as value).
@@ -142,8 +160,8 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         bytes32 schemaHash = _checkTargets(queryId, datasetIds, accreditor, constants.length);
         // The constants are public inputs 1.. of a circuit with the commitment as input 0,
         // 0.. of a commit-and-prove one; the circuits taking n constants are of one family.
-        bool fold = _checkConstantsCount(schemaHash, constants.length);
-        ProofGate.checkInField(constants, fold ? 0 : 1);
+        uint8 family = _checkConstantsCount(schemaHash, constants.length);
+        ProofGate.checkInField(constants, family == PLAIN ? 1 : 0);
         // The constants end with `purpose, statistic, min_cohort`.
         _checkConsentPurpose(schemaHash, constants[constants.length - 3]);
         uint256 minCell = constants[constants.length - 1];
@@ -151,6 +169,7 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         Query storage q = _queries[queryId];
         q.sponsor = msg.sender;
         q.deadline = deadline;
+        q.attestation = family == VERDICT;
         q.token = token;
         q.numConstants = uint32(constants.length);
         q.targets = uint32(datasetIds.length);
@@ -218,7 +237,8 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     }
 
     /// @notice Answers a query for one dataset with a proof; on success the result is pooled
-    /// and the custodian credited `price` (withdraw with `withdraw`).
+    /// and the custodian credited `price` (withdraw with `withdraw`). For an attestation query
+    /// the proof's verdict is recorded (`Attested`), and only a yes is credited.
     /// @param queryId The query.
     /// @param datasetId The caller's dataset, a target of the query.
     /// @param publicInputs The proof's public inputs (commitment unless the circuit is
@@ -246,14 +266,24 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (c.numConstants != q.numConstants) {
             revert WrongConstantsCount(c.numConstants, q.numConstants);
         }
+        // ... and of the query's kind (a verifier replaced since posting may have changed it).
+        if ((_family(c) == VERDICT) != q.attestation) revert AnswerKindMismatch(queryId);
         _checkInputCount(c, publicInputs);
         _checkCommitment(c, d, datasetId, publicInputs, proof);
         uint256 at = _resultsAt(c);
         _checkInputs(q, queryId, d, at, publicInputs);
         bytes32 proofHash = _verify(d.circuitId, c, publicInputs, proof);
-        _record(
-            q, queryId, datasetId, _results(publicInputs[at + 1:], c.dataColumns != 0), proofHash
-        );
+        if (q.attestation) {
+            _recordVerdict(q, queryId, datasetId, publicInputs[at + 2], proofHash);
+        } else {
+            _record(
+                q,
+                queryId,
+                datasetId,
+                _results(publicInputs[at + 1:], c.dataColumns != 0),
+                proofHash
+            );
+        }
     }
 
     /// @dev The proof must be about the dataset's registered commitment: public input 0 for a
@@ -351,6 +381,29 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         );
     }
 
+    /// @dev Effects of a verified attestation with verdict `verdict` (1 yes, 0 no): a yes is
+    /// credited `price`, a no nothing (its escrow stays locked for the sponsor's refund).
+    function _recordVerdict(
+        Query storage q,
+        uint256 queryId,
+        uint256 datasetId,
+        uint256 verdict,
+        bytes32 proofHash
+    ) internal {
+        // Our attestation circuits constrain the verdict to a bit; a wrong verifier could not.
+        if (verdict > 1) revert VerdictNotABit(verdict);
+        claimed[queryId][datasetId] = true;
+        bool yes = verdict == 1;
+        uint256 paid = yes ? q.price : 0;
+        if (yes) {
+            q.answered += 1;
+            _credit(q.token, msg.sender, paid);
+        } else {
+            q.declined += 1;
+        }
+        emit Attested(queryId, datasetId, msg.sender, proofHash, yes, paid);
+    }
+
     /// @notice Allows or disallows an ERC-20 for new queries. Only the owner. Not timelocked:
     /// it touches no existing escrow, and credits are kept per token. Emits `TokenAllowed`.
     /// @param token The token (a plain ERC-20: no rebasing, fees or blocklists).
@@ -401,17 +454,23 @@ contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
         if (q.sponsor == address(0)) revert UnknownQuery(queryId);
     }
 
-    /// @dev Aggregate circuits have constants, no patient slots and at most
-    /// `MAX_DATA_COLUMNS` data columns.
+    /// @dev Aggregate circuits have constants, no patient slots, at most `MAX_DATA_COLUMNS`
+    /// data columns, and release one cell, or a verdict (no cell) if commit-and-prove. (A
+    /// stratified circuit, several cells per proof, is not accepted yet.)
     function _validShape(Circuit memory c) internal pure override returns (bool) {
-        return c.numConstants != 0 && c.batch == 0 && c.dataColumns <= MAX_DATA_COLUMNS;
+        return c.numConstants != 0 && c.batch == 0 && c.dataColumns <= MAX_DATA_COLUMNS
+            && (c.cells == 1 || (c.cells == 0 && c.dataColumns != 0));
     }
 
-    /// @dev W = 0: `[commitment, constants(n)..., context, records, count, sum, sumOfSquares,
-    /// suppressed]` (1 + n + 6). W > 0: `[constants(n)..., context, records, count, nonmissing,
-    /// sum, sumOfSquares, suppressed]` (n + 7). See the contract's notes.
+    /// @dev `PLAIN`: `[commitment, constants(n)..., context, records, count, sum,
+    /// sumOfSquares, suppressed]` (1 + n + 6). `FOLD`: `[constants(n)..., context, records,
+    /// count, nonmissing, sum, sumOfSquares, suppressed]` (n + 7). `VERDICT`: `[constants(n)...,
+    /// context, records, verdict]` (n + 3). See the contract's notes.
     function _numInputs(Circuit memory c) internal pure override returns (uint256) {
-        return _resultsAt(c) + (c.dataColumns == 0 ? RESULT_INPUTS : FOLD_RESULT_INPUTS);
+        uint8 family = _family(c);
+        uint256 results =
+            family == PLAIN ? RESULT_INPUTS : family == FOLD ? FOLD_RESULT_INPUTS : VERDICT_INPUTS;
+        return _resultsAt(c) + results;
     }
 
     /// @dev The index of `context` among circuit `c`'s public inputs: the n constants are the

@@ -332,7 +332,7 @@ contract TrialMarket is ITrialMarket, ProofGated, ConsentPurposes, Escrow {
 
     /// @dev Eligibility circuits have criteria, at least one patient slot and no data columns.
     function _validShape(Circuit memory c) internal pure override returns (bool) {
-        return c.numConstants != 0 && c.batch != 0 && c.dataColumns == 0;
+        return c.numConstants != 0 && c.batch != 0 && c.cells == 0 && c.dataColumns == 0;
     }
 
     /// @dev `[memberRoot, trialId, registrant, criteria..., (nullifier, payout) × batch]`.

@@ -11,8 +11,9 @@ import {IConsentPurposes} from "../contracts/interfaces/IConsentPurposes.sol";
 
 /// @notice Deploys the dataset and accreditation registries, every generated verifier listed in
 /// `contracts/verifiers/verifiers.json` (contract name → circuit id, kind, schema hash, constants
-/// count, patient slots, and `data_columns`, the data columns of a commit-and-prove aggregate
-/// circuit, 0 when absent), the query market with the aggregate verifiers set and the trial
+/// count, patient slots, `data_columns`, the data columns of a commit-and-prove aggregate
+/// circuit, 0 when absent, and `cells`, the cells an aggregate circuit releases, 0 for an
+/// attestation, 1 when absent), the query market with the aggregate verifiers set and the trial
 /// market with the eligibility verifiers set, then writes the addresses to `DEPLOYMENT_OUT`
 /// (default `deployments/<chain id>.json`) for the Rust client.
 ///
@@ -255,16 +256,23 @@ contract Deploy is Script {
             c.verifier = deployCode(string.concat(names[i], ".sol:", names[i]));
             c.schemaHash = vm.parseJsonBytes32(manifest, string.concat(key, ".schema_hash"));
             c.numConstants = uint32(vm.parseJsonUint(manifest, string.concat(key, ".constants")));
-            c.batch = uint32(vm.parseJsonUint(manifest, string.concat(key, ".batch")));
+            c.batch = uint16(vm.parseJsonUint(manifest, string.concat(key, ".batch")));
             // Data columns of a commit-and-prove circuit; absent (0) in older manifests.
             string memory columns = string.concat(key, ".data_columns");
             if (vm.keyExistsJson(manifest, columns)) {
                 c.dataColumns = uint32(vm.parseJsonUint(manifest, columns));
             }
+            bool isAggregate = keccak256(bytes(kind)) == keccak256("aggregate");
+            // Released cells (0: an attestation's verdict); absent in older manifests: one
+            // cell for an aggregate circuit, none for an eligibility circuit.
+            string memory cells = string.concat(key, ".cells");
+            c.cells = vm.keyExistsJson(manifest, cells)
+                ? uint16(vm.parseJsonUint(manifest, cells))
+                : (isAggregate ? 1 : 0);
             out = vm.serializeAddress("verifiers", circuitId, c.verifier);
             if (keccak256(bytes(kind)) == keccak256("eligibility")) {
                 _push(eligibility, circuitId, c);
-            } else if (keccak256(bytes(kind)) == keccak256("aggregate")) {
+            } else if (isAggregate) {
                 _push(aggregate, circuitId, c);
             } else {
                 revert(string.concat("verifiers.json: unknown kind of ", names[i]));

@@ -80,6 +80,7 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
             verifier: verifier,
             numConstants: uint32(constants.length),
             batch: 0,
+            cells: 1,
             dataColumns: dataColumns,
             schemaHash: schemaHash
         });
@@ -214,6 +215,7 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
             verifier: deployCode("AggregateVerifierN48.sol:AggregateVerifierN48"),
             numConstants: n,
             batch: 0,
+            cells: 1,
             dataColumns: 0,
             schemaHash: schemaHash
         });
@@ -222,8 +224,8 @@ contract FoldMarketTest is Test, IQueryMarket, IProofGated {
         vm.warp(block.timestamp + market.VERIFIER_DELAY());
         market.applyVerifier(poseidonCircuit);
         vm.stopPrank();
-        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1);
-        assertEq(market.liveCircuitsOf(schemaHash, foldN, true), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, n, market.PLAIN()), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, foldN, market.FOLD()), 1);
         vm.prank(hospitals[0]);
         uint256 poseidonDataset = registry.register(
             bytes32(uint256(0xC0FFEE)), schemaHash, answers[0].recordCount, poseidonCircuit, 0

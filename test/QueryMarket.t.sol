@@ -88,27 +88,28 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         uint64 eta = uint64(block.timestamp) + market.VERIFIER_DELAY();
         vm.expectEmit(address(market));
         emit VerifierProposed(
-            circuitId, schemaHash, replacement, uint32(constants.length), 0, 0, eta
+            circuitId, schemaHash, replacement, uint32(constants.length), 0, 1, 0, eta
         );
         vm.prank(owner);
         market.proposeVerifier(circuitId, _aggregate(replacement, schemaHash));
-        (address v,,,,) = market.circuits(circuitId);
+        (address v,,,,,) = market.circuits(circuitId);
         assertEq(v, verifier, "nothing changes at once");
         vm.expectRevert(abi.encodeWithSelector(VerifierNotYetDue.selector, circuitId, eta));
         market.applyVerifier(circuitId);
         vm.warp(eta);
         vm.expectEmit(address(market));
         emit VerifierSet(
-            circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0, 0
+            circuitId, schemaHash, verifier, replacement, uint32(constants.length), 0, 1, 0
         );
         vm.prank(sponsor);
         market.applyVerifier(circuitId);
-        (address now_, uint32 n, uint32 b,, bytes32 s) = market.circuits(circuitId);
+        (address now_, uint32 n, uint16 b, uint16 cells,, bytes32 s) = market.circuits(circuitId);
+        assertEq(cells, 1);
         assertEq(now_, replacement);
         assertEq(n, constants.length);
         assertEq(b, 0);
         assertEq(s, schemaHash);
-        assertEq(market.liveCircuitsOf(schemaHash, uint32(constants.length), false), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(constants.length), market.PLAIN()), 1);
         vm.expectRevert(abi.encodeWithSelector(NoPendingVerifier.selector, circuitId));
         market.applyVerifier(circuitId);
     }
@@ -142,7 +143,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         market.cancelVerifier(circuitId);
         market.removeVerifier(circuitId);
         vm.stopPrank();
-        (address v,,,,) = market.circuits(circuitId);
+        (address v,,,,,) = market.circuits(circuitId);
         assertEq(v, address(0));
         assertFalse(market.acceptsConstants(schemaHash, constants.length));
         assertEq(market.constantsCountsOf(schemaHash).length, 0);
@@ -183,7 +184,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         vm.expectRevert(Ownable.Unauthorized.selector);
         market.cancelVerifier(circuitId);
         vm.stopPrank();
-        (address v,,,,) = market.circuits(circuitId);
+        (address v,,,,,) = market.circuits(circuitId);
         assertEq(v, verifier);
     }
 
@@ -193,11 +194,11 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         IProofGated.Circuit memory c = _aggregate(verifier, schemaHash);
         vm.startPrank(owner);
         c.batch = 1;
-        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 1));
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, c.numConstants, 1, 1));
         market.proposeVerifier(keccak256("other"), c);
         c.batch = 0;
         c.numConstants = 0;
-        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, 0, 0));
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, 0, 0, 1));
         market.proposeVerifier(keccak256("other"), c);
         c.numConstants = uint32(constants.length);
         c.dataColumns = 1;
@@ -242,9 +243,9 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     function test_families_bothLiveEachQueryClaimedByItsOwn() public {
         uint256 foldDataset = _addFold();
         uint32 n = uint32(constants.length);
-        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1);
-        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, true), 1);
-        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, false), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, n, market.PLAIN()), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, market.FOLD()), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, market.PLAIN()), 0);
         assertTrue(market.acceptsConstants(schemaHash, n));
         assertTrue(market.acceptsConstants(schemaHash, FOLD_N));
         assertFalse(market.acceptsConstants(schemaHash, FOLD_N + 1));
@@ -299,8 +300,8 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         _setCircuit(keccak256("poseidon-n9"), c);
         vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, 9));
         market.applyVerifier(keccak256("fold-n9"));
-        assertEq(market.liveCircuitsOf(schemaHash, 9, true), 0);
-        assertEq(market.liveCircuitsOf(schemaHash, 9, false), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, 9, market.FOLD()), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, 9, market.PLAIN()), 1);
     }
 
     /// The only circuit of a count may change family or count (its own entry is discounted);
@@ -308,15 +309,15 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
     function test_families_onlyCircuitOfACountMayChangeShape() public {
         uint32 n = uint32(constants.length);
         _setCircuit(circuitId, _foldCircuit(n));
-        assertEq(market.liveCircuitsOf(schemaHash, n, true), 1);
-        assertEq(market.liveCircuitsOf(schemaHash, n, false), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, n, market.FOLD()), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, n, market.PLAIN()), 0);
         _setCircuit(circuitId, _foldCircuit(12));
         assertFalse(market.acceptsConstants(schemaHash, n));
         assertTrue(market.acceptsConstants(schemaHash, 12));
         assertEq(market.constantsCountsOf(schemaHash).length, 1);
         _setCircuit(circuitId, _aggregate(verifier, schemaHash));
         _setCircuit(keccak256("second"), _aggregate(verifier, schemaHash));
-        assertEq(market.liveCircuitsOf(schemaHash, n, false), 2);
+        assertEq(market.liveCircuitsOf(schemaHash, n, market.PLAIN()), 2);
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, n));
         market.proposeVerifier(circuitId, _foldCircuit(n));
@@ -328,7 +329,7 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
         uint256 foldDataset = _addFold();
         _setCircuit(FOLD_CIRCUIT, _aggregate(address(0), schemaHash));
         assertFalse(market.acceptsConstants(schemaHash, FOLD_N));
-        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, true), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, FOLD_N, market.FOLD()), 0);
         uint32[] memory counts = market.constantsCountsOf(schemaHash);
         assertEq(counts.length, 1);
         assertEq(counts[0], constants.length);
@@ -392,8 +393,8 @@ contract QueryMarketTest is MarketBase, IQueryMarket, IProofGated, IEscrow {
                 for (uint256 j; j < 4; ++j) {
                     if (live[j] && count[j] == n) ++expected[fold[j] ? 1 : 0];
                 }
-                assertEq(market.liveCircuitsOf(schema, n, false), expected[0]);
-                assertEq(market.liveCircuitsOf(schema, n, true), expected[1]);
+                assertEq(market.liveCircuitsOf(schema, n, market.PLAIN()), expected[0]);
+                assertEq(market.liveCircuitsOf(schema, n, market.FOLD()), expected[1]);
                 assertTrue(expected[0] == 0 || expected[1] == 0, "one family per count");
                 bool served = expected[0] + expected[1] != 0;
                 assertEq(market.acceptsConstants(schema, n), served);

@@ -98,20 +98,27 @@ contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
 
     /// The data columns travel in the circuit and its events; at most `MAX_DATA_COLUMNS`.
     function test_fold_shapeCarriesDataColumns() public {
-        (,,, uint32 w,) = market.circuits(foldCircuit);
+        (,,,, uint32 w,) = market.circuits(foldCircuit);
         assertEq(w, W);
         IProofGated.Circuit memory c = _fold(verifier, 8);
         uint64 eta = uint64(block.timestamp) + market.VERIFIER_DELAY();
         vm.expectEmit(address(market));
         emit VerifierProposed(
-            keccak256("fold-w8"), schemaHash, verifier, uint32(constants.length), 0, 8, eta
+            keccak256("fold-w8"), schemaHash, verifier, uint32(constants.length), 0, 1, 8, eta
         );
         vm.prank(owner);
         market.proposeVerifier(keccak256("fold-w8"), c);
         vm.warp(eta);
         vm.expectEmit(address(market));
         emit VerifierSet(
-            keccak256("fold-w8"), schemaHash, address(0), verifier, uint32(constants.length), 0, 8
+            keccak256("fold-w8"),
+            schemaHash,
+            address(0),
+            verifier,
+            uint32(constants.length),
+            0,
+            1,
+            8
         );
         market.applyVerifier(keccak256("fold-w8"));
     }
@@ -119,11 +126,11 @@ contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
     function test_fold_rejectsMoreThanEightDataColumns() public {
         assertEq(market.MAX_DATA_COLUMNS(), 8);
         IProofGated.Circuit memory c = _fold(verifier, 9);
-        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0));
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0, 1));
         vm.prank(owner);
         market.proposeVerifier(keccak256("fold-w9"), c);
         c.dataColumns = type(uint32).max;
-        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0));
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, constants.length, 0, 1));
         vm.prank(owner);
         market.proposeVerifier(keccak256("fold-w9"), c);
     }
@@ -230,5 +237,149 @@ contract QueryMarketFoldTest is MarketBase, IQueryMarket, IProofGated {
         market.postQuery{value: PRICE}(
             _spec(), big, ids, address(0), PRICE, uint64(block.timestamp + 1), address(0)
         );
+    }
+
+    // ---- attestations: the VERDICT family ----
+
+    /// The fold circuit as an attestation (`cells == 0`: a verdict instead of a cell).
+    function _verdict(address verifier_) internal view returns (IProofGated.Circuit memory c) {
+        c = _fold(verifier_, W);
+        c.cells = 0;
+    }
+
+    /// Inputs in the attestation layout: the constants, the context, the records, the verdict.
+    function _verdictInputs(uint256 q, address claimant, uint256 verdict)
+        internal
+        view
+        returns (uint256[] memory inputs)
+    {
+        uint256 n = constants.length;
+        inputs = new uint256[](n + 3);
+        for (uint256 i; i < n; ++i) {
+            inputs[i] = constants[i];
+        }
+        inputs[n] = market.claimContext(q, claimant);
+        inputs[n + 1] = RECORDS;
+        inputs[n + 2] = verdict;
+    }
+
+    /// The fold circuit turned into an attestation (the only circuit of its count may change
+    /// family), and a second hospital's dataset on it; returns that dataset.
+    function _toVerdict() internal returns (uint256 second) {
+        _setCircuit(foldCircuit, _verdict(verifier));
+        vm.prank(hospitals[1]);
+        second = registry.register(_commit(columns), schemaHash, RECORDS, foldCircuit, 0);
+    }
+
+    /// A query's kind is its circuits' family: posted against an attestation circuit, it is an
+    /// attestation; its claims take `n + 3` inputs.
+    function test_verdict_queryIsAnAttestation() public {
+        _toVerdict();
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(constants.length), market.VERDICT()), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(constants.length), market.FOLD()), 0);
+        uint256 q = _postFold();
+        assertTrue(market.query(q).attestation);
+        uint256[] memory inputs = _inputs(q, hospitals[0], _someResults());
+        vm.expectRevert(
+            abi.encodeWithSelector(WrongInputCount.selector, constants.length + 3, inputs.length)
+        );
+        _claimFold(q, inputs, bytes.concat(columns, _tail()));
+        // Every check before the verifier holds: the real verifier rejects the garbage proof.
+        inputs = _verdictInputs(q, hospitals[0], 1);
+        vm.expectRevert(InvalidProof.selector);
+        _claimFold(q, inputs, bytes.concat(columns, _tail()));
+    }
+
+    /// A yes is paid, a no is recorded and paid nothing, and the no's escrow is the sponsor's
+    /// at the refund: the escrow is conserved. (The verifier is mocked to accept; real
+    /// attestation proofs are in `FoldMarket.t.sol`.)
+    function test_verdict_yesIsPaidNoIsNot() public {
+        uint256 second = _toVerdict();
+        uint256[] memory ids = new uint256[](2);
+        (ids[0], ids[1]) = (foldDataset, second);
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        uint256 q = _post(ids, deadline);
+        bytes memory proof = bytes.concat(columns, _tail());
+        vm.mockCall(verifier, bytes(""), bytes(""));
+        uint256[] memory yes = _verdictInputs(q, hospitals[0], 1);
+        uint256[] memory no = _verdictInputs(q, hospitals[1], 0);
+        vm.expectEmit(address(market));
+        emit Attested(q, foldDataset, hospitals[0], keccak256(proof), true, PRICE);
+        _claimFold(q, yes, proof);
+        vm.expectEmit(address(market));
+        emit Attested(q, second, hospitals[1], keccak256(proof), false, 0);
+        vm.prank(hospitals[1]);
+        market.claim(q, second, no, proof);
+        assertEq(market.query(q).answered, 1, "one yes");
+        assertEq(market.query(q).declined, 1, "one no");
+        assertEq(market.query(q).totalCount, 0, "an attestation pools nothing");
+        assertEq(market.pendingWithdrawals(address(0), hospitals[0]), PRICE);
+        assertEq(market.pendingWithdrawals(address(0), hospitals[1]), 0);
+        assertEq(market.locked(q), PRICE, "the no's escrow stays for the refund");
+        assertTrue(market.claimed(q, second));
+        no[no.length - 1] = 1;
+        vm.expectRevert(abi.encodeWithSelector(AlreadyClaimed.selector, q, second));
+        vm.prank(hospitals[1]);
+        market.claim(q, second, no, proof);
+        vm.warp(deadline + 1);
+        vm.prank(sponsor);
+        market.refund(q);
+        assertEq(market.pendingWithdrawals(address(0), sponsor), PRICE);
+        assertEq(address(market).balance, 2 * PRICE, "credits equal the escrow");
+    }
+
+    /// A verdict is a bit: anything else (no circuit of ours releases it; a wrong verifier
+    /// could) is refused.
+    function test_verdict_notABitIsRefused() public {
+        _toVerdict();
+        uint256 q = _postFold();
+        vm.mockCall(verifier, bytes(""), bytes(""));
+        uint256[] memory inputs = _verdictInputs(q, hospitals[0], 2);
+        vm.expectRevert(abi.encodeWithSelector(VerdictNotABit.selector, 2));
+        _claimFold(q, inputs, bytes.concat(columns, _tail()));
+        assertFalse(market.claimed(q, foldDataset));
+    }
+
+    /// A query posted for numbers is not answered by a verdict when the circuit changes family
+    /// after posting, nor the reverse.
+    function test_verdict_kindChangedAfterPostingIsRefused() public {
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = foldDataset;
+        // Changing a verifier takes `VERIFIER_DELAY`: deadlines beyond two changes.
+        uint64 deadline = uint64(block.timestamp + 30 days);
+        uint256 numbers = _post(ids, deadline);
+        _toVerdict();
+        uint256 attestation = _post(ids, deadline);
+        vm.mockCall(verifier, bytes(""), bytes(""));
+        bytes memory proof = bytes.concat(columns, _tail());
+        uint256[] memory verdict = _verdictInputs(numbers, hospitals[0], 1);
+        vm.expectRevert(abi.encodeWithSelector(AnswerKindMismatch.selector, numbers));
+        _claimFold(numbers, verdict, proof);
+        _setCircuit(foldCircuit, _fold(verifier, W));
+        uint256[] memory cell = _inputs(attestation, hospitals[0], _someResults());
+        vm.expectRevert(abi.encodeWithSelector(AnswerKindMismatch.selector, attestation));
+        _claimFold(attestation, cell, proof);
+    }
+
+    /// One family per (schema, count): an attestation circuit beside a live fold circuit of
+    /// the same count is refused, and so is the reverse; a stratified circuit (several cells)
+    /// and an attestation without data columns are not accepted.
+    function test_verdict_layoutConflictsAndShapes() public {
+        IProofGated.Circuit memory v = _verdict(verifier);
+        vm.startPrank(owner);
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, v.numConstants));
+        market.proposeVerifier(keccak256("attest"), v);
+        v.cells = 2;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, v.numConstants, 0, 2));
+        market.proposeVerifier(keccak256("strata"), v);
+        v.cells = 0;
+        v.dataColumns = 0;
+        vm.expectRevert(abi.encodeWithSelector(InvalidShape.selector, v.numConstants, 0, 0));
+        market.proposeVerifier(keccak256("attest-w0"), v);
+        vm.stopPrank();
+        _toVerdict();
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(LayoutConflict.selector, schemaHash, v.numConstants));
+        market.proposeVerifier(keccak256("numbers"), _fold(verifier, W));
     }
 }

@@ -63,8 +63,8 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
     // ---- constructor and setVerifier ----
 
     function test_constructorWiresVerifiers() public view {
-        (address v1, uint32 c1, uint32 b1,, bytes32 s1) = market.circuits(singleCircuit);
-        (address v4, uint32 c4, uint32 b4,, bytes32 s4) = market.circuits(batchCircuit);
+        (address v1, uint32 c1, uint16 b1,,, bytes32 s1) = market.circuits(singleCircuit);
+        (address v4, uint32 c4, uint16 b4,,, bytes32 s4) = market.circuits(batchCircuit);
         assertEq(v1, verifierB1);
         assertEq(v4, verifierB4);
         assertEq(c1, NUM_CRITERIA);
@@ -73,8 +73,8 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         assertEq(b4, BATCH_SLOTS);
         assertEq(s1, schemaHash);
         assertEq(s4, schemaHash);
-        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), false), 2);
-        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), true), 0);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), market.PLAIN()), 2);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), market.FOLD()), 0);
         assertTrue(market.acceptsConstants(schemaHash, NUM_CRITERIA));
         assertEq(market.constantsCountsOf(schemaHash).length, 1);
         assertEq(market.constantsCountsOf(schemaHash)[0], NUM_CRITERIA);
@@ -103,7 +103,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         }
         string memory shapes = vm.readFile("contracts/verifiers/verifiers.json");
         string[2] memory names = [".EligibilityVerifierB1", ".EligibilityVerifierB4"];
-        uint32[2] memory slots = [SINGLE_SLOTS, BATCH_SLOTS];
+        uint16[2] memory slots = [SINGLE_SLOTS, BATCH_SLOTS];
         for (uint256 i; i < names.length; ++i) {
             assertEq(vm.parseJsonString(shapes, string.concat(names[i], ".kind")), "eligibility");
             assertEq(vm.parseJsonUint(shapes, string.concat(names[i], ".constants")), NUM_CRITERIA);
@@ -162,12 +162,16 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
         cs[1] = _circuit(verifierB4, 0, BATCH_SLOTS, schemaHash);
-        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, 0, BATCH_SLOTS));
+        vm.expectRevert(
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, 0, BATCH_SLOTS, 0)
+        );
         new TrialMarket(
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
         cs[1] = _circuit(verifierB4, uint32(NUM_CRITERIA), 0, schemaHash);
-        vm.expectRevert(abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, 0, 0)
+        );
         new TrialMarket(
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
@@ -183,13 +187,13 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         IProofGated.Circuit[] memory cs = new IProofGated.Circuit[](1);
         cs[0] = c;
         vm.expectRevert(
-            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS)
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS, 0)
         );
         new TrialMarket(
             registry, accreditations, owner, ids, cs, ClinicalPurposes.forSchema(schemaHash)
         );
         vm.expectRevert(
-            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS)
+            abi.encodeWithSelector(IProofGated.InvalidShape.selector, NUM_CRITERIA, SINGLE_SLOTS, 0)
         );
         vm.prank(owner);
         market.proposeVerifier(keccak256("elig-with-columns"), c);
@@ -203,25 +207,29 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.warp(block.timestamp + market.VERIFIER_DELAY());
         vm.expectEmit(address(market));
         emit VerifierSet(
-            singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS, 0
+            singleCircuit, OTHER_SCHEMA, verifierB1, fake, uint32(NUM_CRITERIA), SINGLE_SLOTS, 0, 0
         );
         market.applyVerifier(singleCircuit);
-        (address v, uint32 c, uint32 b,, bytes32 s) = market.circuits(singleCircuit);
+        (address v, uint32 c, uint16 b,,, bytes32 s) = market.circuits(singleCircuit);
         assertEq(v, fake);
         assertEq(c, NUM_CRITERIA);
         assertEq(b, SINGLE_SLOTS);
         assertEq(s, OTHER_SCHEMA);
         uint32 n = uint32(NUM_CRITERIA);
-        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, n, false), 1, "learnt from the circuit");
-        assertEq(market.liveCircuitsOf(schemaHash, n, false), 1, "the batch circuit is left");
+        assertEq(
+            market.liveCircuitsOf(OTHER_SCHEMA, n, market.PLAIN()), 1, "learnt from the circuit"
+        );
+        assertEq(
+            market.liveCircuitsOf(schemaHash, n, market.PLAIN()), 1, "the batch circuit is left"
+        );
     }
 
     /// A removal takes effect at once (an emergency stop), and emits the verifier it removes.
     function test_ownerRemovesVerifierWithEvent() public {
         vm.expectEmit(address(market));
-        emit VerifierSet(batchCircuit, schemaHash, verifierB4, address(0), 0, 0, 0);
+        emit VerifierSet(batchCircuit, schemaHash, verifierB4, address(0), 0, 0, 0, 0);
         _setCircuit(batchCircuit, _batch(address(0), schemaHash));
-        (address v,,,,) = market.circuits(batchCircuit);
+        (address v,,,,,) = market.circuits(batchCircuit);
         assertEq(v, address(0));
     }
 
@@ -233,7 +241,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             vm.expectRevert(Ownable.Unauthorized.selector);
             market.proposeVerifier(singleCircuit, _single(fake, schemaHash));
         }
-        (address v,,,,) = market.circuits(singleCircuit);
+        (address v,,,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
     }
 
@@ -248,7 +256,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IProofGated.NotAContract.selector, eoa));
         market.proposeVerifier(singleCircuit, _single(eoa, schemaHash));
-        (address v,,,,) = market.circuits(singleCircuit);
+        (address v,,,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1, "the real verifier stays");
         // The scratch reproduction's junk proof is therefore refused by the real verifier.
         vm.prank(relayer);
@@ -278,12 +286,15 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
             vm.prank(owner);
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IProofGated.InvalidShape.selector, bad[i].numConstants, bad[i].batch
+                    IProofGated.InvalidShape.selector,
+                    bad[i].numConstants,
+                    bad[i].batch,
+                    bad[i].cells
                 )
             );
             market.proposeVerifier(i % 2 == 0 ? id : singleCircuit, bad[i]);
         }
-        (address v, uint32 c, uint32 b,,) = market.circuits(singleCircuit);
+        (address v, uint32 c, uint16 b,,,) = market.circuits(singleCircuit);
         assertEq(v, verifierB1);
         assertEq(c, n);
         assertEq(b, SINGLE_SLOTS);
@@ -311,10 +322,10 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         bytes32 id = keccak256("elig1-other");
         _setCircuit(id, _circuit(verifierB1, 13, 2, OTHER_SCHEMA));
         assertTrue(market.acceptsConstants(OTHER_SCHEMA, 13));
-        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, false), 1);
+        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, market.PLAIN()), 1);
         _setCircuit(id, _circuit(address(0), 0, 0, OTHER_SCHEMA));
         assertFalse(market.acceptsConstants(OTHER_SCHEMA, 13));
-        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, false), 0);
+        assertEq(market.liveCircuitsOf(OTHER_SCHEMA, 13, market.PLAIN()), 0);
         assertEq(market.constantsCountsOf(OTHER_SCHEMA).length, 0);
         _setCircuit(id, _circuit(verifierB1, 15, 1, OTHER_SCHEMA));
         assertTrue(market.acceptsConstants(OTHER_SCHEMA, 15));
@@ -322,7 +333,7 @@ contract TrialMarketTest is TrialBase, ITrialMarket, IProofGated, IEscrow, ICons
         // Removing one of two circuits of a schema keeps its count.
         _setCircuit(batchCircuit, _circuit(address(0), 0, 0, schemaHash));
         assertTrue(market.acceptsConstants(schemaHash, NUM_CRITERIA));
-        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), false), 1);
+        assertEq(market.liveCircuitsOf(schemaHash, uint32(NUM_CRITERIA), market.PLAIN()), 1);
     }
 
     /// @notice A verifier whose code is gone (self-destructed, or never deployed on this

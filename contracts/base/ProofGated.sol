@@ -9,15 +9,17 @@ import {ProofGate} from "../libraries/ProofGate.sol";
 /// @notice The circuits a market accepts and the verify gate in front of them, shared by both
 /// markets: per circuit id a verifier, the schema it was built for and its shape. A query or
 /// trial on a schema has n public constants for some n a live circuit of that schema takes;
-/// a claim is answered by a circuit taking exactly its n. Circuits fall in two families by
-/// their public-input layout, `dataColumns == 0` (the commitment is input 0, the constants
-/// follow) and `dataColumns != 0` (commit-and-prove: the constants are inputs 0..n-1): one
-/// schema may have live circuits of both, with different constants counts, but never two
-/// families for one (schema, n), so the constants of a query always have one layout.
+/// a claim is answered by a circuit taking exactly its n. Circuits fall in three families by
+/// their public-input layout (`_family`): `PLAIN`, `dataColumns == 0` (the commitment is
+/// input 0, the constants follow); `FOLD`, commit-and-prove (`dataColumns != 0`: the
+/// constants are inputs 0..n-1) releasing cells; `VERDICT`, commit-and-prove releasing a
+/// verdict (`cells == 0`). One schema may have live circuits of all three, with different
+/// constants counts, but never two families for one (schema, n), so the constants of a query
+/// always have one layout and one kind of answer.
 /// @dev Storage, in declaration order after `Ownable` (which uses a fixed slot of its own):
-/// `circuits` (circuitId → Circuit: verifier, numConstants, batch and dataColumns in one slot,
-/// schemaHash in the next), `_live` (schemaHash → numConstants → LiveCircuits: the live
-/// circuits of each family as two uint128 in one slot), `_constantsCounts` (schemaHash →
+/// `circuits` (circuitId → Circuit: verifier, numConstants, batch, cells and dataColumns in
+/// one slot, schemaHash in the next), `_live` (schemaHash → numConstants → uint80[3]: the live
+/// circuits of each family, in one slot), `_constantsCounts` (schemaHash →
 /// uint32[]: the n with a live circuit, unordered), `pendingCircuits` (circuitId → Circuit, the
 /// same two slots), `pendingEta` (circuitId → uint64).
 abstract contract ProofGated is IProofGated, Ownable {
@@ -26,18 +28,21 @@ abstract contract ProofGated is IProofGated, Ownable {
     /// @notice Notice between proposing a verifier and applying it.
     uint64 public constant VERIFIER_DELAY = 2 days;
 
-    /// @dev Live circuits (with a verifier) of one (schema, constants count), per family:
-    /// `plain` with the commitment as public input 0 (`dataColumns == 0`), `fold`
-    /// commit-and-prove (`dataColumns != 0`). At most one of them is non-zero.
-    struct LiveCircuits {
-        uint128 plain;
-        uint128 fold;
-    }
+    /// @notice The family of circuits with the commitment as public input 0 (`dataColumns ==
+    /// 0`: the Poseidon aggregate circuits and the eligibility circuits).
+    uint8 public constant PLAIN = 0;
+    /// @notice The family of commit-and-prove circuits releasing cells (`dataColumns != 0`,
+    /// `cells != 0`).
+    uint8 public constant FOLD = 1;
+    /// @notice The family of commit-and-prove circuits releasing a verdict (`dataColumns !=
+    /// 0`, `cells == 0`: attestations).
+    uint8 public constant VERDICT = 2;
 
     /// @notice Verifier, schema and shape per circuit id.
     mapping(bytes32 circuitId => Circuit) public circuits;
-    /// @dev Live circuits per schema and constants count, per family (see `liveCircuitsOf`).
-    mapping(bytes32 schemaHash => mapping(uint256 numConstants => LiveCircuits)) internal _live;
+    /// @dev Live circuits (with a verifier) per schema and constants count, per family
+    /// (indexed by `_family`; at most one of the three is non-zero, see `liveCircuitsOf`).
+    mapping(bytes32 schemaHash => mapping(uint256 numConstants => uint80[3])) internal _live;
     /// @dev The constants counts of a schema with at least one live circuit, unordered (see
     /// `constantsCountsOf`). A count is forgotten when its last circuit goes.
     mapping(bytes32 schemaHash => uint32[]) internal _constantsCounts;
@@ -75,6 +80,7 @@ abstract contract ProofGated is IProofGated, Ownable {
             circuit.verifier,
             circuit.numConstants,
             circuit.batch,
+            circuit.cells,
             circuit.dataColumns,
             eta
         );
@@ -113,6 +119,7 @@ abstract contract ProofGated is IProofGated, Ownable {
                 verifier: address(0),
                 numConstants: 0,
                 batch: 0,
+                cells: 0,
                 dataColumns: 0,
                 schemaHash: schemaHash
             })
@@ -123,16 +130,14 @@ abstract contract ProofGated is IProofGated, Ownable {
     /// one family.
     /// @param schemaHash The schema.
     /// @param numConstants The constants count.
-    /// @param fold The family: commit-and-prove circuits (`dataColumns != 0`) if true, else
-    /// those with the commitment as public input 0.
+    /// @param family `PLAIN`, `FOLD` or `VERDICT`.
     /// @return The number of such circuits.
-    function liveCircuitsOf(bytes32 schemaHash, uint32 numConstants, bool fold)
+    function liveCircuitsOf(bytes32 schemaHash, uint32 numConstants, uint8 family)
         external
         view
         returns (uint256)
     {
-        LiveCircuits memory live = _live[schemaHash][numConstants];
-        return fold ? live.fold : live.plain;
+        return _live[schemaHash][numConstants][family];
     }
 
     /// @notice Whether a query or trial on `schemaHash` may have `n` constants: some live
@@ -141,8 +146,7 @@ abstract contract ProofGated is IProofGated, Ownable {
     /// @param n The number of constants.
     /// @return True if a live circuit of the schema takes `n` constants.
     function acceptsConstants(bytes32 schemaHash, uint256 n) external view returns (bool) {
-        LiveCircuits memory live = _live[schemaHash][n];
-        return live.plain != 0 || live.fold != 0;
+        return _anyLive(_live[schemaHash][n]);
     }
 
     /// @notice The constants counts a query or trial on `schemaHash` may have (those of its
@@ -172,14 +176,28 @@ abstract contract ProofGated is IProofGated, Ownable {
 
     /// @dev Reverts unless a live circuit of `schemaHash` takes `n` constants (reporting one
     /// count it could have, or 0 if no circuit serves the schema). Returns the family of the
-    /// circuits taking `n` (there is one, see `_checkCircuit`): true if commit-and-prove.
-    function _checkConstantsCount(bytes32 schemaHash, uint256 n) internal view returns (bool fold) {
-        LiveCircuits memory live = _live[schemaHash][n];
-        if (live.plain == 0 && live.fold == 0) {
-            uint32[] storage counts = _constantsCounts[schemaHash];
-            revert WrongConstantsCount(counts.length == 0 ? 0 : counts[0], n);
-        }
-        return live.fold != 0;
+    /// circuits taking `n` (there is one, see `_checkCircuit`).
+    function _checkConstantsCount(bytes32 schemaHash, uint256 n)
+        internal
+        view
+        returns (uint8 family)
+    {
+        uint80[3] memory live = _live[schemaHash][n];
+        if (live[FOLD] != 0) return FOLD;
+        if (live[VERDICT] != 0) return VERDICT;
+        if (live[PLAIN] != 0) return PLAIN;
+        uint32[] storage counts = _constantsCounts[schemaHash];
+        revert WrongConstantsCount(counts.length == 0 ? 0 : counts[0], n);
+    }
+
+    /// @dev A circuit's family: its public-input layout (see the contract's notes).
+    function _family(Circuit memory c) internal pure returns (uint8) {
+        if (c.dataColumns == 0) return PLAIN;
+        return c.cells == 0 ? VERDICT : FOLD;
+    }
+
+    function _anyLive(uint80[3] storage live) private view returns (bool) {
+        return live[PLAIN] != 0 || live[FOLD] != 0 || live[VERDICT] != 0;
     }
 
     /// @dev Reverts unless there are exactly as many public inputs as circuit `c` has, so the
@@ -205,17 +223,17 @@ abstract contract ProofGated is IProofGated, Ownable {
     }
 
     /// @dev Reverts unless `c` may replace `old`: a verifier with code, a shape of this
-    /// market's kind, and no live circuit of the other family taking as many constants on its
+    /// market's kind, and no live circuit of another family taking as many constants on its
     /// schema (`old` itself aside: the only circuit of a count may change family).
     function _checkCircuit(Circuit memory c, Circuit memory old) internal view {
         ProofGate.checkVerifier(c.verifier);
-        if (!_validShape(c)) revert InvalidShape(c.numConstants, c.batch);
-        LiveCircuits memory live = _live[c.schemaHash][c.numConstants];
-        bool fold = c.dataColumns != 0;
-        uint256 others = fold ? live.plain : live.fold;
+        if (!_validShape(c)) revert InvalidShape(c.numConstants, c.batch, c.cells);
+        uint80[3] memory live = _live[c.schemaHash][c.numConstants];
+        uint8 family = _family(c);
+        uint256 others = uint256(live[PLAIN]) + live[FOLD] + live[VERDICT] - live[family];
         if (
             old.verifier != address(0) && old.schemaHash == c.schemaHash
-                && old.numConstants == c.numConstants && (old.dataColumns != 0) != fold
+                && old.numConstants == c.numConstants && _family(old) != family
         ) {
             --others;
         }
@@ -234,6 +252,7 @@ abstract contract ProofGated is IProofGated, Ownable {
             c.verifier,
             c.numConstants,
             c.batch,
+            c.cells,
             c.dataColumns
         );
         circuits[circuitId] = c;
@@ -241,25 +260,17 @@ abstract contract ProofGated is IProofGated, Ownable {
 
     /// @dev Counts a circuit that gets a verifier; its count becomes known to its schema.
     function _track(Circuit memory c) private {
-        LiveCircuits storage live = _live[c.schemaHash][c.numConstants];
-        if (live.plain == 0 && live.fold == 0) _constantsCounts[c.schemaHash].push(c.numConstants);
-        if (c.dataColumns != 0) {
-            ++live.fold;
-        } else {
-            ++live.plain;
-        }
+        uint80[3] storage live = _live[c.schemaHash][c.numConstants];
+        if (!_anyLive(live)) _constantsCounts[c.schemaHash].push(c.numConstants);
+        ++live[_family(c)];
     }
 
     /// @dev Discounts a circuit whose verifier goes; its count is forgotten with its schema's
     /// last circuit taking it.
     function _untrack(Circuit memory c) private {
-        LiveCircuits storage live = _live[c.schemaHash][c.numConstants];
-        if (c.dataColumns != 0) {
-            --live.fold;
-        } else {
-            --live.plain;
-        }
-        if (live.plain != 0 || live.fold != 0) return;
+        uint80[3] storage live = _live[c.schemaHash][c.numConstants];
+        --live[_family(c)];
+        if (_anyLive(live)) return;
         uint32[] storage counts = _constantsCounts[c.schemaHash];
         uint256 last = counts.length - 1;
         for (uint256 i; i <= last; ++i) {

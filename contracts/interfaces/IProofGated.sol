@@ -11,6 +11,10 @@ interface IProofGated {
     /// @param numConstants Public constants of the queries or trials the circuit answers (query
     /// constants for an aggregate circuit, trial criteria for an eligibility circuit).
     /// @param batch Patient slots of an eligibility circuit; 0 for an aggregate circuit.
+    /// @param cells Cells an aggregate circuit releases per proof: 1 (a count, its sums and a
+    /// suppressed flag), or 0 for a commit-and-prove attestation, which releases one verdict
+    /// instead (issue #13: "the mean reaches the threshold over at least `min_cohort`
+    /// patients"); 0 for an eligibility circuit.
     /// @param dataColumns Data columns W of a commit-and-prove aggregate circuit (issue #8,
     /// design B): the dataset commitment is not a public input but the KZG commitment of the
     /// proof's first W advice columns, the first `64 * W` bytes of every proof (W points, each
@@ -22,10 +26,12 @@ interface IProofGated {
     /// length, so the number of public inputs it takes is fixed here, per circuit, from the
     /// manifest written with the verifier (`contracts/verifiers/verifiers.json`): the contract
     /// cannot read it from the verifier.
+    /// Verifier, constants count, batch, cells and data columns share one storage slot.
     struct Circuit {
         address verifier;
         uint32 numConstants;
-        uint32 batch;
+        uint16 batch;
+        uint16 cells;
         uint32 dataColumns;
         bytes32 schemaHash;
     }
@@ -37,7 +43,8 @@ interface IProofGated {
         address previous,
         address verifier,
         uint32 numConstants,
-        uint32 batch,
+        uint16 batch,
+        uint16 cells,
         uint32 dataColumns
     );
 
@@ -52,7 +59,8 @@ interface IProofGated {
         bytes32 indexed schemaHash,
         address verifier,
         uint32 numConstants,
-        uint32 batch,
+        uint16 batch,
+        uint16 cells,
         uint32 dataColumns,
         uint64 eta
     );
@@ -73,11 +81,12 @@ interface IProofGated {
     /// @notice The proposal's notice period has not run out.
     error VerifierNotYetDue(bytes32 circuitId, uint64 eta);
     /// @notice A circuit's shape is empty or of the wrong kind for this market (constants,
-    /// patient slots or data columns).
-    error InvalidShape(uint32 numConstants, uint32 batch);
-    /// @notice A live circuit of the schema takes as many constants but has the other public
-    /// input layout (commitment as input 0, or commit-and-prove): a query's constants would be
-    /// read under two layouts.
+    /// patient slots, cells or data columns).
+    error InvalidShape(uint32 numConstants, uint16 batch, uint16 cells);
+    /// @notice A live circuit of the schema takes as many constants but has another public
+    /// input layout (commitment as input 0, commit-and-prove releasing a cell, or
+    /// commit-and-prove releasing a verdict): a query's constants would be read under two
+    /// layouts.
     error LayoutConflict(bytes32 schemaHash, uint32 numConstants);
     /// @notice No verifier is set for this circuit.
     error NoVerifier(bytes32 circuitId);

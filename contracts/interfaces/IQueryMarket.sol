@@ -51,6 +51,19 @@ interface IQueryMarket {
         bool suppressed,
         uint256 paid
     );
+    /// @notice A custodian's attestation proof was verified: the statistic's mean over the
+    /// query's cohort reaches the sponsor's threshold over at least `min_cohort` patients
+    /// (`verdict` true, and the custodian was credited `paid`, the query's price), or not
+    /// (`verdict` false, `paid` 0: the escrow stays for the sponsor's refund). Nothing else
+    /// about the cohort is released.
+    event Attested(
+        uint256 indexed queryId,
+        uint256 indexed datasetId,
+        address indexed custodian,
+        bytes32 proofHash,
+        bool verdict,
+        uint256 paid
+    );
     /// @notice The unclaimed part of a query's escrow was credited back to its sponsor.
     event Refunded(uint256 indexed queryId, address indexed sponsor, uint256 amount);
 
@@ -93,4 +106,11 @@ interface IQueryMarket {
     /// @notice A verified answer releases more non-missing values than matching records (no
     /// circuit of ours can: the verifier is wrong).
     error NonMissingAboveCount(uint256 count, uint256 nonmissing);
+    /// @notice The dataset's circuit answers with a verdict and the query asks for numbers, or
+    /// the reverse: its verifier was replaced by one of another family since the query was
+    /// posted.
+    error AnswerKindMismatch(uint256 queryId);
+    /// @notice An attestation's verdict is neither 0 nor 1 (no circuit of ours releases that; a
+    /// wrong verifier could).
+    error VerdictNotABit(uint256 verdict);
 }

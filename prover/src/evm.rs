@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
+    circuit::fast::fold::Rounding,
     dataset::{write_atomic, Overwrite},
     error::{DatasetError, VerifierError},
     keys::{CircuitKeys, CircuitShape, FoldKeys, ParamsFingerprint},
@@ -29,13 +30,15 @@ use crate::{
 };
 
 /// File, next to the verifiers, describing each contract's circuit: `name → {circuit_id, kind
-/// ("aggregate" or "eligibility"), schema_hash, constants, batch, data_columns, params,
+/// ("aggregate" or "eligibility"), schema_hash, constants, batch, cells, data_columns, params,
 /// vk_hash}`. The schema's SHA-256 lets the markets check that a query or trial, a dataset and
 /// a circuit share one schema; the constants count (query constants or trial criteria words),
 /// the patient slots (0 for aggregate circuits) and the data columns fix the number of public
 /// inputs. `data_columns` (W; absent means 0) counts the data columns of a commit-and-prove
 /// aggregate circuit, whose dataset commitment is the proof's first `64 * W` bytes instead of
-/// public input 0; every circuit this module writes has 0. `params` is the
+/// public input 0. `cells` counts the cells an aggregate circuit releases per proof: 1, or 0 for
+/// a fold attestation, which releases a verdict (absent means 1 for an aggregate circuit, 0
+/// for an eligibility circuit: [`ManifestEntry::cells`]). `params` is the
 /// [`ParamsFingerprint`] of the KZG params that built the verifier (`{kind: "dev-insecure" |
 /// "file", sha256, k}`). `vk_hash` is the SHA-256 of the verifying key the verifier was generated
 /// from ([`crate::keys::vk_hash`]): offline verification ([`crate::proof::verify`]) requires the
@@ -61,6 +64,9 @@ pub struct ManifestEntry {
     pub constants: usize,
     /// Patient slots (0 for aggregate circuits).
     pub batch: usize,
+    /// Released cells per proof, as written (absent in older manifests: see [`Self::cells`]).
+    #[serde(default, rename = "cells")]
+    pub cells_written: Option<usize>,
     /// Data columns of a commit-and-prove aggregate circuit (0, or absent in older manifests,
     /// for a circuit whose commitment is public input 0).
     #[serde(default)]
@@ -72,6 +78,15 @@ pub struct ManifestEntry {
     /// manifests).
     #[serde(default)]
     pub vk_hash: Option<String>,
+}
+
+impl ManifestEntry {
+    /// Cells the circuit releases per proof (`IProofGated.Circuit.cells`): as written, else 1
+    /// for an aggregate circuit and 0 for an eligibility circuit (what `Deploy.s.sol` assumes).
+    pub fn cells(&self) -> usize {
+        self.cells_written
+            .unwrap_or(usize::from(self.kind == "aggregate"))
+    }
 }
 
 /// A verifier manifest read back (see [`MANIFEST`]): contract name → entry. Entries in an older
@@ -194,12 +209,27 @@ pub fn write_verifier_with(
 }
 
 /// The conventional contract name of a fold circuit's verifier:
-/// `FoldVerifierN<capacity>W<data columns>`.
+/// `FoldVerifierN<capacity>W<data columns>`, then what the circuit adds to the plain answer,
+/// so two variants never share a file: `Attest` (an attestation), `Strata<cells>`,
+/// `Round5`/`Round6` (proven rounding), `Dom<k>` (the dominance rule).
 pub fn fold_contract_name(keys: &FoldKeys) -> String {
-    format!(
-        "FoldVerifierN{}W{}",
-        keys.shape.shape.capacity, keys.shape.slots
-    )
+    let p = &keys.shape;
+    let mut name = format!("FoldVerifierN{}W{}", p.shape.capacity, p.slots);
+    if p.attestation {
+        name += "Attest";
+    }
+    if p.strata.is_some() {
+        name += &format!("Strata{}", p.cells());
+    }
+    match p.rounding {
+        Some(Rounding::Nearest5) => name += "Round5",
+        Some(Rounding::Midpoint6) => name += "Round6",
+        None => {}
+    }
+    if let Some(d) = p.dominance {
+        name += &format!("Dom{}", d.percent);
+    }
+    name
 }
 
 /// [`write_verifier_with`] for a fold circuit: `<dir>/<name>.sol` and its manifest entry
@@ -223,6 +253,7 @@ pub fn write_fold_verifier(
     );
     let entry = json!({
         "batch": 0,
+        "cells": keys.shape.cells(),
         "circuit_id": keys.circuit_id,
         "constants": layout.constants(),
         "data_columns": keys.shape.slots,
@@ -246,6 +277,7 @@ pub fn manifest_entry(keys: &CircuitKeys) -> serde_json::Value {
     };
     json!({
         "batch": batch,
+        "cells": usize::from(matches!(keys.config.shape, CircuitShape::Aggregate(_))),
         "circuit_id": keys.config.circuit_id,
         "constants": constants,
         "data_columns": 0,

@@ -48,7 +48,8 @@ alloy::sol! {
         struct Circuit {
             address verifier;
             uint32 numConstants;
-            uint32 batch;
+            uint16 batch;
+            uint16 cells;
             uint32 dataColumns;
             bytes32 schemaHash;
         }
@@ -769,6 +770,7 @@ async fn a_regulator_audits_the_chain_alone_and_catches_tampering() {
             verifier: accept_all,
             numConstants: QueryConstants::len_for(&schema) as u32,
             batch: 0,
+            cells: 1,
             dataColumns: 0,
             schemaHash: B256::from(schema.hash()),
         },

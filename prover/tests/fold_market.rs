@@ -55,6 +55,22 @@ const FORGE_MARKET: Address = address!("00000000000000000000000000000000f01d7e57
 /// The contract name of the fixture's verifier (`contracts/verifiers/<name>.sol`).
 const VERIFIER: &str = "FoldVerifierN48W1";
 const FIXTURE: &str = "test/fixtures/fold_proofs.json";
+/// The attestation circuit of the same shape, its verifier and its fixture
+/// (`test/FoldMarket.t.sol`'s `FoldAttestationTest`).
+const ATTEST_VERIFIER: &str = "FoldVerifierN48W1Attest";
+const ATTEST_FIXTURE: &str = "test/fixtures/fold_attest_proofs.json";
+/// The attestation's threshold on the mean BMI: hospital A's cohort (26.18) is below it,
+/// hospital B's (27.04) above, hospital C's is below the floor.
+const ATTEST_THRESHOLD: &str = "26.6";
+/// The attestation circuit's masking rows: a query budget of 8 proofs, the circuit `dataset
+/// commit --fold --attest --capacity 48 --query-budget 8 --statistics bmi` commits for, so a
+/// dataset committed from the command line answers with the committed verifier
+/// (`tests/attestation_market.rs` claims with it on the deployed market).
+const ATTEST_MASK_ROWS: usize = 17;
+/// The hospitals of both fixtures: (records, dataset seed), answering as `hospital-a`, `-b`,
+/// `-c`.
+const HOSPITALS: [(usize, u64); 3] = [(45, 3), (38, 4), (12, 5)];
+const LABELS: [&str; 3] = ["hospital-a", "hospital-b", "hospital-c"];
 
 /// forge-std's `makeAddr(label)`.
 fn make_addr(label: &str) -> Address {
@@ -74,13 +90,30 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(None)
+}
+
+/// The fixture's circuit and query, as an attestation "mean ≥ `threshold`" if given.
+fn setup_with(threshold: Option<&str>) -> Setup {
     let schema = Schema::clinical_default();
     let fold = FoldSchema::of(&schema).unwrap();
-    let query = QuerySpec::load(&root().join("examples/query-all-adults-bmi.json")).unwrap();
+    let mut query = QuerySpec::load(&root().join("examples/query-all-adults-bmi.json")).unwrap();
+    if let Some(t) = threshold {
+        query.name = format!("{}: mean at least {t}", query.name);
+        query.attest = Some(zkcohort::query::Attest {
+            mean_at_least: json!(t),
+        });
+    }
     let statistic = query.compile(&schema).unwrap().statistic as usize;
-    let params = fold
-        .fold_params(CAPACITY, MASK_ROWS, SLOTS, &[statistic])
+    let mask_rows = if threshold.is_some() {
+        ATTEST_MASK_ROWS
+    } else {
+        MASK_ROWS
+    };
+    let mut params = fold
+        .fold_params(CAPACITY, mask_rows, SLOTS, &[statistic])
         .unwrap();
+    params.attestation = threshold.is_some();
     let store = KeyStore::new(root().join(".zkcohort"), ParamsSource::Dev);
     let (kzg, keys) = store.fold_circuit(&fold, &params).unwrap();
     Setup {
@@ -125,12 +158,14 @@ fn check_verifier(kzg: &ParamsKZG<Bn256>, keys: &FoldKeys, name: &str) {
         (
             entry.vk_hash.as_deref(),
             entry.data_columns,
-            entry.constants
+            entry.constants,
+            entry.cells()
         ),
         (
             Some(keys.vk_hash.as_str()),
             keys.shape.slots,
-            keys.shape.inputs().constants()
+            keys.shape.inputs().constants(),
+            keys.shape.cells()
         ),
         "the manifest's entry for {name} is stale: {REFRESH}"
     );
@@ -208,8 +243,7 @@ fn bytes(v: &Value) -> Vec<u8> {
 #[test]
 fn writes_fold_market_fixture() {
     let s = setup();
-    let labels = ["hospital-a", "hospital-b", "hospital-c"];
-    let shapes = [(45, 3), (38, 4), (12, 5)];
+    let (labels, shapes) = (LABELS, HOSPITALS);
     let layout = s.params.inputs();
     let mut hospitals = Vec::new();
     for (i, &(records, seed)) in shapes.iter().enumerate() {
@@ -233,27 +267,34 @@ fn writes_fold_market_fixture() {
         "constants": constants,
         "hospitals": hospitals,
     });
-    let file = root().join(FIXTURE);
+    check_fixture(&s, &mut fixture, FIXTURE, VERIFIER);
+}
+
+/// Writes `fixture` with a proof per hospital to `name` when updating; then checks that the
+/// committed verifier is today's, that the committed proofs verify with today's key and start
+/// with their dataset's commitment, and that everything else is what today's code computes.
+fn check_fixture(s: &Setup, fixture: &mut Value, name: &str, verifier: &str) {
+    let file = root().join(name);
     if updating() {
-        for (i, &(records, seed)) in shapes.iter().enumerate() {
+        for (i, &(records, seed)) in HOSPITALS.iter().enumerate() {
             let h = &mut fixture["hospitals"][i];
             let proof = prove(
-                &s,
+                s,
                 records,
                 seed,
                 &words(&h["instances"]),
-                make_addr(labels[i]),
+                make_addr(LABELS[i]),
             );
             h["proof"] = json!(format!("0x{}", hex::encode(proof)));
         }
         let text = serde_json::to_string_pretty(&fixture).unwrap() + "\n";
         write_atomic(&file, text.as_bytes()).unwrap();
     }
-    check_verifier(&s.kzg, &s.keys, VERIFIER);
+    check_verifier(&s.kzg, &s.keys, verifier);
     // The committed proofs verify with today's key, start with their dataset's commitment,
     // and everything else in the fixture is what today's code computes.
     let committed: Value = serde_json::from_slice(&fs::read(&file).unwrap())
-        .unwrap_or_else(|e| panic!("{FIXTURE}: {e}: {REFRESH}"));
+        .unwrap_or_else(|e| panic!("{name}: {e}: {REFRESH}"));
     for (i, h) in committed["hospitals"]
         .as_array()
         .unwrap()
@@ -264,7 +305,7 @@ fn writes_fold_market_fixture() {
         let instances = words(&h["instances"]);
         assert!(
             fast::verify(&s.kzg, s.keys.pk.get_vk(), &instances, &proof),
-            "{FIXTURE}: hospital {i}'s proof does not verify: {REFRESH}"
+            "{name}: hospital {i}'s proof does not verify: {REFRESH}"
         );
         let data = bytes(&h["data_commitment"]);
         assert_eq!(
@@ -280,14 +321,57 @@ fn writes_fold_market_fixture() {
             .remove("proof");
         assert_eq!(
             without_proof, fixture["hospitals"][i],
-            "{FIXTURE}: hospital {i} is stale: {REFRESH}"
+            "{name}: hospital {i} is stale: {REFRESH}"
         );
     }
     let mut rest = committed.clone();
     rest.as_object_mut().unwrap().remove("hospitals");
     let mut fresh = fixture.clone();
     fresh.as_object_mut().unwrap().remove("hospitals");
-    assert_eq!(rest, fresh, "{FIXTURE} is stale: {REFRESH}");
+    assert_eq!(rest, fresh, "{name} is stale: {REFRESH}");
+}
+
+/// Real attestation proofs for `FoldAttestationTest`: the same hospitals as the numbers
+/// fixture answer "the mean BMI of consenting adults is at least 26.6" with the attestation
+/// circuit; A says no, B yes, C (below the floor) no.
+#[test]
+fn writes_fold_attestation_fixture() {
+    let s = setup_with(Some(ATTEST_THRESHOLD));
+    let layout = s.params.inputs();
+    let mut hospitals = Vec::new();
+    for (i, &(records, seed)) in HOSPITALS.iter().enumerate() {
+        let data = Dataset::synthesize(records, seed, 2);
+        let encoded: Vec<Vec<u64>> = data.records.iter().map(|r| s.fold.encode(r)).collect();
+        let q = query(&s, make_addr(LABELS[i]));
+        let verdict = fold::evaluate_attestation(&s.params, &encoded, &q);
+        assert_eq!(verdict.holds, i == 1, "hospital {i}'s verdict");
+        let commitment = data_commitment(&s.kzg, &s.params, &salt(seed), &encoded).unwrap();
+        let instances = layout.attestation_instances(&q, &verdict);
+        hospitals.push(json!({
+            "commitment": fr_to_hex(&commitment.hash()),
+            "data_commitment": format!("0x{}", hex::encode(commitment.to_proof_bytes())),
+            "record_count": data.records.len(),
+            "instances": instances.iter().map(fr_to_hex).collect::<Vec<_>>(),
+            "verdict": verdict.holds,
+        }));
+    }
+    let constants: Vec<Value> =
+        hospitals[0]["instances"].as_array().unwrap()[..layout.constants()].to_vec();
+    let mut fixture = json!({
+        "circuit_id": s.keys.circuit_id,
+        "verifier": ATTEST_VERIFIER,
+        "data_columns": SLOTS,
+        "schema_hash": format!("0x{}", hex::encode(s.schema.hash())),
+        "chain_id": FORGE_CHAIN_ID,
+        "market": FORGE_MARKET,
+        "query_id": 1,
+        "claimants": LABELS.iter().map(|l| make_addr(l)).collect::<Vec<_>>(),
+        "query_hash": format!("0x{}", hex::encode(s.query.hash())),
+        "query_spec": format!("0x{}", hex::encode(s.query.document())),
+        "constants": constants,
+        "hospitals": hospitals,
+    });
+    check_fixture(&s, &mut fixture, ATTEST_FIXTURE, ATTEST_VERIFIER);
 }
 
 /// The fold circuit's keys are generated once and read back from the key cache: the same

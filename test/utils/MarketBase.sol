@@ -118,6 +118,7 @@ abstract contract MarketBase is Test {
             verifier: verifier_,
             numConstants: uint32(constants.length),
             batch: 0,
+            cells: 1,
             dataColumns: 0,
             schemaHash: schema
         });

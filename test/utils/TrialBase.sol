@@ -49,8 +49,8 @@ abstract contract TrialBase is Test {
     uint256 internal constant SLOTS_AT = CRITERIA_AT + NUM_CRITERIA;
     /// Patient slots of the single-patient circuit (`single_*` entries) and of the batch
     /// circuit (`batch_*` entries).
-    uint32 internal constant SINGLE_SLOTS = 1;
-    uint32 internal constant BATCH_SLOTS = 4;
+    uint16 internal constant SINGLE_SLOTS = 1;
+    uint16 internal constant BATCH_SLOTS = 4;
     /// Public inputs of a proof of each circuit.
     uint256 internal constant SINGLE_INPUTS = SLOTS_AT + 2 * SINGLE_SLOTS;
     uint256 internal constant BATCH_INPUTS = SLOTS_AT + 2 * BATCH_SLOTS;
@@ -221,7 +221,7 @@ abstract contract TrialBase is Test {
         return _circuit(verifier, uint32(NUM_CRITERIA), BATCH_SLOTS, schema);
     }
 
-    function _circuit(address verifier, uint32 numCriteria, uint32 batch, bytes32 schema)
+    function _circuit(address verifier, uint32 numCriteria, uint16 batch, bytes32 schema)
         internal
         pure
         returns (IProofGated.Circuit memory c)
@@ -230,6 +230,7 @@ abstract contract TrialBase is Test {
             verifier: verifier,
             numConstants: numCriteria,
             batch: batch,
+            cells: 0,
             dataColumns: 0,
             schemaHash: schema
         });

@@ -339,7 +339,8 @@ pub fn query(
                 ),
             ));
         }
-        let released = !c.suppressed;
+        // An attestation releases a verdict, no numbers (its event carries none).
+        let released = !c.suppressed && c.verdict.is_none();
         if c.suppressed
             && (!c.count.is_zero()
                 || !c.nonmissing.is_zero()
@@ -426,7 +427,8 @@ pub fn query(
         let released = q.claims.iter().filter(|c| !c.suppressed);
         let sum = |f: fn(&super::model::Claim) -> U256| released.clone().map(f).sum::<U256>();
         let events = super::money::QueryState {
-            answered: q.claims.len() as u32,
+            answered: q.claims.iter().filter(|c| c.verdict != Some(false)).count() as u32,
+            declined: q.claims.iter().filter(|c| c.verdict == Some(false)).count() as u32,
             suppressed: q.claims.iter().filter(|c| c.suppressed).count() as u32,
             total_count: sum(|c| c.count),
             total_nonmissing: sum(|c| c.nonmissing),
@@ -783,6 +785,7 @@ mod tests {
             sum: U256::from(sum),
             sum_squares: U256::from(sum * sum),
             suppressed,
+            verdict: None,
             paid: U256::from(10),
             at: at(block),
         }

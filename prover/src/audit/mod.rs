@@ -249,6 +249,7 @@ pub async fn collect(reader: &HistoryReader, opts: &Options) -> Result<Collected
             q.id,
             money::QueryState {
                 answered: s.answered,
+                declined: s.declined,
                 suppressed: s.suppressed,
                 total_count: s.totalCount,
                 total_nonmissing: s.totalCount - s.totalMissing,
@@ -342,6 +343,8 @@ pub struct Answer {
     pub committed_at: Option<u64>,
     /// Whether the answer was suppressed.
     pub suppressed: bool,
+    /// An attestation's verdict (then `stats` is `None`: nothing else is released).
+    pub verdict: Option<bool>,
     /// Count, mean and sd of the statistic (released answers).
     pub stats: Option<Stats>,
     /// The claim's transaction.
@@ -684,7 +687,8 @@ fn query_view(
                 records: d.map(|d| d.record_count),
                 committed_at: d.map(|d| d.registered.block),
                 suppressed: c.suppressed,
-                stats: if c.suppressed {
+                verdict: c.verdict,
+                stats: if c.suppressed || c.verdict.is_some() {
                     None
                 } else {
                     words::stats(column, c.nonmissing, c.sum, c.sum_squares)
@@ -706,14 +710,14 @@ fn query_view(
         .claims
         .iter()
         .enumerate()
-        .filter(|(i, c)| !c.suppressed && !failed(*i))
+        .filter(|(i, c)| !c.suppressed && c.verdict.is_none() && !failed(*i))
         .map(|(_, c)| c)
         .collect();
     let left_out = q
         .claims
         .iter()
         .enumerate()
-        .filter(|(i, c)| !c.suppressed && failed(*i))
+        .filter(|(i, c)| !c.suppressed && c.verdict.is_none() && failed(*i))
         .count();
     let total = |f: fn(&model::Claim) -> U256| released.iter().map(|c| f(c)).sum::<U256>();
     QueryView {

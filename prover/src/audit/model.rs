@@ -187,6 +187,10 @@ pub struct Claim {
     pub sum_squares: U256,
     /// Whether the answer was suppressed.
     pub suppressed: bool,
+    /// An attestation's verdict (`Attested`): `Some(true)` yes, `Some(false)` no; `None` for
+    /// an answer releasing numbers (`Claimed`). An attestation releases no count or sums
+    /// (zero here) and is never suppressed.
+    pub verdict: Option<bool>,
     /// Credited to the custodian.
     #[serde(serialize_with = "dec")]
     pub paid: U256,
@@ -326,7 +330,9 @@ pub enum VerifierChange {
         /// Constants count.
         num_constants: u32,
         /// Patient slots (0: aggregate).
-        batch: u32,
+        batch: u16,
+        /// Cells an aggregate circuit releases (0: an attestation's verdict; 0 for eligibility).
+        cells: u16,
         /// Data columns of a commit-and-prove circuit (0: the commitment is an input).
         data_columns: u32,
     },
@@ -339,7 +345,9 @@ pub enum VerifierChange {
         /// Constants count.
         num_constants: u32,
         /// Patient slots.
-        batch: u32,
+        batch: u16,
+        /// Cells an aggregate circuit releases (0: an attestation's verdict; 0 for eligibility).
+        cells: u16,
         /// Data columns of a commit-and-prove circuit (0: the commitment is an input).
         data_columns: u32,
         /// When it may be applied.
@@ -631,6 +639,20 @@ impl History {
         h
     }
 
+    /// Adds an answer (`Claimed` or `Attested`) to its query, or notes it as unplaced when the
+    /// query was posted before the first block read.
+    fn answer(&mut self, contract: Contract, event: &str, query: U256, claim: Claim) {
+        match self.queries.get_mut(&small(query)) {
+            Some(q) => q.claims.push(claim),
+            None => self.unplaced(
+                contract,
+                event,
+                format!("query #{query} was posted before the first block read"),
+                claim.at,
+            ),
+        }
+    }
+
     fn unplaced(&mut self, contract: Contract, event: &str, why: String, at: At) {
         self.unplaced.push(Unplaced {
             contract,
@@ -801,22 +823,30 @@ impl History {
                         sum: e.sum,
                         sum_squares: e.sumOfSquares,
                         suppressed: e.suppressed,
+                        verdict: None,
                         paid: e.paid,
                         at,
                     };
-                    match self.queries.get_mut(&small(e.queryId)) {
-                        Some(q) => q.claims.push(claim),
-                        None => self.unplaced(
-                            contract,
-                            "Claimed",
-                            format!(
-                                "query #{} was posted before the first block read",
-                                e.queryId
-                            ),
-                            at,
-                        ),
-                    }
+                    self.answer(contract, "Claimed", e.queryId, claim);
                     "Claimed".into()
+                }
+                t if t == QueryMarket::Attested::SIGNATURE_HASH => {
+                    let e = decode!(QueryMarket::Attested);
+                    let claim = Claim {
+                        dataset: small(e.datasetId),
+                        custodian: e.custodian,
+                        proof_hash: e.proofHash,
+                        count: U256::ZERO,
+                        nonmissing: U256::ZERO,
+                        sum: U256::ZERO,
+                        sum_squares: U256::ZERO,
+                        suppressed: false,
+                        verdict: Some(e.verdict),
+                        paid: e.paid,
+                        at,
+                    };
+                    self.answer(contract, "Attested", e.queryId, claim);
+                    "Attested".into()
                 }
                 t if t == QueryMarket::Refunded::SIGNATURE_HASH => {
                     let e = decode!(QueryMarket::Refunded);
@@ -1024,6 +1054,7 @@ impl History {
                         verifier: e.verifier,
                         num_constants: e.numConstants,
                         batch: e.batch,
+                        cells: e.cells,
                         data_columns: e.dataColumns,
                     },
                     at,
@@ -1040,6 +1071,7 @@ impl History {
                         verifier: e.verifier,
                         num_constants: e.numConstants,
                         batch: e.batch,
+                        cells: e.cells,
                         data_columns: e.dataColumns,
                         eta: e.eta,
                     },

@@ -30,8 +30,10 @@ pub struct OnChain {
 /// A query's counters and pooled results as the market stores them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct QueryState {
-    /// Answers recorded.
+    /// Answers recorded and paid (for an attestation query, its yes verdicts).
     pub answered: u32,
+    /// An attestation query's no verdicts (recorded, paid nothing).
+    pub declined: u32,
     /// Suppressed answers.
     pub suppressed: u32,
     /// Pooled count.
@@ -252,10 +254,16 @@ pub fn reconcile(h: &History, chain: &OnChain) -> Money {
             // Credited to the payee the event names: the dataset's custodian at the time of
             // the claim (a later rotation does not move an earlier credit).
             acct(&mut accounts, key(c.custodian)).as_custodian += c.paid;
-            if c.paid != q.price {
+            // An attestation's no is paid nothing (its escrow stays for the refund).
+            let price = if c.verdict == Some(false) {
+                U256::ZERO
+            } else {
+                q.price
+            };
+            if c.paid != price {
                 e.problems.push(format!(
-                    "the answer of dataset #{} was paid {}, the price is {}",
-                    c.dataset, c.paid, q.price
+                    "the answer of dataset #{} was paid {}, the price is {price}",
+                    c.dataset, c.paid
                 ));
             }
         }
@@ -269,7 +277,12 @@ pub fn reconcile(h: &History, chain: &OnChain) -> Money {
         if let Some(r) = &q.refund {
             e.refunded = r.amount;
             acct(&mut accounts, key(r.sponsor)).refunds += r.amount;
-            let before = q.claims.iter().filter(|c| c.at < r.at).count();
+            // An attestation's no is answered but unpaid: its escrow is refunded.
+            let before = q
+                .claims
+                .iter()
+                .filter(|c| c.at < r.at && c.verdict != Some(false))
+                .count();
             let due = q.price * U256::from(q.targets.len().saturating_sub(before));
             if r.amount != due {
                 e.problems.push(format!(
@@ -282,8 +295,8 @@ pub fn reconcile(h: &History, chain: &OnChain) -> Money {
                     .push(format!("refunded to {}, not to the sponsor", r.sponsor));
             }
         } else {
-            e.locked_expected =
-                q.price * U256::from(q.targets.len().saturating_sub(q.claims.len()));
+            let paid = q.claims.iter().filter(|c| c.verdict != Some(false)).count();
+            e.locked_expected = q.price * U256::from(q.targets.len().saturating_sub(paid));
         }
         check_escrow(&mut e);
         money.escrows.push(e);

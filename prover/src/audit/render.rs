@@ -191,12 +191,24 @@ fn summary(a: &Audit) -> Vec<Block> {
     let mut out = vec![Block::Heading(2, "Summary".into())];
     let mut items = vec![
         format!(
-            "{} registered ({} retired); {} posted, {} ({} suppressed), {}; {} opened, {} enrolled, {} skipped; {}.",
+            "{} registered ({} retired); {} posted, {} ({} suppressed{}), {}; {} opened, {} enrolled, {} skipped; {}.",
             plural(ev("DatasetRegistered"), "dataset"),
             ev("DatasetRetired"),
             plural(ev("QueryPosted"), "query").replace("querys", "queries"),
-            plural(ev("Claimed"), "answer"),
+            plural(ev("Claimed") + ev("Attested"), "answer"),
             h.queries.values().flat_map(|q| &q.claims).filter(|c| c.suppressed).count(),
+            match ev("Attested") {
+                0 => String::new(),
+                n => {
+                    let yes = h
+                        .queries
+                        .values()
+                        .flat_map(|q| &q.claims)
+                        .filter(|c| c.verdict == Some(true))
+                        .count();
+                    format!(", {n} attestation(s): {yes} yes, {} no", n - yes)
+                }
+            },
             plural(ev("Refunded") + ev("TrialRefunded"), "refund"),
             plural(ev("TrialOpened"), "trial"),
             plural(ev("Enrolled"), "patient"),
@@ -346,7 +358,13 @@ fn query_section(a: &Audit, v: &QueryView) -> Vec<Block> {
         .answers
         .iter()
         .map(|ans| {
-            let result = if ans.suppressed {
+            let result = if let Some(yes) = ans.verdict {
+                if yes {
+                    format!("attested YES: mean {stat} reaches the threshold over at least {min} patients").into()
+                } else {
+                    cell("attested NO (paid nothing)".to_string(), "muted")
+                }
+            } else if ans.suppressed {
                 cell(format!("suppressed (fewer than {min} patients)"), "muted")
             } else {
                 match &ans.stats {
@@ -1023,7 +1041,9 @@ fn timeline(a: &Audit) -> Vec<Block> {
                     "dataset #{} answered query #{}{}; {} credited {}",
                     c.dataset,
                     q.id,
-                    if c.suppressed {
+                    if let Some(yes) = c.verdict {
+                        format!(" (attested {})", if yes { "yes" } else { "no" })
+                    } else if c.suppressed {
                         " (suppressed)".to_string()
                     } else {
                         format!(" (n = {})", c.count)

@@ -483,6 +483,9 @@ fn check_claim(
     let results = [claim.count, claim.sum, claim.sum_squares];
     let suppressed = inputs[at.suppressed()] == U256::from(1);
     // A circuit whose inputs carry no `nonmissing` has the market report it as `count`.
+    if claim.verdict.is_some() {
+        return Err("a circuit releasing numbers reported as an attestation (`Attested`)".into());
+    }
     if inputs[at.sums()] != results[..]
         || suppressed != claim.suppressed
         || claim.nonmissing != claim.count
@@ -541,15 +544,34 @@ fn check_fold_claim(
             query.id, claim.custodian
         ));
     }
-    let released = [
-        (layout.count(), claim.count),
-        (layout.nonmissing(), claim.nonmissing),
-        (layout.sum(), claim.sum),
-        (layout.sum_squares(), claim.sum_squares),
-        (layout.suppressed(), U256::from(claim.suppressed as u8)),
-    ];
-    if released.iter().any(|&(i, event)| inputs[i] != event) {
-        return Err("the released results in the event differ from the proof's inputs".into());
+    match (layout.verdict(), claim.verdict) {
+        (Some(i), Some(yes)) => {
+            if inputs[i] != U256::from(yes as u8) {
+                return Err("the verdict in the event differs from the proof's".into());
+            }
+        }
+        (Some(_), None) => {
+            return Err("an attestation circuit's answer reported as numbers (`Claimed`)".into())
+        }
+        (None, Some(_)) => {
+            return Err(
+                "a circuit releasing numbers reported as an attestation (`Attested`)".into(),
+            )
+        }
+        (None, None) => {
+            let released = [
+                (layout.count(), claim.count),
+                (layout.nonmissing(), claim.nonmissing),
+                (layout.sum(), claim.sum),
+                (layout.sum_squares(), claim.sum_squares),
+                (layout.suppressed(), U256::from(claim.suppressed as u8)),
+            ];
+            if released.iter().any(|&(i, event)| inputs[i] != event) {
+                return Err(
+                    "the released results in the event differ from the proof's inputs".into(),
+                );
+            }
+        }
     }
     Ok(())
 }

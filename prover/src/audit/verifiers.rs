@@ -321,6 +321,7 @@ pub fn anomalies(h: &History, infos: &[VerifierInfo], chain_id: u64) -> Vec<Anom
             verifier,
             num_constants,
             batch,
+            cells,
             data_columns,
         } = e.change
         else {
@@ -365,10 +366,11 @@ pub fn anomalies(h: &History, infos: &[VerifierInfo], chain_id: u64) -> Vec<Anom
                     verifier: v,
                     num_constants: n,
                     batch: b,
+                    cells: c,
                     data_columns: w,
                     eta,
                 } if p.market == e.market && p.circuit == circuit => {
-                    Some((s, v, (n, b, w), eta, p.at))
+                    Some((s, v, (n, b, c, w), eta, p.at))
                 }
                 VerifierChange::Cancelled if p.market == e.market && p.circuit == circuit => None,
                 _ => None,
@@ -376,7 +378,11 @@ pub fn anomalies(h: &History, infos: &[VerifierInfo], chain_id: u64) -> Vec<Anom
         match proposal {
             Some((s, v, shape, eta, proposed))
                 if (s, v, shape)
-                    == (schema_hash, verifier, (num_constants, batch, data_columns))
+                    == (
+                        schema_hash,
+                        verifier,
+                        (num_constants, batch, cells, data_columns),
+                    )
                     && eta <= e.at.time =>
             {
                 out.push(finding(

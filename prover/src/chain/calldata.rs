@@ -269,7 +269,7 @@ pub struct FoldClaimContext<'a> {
 /// layout: [`crate::circuit::fast::fold::InputLayout`]): the spec from the circuit id
 /// ([`FoldSpec::from_circuit_id`]), the commitment from the proof's first `64·W` bytes, the
 /// constants as the published spec compiles for the schema, the released values decoded
-/// strictly (each a 64-bit word, the suppressed flag 0 or 1). Nothing here is trusted by
+/// strictly (each a 64-bit word, the suppressed flag and an attestation's verdict 0 or 1). Nothing here is trusted by
 /// [`crate::proof::verify_artifact`], which checks every value against the instances and the
 /// proof.
 pub fn fold_artifact_of_claim(
@@ -292,27 +292,38 @@ pub fn fold_artifact_of_claim(
     let word = |index: usize, what: &'static str| {
         u64::try_from(inputs[index]).map_err(|_| TxArtifactError::FoldResult { index, what })
     };
-    let suppressed = match word(layout.suppressed(), "suppressed")? {
-        0 => false,
-        1 => true,
-        _ => {
-            return Err(TxArtifactError::FoldResult {
-                index: layout.suppressed(),
-                what: "suppressed",
-            })
-        }
+    let bit = |index: usize, what: &'static str| match word(index, what)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(TxArtifactError::FoldResult { index, what }),
     };
-    let result = QueryResult {
-        records: word(layout.records(), "records")?,
-        count: word(layout.count(), "count")?,
-        sum: word(layout.sum(), "sum")?.into(),
-        sum_squares: word(layout.sum_squares(), "sum of squares")?.into(),
-        suppressed,
-    };
-    let nonmissing = word(layout.nonmissing(), "nonmissing")?;
     let commitment = DataCommitment::from_proof(proof, spec.data_columns)
         .map_err(TxArtifactError::FoldCommitment)?;
     let constants = c.query.compile(c.schema).map_err(TxArtifactError::Spec)?;
+    // An attestation releases the records total and its verdict alone (as `prove` writes it).
+    let (result, nonmissing, verdict) = match layout.verdict() {
+        Some(at) => (
+            QueryResult {
+                records: word(layout.records(), "records")?,
+                count: 0,
+                sum: 0u64.into(),
+                sum_squares: 0u64.into(),
+                suppressed: false,
+            },
+            0,
+            Some(bit(at, "verdict")?),
+        ),
+        None => {
+            let result = QueryResult {
+                records: word(layout.records(), "records")?,
+                count: word(layout.count(), "count")?,
+                sum: word(layout.sum(), "sum")?.into(),
+                sum_squares: word(layout.sum_squares(), "sum of squares")?.into(),
+                suppressed: bit(layout.suppressed(), "suppressed")?,
+            };
+            (result, word(layout.nonmissing(), "nonmissing")?, None)
+        }
+    };
     Ok(FoldArtifact {
         version: FOLD_ARTIFACT_VERSION,
         circuit_id: c.circuit_id.to_owned(),
@@ -330,7 +341,7 @@ pub fn fold_artifact_of_claim(
             nonmissing,
             // The market pools one cell per answer: it accepts no stratified circuit.
             cells: Vec::new(),
-            verdict: None,
+            verdict,
         },
         instances: instances.iter().map(fr_to_hex).collect(),
         calldata: calldata_hex(&instances, proof),

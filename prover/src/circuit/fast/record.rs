@@ -481,8 +481,10 @@ impl FoldSchema {
     /// [`InputLayout`]: super::fold::InputLayout
     pub fn query_constants(&self, q: &QueryConstants) -> Result<Vec<Fr>, FoldSchemaError> {
         let statistics = [q.statistic as usize];
-        // The layout depends on the fields, the purposes and the statistic's field only.
-        let params = self.fold_params(1, 0, 1, &statistics)?;
+        // The layout depends on the fields, the purposes, the statistic's field and whether
+        // the query is an attestation (its threshold is a constant) only.
+        let mut params = self.fold_params(1, 0, 1, &statistics)?;
+        params.attestation = q.threshold.is_some();
         Ok(params
             .inputs()
             .query_constants(&self.compile(q, &statistics)?))
