@@ -9,9 +9,12 @@ use std::{
     process::Command,
 };
 
+#[allow(dead_code)]
+mod common;
+
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use zkcohort::{
-    chain::{Client, Deployment, LocalNode, ANVIL_DEV_KEYS},
+    chain::{Client, ANVIL_DEV_KEYS},
     disclosure::{Ledger, LEDGER_FILE},
     schema::Schema,
 };
@@ -67,22 +70,7 @@ async fn claims_are_checked_against_the_ledger_and_recorded_once_mined() {
         .to_owned();
     let work = tempfile::tempdir().unwrap();
     let t = work.path();
-    let node = LocalNode::start(&root, None, &t.join("anvil.log")).unwrap();
-    // The deploy script writes under deployments/ only (forge's fs permissions).
-    let port = node.url.rsplit(':').next().unwrap().to_owned();
-    let out = root
-        .join("deployments")
-        .join(format!("test-disclosure-{port}.json"));
-    let deployer = ANVIL_DEV_KEYS[0].parse().unwrap();
-    let deployment = Deployment::deploy(&root, &node.url, &deployer, &out);
-    let _ = fs::remove_file(&out);
-    let deployment = deployment.unwrap();
-    let deployment_file = t.join("deployment.json");
-    fs::write(
-        &deployment_file,
-        serde_json::to_vec_pretty(&deployment).unwrap(),
-    )
-    .unwrap();
+    let (node, deployment, deployment_file) = common::local_market(&root, "disclosure", t);
     let cli = Cli {
         root: root.clone(),
         rpc: node.url.clone(),

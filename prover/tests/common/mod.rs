@@ -305,3 +305,33 @@ fn verify_one(
     }
     Ok(())
 }
+
+/// A local chain for a test: anvil (logging to `<dir>/anvil.log`) and the forge deploy
+/// script's contracts on it, the deployment also written to `<dir>/deployment.json` (what
+/// `--deployment` / `ZKCOHORT_DEPLOYMENT` take). `tag` names the script's scratch output under
+/// `deployments/` (forge's fs permissions allow nowhere else), removed at once.
+// Used by the chain tests (`attestation_market`, `disclosure`), not by every binary.
+#[allow(dead_code)]
+pub(crate) fn local_market(
+    root: &Path,
+    tag: &str,
+    dir: &Path,
+) -> (
+    zkcohort::chain::LocalNode,
+    zkcohort::chain::Deployment,
+    PathBuf,
+) {
+    use zkcohort::chain::{Deployment, LocalNode, ANVIL_DEV_KEYS};
+    let node = LocalNode::start(root, None, &dir.join("anvil.log")).unwrap();
+    let port = node.url.rsplit(':').next().unwrap().to_owned();
+    let out = root
+        .join("deployments")
+        .join(format!("test-{tag}-{port}.json"));
+    let deployer = ANVIL_DEV_KEYS[0].parse().unwrap();
+    let deployment = Deployment::deploy(root, &node.url, &deployer, &out);
+    let _ = fs::remove_file(&out);
+    let deployment = deployment.unwrap();
+    let file = dir.join("deployment.json");
+    fs::write(&file, serde_json::to_vec_pretty(&deployment).unwrap()).unwrap();
+    (node, deployment, file)
+}

@@ -738,13 +738,6 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             // A fold dataset registers its fold commitment and circuit (the member root stays
             // the Poseidon one, which trials use).
             let (info, circuit_id) = match dir.fold_commitment()? {
-                Some(fold) if fold.spec.attestation => bail!(
-                    "{} is committed for an attestation circuit ({}): the market accepts no \
-                     attestation circuit yet. Its proofs are verified offline (`zkcohort \
-                     verify`); to register, commit without --attest",
-                    dataset.display(),
-                    fold.circuit_id
-                ),
                 Some(fold) if fold.spec.strata.is_some() => bail!(
                     "{} is committed for a stratified fold circuit ({}): the market pools one \
                      cell per answer and accepts no stratified circuit yet. Its proofs are \
@@ -811,11 +804,6 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
                 .with_context(|| format!("reading {}", artifact.display()))?;
             let a: &dyn Answer = match &parsed {
                 proof::Artifact::Aggregate(a) => a,
-                proof::Artifact::Fold(a) if a.public.verdict.is_some() => bail!(
-                    "{} is an attestation: the market pays for released numbers and accepts no \
-                     attestation circuit yet (verify it offline: `zkcohort verify`)",
-                    artifact.display()
-                ),
                 proof::Artifact::Fold(a) if !a.public.cells.is_empty() => bail!(
                     "{} is a stratified answer: the market pools one cell per answer and \
                      accepts no stratified circuit yet (verify it offline: `zkcohort verify`)",
@@ -875,20 +863,31 @@ async fn custodian(g: &Global, cmd: CustodianCmd) -> Result<()> {
             if let Some(q) = &mut candidate.on_chain {
                 q.tx = Some(mined.tx.to_string());
             }
-            ledger
-                .record(&candidate, &commitment, a.result())
-                .with_context(|| {
-                    format!(
-                        "query #{query_id} WAS claimed (tx {}) but the ledger was not updated: \
+            let verdict = match &parsed {
+                proof::Artifact::Fold(a) => a.public.verdict,
+                _ => None,
+            };
+            match verdict {
+                Some(yes) => ledger.record_verdict(&candidate, &commitment, a.result(), yes),
+                None => ledger.record(&candidate, &commitment, a.result()),
+            }
+            .with_context(|| {
+                format!(
+                    "query #{query_id} WAS claimed (tx {}) but the ledger was not updated: \
                          add the answer before answering anything else from this dataset",
-                        mined.tx
-                    )
-                })?;
+                    mined.tx
+                )
+            })?;
             emit(
                 g,
-                json!({"tx": mined.tx, "gas_used": mined.gas_used}),
+                json!({"tx": mined.tx, "gas_used": mined.gas_used, "verdict": verdict}),
                 || {
-                    println!("claimed query #{query_id} for dataset #{dataset_id}: proof verified on-chain (tx {}, {} gas)", mined.tx, mined.gas_used)
+                    println!("claimed query #{query_id} for dataset #{dataset_id}: proof verified on-chain (tx {}, {} gas)", mined.tx, mined.gas_used);
+                    match verdict {
+                        Some(true) => println!("attestation: YES, recorded and paid"),
+                        Some(false) => println!("attestation: NO, recorded; a no is paid nothing (the sponsor's escrow for this dataset is refunded after the deadline)"),
+                        None => {}
+                    }
                 },
             );
         }
@@ -941,14 +940,6 @@ async fn sponsor(g: &Global, cmd: SponsorCmd) -> Result<()> {
             let spec = QuerySpec::load(&query)?;
             let schema = Schema::load(&schema)?;
             let constants = spec.compile(&schema)?;
-            if spec.attest.is_some() {
-                bail!(
-                    "{} asks for an attestation (`attest`): the market pays for released numbers \
-                     and accepts no attestation circuit yet; a custodian answers it offline \
-                     (`zkcohort prove`, `zkcohort verify`)",
-                    query.display()
-                );
-            }
             let token = address(&token)?;
             let price: U256 = if token.is_zero() {
                 alloy::primitives::utils::parse_ether(&price)

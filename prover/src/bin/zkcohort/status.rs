@@ -183,8 +183,19 @@ impl StatusArgs {
         let decimals = column.map(|(c, _)| c.scale().max(1) as usize);
         emit(
             g,
-            json!({"query_id": self.query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "refunded": q.refunded, "accreditor": q.accreditor, "schema_hash": q.schemaHash, "schema_note": schema_note, "spec": view.json, "pooled": result, "statistic": statistic, "unit": unit, "mean_variance": mv, "mean": mv.map(|m| m.0), "sd": mv.map(|m| m.1.sqrt())}),
+            json!({"query_id": self.query_id, "sponsor": q.sponsor, "deadline": q.deadline, "targets": q.targets, "answered": q.answered, "suppressed": q.suppressed, "attestation": q.attestation, "declined": q.declined, "refunded": q.refunded, "accreditor": q.accreditor, "schema_hash": q.schemaHash, "schema_note": schema_note, "spec": view.json, "pooled": result, "statistic": statistic, "unit": unit, "mean_variance": mv, "mean": mv.map(|m| m.0), "sd": mv.map(|m| m.1.sqrt())}),
             || {
+                if q.attestation {
+                    // A verdict per answer: nothing is pooled.
+                    println!(
+                        "query #{} (an attestation): {} yes (paid), {} no (unpaid) of {} targets, deadline {}, refunded {}",
+                        self.query_id, q.answered, q.declined, q.targets, q.deadline, q.refunded
+                    );
+                    for line in &view.lines {
+                        println!("{line}");
+                    }
+                    return;
+                }
                 println!(
                     "query #{}: {}/{} answered ({} suppressed), deadline {}, refunded {}",
                     self.query_id, q.answered, q.targets, q.suppressed, q.deadline, q.refunded
