@@ -44,8 +44,8 @@ import {Escrow} from "./base/Escrow.sol";
 ///
 /// Storage after the bases (`ProofGated`, `ConsentPurposes`, `Escrow`): `registry` and
 /// `accreditations` (immutable), `queryCount`, `isTarget`, `claimed`, `_queries` (a `Query` in
-/// nine slots: sponsor, deadline, refunded and attestation; token and four counters; the fifth
-/// counter and accreditor; then one word per field).
+/// eleven slots: sponsor, deadline, refunded and attestation; token, numConstants, targets and
+/// answered; suppressed, declined and accreditor; then one word for each of the other eight).
 contract QueryMarket is IQueryMarket, ProofGated, ConsentPurposes, Escrow {
     /// @notice Public inputs after the query constants when the commitment is an input (W = 0):
     /// the context, then five results (records, count, sum, sumOfSquares, suppressed).

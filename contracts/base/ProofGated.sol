@@ -130,7 +130,7 @@ abstract contract ProofGated is IProofGated, Ownable {
     /// one family.
     /// @param schemaHash The schema.
     /// @param numConstants The constants count.
-    /// @param family `PLAIN`, `FOLD` or `VERDICT`.
+    /// @param family `PLAIN`, `FOLD` or `VERDICT` (any other value reverts).
     /// @return The number of such circuits.
     function liveCircuitsOf(bytes32 schemaHash, uint32 numConstants, uint8 family)
         external
